@@ -1,0 +1,228 @@
+"""Settings in one place: defaults < TOML file < ``SOCKETSVC_*`` environment < command-line flags.
+
+Every setting is a field of :class:`Settings` with its default and a one-line doc; the CLI flags,
+the environment variables and the accepted file keys are all derived from these fields, so a new
+setting is added in exactly one place.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import re
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from socketsvc.errors import ConfigError
+
+log = logging.getLogger("socketsvc.config")
+
+ENV_PREFIX = "SOCKETSVC_"
+SERIALIZERS = ("json", "msgpack")
+MANAGERS = ("memory",)
+TRANSPORTS = ("polling", "websocket")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+NAMESPACE_PATTERN = re.compile(r"^/(?:[A-Za-z0-9_.~-]+(?:/[A-Za-z0-9_.~-]+)*(?:/\*)?|\*)?$")
+HANDLER_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+
+def _doc(text: str, **extra: Any) -> dict[str, Any]:
+    return {"doc": text, **extra}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The whole configuration of one socketsvc node; immutable once loaded."""
+
+    host: str = field(default="127.0.0.1", metadata=_doc("interface to listen on"))
+    port: int = field(default=8000, metadata=_doc("TCP port to listen on"))
+    serializer: Literal["json", "msgpack"] = field(
+        default="json", metadata=_doc("wire format of Socket.IO packets", choices=SERIALIZERS)
+    )
+    manager: Literal["memory"] = field(
+        default="memory", metadata=_doc("room/broadcast backend", choices=MANAGERS)
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = field(
+        default="info", metadata=_doc("log verbosity", choices=LOG_LEVELS)
+    )
+    ping_interval: float = field(default=25.0, metadata=_doc("seconds between server pings"))
+    ping_timeout: float = field(
+        default=20.0, metadata=_doc("seconds to wait for a pong before closing")
+    )
+    connect_timeout: float = field(
+        default=45.0, metadata=_doc("seconds a transport may stay open without joining a namespace")
+    )
+    max_payload: int = field(
+        default=1_000_000, metadata=_doc("largest accepted message or HTTP body, in bytes")
+    )
+    transports: tuple[str, ...] = field(
+        default=TRANSPORTS, metadata=_doc("allowed transports", choices=TRANSPORTS)
+    )
+    cors_origins: tuple[str, ...] = field(
+        default=(), metadata=_doc("origins allowed cross-site; empty = same origin, '*' = any")
+    )
+    shutdown_grace: float = field(
+        default=5.0, metadata=_doc("seconds to disconnect clients on SIGTERM before exiting")
+    )
+    chat_page: bool = field(default=True, metadata=_doc("serve the chat page at /"))
+    namespaces: Mapping[str, str] = field(
+        default_factory=dict,
+        metadata=_doc("extra handler modules: namespace -> 'package.module:Class' (file only)"),
+    )
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+
+def _validate(s: Settings) -> None:
+    for f in dataclasses.fields(s):
+        choices = f.metadata.get("choices")
+        value = getattr(s, f.name)
+        values = value if isinstance(value, tuple) else (value,)
+        if choices and any(v not in choices for v in values):
+            raise ConfigError(f"{f.name}: {value!r} is not one of {', '.join(choices)}")
+    if not 0 <= s.port <= 65535:
+        raise ConfigError(f"port: {s.port} is not between 0 and 65535")
+    for name in ("ping_interval", "ping_timeout", "connect_timeout", "shutdown_grace"):
+        if getattr(s, name) <= 0:
+            raise ConfigError(f"{name}: must be a positive number of seconds")
+    if s.max_payload < 1024:
+        raise ConfigError(f"max_payload: {s.max_payload} is below the minimum of 1024 bytes")
+    if not s.transports:
+        raise ConfigError("transports: at least one transport is required")
+    for namespace, target in s.namespaces.items():
+        if not NAMESPACE_PATTERN.match(namespace):
+            raise ConfigError(
+                f"namespaces: {namespace!r} is not a namespace path like '/orders' or '/team/*'"
+            )
+        if not isinstance(target, str) or not HANDLER_PATH.match(target):
+            raise ConfigError(
+                f"namespaces.{namespace}: {target!r} is not a 'package.module:Class' path"
+            )
+
+
+FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+
+
+def field_type(name: str) -> Any:
+    """The runtime type of a setting, with ``Literal`` reduced to ``str``."""
+    hint = typing.get_type_hints(Settings)[name]
+    if typing.get_origin(hint) is Literal:
+        return str
+    return hint
+
+
+def cast(name: str, raw: Any, source: str) -> Any:
+    """Turn a raw value from a file, the environment or a flag into the setting's type."""
+    kind = field_type(name)
+    origin = typing.get_origin(kind)
+    try:
+        if kind is bool:
+            return _cast_bool(raw)
+        if kind in (int, float):
+            if isinstance(raw, bool):
+                raise ValueError
+            if isinstance(raw, str):
+                return kind(raw.strip())
+            if kind is int and isinstance(raw, float) and not raw.is_integer():
+                raise ValueError
+            return kind(raw)
+        if kind is str:
+            if not isinstance(raw, str):
+                raise ValueError
+            return raw
+        if origin is tuple:
+            items = raw.split(",") if isinstance(raw, str) else raw
+            if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
+                raise ValueError
+            return tuple(i.strip() for i in items if i.strip())
+        if origin in (Mapping, dict) or kind is Mapping:
+            if not isinstance(raw, Mapping):
+                raise ValueError
+            return dict(raw)
+    except (TypeError, ValueError):
+        pass
+    else:
+        raise AssertionError(f"no cast for setting {name}")  # pragma: no cover
+    raise ConfigError(f"{name}: {raw!r} from {source} is not a valid {_type_name(kind)}")
+
+
+def _cast_bool(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.strip().lower() in ("1", "true", "yes", "on"):
+        return True
+    if isinstance(raw, str) and raw.strip().lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError
+
+
+def _type_name(kind: Any) -> str:
+    origin = typing.get_origin(kind)
+    if origin is tuple:
+        return "list of strings"
+    if origin in (Mapping, dict) or kind is Mapping:
+        return "table"
+    if isinstance(kind, type | types.GenericAlias):
+        return {"int": "integer", "float": "number", "bool": "boolean (true/false)"}.get(
+            kind.__name__, kind.__name__
+        )
+    return str(kind)  # pragma: no cover
+
+
+def read_file(path: str | Path) -> dict[str, Any]:
+    """Settings from a TOML file; unknown keys are errors so typos never pass silently."""
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError(f"config: cannot read {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config: {path} is not valid TOML: {exc}") from None
+    values: dict[str, Any] = {}
+    for key, raw in data.items():
+        if key not in FIELDS:
+            raise ConfigError(f"{key}: unknown setting in {path}")
+        values[key] = cast(key, raw, str(path))
+    return values
+
+
+def read_env(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Settings from ``SOCKETSVC_<NAME>`` variables; unknown ones only warn (shared envs)."""
+    values: dict[str, Any] = {}
+    for var, raw in environ.items():
+        if not var.startswith(ENV_PREFIX) or var == ENV_PREFIX + "CONFIG":
+            continue
+        key = var[len(ENV_PREFIX) :].lower()
+        if key not in FIELDS or key == "namespaces":
+            if not key.startswith("test_"):
+                log.warning("ignoring unknown environment variable %s", var)
+            continue
+        values[key] = cast(key, raw, f"environment variable {var}")
+    return values
+
+
+def load(
+    config_file: str | Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Merge every source in precedence order into one validated :class:`Settings`.
+
+    ``config_file`` falls back to ``$SOCKETSVC_CONFIG``; ``overrides`` are the values given as
+    command-line flags (already typed). Any bad value raises :class:`ConfigError` naming it.
+    """
+    environ = os.environ if environ is None else environ
+    config_file = config_file or environ.get(ENV_PREFIX + "CONFIG") or None
+    values: dict[str, Any] = {}
+    if config_file:
+        values.update(read_file(config_file))
+    values.update(read_env(environ))
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    return Settings(**values)

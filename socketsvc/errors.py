@@ -1,0 +1,63 @@
+"""Errors are data: a code a client can switch on, a message a person can read.
+
+Handlers raise :class:`SocketsvcError`; the dispatcher turns it into the ack payload
+``{"error": {"code": ..., "message": ...}}``. Any other exception becomes ``internal`` and is
+logged with its traceback on the server only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Well-known codes. Applications may use their own codes; these are the ones socketsvc emits.
+UNKNOWN_EVENT = "unknown_event"
+INVALID_PAYLOAD = "invalid_payload"
+INTERNAL = "internal"
+NOT_IN_ROOM = "not_in_room"
+FORBIDDEN = "forbidden"
+ACK_TIMEOUT = "ack_timeout"
+INVALID_NAMESPACE = "invalid_namespace"
+
+
+class SocketsvcError(Exception):
+    """An error whose code and message are safe to show to the client."""
+
+    def __init__(self, code: str, message: str, *, temporary: bool = False) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.temporary = temporary
+
+    def to_ack(self) -> dict[str, Any]:
+        """The single ack argument a client receives for this error."""
+        return error_ack(self.code, self.message)
+
+
+class InvalidPayload(SocketsvcError):
+    """The event's data does not match what the handler declared; ``field`` names the culprit."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        where = f"'{field}'" if field else "payload"
+        super().__init__(INVALID_PAYLOAD, f"{where} {problem}")
+        self.field = field
+
+
+class AckTimeout(SocketsvcError):
+    """A client did not acknowledge a server call in time (it may be slow, or gone)."""
+
+    def __init__(self, event: str, timeout: float) -> None:
+        super().__init__(
+            ACK_TIMEOUT,
+            f"client did not acknowledge '{event}' within {timeout:g}s",
+            temporary=True,
+        )
+        self.event = event
+        self.timeout = timeout
+
+
+class ConfigError(Exception):
+    """A setting or handler module is wrong; start-up stops with exit status 2."""
+
+
+def error_ack(code: str, message: str) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message}}

@@ -1,0 +1,150 @@
+"""BaseNamespace: the class every handler module derives from.
+
+A handler module is one class. ``on_<event>`` methods (or methods marked with :func:`event` for
+names that are not identifiers) are the only things a client can dispatch to; the table of them
+is built once per class, so names starting with ``_``, ``connect``/``disconnect`` and helper
+methods are unreachable. A method's return value is the ack. Errors are data: a
+:class:`SocketsvcError` becomes ``{"error": {code, message}}``, anything else is logged with sid,
+namespace and event and answered as ``internal``; the connection always stays open.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import re
+import typing
+from collections.abc import Awaitable, Callable
+from typing import Any, ClassVar, TypeVar
+
+import socketio
+
+from socketsvc import errors, schema
+from socketsvc.errors import SocketsvcError
+from socketsvc.services import Services
+
+log = logging.getLogger("socketsvc.handlers")
+
+EVENT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.:-]{0,63}$")
+RESERVED_EVENTS = frozenset(
+    {"connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"}
+)
+Handler = TypeVar("Handler", bound=Callable[..., Awaitable[Any]])
+
+
+def event(name: str) -> Callable[[Handler], Handler]:
+    """Expose a method under an event name that is not a Python identifier (``"ack-echo"``)."""
+
+    def mark(method: Handler) -> Handler:
+        method._socketsvc_event = name  # type: ignore[attr-defined]
+        return method
+
+    return mark
+
+
+class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
+    """Guarded dispatch, payload validation, error acks and room helpers for one namespace.
+
+    Subclasses receive their collaborators through ``services``; one instance serves one
+    concrete namespace (a pattern namespace gets one instance per matching namespace).
+    """
+
+    events: ClassVar[dict[str, str]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        table: dict[str, str] = {}
+        for attr, member in inspect.getmembers(cls, inspect.iscoroutinefunction):
+            name = getattr(member, "_socketsvc_event", None)
+            if (
+                name is None
+                and attr.startswith("on_")
+                and attr not in ("on_connect", "on_disconnect")
+            ):
+                name = attr[3:]
+            if name is None:
+                continue
+            if not EVENT_NAME.match(name) or name in RESERVED_EVENTS:
+                raise TypeError(f"{cls.__qualname__}.{attr}: {name!r} cannot be an event name")
+            table[name] = attr
+        cls.events = table
+
+    def __init__(self, namespace: str, services: Services) -> None:
+        super().__init__(namespace)
+        self.services = services
+        self._payloads: dict[str, Any] = {}
+        self._signatures: dict[str, inspect.Signature] = {}
+        for name, attr in self.events.items():
+            method = getattr(self, attr)
+            self._signatures[name] = inspect.signature(method)
+            hints = typing.get_type_hints(method, include_extras=True)
+            params = list(self._signatures[name].parameters.values())
+            if len(params) >= 2 and schema.is_schema(hints.get(params[1].name)):
+                self._payloads[name] = hints[params[1].name]
+
+    async def on_connect(self, sid: str, environ: dict[str, Any], auth: dict[str, Any]) -> Any:
+        """Accept everyone by default; raise ``ConnectionRefusedError`` to refuse."""
+        return None
+
+    async def on_disconnect(self, sid: str, reason: str) -> None:
+        return None
+
+    async def trigger_event(self, event: str, *args: Any) -> Any:
+        if event in ("connect", "disconnect"):
+            return await getattr(self, f"on_{event}")(*args)
+        return await self.dispatch(event, args[0], args[1:])
+
+    async def dispatch(self, event: str, sid: str, args: tuple[Any, ...]) -> Any:
+        """Run the handler for ``event`` and return its ack value, or an error ack."""
+        attr = self.events.get(event)
+        if attr is None:
+            return errors.error_ack(
+                errors.UNKNOWN_EVENT, f"no event '{event[:64]}' in namespace {self.namespace}"
+            )
+        try:
+            if event in self._payloads:
+                args = (schema.parse(self._payloads[event], args[0] if args else None), *args[1:])
+            try:
+                self._signatures[event].bind(sid, *args)
+            except TypeError:
+                raise SocketsvcError(
+                    errors.INVALID_PAYLOAD, f"wrong number of arguments for '{event}'"
+                ) from None
+            return await getattr(self, attr)(sid, *args)
+        except SocketsvcError as exc:
+            return exc.to_ack()
+        except Exception:
+            log.exception(
+                "handler failed: sid=%s namespace=%s event=%s", sid, self.namespace, event
+            )
+            return errors.error_ack(errors.INTERNAL, "internal server error")
+
+    # -- rooms -------------------------------------------------------------------------------
+
+    async def join(self, sid: str, room: str) -> None:
+        """Add ``sid`` to ``room``; another client's private sid room is off limits."""
+        if room != sid and self.server.manager.is_sid_room(self.namespace, room):
+            raise SocketsvcError(errors.FORBIDDEN, "that room is private")
+        await self.enter_room(sid, room)
+
+    async def leave(self, sid: str, room: str) -> None:
+        await self.leave_room(sid, room)
+
+    def members(self, room: str) -> list[str]:
+        """The sids in ``room`` on this node."""
+        return [sid for sid, _ in self.server.manager.get_participants(self.namespace, room)]
+
+    def rooms_of(self, sid: str) -> list[str]:
+        """The rooms ``sid`` has joined, without its private sid room."""
+        return [r for r in self.server.rooms(sid, namespace=self.namespace) if r != sid]
+
+    async def call(  # type: ignore[override]
+        self, event: str, data: Any = None, *, to: str, timeout: float = 10.0
+    ) -> Any:
+        """Emit to one client and wait for its ack; raises :class:`AckTimeout` when none comes."""
+        try:
+            return await self.server.call(
+                event, data, to=to, namespace=self.namespace, timeout=timeout
+            )
+        except socketio.exceptions.TimeoutError:
+            raise errors.AckTimeout(event, timeout) from None

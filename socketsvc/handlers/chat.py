@@ -1,0 +1,108 @@
+"""The built-in ``/chat`` namespace: rooms of people exchanging text messages.
+
+Wire contract (client code relies on it):
+
+- ``join {room, name}`` -> ack ``{room, members}``; others in the room get ``joined {room, name}``.
+- ``message {room, text}`` -> ack ``{id, ts}``; others get ``message {id, room, name, text, ts}``.
+- ``leave {room}`` -> ack ``{room}``; others get ``left {room, name}``. Disconnecting leaves all.
+- ``typing {room}`` -> others get ``typing {room, name}`` (best effort, may be dropped).
+- ``members {room}`` -> ack ``{room, members}``.
+
+Errors come back as ``{"error": {code, message}}``; speaking in or listing a room one has not
+joined is ``not_in_room``.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from socketsvc import errors
+from socketsvc.errors import SocketsvcError
+from socketsvc.handlers.base import BaseNamespace
+from socketsvc.schema import Length, Pattern
+
+Room = Annotated[str, Length(1, 64), Pattern(r"[^\x00-\x1f]+")]
+Name = Annotated[str, Length(1, 32), Pattern(r"[^\x00-\x1f]+")]
+
+
+@dataclass(frozen=True)
+class JoinRequest:
+    room: Room
+    name: Name
+
+
+@dataclass(frozen=True)
+class MessageRequest:
+    room: Room
+    text: Annotated[str, Length(1, 4000)]
+
+
+@dataclass(frozen=True)
+class RoomRequest:
+    room: Room
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class ChatNamespace(BaseNamespace):
+    """Chat rooms; display names are kept per room in the node's presence store."""
+
+    async def on_join(self, sid: str, req: JoinRequest) -> dict[str, Any]:
+        presence = self.services.presence
+        rejoin = await presence.name_of(self.namespace, req.room, sid) is not None
+        await self.join(sid, req.room)
+        await presence.add(self.namespace, req.room, sid, req.name)
+        if not rejoin:
+            await self.emit(
+                "joined", {"room": req.room, "name": req.name}, to=req.room, skip_sid=sid
+            )
+        return {"room": req.room, "members": await presence.members(self.namespace, req.room)}
+
+    async def on_message(self, sid: str, req: MessageRequest) -> dict[str, Any]:
+        name = await self._name_in(sid, req.room)
+        message = {
+            "id": uuid.uuid4().hex,
+            "room": req.room,
+            "name": name,
+            "text": req.text,
+            "ts": now_ms(),
+        }
+        await self.emit("message", message, to=req.room, skip_sid=sid)
+        return {"id": message["id"], "ts": message["ts"]}
+
+    async def on_leave(self, sid: str, req: RoomRequest) -> dict[str, Any]:
+        await self._name_in(sid, req.room)
+        await self._depart(sid, req.room)
+        await self.leave(sid, req.room)
+        return {"room": req.room}
+
+    async def on_typing(self, sid: str, req: RoomRequest) -> None:
+        name = await self._name_in(sid, req.room)
+        await self.emit("typing", {"room": req.room, "name": name}, to=req.room, skip_sid=sid)
+
+    async def on_members(self, sid: str, req: RoomRequest) -> dict[str, Any]:
+        await self._name_in(sid, req.room)
+        return {
+            "room": req.room,
+            "members": await self.services.presence.members(self.namespace, req.room),
+        }
+
+    async def on_disconnect(self, sid: str, reason: str) -> None:
+        for room in self.rooms_of(sid):
+            await self._depart(sid, room)
+
+    async def _name_in(self, sid: str, room: str) -> str:
+        name = await self.services.presence.name_of(self.namespace, room, sid)
+        if name is None:
+            raise SocketsvcError(errors.NOT_IN_ROOM, f"join room '{room}' first")
+        return name
+
+    async def _depart(self, sid: str, room: str) -> None:
+        name = await self.services.presence.remove(self.namespace, room, sid)
+        if name is not None:
+            await self.emit("left", {"room": room, "name": name}, to=room, skip_sid=sid)

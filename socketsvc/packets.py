@@ -1,0 +1,164 @@
+"""Socket.IO packet classes for the two wire formats, strict on input and exact on output.
+
+Stock python-socketio decodes leniently and leaves shape checks to later code, which then fails
+with a traceback or silently ignores the packet. Here decoding either yields a packet whose
+fields have the types the protocol promises, or raises :class:`PacketError` so the caller can
+close that one connection with a clear reason.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import msgpack
+from socketio import packet as sio_packet
+
+CONNECT, DISCONNECT, EVENT, ACK, CONNECT_ERROR, BINARY_EVENT, BINARY_ACK = range(7)
+MAX_ACK_ID = 2**53 - 1  # JS clients count ack ids in doubles; larger ids cannot be answered.
+MAX_ATTACHMENTS = 1000
+
+
+class PacketError(ValueError):
+    """A client sent something that is not a valid Socket.IO packet."""
+
+
+class _StrictJson:
+    """The json module as the JSON parser clients expect it: no NaN/Infinity, UTF-8 kept as is."""
+
+    @staticmethod
+    def dumps(obj: Any, **kwargs: Any) -> str:
+        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+    @staticmethod
+    def loads(text: str | bytes, **kwargs: Any) -> Any:
+        return json.loads(text, parse_int=_bounded_int, parse_constant=_reject_constant)
+
+
+def _bounded_int(text: str) -> int:
+    if len(text) > 100:
+        raise PacketError("integer literal too long")
+    return int(text)
+
+
+def _reject_constant(text: str) -> Any:
+    raise PacketError(f"{text} is not valid JSON")
+
+
+def check(pkt: sio_packet.Packet) -> None:
+    """Enforce the per-type shape rules of Socket.IO v5 on a decoded client packet."""
+    kind, data, pid = pkt.packet_type, pkt.data, pkt.id
+    if not isinstance(kind, int) or isinstance(kind, bool) or not 0 <= kind <= 6:
+        raise PacketError("unknown packet type")
+    if kind == CONNECT_ERROR:
+        raise PacketError("clients may not send CONNECT_ERROR")
+    if pkt.namespace is None:
+        pkt.namespace = "/"
+    if not isinstance(pkt.namespace, str) or not pkt.namespace.startswith("/"):
+        raise PacketError("namespace must be a string starting with '/'")
+    if pid is not None and (
+        not isinstance(pid, int) or isinstance(pid, bool) or not 0 <= pid <= MAX_ACK_ID
+    ):
+        raise PacketError("ack id must be a non-negative integer")
+    if kind == CONNECT:
+        if data is not None and not isinstance(data, dict):
+            raise PacketError("CONNECT payload must be an object")
+    elif kind in (EVENT, BINARY_EVENT):
+        if not isinstance(data, list) or not data or not isinstance(data[0], str):
+            raise PacketError("EVENT payload must be an array starting with the event name")
+    elif kind in (ACK, BINARY_ACK) and (not isinstance(data, list) or pid is None):
+        raise PacketError("ACK needs an id and an array payload")
+
+
+class JsonPacket(sio_packet.Packet):
+    """The default socket.io-parser format: text packets plus binary attachments."""
+
+    json = _StrictJson
+
+    def decode(self, encoded_packet: str) -> int:
+        if not isinstance(encoded_packet, str) or not encoded_packet:
+            raise PacketError("expected a text packet")
+        try:
+            count: int = super().decode(encoded_packet)
+        except PacketError:
+            raise
+        except (ValueError, TypeError, IndexError, RecursionError) as exc:
+            raise PacketError(f"malformed packet: {type(exc).__name__}") from None
+        if count and self.packet_type not in (BINARY_EVENT, BINARY_ACK):
+            raise PacketError("attachments are only allowed on binary packets")
+        if count > MAX_ATTACHMENTS:
+            raise PacketError("too many attachments")
+        check(self)
+        return count
+
+
+class _Undefined:
+    """What the JS msgpack encoder sends for ``undefined``; stripped before handlers see data."""
+
+    __slots__ = ()
+
+
+UNDEFINED = _Undefined()
+
+
+def _strip_undefined(value: Any) -> Any:
+    # JS semantics: an undefined object member is absent; an undefined array item is null.
+    if isinstance(value, dict):
+        return {k: _strip_undefined(v) for k, v in value.items() if v is not UNDEFINED}
+    if isinstance(value, list):
+        return [None if v is UNDEFINED else _strip_undefined(v) for v in value]
+    return value
+
+
+class MsgPackPacket(sio_packet.Packet):
+    """The socket.io-msgpack-parser format: one msgpack map per packet, binary inline."""
+
+    uses_binary_events = False
+
+    def encode(self) -> bytes:
+        # The JS decoder rejects DISCONNECT (and CONNECT) packets that carry ``data: nil``.
+        packet: dict[str, Any] = {"type": self.packet_type, "nsp": self.namespace or "/"}
+        if self.data is not None:
+            packet["data"] = self.data
+        if self.id is not None:
+            packet["id"] = self.id
+        try:
+            return msgpack.packb(packet)  # type: ignore[no-any-return]
+        except (OverflowError, TypeError, ValueError) as exc:
+            raise ValueError(f"cannot encode as msgpack: {exc}") from None
+
+    def decode(self, encoded_packet: bytes) -> int:
+        if not isinstance(encoded_packet, bytes | bytearray | memoryview):
+            raise PacketError("expected a binary msgpack packet")
+        saw_undefined = False
+
+        def ext_hook(code: int, payload: bytes) -> Any:
+            nonlocal saw_undefined
+            if code != 0:
+                raise PacketError(f"unsupported msgpack extension type {code}")
+            saw_undefined = True
+            return UNDEFINED
+
+        try:
+            decoded = msgpack.unpackb(encoded_packet, ext_hook=ext_hook, strict_map_key=False)
+        except PacketError:
+            raise
+        except Exception as exc:  # msgpack raises a zoo of types on garbage input
+            raise PacketError(f"malformed msgpack: {type(exc).__name__}") from None
+        if not isinstance(decoded, dict):
+            raise PacketError("msgpack packet must be a map")
+        if saw_undefined:
+            decoded = _strip_undefined(decoded)
+        self.packet_type = decoded.get("type")
+        self.namespace = decoded.get("nsp")
+        self.data = decoded.get("data")
+        self.id = decoded.get("id")
+        if self.namespace is None:
+            raise PacketError("namespace must be a string starting with '/'")
+        if self.packet_type in (BINARY_EVENT, BINARY_ACK):
+            raise PacketError("binary packet types are not used with msgpack")
+        check(self)
+        return 0
+
+
+PACKET_CLASSES: dict[str, type[sio_packet.Packet]] = {"json": JsonPacket, "msgpack": MsgPackPacket}

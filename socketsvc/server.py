@@ -1,0 +1,240 @@
+"""SocketServer: python-socketio's ``AsyncServer`` made strict where stock clients need it.
+
+What changes against stock python-socketio 5.18, and why:
+
+- An invalid packet closes that client's transport, as the Node reference server does, instead
+  of being logged and ignored (which leaves clients waiting for acks that never come).
+- Unknown namespaces are refused with ``{"message": "Invalid namespace"}``, which the JS client
+  shows as ``connect_error``; stock sends a bare string the client reads as an empty message.
+- The connect handler always receives an ``auth`` dict, and a crash inside it refuses the
+  connection with ``internal`` instead of leaving the client without an answer.
+- Pattern namespaces (``/team/*``) get one handler instance per concrete namespace, created on
+  first connect and dropped when its last client leaves.
+- A transport that joins no namespace within ``connect_timeout`` is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import socketio
+from socketio import exceptions as sio_exceptions
+
+from socketsvc import errors, packets
+from socketsvc.config import Settings
+from socketsvc.handlers.base import BaseNamespace
+from socketsvc.packets import PacketError
+from socketsvc.registry import Route
+from socketsvc.services import Services
+
+log = logging.getLogger("socketsvc.server")
+
+INVALID_NAMESPACE = {"message": "Invalid namespace"}
+INTERNAL_REFUSAL = {"message": "Internal server error", "data": {"code": errors.INTERNAL}}
+
+
+class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
+    """The Socket.IO layer of one socketsvc node."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        manager: socketio.AsyncManager,
+        routes: list[Route],
+        services: Services,
+    ) -> None:
+        debug = settings.log_level == "debug"
+        super().__init__(
+            client_manager=manager,
+            logger=_quiet_logger("socketsvc.sio", debug),
+            engineio_logger=_quiet_logger("socketsvc.engine", debug),
+            serializer=packets.PACKET_CLASSES[settings.serializer],
+            async_handlers=True,
+            ping_interval=settings.ping_interval,
+            ping_timeout=settings.ping_timeout,
+            max_http_buffer_size=settings.max_payload,
+            cors_allowed_origins=list(settings.cors_origins) or None,
+            transports=list(settings.transports),
+        )
+        self.settings = settings
+        self.services = services
+        self._patterns = [r for r in routes if r.is_pattern]
+        self._from_pattern: set[str] = set()
+        self._connect_deadlines: dict[str, asyncio.TimerHandle] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        for route in routes:
+            if not route.is_pattern:
+                self.register_namespace(route.handler(route.namespace, services))
+
+    # -- namespaces --------------------------------------------------------------------------
+
+    def handler_for(self, namespace: str) -> BaseNamespace | None:
+        """The handler serving ``namespace``, instantiating a pattern route on first use."""
+        handler = self.namespace_handlers.get(namespace)
+        if handler is None:
+            for route in self._patterns:
+                if route.matches(namespace):
+                    handler = route.handler(namespace, self.services)
+                    self.register_namespace(handler)
+                    self._from_pattern.add(namespace)
+                    break
+        return handler
+
+    def _release_pattern_namespace(self, namespace: str) -> None:
+        if namespace in self._from_pattern and namespace not in self.manager.rooms:
+            self._from_pattern.discard(namespace)
+            self.namespace_handlers.pop(namespace, None)
+
+    # -- engine.io events ---------------------------------------------------------------------
+
+    async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> None:
+        await super()._handle_eio_connect(eio_sid, environ)
+        loop = asyncio.get_running_loop()
+        self._connect_deadlines[eio_sid] = loop.call_later(
+            self.settings.connect_timeout, self._connect_deadline_passed, eio_sid
+        )
+
+    def _connect_deadline_passed(self, eio_sid: str) -> None:
+        self._connect_deadlines.pop(eio_sid, None)
+        log.info("closing %s: no namespace joined within connect_timeout", eio_sid)
+        self._spawn(self.close_transport(eio_sid))
+
+    async def _handle_eio_disconnect(self, eio_sid: str, reason: str) -> None:
+        deadline = self._connect_deadlines.pop(eio_sid, None)
+        if deadline is not None:
+            deadline.cancel()
+        await super()._handle_eio_disconnect(eio_sid, reason)
+
+    async def _handle_eio_message(self, eio_sid: str, data: str | bytes) -> None:
+        if eio_sid not in self.environ:
+            return  # the transport is closing; what it still delivers has no session
+        try:
+            await self._handle_packet(eio_sid, data)
+        except PacketError as exc:
+            log.warning("closing %s: invalid packet: %s", eio_sid, exc)
+            self._binary_packet.pop(eio_sid, None)
+            await self.close_transport(eio_sid)
+
+    async def close_transport(self, eio_sid: str) -> None:
+        """Send the Engine.IO close packet and drop the session without waiting for the client."""
+        socket = self.eio.sockets.get(eio_sid)
+        if socket is not None:
+            await socket.close(wait=False, reason=self.reason.SERVER_DISCONNECT)
+
+    async def _handle_packet(self, eio_sid: str, data: str | bytes) -> None:
+        pending = self._binary_packet.get(eio_sid)
+        if pending is not None:
+            if not isinstance(data, bytes | bytearray):
+                raise PacketError("expected a binary attachment")
+            try:
+                complete = pending.add_attachment(data)
+            except (ValueError, TypeError, IndexError, KeyError) as exc:
+                raise PacketError(f"bad attachment: {exc}") from None
+            if complete:
+                del self._binary_packet[eio_sid]
+                await self._route(eio_sid, pending)
+            return
+        pkt = self.packet_class(encoded_packet=data)
+        if pkt.packet_type in (packets.BINARY_EVENT, packets.BINARY_ACK) and pkt.attachment_count:
+            self._require_connected(eio_sid, pkt.namespace)
+            self._binary_packet[eio_sid] = pkt
+            return
+        await self._route(eio_sid, pkt)
+
+    def _require_connected(self, eio_sid: str, namespace: str) -> str:
+        sid = self.manager.sid_from_eio_sid(eio_sid, namespace)
+        if sid is None:
+            raise PacketError(f"not connected to namespace {namespace}")
+        return str(sid)
+
+    async def _route(self, eio_sid: str, pkt: Any) -> None:
+        kind, namespace = pkt.packet_type, pkt.namespace
+        if kind == packets.CONNECT:
+            await self._handle_connect(eio_sid, namespace, pkt.data)
+        elif kind == packets.DISCONNECT:
+            self._require_connected(eio_sid, namespace)
+            await self._handle_disconnect(eio_sid, namespace, self.reason.CLIENT_DISCONNECT)
+        elif kind in (packets.EVENT, packets.BINARY_EVENT):
+            self._require_connected(eio_sid, namespace)
+            await self._handle_event(eio_sid, namespace, pkt.id, pkt.data)
+        else:
+            self._require_connected(eio_sid, namespace)
+            await self._handle_ack(eio_sid, namespace, pkt.id, pkt.data)
+
+    # -- socket.io connect ----------------------------------------------------------------------
+
+    async def _handle_connect(self, eio_sid: str, namespace: str, auth: Any) -> None:
+        handler = self.handler_for(namespace)
+        if handler is None and namespace != "/":
+            await self._send(eio_sid, packets.CONNECT_ERROR, namespace, INVALID_NAMESPACE)
+            return
+        sid = await self.manager.pre_connect(eio_sid, namespace)
+        if sid is None:
+            raise PacketError(f"already connected to namespace {namespace}")
+        refusal: dict[str, Any] | None = None
+        try:
+            if handler is not None:
+                environ = self.environ.get(eio_sid, {})
+                accepted = await handler.trigger_event("connect", sid, environ, auth or {})
+                if accepted is False:
+                    refusal = {"message": "Connection rejected by server"}
+        except sio_exceptions.ConnectionRefusedError as exc:
+            refusal = exc.error_args
+        except Exception:
+            log.exception("connect handler failed: sid=%s namespace=%s", sid, namespace)
+            refusal = INTERNAL_REFUSAL
+        if refusal is not None:
+            await self._send(eio_sid, packets.CONNECT_ERROR, namespace, refusal)
+            await self.manager.disconnect(sid, namespace, ignore_queue=True)
+            self._release_pattern_namespace(namespace)
+            return
+        deadline = self._connect_deadlines.pop(eio_sid, None)
+        if deadline is not None:
+            deadline.cancel()
+        await self._send(eio_sid, packets.CONNECT, namespace, {"sid": sid})
+        await self.manager.connect(sid, namespace)
+
+    async def _handle_disconnect(
+        self, eio_sid: str, namespace: str, reason: str | None = None
+    ) -> None:
+        await super()._handle_disconnect(eio_sid, namespace, reason)
+        self._release_pattern_namespace(namespace)
+
+    async def _trigger_event(self, event: str, namespace: str, *args: Any) -> Any:
+        handler = self.namespace_handlers.get(namespace)
+        if handler is not None:
+            return await handler.trigger_event(event, *args)
+        if event in self.reserved_events:
+            return None
+        return errors.error_ack(errors.UNKNOWN_EVENT, f"no handlers in namespace {namespace}")
+
+    async def _send(self, eio_sid: str, kind: int, namespace: str, data: Any) -> None:
+        await self._send_packet(eio_sid, self.packet_class(kind, data=data, namespace=namespace))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close_all(self, timeout: float) -> None:
+        """Close every client's transport (clients will reconnect elsewhere), bounded in time."""
+        for deadline in self._connect_deadlines.values():
+            deadline.cancel()
+        self._connect_deadlines.clear()
+        if self.eio.sockets:
+            try:
+                await asyncio.wait_for(self.eio.disconnect(), timeout)
+            except TimeoutError:
+                log.warning("some clients did not close within %ss", timeout)
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=timeout)
+        await self.shutdown()
+
+
+def _quiet_logger(name: str, debug: bool) -> logging.Logger:
+    """python-socketio logs every packet at INFO; keep that for debug level only."""
+    logger = logging.getLogger(name)
+    logger.setLevel(logging.DEBUG if debug else logging.WARNING)
+    return logger
