@@ -20,6 +20,7 @@ import logging
 from typing import Any
 
 import socketio
+from engineio import packet as eio_packet
 from socketio import exceptions as sio_exceptions
 
 from socketsvc import errors, packets
@@ -105,6 +106,11 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
         deadline = self._connect_deadlines.pop(eio_sid, None)
         if deadline is not None:
             deadline.cancel()
+        socket = self.eio.sockets.get(eio_sid)
+        if reason == self.reason.CLIENT_DISCONNECT and socket is not None and not socket.upgraded:
+            # Engine.IO: a close packet from a polling client ends its pending GET at once;
+            # stock python-engineio leaves that GET hanging until the ping timeout.
+            socket.queue.put_nowait(eio_packet.Packet(eio_packet.CLOSE))
         await super()._handle_eio_disconnect(eio_sid, reason)
 
     async def _handle_eio_message(self, eio_sid: str, data: str | bytes) -> None:

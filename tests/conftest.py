@@ -1,0 +1,155 @@
+"""Shared fixtures: a real socketsvc app on a real port, real clients, and a task-leak check."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import socketio
+from aiohttp.test_utils import TestServer
+
+from socketsvc.app import create_app
+from socketsvc.config import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+NODE_MODULES = ROOT / "clients" / "js" / "node_modules"
+TEST_NAMESPACES = {
+    "/test": "tests.sample_handlers:EchoNamespace",
+    "/workspace/*": "tests.sample_handlers:WorkspaceNamespace",
+}
+
+SERIALIZERS = ["json", "msgpack"]
+TRANSPORTS = ["websocket", "polling"]
+CLIENT_SERIALIZERS = {"json": "default", "msgpack": "msgpack"}
+
+
+def make_settings(**overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "port": 0,
+        "namespaces": TEST_NAMESPACES,
+        "log_level": "warning",
+        "shutdown_grace": 2.0,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture(params=SERIALIZERS)
+def serializer(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(params=TRANSPORTS)
+def transport(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+StartServer = Callable[..., Awaitable[TestServer]]
+
+
+@pytest.fixture
+def start_server(aiohttp_server: Any) -> StartServer:
+    """Start ``create_app(settings)`` on 127.0.0.1 with an ephemeral port."""
+
+    async def start(**overrides: Any) -> TestServer:
+        server: TestServer = await aiohttp_server(create_app(make_settings(**overrides)))
+        return server
+
+    return start
+
+
+@pytest.fixture
+async def server(start_server: StartServer, serializer: str) -> TestServer:
+    return await start_server(serializer=serializer)
+
+
+Connect = Callable[..., Awaitable[socketio.AsyncClient]]
+
+
+@pytest.fixture
+async def connect(server: TestServer, serializer: str, transport: str) -> AsyncIterator[Connect]:
+    """Connect python-socketio clients to ``server``; all are disconnected at teardown."""
+    clients: list[socketio.AsyncClient] = []
+
+    async def factory(
+        namespaces: list[str] | None = None, auth: Any = None, **client_options: Any
+    ) -> socketio.AsyncClient:
+        client = socketio.AsyncClient(serializer=CLIENT_SERIALIZERS[serializer], **client_options)
+        clients.append(client)
+        await client.connect(
+            str(server.make_url("/")),
+            namespaces=namespaces or ["/chat"],
+            transports=[transport],
+            auth=auth,
+            wait_timeout=5,
+        )
+        return client
+
+    yield factory
+    for client in clients:
+        if client.connected:
+            await client.disconnect()
+        await client.shutdown()
+
+
+class Inbox:
+    """Collects one event for a client; ``get`` waits with a timeout instead of sleeping."""
+
+    def __init__(self, client: socketio.AsyncClient, event: str, namespace: str = "/chat"):
+        self.queue: asyncio.Queue[Any] = asyncio.Queue()
+        client.on(event, self._put, namespace=namespace)
+
+    async def _put(self, *args: Any) -> None:
+        await self.queue.put(args[0] if len(args) == 1 else args)
+
+    async def get(self, timeout: float = 5.0) -> Any:
+        return await asyncio.wait_for(self.queue.get(), timeout)
+
+    async def nothing(self, within: float = 0.3) -> None:
+        """Assert that no event arrives within ``within`` seconds."""
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(self.queue.get(), within)
+
+
+@pytest.fixture
+def node() -> str:
+    path = shutil.which("node")
+    if path is None or not NODE_MODULES.exists():
+        if os.environ.get("CI"):
+            pytest.fail("node and clients/js/node_modules are required in CI")
+        pytest.skip("node or clients/js/node_modules missing (run the README's test command)")
+    return path
+
+
+@pytest.fixture(autouse=True)
+async def no_leaked_tasks() -> AsyncIterator[None]:
+    """Fail a test that leaves asyncio tasks running after its server and clients are gone."""
+    yield
+    current = asyncio.current_task()
+    for _ in range(50):
+        leftover = [
+            t
+            for t in asyncio.all_tasks()
+            if t is not current and not t.done() and not _known_upstream_leak(t)
+        ]
+        if not leftover:
+            return
+        await asyncio.sleep(0.02)
+    pytest.fail(f"leaked tasks: {leftover}")
+
+
+def _known_upstream_leak(task: asyncio.Task[Any]) -> bool:
+    # Stock python-engineio leaves each closed socket's ping task sleeping for a full ping
+    # interval; socketsvc's own engine layer replaces it (see socketsvc/engine).
+    return "AsyncSocket._send_ping" in repr(task.get_coro())
+
+
+@pytest.fixture(autouse=True)
+def _log_level(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="socketsvc")

@@ -1,0 +1,85 @@
+"""Handler modules the tests load through the ``[namespaces]`` setting, as a deployment would."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from socketio.exceptions import ConnectionRefusedError
+
+from socketsvc.errors import SocketsvcError
+from socketsvc.handlers import BaseNamespace, event
+
+
+@dataclass(frozen=True)
+class Point:
+    x: int
+    y: int
+    label: str | None = None
+
+
+class EchoNamespace(BaseNamespace):
+    """Echoes, errors on demand and server-initiated calls, for exercising the dispatcher."""
+
+    async def on_connect(self, sid: str, environ: dict[str, Any], auth: dict[str, Any]) -> Any:
+        if auth.get("refuse"):
+            raise ConnectionRefusedError("go away", {"code": "refused"})
+        if auth.get("crash"):
+            raise RuntimeError("connect handler bug")
+        await self.save_session(sid, {"auth": auth})
+        return None
+
+    async def on_echo(self, sid: str, *args: Any) -> tuple[Any, ...]:
+        return args
+
+    @event("ack-echo")
+    async def ack_echo(self, sid: str, data: Any) -> Any:
+        return data
+
+    async def on_auth(self, sid: str) -> Any:
+        return (await self.get_session(sid))["auth"]
+
+    async def on_point(self, sid: str, point: Point) -> dict[str, Any]:
+        return {"sum": point.x + point.y, "label": point.label}
+
+    async def on_boom(self, sid: str) -> None:
+        raise RuntimeError("secret internals")
+
+    async def on_refuse(self, sid: str) -> None:
+        raise SocketsvcError("custom_code", "refused by the application")
+
+    async def on_bytes(self, sid: str, blob: bytes) -> dict[str, Any]:
+        return {"size": len(blob), "reversed": blob[::-1]}
+
+    async def on_kick(self, sid: str) -> None:
+        await self.disconnect(sid)
+
+    async def on_ask(self, sid: str, timeout: float) -> Any:
+        try:
+            return {"answer": await self.call("question", {"q": 1}, to=sid, timeout=timeout)}
+        except SocketsvcError as exc:
+            return {"caught": exc.code, "message": exc.message}
+
+    async def on_enter(self, sid: str, room: str) -> list[str]:
+        await self.join(sid, room)
+        return self.members(room)
+
+    async def on_exit(self, sid: str, room: str) -> list[str]:
+        await self.leave(sid, room)
+        return self.rooms_of(sid)
+
+    async def on_shout(self, sid: str, room: str, text: str, include_me: bool = False) -> None:
+        await self.emit("shout", {"text": text}, to=room, skip_sid=None if include_me else sid)
+
+    def helper_that_is_not_an_event(self) -> str:
+        return "never dispatched"
+
+    async def _private(self, sid: str) -> str:
+        return "never dispatched"
+
+
+class WorkspaceNamespace(BaseNamespace):
+    """Served for every ``/workspace/<name>``; each instance knows its concrete namespace."""
+
+    async def on_where(self, sid: str) -> str:
+        return self.namespace

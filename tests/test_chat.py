@@ -1,0 +1,107 @@
+"""The /chat wire contract, with python-socketio clients over both transports and serializers."""
+
+from __future__ import annotations
+
+import time
+
+from tests.conftest import Connect, Inbox
+
+CHAT = "/chat"
+
+
+async def call(client, event, data):  # type: ignore[no-untyped-def]
+    return await client.call(event, data, namespace=CHAT, timeout=5)
+
+
+async def test_join_reports_members_and_tells_the_room(connect: Connect) -> None:
+    alice, bob = await connect(), await connect()
+    joined = Inbox(alice, "joined")
+    assert await call(alice, "join", {"room": "lobby", "name": "alice"}) == {
+        "room": "lobby",
+        "members": ["alice"],
+    }
+    assert await call(bob, "join", {"room": "lobby", "name": "bob"}) == {
+        "room": "lobby",
+        "members": ["alice", "bob"],
+    }
+    assert await joined.get() == {"room": "lobby", "name": "bob"}
+
+
+async def test_message_acks_id_and_time_and_reaches_others_only(connect: Connect) -> None:
+    alice, bob = await connect(), await connect()
+    to_alice, to_bob = Inbox(alice, "message"), Inbox(bob, "message")
+    await call(alice, "join", {"room": "r", "name": "alice"})
+    await call(bob, "join", {"room": "r", "name": "bob"})
+    before = int(time.time() * 1000)
+    ack = await call(alice, "message", {"room": "r", "text": "héllo ✓"})
+    assert isinstance(ack["id"], str) and ack["id"]
+    assert before <= ack["ts"] <= int(time.time() * 1000)
+    assert await to_bob.get() == {
+        "id": ack["id"],
+        "room": "r",
+        "name": "alice",
+        "text": "héllo ✓",
+        "ts": ack["ts"],
+    }
+    await to_alice.nothing()
+
+
+async def test_message_text_bounds_and_room_membership(connect: Connect) -> None:
+    alice = await connect()
+    await call(alice, "join", {"room": "r", "name": "alice"})
+    assert (await call(alice, "message", {"room": "r", "text": "x" * 4000}))["id"]
+    for text in ("", "x" * 4001):
+        reply = await call(alice, "message", {"room": "r", "text": text})
+        assert reply["error"]["code"] == "invalid_payload"
+        assert "'text'" in reply["error"]["message"]
+    reply = await call(alice, "message", {"room": "elsewhere", "text": "hi"})
+    assert reply["error"]["code"] == "not_in_room"
+
+
+async def test_leave_and_disconnect_tell_the_room(connect: Connect) -> None:
+    alice, bob, carol = await connect(), await connect(), await connect()
+    left = Inbox(alice, "left")
+    for client, name in ((alice, "alice"), (bob, "bob"), (carol, "carol")):
+        await call(client, "join", {"room": "r", "name": name})
+    assert await call(bob, "leave", {"room": "r"}) == {"room": "r"}
+    assert await left.get() == {"room": "r", "name": "bob"}
+    assert (await call(bob, "members", {"room": "r"}))["error"]["code"] == "not_in_room"
+    await carol.disconnect()
+    assert await left.get() == {"room": "r", "name": "carol"}
+    assert await call(alice, "members", {"room": "r"}) == {"room": "r", "members": ["alice"]}
+
+
+async def test_typing_reaches_others(connect: Connect) -> None:
+    alice, bob = await connect(), await connect()
+    typing = Inbox(bob, "typing")
+    mine = Inbox(alice, "typing")
+    await call(alice, "join", {"room": "r", "name": "alice"})
+    await call(bob, "join", {"room": "r", "name": "bob"})
+    await alice.emit("typing", {"room": "r"}, namespace=CHAT)
+    assert await typing.get() == {"room": "r", "name": "alice"}
+    await mine.nothing()
+
+
+async def test_rooms_are_separate(connect: Connect) -> None:
+    alice, bob = await connect(), await connect()
+    to_bob = Inbox(bob, "message")
+    await call(alice, "join", {"room": "a", "name": "alice"})
+    await call(bob, "join", {"room": "b", "name": "bob"})
+    await call(alice, "message", {"room": "a", "text": "only a"})
+    await to_bob.nothing()
+
+
+async def test_join_validates_fields(connect: Connect) -> None:
+    alice = await connect()
+    reply = await call(alice, "join", {"room": "r"})
+    assert reply["error"] == {"code": "invalid_payload", "message": "'name' is required"}
+    reply = await call(alice, "join", {"room": 7, "name": "a"})
+    assert reply["error"]["code"] == "invalid_payload" and "'room'" in reply["error"]["message"]
+    reply = await call(alice, "join", ["r", "a"])
+    assert reply["error"]["code"] == "invalid_payload"
+
+
+async def test_unknown_event_answers_error(connect: Connect) -> None:
+    alice = await connect()
+    reply = await call(alice, "fly", {})
+    assert reply["error"]["code"] == "unknown_event"
