@@ -209,12 +209,27 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
         self._release_pattern_namespace(namespace)
 
     async def _trigger_event(self, event: str, namespace: str, *args: Any) -> Any:
+        """Lifecycle events only (connect/disconnect); client events go through dispatch."""
         handler = self.namespace_handlers.get(namespace)
-        if handler is not None:
+        if handler is not None and event in self.reserved_events:
             return await handler.trigger_event(event, *args)
-        if event in self.reserved_events:
-            return None
-        return errors.error_ack(errors.UNKNOWN_EVENT, f"no handlers in namespace {namespace}")
+        return None
+
+    async def _handle_event_internal(
+        self, server: Any, sid: str, eio_sid: str, data: list[Any], namespace: str, id: int | None
+    ) -> None:
+        handler = self.namespace_handlers.get(namespace)
+        if handler is None:
+            result: Any = errors.error_ack(
+                errors.UNKNOWN_EVENT, f"no handlers in namespace {namespace}"
+            )
+        else:
+            result = await handler.dispatch(data[0], sid, tuple(data[1:]))
+        if id is not None:
+            args = [] if result is None else list(result) if isinstance(result, tuple) else [result]
+            await self._send_packet(
+                eio_sid, self.packet_class(packets.ACK, namespace=namespace, id=id, data=args)
+            )
 
     async def _send(self, eio_sid: str, kind: int, namespace: str, data: Any) -> None:
         await self._send_packet(eio_sid, self.packet_class(kind, data=data, namespace=namespace))

@@ -78,10 +78,17 @@ async def connect(server: TestServer, serializer: str, transport: str) -> AsyncI
     clients: list[socketio.AsyncClient] = []
 
     async def factory(
-        namespaces: list[str] | None = None, auth: Any = None, **client_options: Any
+        namespaces: list[str] | None = None,
+        auth: Any = None,
+        connect_errors: list[Any] | None = None,
+        **client_options: Any,
     ) -> socketio.AsyncClient:
+        """``connect_errors`` collects the data of any ``connect_error`` the server sends."""
         client = socketio.AsyncClient(serializer=CLIENT_SERIALIZERS[serializer], **client_options)
         clients.append(client)
+        for namespace in namespaces or ["/chat"]:
+            if connect_errors is not None:
+                client.on("connect_error", connect_errors.append, namespace=namespace)
         await client.connect(
             str(server.make_url("/")),
             namespaces=namespaces or ["/chat"],
@@ -96,6 +103,16 @@ async def connect(server: TestServer, serializer: str, transport: str) -> AsyncI
         if client.connected:
             await client.disconnect()
         await client.shutdown()
+
+
+async def eventually(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Wait until ``condition()`` holds, polling briefly; fail after ``timeout`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            pytest.fail(f"condition not met within {timeout}s")
+        await asyncio.sleep(0.01)
 
 
 class Inbox:

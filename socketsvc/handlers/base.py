@@ -72,15 +72,18 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     def __init__(self, namespace: str, services: Services) -> None:
         super().__init__(namespace)
         self.services = services
-        self._payloads: dict[str, Any] = {}
+        self._params: dict[str, list[tuple[str, Any]]] = {}
         self._signatures: dict[str, inspect.Signature] = {}
         for name, attr in self.events.items():
             method = getattr(self, attr)
-            self._signatures[name] = inspect.signature(method)
+            signature = inspect.signature(method)
             hints = typing.get_type_hints(method, include_extras=True)
-            params = list(self._signatures[name].parameters.values())
-            if len(params) >= 2 and schema.is_schema(hints.get(params[1].name)):
-                self._payloads[name] = hints[params[1].name]
+            self._signatures[name] = signature
+            self._params[name] = [
+                (p.name, hints.get(p.name, Any))
+                for p in list(signature.parameters.values())[1:]
+                if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+            ]
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: dict[str, Any]) -> Any:
         """Accept everyone by default; raise ``ConnectionRefusedError`` to refuse."""
@@ -102,14 +105,13 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 errors.UNKNOWN_EVENT, f"no event '{event[:64]}' in namespace {self.namespace}"
             )
         try:
-            if event in self._payloads:
-                args = (schema.parse(self._payloads[event], args[0] if args else None), *args[1:])
             try:
                 self._signatures[event].bind(sid, *args)
             except TypeError:
                 raise SocketsvcError(
                     errors.INVALID_PAYLOAD, f"wrong number of arguments for '{event}'"
                 ) from None
+            args = self._parse_args(event, args)
             return await getattr(self, attr)(sid, *args)
         except SocketsvcError as exc:
             return exc.to_ack()
@@ -118,6 +120,15 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 "handler failed: sid=%s namespace=%s event=%s", sid, self.namespace, event
             )
             return errors.error_ack(errors.INTERNAL, "internal server error")
+
+    def _parse_args(self, event: str, args: tuple[Any, ...]) -> tuple[Any, ...]:
+        """Check each argument against its annotation; a lone payload names fields bare."""
+        params = self._params[event]
+        parsed = list(args)
+        for index, (name, kind) in enumerate(params[: len(args)]):
+            if kind is not Any:
+                parsed[index] = schema.parse(kind, args[index], "" if len(params) == 1 else name)
+        return tuple(parsed)
 
     # -- rooms -------------------------------------------------------------------------------
 
