@@ -19,7 +19,7 @@ from typing import Any
 import engineio
 from aiohttp import web
 
-from .socket import OPEN, EngineSocket, ProtocolError, encode_text
+from .socket import MESSAGE, OPEN, EngineSocket, ProtocolError, encode_text
 
 # Node engine.io error codes/messages (BaseServer.errors / errorMessages).
 UNKNOWN_TRANSPORT = 0
@@ -99,6 +99,14 @@ class EngineServer(engineio.AsyncServer):
         if s is None or s.closed:
             raise KeyError('Session not found')
         return s
+
+    async def send(self, sid: str, data: Any) -> None:
+        # Hot path for python-socketio: no engineio Packet object per message.
+        s = self.sockets.get(sid)
+        if s is None or s.closed:
+            self.logger.warning('Cannot send to sid %s', sid)
+            return
+        s.enqueue(MESSAGE, data)
 
     async def disconnect(self, sid: str | None = None) -> None:
         # The socket removes itself from self.sockets (possibly after its
@@ -261,6 +269,8 @@ class EngineServer(engineio.AsyncServer):
 
     async def shutdown(self) -> None:
         await self.disconnect()
+        for s in list(self.sockets.values()):
+            s.forget()  # no lingering CLOSE delivery after shutdown
         await super().shutdown()
 
 

@@ -242,6 +242,10 @@ class EngineSocket(async_socket.AsyncSocket):
         self.buffer = []
         return False
 
+    def forget(self) -> None:
+        self._send_close_on_flush = False
+        self._finalize()
+
     def _finalize(self) -> None:
         """Forget the session: later requests get 400 "Session ID unknown"."""
         self.closed = True
