@@ -49,8 +49,8 @@ def parse_open(packet: str) -> dict[str, Any]:
 
 
 async def http(session: aiohttp.ClientSession, method: str, url: str,
-               data: str | bytes | None = None, timeout: float = WAIT) -> tuple[int, str]:
-    async with asyncio.timeout(timeout):
+               data: str | bytes | None = None, within: float = WAIT) -> tuple[int, str]:
+    async with asyncio.timeout(within):
         async with session.request(method, url, data=data) as resp:
             return resp.status, await resp.text()
 
@@ -80,20 +80,20 @@ class Polling:
     def url(self) -> str:
         return eio_url(self.target, EIO=4, transport='polling', sid=self.sid)
 
-    async def get(self, timeout: float = WAIT) -> tuple[int, str]:
-        return await http(self.session, 'GET', self.url, timeout=timeout)
+    async def get(self, within: float = WAIT) -> tuple[int, str]:
+        return await http(self.session, 'GET', self.url, within=within)
 
-    async def post(self, *packets: str, timeout: float = WAIT) -> tuple[int, str]:
+    async def post(self, *packets: str, within: float = WAIT) -> tuple[int, str]:
         return await http(self.session, 'POST', self.url, data='\x1e'.join(packets),
-                          timeout=timeout)
+                          within=within)
 
     async def send(self, *packets: str) -> None:
         status, text = await self.post(*packets)
         assert (status, text) == (200, 'ok')
 
-    async def recv(self, timeout: float = WAIT) -> str:
+    async def recv(self, within: float = WAIT) -> str:
         """Next packet other than a PING (PINGs are answered when auto_pong)."""
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(within):
             for _ in range(1000):
                 while self.pending:
                     pkt = self.pending.popleft()
@@ -103,17 +103,17 @@ class Polling:
                     if pkt == '6':
                         continue
                     return pkt
-                status, text = await self.get(timeout=timeout)
+                status, text = await self.get(within=within)
                 assert status == 200, (status, text)
                 self.pending.extend(split_payload(text))
         raise AssertionError('too many polls')
 
     async def recv_until(self, pred: Callable[[list[str]], bool],
-                         timeout: float = WAIT) -> list[str]:
+                         within: float = WAIT) -> list[str]:
         got: list[str] = []
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(within):
             while not pred(got):
-                got.append(await self.recv(timeout))
+                got.append(await self.recv(within))
         return got
 
 
@@ -152,17 +152,17 @@ class WebSocket:
             else:
                 await self.ws.send_str(p)
 
-    async def recv_raw(self, timeout: float = WAIT) -> str | bytes:
-        async with asyncio.timeout(timeout):
+    async def recv_raw(self, within: float = WAIT) -> str | bytes:
+        async with asyncio.timeout(within):
             msg = await self.ws.receive()
         if msg.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
             return msg.data  # type: ignore[no-any-return]
         raise ConnectionError(f'websocket closed ({msg.type!r})')
 
-    async def recv(self, timeout: float = WAIT) -> str | bytes:
-        async with asyncio.timeout(timeout):
+    async def recv(self, within: float = WAIT) -> str | bytes:
+        async with asyncio.timeout(within):
             for _ in range(1000):
-                data = await self.recv_raw(timeout)
+                data = await self.recv_raw(within)
                 if data == '2' and self.auto_pong:
                     await self.send('3')
                     continue
@@ -170,20 +170,20 @@ class WebSocket:
         raise AssertionError('too many frames')
 
     async def recv_until(self, pred: Callable[[list[Any]], bool],
-                         timeout: float = WAIT) -> list[Any]:
+                         within: float = WAIT) -> list[Any]:
         got: list[Any] = []
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(within):
             while not pred(got):
-                got.append(await self.recv(timeout))
+                got.append(await self.recv(within))
         return got
 
-    async def wait_closed(self, timeout: float = WAIT) -> list[Any]:
+    async def wait_closed(self, within: float = WAIT) -> list[Any]:
         """Read (answering pings) until the server closes; return what arrived."""
         got: list[Any] = []
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(within):
             for _ in range(10_000):
                 try:
-                    got.append(await self.recv(timeout))
+                    got.append(await self.recv(within))
                 except ConnectionError:
                     return got
         raise AssertionError('too many frames')

@@ -90,7 +90,7 @@ async def test_websocket_missed_pong_closes(target, session):
     c.auto_pong = False
     assert await c.recv_raw() == '2'
     clock = Clock()
-    frames = await c.wait_closed(timeout=PING_TIMEOUT + 1.0)
+    frames = await c.wait_closed(within=PING_TIMEOUT + 1.0)
     assert frames in ([], ['1'])
     assert clock.elapsed <= PING_TIMEOUT + SLACK
     status, _ = await http(session, 'GET', eio_url(target, EIO=4, transport='polling',

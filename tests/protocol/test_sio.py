@@ -126,11 +126,11 @@ async def test_binary_ack(client):
 
 
 # ------------------------------------------------ fixed by the server layer
-async def wait_transport_closed(c: WebSocket, timeout: float = 0.8) -> bool:
-    """True if the server closes the websocket within ``timeout`` while the
+async def wait_transport_closed(c: WebSocket, within: float = 0.8) -> bool:
+    """True if the server closes the websocket within ``within`` seconds while the
     client keeps answering PINGs (so a ping timeout cannot fake a pass)."""
     try:
-        await c.wait_closed(timeout=timeout)
+        await c.wait_closed(within=within)
     except TimeoutError:
         return False
     return True
@@ -158,5 +158,5 @@ async def test_connect_timeout(target, session):
     # a namespace; the client answers PINGs meanwhile.
     clock = Clock()
     c = await WebSocket.open(session, target)
-    assert await wait_transport_closed(c, timeout=2.0)
+    assert await wait_transport_closed(c, within=2.0)
     assert clock.elapsed >= 0.8
