@@ -115,9 +115,13 @@ class EngineSocket(async_socket.AsyncSocket):
     def _take_payload(self) -> list[Item]:
         items = self.buffer
         self.buffer = []
-        if self._send_close_on_flush:
+        if self._send_close_on_flush and not items:
+            # Rule (Node socket.close() waits for "drain"): the CLOSE of a
+            # server-initiated close goes in a poll of its own, after the
+            # buffered packets; the JS client handles Socket.IO packets on the
+            # next tick, so a CLOSE in the same payload would overtake them.
             self._send_close_on_flush = False
-            items.append((CLOSE, None))
+            items = [(CLOSE, None)]
             self._finalize()
         return items
 
@@ -220,25 +224,22 @@ class EngineSocket(async_socket.AsyncSocket):
             self._ws_closing = True
             self._wake()
             return False
-        if self._poll_request is not None:
-            # Rule: a pending poll is answered at once when the session closes:
-            # NOOP for a client CLOSE, CLOSE otherwise (Node polling.doClose).
-            if abort:
-                self.buffer = [(NOOP, None)]
-            elif reason != reasons.SERVER_DISCONNECT:
-                self.buffer = [(CLOSE, None)]
-            else:
-                self.buffer.append((CLOSE, None))
-            self._wake()
-            return False
         if not abort and reason == reasons.SERVER_DISCONNECT:
-            # Node socket.close(): the next poll receives buffer + CLOSE; the
-            # session is dropped after one heartbeat period if nobody polls.
+            # Node socket.close(): buffered packets, then CLOSE, are delivered
+            # to the next poll(s); the session is dropped after one heartbeat
+            # period if nobody polls.
             self._send_close_on_flush = True
             self._finalize_handle = self.loop.call_later(
                 self.server.ping_interval + self.server.ping_timeout,
                 self._finalize)
+            self._wake()
             return True
+        if self._poll_request is not None:
+            # Rule: a pending poll is answered at once when the session closes:
+            # NOOP for a client CLOSE, CLOSE otherwise (Node polling.doClose).
+            self.buffer = [(NOOP, None)] if abort else [(CLOSE, None)]
+            self._wake()
+            return False
         self.buffer = []
         return False
 
