@@ -290,13 +290,6 @@ class EngineSocket(async_socket.AsyncSocket):
         await self._dispatch(pkt.packet_type, pkt.data)
 
     # ------------------------------------------------------------ long-polling
-    def _poll_gone(self) -> bool:
-        req = self._poll_request
-        if req is None:
-            return False
-        transport = req.transport
-        return transport is None or transport.is_closing()
-
     async def handle_poll(self, request: web.Request) -> list[Item] | None:
         """Serve a long-polling GET; None means 400 (the session is closed)."""
         if self.upgrading:
