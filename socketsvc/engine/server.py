@@ -38,7 +38,7 @@ ERROR_MESSAGES = {
 }
 
 
-class EngineServer(engineio.AsyncServer):
+class EngineServer(engineio.AsyncServer):  # type: ignore[misc]
     """Engine.IO v4 server with Node-compatible handshake, polling, heartbeat
     and upgrade behaviour. Accepts float ``ping_interval``/``ping_timeout``."""
 
@@ -95,7 +95,7 @@ class EngineServer(engineio.AsyncServer):
                 'response': b'ok'}
 
     def _get_socket(self, sid: str) -> EngineSocket:
-        s = self.sockets.get(sid)
+        s: EngineSocket | None = self.sockets.get(sid)
         if s is None or s.closed:
             raise KeyError('Session not found')
         return s
@@ -126,8 +126,9 @@ class EngineServer(engineio.AsyncServer):
                 allowed = self._cors_allowed_origins(environ)
                 if allowed is not None and origin not in allowed:
                     self._log_error_once(origin + ' is not an accepted origin.', 'bad-origin')
-                    return await self._make_response(
+                    resp: web.StreamResponse = await self._make_response(
                         self._bad_request(origin + ' is not an accepted origin.'), environ)
+                    return resp
         r = await self._route(request, environ)
         if isinstance(r, web.StreamResponse):
             return r
@@ -139,7 +140,8 @@ class EngineServer(engineio.AsyncServer):
                     r['response'] = getattr(self, '_' + encoding)(r['response'])
                     r['headers'] = [*r['headers'], ('Content-Encoding', encoding)]
                     break
-        return await self._make_response(r, environ)
+        response: web.StreamResponse = await self._make_response(r, environ)
+        return response
 
     async def _route(self, request: web.Request, environ: dict[str, Any]) -> Any:
         method = request.method

@@ -69,8 +69,15 @@ def encode_text(item: Item) -> str:
     return str(ptype) + data if data else str(ptype)
 
 
-class EngineSocket(async_socket.AsyncSocket):
+class EngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
     """One Engine.IO session. Drop-in for ``engineio.async_socket.AsyncSocket``."""
+
+    # set by engineio's BaseSocket.__init__
+    connected: bool
+    upgrading: bool
+    upgraded: bool
+    closing: bool
+    closed: bool
 
     def __init__(self, server: Any, sid: str) -> None:
         super().__init__(server, sid)
