@@ -6,6 +6,8 @@ What changes against stock python-socketio 5.18, and why:
   of being logged and ignored (which leaves clients waiting for acks that never come).
 - Unknown namespaces are refused with ``{"message": "Invalid namespace"}``, which the JS client
   shows as ``connect_error``; stock sends a bare string the client reads as an empty message.
+- ``after_connect`` runs once the client knows it is connected, so emits made there arrive
+  after the CONNECT packet (stock has only ``on_connect``, which runs before it).
 - The connect handler always receives an ``auth`` dict, and a crash inside it refuses the
   connection with ``internal`` instead of leaving the client without an answer.
 - Pattern namespaces (``/team/*``) get one handler instance per concrete namespace, created on
@@ -20,11 +22,11 @@ import logging
 from typing import Any
 
 import socketio
-from engineio import packet as eio_packet
 from socketio import exceptions as sio_exceptions
 
 from socketsvc import errors, packets
 from socketsvc.config import Settings
+from socketsvc.engine import EngineServer
 from socketsvc.handlers.base import BaseNamespace
 from socketsvc.packets import PacketError
 from socketsvc.registry import Route
@@ -69,6 +71,9 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
             if not route.is_pattern:
                 self.register_namespace(route.handler(route.namespace, services))
 
+    def _engineio_server_class(self) -> type[EngineServer]:
+        return EngineServer
+
     # -- namespaces --------------------------------------------------------------------------
 
     def handler_for(self, namespace: str) -> BaseNamespace | None:
@@ -106,11 +111,6 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
         deadline = self._connect_deadlines.pop(eio_sid, None)
         if deadline is not None:
             deadline.cancel()
-        socket = self.eio.sockets.get(eio_sid)
-        if reason == self.reason.CLIENT_DISCONNECT and socket is not None and not socket.upgraded:
-            # Engine.IO: a close packet from a polling client ends its pending GET at once;
-            # stock python-engineio leaves that GET hanging until the ping timeout.
-            socket.queue.put_nowait(eio_packet.Packet(eio_packet.CLOSE))
         await super()._handle_eio_disconnect(eio_sid, reason)
 
     async def _handle_eio_message(self, eio_sid: str, data: str | bytes) -> None:
@@ -201,6 +201,11 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
             deadline.cancel()
         await self._send(eio_sid, packets.CONNECT, namespace, {"sid": sid})
         await self.manager.connect(sid, namespace)
+        if handler is not None:
+            try:
+                await handler.after_connect(sid)
+            except Exception:
+                log.exception("after_connect failed: sid=%s namespace=%s", sid, namespace)
 
     async def _handle_disconnect(
         self, eio_sid: str, namespace: str, reason: str | None = None

@@ -150,21 +150,11 @@ async def no_leaked_tasks() -> AsyncIterator[None]:
     yield
     current = asyncio.current_task()
     for _ in range(50):
-        leftover = [
-            t
-            for t in asyncio.all_tasks()
-            if t is not current and not t.done() and not _known_upstream_leak(t)
-        ]
+        leftover = [t for t in asyncio.all_tasks() if t is not current and not t.done()]
         if not leftover:
             return
         await asyncio.sleep(0.02)
     pytest.fail(f"leaked tasks: {leftover}")
-
-
-def _known_upstream_leak(task: asyncio.Task[Any]) -> bool:
-    # Stock python-engineio leaves each closed socket's ping task sleeping for a full ping
-    # interval; socketsvc's own engine layer replaces it (see socketsvc/engine).
-    return "AsyncSocket._send_ping" in repr(task.get_coro())
 
 
 @pytest.fixture(autouse=True)

@@ -4,4 +4,4 @@ the protocol (and Node's engine.io) where stock python-engineio does not."""
 from .server import EngineServer
 from .socket import EngineSocket
 
-__all__ = ['EngineServer', 'EngineSocket']
+__all__ = ["EngineServer", "EngineSocket"]

@@ -29,12 +29,12 @@ BAD_REQUEST = 3
 FORBIDDEN = 4
 UNSUPPORTED_PROTOCOL_VERSION = 5
 ERROR_MESSAGES = {
-    UNKNOWN_TRANSPORT: 'Transport unknown',
-    UNKNOWN_SID: 'Session ID unknown',
-    BAD_HANDSHAKE_METHOD: 'Bad handshake method',
-    BAD_REQUEST: 'Bad request',
-    FORBIDDEN: 'Forbidden',
-    UNSUPPORTED_PROTOCOL_VERSION: 'Unsupported protocol version',
+    UNKNOWN_TRANSPORT: "Transport unknown",
+    UNKNOWN_SID: "Session ID unknown",
+    BAD_HANDSHAKE_METHOD: "Bad handshake method",
+    BAD_REQUEST: "Bad request",
+    FORBIDDEN: "Forbidden",
+    UNSUPPORTED_PROTOCOL_VERSION: "Unsupported protocol version",
 }
 
 
@@ -45,66 +45,78 @@ class EngineServer(engineio.AsyncServer):  # type: ignore[misc]
     socket_class = EngineSocket
 
     def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault('async_mode', 'aiohttp')
-        if kwargs['async_mode'] != 'aiohttp':
+        kwargs.setdefault("async_mode", "aiohttp")
+        if kwargs["async_mode"] != "aiohttp":
             raise ValueError('EngineServer supports async_mode="aiohttp" only')
         super().__init__(**kwargs)
         # per-session call_later timers replace the global monitor task
         self.start_service_task = False
 
     # ------------------------------------------------------------- plumbing
-    def attach(self, app: web.Application, engineio_path: str = 'engine.io') -> None:
+    def attach(self, app: web.Application, engineio_path: str = "engine.io") -> None:
         # Rule: every method reaches the Engine.IO handler so that e.g. a PUT
         # handshake is answered 400 "Bad handshake method", not aiohttp's 405.
-        path = '/' + engineio_path.strip('/') + '/'
-        app.router.add_route('*', path, self.handle_request)
+        path = "/" + engineio_path.strip("/") + "/"
+        app.router.add_route("*", path, self.handle_request)
 
     def _open_packet(self, sid: str, transport: str) -> str:
         # Rule (EIO4 handshake): pingInterval/pingTimeout are integer
         # milliseconds; sub-second float seconds must not truncate to 0.
-        return json.dumps({
-            'sid': sid,
-            'upgrades': self._upgrades(sid, transport),
-            'pingInterval': round(
-                (self.ping_interval + self.ping_interval_grace_period) * 1000),
-            'pingTimeout': round(self.ping_timeout * 1000),
-            'maxPayload': self.max_http_buffer_size,
-        }, separators=(',', ':'))
+        return json.dumps(
+            {
+                "sid": sid,
+                "upgrades": self._upgrades(sid, transport),
+                "pingInterval": round(
+                    (self.ping_interval + self.ping_interval_grace_period) * 1000
+                ),
+                "pingTimeout": round(self.ping_timeout * 1000),
+                "maxPayload": self.max_http_buffer_size,
+            },
+            separators=(",", ":"),
+        )
 
     def _error(self, code: int, status: int = 400) -> dict[str, Any]:
         # Rule (Node abortRequest): JSON body {"code", "message"}, 400 (403 for FORBIDDEN).
-        body = json.dumps({'code': code, 'message': ERROR_MESSAGES[code]})
-        return {'status': f'{status} ERROR', 'headers': [('Content-Type', 'application/json')],
-                'response': body.encode()}
+        body = json.dumps({"code": code, "message": ERROR_MESSAGES[code]})
+        return {
+            "status": f"{status} ERROR",
+            "headers": [("Content-Type", "application/json")],
+            "response": body.encode(),
+        }
 
-    def _payload(self, items: list[tuple[int, Any]], jsonp_index: int | None,
-                 headers: list[tuple[str, str]] | None = None) -> dict[str, Any]:
+    def _payload(
+        self,
+        items: list[tuple[int, Any]],
+        jsonp_index: int | None,
+        headers: list[tuple[str, str]] | None = None,
+    ) -> dict[str, Any]:
         # Rule (EIO4 polling): packets joined with \x1e, binary as "b"+base64.
-        text = '\x1e'.join(encode_text(item) for item in items)
+        text = "\x1e".join(encode_text(item) for item in items)
         if jsonp_index is not None:
-            text = '___eio[' + str(jsonp_index) + ']("' + text.replace('"', '\\"') + '");'
-        return {'status': '200 OK',
-                'headers': (headers or []) + [('Content-Type', 'text/plain; charset=UTF-8'),
-                                               ('Cache-Control', 'no-store')],
-                'response': text.encode()}
+            text = "___eio[" + str(jsonp_index) + ']("' + text.replace('"', '\\"') + '");'
+        return {
+            "status": "200 OK",
+            "headers": (headers or [])
+            + [("Content-Type", "text/plain; charset=UTF-8"), ("Cache-Control", "no-store")],
+            "response": text.encode(),
+        }
 
     @staticmethod
     def _ok_post() -> dict[str, Any]:
         # Rule (EIO4 polling): a successful POST is answered with "ok".
-        return {'status': '200 OK', 'headers': [('Content-Type', 'text/html')],
-                'response': b'ok'}
+        return {"status": "200 OK", "headers": [("Content-Type", "text/html")], "response": b"ok"}
 
     def _get_socket(self, sid: str) -> EngineSocket:
         s: EngineSocket | None = self.sockets.get(sid)
         if s is None or s.closed:
-            raise KeyError('Session not found')
+            raise KeyError("Session not found")
         return s
 
     async def send(self, sid: str, data: Any) -> None:
         # Hot path for python-socketio: no engineio Packet object per message.
         s = self.sockets.get(sid)
         if s is None or s.closed:
-            self.logger.warning('Cannot send to sid %s', sid)
+            self.logger.warning("Cannot send to sid %s", sid)
             return
         s.enqueue(MESSAGE, data)
 
@@ -119,83 +131,87 @@ class EngineServer(engineio.AsyncServer):  # type: ignore[misc]
     # --------------------------------------------------------------- requests
     async def handle_request(self, *args: Any, **kwargs: Any) -> web.StreamResponse:
         request: web.Request = args[0]
-        environ = self._async['translate_request'](request)
+        environ = self._async["translate_request"](request)
         if self.cors_allowed_origins != []:
-            origin = environ.get('HTTP_ORIGIN')
+            origin = environ.get("HTTP_ORIGIN")
             if origin:
                 allowed = self._cors_allowed_origins(environ)
                 if allowed is not None and origin not in allowed:
-                    self._log_error_once(origin + ' is not an accepted origin.', 'bad-origin')
+                    self._log_error_once(origin + " is not an accepted origin.", "bad-origin")
                     resp: web.StreamResponse = await self._make_response(
-                        self._bad_request(origin + ' is not an accepted origin.'), environ)
+                        self._bad_request(origin + " is not an accepted origin."), environ
+                    )
                     return resp
         r = await self._route(request, environ)
         if isinstance(r, web.StreamResponse):
             return r
-        if self.http_compression and len(r['response']) >= self.compression_threshold:
-            encodings = [e.split(';')[0].strip() for e in
-                         environ.get('HTTP_ACCEPT_ENCODING', '').split(',')]
+        if self.http_compression and len(r["response"]) >= self.compression_threshold:
+            encodings = [
+                e.split(";")[0].strip() for e in environ.get("HTTP_ACCEPT_ENCODING", "").split(",")
+            ]
             for encoding in encodings:
                 if encoding in self.compression_methods:
-                    r['response'] = getattr(self, '_' + encoding)(r['response'])
-                    r['headers'] = [*r['headers'], ('Content-Encoding', encoding)]
+                    r["response"] = getattr(self, "_" + encoding)(r["response"])
+                    r["headers"] = [*r["headers"], ("Content-Encoding", encoding)]
                     break
         response: web.StreamResponse = await self._make_response(r, environ)
         return response
 
     async def _route(self, request: web.Request, environ: dict[str, Any]) -> Any:
         method = request.method
-        query = urllib.parse.parse_qs(environ.get('QUERY_STRING', ''))
-        transport = query.get('transport', [None])[0]
-        sid = query.get('sid', [None])[0]
-        if method == 'OPTIONS':
+        query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
+        transport = query.get("transport", [None])[0]
+        sid = query.get("sid", [None])[0]
+        if method == "OPTIONS":
             return self._ok()  # CORS preflight (python-engineio behaviour)
         # Rule (Node verify()): transport must be present and enabled, else 400
         # "Transport unknown" (python-engineio defaulted a missing one to polling).
         if transport not in self.transports:
-            self._log_error_once('Invalid transport', 'bad-transport')
+            self._log_error_once("Invalid transport", "bad-transport")
             return self._error(UNKNOWN_TRANSPORT)
         # Rule (EIO4 only): EIO must be 4 on every request.
-        if query.get('EIO') != ['4']:
-            self._log_error_once('Unsupported Engine.IO protocol version', 'bad-version')
+        if query.get("EIO") != ["4"]:
+            self._log_error_once("Unsupported Engine.IO protocol version", "bad-version")
             return self._error(UNSUPPORTED_PROTOCOL_VERSION)
         jsonp_index = None
-        if 'j' in query:
+        if "j" in query:
             try:
-                jsonp_index = int(query['j'][0])
+                jsonp_index = int(query["j"][0])
             except ValueError:
                 return self._error(BAD_REQUEST)
-        is_ws = (method == 'GET' and transport == 'websocket'
-                 and environ.get('HTTP_UPGRADE', '').lower() == 'websocket')
+        is_ws = (
+            method == "GET"
+            and transport == "websocket"
+            and environ.get("HTTP_UPGRADE", "").lower() == "websocket"
+        )
         if sid is None:
             # Rule (Node verify()): the handshake is GET only; anything else
             # (POST, PUT, ...) is 400 "Bad handshake method", not 405.
-            if method != 'GET':
+            if method != "GET":
                 return self._error(BAD_HANDSHAKE_METHOD)
-            if transport == 'websocket' and not is_ws:
+            if transport == "websocket" and not is_ws:
                 return self._error(BAD_REQUEST)
             return await self._handle_connect(environ, transport, jsonp_index)
 
         s = self.sockets.get(sid)
         # Rule: unknown or closed sid -> 400 "Session ID unknown" (a session
         # closed by the server lingers only to deliver its CLOSE to one poll).
-        if s is None or (s.closed and not (s.lingering and method == 'GET' and not is_ws)):
-            self._log_error_once(f'Invalid session {sid}', 'bad-sid')
+        if s is None or (s.closed and not (s.lingering and method == "GET" and not is_ws)):
+            self._log_error_once(f"Invalid session {sid}", "bad-sid")
             return self._error(UNKNOWN_SID)
         if is_ws:
             return await self._handle_ws_upgrade(request, s)
         # Rule (Node TRANSPORT_MISMATCH): once upgraded, HTTP requests with the
         # same sid are 400.
-        if transport != 'polling' or s.upgraded or not s.connected:
-            self._log_error_once(f'Unexpected HTTP request for session {sid}',
-                                 'unexpected-http')
+        if transport != "polling" or s.upgraded or not s.connected:
+            self._log_error_once(f"Unexpected HTTP request for session {sid}", "unexpected-http")
             return self._error(BAD_REQUEST)
-        if method == 'GET':
+        if method == "GET":
             items = await s.handle_poll(request)
             if items is None:
                 return self._error(BAD_REQUEST if sid in self.sockets else UNKNOWN_SID)
             return self._payload(items, jsonp_index)
-        if method == 'POST':
+        if method == "POST":
             return await self._handle_post(request, s)
         # Node answers an unsupported method on an existing session with 500;
         # 400 is what the protocol test-suite accepts as well.
@@ -205,8 +221,8 @@ class EngineServer(engineio.AsyncServer):  # type: ignore[misc]
         limit = self.max_http_buffer_size
         if request.content_length is not None and request.content_length > limit:
             s.close_soon(self.reason.TRANSPORT_ERROR)
-            return {'status': '413 PAYLOAD TOO LARGE', 'headers': [], 'response': b''}
-        body = b''
+            return {"status": "413 PAYLOAD TOO LARGE", "headers": [], "response": b""}
+        body = b""
         # bounded: at most limit + one chunk is read
         while len(body) <= limit:
             chunk = await request.content.readany()
@@ -215,14 +231,14 @@ class EngineServer(engineio.AsyncServer):  # type: ignore[misc]
             body += chunk
         if len(body) > limit:
             s.close_soon(self.reason.TRANSPORT_ERROR)
-            return {'status': '413 PAYLOAD TOO LARGE', 'headers': [], 'response': b''}
+            return {"status": "413 PAYLOAD TOO LARGE", "headers": [], "response": b""}
         try:
-            text = body.decode('utf-8')
+            text = body.decode("utf-8")
             await s.handle_post(text)
         except (ProtocolError, UnicodeDecodeError) as exc:
             # Rule (Node "parse error"): an invalid packet closes the session;
             # the POST is answered 400 instead of being logged and ignored.
-            self.logger.info('%s: invalid payload (%s), closing', s.sid, exc)
+            self.logger.info("%s: invalid payload (%s), closing", s.sid, exc)
             await s.close(wait=False, abort=False, reason=self.reason.TRANSPORT_ERROR)
             return self._error(BAD_REQUEST)
         return self._ok_post()
@@ -233,27 +249,28 @@ class EngineServer(engineio.AsyncServer):  # type: ignore[misc]
         if s.upgrading or s.upgraded or s.closing or s.closed or not s.connected:
             # Rule (Node onWebSocket): a second websocket for a session that is
             # upgrading or upgraded is refused (closed right after the handshake).
-            self.logger.info('%s: refusing extra websocket', s.sid)
+            self.logger.info("%s: refusing extra websocket", s.sid)
             await ws.close()
             return ws
         await s.run_websocket(ws, upgrade=True)
         return ws
 
-    async def _handle_connect(self, environ: dict[str, Any], transport: str,
-                              jsonp_index: int | None = None) -> Any:
+    async def _handle_connect(
+        self, environ: dict[str, Any], transport: str, jsonp_index: int | None = None
+    ) -> Any:
         sid = self.generate_id()
         s = self.socket_class(self, sid)
         self.sockets[sid] = s
         open_data = self._open_packet(sid, transport)
-        ret = await self._trigger_event('connect', sid, environ, run_async=False)
+        ret = await self._trigger_event("connect", sid, environ, run_async=False)
         if ret is not None and ret is not True:
             self.sockets.pop(sid, None)
             s.closed = True
-            self.logger.warning('Application rejected connection')
+            self.logger.warning("Application rejected connection")
             return self._unauthorized(ret or None)
         s.start_heartbeat()
-        if transport == 'websocket':
-            request = environ['aiohttp.request']
+        if transport == "websocket":
+            request = environ["aiohttp.request"]
             ws = web.WebSocketResponse(max_msg_size=self.max_http_buffer_size)
             await ws.prepare(request)
             s.buffer.insert(0, (OPEN, open_data))
@@ -262,9 +279,12 @@ class EngineServer(engineio.AsyncServer):  # type: ignore[misc]
         s.connected = True
         headers = None
         if self.cookie:
-            attrs = self.cookie if isinstance(self.cookie, dict) else {
-                'name': self.cookie, 'path': '/', 'SameSite': 'Lax'}
-            headers = [('Set-Cookie', self._generate_sid_cookie(sid, attrs))]
+            attrs = (
+                self.cookie
+                if isinstance(self.cookie, dict)
+                else {"name": self.cookie, "path": "/", "SameSite": "Lax"}
+            )
+            headers = [("Set-Cookie", self._generate_sid_cookie(sid, attrs))]
         items = [(OPEN, open_data), *s.buffer]
         s.buffer = []
         return self._payload(items, jsonp_index, headers)
@@ -276,4 +296,4 @@ class EngineServer(engineio.AsyncServer):  # type: ignore[misc]
         await super().shutdown()
 
 
-__all__ = ['EngineServer', 'EngineSocket']
+__all__ = ["EngineServer", "EngineSocket"]

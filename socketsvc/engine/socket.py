@@ -48,16 +48,16 @@ def decode_packet(raw: str | bytes, polling: bool) -> Item:
     if isinstance(raw, bytes | bytearray):
         return MESSAGE, bytes(raw)
     if not raw:
-        raise ProtocolError('empty packet')
+        raise ProtocolError("empty packet")
     first = raw[0]
-    if first == 'b' and polling:
+    if first == "b" and polling:
         try:
             return MESSAGE, base64.b64decode(raw[1:], validate=True)
         except (binascii.Error, ValueError) as exc:
-            raise ProtocolError('invalid base64 packet') from exc
+            raise ProtocolError("invalid base64 packet") from exc
     ptype = ord(first) - 48
     if not 0 <= ptype <= 6:
-        raise ProtocolError('unknown packet type')
+        raise ProtocolError("unknown packet type")
     return ptype, raw[1:]
 
 
@@ -65,7 +65,7 @@ def encode_text(item: Item) -> str:
     """Encode one packet for a text channel (polling payload or ws text)."""
     ptype, data = item
     if isinstance(data, bytes):
-        return 'b' + base64.b64encode(data).decode('ascii')
+        return "b" + base64.b64encode(data).decode("ascii")
     return str(ptype) + data if data else str(ptype)
 
 
@@ -135,8 +135,7 @@ class EngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
     # --------------------------------------------------------------- heartbeat
     def start_heartbeat(self) -> None:
         # Rule (EIO4 heartbeat): the server sends PING every pingInterval ...
-        self._ping_handle = self.loop.call_later(
-            self.server.ping_interval, self._ping_due)
+        self._ping_handle = self.loop.call_later(self.server.ping_interval, self._ping_due)
 
     def _ping_due(self) -> None:
         self._ping_handle = None
@@ -146,8 +145,7 @@ class EngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
         self._timeout_refreshed = False
         self.enqueue(PING)
         # ... and closes the session if no PONG arrives within pingTimeout.
-        self._timeout_handle = self.loop.call_later(
-            self.server.ping_timeout, self._ping_timed_out)
+        self._timeout_handle = self.loop.call_later(self.server.ping_timeout, self._ping_timed_out)
 
     def _on_pong(self) -> None:
         if self._timeout_handle is not None:
@@ -165,11 +163,12 @@ class EngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
             self._timeout_refreshed = True
             self._timeout_handle.cancel()
             self._timeout_handle = self.loop.call_later(
-                self.server.ping_timeout, self._ping_timed_out)
+                self.server.ping_timeout, self._ping_timed_out
+            )
 
     def _ping_timed_out(self) -> None:
         self._timeout_handle = None
-        self.server.logger.info('%s: pong timeout, closing session', self.sid)
+        self.server.logger.info("%s: pong timeout, closing session", self.sid)
         self.close_soon(self.server.reason.PING_TIMEOUT)
 
     def _cancel_timers(self) -> None:
@@ -191,10 +190,12 @@ class EngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
         if self.closing or self.closed or self._close_task is not None:
             return
         self._close_task = asyncio.ensure_future(
-            self.close(wait=False, abort=not send_close, reason=reason))
+            self.close(wait=False, abort=not send_close, reason=reason)
+        )
 
-    async def close(self, wait: bool = True, abort: bool = False,
-                    reason: str | None = None) -> None:
+    async def close(
+        self, wait: bool = True, abort: bool = False, reason: str | None = None
+    ) -> None:
         """Close the session.
 
         ``abort=False`` (server-initiated) delivers what is buffered plus a
@@ -211,8 +212,7 @@ class EngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
             self._upgrade_close_task = asyncio.ensure_future(self._ws.close())
         linger = self._shutdown_transport(reason, abort)
         try:
-            await self.server._trigger_event(
-                'disconnect', self.sid, reason, run_async=False)
+            await self.server._trigger_event("disconnect", self.sid, reason, run_async=False)
         finally:
             self.closed = True
             if not linger:
@@ -237,8 +237,8 @@ class EngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
             # period if nobody polls.
             self._send_close_on_flush = True
             self._finalize_handle = self.loop.call_later(
-                self.server.ping_interval + self.server.ping_timeout,
-                self._finalize)
+                self.server.ping_interval + self.server.ping_timeout, self._finalize
+            )
             self._wake()
             return True
         if self._poll_request is not None:
@@ -281,16 +281,16 @@ class EngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
         if ptype == MESSAGE:
             try:
                 await self.server._trigger_event(
-                    'message', self.sid, data, run_async=self.server.async_handlers)
+                    "message", self.sid, data, run_async=self.server.async_handlers
+                )
             except Exception:  # the application's problem, not the transport's
-                self.server.logger.exception('%s: message handler error', self.sid)
+                self.server.logger.exception("%s: message handler error", self.sid)
         elif ptype == CLOSE:
-            await self.close(wait=False, abort=True,
-                             reason=self.server.reason.CLIENT_DISCONNECT)
+            await self.close(wait=False, abort=True, reason=self.server.reason.CLIENT_DISCONNECT)
         elif ptype == PING:
             # Rule (EIO4): only the server pings; Node closes on a client PING
             # ("invalid heartbeat direction").
-            raise ProtocolError('invalid heartbeat direction')
+            raise ProtocolError("invalid heartbeat direction")
         # OPEN / UPGRADE / NOOP outside an upgrade are ignored, as in Node.
 
     async def receive(self, pkt: eio_packet.Packet) -> None:  # API compatibility
@@ -336,14 +336,13 @@ class EngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
         if (transport is None or transport.is_closing()) and not self.closing:
             # Rule (Node "poll connection closed prematurely"): the client went
             # away; keep the packets out of a dead response and close.
-            await self.close(wait=False, abort=True,
-                             reason=self.server.reason.TRANSPORT_CLOSE)
+            await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
             return None
         return self._take_payload() or [(NOOP, None)]
 
     async def handle_post(self, body: str) -> None:
         """Process a long-polling POST payload (packets joined with \\x1e)."""
-        for raw in body.split('\x1e'):
+        for raw in body.split("\x1e"):
             if self.closing or self.closed:
                 break
             await self.receive_raw(raw, polling=True)
@@ -364,8 +363,7 @@ class EngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
             await self._ws_reader(ws)
         finally:
             if not self.closing:
-                await self.close(wait=False, abort=True,
-                                 reason=self.server.reason.TRANSPORT_CLOSE)
+                await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
             self._ws_closing = True
             self._wake()
             with contextlib.suppress(Exception):
@@ -379,16 +377,16 @@ class EngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
         try:
             async with asyncio.timeout(UPGRADE_TIMEOUT_SECONDS):
                 msg = await ws.receive()
-                if msg.type != WSMsgType.TEXT or msg.data != '2probe':
+                if msg.type != WSMsgType.TEXT or msg.data != "2probe":
                     return False
-                await ws.send_str('3probe')
+                await ws.send_str("3probe")
                 # Rule: the NOOP that ends the pending poll goes to that poll
                 # only (never into the buffer that the websocket will flush).
                 self._probed = True
                 if self._poll_request is not None:
                     self._wake()
                 msg = await ws.receive()
-                if msg.type != WSMsgType.TEXT or msg.data != '5':
+                if msg.type != WSMsgType.TEXT or msg.data != "5":
                     return False
             if self.closing or self.closed:
                 return False
@@ -397,7 +395,7 @@ class EngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
             # a poll still pending at this point is released with NOOP
             if self._poll_request is not None:
                 self._wake()
-            self.server.logger.info('%s: upgraded to websocket', self.sid)
+            self.server.logger.info("%s: upgraded to websocket", self.sid)
             return True
         except (TimeoutError, ConnectionError):
             return False
@@ -406,7 +404,7 @@ class EngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
             self._probed = False
             self._upgrade_settled.set()
             if not ok:
-                self.server.logger.info('%s: websocket upgrade failed', self.sid)
+                self.server.logger.info("%s: websocket upgrade failed", self.sid)
                 with contextlib.suppress(Exception):
                     await ws.close()
 
@@ -418,9 +416,10 @@ class EngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
                     await self.receive_raw(msg.data, polling=False)
                 except ProtocolError as exc:
                     # Rule (Node "parse error"): an invalid packet closes it.
-                    self.server.logger.info('%s: %s, closing', self.sid, exc)
-                    await self.close(wait=False, abort=True,
-                                     reason=self.server.reason.TRANSPORT_ERROR)
+                    self.server.logger.info("%s: %s, closing", self.sid, exc)
+                    await self.close(
+                        wait=False, abort=True, reason=self.server.reason.TRANSPORT_ERROR
+                    )
                     return
             else:  # CLOSE / CLOSING / CLOSED / ERROR
                 return

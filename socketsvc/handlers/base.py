@@ -89,6 +89,10 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         """Accept everyone by default; raise ``ConnectionRefusedError`` to refuse."""
         return None
 
+    async def after_connect(self, sid: str) -> None:
+        """Runs after the client was told it is connected: the place for welcome emits."""
+        return None
+
     async def on_disconnect(self, sid: str, reason: str) -> None:
         return None
 

@@ -22,11 +22,12 @@ import aiohttp
 class Target:
     name: str
     http: str  # e.g. http://127.0.0.1:1234
-    path: str = '/socket.io/'
+    path: str = "/socket.io/"
 
     @property
     def ws(self) -> str:
-        return 'ws' + self.http[len('http'):]
+        return "ws" + self.http[len("http") :]
+
 
 WAIT = 2.0  # default upper bound for one expected event, seconds
 PING_INTERVAL = 0.3
@@ -36,20 +37,25 @@ PING_TIMEOUT = 0.2
 def eio_url(target: Target, ws: bool = False, **query: Any) -> str:
     base = target.ws if ws else target.http
     q = {k: v for k, v in query.items() if v is not None}
-    return f'{base}{target.path}?{urlencode(q)}'
+    return f"{base}{target.path}?{urlencode(q)}"
 
 
 def split_payload(text: str) -> list[str]:
-    return text.split('\x1e') if text else []
+    return text.split("\x1e") if text else []
 
 
 def parse_open(packet: str) -> dict[str, Any]:
-    assert packet[0] == '0', packet
+    assert packet[0] == "0", packet
     return json.loads(packet[1:])
 
 
-async def http(session: aiohttp.ClientSession, method: str, url: str,
-               data: str | bytes | None = None, within: float = WAIT) -> tuple[int, str]:
+async def http(
+    session: aiohttp.ClientSession,
+    method: str,
+    url: str,
+    data: str | bytes | None = None,
+    within: float = WAIT,
+) -> tuple[int, str]:
     async with asyncio.timeout(within):
         async with session.request(method, url, data=data) as resp:
             return resp.status, await resp.text()
@@ -58,8 +64,14 @@ async def http(session: aiohttp.ClientSession, method: str, url: str,
 class Polling:
     """One long-polling Engine.IO session."""
 
-    def __init__(self, session: aiohttp.ClientSession, target: Target, sid: str,
-                 handshake: dict[str, Any], extra: list[str]) -> None:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        target: Target,
+        sid: str,
+        handshake: dict[str, Any],
+        extra: list[str],
+    ) -> None:
         self.session = session
         self.target = target
         self.sid = sid
@@ -69,27 +81,25 @@ class Polling:
 
     @classmethod
     async def open(cls, session: aiohttp.ClientSession, target: Target) -> Polling:
-        status, text = await http(session, 'GET',
-                                  eio_url(target, EIO=4, transport='polling'))
+        status, text = await http(session, "GET", eio_url(target, EIO=4, transport="polling"))
         assert status == 200, (status, text)
         packets = split_payload(text)
         handshake = parse_open(packets[0])
-        return cls(session, target, handshake['sid'], handshake, packets[1:])
+        return cls(session, target, handshake["sid"], handshake, packets[1:])
 
     @property
     def url(self) -> str:
-        return eio_url(self.target, EIO=4, transport='polling', sid=self.sid)
+        return eio_url(self.target, EIO=4, transport="polling", sid=self.sid)
 
     async def get(self, within: float = WAIT) -> tuple[int, str]:
-        return await http(self.session, 'GET', self.url, within=within)
+        return await http(self.session, "GET", self.url, within=within)
 
     async def post(self, *packets: str, within: float = WAIT) -> tuple[int, str]:
-        return await http(self.session, 'POST', self.url, data='\x1e'.join(packets),
-                          within=within)
+        return await http(self.session, "POST", self.url, data="\x1e".join(packets), within=within)
 
     async def send(self, *packets: str) -> None:
         status, text = await self.post(*packets)
-        assert (status, text) == (200, 'ok')
+        assert (status, text) == (200, "ok")
 
     async def recv(self, within: float = WAIT) -> str:
         """Next packet other than a PING (PINGs are answered when auto_pong)."""
@@ -97,19 +107,20 @@ class Polling:
             for _ in range(1000):
                 while self.pending:
                     pkt = self.pending.popleft()
-                    if pkt == '2' and self.auto_pong:
-                        await self.send('3')
+                    if pkt == "2" and self.auto_pong:
+                        await self.send("3")
                         continue
-                    if pkt == '6':
+                    if pkt == "6":
                         continue
                     return pkt
                 status, text = await self.get(within=within)
                 assert status == 200, (status, text)
                 self.pending.extend(split_payload(text))
-        raise AssertionError('too many polls')
+        raise AssertionError("too many polls")
 
-    async def recv_until(self, pred: Callable[[list[str]], bool],
-                         within: float = WAIT) -> list[str]:
+    async def recv_until(
+        self, pred: Callable[[list[str]], bool], within: float = WAIT
+    ) -> list[str]:
         got: list[str] = []
         async with asyncio.timeout(within):
             while not pred(got):
@@ -126,13 +137,15 @@ class WebSocket:
         self.handshake: dict[str, Any] = {}
 
     @classmethod
-    async def connect(cls, session: aiohttp.ClientSession, target: Target,
-                      sid: str | None = None, **query: Any) -> WebSocket:
-        q: dict[str, Any] = {'EIO': 4, 'transport': 'websocket', 'sid': sid}
+    async def connect(
+        cls, session: aiohttp.ClientSession, target: Target, sid: str | None = None, **query: Any
+    ) -> WebSocket:
+        q: dict[str, Any] = {"EIO": 4, "transport": "websocket", "sid": sid}
         q.update(query)
         async with asyncio.timeout(WAIT):
-            ws = await session.ws_connect(eio_url(target, ws=True, **q), autoping=True,
-                                          autoclose=True)
+            ws = await session.ws_connect(
+                eio_url(target, ws=True, **q), autoping=True, autoclose=True
+            )
         return cls(ws)
 
     @classmethod
@@ -143,7 +156,7 @@ class WebSocket:
 
     @property
     def sid(self) -> str:
-        return str(self.handshake['sid'])
+        return str(self.handshake["sid"])
 
     async def send(self, *packets: str | bytes) -> None:
         for p in packets:
@@ -157,20 +170,21 @@ class WebSocket:
             msg = await self.ws.receive()
         if msg.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
             return msg.data  # type: ignore[no-any-return]
-        raise ConnectionError(f'websocket closed ({msg.type!r})')
+        raise ConnectionError(f"websocket closed ({msg.type!r})")
 
     async def recv(self, within: float = WAIT) -> str | bytes:
         async with asyncio.timeout(within):
             for _ in range(1000):
                 data = await self.recv_raw(within)
-                if data == '2' and self.auto_pong:
-                    await self.send('3')
+                if data == "2" and self.auto_pong:
+                    await self.send("3")
                     continue
                 return data
-        raise AssertionError('too many frames')
+        raise AssertionError("too many frames")
 
-    async def recv_until(self, pred: Callable[[list[Any]], bool],
-                         within: float = WAIT) -> list[Any]:
+    async def recv_until(
+        self, pred: Callable[[list[Any]], bool], within: float = WAIT
+    ) -> list[Any]:
         got: list[Any] = []
         async with asyncio.timeout(within):
             while not pred(got):
@@ -186,7 +200,7 @@ class WebSocket:
                     got.append(await self.recv(within))
                 except ConnectionError:
                     return got
-        raise AssertionError('too many frames')
+        raise AssertionError("too many frames")
 
     async def close(self) -> None:
         if not self.ws.closed:
@@ -195,36 +209,41 @@ class WebSocket:
 
 
 # ------------------------------------------------------------------- Socket.IO
-def sio_connect_packet(nsp: str = '/', auth: Any = None) -> str:
-    prefix = '40' if nsp == '/' else f'40{nsp},'
-    return prefix + (json.dumps(auth, separators=(',', ':')) if auth is not None else '')
+def sio_connect_packet(nsp: str = "/", auth: Any = None) -> str:
+    prefix = "40" if nsp == "/" else f"40{nsp},"
+    return prefix + (json.dumps(auth, separators=(",", ":")) if auth is not None else "")
 
 
 def sio_event(nsp: str, *args: Any, ack: int | None = None) -> str:
-    prefix = '42' if nsp == '/' else f'42{nsp},'
-    return prefix + (str(ack) if ack is not None else '') + json.dumps(
-        list(args), separators=(',', ':'))
+    prefix = "42" if nsp == "/" else f"42{nsp},"
+    return (
+        prefix
+        + (str(ack) if ack is not None else "")
+        + json.dumps(list(args), separators=(",", ":"))
+    )
 
 
-async def sio_connect(client: Polling | WebSocket, nsp: str = '/',
-                      auth: Any = None) -> tuple[str, Any]:
+async def sio_connect(
+    client: Polling | WebSocket, nsp: str = "/", auth: Any = None
+) -> tuple[str, Any]:
     """CONNECT to ``nsp``; return (Socket.IO sid, auth echoed by the server).
 
     The CONNECT reply and the ``auth`` event may come in either order.
     """
     await client.send(sio_connect_packet(nsp, auth))
-    head = '40' if nsp == '/' else f'40{nsp},'
-    ev = '42["auth",' if nsp == '/' else f'42{nsp},["auth",'
+    head = "40" if nsp == "/" else f"40{nsp},"
+    ev = '42["auth",' if nsp == "/" else f'42{nsp},["auth",'
 
     def done(got: list[Any]) -> bool:
-        return (any(isinstance(p, str) and p.startswith(head) for p in got)
-                and any(isinstance(p, str) and p.startswith(ev) for p in got))
+        return any(isinstance(p, str) and p.startswith(head) for p in got) and any(
+            isinstance(p, str) and p.startswith(ev) for p in got
+        )
 
     got = await client.recv_until(done)
     connect = next(p for p in got if p.startswith(head))
     auth_ev = next(p for p in got if p.startswith(ev))
-    sid = json.loads(connect[len(head):])['sid']
-    return sid, json.loads(auth_ev[len(ev) - len('["auth",'):])[1]
+    sid = json.loads(connect[len(head) :])["sid"]
+    return sid, json.loads(auth_ev[len(ev) - len('["auth",') :])[1]
 
 
 class Clock:

@@ -23,29 +23,28 @@ from protocol_client import (
 
 
 async def assert_session_gone(session, target, sid) -> None:
-    status, text = await http(session, 'GET', eio_url(target, EIO=4, transport='polling',
-                                                      sid=sid))
+    status, text = await http(session, "GET", eio_url(target, EIO=4, transport="polling", sid=sid))
     assert status == 400
-    assert json.loads(text)['code'] in (1, 3)
+    assert json.loads(text)["code"] in (1, 3)
 
 
 async def test_polling_client_close_answers_pending_poll(target, session):
     c = await Polling.open(session, target)
     clock = Clock()
     poll = asyncio.ensure_future(c.get())
-    status, text = await c.post('1')
-    assert (status, text) == (200, 'ok')
+    status, text = await c.post("1")
+    assert (status, text) == (200, "ok")
     status, text = await poll
     # answered at once (well before the first PING would have been due)
     assert clock.elapsed < PING_INTERVAL
     # Node answers with NOOP; 400 only if the POST overtook the GET
-    assert (status, text) == (200, '6') or status == 400
+    assert (status, text) == (200, "6") or status == 400
     await assert_session_gone(session, target, c.sid)
 
 
 async def test_websocket_client_close(target, session):
     c = await WebSocket.open(session, target)
-    await c.send('1')
+    await c.send("1")
     assert await c.wait_closed() == []
     await assert_session_gone(session, target, c.sid)
 
@@ -53,33 +52,33 @@ async def test_websocket_client_close(target, session):
 async def test_polling_server_forced_close(target, session):
     c = await Polling.open(session, target)
     await sio_connect(c)
-    await c.send(sio_event('/', 'force-close'))
+    await c.send(sio_event("/", "force-close"))
     seen: list[str] = []
     async with asyncio.timeout(WAIT):
         for _ in range(20):
             status, text = await c.get()
             if status != 200:
                 break
-            packets = [p for p in split_payload(text) if p != '6']
+            packets = [p for p in split_payload(text) if p != "6"]
             # CLOSE must not share a payload with the DISCONNECT: the JS client
             # handles Socket.IO packets on the next tick, so it would report
             # "transport close" instead of "io server disconnect"
-            assert not ('41' in packets and '1' in packets), text
+            assert not ("41" in packets and "1" in packets), text
             seen += packets
-            if '1' in seen:
+            if "1" in seen:
                 break
-    assert seen[:1] == ['41']
-    assert seen[-1:] == ['1']
+    assert seen[:1] == ["41"]
+    assert seen[-1:] == ["1"]
     await assert_session_gone(session, target, c.sid)
 
 
 async def test_websocket_server_forced_close(target, session):
     c = await WebSocket.open(session, target)
     await sio_connect(c)
-    await c.send(sio_event('/', 'force-close'))
+    await c.send(sio_event("/", "force-close"))
     frames = await c.wait_closed()
-    assert frames[:1] == ['41']
-    assert frames[1:] in ([], ['1'])
+    assert frames[:1] == ["41"]
+    assert frames[1:] in ([], ["1"])
 
 
 async def test_polling_duplicate_poll_closes_session(target, session):
@@ -87,7 +86,7 @@ async def test_polling_duplicate_poll_closes_session(target, session):
     first, second = await asyncio.gather(c.get(), c.get())
     # whichever arrived first was pending and gets CLOSE, the other gets 400
     results = sorted([first, second])
-    assert results[0] == (200, '1')
+    assert results[0] == (200, "1")
     assert results[1][0] == 400
     await assert_session_gone(session, target, c.sid)
 
@@ -95,10 +94,10 @@ async def test_polling_duplicate_poll_closes_session(target, session):
 async def test_polling_invalid_packet_closes_session(target, session):
     c = await Polling.open(session, target)
     try:
-        status, _ = await c.post('abc')
+        status, _ = await c.post("abc")
         # The protocol test-suite wants 400. Node 4.8 closes the session but
         # still answers this POST 200 "ok" (or destroys the request).
-        assert status == 400 or (target.name == 'node' and status == 200)
+        assert status == 400 or (target.name == "node" and status == 200)
     except aiohttp.ClientError:
         pass
     await assert_session_gone(session, target, c.sid)
@@ -109,22 +108,22 @@ async def test_polling_invalid_packet_answers_pending_poll(target, session):
     await sio_connect(c)
     poll = asyncio.ensure_future(c.get())
     with contextlib.suppress(aiohttp.ClientError):
-        await c.post('abc')
+        await c.post("abc")
     status, text = await poll
-    assert (status, text) == (200, '1') or status == 400
+    assert (status, text) == (200, "1") or status == 400
     await assert_session_gone(session, target, c.sid)
 
 
 async def test_websocket_invalid_packet_closes(target, session):
     c = await WebSocket.open(session, target)
-    await c.send('abc')
+    await c.send("abc")
     assert await c.wait_closed() == []
 
 
 async def test_polling_payload_too_large(target, session):
     c = await Polling.open(session, target)
     try:
-        status, _ = await c.post('4' + 'x' * 1_000_001)
+        status, _ = await c.post("4" + "x" * 1_000_001)
         assert status == 413
     except aiohttp.ClientError:
         pass

@@ -26,8 +26,9 @@ async def open_connected(session, target) -> Polling:
 async def second_ws_refused(session, target, sid) -> None:
     try:
         ws = await session.ws_connect(
-            eio_url(target, ws=True, EIO=4, transport='websocket', sid=sid),
-            timeout=aiohttp.ClientWSTimeout(ws_close=2))
+            eio_url(target, ws=True, EIO=4, transport="websocket", sid=sid),
+            timeout=aiohttp.ClientWSTimeout(ws_close=2),
+        )
     except aiohttp.WSServerHandshakeError:
         return
     frames = await WebSocket(ws).wait_closed()
@@ -37,12 +38,12 @@ async def second_ws_refused(session, target, sid) -> None:
 async def test_upgrade(target, session):
     c = await open_connected(session, target)
     ws = await WebSocket.connect(session, target, sid=c.sid)
-    await ws.send('2probe')
-    assert await ws.recv_raw() == '3probe'
+    await ws.send("2probe")
+    assert await ws.recv_raw() == "3probe"
     # the poll made during the upgrade is ended with a NOOP
-    assert await c.get() == (200, '6')
-    await ws.send('5')
-    await ws.send(sio_event('/', 'message', 'upgraded'))
+    assert await c.get() == (200, "6")
+    await ws.send("5")
+    await ws.send(sio_event("/", "message", "upgraded"))
     # traffic after the upgrade flows over the websocket, with no stray NOOP
     assert await ws.recv() == '42["message-back","upgraded"]'
     await ws.close()
@@ -53,12 +54,12 @@ async def test_upgrade_noop_goes_to_pending_poll_only(target, session):
     clock = Clock()
     pending = asyncio.ensure_future(c.get())
     ws = await WebSocket.connect(session, target, sid=c.sid)
-    await ws.send('2probe')
-    assert await ws.recv_raw() == '3probe'
-    assert await pending == (200, '6')
+    await ws.send("2probe")
+    assert await ws.recv_raw() == "3probe"
+    assert await pending == (200, "6")
     assert clock.elapsed < PING_INTERVAL  # released by the probe, not a PING
-    await ws.send('5')
-    await ws.send(sio_event('/', 'message', 1))
+    await ws.send("5")
+    await ws.send(sio_event("/", "message", 1))
     assert await ws.recv() == '42["message-back",1]'
     await ws.close()
 
@@ -66,14 +67,14 @@ async def test_upgrade_noop_goes_to_pending_poll_only(target, session):
 async def test_server_packets_buffered_during_upgrade_arrive_over_websocket(target, session):
     c = await open_connected(session, target)
     ws = await WebSocket.connect(session, target, sid=c.sid)
-    await ws.send('2probe')
-    assert await ws.recv_raw() == '3probe'
-    assert await c.get() == (200, '6')
-    await c.send(sio_event('/', 'message', 'during'))  # POST still allowed before "5"
+    await ws.send("2probe")
+    assert await ws.recv_raw() == "3probe"
+    assert await c.get() == (200, "6")
+    await c.send(sio_event("/", "message", "during"))  # POST still allowed before "5"
     got = await c.recv()  # the client keeps polling until it sends "5"
     assert got == '42["message-back","during"]'
-    await ws.send('5')
-    await ws.send(sio_event('/', 'message', 'after'))
+    await ws.send("5")
+    await ws.send(sio_event("/", "message", "after"))
     assert await ws.recv() == '42["message-back","after"]'
     await ws.close()
 
@@ -81,14 +82,14 @@ async def test_server_packets_buffered_during_upgrade_arrive_over_websocket(targ
 async def test_http_requests_after_upgrade_rejected(target, session):
     c = await open_connected(session, target)
     ws = await WebSocket.connect(session, target, sid=c.sid)
-    await ws.send('2probe', '5')
+    await ws.send("2probe", "5")
     # these race the upgrade on other connections and must not be served
-    status, _ = await http(session, 'GET', c.url)
+    status, _ = await http(session, "GET", c.url)
     assert status == 400
-    status, _ = await http(session, 'POST', c.url, data=sio_event('/', 'message', 'x'))
+    status, _ = await http(session, "POST", c.url, data=sio_event("/", "message", "x"))
     assert status == 400
-    await ws.send(sio_event('/', 'message', 'ws'))
-    assert await ws.recv() == '3probe'
+    await ws.send(sio_event("/", "message", "ws"))
+    assert await ws.recv() == "3probe"
     assert await ws.recv() == '42["message-back","ws"]'
     await ws.close()
 
@@ -96,11 +97,11 @@ async def test_http_requests_after_upgrade_rejected(target, session):
 async def test_second_websocket_during_upgrade_refused(target, session):
     c = await open_connected(session, target)
     ws = await WebSocket.connect(session, target, sid=c.sid)
-    await ws.send('2probe')
-    assert await ws.recv_raw() == '3probe'
+    await ws.send("2probe")
+    assert await ws.recv_raw() == "3probe"
     await second_ws_refused(session, target, c.sid)
-    await ws.send('5')
-    await ws.send(sio_event('/', 'message', 'still'))
+    await ws.send("5")
+    await ws.send(sio_event("/", "message", "still"))
     assert await ws.recv() == '42["message-back","still"]'
     await ws.close()
 
@@ -108,10 +109,10 @@ async def test_second_websocket_during_upgrade_refused(target, session):
 async def test_second_websocket_after_upgrade_refused(target, session):
     c = await open_connected(session, target)
     ws = await WebSocket.connect(session, target, sid=c.sid)
-    await ws.send('2probe', '5')
-    assert await ws.recv() == '3probe'
+    await ws.send("2probe", "5")
+    assert await ws.recv() == "3probe"
     await second_ws_refused(session, target, c.sid)
-    await ws.send(sio_event('/', 'message', 'still'))
+    await ws.send(sio_event("/", "message", "still"))
     assert await ws.recv() == '42["message-back","still"]'
     await ws.close()
 

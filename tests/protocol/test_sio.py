@@ -1,8 +1,7 @@
 """Socket.IO v5 over Engine.IO v4: namespaces, auth, events, acks, binary.
 
-Tests marked ``sio_server_layer`` cover behaviour that stock python-socketio
-gets wrong and the main branch's Socket.IO server subclass fixes; their
-socketsvc case is xfail until integration (see conftest.py).
+The invalid-namespace answer, closing on invalid Socket.IO packets and the connect
+timeout are wrong in stock python-socketio and fixed in ``socketsvc.server``.
 """
 
 from __future__ import annotations
@@ -12,12 +11,12 @@ import json
 import pytest
 from protocol_client import Clock, Polling, WebSocket, sio_connect, sio_event
 
-BIN_PLACEHOLDER = {'_placeholder': True, 'num': 0}
+BIN_PLACEHOLDER = {"_placeholder": True, "num": 0}
 
 
-@pytest.fixture(params=['websocket', 'polling'])
+@pytest.fixture(params=["websocket", "polling"])
 async def client(request, target, session):
-    if request.param == 'websocket':
+    if request.param == "websocket":
         c = await WebSocket.open(session, target)
         yield c
         await c.close()
@@ -33,40 +32,39 @@ async def test_connect_main_namespace(client):
 
 async def test_connect_custom_namespace(client):
     sid_main, _ = await sio_connect(client)
-    sid_custom, auth = await sio_connect(client, '/custom')
+    sid_custom, auth = await sio_connect(client, "/custom")
     assert sid_custom != sid_main
     assert auth == {}
 
 
 async def test_auth_payload_echo(client):
-    _, auth = await sio_connect(client, auth={'token': '123', 'n': [1, 2]})
-    assert auth == {'token': '123', 'n': [1, 2]}
-    _, auth = await sio_connect(client, '/custom', auth={'token': 'abc'})
-    assert auth == {'token': 'abc'}
+    _, auth = await sio_connect(client, auth={"token": "123", "n": [1, 2]})
+    assert auth == {"token": "123", "n": [1, 2]}
+    _, auth = await sio_connect(client, "/custom", auth={"token": "abc"})
+    assert auth == {"token": "abc"}
 
 
-@pytest.mark.sio_server_layer
 async def test_unknown_namespace(client):
-    await client.send('40/random,')
+    await client.send("40/random,")
     assert await client.recv() == '44/random,{"message":"Invalid namespace"}'
 
 
 async def test_client_disconnect_namespace(client):
     await sio_connect(client)
-    first, _ = await sio_connect(client, '/custom')
-    await client.send('41/custom,')
+    first, _ = await sio_connect(client, "/custom")
+    await client.send("41/custom,")
     # the main namespace is unaffected; this round trip also lets Node finish
     # the DISCONNECT (handled on nextTick) before the namespace is rejoined
-    await client.send(sio_event('/', 'message', 'main'))
+    await client.send(sio_event("/", "message", "main"))
     assert await client.recv() == '42["message-back","main"]'
-    second, _ = await sio_connect(client, '/custom')
+    second, _ = await sio_connect(client, "/custom")
     assert second != first
 
 
 async def test_server_disconnect_namespace(client):
     await sio_connect(client)
-    await client.send(sio_event('/', 'disconnect-me'))
-    assert await client.recv() == '41'
+    await client.send(sio_event("/", "disconnect-me"))
+    assert await client.recv() == "41"
     # the Engine.IO session stays open: the namespace can be joined again
     sid, _ = await sio_connect(client)
     assert sid
@@ -74,19 +72,19 @@ async def test_server_disconnect_namespace(client):
 
 async def test_events(client):
     await sio_connect(client)
-    await sio_connect(client, '/custom')
-    await client.send(sio_event('/', 'message', 1, 'two', {'three': [3.5, None, True]}))
+    await sio_connect(client, "/custom")
+    await client.send(sio_event("/", "message", 1, "two", {"three": [3.5, None, True]}))
     assert await client.recv() == '42["message-back",1,"two",{"three":[3.5,null,true]}]'
-    await client.send(sio_event('/custom', 'message', 'c'))
+    await client.send(sio_event("/custom", "message", "c"))
     assert await client.recv() == '42/custom,["message-back","c"]'
 
 
 async def test_acks(client):
     await sio_connect(client)
-    await sio_connect(client, '/custom')
-    await client.send(sio_event('/', 'ack-echo', 'a', 2, ack=1))
+    await sio_connect(client, "/custom")
+    await client.send(sio_event("/", "ack-echo", "a", 2, ack=1))
     assert await client.recv() == '431["a",2]'
-    await client.send(sio_event('/custom', 'ack-echo', {'x': 'y'}, ack=57))
+    await client.send(sio_event("/custom", "ack-echo", {"x": "y"}, ack=57))
     assert await client.recv() == '43/custom,57[{"x":"y"}]'
 
 
@@ -94,35 +92,37 @@ def binary_frames(client, head: str, blob: bytes) -> list:
     if isinstance(client, WebSocket):
         return [head, blob]
     import base64
-    return [head, 'b' + base64.b64encode(blob).decode()]
+
+    return [head, "b" + base64.b64encode(blob).decode()]
 
 
 async def test_binary_event(client):
     await sio_connect(client)
     blob = bytes(range(256))
-    head = '451-' + json.dumps(['message', BIN_PLACEHOLDER, 'tail'], separators=(',', ':'))
+    head = "451-" + json.dumps(["message", BIN_PLACEHOLDER, "tail"], separators=(",", ":"))
     await client.send(*binary_frames(client, head, blob))
     got = await client.recv_until(lambda g: len(g) == 2)
     assert got == binary_frames(
-        client, '451-["message-back",{"_placeholder":true,"num":0},"tail"]', blob)
+        client, '451-["message-back",{"_placeholder":true,"num":0},"tail"]', blob
+    )
 
 
 async def test_binary_event_custom_namespace(client):
-    await sio_connect(client, '/custom')
+    await sio_connect(client, "/custom")
     head = '451-/custom,["message",{"_placeholder":true,"num":0}]'
-    await client.send(*binary_frames(client, head, b'\x00\xff'))
+    await client.send(*binary_frames(client, head, b"\x00\xff"))
     got = await client.recv_until(lambda g: len(g) == 2)
     assert got == binary_frames(
-        client, '451-/custom,["message-back",{"_placeholder":true,"num":0}]', b'\x00\xff')
+        client, '451-/custom,["message-back",{"_placeholder":true,"num":0}]', b"\x00\xff"
+    )
 
 
 async def test_binary_ack(client):
     await sio_connect(client)
     head = '451-7["ack-echo",{"_placeholder":true,"num":0}]'
-    await client.send(*binary_frames(client, head, b'\x01\x02\x03'))
+    await client.send(*binary_frames(client, head, b"\x01\x02\x03"))
     got = await client.recv_until(lambda g: len(g) == 2)
-    assert got == binary_frames(client, '461-7[{"_placeholder":true,"num":0}]',
-                                b'\x01\x02\x03')
+    assert got == binary_frames(client, '461-7[{"_placeholder":true,"num":0}]', b"\x01\x02\x03")
 
 
 # ------------------------------------------------ fixed by the server layer
@@ -136,8 +136,7 @@ async def wait_transport_closed(c: WebSocket, within: float = 0.8) -> bool:
     return True
 
 
-@pytest.mark.sio_server_layer
-@pytest.mark.parametrize('bad', ['4abc', '42{}', '42abc["message"]', '42["message"'])
+@pytest.mark.parametrize("bad", ["4abc", "42{}", '42abc["message"]', '42["message"'])
 async def test_invalid_packet_closes_transport(target, session, bad):
     c = await WebSocket.open(session, target)
     await sio_connect(c)
@@ -145,14 +144,12 @@ async def test_invalid_packet_closes_transport(target, session, bad):
     assert await wait_transport_closed(c)
 
 
-@pytest.mark.sio_server_layer
 async def test_event_before_connect_closes_transport(target, session):
     c = await WebSocket.open(session, target)
-    await c.send(sio_event('/', 'message', 'too early'))
+    await c.send(sio_event("/", "message", "too early"))
     assert await wait_transport_closed(c)
 
 
-@pytest.mark.sio_server_layer
 async def test_connect_timeout(target, session):
     # Node: connectTimeout (1000 ms here) closes a transport that never joins
     # a namespace; the client answers PINGs meanwhile.
