@@ -398,7 +398,8 @@ async function idle() {
   const { clients, failures, firstError } = await connectMany(N, () => FORMAT);
   const win = endWindow(w);
   if (clients.length === 0) return { ok: false, error: `no client connected: ${firstError}` };
-  await sleep(1000); // settle, then sample RSS while all are still connected
+  // settle (at most 1 s), then sample RSS while all are still connected
+  await sleep(Math.min(1000, DURATION_MS));
   const rss1 = serverRssKiB();
   const alive = clients.filter((c) => c.connected).length;
   closeAll(clients);
