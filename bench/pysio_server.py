@@ -15,10 +15,10 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import socketio  # noqa: E402
-from aiohttp import web  # noqa: E402
+import socketio
+from aiohttp import web
 
-from bench.handlers import BenchNamespace  # noqa: E402
+from bench.handlers import BenchNamespace
 
 
 def main() -> None:

@@ -53,18 +53,48 @@ class ServerSpec:
 SERVERS: dict[str, ServerSpec] = {
     "node": ServerSpec(
         "node",
-        ("node", "bench/node_server.mjs", "--host", HOST, "--port", "{port}", "--format", "{format}"),
+        (
+            "node",
+            "bench/node_server.mjs",
+            "--host",
+            HOST,
+            "--port",
+            "{port}",
+            "--format",
+            "{format}",
+        ),
     ),
     "pysio": ServerSpec(
         "pysio",
-        (sys.executable, "bench/pysio_server.py", "--host", HOST, "--port", "{port}",
-         "--serializer", "{format}"),
+        (
+            sys.executable,
+            "bench/pysio_server.py",
+            "--host",
+            HOST,
+            "--port",
+            "{port}",
+            "--serializer",
+            "{format}",
+        ),
     ),
     "socketsvc": ServerSpec(
         "socketsvc",
-        (sys.executable, "-m", "socketsvc", "serve", "--host", HOST, "--port", "{port}",
-         "--serializer", "{format}", "--config", "bench/socketsvc.toml",
-         "--log-level", "warning"),
+        (
+            sys.executable,
+            "-m",
+            "socketsvc",
+            "serve",
+            "--host",
+            HOST,
+            "--port",
+            "{port}",
+            "--serializer",
+            "{format}",
+            "--config",
+            "bench/socketsvc.toml",
+            "--log-level",
+            "warning",
+        ),
         mixed=True,
     ),
 }
@@ -92,18 +122,28 @@ SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in [
         Scenario("verify", "verify", 2, 2, "ok", "", True, timed=False),
-        Scenario("ack-echo-50", "ack-echo", 50, 4, "acks_per_s", "acks/s", True,
-                 {"window": "4"}),
-        Scenario("ack-echo-500", "ack-echo", 500, 10, "acks_per_s", "acks/s", True,
-                 {"window": "4"}),
-        Scenario("bcast-1000-rate", "bcast-rate", 1000, 20, "p99_ms", "ms p99", False,
-                 {"rate": "10"}),
-        Scenario("bcast-1000-max", "bcast-max", 1000, 20, "deliveries_per_s", "deliv/s", True,
-                 {"window": "8"}),
+        Scenario("ack-echo-50", "ack-echo", 50, 4, "acks_per_s", "acks/s", True, {"window": "4"}),
+        Scenario(
+            "ack-echo-500", "ack-echo", 500, 10, "acks_per_s", "acks/s", True, {"window": "4"}
+        ),
+        Scenario(
+            "bcast-1000-rate", "bcast-rate", 1000, 20, "p99_ms", "ms p99", False, {"rate": "10"}
+        ),
+        Scenario(
+            "bcast-1000-max",
+            "bcast-max",
+            1000,
+            20,
+            "deliveries_per_s",
+            "deliv/s",
+            True,
+            {"window": "8"},
+        ),
         Scenario("idle-5k", "idle", 5000, 50, "conn_per_s", "conn/s", True, timed=False),
         Scenario("idle-10k", "idle", 10000, 100, "conn_per_s", "conn/s", True, timed=False),
-        Scenario("mixed-1000", "mixed", 1000, 20, "p99_ms", "ms p99", False,
-                 {"rate": "10"}, mixed=True),
+        Scenario(
+            "mixed-1000", "mixed", 1000, 20, "p99_ms", "ms p99", False, {"rate": "10"}, mixed=True
+        ),
     ]
 }
 DEFAULT_SCENARIOS = [n for n in SCENARIOS if n != "verify"]
@@ -133,7 +173,7 @@ class ServerProcess:
     def __init__(self, spec: ServerSpec, fmt: str, pin: bool) -> None:
         self.spec = spec
         self.port = free_port()
-        self.log = tempfile.TemporaryFile()
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
         env = dict(os.environ)
         env["PYTHONPATH"] = REPO_ROOT + os.pathsep + env.get("PYTHONPATH", "")
         env["PYTHONUNBUFFERED"] = "1"
@@ -208,8 +248,12 @@ def run_one(
 ) -> dict[str, Any]:
     record: dict[str, Any] = {"scenario": sc.name, "format": fmt, "server": spec.name}
     if sc.mixed and not spec.mixed:
-        return {**record, "status": "n/a", "ok": False,
-                "error": "one parser per endpoint; mixed formats not served"}
+        return {
+            **record,
+            "status": "n/a",
+            "ok": False,
+            "error": "one parser per endpoint; mixed formats not served",
+        }
     server_fmt = spec.mixed_format if sc.mixed else fmt
     server = ServerProcess(spec, server_fmt, pin)
     try:
@@ -218,17 +262,40 @@ def run_one(
             return {**record, "status": "unavailable", "ok": False, "error": why}
         clients = sc.smoke_clients if args.smoke else sc.clients
         if sc.kind == "verify":
-            argv = ["node", "bench/verify_client.mjs", "--port", str(server.port),
-                    "--format", fmt, "--deadline", "20"]
+            argv = [
+                "node",
+                "bench/verify_client.mjs",
+                "--port",
+                str(server.port),
+                "--format",
+                fmt,
+                "--deadline",
+                "20",
+            ]
             timeout = 30.0
         else:
             deadline = 30 + 2 * (args.duration + args.warmup) + clients / 100
             argv = [
-                "node", "bench/loadgen.mjs", "--scenario", sc.kind,
-                "--port", str(server.port), "--format", fmt,
-                "--clients", str(clients), "--duration", str(args.duration),
-                "--warmup", str(args.warmup), "--server-pid", str(server.proc.pid),
-                "--clk-tck", str(os.sysconf("SC_CLK_TCK")), "--deadline", str(int(deadline)),
+                "node",
+                "bench/loadgen.mjs",
+                "--scenario",
+                sc.kind,
+                "--port",
+                str(server.port),
+                "--format",
+                fmt,
+                "--clients",
+                str(clients),
+                "--duration",
+                str(args.duration),
+                "--warmup",
+                str(args.warmup),
+                "--server-pid",
+                str(server.proc.pid),
+                "--clk-tck",
+                str(os.sysconf("SC_CLK_TCK")),
+                "--deadline",
+                str(int(deadline)),
             ]
             for k, v in sc.extra.items():
                 argv += [f"--{k}", v]
@@ -265,10 +332,15 @@ def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         ok = [r for r in rs if r.get("status") == "ok"]
         row: dict[str, Any] = {"scenario": scn, "format": fmt, "server": srv, "reps": len(ok)}
         if ok:
-            keys = {k for r in ok for k, v in r.get("metrics", {}).items()
-                    if isinstance(v, int | float) and not isinstance(v, bool)}
-            row["metrics"] = {k: median_or_none([r["metrics"].get(k) for r in ok])
-                              for k in sorted(keys)}
+            keys = {
+                k
+                for r in ok
+                for k, v in r.get("metrics", {}).items()
+                if isinstance(v, int | float) and not isinstance(v, bool)
+            }
+            row["metrics"] = {
+                k: median_or_none([r["metrics"].get(k) for r in ok]) for k in sorted(keys)
+            }
             row["lg_cpu_pct"] = median_or_none([r.get("lg_cpu_pct") for r in ok])
             row["server_cpu_pct"] = median_or_none([r.get("server_cpu_pct") for r in ok])
             row["status"] = "ok"
@@ -306,8 +378,10 @@ def detail(sc: Scenario, m: dict[str, Any], ref: dict[str, Any] | None) -> str:
         r = ratio(rss, ref.get("rss_kib_per_conn")) if ref else "-"
         return f"RSS {fmt_num(rss)} KiB/conn ({r}), {m.get('connected', 0):.0f} conn"
     if sc.kind == "mixed":
-        return (f"p50 {fmt_num(m.get('p50_ms'))} ms; p99 json {fmt_num(m.get('json_p99_ms'))}"
-                f" / msgpack {fmt_num(m.get('msgpack_p99_ms'))} ms")
+        return (
+            f"p50 {fmt_num(m.get('p50_ms'))} ms; p99 json {fmt_num(m.get('json_p99_ms'))}"
+            f" / msgpack {fmt_num(m.get('msgpack_p99_ms'))} ms"
+        )
     parts = [f"p50 {fmt_num(m.get('p50_ms'))} ms", f"p99 {fmt_num(m.get('p99_ms'))} ms"]
     if sc.kind == "bcast-rate":
         parts = [parts[0], f"delivered {100 * (m.get('delivered_ratio') or 0):.1f}%"]
@@ -316,8 +390,7 @@ def detail(sc: Scenario, m: dict[str, Any], ref: dict[str, Any] | None) -> str:
 
 def render_table(summary: list[dict[str, Any]], order: list[tuple[str, str, str]]) -> str:
     by_key = {(r["scenario"], r["format"], r["server"]): r for r in summary}
-    headers = ["scenario", "format", "server", "result", "vs node", "detail", "LG cpu%",
-               "srv cpu%"]
+    headers = ["scenario", "format", "server", "result", "vs node", "detail", "LG cpu%", "srv cpu%"]
     rows = []
     for key in order:
         r = by_key.get(key)
@@ -344,12 +417,26 @@ def render_table(summary: list[dict[str, Any]], order: list[tuple[str, str, str]
         lg = r.get("lg_cpu_pct")
         lg_s = "-" if lg is None else f"{lg:.0f}{'!' if lg >= 90 else ''}"
         srv = r.get("server_cpu_pct")
-        rows.append([r["scenario"], r["format"], r["server"], value, vs, detail(sc, m, ref), lg_s,
-                     "-" if srv is None else f"{srv:.0f}"])
-    widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h)
-              for i, h in enumerate(headers)]
-    lines = [" | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)),
-             "-+-".join("-" * w for w in widths)]
+        rows.append(
+            [
+                r["scenario"],
+                r["format"],
+                r["server"],
+                value,
+                vs,
+                detail(sc, m, ref),
+                lg_s,
+                "-" if srv is None else f"{srv:.0f}",
+            ]
+        )
+    widths = [
+        max(len(h), *(len(row[i]) for row in rows)) if rows else len(h)
+        for i, h in enumerate(headers)
+    ]
+    lines = [
+        " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)),
+        "-+-".join("-" * w for w in widths),
+    ]
     for row in rows:
         # long error texts go in the result column; do not stretch the rest
         lines.append(" | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
@@ -361,21 +448,32 @@ def render_table(summary: list[dict[str, Any]], order: list[tuple[str, str, str]
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--servers", default="node,pysio,socketsvc")
     p.add_argument("--formats", default="json,msgpack")
-    p.add_argument("--scenarios", default=",".join(DEFAULT_SCENARIOS),
-                   help=f"comma list of: {', '.join(SCENARIOS)} (default: all but verify, "
-                        "which runs in --smoke and whenever listed)")
+    p.add_argument(
+        "--scenarios",
+        default=",".join(DEFAULT_SCENARIOS),
+        help=f"comma list of: {', '.join(SCENARIOS)} (default: all but verify, "
+        "which runs in --smoke and whenever listed)",
+    )
     p.add_argument("--reps", type=int, default=3)
-    p.add_argument("--duration", type=float, default=5.0,
-                   help="seconds measured per timed scenario (default 5)")
+    p.add_argument(
+        "--duration",
+        type=float,
+        default=5.0,
+        help="seconds measured per timed scenario (default 5)",
+    )
     p.add_argument("--warmup", type=float, default=0.5)
-    p.add_argument("--smoke", action="store_true",
-                   help="seconds-long harness check: tiny client counts, 1 rep, 1 s scenarios, "
-                        "both formats, verify included; exit 1 if a started server gave no "
-                        "result for a scenario")
+    p.add_argument(
+        "--smoke",
+        action="store_true",
+        help="seconds-long harness check: tiny client counts, 1 rep, 1 s scenarios, "
+        "both formats, verify included; exit 1 if a started server gave no "
+        "result for a scenario",
+    )
     p.add_argument("--out", help="write all runs and the summary as JSON to this file")
     p.add_argument("--no-pin", action="store_true", help="do not use taskset")
     a = p.parse_args(argv)
@@ -426,8 +524,14 @@ def main(argv: list[str] | None = None) -> int:
             for name in args.server_list:  # interleaved: A, B, C, A, B, C, ...
                 spec = SERVERS[name]
                 if name in unavailable:
-                    rec = {"scenario": sc.name, "format": fmt, "server": name,
-                           "status": "unavailable", "ok": False, "error": unavailable[name]}
+                    rec = {
+                        "scenario": sc.name,
+                        "format": fmt,
+                        "server": name,
+                        "status": "unavailable",
+                        "ok": False,
+                        "error": unavailable[name],
+                    }
                 else:
                     t0 = time.monotonic()
                     rec = run_one(sc, spec, "json" if fmt == "mixed" else fmt, args, pin)
@@ -439,16 +543,24 @@ def main(argv: list[str] | None = None) -> int:
                 runs.append(rec)
                 what = rec["status"] if rec["status"] != "ok" else "ok"
                 err = f" ({rec.get('error')})" if rec["status"] not in ("ok", "n/a") else ""
-                print(f"[{time.monotonic() - t_start:6.1f}s] rep {rep} {sc.name} {fmt} {name}: "
-                      f"{what}{err}", file=sys.stderr, flush=True)
+                print(
+                    f"[{time.monotonic() - t_start:6.1f}s] rep {rep} {sc.name} {fmt} {name}: "
+                    f"{what}{err}",
+                    file=sys.stderr,
+                    flush=True,
+                )
 
     summary = summarise(runs)
     print()
-    print(f"Socket.IO server benchmark: median of {args.reps} rep(s), "
-          f"{args.duration:g}s per timed scenario, server on CPU {SERVER_CPU}, "
-          f"load generator on CPU {LOADGEN_CPU}{'' if pin else ' (NOT pinned)'}")
-    print("vs node = value / node value (higher is better for /s, lower for ms); "
-          "LG cpu% = load generator CPU during the window ('!' = >=90%, near its limit)")
+    print(
+        f"Socket.IO server benchmark: median of {args.reps} rep(s), "
+        f"{args.duration:g}s per timed scenario, server on CPU {SERVER_CPU}, "
+        f"load generator on CPU {LOADGEN_CPU}{'' if pin else ' (NOT pinned)'}"
+    )
+    print(
+        "vs node = value / node value (higher is better for /s, lower for ms); "
+        "LG cpu% = load generator CPU during the window ('!' = >=90%, near its limit)"
+    )
     print()
     print(render_table(summary, order))
     for name, why in unavailable.items():
@@ -457,15 +569,29 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.out:
         with open(args.out, "w") as fh:
-            json.dump({"args": {k: v for k, v in vars(args).items()
-                                if isinstance(v, str | int | float | list | bool | None)},
-                       "pinned": pin, "runs": runs, "summary": summary}, fh, indent=2)
+            json.dump(
+                {
+                    "args": {
+                        k: v
+                        for k, v in vars(args).items()
+                        if isinstance(v, str | int | float | list | bool | None)
+                    },
+                    "pinned": pin,
+                    "runs": runs,
+                    "summary": summary,
+                },
+                fh,
+                indent=2,
+            )
 
     if args.smoke:
         missing = [r for r in summary if r["status"] == "failed"]
         for r in missing:
-            print(f"smoke: no result for {r['scenario']} {r['format']} {r['server']}: "
-                  f"{r.get('error')}", file=sys.stderr)
+            print(
+                f"smoke: no result for {r['scenario']} {r['format']} {r['server']}: "
+                f"{r.get('error')}",
+                file=sys.stderr,
+            )
         return 1 if missing else 0
     return 0
 
