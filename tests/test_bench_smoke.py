@@ -79,9 +79,11 @@ def test_bench_smoke() -> None:
             assert (scenario, fmt, server) in rows, f"missing row {scenario} {fmt} {server}"
             result = rows[(scenario, fmt, server)]
             assert "FAILED" not in result, (scenario, fmt, server, result)
+            if server == "socketsvc" and result.startswith("not available"):
+                continue  # importable but did not start: reported, not a harness failure
             if scenario == "mixed-1000" and server != "socketsvc":
                 assert result.startswith("n/a"), result
             elif scenario == "verify":
                 assert result == "ok", (fmt, server, result)
-            elif server != "socketsvc":
+            else:
                 assert result[0].isdigit(), (scenario, fmt, server, result)
