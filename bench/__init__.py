@@ -1,0 +1,1 @@
+"""Side-by-side benchmark harness for Socket.IO servers (see bench/README.md)."""
