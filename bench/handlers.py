@@ -1,7 +1,7 @@
-"""The benchmark event contract as a python-socketio namespace.
+"""The benchmark event contract, once as a socketsvc handler module and once as the plain
+python-socketio namespace the stock server runs; the handler bodies are the same.
 
-Used by socketsvc (via ``bench/socketsvc.toml``) and by the stock python-socketio
-server in ``bench/pysio_server.py`` so both run identical handler code.
+``echo`` acks its argument, ``join`` enters a room, ``broadcast`` fans out ``tick``.
 """
 
 from __future__ import annotations
@@ -10,12 +10,11 @@ from typing import Any
 
 import socketio
 
+from socketsvc.handlers import BaseNamespace
 
-class BenchNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
-    """``echo`` acks its argument, ``join`` enters a room, ``broadcast`` fans out ``tick``."""
 
-    def __init__(self, namespace: str | None = "/") -> None:
-        super().__init__(namespace or "/")
+class BenchNamespace(BaseNamespace):
+    """socketsvc's side (loaded through ``bench/socketsvc.toml``)."""
 
     async def on_echo(self, sid: str, data: Any) -> Any:
         return data
@@ -26,3 +25,11 @@ class BenchNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     async def on_broadcast(self, sid: str, data: dict[str, Any]) -> None:
         await self.emit("tick", data, room=data["room"])
+
+
+class StockBenchNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
+    """Stock python-socketio's side (``bench/pysio_server.py``)."""
+
+    on_echo = BenchNamespace.on_echo
+    on_join = BenchNamespace.on_join
+    on_broadcast = BenchNamespace.on_broadcast

@@ -2,7 +2,7 @@
 
     python bench/pysio_server.py --port 5000 --serializer json|msgpack
 
-Registers the same ``BenchNamespace`` socketsvc is configured with, so the two
+Registers ``StockBenchNamespace``, whose handlers are those socketsvc runs, so the two
 differ only in the server machinery. Uses uvloop when it is installed.
 """
 
@@ -18,7 +18,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import socketio
 from aiohttp import web
 
-from bench.handlers import BenchNamespace
+from bench.handlers import StockBenchNamespace
 
 
 def main() -> None:
@@ -42,7 +42,7 @@ def main() -> None:
         logger=False,
         engineio_logger=False,
     )
-    sio.register_namespace(BenchNamespace("/"))
+    sio.register_namespace(StockBenchNamespace("/"))
     app = web.Application()
     sio.attach(app)
     print(
