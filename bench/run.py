@@ -96,6 +96,7 @@ SERVERS: dict[str, ServerSpec] = {
             "warning",
         ),
         mixed=True,
+        mixed_format="auto",
     ),
 }
 

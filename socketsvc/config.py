@@ -24,7 +24,7 @@ from socketsvc.errors import ConfigError
 log = logging.getLogger("socketsvc.config")
 
 ENV_PREFIX = "SOCKETSVC_"
-SERIALIZERS = ("json", "msgpack")
+SERIALIZERS = ("auto", "json", "msgpack")
 MANAGERS = ("memory",)
 TRANSPORTS = ("polling", "websocket")
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -42,8 +42,12 @@ class Settings:
 
     host: str = field(default="127.0.0.1", metadata=_doc("interface to listen on"))
     port: int = field(default=8000, metadata=_doc("TCP port to listen on"))
-    serializer: Literal["json", "msgpack"] = field(
-        default="json", metadata=_doc("wire format of Socket.IO packets", choices=SERIALIZERS)
+    serializer: Literal["auto", "json", "msgpack"] = field(
+        default="auto",
+        metadata=_doc(
+            "wire format: auto = each client's own parser, or pin json / msgpack",
+            choices=SERIALIZERS,
+        ),
     )
     manager: Literal["memory"] = field(
         default="memory", metadata=_doc("room/broadcast backend", choices=MANAGERS)

@@ -17,6 +17,7 @@ NOT_IN_ROOM = "not_in_room"
 FORBIDDEN = "forbidden"
 ACK_TIMEOUT = "ack_timeout"
 INVALID_NAMESPACE = "invalid_namespace"
+UNENCODABLE = "unencodable"
 
 
 class SocketsvcError(Exception):

@@ -1,17 +1,100 @@
-"""The one place that chooses the room/broadcast backend."""
+"""The one place that chooses the room/broadcast backend, and the local fan-out it uses.
+
+:class:`FanoutManager` replaces python-socketio's ``AsyncManager.emit``, which creates one
+asyncio task per recipient and encodes for one wire format. Here an emit encodes its packet
+once per wire format present among the recipients and queues the same frames on each
+recipient's session synchronously.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import socketio
 
+from socketsvc import packets
 from socketsvc.config import MANAGERS, Settings
 from socketsvc.errors import ConfigError
 
 
+class FanoutManager(socketio.AsyncManager):  # type: ignore[misc]
+    """In-memory rooms with encode-once-per-format delivery.
+
+    Who sees an emit: every client in ``room`` (or in any of a list of rooms, or in the
+    namespace when ``room`` is None) except ``skip_sid``. If the data cannot be encoded for a
+    format some recipient uses, nobody receives it and :class:`~socketsvc.packets.Unencodable`
+    is raised to the emitter.
+    """
+
+    async def emit(
+        self,
+        event: str,
+        data: Any,
+        namespace: str,
+        room: Any = None,
+        skip_sid: Any = None,
+        callback: Callable[..., Any] | None = None,
+        to: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        room = to if to is not None else room
+        if namespace not in self.rooms:
+            return
+        args = [event, *_as_args(data)]
+        skip = set(skip_sid) if isinstance(skip_sid, list | tuple | set) else {skip_sid}
+        server = self.server
+        if callback is not None:
+            for sid, eio_sid in list(self._recipients(namespace, room, skip)):
+                ack_id = self._generate_ack_id(sid, callback)
+                server.eio.push(
+                    eio_sid,
+                    packets.encode_frames(
+                        server.wire_of(eio_sid), packets.EVENT, namespace, args, ack_id
+                    ),
+                )
+            return
+        groups: dict[packets.PacketClass, list[str]] = {}
+        for _, eio_sid in self._recipients(namespace, room, skip):
+            wire = server.wire_of(eio_sid)
+            group = groups.get(wire)
+            if group is None:
+                group = groups[wire] = []
+            group.append(eio_sid)
+        encoded = {
+            wire: packets.encode_frames(wire, packets.EVENT, namespace, args) for wire in groups
+        }
+        push = server.eio.push
+        for wire, eio_sids in groups.items():
+            frames = encoded[wire]
+            for eio_sid in eio_sids:
+                push(eio_sid, frames)
+
+    def _recipients(self, namespace: str, room: Any, skip: set[Any]) -> Iterator[tuple[str, str]]:
+        rooms = self.rooms[namespace]
+        if room is None or isinstance(room, str):
+            members = rooms.get(room)
+            if members is not None:
+                for sid, eio_sid in members._fwdm.items():
+                    if sid not in skip:
+                        yield sid, eio_sid
+            return
+        seen: set[str] = set()
+        for name in room:
+            for sid, eio_sid in rooms.get(name, {}).items():
+                if sid not in skip and sid not in seen:
+                    seen.add(sid)
+                    yield sid, eio_sid
+
+
+def _as_args(data: Any) -> list[Any]:
+    if isinstance(data, tuple):
+        return list(data)
+    return [] if data is None else [data]
+
+
 def _memory(settings: Settings) -> socketio.AsyncManager:
-    return socketio.AsyncManager()
+    return FanoutManager()
 
 
 FACTORIES: dict[str, Callable[[Settings], socketio.AsyncManager]] = {"memory": _memory}

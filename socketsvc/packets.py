@@ -9,10 +9,15 @@ close that one connection with a clear reason.
 from __future__ import annotations
 
 import json
+import re
+from datetime import UTC, datetime
 from typing import Any
 
 import msgpack
 from socketio import packet as sio_packet
+
+from socketsvc import errors
+from socketsvc.errors import SocketsvcError
 
 CONNECT, DISCONNECT, EVENT, ACK, CONNECT_ERROR, BINARY_EVENT, BINARY_ACK = range(7)
 MAX_ACK_ID = 2**53 - 1  # JS clients count ack ids in doubles; larger ids cannot be answered.
@@ -74,6 +79,17 @@ class JsonPacket(sio_packet.Packet):
     """The default socket.io-parser format: text packets plus binary attachments."""
 
     json = _StrictJson
+    problem: str | None = None
+
+    def encode(self) -> str | list[str | bytes]:
+        try:
+            encoded: str | list[str | bytes] = super().encode()
+        except (ValueError, TypeError, RecursionError) as exc:
+            raise Unencodable("json", _reason(exc)) from None
+        text = encoded[0] if isinstance(encoded, list) else encoded
+        if _LONG_DIGITS.search(text):  # type: ignore[arg-type]
+            _reject_unsafe_ints(self.data)
+        return encoded
 
     def decode(self, encoded_packet: str) -> int:
         if not isinstance(encoded_packet, str) or not encoded_packet:
@@ -90,6 +106,48 @@ class JsonPacket(sio_packet.Packet):
             raise PacketError("too many attachments")
         check(self)
         return count
+
+    @classmethod
+    def reconstruct_binary(cls, data: Any, attachments: list[bytes]) -> Any:
+        try:
+            return super().reconstruct_binary(data, attachments)
+        except (IndexError, KeyError, TypeError) as exc:
+            raise PacketError(f"bad attachment placeholder: {type(exc).__name__}") from None
+
+
+# A JS number holds integers exactly only up to 2**53 - 1; JSON.parse rounds larger ones.
+MAX_SAFE_INT = 2**53 - 1
+_LONG_DIGITS = re.compile(r"\d{16}")
+
+
+def _reject_unsafe_ints(value: Any) -> None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not -MAX_SAFE_INT <= value <= MAX_SAFE_INT:
+            raise Unencodable("json", f"integer {value} is beyond 2**53 and would be rounded")
+    elif isinstance(value, dict):
+        for item in value.values():
+            _reject_unsafe_ints(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _reject_unsafe_ints(item)
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc)
+    if "Out of range float" in text:
+        return "NaN and Infinity have no JSON form"
+    if "keys must be" in text:
+        return "map keys must be strings"
+    return text.split("\n")[0][:120]
+
+
+class Unencodable(SocketsvcError):
+    """Data that cannot cross to clients of one wire format without changing."""
+
+    def __init__(self, wire_format: str, reason: str) -> None:
+        super().__init__(
+            errors.UNENCODABLE, f"cannot send to {wire_format} clients unchanged: {reason}"
+        )
 
 
 class _Undefined:
@@ -110,10 +168,20 @@ def _strip_undefined(value: Any) -> Any:
     return value
 
 
+def _js_date(payload: bytes) -> str:
+    """notepack's Date (fixext 8, type 0: ms as two 32-bit halves) as JSON.stringify writes it."""
+    millis = int.from_bytes(payload[:4], "big", signed=True) * 2**32 + int.from_bytes(
+        payload[4:], "big"
+    )
+    moment = datetime.fromtimestamp(millis / 1000, tz=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{millis % 1000:03d}Z"
+
+
 class MsgPackPacket(sio_packet.Packet):
     """The socket.io-msgpack-parser format: one msgpack map per packet, binary inline."""
 
     uses_binary_events = False
+    problem: str | None = None
 
     def encode(self) -> bytes:
         # The JS decoder rejects DISCONNECT (and CONNECT) packets that carry ``data: nil``.
@@ -125,29 +193,47 @@ class MsgPackPacket(sio_packet.Packet):
         try:
             return msgpack.packb(packet)  # type: ignore[no-any-return]
         except (OverflowError, TypeError, ValueError) as exc:
-            raise ValueError(f"cannot encode as msgpack: {exc}") from None
+            raise Unencodable("msgpack", _reason(exc)) from None
 
     def decode(self, encoded_packet: bytes) -> int:
         if not isinstance(encoded_packet, bytes | bytearray | memoryview):
             raise PacketError("expected a binary msgpack packet")
-        saw_undefined = False
+        needs_walk = False
 
         def ext_hook(code: int, payload: bytes) -> Any:
-            nonlocal saw_undefined
+            # notepack (the JS side) uses ext type 0 for undefined (1 byte), Date (8 bytes)
+            # and, in Node only, ArrayBuffer (any other size); other types are not JS values.
+            nonlocal needs_walk
             if code != 0:
-                raise PacketError(f"unsupported msgpack extension type {code}")
-            saw_undefined = True
-            return UNDEFINED
+                raise _Unsupported(f"msgpack extension type {code} is not supported")
+            if len(payload) == 1:
+                needs_walk = True
+                return UNDEFINED
+            if len(payload) == 8:
+                return _js_date(payload)
+            return bytes(payload)
 
         try:
-            decoded = msgpack.unpackb(encoded_packet, ext_hook=ext_hook, strict_map_key=False)
+            try:
+                decoded = msgpack.unpackb(encoded_packet, ext_hook=ext_hook, timestamp=0)
+            except (_Unsupported, ValueError) as exc:
+                # Keep the packet (and its ack id) so the sender can be told what was wrong.
+                problem = str(exc) if isinstance(exc, _Unsupported) else _reason(exc)
+                if isinstance(exc, ValueError) and "map key" not in str(exc):
+                    raise
+                decoded = msgpack.unpackb(
+                    encoded_packet, ext_hook=lambda c, p: None, strict_map_key=False
+                )
+                if "map key" in problem:
+                    problem = "map keys must be strings"
+                self.problem = problem
         except PacketError:
             raise
         except Exception as exc:  # msgpack raises a zoo of types on garbage input
             raise PacketError(f"malformed msgpack: {type(exc).__name__}") from None
         if not isinstance(decoded, dict):
             raise PacketError("msgpack packet must be a map")
-        if saw_undefined:
+        if needs_walk:
             decoded = _strip_undefined(decoded)
         self.packet_type = decoded.get("type")
         self.namespace = decoded.get("nsp")
@@ -161,4 +247,19 @@ class MsgPackPacket(sio_packet.Packet):
         return 0
 
 
-PACKET_CLASSES: dict[str, type[sio_packet.Packet]] = {"json": JsonPacket, "msgpack": MsgPackPacket}
+class _Unsupported(Exception):
+    pass
+
+
+PacketClass = type[JsonPacket] | type[MsgPackPacket]
+PACKET_CLASSES: dict[str, PacketClass] = {"json": JsonPacket, "msgpack": MsgPackPacket}
+
+
+def encode_frames(
+    cls: PacketClass, kind: int, namespace: str, data: Any, id: int | None = None
+) -> list[str | bytes]:
+    """The Engine.IO message payloads that carry one Socket.IO packet in ``cls``'s format."""
+    if kind in (BINARY_EVENT, BINARY_ACK):
+        kind -= 3  # the packet class re-derives binary types from the data itself
+    encoded = cls(kind, data=data, namespace=namespace, id=id).encode()
+    return encoded if isinstance(encoded, list) else [encoded]

@@ -53,7 +53,7 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
             client_manager=manager,
             logger=_quiet_logger("socketsvc.sio", debug),
             engineio_logger=_quiet_logger("socketsvc.engine", debug),
-            serializer=packets.PACKET_CLASSES[settings.serializer],
+            serializer=packets.PACKET_CLASSES.get(settings.serializer, packets.JsonPacket),
             async_handlers=True,
             ping_interval=settings.ping_interval,
             ping_timeout=settings.ping_timeout,
@@ -67,6 +67,12 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
         self._from_pattern: set[str] = set()
         self._connect_deadlines: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._wire: dict[str, packets.PacketClass] = {}
+        self._accepted = (
+            tuple(packets.PACKET_CLASSES)
+            if settings.serializer == "auto"
+            else (settings.serializer,)
+        )
         for route in routes:
             if not route.is_pattern:
                 self.register_namespace(route.handler(route.namespace, services))
@@ -112,6 +118,7 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
         if deadline is not None:
             deadline.cancel()
         await super()._handle_eio_disconnect(eio_sid, reason)
+        self._wire.pop(eio_sid, None)
 
     async def _handle_eio_message(self, eio_sid: str, data: str | bytes) -> None:
         if eio_sid not in self.environ:
@@ -142,12 +149,51 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
                 del self._binary_packet[eio_sid]
                 await self._route(eio_sid, pending)
             return
-        pkt = self.packet_class(encoded_packet=data)
+        wire = self._wire.get(eio_sid)
+        if wire is None:
+            await self._first_packet(eio_sid, data)
+            return
+        pkt = wire(encoded_packet=data)
         if pkt.packet_type in (packets.BINARY_EVENT, packets.BINARY_ACK) and pkt.attachment_count:
             self._require_connected(eio_sid, pkt.namespace)
             self._binary_packet[eio_sid] = pkt
             return
         await self._route(eio_sid, pkt)
+
+    async def _first_packet(self, eio_sid: str, data: str | bytes) -> None:
+        """Tell the wire format from the first packet: text is socket.io-parser (JSON),
+        binary is socket.io-msgpack-parser. A pinned ``serializer`` refuses the other one
+        with a connect_error the client can read, in the client's own format."""
+        fmt = "json" if isinstance(data, str) else "msgpack"
+        wire = packets.PACKET_CLASSES[fmt]
+        pkt = wire(encoded_packet=data)
+        if pkt.packet_type != packets.CONNECT:
+            raise PacketError("the first packet must be a CONNECT")
+        self._wire[eio_sid] = wire
+        if fmt not in self._accepted:
+            log.warning("refusing %s: %s-parser clients are not accepted", eio_sid, fmt)
+            await self._send(
+                eio_sid,
+                packets.CONNECT_ERROR,
+                pkt.namespace,
+                {
+                    "message": f"this server accepts only {self._accepted[0]}-parser clients",
+                    "data": {"code": "unsupported_parser"},
+                },
+            )
+            return
+        await self._route(eio_sid, pkt)
+
+    def wire_of(self, eio_sid: str) -> packets.PacketClass:
+        """The packet class (wire format) of one connection."""
+        return self._wire.get(eio_sid, self.packet_class)
+
+    async def _send_packet(self, eio_sid: str, pkt: Any) -> None:
+        # Every packet is encoded in its recipient's format, whatever class built it.
+        frames = packets.encode_frames(
+            self.wire_of(eio_sid), pkt.packet_type, pkt.namespace or "/", pkt.data, pkt.id
+        )
+        self.eio.push(eio_sid, frames)
 
     def _require_connected(self, eio_sid: str, namespace: str) -> str:
         sid = self.manager.sid_from_eio_sid(eio_sid, namespace)
@@ -163,11 +209,21 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
             self._require_connected(eio_sid, namespace)
             await self._handle_disconnect(eio_sid, namespace, self.reason.CLIENT_DISCONNECT)
         elif kind in (packets.EVENT, packets.BINARY_EVENT):
-            self._require_connected(eio_sid, namespace)
+            sid = self._require_connected(eio_sid, namespace)
+            if pkt.problem is not None:
+                await self._refuse_event(eio_sid, sid, namespace, pkt)
+                return
             await self._handle_event(eio_sid, namespace, pkt.id, pkt.data)
         else:
             self._require_connected(eio_sid, namespace)
             await self._handle_ack(eio_sid, namespace, pkt.id, pkt.data)
+
+    async def _refuse_event(self, eio_sid: str, sid: str, namespace: str, pkt: Any) -> None:
+        """An event whose data cannot be represented faithfully: say so, never guess."""
+        log.info("refused event from sid=%s namespace=%s: %s", sid, namespace, pkt.problem)
+        if pkt.id is not None:
+            reply = errors.error_ack(errors.INVALID_PAYLOAD, pkt.problem)
+            await self._send(eio_sid, packets.ACK, namespace, [reply], pkt.id)
 
     # -- socket.io connect ----------------------------------------------------------------------
 
@@ -232,12 +288,17 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
             result = await handler.dispatch(data[0], sid, tuple(data[1:]))
         if id is not None:
             args = [] if result is None else list(result) if isinstance(result, tuple) else [result]
-            await self._send_packet(
-                eio_sid, self.packet_class(packets.ACK, namespace=namespace, id=id, data=args)
-            )
+            try:
+                await self._send(eio_sid, packets.ACK, namespace, args, id)
+            except packets.Unencodable as exc:
+                await self._send(eio_sid, packets.ACK, namespace, [exc.to_ack()], id)
 
-    async def _send(self, eio_sid: str, kind: int, namespace: str, data: Any) -> None:
-        await self._send_packet(eio_sid, self.packet_class(kind, data=data, namespace=namespace))
+    async def _send(
+        self, eio_sid: str, kind: int, namespace: str, data: Any, id: int | None = None
+    ) -> None:
+        self.eio.push(
+            eio_sid, packets.encode_frames(self.wire_of(eio_sid), kind, namespace, data, id)
+        )
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)

@@ -113,12 +113,16 @@ class EngineServer(engineio.AsyncServer):  # type: ignore[misc]
         return s
 
     async def send(self, sid: str, data: Any) -> None:
-        # Hot path for python-socketio: no engineio Packet object per message.
+        self.push(sid, [data])
+
+    def push(self, sid: str, frames: list[Any]) -> None:
+        """Queue message payloads for one session: no coroutine, no task, no Packet
+        object (the per-recipient step of every emit and broadcast)."""
         s = self.sockets.get(sid)
         if s is None or s.closed:
-            self.logger.warning("Cannot send to sid %s", sid)
             return
-        s.enqueue(MESSAGE, data)
+        for frame in frames:
+            s.enqueue(MESSAGE, frame)
 
     async def disconnect(self, sid: str | None = None) -> None:
         # The socket removes itself from self.sockets (possibly after its
