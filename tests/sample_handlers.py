@@ -71,6 +71,22 @@ class EchoNamespace(BaseNamespace):
     async def on_shout(self, sid: str, room: str, text: str, include_me: bool = False) -> None:
         await self.emit("shout", {"text": text}, to=room, skip_sid=None if include_me else sid)
 
+    async def on_relay(self, sid: str, room: str, payload: Any) -> str:
+        """Re-emit ``payload`` unchanged to the room: what crosses between wire formats."""
+        await self.emit("relay", payload, to=room, skip_sid=sid)
+        return "relayed"
+
+    async def on_produce(self, sid: str, kind: str) -> Any:
+        """Return values some wire formats cannot carry unchanged."""
+        values: dict[str, Any] = {
+            "big": 2**60,
+            "max_safe": 2**53 - 1,
+            "nan": float("nan"),
+            "int_keys": {1: "one"},
+            "huge": 2**70,
+        }
+        return values[kind]
+
     def helper_that_is_not_an_event(self) -> str:
         return "never dispatched"
 

@@ -55,3 +55,13 @@ async def test_stock_js_client(
 def assert_all_passed(report: str) -> None:
     passed = re.search(r"\bpass (\d+)", report)
     assert passed and int(passed.group(1)) > 0 and re.search(r"\bfail 0\b", report), report
+
+
+@pytest.mark.parametrize("transport", ["websocket", "polling", "upgrade"])
+async def test_json_and_msgpack_clients_share_a_room(
+    node: str, start_server: StartServer, transport: str
+) -> None:
+    server = await start_server()
+    url = str(server.make_url("")).rstrip("/")
+    report = await run_node(node, "mixed.test.mjs", {"SOCKETSVC_URL": url, "TRANSPORT": transport})
+    assert_all_passed(report)
