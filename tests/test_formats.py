@@ -184,6 +184,7 @@ async def closes(ws: Any) -> bool:
 @pytest.mark.parametrize(
     "first_frame",
     [
+        pytest.param("9nonsense", id="invalid-engineio-packet"),
         pytest.param(b"\xc1\xff\x00garbage", id="binary-garbage"),
         pytest.param("4hello", id="text-not-a-packet"),
         pytest.param(
@@ -194,14 +195,15 @@ async def closes(ws: Any) -> bool:
         pytest.param('42["message"]', id="json-event-before-connect"),
     ],
 )
-async def test_a_first_frame_of_neither_format_closes_only_that_connection(
+async def test_a_malformed_first_frame_closes_only_that_connection(
     start_server: StartServer, first_frame: Any
 ) -> None:
     server = await start_server()
-    bystander = socketio.AsyncClient()
-    inbox = Inbox(bystander, "shout", NS)
-    await bystander.connect(str(server.make_url("/")), namespaces=[NS], transports=["websocket"])
-    await bystander.call("enter", "calm", namespace=NS)
+    alice, bob = socketio.AsyncClient(), socketio.AsyncClient(serializer="msgpack")
+    inbox = Inbox(bob, "message")
+    for client, name in ((alice, "alice"), (bob, "bob")):
+        await client.connect(str(server.make_url("/")), namespaces=["/chat"])
+        await client.call("join", {"room": "calm", "name": name}, namespace="/chat")
     async with aiohttp.ClientSession() as session:
         ws = await raw_websocket(server, session)
         if isinstance(first_frame, bytes):
@@ -209,18 +211,31 @@ async def test_a_first_frame_of_neither_format_closes_only_that_connection(
         else:
             await ws.send_str(first_frame)
         assert await closes(ws)
-    await bystander.call("shout", ("calm", "still here", True), namespace=NS)
-    assert await inbox.get() == {"text": "still here"}
-    await bystander.disconnect()
-    await bystander.shutdown()
+    await alice.call("message", {"room": "calm", "text": "still chatting"}, namespace="/chat")
+    assert (await inbox.get())["text"] == "still chatting"
+    for client in (alice, bob):
+        await client.disconnect()
+        await client.shutdown()
 
 
-async def test_text_on_a_msgpack_connection_closes_it(start_server: StartServer) -> None:
+@pytest.mark.parametrize(
+    "frame",
+    [
+        pytest.param('42/chat,["members",{"room":"x"}]', id="text-on-msgpack"),
+        pytest.param(b"\x92\xc1", id="garbage-msgpack"),
+        pytest.param(msgpack.packb({"type": 2, "nsp": ["/chat"], "data": ["x"]}), id="nsp-list"),
+        pytest.param(msgpack.packb({"type": 2, "nsp": "/chat", "data": {}}), id="data-not-list"),
+        pytest.param(msgpack.packb({"type": 3, "nsp": "/chat", "data": []}), id="ack-no-id"),
+    ],
+)
+async def test_malformed_packets_on_a_msgpack_connection_close_it(
+    start_server: StartServer, frame: Any
+) -> None:
     server = await start_server()
     async with aiohttp.ClientSession() as session:
         ws = await raw_websocket(server, session)
         await ws.send_bytes(msgpack.packb({"type": 0, "nsp": "/chat"}))
         connected = msgpack.unpackb((await ws.receive(timeout=5)).data)
         assert connected["type"] == 0 and "sid" in connected["data"]
-        await ws.send_str('42/chat,["members",{"room":"x"}]')
+        await (ws.send_bytes(frame) if isinstance(frame, bytes) else ws.send_str(frame))
         assert await closes(ws)
