@@ -24,7 +24,7 @@ from typing import Any
 import socketio
 from socketio import exceptions as sio_exceptions
 
-from socketsvc import errors, packets
+from socketsvc import eager, errors, packets
 from socketsvc.config import Settings
 from socketsvc.engine import EngineServer
 from socketsvc.handlers.base import BaseNamespace
@@ -212,8 +212,14 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
             sid = self._require_connected(eio_sid, namespace)
             if pkt.problem is not None:
                 await self._refuse_event(eio_sid, sid, namespace, pkt)
-                return
-            await self._handle_event(eio_sid, namespace, pkt.id, pkt.data)
+            elif self.manager.is_connected(sid, namespace):
+                # Handlers run eagerly: in arrival order, with a task only if one suspends.
+                task = eager.start(
+                    self._handle_event_internal(self, sid, eio_sid, pkt.data, namespace, pkt.id)
+                )
+                if task is not None:
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
         else:
             self._require_connected(eio_sid, namespace)
             await self._handle_ack(eio_sid, namespace, pkt.id, pkt.data)

@@ -59,6 +59,11 @@ class EngineServer(engineio.AsyncServer):  # type: ignore[misc]
         path = "/" + engineio_path.strip("/") + "/"
         app.router.add_route("*", path, self.handle_request)
 
+    def _websocket(self) -> web.WebSocketResponse:
+        # permessage-deflate off, as Node's engine.io defaults: compressing every small
+        # frame costs more CPU than it saves on a LAN or behind a compressing proxy.
+        return web.WebSocketResponse(max_msg_size=self.max_http_buffer_size, compress=False)
+
     def _open_packet(self, sid: str, transport: str) -> str:
         # Rule (EIO4 handshake): pingInterval/pingTimeout are integer
         # milliseconds; sub-second float seconds must not truncate to 0.
@@ -248,7 +253,7 @@ class EngineServer(engineio.AsyncServer):  # type: ignore[misc]
         return self._ok_post()
 
     async def _handle_ws_upgrade(self, request: web.Request, s: EngineSocket) -> Any:
-        ws = web.WebSocketResponse(max_msg_size=self.max_http_buffer_size)
+        ws = self._websocket()
         await ws.prepare(request)
         if s.upgrading or s.upgraded or s.closing or s.closed or not s.connected:
             # Rule (Node onWebSocket): a second websocket for a session that is
@@ -275,7 +280,7 @@ class EngineServer(engineio.AsyncServer):  # type: ignore[misc]
         s.start_heartbeat()
         if transport == "websocket":
             request = environ["aiohttp.request"]
-            ws = web.WebSocketResponse(max_msg_size=self.max_http_buffer_size)
+            ws = self._websocket()
             await ws.prepare(request)
             s.buffer.insert(0, (OPEN, open_data))
             await s.run_websocket(ws, upgrade=False)

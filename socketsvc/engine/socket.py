@@ -280,9 +280,9 @@ class EngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
         self._refresh_timeout_once()
         if ptype == MESSAGE:
             try:
-                await self.server._trigger_event(
-                    "message", self.sid, data, run_async=self.server.async_handlers
-                )
+                # Straight to the application's handler: engineio's _trigger_event wraps
+                # every message in a closure and a coroutine-function check.
+                await self.server.handlers["message"](self.sid, data)
             except Exception:  # the application's problem, not the transport's
                 self.server.logger.exception("%s: message handler error", self.sid)
         elif ptype == CLOSE:

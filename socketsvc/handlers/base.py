@@ -29,6 +29,7 @@ EVENT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.:-]{0,63}$")
 RESERVED_EVENTS = frozenset(
     {"connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"}
 )
+POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 Handler = TypeVar("Handler", bound=Callable[..., Awaitable[Any]])
 
 
@@ -73,17 +74,18 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         super().__init__(namespace)
         self.services = services
         self._params: dict[str, list[tuple[str, Any]]] = {}
-        self._signatures: dict[str, inspect.Signature] = {}
+        self._arity: dict[str, tuple[int, float]] = {}
         for name, attr in self.events.items():
             method = getattr(self, attr)
-            signature = inspect.signature(method)
+            params = list(inspect.signature(method).parameters.values())[1:]
             hints = typing.get_type_hints(method, include_extras=True)
-            self._signatures[name] = signature
-            self._params[name] = [
-                (p.name, hints.get(p.name, Any))
-                for p in list(signature.parameters.values())[1:]
-                if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+            positional = [
+                p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
             ]
+            self._params[name] = [(p.name, hints.get(p.name, Any)) for p in positional]
+            required = sum(1 for p in positional if p.default is p.empty)
+            variadic = any(p.kind == p.VAR_POSITIONAL for p in params)
+            self._arity[name] = (required, float("inf") if variadic else len(positional))
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: dict[str, Any]) -> Any:
         """Accept everyone by default; raise ``ConnectionRefusedError`` to refuse."""
@@ -109,12 +111,11 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 errors.UNKNOWN_EVENT, f"no event '{event[:64]}' in namespace {self.namespace}"
             )
         try:
-            try:
-                self._signatures[event].bind(sid, *args)
-            except TypeError:
+            least, most = self._arity[event]
+            if not least <= len(args) <= most:
                 raise SocketsvcError(
                     errors.INVALID_PAYLOAD, f"wrong number of arguments for '{event}'"
-                ) from None
+                )
             args = self._parse_args(event, args)
             return await getattr(self, attr)(sid, *args)
         except SocketsvcError as exc:
