@@ -13,7 +13,7 @@ import dataclasses
 import logging
 import sys
 import typing
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from typing import Any
 
 from socketsvc import __version__, config
@@ -70,6 +70,17 @@ def configure_logging(level: str) -> None:
     )
 
 
+def run(main: Coroutine[Any, Any, None]) -> None:
+    """Run on uvloop when it is installed (a faster event loop), else on asyncio's own."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+        return
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(main)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -81,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from socketsvc.runner import serve
 
     try:
-        asyncio.run(serve(settings))
+        run(serve(settings))
     except ConfigError as exc:
         print(f"socketsvc: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG

@@ -39,7 +39,12 @@ async def serve(
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         url = _url(runner)
-        log.info("socketsvc listening on %s (serializer=%s)", url, settings.serializer)
+        log.info(
+            "socketsvc listening on %s (serializer=%s, loop=%s)",
+            url,
+            settings.serializer,
+            type(loop).__module__.split(".")[0],
+        )
         if on_ready is not None:
             on_ready(url)
         await stop.wait()
