@@ -28,6 +28,13 @@ class PacketError(ValueError):
     """A client sent something that is not a valid Socket.IO packet."""
 
 
+_DIGITS = frozenset("0123456789")
+
+
+def _is_digits(text: str) -> bool:
+    return bool(text) and all(c in _DIGITS for c in text)
+
+
 def _reject_constant(text: str) -> Any:
     raise PacketError(f"{text} is not valid JSON")
 
@@ -105,15 +112,38 @@ class JsonPacket(sio_packet.Packet):
         return encoded
 
     def decode(self, encoded_packet: str) -> int:
-        if not isinstance(encoded_packet, str) or not encoded_packet:
-            raise PacketError("expected a text packet")
+        """``<type>[<attachments>-][<nsp>,][<id>][<json>]``, parsed in one pass."""
+        text = encoded_packet
+        if not isinstance(text, str) or not text or text[0] not in "0123456":
+            raise PacketError("expected a Socket.IO text packet")
+        kind = self.packet_type = ord(text[0]) - 48
+        end, at = len(text), 1
+        count = 0
+        if kind in (BINARY_EVENT, BINARY_ACK):
+            dash = text.find("-", 1, 12)
+            if dash < 2 or not _is_digits(text[1:dash]):
+                raise PacketError("binary packet without an attachment count")
+            count, at = int(text[1:dash]), dash + 1
+        namespace = "/"
+        if at < end and text[at] == "/":
+            comma = text.find(",", at)
+            stop = end if comma == -1 else comma
+            namespace = text[at:stop].partition("?")[0]
+            at = stop + 1
+        start = at
+        while at < end and text[at] in _DIGITS:
+            at += 1
+        if at - start > 16:
+            raise PacketError("ack id too long")
+        self.namespace = namespace
+        self.id = int(text[start:at]) if at > start else None
         try:
-            count: int = super().decode(encoded_packet)
+            self.data = _DECODER.decode(text[at:]) if at < end else None
         except PacketError:
             raise
-        except (ValueError, TypeError, IndexError, RecursionError) as exc:
-            raise PacketError(f"malformed packet: {type(exc).__name__}") from None
-        if count and self.packet_type not in (BINARY_EVENT, BINARY_ACK):
+        except (ValueError, RecursionError) as exc:
+            raise PacketError(f"malformed JSON: {type(exc).__name__}") from None
+        if count and kind not in (BINARY_EVENT, BINARY_ACK):
             raise PacketError("attachments are only allowed on binary packets")
         if count > MAX_ATTACHMENTS:
             raise PacketError("too many attachments")
@@ -271,8 +301,38 @@ PACKET_CLASSES: dict[str, PacketClass] = {"json": JsonPacket, "msgpack": MsgPack
 def encode_frames(
     cls: PacketClass, kind: int, namespace: str, data: Any, id: int | None = None
 ) -> list[str | bytes]:
-    """The Engine.IO message payloads that carry one Socket.IO packet in ``cls``'s format."""
+    """The Engine.IO message payloads that carry one Socket.IO packet in ``cls``'s format.
+
+    The common cases are built directly, without a packet object; JSON packets that carry
+    bytes take python-socketio's attachment path.
+    """
     if kind in (BINARY_EVENT, BINARY_ACK):
-        kind -= 3  # the packet class re-derives binary types from the data itself
-    encoded = cls(kind, data=data, namespace=namespace, id=id).encode()
-    return encoded if isinstance(encoded, list) else [encoded]
+        kind -= 3  # binary types are re-derived from the data itself
+    if cls is MsgPackPacket:
+        packet: dict[str, Any] = {"type": kind, "nsp": namespace}
+        if data is not None:
+            packet["data"] = data
+        if id is not None:
+            packet["id"] = id
+        try:
+            return [_PACKER.pack(packet)]
+        except (OverflowError, TypeError, ValueError) as exc:
+            _PACKER.reset()
+            raise Unencodable("msgpack", _reason(exc)) from None
+    if data is None:
+        body = ""
+    else:
+        try:
+            body = _ENCODER.encode(data)
+        except TypeError:  # bytes inside: attachments
+            encoded = cls(kind, data=data, namespace=namespace, id=id).encode()
+            return encoded if isinstance(encoded, list) else [encoded]
+        except (ValueError, RecursionError) as exc:
+            raise Unencodable("json", _reason(exc)) from None
+        if _LONG_DIGITS.search(body):
+            _reject_unsafe_ints(data)
+    prefix = str(kind) if namespace == "/" else f"{kind}{namespace},"
+    return [prefix + body if id is None else f"{prefix}{id}{body}"]
+
+
+_PACKER = msgpack.Packer(autoreset=True)

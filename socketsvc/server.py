@@ -137,6 +137,8 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
             await socket.close(wait=False, reason=self.reason.SERVER_DISCONNECT)
 
     async def _handle_packet(self, eio_sid: str, data: str | bytes) -> None:
+        if not data:
+            raise PacketError("empty packet")
         pending = self._binary_packet.get(eio_sid)
         if pending is not None:
             if not isinstance(data, bytes | bytearray):
