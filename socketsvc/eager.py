@@ -29,14 +29,11 @@ def _resume(coro: Coroutine[Any, Any, Any], pending: Any) -> Generator[Any, None
     # later step forwards the task's send/throw into ``coro``.
     while True:
         try:
-            yield pending
-        except BaseException as exc:  # cancellation (or anything thrown into the task)
-            step = coro.throw
-            arg: Any = exc
-        else:
-            step = coro.send
-            arg = None
-        try:
-            pending = step(arg)
+            try:
+                yield pending
+            except BaseException as exc:  # cancellation (or anything thrown into the task)
+                pending = coro.throw(exc)
+            else:
+                pending = coro.send(None)
         except StopIteration as stop:
             return stop.value

@@ -84,7 +84,7 @@ def check(pkt: sio_packet.Packet) -> None:
         raise PacketError("ACK needs an id and an array payload")
 
 
-class JsonPacket(sio_packet.Packet):
+class JsonPacket(sio_packet.Packet):  # type: ignore[misc]
     """The default socket.io-parser format: text packets plus binary attachments."""
 
     json = _StrictJson
@@ -220,7 +220,7 @@ def _js_date(payload: bytes) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{millis % 1000:03d}Z"
 
 
-class MsgPackPacket(sio_packet.Packet):
+class MsgPackPacket(sio_packet.Packet):  # type: ignore[misc]
     """The socket.io-msgpack-parser format: one msgpack map per packet, binary inline."""
 
     uses_binary_events = False

@@ -68,6 +68,7 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
         self._connect_deadlines: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._wire: dict[str, packets.PacketClass] = {}
+        self._default_wire: packets.PacketClass = self.packet_class
         self._accepted = (
             tuple(packets.PACKET_CLASSES)
             if settings.serializer == "auto"
@@ -84,7 +85,7 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
 
     def handler_for(self, namespace: str) -> BaseNamespace | None:
         """The handler serving ``namespace``, instantiating a pattern route on first use."""
-        handler = self.namespace_handlers.get(namespace)
+        handler: BaseNamespace | None = self.namespace_handlers.get(namespace)
         if handler is None:
             for route in self._patterns:
                 if route.matches(namespace):
@@ -188,7 +189,7 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
 
     def wire_of(self, eio_sid: str) -> packets.PacketClass:
         """The packet class (wire format) of one connection."""
-        return self._wire.get(eio_sid, self.packet_class)
+        return self._wire.get(eio_sid, self._default_wire)
 
     async def _send_packet(self, eio_sid: str, pkt: Any) -> None:
         # Every packet is encoded in its recipient's format, whatever class built it.
