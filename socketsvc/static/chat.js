@@ -223,7 +223,11 @@ $("join").addEventListener("submit", async (event) => {
   try {
     const ack = await client.join(room, name);
     current = { room, name };
-    localStorage.setItem("socketsvc.chat", JSON.stringify(current));
+    try {
+      localStorage.setItem("socketsvc.chat", JSON.stringify(current));
+    } catch {
+      // storage may be unavailable (private mode); remembering the form is only a convenience
+    }
     $("messages").replaceChildren();
     showChat(room);
     addNotice(`You joined # ${room} as ${name}`, "info");
