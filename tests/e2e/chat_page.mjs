@@ -149,8 +149,8 @@ async function twoPages(context, format) {
   await bob.fill("#text", "typing and thinking");
   await alice.locator("#typing", { hasText: "bob is typing…" }).waitFor();
   await alice.waitForFunction(() => document.getElementById("typing").textContent === "");
-  await send(alice, "Great, I will tell the others ✓ (naïve café, 日本語 too)");
-  await received(bob, "alice", "Great, I will tell the others ✓ (naïve café, 日本語 too)");
+  await send(alice, "Great, I will tell the others ✓ (naïve café, Grüße, Ωμέγα)");
+  await received(bob, "alice", "Great, I will tell the others ✓ (naïve café, Grüße, Ωμέγα)");
 
   await shoot(alice, `chat-${format}-desktop`, DESKTOP);
   await shoot(alice, `chat-${format}-phone`, PHONE);
