@@ -1,111 +1,302 @@
-// The chat page: plain DOM code on top of the stock socket.io-client bundle.
-import { io, msgpackParser } from "/static/vendor/socketio.js";
+// The chat page: plain DOM code on top of the @socketsvc/client bundle.
+// Every piece of user or server text goes into the page as a text node (textContent), never as HTML.
+import { ChatClient } from "/static/vendor/socketsvc.js";
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
-const options = { transports: ["polling", "websocket"], reconnectionDelayMax: 5000 };
-if (params.get("format") === "msgpack") options.parser = msgpackParser;
-const socket = io("/chat", options);
-let current = null; // { room, name }
-let typingTimer = null;
+const format = params.get("format") === "json" ? "json" : "msgpack";
+const TYPING_SEND_EVERY = 1500; // ms between our own typing notices
+const TYPING_SHOWN_FOR = 3000; // ms a "x is typing…" stays without a new notice
+const STATE_TEXT = {
+  connecting: "connecting…",
+  connected: "connected",
+  reconnecting: "reconnecting…",
+  offline: "offline",
+};
+
+const client = ChatClient.connect(undefined, { format, requestTimeout: 8000 });
+let current = null; // { room, name } while in a room
+const typers = new Map(); // name -> timer
+let lastTypingSent = 0;
+let errorTimer = null;
+// Who was in the room when the connection dropped: their "joined" after everyone rejoins is noise.
+let returning = new Set();
+let returningTimer = null;
+
+// -- helpers ----------------------------------------------------------------------------------
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function timeEl(ts) {
+  const when = new Date(ts);
+  const node = el("time", "time", when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }));
+  node.dateTime = when.toISOString();
+  node.title = when.toLocaleString();
+  return node;
+}
+
+function showError(message) {
+  clearTimeout(errorTimer);
+  $("error-text").textContent = message;
+  $("error").hidden = !message;
+  if (message) errorTimer = setTimeout(() => showError(""), 8000);
+}
+
+function describe(err) {
+  if (err?.code === "timeout") return "The server did not answer in time. Please try again.";
+  if (err?.code === "not_in_room") return "You are not in this room any more. Join it again.";
+  if (err?.code === "invalid_payload") return `Not accepted: ${err.message}`;
+  return err?.message || String(err);
+}
+
+const BANNER_TEXT = {
+  reconnecting: "Connection lost. Reconnecting… Messages you send now go out once it is back.",
+  offline: "You are offline. Reload the page to connect again.",
+};
 
 function setState(state) {
-  $("state").textContent = state;
-  $("state").className = `state ${state}`;
-}
-function showError(message) {
-  $("error").textContent = message;
-  $("error").hidden = !message;
-}
-function time(ts) {
-  return new Date(ts).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-}
-function addLine({ name, text, ts, system = false, mine = false }) {
-  const li = document.createElement("li");
-  if (system) li.className = "system";
-  if (mine) li.className = "mine";
-  const meta = document.createElement("span");
-  meta.className = "meta";
-  meta.textContent = time(ts ?? Date.now());
-  li.append(meta);
-  if (!system) {
-    const who = document.createElement("span");
-    who.className = "name";
-    who.textContent = name;
-    li.append(who);
+  if (state === "reconnecting" && current && !returning.size) {
+    returning = new Set(memberNames());
+    clearTimeout(returningTimer);
   }
-  li.append(document.createTextNode(text));
-  $("messages").append(li);
-  $("messages").scrollTop = $("messages").scrollHeight;
+  if (state === "connected" && returning.size) {
+    returningTimer = setTimeout(() => returning.clear(), 10000);
+  }
+  $("state").dataset.state = state;
+  $("state-text").textContent = STATE_TEXT[state] ?? state;
+  document.body.dataset.connection = state;
+  const banner = BANNER_TEXT[state];
+  $("conn-banner").textContent = banner ?? "";
+  $("conn-banner").hidden = !banner;
+  $("conn-banner").dataset.state = state;
 }
+
+// -- message list -----------------------------------------------------------------------------
+
+function nearBottom() {
+  const list = $("messages");
+  return list.scrollHeight - list.scrollTop - list.clientHeight < 80;
+}
+
+function append(node, force = false) {
+  const stick = force || nearBottom();
+  $("messages").append(node);
+  if (stick) node.scrollIntoView({ block: "end" });
+}
+
+function addMessage({ id, name, text, ts, mine = false }) {
+  const li = el("li", mine ? "msg mine" : "msg");
+  if (id) li.dataset.id = id;
+  const meta = el("div", "meta");
+  meta.append(el("span", "name", mine ? `${name} (you)` : name), timeEl(ts));
+  li.append(meta, el("p", "bubble", text));
+  append(li, mine);
+  return li;
+}
+
+function addNotice(text, kind = "") {
+  const li = el("li", `notice ${kind}`.trim());
+  li.append(el("span", "", text), timeEl(Date.now()));
+  append(li);
+}
+
+// -- members and typing -----------------------------------------------------------------------
+
+function memberNames() {
+  return [...$("members").children].map((li) => li.firstChild.textContent);
+}
+
 function setMembers(names) {
-  $("members").replaceChildren(...names.map((n) => Object.assign(document.createElement("li"), { textContent: n })));
-}
-async function request(event, payload) {
-  const reply = await socket.timeout(5000).emitWithAck(event, payload);
-  if (reply && reply.error) throw new Error(`${reply.error.code}: ${reply.error.message}`);
-  return reply;
-}
-async function join(room, name) {
-  const reply = await request("join", { room, name });
-  current = { room, name };
-  setMembers(reply.members);
-  $("chat").hidden = false;
-  showError("");
+  const items = [...names].sort((a, b) => a.localeCompare(b)).map((name) => {
+    const li = el("li", name === current?.name ? "me" : "", name);
+    if (name === current?.name) li.append(el("span", "you", " (you)"));
+    return li;
+  });
+  $("members").replaceChildren(...items);
+  $("member-count").textContent = String(names.length);
 }
 
-socket.on("connect", async () => {
-  setState("connected");
-  if (current) {
-    try { await join(current.room, current.name); } catch (err) { showError(err.message); }
+async function refreshMembers() {
+  if (!current) return;
+  try {
+    setMembers((await client.members(current.room)).members);
+  } catch {
+    // best effort: the next joined/left/rejoin refreshes again
+  }
+}
+
+function renderTyping() {
+  const names = [...typers.keys()];
+  let text = "";
+  if (names.length === 1) text = `${names[0]} is typing…`;
+  else if (names.length === 2) text = `${names[0]} and ${names[1]} are typing…`;
+  else if (names.length > 2) text = "Several people are typing…";
+  $("typing").textContent = text;
+}
+
+function stopTyping(name) {
+  clearTimeout(typers.get(name));
+  typers.delete(name);
+  renderTyping();
+}
+
+function clearTyping() {
+  for (const timer of typers.values()) clearTimeout(timer);
+  typers.clear();
+  renderTyping();
+}
+
+// -- views ------------------------------------------------------------------------------------
+
+function showChat(room) {
+  $("join-view").hidden = true;
+  $("chat-view").hidden = false;
+  $("room-title").hidden = false;
+  $("room-title").textContent = `# ${room}`;
+  $("text").placeholder = `Message # ${room}`;
+  document.title = `# ${room} · socketsvc chat`;
+  $("text").focus();
+}
+
+function showJoin() {
+  $("chat-view").hidden = true;
+  $("join-view").hidden = false;
+  $("room-title").hidden = true;
+  document.title = "socketsvc chat";
+  clearTyping();
+}
+
+// -- server events ----------------------------------------------------------------------------
+
+client.onState((state, error) => {
+  setState(state);
+  if (state === "offline" && error) showError(`Cannot connect: ${error.message}`);
+});
+client.onRejoin(({ room, members, error }) => {
+  if (room !== current?.room) return;
+  if (error) {
+    showError(`Could not rejoin # ${room}: ${describe(error)}`);
+    return;
+  }
+  addNotice(`Reconnected, back in # ${room}`, "info");
+  setMembers(members);
+});
+client.on("message", (m) => {
+  if (m.room !== current?.room) return;
+  stopTyping(m.name);
+  addMessage(m);
+});
+client.on("joined", (m) => {
+  if (m.room !== current?.room) return;
+  if (returning.delete(m.name)) addNotice(`${m.name} is back`);
+  else addNotice(`${m.name} joined`);
+  refreshMembers();
+});
+client.on("left", (m) => {
+  if (m.room !== current?.room) return;
+  stopTyping(m.name);
+  addNotice(`${m.name} left`);
+  refreshMembers();
+});
+client.on("typing", (m) => {
+  if (m.room !== current?.room) return;
+  clearTimeout(typers.get(m.name));
+  typers.set(m.name, setTimeout(() => stopTyping(m.name), TYPING_SHOWN_FOR));
+  renderTyping();
+});
+
+// -- user actions -----------------------------------------------------------------------------
+
+$("join").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const name = $("name").value.trim();
+  const room = $("room").value.trim();
+  if (!name || !room) return;
+  const button = $("join-button");
+  button.disabled = true;
+  button.textContent = "Joining…";
+  try {
+    const ack = await client.join(room, name);
+    current = { room, name };
+    try {
+      localStorage.setItem("socketsvc.chat", JSON.stringify(current));
+    } catch {
+      // storage may be unavailable (private mode); remembering the form is only a convenience
+    }
+    $("messages").replaceChildren();
+    showChat(room);
+    addNotice(`You joined # ${room} as ${name}`, "info");
+    setMembers(ack.members);
+    showError("");
+  } catch (err) {
+    showError(describe(err));
+  } finally {
+    button.disabled = false;
+    button.textContent = "Join room";
   }
 });
-socket.on("disconnect", () => setState(socket.active ? "reconnecting" : "offline"));
-socket.io.on("reconnect_attempt", () => setState("reconnecting"));
-socket.on("connect_error", (err) => { setState(socket.active ? "reconnecting" : "offline"); showError(err.message); });
-socket.on("message", (m) => m.room === current?.room && addLine(m));
-socket.on("joined", (m) => {
-  if (m.room !== current?.room) return;
-  addLine({ text: `${m.name} joined`, system: true });
-  request("members", { room: m.room }).then((r) => setMembers(r.members), () => {});
-});
-socket.on("left", (m) => {
-  if (m.room !== current?.room) return;
-  addLine({ text: `${m.name} left`, system: true });
-  request("members", { room: m.room }).then((r) => setMembers(r.members), () => {});
-});
-socket.on("typing", (m) => {
-  if (m.room !== current?.room) return;
-  $("typing").textContent = `${m.name} is typing…`;
-  clearTimeout(typingTimer);
-  typingTimer = setTimeout(() => ($("typing").textContent = ""), 2000);
+
+$("send").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const input = $("text");
+  const text = input.value;
+  if (!current || !text.trim()) return;
+  input.value = "";
+  lastTypingSent = 0; // the next keystroke starts a new "is typing" notice
+  const { room, name } = current;
+  const line = addMessage({ name, text, ts: Date.now(), mine: true });
+  line.classList.add("pending");
+  try {
+    const ack = await client.send(room, text);
+    line.dataset.id = ack.id;
+    line.querySelector("time").replaceWith(timeEl(ack.ts));
+    line.classList.remove("pending");
+  } catch (err) {
+    line.classList.replace("pending", "failed");
+    line.append(el("p", "failed-note", `Not delivered: ${describe(err)}`));
+    showError(describe(err));
+  }
 });
 
-$("join").addEventListener("submit", async (e) => {
-  e.preventDefault();
-  if (current) await request("leave", { room: current.room }).catch(() => {});
-  $("messages").replaceChildren();
-  try { await join($("room").value.trim(), $("name").value.trim()); } catch (err) { showError(err.message); }
-});
-$("send").addEventListener("submit", async (e) => {
-  e.preventDefault();
-  const text = $("text").value;
-  if (!current || !text) return;
-  try {
-    const { ts } = await request("message", { room: current.room, text });
-    addLine({ name: current.name, text, ts, mine: true });
-    $("text").value = "";
-  } catch (err) { showError(err.message); }
-});
-let lastTyping = 0;
 $("text").addEventListener("input", () => {
-  if (!current || Date.now() - lastTyping < 1000) return;
-  lastTyping = Date.now();
-  socket.volatile.emit("typing", { room: current.room });
+  if (!current || !$("text").value || Date.now() - lastTypingSent < TYPING_SEND_EVERY) return;
+  if (client.typing(current.room)) lastTypingSent = Date.now();
 });
+
 $("leave").addEventListener("click", async () => {
   if (!current) return;
-  await request("leave", { room: current.room }).catch(() => {});
+  const { room } = current;
   current = null;
-  $("chat").hidden = true;
+  returning.clear();
+  showJoin();
+  try {
+    await client.leave(room);
+  } catch (err) {
+    if (err.code !== "not_in_room") showError(describe(err));
+  }
 });
+
+$("error-close").addEventListener("click", () => showError(""));
+
+// -- start ------------------------------------------------------------------------------------
+
+setState(client.state);
+$("format").textContent = format;
+const other = format === "msgpack" ? "json" : "msgpack";
+const switchParams = new URLSearchParams(location.search);
+switchParams.set("format", other);
+$("format-switch").href = `?${switchParams}`;
+$("format-switch").textContent = `use ${other}`;
+try {
+  const saved = JSON.parse(localStorage.getItem("socketsvc.chat") ?? "null");
+  if (saved?.name) $("name").value = saved.name;
+  if (saved?.room) $("room").value = saved.room;
+} catch {
+  // ignore a corrupt entry
+}
+if (params.get("room")) $("room").value = params.get("room");

@@ -1,0 +1,34 @@
+// Compile-time checks of the public types (npm run typecheck); never executed.
+import { ChatClient, connect, SocketsvcError } from "../src/index.js";
+import type { ChatMessage, JoinAck, MembersAck, MessageAck } from "../src/index.js";
+
+export async function typed(): Promise<void> {
+  const chat = ChatClient.connect("http://127.0.0.1:8000", { token: "t", format: "json", requestTimeout: 100 });
+  const joined: JoinAck = await chat.join("lobby", "ada");
+  const sent: MessageAck = await chat.send("lobby", "hi");
+  const members: MembersAck = await chat.request("members", { room: "lobby" });
+  chat.on("message", (m: ChatMessage) => m.text.length);
+  chat.on("typing", ({ room, name }) => room + name);
+  // @ts-expect-error: unknown server event
+  chat.on("nope", () => {});
+  // @ts-expect-error: join needs a name
+  await chat.request("join", { room: "lobby" });
+  // @ts-expect-error: the format is msgpack or json
+  connect("http://x", { format: "xml" });
+
+  const socket = connect("http://127.0.0.1:8000");
+  socket.on("left", ({ name }) => name.toUpperCase());
+  socket.emit("typing", { room: "lobby" });
+  // @ts-expect-error: typing carries a room
+  socket.emit("typing", { text: "x" });
+  const reply = await socket.timeout(1000).emitWithAck("members", { room: "lobby" });
+  if ("error" in reply) reply.error.code.toUpperCase();
+  else reply.members.join();
+
+  try {
+    await chat.leave("lobby");
+  } catch (err) {
+    if (err instanceof SocketsvcError) err.code.toUpperCase();
+  }
+  void [joined, sent, members];
+}
