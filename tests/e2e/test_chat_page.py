@@ -172,7 +172,6 @@ def test_two_pages_chat_in_one_room(
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.xfail(strict=False, reason="per-connection formats: issue #3")
 def test_msgpack_and_json_pages_share_a_room(tools: str, start_node_server: StartServer) -> None:
     """One page on msgpack, one on JSON, same server with its default settings."""
     run_scenario(tools, "mixed-formats", start_node_server(None))
