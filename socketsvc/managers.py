@@ -64,11 +64,11 @@ class FanoutManager(socketio.AsyncManager):  # type: ignore[misc]
         encoded = {
             wire: packets.encode_frames(wire, packets.EVENT, namespace, args) for wire in groups
         }
-        push = server.eio.push
         for wire, eio_sids in groups.items():
-            frames = encoded[wire]
-            for eio_sid in eio_sids:
-                push(eio_sid, frames)
+            if len(eio_sids) == 1:
+                server.eio.push(eio_sids[0], encoded[wire])
+            else:
+                server.eio.push_many(eio_sids, encoded[wire])
 
     def _recipients(self, namespace: str, room: Any, skip: set[Any]) -> Iterator[tuple[str, str]]:
         rooms = self.rooms[namespace]

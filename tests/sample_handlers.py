@@ -87,6 +87,13 @@ class EchoNamespace(BaseNamespace):
         }
         return values[kind]
 
+    async def on_flood(self, sid: str, room: str, count: int, size: int) -> int:
+        """Emit ``count`` numbered events of ``size`` bytes to the room, back to back."""
+        filler = "x" * size
+        for seq in range(count):
+            await self.emit("flood", {"seq": seq, "filler": filler}, to=room)
+        return count
+
     def helper_that_is_not_an_event(self) -> str:
         return "never dispatched"
 

@@ -19,7 +19,7 @@ from typing import Any
 import engineio
 from aiohttp import web
 
-from .socket import MESSAGE, OPEN, EngineSocket, ProtocolError, encode_text
+from .socket import MESSAGE, OPEN, EngineSocket, ProtocolError, encode_text, ws_frame
 
 # Node engine.io error codes/messages (BaseServer.errors / errorMessages).
 UNKNOWN_TRANSPORT = 0
@@ -128,6 +128,17 @@ class EngineServer(engineio.AsyncServer):  # type: ignore[misc]
             return
         for frame in frames:
             s.enqueue(MESSAGE, frame)
+
+    def push_many(self, sids: list[str], frames: list[Any]) -> None:
+        """``push`` to many sessions; each websocket frame is built once for all of them."""
+        wire = [ws_frame(MESSAGE, frame) for frame in frames]
+        sockets = self.sockets
+        for sid in sids:
+            s = sockets.get(sid)
+            if s is None or s.closed:
+                continue
+            for frame, ready in zip(frames, wire, strict=True):
+                s.enqueue(MESSAGE, frame, ready)
 
     async def disconnect(self, sid: str | None = None) -> None:
         # The socket removes itself from self.sockets (possibly after its

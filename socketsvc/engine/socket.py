@@ -27,6 +27,12 @@ OPEN, CLOSE, PING, PONG, MESSAGE, UPGRADE, NOOP = range(7)
 # Node's engine.io answers the poll that is pending when the probe completes at
 # once, and any later poll during the upgrade after its 100 ms "check" tick.
 UPGRADE_SETTLE_SECONDS = 0.1
+# python-engineio clients refuse a polling payload of more than 16 packets ("Too many packets
+# in payload"); the rest of a backlog goes out in the next poll, which follows at once.
+MAX_PACKETS_PER_POLL = 16
+# Above this many unsent bytes in the socket's write buffer, writes go through the writer task
+# and aiohttp's flow control instead of straight to the transport.
+WRITE_HIGH_WATER = 64 * 1024
 # Node's default upgradeTimeout.
 UPGRADE_TIMEOUT_SECONDS = 10.0
 
@@ -61,6 +67,23 @@ def decode_packet(raw: str | bytes, polling: bool) -> Item:
     return ptype, raw[1:]
 
 
+def ws_frame(ptype: int, data: str | bytes | None) -> bytes:
+    """One unmasked server-to-client websocket frame (RFC 6455 5.2) carrying a packet.
+
+    Rule (EIO4): a binary MESSAGE is a binary frame with no type byte; everything else is a
+    text frame ``<type><data>``."""
+    if isinstance(data, bytes):
+        opcode, payload = 0x82, data
+    else:
+        opcode, payload = 0x81, (str(ptype) + data if data else str(ptype)).encode()
+    size = len(payload)
+    if size < 126:
+        return bytes((opcode, size)) + payload
+    if size < 65536:
+        return bytes((opcode, 126)) + size.to_bytes(2, "big") + payload
+    return bytes((opcode, 127)) + size.to_bytes(8, "big") + payload
+
+
 def encode_text(item: Item) -> str:
     """Encode one packet for a text channel (polling payload or ws text)."""
     ptype, data = item
@@ -89,6 +112,7 @@ class EngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
         self._upgrade_settled: asyncio.Event | None = None
         self._ws: web.WebSocketResponse | None = None
         self._ws_closing = False
+        self._direct: asyncio.WriteTransport | None = None  # set while direct writes are safe
         self._send_close_on_flush = False  # polling: append CLOSE to the next poll
         self._finalize_handle: asyncio.TimerHandle | None = None
         self._ping_handle: asyncio.TimerHandle | None = None
@@ -102,7 +126,10 @@ class EngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
         """Queue an engineio ``Packet`` (python-socketio API)."""
         self.enqueue(pkt.packet_type, pkt.data)
 
-    def enqueue(self, ptype: int, data: Any = None) -> None:
+    def enqueue(self, ptype: int, data: Any = None, frame: bytes | None = None) -> None:
+        """Send one packet: written to the websocket at once when it is idle and keeping up,
+        else buffered for the writer or the next poll. ``frame`` is the packet's websocket
+        frame when the caller already built it (a broadcast builds it once for everyone)."""
         # Rule (Node sendPacket): nothing is sent once the session is closing.
         if self.closing or self.closed:
             return
@@ -111,6 +138,12 @@ class EngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
                 data = bytes(data)
             else:
                 data = eio_packet.Packet(ptype, data).encode()[1:]
+        direct = self._direct
+        if direct is not None and not self.buffer:
+            if not direct.is_closing() and direct.get_write_buffer_size() <= WRITE_HIGH_WATER:
+                direct.write(frame or ws_frame(ptype, data))
+                return
+            self._direct = None  # backlogged: the writer task takes over, with flow control
         self.buffer.append((ptype, data))
         self._wake()
 
@@ -120,8 +153,8 @@ class EngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
             waiter.set_result(None)
 
     def _take_payload(self) -> list[Item]:
-        items = self.buffer
-        self.buffer = []
+        items = self.buffer[:MAX_PACKETS_PER_POLL]
+        self.buffer = self.buffer[MAX_PACKETS_PER_POLL:]
         if self._send_close_on_flush and not items:
             # Rule (Node socket.close() waits for "drain"): the CLOSE of a
             # server-initiated close goes in a poll of its own, after the
@@ -229,6 +262,7 @@ class EngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
             if abort or reason != reasons.SERVER_DISCONNECT:
                 self.buffer = []
             self._ws_closing = True
+            self._direct = None
             self._wake()
             return False
         if not abort and reason == reasons.SERVER_DISCONNECT:
@@ -365,6 +399,7 @@ class EngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
             if not self.closing:
                 await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
             self._ws_closing = True
+            self._direct = None
             self._wake()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(writer, UPGRADE_TIMEOUT_SECONDS)
@@ -425,11 +460,22 @@ class EngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
                 return
 
     async def _ws_writer(self, ws: web.WebSocketResponse) -> None:
+        """Flush what was buffered (one write for a whole batch), then let ``enqueue`` write
+        directly until the client falls behind; a backlog is written with flow control."""
+        transport: asyncio.WriteTransport | None = getattr(ws._writer, "transport", None)
         try:
             while True:
                 if self.buffer:
+                    self._direct = None
                     items = self.buffer
                     self.buffer = []
+                    if (
+                        transport is not None
+                        and not transport.is_closing()
+                        and transport.get_write_buffer_size() <= WRITE_HIGH_WATER
+                    ):
+                        transport.write(b"".join(ws_frame(p, d) for p, d in items))
+                        continue
                     for ptype, data in items:
                         if isinstance(data, bytes):
                             # Rule (EIO4): binary frames carry no type byte.
@@ -439,6 +485,8 @@ class EngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
                     continue
                 if self._ws_closing or ws.closed:
                     break
+                if transport is not None and not transport.is_closing():
+                    self._direct = transport
                 waiter = self.loop.create_future()
                 self._waiter = waiter
                 try:

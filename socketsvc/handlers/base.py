@@ -154,9 +154,7 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         """The rooms ``sid`` has joined, without its private sid room."""
         return [r for r in self.server.rooms(sid, namespace=self.namespace) if r != sid]
 
-    async def call(
-        self, event: str, data: Any = None, *, to: str, timeout: float = 10.0
-    ) -> Any:
+    async def call(self, event: str, data: Any = None, *, to: str, timeout: float = 10.0) -> Any:
         """Emit to one client and wait for its ack; raises :class:`AckTimeout` when none comes."""
         try:
             return await self.server.call(
