@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
+from json.scanner import c_make_scanner  # type: ignore[attr-defined]
 from typing import Any
 
 import msgpack
@@ -39,10 +41,31 @@ def _reject_constant(text: str) -> Any:
     raise PacketError(f"{text} is not valid JSON")
 
 
-# One encoder and one decoder for the process: json.dumps/loads with options build new ones
-# per call. Integer literals are bounded by Python's int_max_str_digits (4300 digits).
-_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+# The C encoder and scanner of the json module, built once: json.dumps/loads with options
+# construct new ones on every call, which costs more than encoding a small packet.
+# Integer literals are bounded by Python's int_max_str_digits (4300 digits).
+_DEFAULTS = json.JSONEncoder()
+_c_encode = c_make_encoder(
+    None, _DEFAULTS.default, encode_basestring, None, ":", ",", False, False, False
+)
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+_c_scan = c_make_scanner(_DECODER)
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON as socket.io-parser writes it; NaN/Infinity raise ValueError."""
+    return "".join(_c_encode(value, 0))
+
+
+def loads(text: str) -> Any:
+    """Strict JSON: one value, nothing after it; NaN/Infinity are refused."""
+    try:
+        value, end = _c_scan(text, 0)
+    except StopIteration:
+        raise ValueError("expecting a JSON value") from None
+    if end != len(text) and text[end:].strip():
+        raise ValueError("extra data after the JSON value")
+    return value
 
 
 class _StrictJson:
@@ -50,13 +73,13 @@ class _StrictJson:
 
     @staticmethod
     def dumps(obj: Any, **kwargs: Any) -> str:
-        return _ENCODER.encode(obj)
+        return dumps(obj)
 
     @staticmethod
     def loads(text: str | bytes, **kwargs: Any) -> Any:
         if isinstance(text, bytes | bytearray):
             text = text.decode()
-        return _DECODER.decode(text)
+        return loads(text)
 
 
 def check(pkt: sio_packet.Packet) -> None:
@@ -138,7 +161,7 @@ class JsonPacket(sio_packet.Packet):  # type: ignore[misc]
         self.namespace = namespace
         self.id = int(text[start:at]) if at > start else None
         try:
-            self.data = _DECODER.decode(text[at:]) if at < end else None
+            self.data = loads(text[at:]) if at < end else None
         except PacketError:
             raise
         except (ValueError, RecursionError) as exc:
@@ -160,7 +183,7 @@ class JsonPacket(sio_packet.Packet):  # type: ignore[misc]
 
 # A JS number holds integers exactly only up to 2**53 - 1; JSON.parse rounds larger ones.
 MAX_SAFE_INT = 2**53 - 1
-_LONG_DIGITS = re.compile(r"\d{16}")
+_LONG_DIGITS = re.compile(r"\d{16}", re.ASCII)
 
 
 def _reject_unsafe_ints(value: Any) -> None:
@@ -323,7 +346,7 @@ def encode_frames(
         body = ""
     else:
         try:
-            body = _ENCODER.encode(data)
+            body = dumps(data)
         except TypeError:  # bytes inside: attachments
             encoded = cls(kind, data=data, namespace=namespace, id=id).encode()
             return encoded if isinstance(encoded, list) else [encoded]

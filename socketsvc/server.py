@@ -125,7 +125,13 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
         if eio_sid not in self.environ:
             return  # the transport is closing; what it still delivers has no session
         try:
-            await self._handle_packet(eio_sid, data)
+            pkt = self._decode(eio_sid, data)
+            if pkt is None:
+                return
+            if pkt.packet_type in (packets.EVENT, packets.BINARY_EVENT):
+                self._start_event(eio_sid, pkt)  # the hot path: no further coroutine
+            else:
+                await self._route(eio_sid, pkt)
         except PacketError as exc:
             log.warning("closing %s: invalid packet: %s", eio_sid, exc)
             self._binary_packet.pop(eio_sid, None)
@@ -137,7 +143,8 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
         if socket is not None:
             await socket.close(wait=False, reason=self.reason.SERVER_DISCONNECT)
 
-    async def _handle_packet(self, eio_sid: str, data: str | bytes) -> None:
+    def _decode(self, eio_sid: str, data: str | bytes) -> Any:
+        """The next complete packet, or None while binary attachments are still to come."""
         if not data:
             raise PacketError("empty packet")
         pending = self._binary_packet.get(eio_sid)
@@ -148,22 +155,21 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
                 complete = pending.add_attachment(data)
             except (ValueError, TypeError, IndexError, KeyError) as exc:
                 raise PacketError(f"bad attachment: {exc}") from None
-            if complete:
-                del self._binary_packet[eio_sid]
-                await self._route(eio_sid, pending)
-            return
+            if not complete:
+                return None
+            del self._binary_packet[eio_sid]
+            return pending
         wire = self._wire.get(eio_sid)
         if wire is None:
-            await self._first_packet(eio_sid, data)
-            return
+            return self._first_packet(eio_sid, data)
         pkt = wire(encoded_packet=data)
         if pkt.packet_type in (packets.BINARY_EVENT, packets.BINARY_ACK) and pkt.attachment_count:
             self._require_connected(eio_sid, pkt.namespace)
             self._binary_packet[eio_sid] = pkt
-            return
-        await self._route(eio_sid, pkt)
+            return None
+        return pkt
 
-    async def _first_packet(self, eio_sid: str, data: str | bytes) -> None:
+    def _first_packet(self, eio_sid: str, data: str | bytes) -> Any:
         """Tell the wire format from the first packet: text is socket.io-parser (JSON),
         binary is socket.io-msgpack-parser. A pinned ``serializer`` refuses the other one
         with a connect_error the client can read, in the client's own format."""
@@ -173,19 +179,15 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
         if pkt.packet_type != packets.CONNECT:
             raise PacketError("the first packet must be a CONNECT")
         self._wire[eio_sid] = wire
-        if fmt not in self._accepted:
-            log.warning("refusing %s: %s-parser clients are not accepted", eio_sid, fmt)
-            await self._send(
-                eio_sid,
-                packets.CONNECT_ERROR,
-                pkt.namespace,
-                {
-                    "message": f"this server accepts only {self._accepted[0]}-parser clients",
-                    "data": {"code": "unsupported_parser"},
-                },
-            )
-            return
-        await self._route(eio_sid, pkt)
+        if fmt in self._accepted:
+            return pkt
+        log.warning("refusing %s: %s-parser clients are not accepted", eio_sid, fmt)
+        refusal = {
+            "message": f"this server accepts only {self._accepted[0]}-parser clients",
+            "data": {"code": "unsupported_parser"},
+        }
+        self._send(eio_sid, packets.CONNECT_ERROR, pkt.namespace, refusal)
+        return None
 
     def wire_of(self, eio_sid: str) -> packets.PacketClass:
         """The packet class (wire format) of one connection."""
@@ -193,16 +195,29 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
 
     async def _send_packet(self, eio_sid: str, pkt: Any) -> None:
         # Every packet is encoded in its recipient's format, whatever class built it.
-        frames = packets.encode_frames(
-            self.wire_of(eio_sid), pkt.packet_type, pkt.namespace or "/", pkt.data, pkt.id
-        )
-        self.eio.push(eio_sid, frames)
+        self._send(eio_sid, pkt.packet_type, pkt.namespace or "/", pkt.data, pkt.id)
 
     def _require_connected(self, eio_sid: str, namespace: str) -> str:
         sid = self.manager.sid_from_eio_sid(eio_sid, namespace)
         if sid is None:
             raise PacketError(f"not connected to namespace {namespace}")
         return str(sid)
+
+    def _start_event(self, eio_sid: str, pkt: Any) -> None:
+        namespace = pkt.namespace
+        sid = self._require_connected(eio_sid, namespace)
+        if pkt.problem is not None:
+            # Data that cannot be represented faithfully: say so, never guess.
+            log.info("refused event from sid=%s namespace=%s: %s", sid, namespace, pkt.problem)
+            if pkt.id is not None:
+                reply = errors.error_ack(errors.INVALID_PAYLOAD, pkt.problem)
+                self._send(eio_sid, packets.ACK, namespace, [reply], pkt.id)
+        elif self.manager.is_connected(sid, namespace):
+            # Handlers run eagerly: in arrival order, with a task only if one suspends.
+            task = eager.start(self._run_event(sid, eio_sid, pkt.data, namespace, pkt.id))
+            if task is not None:
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
 
     async def _route(self, eio_sid: str, pkt: Any) -> None:
         kind, namespace = pkt.packet_type, pkt.namespace
@@ -211,35 +226,16 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
         elif kind == packets.DISCONNECT:
             self._require_connected(eio_sid, namespace)
             await self._handle_disconnect(eio_sid, namespace, self.reason.CLIENT_DISCONNECT)
-        elif kind in (packets.EVENT, packets.BINARY_EVENT):
-            sid = self._require_connected(eio_sid, namespace)
-            if pkt.problem is not None:
-                await self._refuse_event(eio_sid, sid, namespace, pkt)
-            elif self.manager.is_connected(sid, namespace):
-                # Handlers run eagerly: in arrival order, with a task only if one suspends.
-                task = eager.start(
-                    self._handle_event_internal(self, sid, eio_sid, pkt.data, namespace, pkt.id)
-                )
-                if task is not None:
-                    self._tasks.add(task)
-                    task.add_done_callback(self._tasks.discard)
         else:
             self._require_connected(eio_sid, namespace)
             await self._handle_ack(eio_sid, namespace, pkt.id, pkt.data)
-
-    async def _refuse_event(self, eio_sid: str, sid: str, namespace: str, pkt: Any) -> None:
-        """An event whose data cannot be represented faithfully: say so, never guess."""
-        log.info("refused event from sid=%s namespace=%s: %s", sid, namespace, pkt.problem)
-        if pkt.id is not None:
-            reply = errors.error_ack(errors.INVALID_PAYLOAD, pkt.problem)
-            await self._send(eio_sid, packets.ACK, namespace, [reply], pkt.id)
 
     # -- socket.io connect ----------------------------------------------------------------------
 
     async def _handle_connect(self, eio_sid: str, namespace: str, auth: Any) -> None:
         handler = self.handler_for(namespace)
         if handler is None and namespace != "/":
-            await self._send(eio_sid, packets.CONNECT_ERROR, namespace, INVALID_NAMESPACE)
+            self._send(eio_sid, packets.CONNECT_ERROR, namespace, INVALID_NAMESPACE)
             return
         sid = await self.manager.pre_connect(eio_sid, namespace)
         if sid is None:
@@ -257,14 +253,14 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
             log.exception("connect handler failed: sid=%s namespace=%s", sid, namespace)
             refusal = INTERNAL_REFUSAL
         if refusal is not None:
-            await self._send(eio_sid, packets.CONNECT_ERROR, namespace, refusal)
+            self._send(eio_sid, packets.CONNECT_ERROR, namespace, refusal)
             await self.manager.disconnect(sid, namespace, ignore_queue=True)
             self._release_pattern_namespace(namespace)
             return
         deadline = self._connect_deadlines.pop(eio_sid, None)
         if deadline is not None:
             deadline.cancel()
-        await self._send(eio_sid, packets.CONNECT, namespace, {"sid": sid})
+        self._send(eio_sid, packets.CONNECT, namespace, {"sid": sid})
         await self.manager.connect(sid, namespace)
         if handler is not None:
             try:
@@ -285,8 +281,8 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
             return await handler.trigger_event(event, *args)
         return None
 
-    async def _handle_event_internal(
-        self, server: Any, sid: str, eio_sid: str, data: list[Any], namespace: str, id: int | None
+    async def _run_event(
+        self, sid: str, eio_sid: str, data: list[Any], namespace: str, id: int | None
     ) -> None:
         handler = self.namespace_handlers.get(namespace)
         if handler is None:
@@ -298,11 +294,11 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
         if id is not None:
             args = [] if result is None else list(result) if isinstance(result, tuple) else [result]
             try:
-                await self._send(eio_sid, packets.ACK, namespace, args, id)
+                self._send(eio_sid, packets.ACK, namespace, args, id)
             except packets.Unencodable as exc:
-                await self._send(eio_sid, packets.ACK, namespace, [exc.to_ack()], id)
+                self._send(eio_sid, packets.ACK, namespace, [exc.to_ack()], id)
 
-    async def _send(
+    def _send(
         self, eio_sid: str, kind: int, namespace: str, data: Any, id: int | None = None
     ) -> None:
         self.eio.push(

@@ -12,6 +12,7 @@ Only the aiohttp async mode is supported.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import urllib.parse
 from typing import Any
@@ -19,7 +20,15 @@ from typing import Any
 import engineio
 from aiohttp import web
 
-from .socket import MESSAGE, OPEN, EngineSocket, ProtocolError, encode_text, ws_frame
+from .socket import (
+    MESSAGE,
+    OPEN,
+    EngineSocket,
+    ProtocolError,
+    WriteCoalescer,
+    encode_text,
+    ws_frame,
+)
 
 # Node engine.io error codes/messages (BaseServer.errors / errorMessages).
 UNKNOWN_TRANSPORT = 0
@@ -51,6 +60,13 @@ class EngineServer(engineio.AsyncServer):  # type: ignore[misc]
         super().__init__(**kwargs)
         # per-session call_later timers replace the global monitor task
         self.start_service_task = False
+        self._coalescer: WriteCoalescer | None = None
+
+    @property
+    def coalescer(self) -> WriteCoalescer:
+        if self._coalescer is None:  # created on first use: needs the running loop
+            self._coalescer = WriteCoalescer(asyncio.get_running_loop())
+        return self._coalescer
 
     # ------------------------------------------------------------- plumbing
     def attach(self, app: web.Application, engineio_path: str = "engine.io") -> None:

@@ -84,6 +84,33 @@ def ws_frame(ptype: int, data: str | bytes | None) -> bytes:
     return bytes((opcode, 127)) + size.to_bytes(8, "big") + payload
 
 
+class WriteCoalescer:
+    """Frames for one transport written in the same event-loop turn go out in one write.
+
+    A client that sends several events in one TCP segment gets all their acks in one
+    segment, with one system call; order per transport is kept, and the flush runs before
+    any task woken later in the same turn (callbacks run first in, first out)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.pending: dict[asyncio.WriteTransport, list[bytes]] = {}
+
+    def write(self, transport: asyncio.WriteTransport, frame: bytes) -> None:
+        frames = self.pending.get(transport)
+        if frames is not None:
+            frames.append(frame)
+            return
+        if not self.pending:
+            self.loop.call_soon(self.flush)
+        self.pending[transport] = [frame]
+
+    def flush(self) -> None:
+        pending, self.pending = self.pending, {}
+        for transport, frames in pending.items():
+            if not transport.is_closing():
+                transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
+
+
 def encode_text(item: Item) -> str:
     """Encode one packet for a text channel (polling payload or ws text)."""
     ptype, data = item
@@ -141,7 +168,7 @@ class EngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
         direct = self._direct
         if direct is not None and not self.buffer:
             if not direct.is_closing() and direct.get_write_buffer_size() <= WRITE_HIGH_WATER:
-                direct.write(frame or ws_frame(ptype, data))
+                self.server.coalescer.write(direct, frame or ws_frame(ptype, data))
                 return
             self._direct = None  # backlogged: the writer task takes over, with flow control
         self.buffer.append((ptype, data))
@@ -444,9 +471,20 @@ class EngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
                     await ws.close()
 
     async def _ws_reader(self, ws: web.WebSocketResponse) -> None:
+        on_message = self.server.handlers["message"]
         while not self.closed:
             msg = await ws.receive()
-            if msg.type == WSMsgType.TEXT or msg.type == WSMsgType.BINARY:
+            kind, raw = msg.type, msg.data
+            if (kind is WSMsgType.TEXT and raw[:1] == "4") or kind is WSMsgType.BINARY:
+                # The common case, a MESSAGE (binary frames carry no type byte), goes
+                # straight to the application without the general packet dispatch.
+                self._refresh_timeout_once()
+                try:
+                    await on_message(self.sid, raw[1:] if kind is WSMsgType.TEXT else raw)
+                except Exception:  # the application's problem, not the transport's
+                    self.server.logger.exception("%s: message handler error", self.sid)
+                continue
+            if kind == WSMsgType.TEXT:
                 try:
                     await self.receive_raw(msg.data, polling=False)
                 except ProtocolError as exc:
