@@ -65,10 +65,11 @@ class FanoutManager(socketio.AsyncManager):  # type: ignore[misc]
             wire: packets.encode_frames(wire, packets.EVENT, namespace, args) for wire in groups
         }
         push = server.eio.push
+        volatile = bool(kwargs.get("volatile"))  # dropped for clients with a backlog
         for wire, eio_sids in groups.items():
             frames = encoded[wire]
             for eio_sid in eio_sids:
-                push(eio_sid, frames)
+                push(eio_sid, frames, volatile)
 
     def _recipients(self, namespace: str, room: Any, skip: set[Any]) -> Iterator[tuple[str, str]]:
         rooms = self.rooms[namespace]

@@ -96,6 +96,8 @@ class EngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
         self._timeout_refreshed = False
         self._close_task: asyncio.Task[None] | None = None
         self._upgrade_close_task: asyncio.Future[bool] | None = None
+        self.buffered_bytes = 0  # size of the payloads in self.buffer
+        self.address: str | None = None  # counted by server.connection_limiter
 
     # ------------------------------------------------------------------ output
     async def send(self, pkt: eio_packet.Packet) -> None:
@@ -112,7 +114,45 @@ class EngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
             else:
                 data = eio_packet.Packet(ptype, data).encode()[1:]
         self.buffer.append((ptype, data))
+        if data is not None:
+            self.buffered_bytes += len(data)
+            limit = self.server.max_buffer_bytes
+            if limit and self.backlog() > limit:
+                # A consumer that stopped reading must not grow memory without bound.
+                self.server.logger.warning(
+                    "%s: outgoing backlog over max_buffer_bytes (%d), closing slow consumer",
+                    self.sid,
+                    limit,
+                )
+                self.buffer = []
+                self.buffered_bytes = 0
+                self.close_soon(self.server.reason.TRANSPORT_ERROR, send_close=False)
+                # a websocket writer may be stuck in drain(): cut the connection
+                self.loop.call_soon(self._abort_network)
+                return
         self._wake()
+
+    def _network(self) -> asyncio.BaseTransport | None:
+        ws = self._ws
+        writer = getattr(ws, "_writer", None) if ws is not None and self.upgraded else None
+        return getattr(writer, "transport", None)
+
+    def _abort_network(self) -> None:
+        transport = self._network()
+        if transport is not None:
+            transport.abort()
+
+    def backlog(self) -> int:
+        """Bytes queued for this client and not yet taken by the network: the buffer plus,
+        on websocket, the socket's unsent write buffer."""
+        transport = self._network()
+        unsent = transport.get_write_buffer_size() if transport is not None else 0  # type: ignore[attr-defined]
+        return self.buffered_bytes + unsent
+
+    def backlogged(self) -> bool:
+        """Whether volatile messages should be dropped: over a quarter of the backlog limit."""
+        limit = self.server.max_buffer_bytes
+        return bool(limit) and self.backlog() > limit // 4
 
     def _wake(self) -> None:
         waiter = self._waiter
@@ -122,6 +162,7 @@ class EngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
     def _take_payload(self) -> list[Item]:
         items = self.buffer
         self.buffer = []
+        self.buffered_bytes = 0
         if self._send_close_on_flush and not items:
             # Rule (Node socket.close() waits for "drain"): the CLOSE of a
             # server-initiated close goes in a poll of its own, after the
@@ -217,6 +258,13 @@ class EngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
             self.closed = True
             if not linger:
                 self._finalize()
+            await self.release_address()
+
+    async def release_address(self) -> None:
+        """Give back this session's place in the per-address connection count (once)."""
+        address, self.address = self.address, None
+        if address is not None and self.server.connection_limiter is not None:
+            await self.server.connection_limiter.release(address)
 
     def _shutdown_transport(self, reason: str, abort: bool) -> bool:
         """Stop the active transport; return True if the session must linger
@@ -228,6 +276,7 @@ class EngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
             # a server-initiated close.
             if abort or reason != reasons.SERVER_DISCONNECT:
                 self.buffer = []
+                self.buffered_bytes = 0
             self._ws_closing = True
             self._wake()
             return False
@@ -248,6 +297,7 @@ class EngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
             self._wake()
             return False
         self.buffer = []
+        self.buffered_bytes = 0
         return False
 
     def forget(self) -> None:
@@ -430,6 +480,7 @@ class EngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
                 if self.buffer:
                     items = self.buffer
                     self.buffer = []
+                    self.buffered_bytes = 0
                     for ptype, data in items:
                         if isinstance(data, bytes):
                             # Rule (EIO4): binary frames carry no type byte.
