@@ -241,7 +241,12 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
         self, eio_sid: str, sid: str, namespace: str, pkt: Any, verdict: Verdict
     ) -> None:
         if verdict is Verdict.DISCONNECT:
+            # A Socket.IO disconnect first: stock clients then do not reconnect on their own.
             log.warning("closing %s (sid=%s): sustained event rate over the limit", eio_sid, sid)
+            for ns in list(self.manager.rooms):
+                ns_sid = self.manager.sid_from_eio_sid(eio_sid, ns)
+                if ns_sid is not None:
+                    await self.disconnect(ns_sid, namespace=ns)
             await self.close_transport(eio_sid)
         elif pkt.id is not None:
             reply = errors.error_ack(errors.RATE_LIMITED, "too many events, slow down")
