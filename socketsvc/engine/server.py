@@ -148,8 +148,10 @@ class EngineServer(engineio.AsyncServer):  # type: ignore[misc]
         environ = self._async["translate_request"](request)
         if self.origin_policy is not None:
             if not self.origin_policy.allows(request):
-                resp = await self._make_response(self._error(FORBIDDEN, 403), environ)
-                return resp
+                refused: web.StreamResponse = await self._make_response(
+                    self._error(FORBIDDEN, 403), environ
+                )
+                return refused
         elif self.cors_allowed_origins != []:
             origin = environ.get("HTTP_ORIGIN")
             if origin:

@@ -132,10 +132,11 @@ class EngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
                 return
         self._wake()
 
-    def _network(self) -> asyncio.BaseTransport | None:
+    def _network(self) -> asyncio.Transport | None:
         ws = self._ws
         writer = getattr(ws, "_writer", None) if ws is not None and self.upgraded else None
-        return getattr(writer, "transport", None)
+        transport: asyncio.Transport | None = getattr(writer, "transport", None)
+        return transport
 
     def _abort_network(self) -> None:
         transport = self._network()
@@ -146,7 +147,7 @@ class EngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
         """Bytes queued for this client and not yet taken by the network: the buffer plus,
         on websocket, the socket's unsent write buffer."""
         transport = self._network()
-        unsent = transport.get_write_buffer_size() if transport is not None else 0  # type: ignore[attr-defined]
+        unsent = transport.get_write_buffer_size() if transport is not None else 0
         return self.buffered_bytes + unsent
 
     def backlogged(self) -> bool:

@@ -175,7 +175,7 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         """The rooms ``sid`` has joined, without its private sid room."""
         return [r for r in self.server.rooms(sid, namespace=self.namespace) if r != sid]
 
-    async def emit(  # type: ignore[override]
+    async def emit(
         self,
         event: str,
         data: Any = None,
