@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--config", metavar="FILE", help="TOML settings file (or $SOCKETSVC_CONFIG)")
     for f in dataclasses.fields(config.Settings):
-        if f.name == "namespaces":
+        if config.is_table(f.name):
             continue
         kind = config.field_type(f.name)
         default = f.default if f.default is not dataclasses.MISSING else None

@@ -28,6 +28,8 @@ SERIALIZERS = ("auto", "json", "msgpack")
 MANAGERS = ("memory",)
 TRANSPORTS = ("polling", "websocket")
 LOG_LEVELS = ("debug", "info", "warning", "error")
+AUTH_MODES = ("required", "optional", "none")
+JWT_ALGORITHMS = ("HS256", "RS256", "ES256")
 NAMESPACE_PATTERN = re.compile(r"^/(?:[A-Za-z0-9_.~-]+(?:/[A-Za-z0-9_.~-]+)*(?:/\*)?|\*)?$")
 HANDLER_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
@@ -79,6 +81,65 @@ class Settings:
         default_factory=dict,
         metadata=_doc("extra handler modules: namespace -> 'package.module:Class' (file only)"),
     )
+    # -- security: see docs/security.md ---------------------------------------------------------
+    auth: Literal["required", "optional", "none"] = field(
+        default="none",
+        metadata=_doc("JWT on connect for namespaces not in namespace_auth", choices=AUTH_MODES),
+    )
+    namespace_auth: Mapping[str, str] = field(
+        default_factory=dict,
+        metadata=_doc("per-namespace auth mode: namespace -> required|optional|none (file only)"),
+    )
+    jwt_secret: str = field(default="", metadata=_doc("HS256 shared secret for connect tokens"))
+    jwt_public_key_file: str = field(
+        default="", metadata=_doc("PEM public key (RSA or EC P-256) for RS256/ES256 tokens")
+    )
+    jwt_jwks_file: str = field(
+        default="", metadata=_doc("JWKS file of public keys; a token's kid picks the key")
+    )
+    jwt_algorithms: tuple[str, ...] = field(
+        default=(),
+        metadata=_doc(
+            "accepted token algorithms; empty = implied by the key", choices=JWT_ALGORITHMS
+        ),
+    )
+    jwt_audience: str = field(default="", metadata=_doc("required 'aud' claim; empty = unchecked"))
+    jwt_issuer: str = field(default="", metadata=_doc("required 'iss' claim; empty = unchecked"))
+    jwt_leeway: float = field(
+        default=5.0, metadata=_doc("seconds of clock skew allowed on exp/nbf/iat")
+    )
+    name_claim: str = field(
+        default="name", metadata=_doc("claim /chat takes display names from (falls back to sub)")
+    )
+    private_room_prefix: str = field(
+        default="private:",
+        metadata=_doc("/chat rooms with this prefix need rooms_claim to list them"),
+    )
+    rooms_claim: str = field(
+        default="rooms", metadata=_doc("claim listing the private /chat rooms a token may join")
+    )
+    trusted_proxies: tuple[str, ...] = field(
+        default=(), metadata=_doc("proxy IPs/CIDRs whose X-Forwarded-For/-Host/-Proto are believed")
+    )
+    max_connections_per_ip: int = field(
+        default=100, metadata=_doc("open Engine.IO sessions per client IP; 0 = unlimited")
+    )
+    max_namespaces_per_connection: int = field(
+        default=10, metadata=_doc("namespaces one connection may join at once; 0 = unlimited")
+    )
+    max_rooms_per_connection: int = field(
+        default=100, metadata=_doc("rooms one namespace connection may join; 0 = unlimited")
+    )
+    rate_limit_events: float = field(
+        default=20.0, metadata=_doc("events per second per connection (token bucket); 0 = off")
+    )
+    rate_limit_burst: int = field(
+        default=40, metadata=_doc("bucket size; refused events past another burst disconnect")
+    )
+    max_buffer_bytes: int = field(
+        default=4_000_000,
+        metadata=_doc("outgoing backlog per connection before it is closed as a slow consumer"),
+    )
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -109,9 +170,54 @@ def _validate(s: Settings) -> None:
             raise ConfigError(
                 f"namespaces.{namespace}: {target!r} is not a 'package.module:Class' path"
             )
+    _validate_security(s)
+
+
+def _validate_security(s: Settings) -> None:
+    for namespace, mode in s.namespace_auth.items():
+        if not NAMESPACE_PATTERN.match(namespace):
+            raise ConfigError(f"namespace_auth: {namespace!r} is not a namespace path")
+        if mode not in AUTH_MODES:
+            raise ConfigError(
+                f"namespace_auth.{namespace}: {mode!r} is not one of {', '.join(AUTH_MODES)}"
+            )
+    keys = [k for k in ("jwt_secret", "jwt_public_key_file", "jwt_jwks_file") if getattr(s, k)]
+    if len(keys) > 1:
+        raise ConfigError(
+            f"{keys[1]}: set only one of jwt_secret, jwt_public_key_file, jwt_jwks_file"
+        )
+    uses_auth = s.auth != "none" or any(m != "none" for m in s.namespace_auth.values())
+    if uses_auth and not keys:
+        raise ConfigError(
+            "auth: tokens need a key: set jwt_secret, jwt_public_key_file or jwt_jwks_file"
+        )
+    if s.jwt_leeway < 0:
+        raise ConfigError("jwt_leeway: must not be negative")
+    for name in (
+        "max_connections_per_ip",
+        "max_namespaces_per_connection",
+        "max_rooms_per_connection",
+        "rate_limit_burst",
+    ):
+        if getattr(s, name) < 0:
+            raise ConfigError(f"{name}: must not be negative (0 = unlimited)")
+    if s.rate_limit_events < 0:
+        raise ConfigError("rate_limit_events: must not be negative (0 = off)")
+    if s.rate_limit_events > 0 and s.rate_limit_burst < 1:
+        raise ConfigError("rate_limit_burst: must be at least 1 when rate_limit_events is on")
+    if s.max_buffer_bytes < s.max_payload:
+        raise ConfigError(
+            f"max_buffer_bytes: {s.max_buffer_bytes} is below max_payload ({s.max_payload})"
+        )
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+
+
+def is_table(name: str) -> bool:
+    """Whether a setting is a table (``[namespaces]``), which only the TOML file can set."""
+    kind = field_type(name)
+    return kind is Mapping or typing.get_origin(kind) in (Mapping, dict)
 
 
 def field_type(name: str) -> Any:
@@ -204,7 +310,7 @@ def read_env(environ: Mapping[str, str]) -> dict[str, Any]:
         if not var.startswith(ENV_PREFIX) or var == ENV_PREFIX + "CONFIG":
             continue
         key = var[len(ENV_PREFIX) :].lower()
-        if key not in FIELDS or key == "namespaces":
+        if key not in FIELDS or is_table(key):
             if not key.startswith("test_"):
                 log.warning("ignoring unknown environment variable %s", var)
             continue

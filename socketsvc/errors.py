@@ -18,6 +18,12 @@ FORBIDDEN = "forbidden"
 ACK_TIMEOUT = "ack_timeout"
 INVALID_NAMESPACE = "invalid_namespace"
 UNENCODABLE = "unencodable"
+# connect refusals (CONNECT_ERROR data.code) and limits; see docs/security.md
+UNAUTHORIZED = "unauthorized"
+TOKEN_EXPIRED = "token_expired"
+TOKEN_INVALID = "token_invalid"
+RATE_LIMITED = "rate_limited"
+LIMIT_EXCEEDED = "limit_exceeded"
 
 
 class SocketsvcError(Exception):

@@ -64,11 +64,12 @@ class FanoutManager(socketio.AsyncManager):  # type: ignore[misc]
         encoded = {
             wire: packets.encode_frames(wire, packets.EVENT, namespace, args) for wire in groups
         }
+        volatile = bool(kwargs.get("volatile"))  # dropped for clients with a backlog
         for wire, eio_sids in groups.items():
             if len(eio_sids) == 1:
-                server.eio.push(eio_sids[0], encoded[wire])
+                server.eio.push(eio_sids[0], encoded[wire], volatile)
             else:
-                server.eio.push_many(eio_sids, encoded[wire])
+                server.eio.push_many(eio_sids, encoded[wire], volatile)
 
     def _recipients(self, namespace: str, room: Any, skip: set[Any]) -> Iterator[tuple[str, str]]:
         rooms = self.rooms[namespace]

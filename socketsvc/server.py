@@ -27,7 +27,9 @@ from socketio import exceptions as sio_exceptions
 from socketsvc import eager, errors, packets
 from socketsvc.config import Settings
 from socketsvc.engine import EngineServer
+from socketsvc.guard import Guard, Refused
 from socketsvc.handlers.base import BaseNamespace
+from socketsvc.limits import Verdict
 from socketsvc.packets import PacketError
 from socketsvc.registry import Route
 from socketsvc.services import Services
@@ -63,6 +65,8 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
         )
         self.settings = settings
         self.services = services
+        self.guard = Guard(settings)
+        self.guard.install(self.eio)
         self._patterns = [r for r in routes if r.is_pattern]
         self._from_pattern: set[str] = set()
         self._connect_deadlines: dict[str, asyncio.TimerHandle] = {}
@@ -120,6 +124,7 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
             deadline.cancel()
         await super()._handle_eio_disconnect(eio_sid, reason)
         self._wire.pop(eio_sid, None)
+        self.guard.closed(eio_sid)
 
     async def _handle_eio_message(self, eio_sid: str, data: str | bytes) -> None:
         if eio_sid not in self.environ:
@@ -151,6 +156,9 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
         if pending is not None:
             if not isinstance(data, bytes | bytearray):
                 raise PacketError("expected a binary attachment")
+            pending.attachment_bytes = getattr(pending, "attachment_bytes", 0) + len(data)
+            if pending.attachment_bytes > self.settings.max_payload:
+                raise PacketError("attachments together exceed max_payload")
             try:
                 complete = pending.add_attachment(data)
             except (ValueError, TypeError, IndexError, KeyError) as exc:
@@ -206,7 +214,14 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
     def _start_event(self, eio_sid: str, pkt: Any) -> None:
         namespace = pkt.namespace
         sid = self._require_connected(eio_sid, namespace)
-        if pkt.problem is not None:
+        verdict = self.guard.event(eio_sid)
+        if verdict is Verdict.DISCONNECT:
+            self._spawn(self._rate_limited(eio_sid, sid))
+        elif verdict is not Verdict.ALLOW:
+            if pkt.id is not None:
+                reply = errors.error_ack(errors.RATE_LIMITED, "too many events, slow down")
+                self._send(eio_sid, packets.ACK, namespace, [reply], pkt.id)
+        elif pkt.problem is not None:
             # Data that cannot be represented faithfully: say so, never guess.
             log.info("refused event from sid=%s namespace=%s: %s", sid, namespace, pkt.problem)
             if pkt.id is not None:
@@ -230,6 +245,15 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
             self._require_connected(eio_sid, namespace)
             await self._handle_ack(eio_sid, namespace, pkt.id, pkt.data)
 
+    async def _rate_limited(self, eio_sid: str, sid: str) -> None:
+        # A Socket.IO disconnect first: stock clients then do not reconnect on their own.
+        log.warning("closing %s (sid=%s): sustained event rate over the limit", eio_sid, sid)
+        for ns in list(self.manager.rooms):
+            ns_sid = self.manager.sid_from_eio_sid(eio_sid, ns)
+            if ns_sid is not None:
+                await self.disconnect(ns_sid, namespace=ns)
+        await self.close_transport(eio_sid)
+
     # -- socket.io connect ----------------------------------------------------------------------
 
     async def _handle_connect(self, eio_sid: str, namespace: str, auth: Any) -> None:
@@ -237,9 +261,18 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
         if handler is None and namespace != "/":
             self._send(eio_sid, packets.CONNECT_ERROR, namespace, INVALID_NAMESPACE)
             return
+        if self.manager.sid_from_eio_sid(eio_sid, namespace) is not None:
+            raise PacketError(f"already connected to namespace {namespace}")
+        try:
+            identity = self.guard.admit(namespace, auth, self._namespaces_of(eio_sid))
+        except Refused as exc:
+            self._send(eio_sid, packets.CONNECT_ERROR, namespace, exc.refusal)
+            self._release_pattern_namespace(namespace)
+            return
         sid = await self.manager.pre_connect(eio_sid, namespace)
         if sid is None:
             raise PacketError(f"already connected to namespace {namespace}")
+        self.guard.connected(sid, identity)
         refusal: dict[str, Any] | None = None
         try:
             if handler is not None:
@@ -253,6 +286,7 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
             log.exception("connect handler failed: sid=%s namespace=%s", sid, namespace)
             refusal = INTERNAL_REFUSAL
         if refusal is not None:
+            self.guard.disconnected(sid)
             self._send(eio_sid, packets.CONNECT_ERROR, namespace, refusal)
             await self.manager.disconnect(sid, namespace, ignore_queue=True)
             self._release_pattern_namespace(namespace)
@@ -271,8 +305,14 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
     async def _handle_disconnect(
         self, eio_sid: str, namespace: str, reason: str | None = None
     ) -> None:
+        sid = self.manager.sid_from_eio_sid(eio_sid, namespace)
         await super()._handle_disconnect(eio_sid, namespace, reason)
+        self.guard.disconnected(sid)
         self._release_pattern_namespace(namespace)
+
+    def _namespaces_of(self, eio_sid: str) -> int:
+        manager = self.manager
+        return sum(1 for ns in manager.rooms if manager.sid_from_eio_sid(eio_sid, ns) is not None)
 
     async def _trigger_event(self, event: str, namespace: str, *args: Any) -> Any:
         """Lifecycle events only (connect/disconnect); client events go through dispatch."""

@@ -39,6 +39,10 @@ class EchoNamespace(BaseNamespace):
     async def on_auth(self, sid: str) -> Any:
         return (await self.get_session(sid))["auth"]
 
+    async def on_whoami(self, sid: str) -> Any:
+        identity = self.identity(sid)
+        return None if identity is None else dict(identity.claims)
+
     async def on_point(self, sid: str, point: Point) -> dict[str, Any]:
         return {"sum": point.x + point.y, "label": point.label}
 

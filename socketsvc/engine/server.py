@@ -52,6 +52,13 @@ class EngineServer(engineio.AsyncServer):  # type: ignore[misc]
     and upgrade behaviour. Accepts float ``ping_interval``/``ping_timeout``."""
 
     socket_class = EngineSocket
+    # Optional policies, set by the embedding server (None/0 = off, stock behaviour):
+    # origin_policy.allows(request) -> bool; client_address(request) -> str;
+    # connection_limiter: socketsvc.limits.ConnectionLimiter; max_buffer_bytes: outgoing backlog.
+    origin_policy: Any = None
+    client_address: Any = None
+    connection_limiter: Any = None
+    max_buffer_bytes: int = 0
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("async_mode", "aiohttp")
@@ -136,22 +143,25 @@ class EngineServer(engineio.AsyncServer):  # type: ignore[misc]
     async def send(self, sid: str, data: Any) -> None:
         self.push(sid, [data])
 
-    def push(self, sid: str, frames: list[Any]) -> None:
+    def push(self, sid: str, frames: list[Any], volatile: bool = False) -> None:
         """Queue message payloads for one session: no coroutine, no task, no Packet
-        object (the per-recipient step of every emit and broadcast)."""
+        object (the per-recipient step of every emit and broadcast). A ``volatile``
+        message is dropped instead when the session already has a backlog."""
         s = self.sockets.get(sid)
         if s is None or s.closed:
+            return
+        if volatile and s.backlogged():
             return
         for frame in frames:
             s.enqueue(MESSAGE, frame)
 
-    def push_many(self, sids: list[str], frames: list[Any]) -> None:
+    def push_many(self, sids: list[str], frames: list[Any], volatile: bool = False) -> None:
         """``push`` to many sessions; each websocket frame is built once for all of them."""
         wire = [ws_frame(MESSAGE, frame) for frame in frames]
         sockets = self.sockets
         for sid in sids:
             s = sockets.get(sid)
-            if s is None or s.closed:
+            if s is None or s.closed or (volatile and s.backlogged()):
                 continue
             for frame, ready in zip(frames, wire, strict=True):
                 s.enqueue(MESSAGE, frame, ready)
@@ -168,7 +178,13 @@ class EngineServer(engineio.AsyncServer):  # type: ignore[misc]
     async def handle_request(self, *args: Any, **kwargs: Any) -> web.StreamResponse:
         request: web.Request = args[0]
         environ = self._async["translate_request"](request)
-        if self.cors_allowed_origins != []:
+        if self.origin_policy is not None:
+            if not self.origin_policy.allows(request):
+                refused: web.StreamResponse = await self._make_response(
+                    self._error(FORBIDDEN, 403), environ
+                )
+                return refused
+        elif self.cors_allowed_origins != []:
             origin = environ.get("HTTP_ORIGIN")
             if origin:
                 allowed = self._cors_allowed_origins(environ)
@@ -294,14 +310,27 @@ class EngineServer(engineio.AsyncServer):  # type: ignore[misc]
     async def _handle_connect(
         self, environ: dict[str, Any], transport: str, jsonp_index: int | None = None
     ) -> Any:
+        address = None
+        if self.connection_limiter is not None:
+            address = self.client_address(environ["aiohttp.request"])
+            if not await self.connection_limiter.acquire(address):
+                self._log_error_once(f"too many connections from {address}", "per-ip-limit")
+                body = json.dumps({"code": FORBIDDEN, "message": "Too many connections"})
+                return {
+                    "status": "429 TOO MANY REQUESTS",
+                    "headers": [("Content-Type", "application/json")],
+                    "response": body.encode(),
+                }
         sid = self.generate_id()
         s = self.socket_class(self, sid)
+        s.address = address
         self.sockets[sid] = s
         open_data = self._open_packet(sid, transport)
         ret = await self._trigger_event("connect", sid, environ, run_async=False)
         if ret is not None and ret is not True:
             self.sockets.pop(sid, None)
             s.closed = True
+            await s.release_address()
             self.logger.warning("Application rejected connection")
             return self._unauthorized(ret or None)
         s.start_heartbeat()
@@ -323,6 +352,7 @@ class EngineServer(engineio.AsyncServer):  # type: ignore[misc]
             headers = [("Set-Cookie", self._generate_sid_cookie(sid, attrs))]
         items = [(OPEN, open_data), *s.buffer]
         s.buffer = []
+        s.buffered_bytes = 0
         return self._payload(items, jsonp_index, headers)
 
     async def shutdown(self) -> None:

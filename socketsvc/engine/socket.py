@@ -147,6 +147,8 @@ class EngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
         self._timeout_refreshed = False
         self._close_task: asyncio.Task[None] | None = None
         self._upgrade_close_task: asyncio.Future[bool] | None = None
+        self.buffered_bytes = 0  # size of the payloads in self.buffer
+        self.address: str | None = None  # counted by server.connection_limiter
 
     # ------------------------------------------------------------------ output
     async def send(self, pkt: eio_packet.Packet) -> None:
@@ -172,7 +174,46 @@ class EngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
                 return
             self._direct = None  # backlogged: the writer task takes over, with flow control
         self.buffer.append((ptype, data))
+        if data is not None:
+            self.buffered_bytes += len(data)
+            limit = self.server.max_buffer_bytes
+            if limit and self.backlog() > limit:
+                # A consumer that stopped reading must not grow memory without bound.
+                self.server.logger.warning(
+                    "%s: outgoing backlog over max_buffer_bytes (%d), closing slow consumer",
+                    self.sid,
+                    limit,
+                )
+                self.buffer = []
+                self.buffered_bytes = 0
+                self.close_soon(self.server.reason.TRANSPORT_ERROR, send_close=False)
+                # a websocket writer may be stuck in drain(): cut the connection
+                self.loop.call_soon(self._abort_network)
+                return
         self._wake()
+
+    def _network(self) -> asyncio.Transport | None:
+        ws = self._ws
+        writer = getattr(ws, "_writer", None) if ws is not None and self.upgraded else None
+        transport: asyncio.Transport | None = getattr(writer, "transport", None)
+        return transport
+
+    def _abort_network(self) -> None:
+        transport = self._network()
+        if transport is not None:
+            transport.abort()
+
+    def backlog(self) -> int:
+        """Bytes queued for this client and not yet taken by the network: the buffer plus,
+        on websocket, the socket's unsent write buffer."""
+        transport = self._network()
+        unsent = transport.get_write_buffer_size() if transport is not None else 0
+        return self.buffered_bytes + unsent
+
+    def backlogged(self) -> bool:
+        """Whether volatile messages should be dropped: over a quarter of the backlog limit."""
+        limit = self.server.max_buffer_bytes
+        return bool(limit) and self.backlog() > limit // 4
 
     def _wake(self) -> None:
         waiter = self._waiter
@@ -182,6 +223,7 @@ class EngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
     def _take_payload(self) -> list[Item]:
         items = self.buffer[:MAX_PACKETS_PER_POLL]
         self.buffer = self.buffer[MAX_PACKETS_PER_POLL:]
+        self.buffered_bytes = sum(len(d) for _, d in self.buffer if d is not None)
         if self._send_close_on_flush and not items:
             # Rule (Node socket.close() waits for "drain"): the CLOSE of a
             # server-initiated close goes in a poll of its own, after the
@@ -277,6 +319,13 @@ class EngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
             self.closed = True
             if not linger:
                 self._finalize()
+            await self.release_address()
+
+    async def release_address(self) -> None:
+        """Give back this session's place in the per-address connection count (once)."""
+        address, self.address = self.address, None
+        if address is not None and self.server.connection_limiter is not None:
+            await self.server.connection_limiter.release(address)
 
     def _shutdown_transport(self, reason: str, abort: bool) -> bool:
         """Stop the active transport; return True if the session must linger
@@ -288,6 +337,7 @@ class EngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
             # a server-initiated close.
             if abort or reason != reasons.SERVER_DISCONNECT:
                 self.buffer = []
+                self.buffered_bytes = 0
             self._ws_closing = True
             self._direct = None
             self._wake()
@@ -309,6 +359,7 @@ class EngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
             self._wake()
             return False
         self.buffer = []
+        self.buffered_bytes = 0
         return False
 
     def forget(self) -> None:
@@ -507,6 +558,7 @@ class EngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
                     self._direct = None
                     items = self.buffer
                     self.buffer = []
+                    self.buffered_bytes = 0
                     if (
                         transport is not None
                         and not transport.is_closing()

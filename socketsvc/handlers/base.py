@@ -20,6 +20,7 @@ from typing import Any, ClassVar, TypeVar
 import socketio
 
 from socketsvc import errors, schema
+from socketsvc.auth import Identity
 from socketsvc.errors import SocketsvcError
 from socketsvc.services import Services
 
@@ -135,12 +136,33 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 parsed[index] = schema.parse(kind, args[index], "" if len(params) == 1 else name)
         return tuple(parsed)
 
+    # -- identity and authorization -----------------------------------------------------------
+
+    def identity(self, sid: str) -> Identity | None:
+        """The verified token claims of ``sid``'s connection, or None when anonymous."""
+        guard = getattr(self.server, "guard", None)
+        return guard.identities.get(sid) if guard is not None else None
+
+    async def can_join(self, sid: str, room: str) -> bool:
+        """The authorization hook: whether ``sid`` may join ``room`` (everyone, by default).
+
+        Consulted by :meth:`join` for every join; a False answers the client ``forbidden``.
+        """
+        return True
+
     # -- rooms -------------------------------------------------------------------------------
 
     async def join(self, sid: str, room: str) -> None:
-        """Add ``sid`` to ``room``; another client's private sid room is off limits."""
+        """Add ``sid`` to ``room`` if :meth:`can_join` allows it and the connection is under
+        ``max_rooms_per_connection``; another client's private sid room is always off limits."""
         if room != sid and self.server.manager.is_sid_room(self.namespace, room):
             raise SocketsvcError(errors.FORBIDDEN, "that room is private")
+        if not await self.can_join(sid, room):
+            raise SocketsvcError(errors.FORBIDDEN, f"you may not join '{room[:64]}'")
+        joined = self.rooms_of(sid)
+        limit = self.server.settings.max_rooms_per_connection
+        if limit and room not in joined and room != sid and len(joined) >= limit:
+            raise SocketsvcError(errors.LIMIT_EXCEEDED, f"at most {limit} rooms per connection")
         await self.enter_room(sid, room)
 
     async def leave(self, sid: str, room: str) -> None:
@@ -153,6 +175,43 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     def rooms_of(self, sid: str) -> list[str]:
         """The rooms ``sid`` has joined, without its private sid room."""
         return [r for r in self.server.rooms(sid, namespace=self.namespace) if r != sid]
+
+    async def emit(
+        self,
+        event: str,
+        data: Any = None,
+        to: Any = None,
+        room: Any = None,
+        skip_sid: Any = None,
+        namespace: str | None = None,
+        callback: Any = None,
+        ignore_queue: bool = False,
+        *,
+        volatile: bool = False,
+    ) -> None:
+        """Emit as ``AsyncNamespace.emit``; ``volatile=True`` marks a best-effort message
+        (typing indicators, cursor moves) that is dropped for clients with a backlog instead
+        of queueing behind what they have not read yet."""
+        if not volatile:
+            await super().emit(
+                event,
+                data,
+                to=to,
+                room=room,
+                skip_sid=skip_sid,
+                namespace=namespace,
+                callback=callback,
+                ignore_queue=ignore_queue,
+            )
+            return
+        await self.server.manager.emit(
+            event,
+            data,
+            namespace=namespace or self.namespace,
+            room=to if to is not None else room,
+            skip_sid=skip_sid,
+            volatile=True,
+        )
 
     async def call(self, event: str, data: Any = None, *, to: str, timeout: float = 10.0) -> Any:
         """Emit to one client and wait for its ack; raises :class:`AckTimeout` when none comes."""

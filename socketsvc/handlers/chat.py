@@ -3,9 +3,12 @@
 Wire contract (client code relies on it):
 
 - ``join {room, name}`` -> ack ``{room, members}``; others in the room get ``joined {room, name}``.
+  A connection with a token is named by its ``name_claim`` (else ``sub``); the ``name`` it sends
+  is then ignored, so nobody can speak as another identity. Rooms starting with
+  ``private_room_prefix`` need a token whose ``rooms_claim`` lists them (``forbidden`` otherwise).
 - ``message {room, text}`` -> ack ``{id, ts}``; others get ``message {id, room, name, text, ts}``.
 - ``leave {room}`` -> ack ``{room}``; others get ``left {room, name}``. Disconnecting leaves all.
-- ``typing {room}`` -> others get ``typing {room, name}`` (best effort, may be dropped).
+- ``typing {room}`` -> others get ``typing {room, name}`` (volatile: dropped for slow readers).
 - ``members {room}`` -> ack ``{room, members}``.
 
 Errors come back as ``{"error": {code, message}}``; speaking in or listing a room one has not
@@ -31,7 +34,7 @@ Name = Annotated[str, Length(1, 32), Pattern(r"[^\x00-\x1f]+")]
 @dataclass(frozen=True)
 class JoinRequest:
     room: Room
-    name: Name
+    name: Name | None = None  # required without a token
 
 
 @dataclass(frozen=True)
@@ -52,15 +55,31 @@ def now_ms() -> int:
 class ChatNamespace(BaseNamespace):
     """Chat rooms; display names are kept per room in the node's presence store."""
 
+    async def can_join(self, sid: str, room: str) -> bool:
+        prefix = self.services.settings.private_room_prefix
+        if not prefix or not room.startswith(prefix):
+            return True
+        identity = self.identity(sid)
+        return identity is not None and identity.listed(self.services.settings.rooms_claim, room)
+
+    def _display_name(self, sid: str, req: JoinRequest) -> str:
+        identity = self.identity(sid)
+        if identity is not None:
+            name = identity.display_name(self.services.settings.name_claim)
+            if name is not None:
+                return name
+        if req.name is None:
+            raise SocketsvcError(errors.INVALID_PAYLOAD, "'name' is required")
+        return req.name
+
     async def on_join(self, sid: str, req: JoinRequest) -> dict[str, Any]:
         presence = self.services.presence
+        name = self._display_name(sid, req)
         rejoin = await presence.name_of(self.namespace, req.room, sid) is not None
         await self.join(sid, req.room)
-        await presence.add(self.namespace, req.room, sid, req.name)
+        await presence.add(self.namespace, req.room, sid, name)
         if not rejoin:
-            await self.emit(
-                "joined", {"room": req.room, "name": req.name}, to=req.room, skip_sid=sid
-            )
+            await self.emit("joined", {"room": req.room, "name": name}, to=req.room, skip_sid=sid)
         return {"room": req.room, "members": await presence.members(self.namespace, req.room)}
 
     async def on_message(self, sid: str, req: MessageRequest) -> dict[str, Any]:
@@ -83,7 +102,9 @@ class ChatNamespace(BaseNamespace):
 
     async def on_typing(self, sid: str, req: RoomRequest) -> None:
         name = await self._name_in(sid, req.room)
-        await self.emit("typing", {"room": req.room, "name": name}, to=req.room, skip_sid=sid)
+        await self.emit(
+            "typing", {"room": req.room, "name": name}, to=req.room, skip_sid=sid, volatile=True
+        )
 
     async def on_members(self, sid: str, req: RoomRequest) -> dict[str, Any]:
         await self._name_in(sid, req.room)

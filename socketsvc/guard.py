@@ -1,0 +1,83 @@
+"""The security checks of one node, in one object the Socket.IO server consults.
+
+:class:`Guard` bundles authentication (:mod:`socketsvc.auth`), the limits
+(:mod:`socketsvc.limits`) and the origin policy (:mod:`socketsvc.origins`), and installs the
+transport-level ones on the Engine.IO server, so :mod:`socketsvc.server` only calls it at three
+points: connect, event, disconnect.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from socketsvc import errors
+from socketsvc.auth import Authenticator, AuthRefused, Identity
+from socketsvc.config import Settings
+from socketsvc.limits import Unlimited, Verdict, make_limits
+from socketsvc.origins import OriginPolicy
+from socketsvc.proxies import TrustedProxies
+
+log = logging.getLogger("socketsvc.guard")
+
+
+class Refused(Exception):
+    """A connect refusal; ``refusal`` is the CONNECT_ERROR payload ``{message, data: {code}}``."""
+
+    def __init__(self, refusal: dict[str, Any]) -> None:
+        super().__init__(refusal["message"])
+        self.refusal = refusal
+
+
+class Guard:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.authenticator = Authenticator(settings)
+        self.limits = make_limits(settings)
+        self.proxies = TrustedProxies(settings.trusted_proxies)
+        self.origins = OriginPolicy(settings.cors_origins, self.proxies)
+        self.identities: dict[str, Identity] = {}  # socket.io sid -> verified claims
+
+    def install(self, eio: Any) -> None:
+        """Hand the transport-level policies to the Engine.IO server."""
+        eio.origin_policy = self.origins
+        eio.client_address = self.proxies.client_address
+        connections = self.limits.connections
+        eio.connection_limiter = None if isinstance(connections, Unlimited) else connections
+        eio.max_buffer_bytes = self.settings.max_buffer_bytes
+
+    # -- connect -------------------------------------------------------------------------------
+    def admit(self, namespace: str, auth: Any, namespaces_joined: int) -> Identity | None:
+        """The identity for a namespace connect, or raise :class:`Refused`."""
+        limit = self.limits.max_namespaces
+        if limit and namespaces_joined >= limit:
+            raise Refused(
+                {
+                    "message": f"at most {limit} namespaces per connection",
+                    "data": {"code": errors.LIMIT_EXCEEDED},
+                }
+            )
+        try:
+            return self.authenticator.authenticate(namespace, auth)
+        except AuthRefused as exc:
+            log.info("refused connect to %s: %s", namespace, exc.code)
+            raise Refused(exc.refusal) from None
+
+    def connected(self, sid: str, identity: Identity | None) -> None:
+        if identity is not None:
+            self.identities[sid] = identity
+
+    def disconnected(self, sid: str | None) -> None:
+        if sid is not None:
+            self.identities.pop(sid, None)
+
+    # -- events --------------------------------------------------------------------------------
+    def event(self, eio_sid: str) -> Verdict:
+        return self.limits.events.hit(eio_sid)
+
+    def closed(self, eio_sid: str) -> None:
+        self.limits.events.forget(eio_sid)
+
+    def state_size(self) -> int:
+        """Entries held for live connections (tests check it returns to zero)."""
+        return len(self.identities) + len(self.limits.events)  # type: ignore[arg-type]
