@@ -36,17 +36,6 @@ SCENARIO_ROWS = [
 ]
 
 
-def _socketsvc_cli_available() -> bool:
-    """True when ``import socketsvc.__main__`` works (checked in a child process)."""
-    proc = subprocess.run(
-        [sys.executable, "-c", "import socketsvc.__main__"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        timeout=30,
-    )
-    return proc.returncode == 0
-
-
 def _table_rows(stdout: str) -> dict[tuple[str, str, str], str]:
     rows = {}
     for line in stdout.splitlines():
@@ -63,7 +52,7 @@ def _table_rows(stdout: str) -> dict[tuple[str, str, str], str]:
     reason="run `cd clients/js && npm ci` first",
 )
 def test_bench_smoke() -> None:
-    servers = ["node", "pysio"] + (["socketsvc"] if _socketsvc_cli_available() else [])
+    servers = ["node", "pysio", "socketsvc"]
     proc = subprocess.run(
         [sys.executable, "bench/run.py", "--smoke", "--servers", ",".join(servers)],
         cwd=REPO_ROOT,
@@ -79,8 +68,7 @@ def test_bench_smoke() -> None:
             assert (scenario, fmt, server) in rows, f"missing row {scenario} {fmt} {server}"
             result = rows[(scenario, fmt, server)]
             assert "FAILED" not in result, (scenario, fmt, server, result)
-            if server == "socketsvc" and result.startswith("not available"):
-                continue  # importable but did not start: reported, not a harness failure
+            assert not result.startswith("not available"), (server, result)
             if scenario == "mixed-1000" and server != "socketsvc":
                 assert result.startswith("n/a"), result
             elif scenario == "verify":
