@@ -13,6 +13,7 @@ from socketsvc.app import create_app
 from socketsvc.config import Settings
 
 log = logging.getLogger("socketsvc")
+LISTEN_BACKLOG = 1024
 
 
 async def serve(
@@ -32,8 +33,14 @@ async def serve(
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     try:
+        # A deep accept queue (Node listens with 511): aiohttp's default of 128 drops SYNs when
+        # hundreds of clients reconnect at once, and each dropped one waits a second to retry.
         site = web.TCPSite(
-            runner, settings.host, settings.port, shutdown_timeout=settings.shutdown_grace
+            runner,
+            settings.host,
+            settings.port,
+            shutdown_timeout=settings.shutdown_grace,
+            backlog=LISTEN_BACKLOG,
         )
         await site.start()
         for sig in (signal.SIGTERM, signal.SIGINT):
