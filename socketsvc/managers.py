@@ -27,6 +27,39 @@ class FanoutManager(socketio.AsyncManager):  # type: ignore[misc]
     is raised to the emitter.
     """
 
+    def __init__(self) -> None:
+        super().__init__()
+        # (namespace, sid) -> rooms it is in (None and its own sid room included), in join
+        # order: python-socketio finds them by scanning every room of the namespace, which
+        # makes each disconnect O(rooms) and a mass disconnect quadratic.
+        self._memberships: dict[tuple[str, str], dict[Any, None]] = {}
+
+    def basic_enter_room(self, sid: str, namespace: str, room: Any, eio_sid: Any = None) -> None:
+        super().basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
+        self._memberships.setdefault((namespace, sid), {})[room] = None
+
+    def basic_leave_room(self, sid: str, namespace: str, room: Any) -> None:
+        super().basic_leave_room(sid, namespace, room)
+        rooms = self._memberships.get((namespace, sid))
+        if rooms is not None:
+            rooms.pop(room, None)
+            if not rooms:
+                del self._memberships[(namespace, sid)]
+
+    def basic_disconnect(self, sid: str, namespace: str, **kwargs: Any) -> None:
+        for room in list(self._memberships.pop((namespace, sid), {})):
+            super().basic_leave_room(sid, namespace, room)
+        self.callbacks.pop(sid, None)
+        for pending in (self.pending_connect, self.pending_disconnect):
+            waiting = pending.get(namespace)
+            if waiting is not None and sid in waiting:
+                waiting.remove(sid)
+                if not waiting:
+                    del pending[namespace]
+
+    def get_rooms(self, sid: str, namespace: str) -> list[Any]:
+        return [r for r in self._memberships.get((namespace, sid), {}) if r is not None]
+
     async def emit(
         self,
         event: str,

@@ -119,6 +119,11 @@ async def test_disconnect_removes_from_rooms_and_empty_rooms_disappear(
     assert await call(bob, "enter", "gone-soon") == [bob.get_sid(NS)]
     await call(bob, "exit", "gone-soon")
     assert "gone-soon" not in rooms.get(NS, {})
+    # The manager's per-client room index forgets a client with its last room.
+    memberships = server.app[SIO].manager._memberships
+    alice_sid = alice.get_sid(NS)  # still known to the client object after disconnect
+    assert all(sid != alice_sid for _, sid in memberships)
+    assert list(memberships[(NS, bob.get_sid(NS))]) == [None, bob.get_sid(NS)]
 
 
 async def test_server_to_client_call_returns_the_ack(connect: Connect) -> None:
