@@ -97,12 +97,21 @@ def _memory(settings: Settings) -> socketio.AsyncManager:
     return FanoutManager()
 
 
-FACTORIES: dict[str, Callable[[Settings], socketio.AsyncManager]] = {"memory": _memory}
+def _redis(settings: Settings) -> socketio.AsyncManager:
+    from socketsvc.redis_manager import RedisManager  # imports this module
+
+    return RedisManager(settings.redis_url, settings.redis_prefix)
+
+
+FACTORIES: dict[str, Callable[[Settings], socketio.AsyncManager]] = {
+    "memory": _memory,
+    "redis": _redis,
+}
 assert set(FACTORIES) == set(MANAGERS)
 
 
 def make_manager(settings: Settings) -> socketio.AsyncManager:
-    """Single node, in memory, unless configured otherwise."""
+    """Single node, in memory, unless configured otherwise (``redis``: shared by all nodes)."""
     try:
         factory = FACTORIES[settings.manager]
     except KeyError:
