@@ -9,6 +9,7 @@ from 0.1 s up to 5 s.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from typing import Any
@@ -67,6 +68,7 @@ class Link:
         self.component = component
         self.url = safe_url(url)
         self._ready = asyncio.Event()
+        self._settled = asyncio.Event()  # the first attempt has an outcome
         self._down_since: float | None = None
         self._reason = "not connected to Redis yet"
         self.outages = 0
@@ -98,6 +100,7 @@ class Link:
             log.info("%s: connected to Redis at %s", self.component, self.url)
         self._down_since = None
         self._ready.set()
+        self._settled.set()
 
     def mark_down(self, exc: BaseException) -> None:
         reason = f"Redis at {self.url} unreachable: {type(exc).__name__}: {exc}"[:300]
@@ -107,16 +110,15 @@ class Link:
         self._reason = reason
         self.outages += 1
         self._ready.clear()
+        self._settled.set()
         log.error(
             "%s: %s; serving this node's clients only, reconnecting with backoff",
             self.component,
             reason,
         )
 
-    async def wait_ready(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` seconds for Redis to be reachable; False if it is not."""
-        try:
-            await asyncio.wait_for(self._ready.wait(), timeout)
-        except TimeoutError:
-            return False
-        return True
+    async def wait_settled(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` s for the first connection attempt; True if Redis is reachable."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._settled.wait(), timeout)
+        return self.ready

@@ -68,7 +68,7 @@ class RedisManager(socketio.AsyncRedisManager, FanoutManager):  # type: ignore[m
             asyncio.create_task(self._listener(), name="socketsvc-bus-listener"),
             asyncio.create_task(self._publisher(), name="socketsvc-bus-publisher"),
         ]
-        await self.link.wait_ready(START_WAIT)
+        await self.link.wait_settled(START_WAIT)
 
     async def stop(self, drain: float = 1.0) -> None:
         """Publish what is queued (up to ``drain`` s), cancel the tasks, close Redis."""

@@ -183,7 +183,7 @@ class RedisPresence:
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._refresher(), name="socketsvc-presence-refresh")
-        await self.link.wait_ready(START_WAIT)
+        await self.link.wait_settled(START_WAIT)
 
     async def stop(self) -> None:
         """Stop refreshing and remove this node's entries (a clean leave), then close."""
