@@ -25,12 +25,14 @@ SOCKET_TIMEOUT = 2.0
 
 
 def client_options() -> dict[str, Any]:
-    """Options for ``redis.asyncio.Redis.from_url``: fail fast, we retry ourselves."""
+    """Options for ``redis.asyncio.Redis.from_url``: fail fast; reconnecting is ours."""
     return {
         "socket_connect_timeout": SOCKET_TIMEOUT,
         "socket_timeout": SOCKET_TIMEOUT,
         "socket_keepalive": True,
-        "retry": Retry(NoBackoff(), 0),
+        # One immediate retry on a fresh connection: after an outage, pooled connections
+        # are dead and the first command on each would fail otherwise.
+        "retry": Retry(NoBackoff(), 1),
         "health_check_interval": 15,
     }
 

@@ -39,6 +39,7 @@ log = logging.getLogger("socketsvc.bus")
 OUTBOX_LIMIT = 10_000  # messages waiting for the publisher; more are dropped, counted
 BATCH = 256  # messages per pipelined PUBLISH round trip
 START_WAIT = 2.0  # seconds start() waits for the first subscription
+STOP_WAIT = 3.0  # seconds stop() waits for the background tasks to end
 
 
 class RedisManager(socketio.AsyncRedisManager, FanoutManager):  # type: ignore[misc]
@@ -52,7 +53,8 @@ class RedisManager(socketio.AsyncRedisManager, FanoutManager):  # type: ignore[m
         )
         self.link = Link("bus", url)
         self.dropped = 0
-        self._outbox: asyncio.Queue[bytes] = asyncio.Queue(OUTBOX_LIMIT)
+        self._outbox: asyncio.Queue[bytes | None] = asyncio.Queue(OUTBOX_LIMIT)  # None: stop
+        self._stopping = False
         self._resubscribe = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -75,9 +77,15 @@ class RedisManager(socketio.AsyncRedisManager, FanoutManager):  # type: ignore[m
         if self.link.ready and not self._outbox.empty():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._outbox.join(), drain)
+        # A flag and a sentinel as well as cancel(): on Python 3.11 a cancel that coincides with
+        # an internal timeout (asyncio.timeout/wait_for) can be swallowed.
+        self._stopping = True
+        with contextlib.suppress(asyncio.QueueFull):
+            self._outbox.put_nowait(None)
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=STOP_WAIT)
         self._tasks = []
         if self.redis is not None:
             with contextlib.suppress(Exception):
@@ -143,17 +151,20 @@ class RedisManager(socketio.AsyncRedisManager, FanoutManager):  # type: ignore[m
     # -- background tasks ---------------------------------------------------------------------
 
     async def _publisher(self) -> None:
-        while True:
+        while not self._stopping:
             batch = [await self._outbox.get()]
             while len(batch) < BATCH and not self._outbox.empty():
                 batch.append(self._outbox.get_nowait())
             try:
+                if self._stopping:
+                    return
                 if self.link.down:
                     self.dropped += len(batch)
                     continue
                 pipe = self.redis.pipeline(transaction=False)
                 for raw in batch:
-                    pipe.publish(self.channel, raw)
+                    if raw is not None:
+                        pipe.publish(self.channel, raw)
                 await pipe.execute()
             except asyncio.CancelledError:
                 raise
@@ -167,14 +178,14 @@ class RedisManager(socketio.AsyncRedisManager, FanoutManager):  # type: ignore[m
 
     async def _listener(self) -> None:
         backoff = Backoff()
-        while True:
+        while not self._stopping:
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self.channel)
                 self._resubscribe.clear()
                 self.link.mark_up()
                 backoff.reset()
-                while not self._resubscribe.is_set():
+                while not self._resubscribe.is_set() and not self._stopping:
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                     if message is not None and message.get("type") == "message":
                         await self._dispatch(message["data"])
@@ -185,7 +196,7 @@ class RedisManager(socketio.AsyncRedisManager, FanoutManager):  # type: ignore[m
             finally:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(pubsub.aclose(), 1.0)
-            if self.link.down:
+            if self.link.down and not self._stopping:
                 await asyncio.sleep(backoff.next())
 
     async def _dispatch(self, raw: bytes) -> None:

@@ -54,6 +54,7 @@ class RedisPresence:
         self._emptied: set[tuple[str, str]] = set()  # rooms left while Redis was away
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     # -- keys ---------------------------------------------------------------------------------
 
@@ -188,8 +189,10 @@ class RedisPresence:
     async def stop(self) -> None:
         """Stop refreshing and remove this node's entries (a clean leave), then close."""
         if self._task is not None:
+            self._stopping = True  # as well as cancel(): see RedisManager.stop
+            self._wake.set()
             self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await asyncio.wait([self._task], timeout=3.0)
             self._task = None
         if self.link.ready and self._local:
             with contextlib.suppress(Exception):
@@ -203,7 +206,7 @@ class RedisPresence:
 
     async def _refresher(self) -> None:
         backoff = Backoff()
-        while True:
+        while not self._stopping:
             self._wake.clear()
             try:
                 await self._resync()

@@ -7,7 +7,7 @@ Two ``create_app`` instances with ``manager = "redis"`` run in the test's event 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -17,13 +17,13 @@ from aiohttp.test_utils import TestServer
 
 from socketsvc.app import SIO
 from socketsvc.emitter import Emitter
-from tests.conftest import CLIENT_SERIALIZERS, Inbox, StartServer
+from tests.cluster import Client
+from tests.conftest import Inbox, StartServer
 
 CHAT = "/chat"
 API_KEY = "test-key-0123456789"
 
 Node = TestServer
-Client = Callable[..., Awaitable[socketio.AsyncClient]]
 
 
 @pytest.fixture
@@ -41,28 +41,6 @@ def start_node(
         return await start_server(**values)
 
     return start
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[Client]:
-    """Connect a python-socketio client to a node; all are disconnected at teardown."""
-    clients: list[socketio.AsyncClient] = []
-
-    async def factory(
-        node: Node, serializer: str = "json", transport: str = "websocket"
-    ) -> socketio.AsyncClient:
-        c = socketio.AsyncClient(serializer=CLIENT_SERIALIZERS[serializer])
-        clients.append(c)
-        await c.connect(
-            str(node.make_url("/")), namespaces=[CHAT], transports=[transport], wait_timeout=5
-        )
-        return c
-
-    yield factory
-    for c in clients:
-        if c.connected:
-            await c.disconnect()
-        await c.shutdown()
 
 
 async def call(client: socketio.AsyncClient, event: str, data: Any) -> Any:
