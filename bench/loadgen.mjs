@@ -19,6 +19,7 @@ const { values: opt } = parseArgs({
     scenario: { type: "string" },
     host: { type: "string", default: "127.0.0.1" },
     port: { type: "string" },
+    port2: { type: "string", default: "" }, // second node: odd-numbered members connect there
     format: { type: "string", default: "json" }, // json | msgpack
     clients: { type: "string", default: "50" },
     window: { type: "string", default: "4" },
@@ -34,6 +35,7 @@ const { values: opt } = parseArgs({
 });
 
 const url = wsUrl(opt.host, opt.port);
+const url2 = opt.port2 ? wsUrl(opt.host, opt.port2) : url;
 const FORMAT = opt.format;
 const N = Number.parseInt(opt.clients, 10);
 const WINDOW = Number.parseInt(opt.window, 10);
@@ -122,7 +124,7 @@ async function connectMany(n, formatOf, onEvent, batch = BATCH, opts = {}) {
       Array.from({ length: k }, (_, j) => {
         const idx = i + j;
         const c = new RawClient(
-          url,
+          idx % 2 === 1 ? url2 : url,
           formatOf(idx),
           onEvent ? (ev, args) => onEvent(idx, ev, args) : null,
           typeof opts === "function" ? opts(idx) : opts,

@@ -117,6 +117,8 @@ class Scenario:
     extra: dict[str, str] = field(default_factory=dict)
     timed: bool = True  # runs for --duration
     mixed: bool = False  # one half JSON, half msgpack run instead of one per format
+    nodes: int = 1  # 2: two socketsvc nodes on one redis-server, members split between them
+    baseline: str = ""  # single-node scenario the "vs" column compares with (nodes = 2)
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -139,6 +141,30 @@ SCENARIOS: dict[str, Scenario] = {
             "deliv/s",
             True,
             {"window": "8"},
+        ),
+        Scenario(
+            "bcast-2node-rate",
+            "bcast-rate",
+            1000,
+            20,
+            "p99_ms",
+            "ms p99",
+            False,
+            {"rate": "10"},
+            nodes=2,
+            baseline="bcast-1000-rate",
+        ),
+        Scenario(
+            "bcast-2node-max",
+            "bcast-max",
+            1000,
+            20,
+            "deliveries_per_s",
+            "deliv/s",
+            True,
+            {"window": "8"},
+            nodes=2,
+            baseline="bcast-1000-max",
         ),
         Scenario("idle-5k", "idle", 5000, 50, "conn_per_s", "conn/s", True, timed=False),
         Scenario("idle-10k", "idle", 10000, 100, "conn_per_s", "conn/s", True, timed=False),
@@ -171,7 +197,7 @@ def pinned(cpu: str, argv: list[str], pin: bool) -> list[str]:
 class ServerProcess:
     """A server under test: started, waited for, stopped; output kept in a temp file."""
 
-    def __init__(self, spec: ServerSpec, fmt: str, pin: bool) -> None:
+    def __init__(self, spec: ServerSpec, fmt: str, pin: bool, extra: tuple[str, ...] = ()) -> None:
         self.spec = spec
         self.port = free_port()
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
@@ -179,7 +205,7 @@ class ServerProcess:
         env["PYTHONPATH"] = REPO_ROOT + os.pathsep + env.get("PYTHONPATH", "")
         env["PYTHONUNBUFFERED"] = "1"
         self.proc = subprocess.Popen(
-            pinned(SERVER_CPU, spec.command(self.port, fmt), pin),
+            pinned(SERVER_CPU, [*spec.command(self.port, fmt), *extra], pin),
             cwd=REPO_ROOT,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -215,6 +241,46 @@ class ServerProcess:
                     os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=5)
         self.log.close()
+
+
+class RedisServer:
+    """A throw-away redis-server for the two-node scenarios, on the server CPU."""
+
+    def __init__(self, pin: bool) -> None:
+        self.port = free_port()
+        argv = ["redis-server", "--port", str(self.port), "--bind", HOST, "--save", ""]
+        argv += ["--appendonly", "no", "--loglevel", "warning"]
+        self.proc = subprocess.Popen(
+            pinned(SERVER_CPU, argv, pin),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+    def wait_ready(self, timeout: float = 10.0) -> str | None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return f"redis-server exited with {self.proc.returncode}"
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection((HOST, self.port), 0.2) as s,
+            ):
+                s.sendall(b"PING\r\n")
+                if s.recv(16).startswith(b"+PONG"):
+                    return None
+            time.sleep(0.05)
+        return f"redis-server not answering on {self.port}"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
 
 
 def run_loadgen(argv: list[str], timeout: float, pin: bool) -> dict[str, Any]:
@@ -255,12 +321,26 @@ def run_one(
             "ok": False,
             "error": "one parser per endpoint; mixed formats not served",
         }
+    if sc.nodes > 1 and spec.name != "socketsvc":
+        return {**record, "status": "n/a", "ok": False, "error": "single-node server"}
+    if sc.nodes > 1 and shutil.which("redis-server") is None:
+        return {**record, "status": "n/a", "ok": False, "error": "redis-server not installed"}
     server_fmt = spec.mixed_format if sc.mixed else fmt
-    server = ServerProcess(spec, server_fmt, pin)
+    redis = RedisServer(pin) if sc.nodes > 1 else None
+    extra: tuple[str, ...] = ()
+    if redis is not None:
+        extra = ("--manager", "redis", "--redis-url", f"redis://{HOST}:{redis.port}/0")
+    servers: list[ServerProcess] = []
     try:
-        why = server.wait_ready()
+        why = redis.wait_ready() if redis is not None else None
         if why is not None:
-            return {**record, "status": "unavailable", "ok": False, "error": why}
+            return {**record, "status": "failed", "ok": False, "error": why}
+        servers = [ServerProcess(spec, server_fmt, pin, extra) for _ in range(sc.nodes)]
+        server = servers[0]
+        for node in servers:
+            why = node.wait_ready()
+            if why is not None:
+                return {**record, "status": "unavailable", "ok": False, "error": why}
         clients = sc.smoke_clients if args.smoke else sc.clients
         if sc.kind == "verify":
             argv = [
@@ -300,10 +380,13 @@ def run_one(
             ]
             for k, v in sc.extra.items():
                 argv += [f"--{k}", v]
+            if len(servers) > 1:
+                argv += ["--port2", str(servers[1].port)]
             timeout = deadline + 10
         res = run_loadgen(argv, timeout, pin)
-        if server.proc.poll() is not None:
-            res = {"ok": False, "error": f"server died: {server.tail()}", **res}
+        for node in servers:
+            if node.proc.poll() is not None:
+                res = {"ok": False, "error": f"server died: {node.tail()}", **res}
         status = "ok" if res.get("ok") else "failed"
         if sc.kind == "verify":
             res.setdefault("metrics", {})["ok"] = 1.0 if res.get("ok") else 0.0
@@ -312,7 +395,10 @@ def run_one(
                 res["error"] = res.get("error") or f"checks failed: {', '.join(bad)}"
         return {**res, **record, "status": status}
     finally:
-        server.stop()
+        for node in servers:
+            node.stop()
+        if redis is not None:
+            redis.stop()
 
 
 # ---------------------------------------------------------------------------
@@ -402,7 +488,8 @@ def render_table(summary: list[dict[str, Any]], order: list[tuple[str, str, str]
             if r["status"] == "unavailable":
                 text = "not available (see below)"
             elif r["status"] == "n/a":
-                text = "n/a (one format per endpoint)"
+                why = r.get("error", "")
+                text = "n/a (one format per endpoint)" if "one parser" in why else f"n/a ({why})"
             else:
                 text = f"FAILED ({str(r.get('error', ''))[:60]})"
             rows.append([r["scenario"], r["format"], r["server"], text, "", "", "", ""])
@@ -410,11 +497,16 @@ def render_table(summary: list[dict[str, Any]], order: list[tuple[str, str, str]
         m = r["metrics"]
         ref_row = by_key.get((r["scenario"], r["format"], "node"))
         ref = ref_row["metrics"] if ref_row and ref_row["status"] == "ok" else None
+        if sc.baseline:  # two nodes: compare with the same server on one node
+            base = by_key.get((sc.baseline, r["format"], r["server"]))
+            ref = base["metrics"] if base and base["status"] == "ok" else None
         if sc.kind == "verify":
             value, vs = ("ok" if m.get("ok") else "FAIL"), ""
         else:
             value = fmt_num(m.get(sc.metric), sc.unit)
             vs = ratio(m.get(sc.metric), ref.get(sc.metric)) if ref else "-"
+            if sc.baseline and vs != "-":
+                vs += " 1-node"
         lg = r.get("lg_cpu_pct")
         lg_s = "-" if lg is None else f"{lg:.0f}{'!' if lg >= 90 else ''}"
         srv = r.get("server_cpu_pct")
@@ -512,6 +604,10 @@ def main(argv: list[str] | None = None) -> int:
     cells: list[tuple[Scenario, str]] = []
     for name in args.scenario_list:
         sc = SCENARIOS[name]
+        if sc.nodes > 1 and args.smoke:
+            if sc.name == "bcast-2node-max":  # smoke: one two-node run checks that harness
+                cells.append((sc, args.format_list[0]))
+            continue
         cells += [(sc, "mixed")] if sc.mixed else [(sc, f) for f in args.format_list]
     order = [(sc.name, f, s) for sc, f in cells for s in args.server_list]
 

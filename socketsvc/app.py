@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from importlib import resources
+from typing import Any
 
 from aiohttp import web
 
 from socketsvc import __version__
+from socketsvc.api import emit_route
 from socketsvc.config import Settings
 from socketsvc.managers import make_manager
-from socketsvc.presence import MemoryPresence
+from socketsvc.presence import make_presence
+from socketsvc.redis_link import Link
+from socketsvc.redis_manager import RedisManager
+from socketsvc.redis_presence import RedisPresence
 from socketsvc.registry import load_routes
 from socketsvc.server import SocketServer
 from socketsvc.services import Services
@@ -27,7 +33,7 @@ def create_app(settings: Settings) -> web.Application:
     Handler modules are imported here, so a broken one fails start-up, not the first connect.
     """
     routes = load_routes(settings)
-    services = Services(settings=settings, presence=MemoryPresence())
+    services = Services(settings=settings, presence=make_presence(settings))
     sio = SocketServer(settings, make_manager(settings), routes, services)
     app = web.Application(client_max_size=settings.max_payload)
     app[SETTINGS] = settings
@@ -39,6 +45,12 @@ def create_app(settings: Settings) -> web.Application:
         app.router.add_get("/", index)
         app.router.add_static("/static/", str(STATIC), append_version=True)
     app.on_shutdown.append(_close_clients)
+    # scale-out (issue #7): Redis background tasks, readiness, publishing API
+    app.cleanup_ctx.append(_run_bus)
+    app.cleanup_ctx.append(_run_presence)
+    app.router.add_get("/readyz", readyz)
+    if settings.api_key:
+        app.router.add_route(*_api_route(sio, settings.api_key))
     return app
 
 
@@ -55,3 +67,52 @@ async def index(request: web.Request) -> web.FileResponse:
 
 async def _close_clients(app: web.Application) -> None:
     await app[SIO].close_all(timeout=app[SETTINGS].shutdown_grace)
+
+
+# -- scale-out (issue #7) -------------------------------------------------------------------
+
+
+async def _run_bus(app: web.Application) -> AsyncIterator[None]:
+    """The Redis bus listener and publisher (manager = redis); nothing for memory."""
+    manager = app[SIO].manager
+    if not isinstance(manager, RedisManager):
+        yield
+        return
+    await manager.start()
+    try:
+        yield
+    finally:
+        await manager.stop()
+
+
+async def _run_presence(app: web.Application) -> AsyncIterator[None]:
+    """The presence refresher (manager = redis); nothing for memory."""
+    presence = app[SERVICES].presence
+    if not isinstance(presence, RedisPresence):
+        yield
+        return
+    await presence.start()
+    try:
+        yield
+    finally:
+        await presence.stop()
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """200 when this node can reach everything it shares state through, else 503 and why."""
+    problems = [
+        link.problem()
+        for link in (
+            getattr(request.app[SIO].manager, "link", None),
+            getattr(request.app[SERVICES].presence, "link", None),
+        )
+        if isinstance(link, Link) and link.problem()
+    ]
+    if problems:
+        return web.json_response({"status": "unavailable", "reasons": problems}, status=503)
+    return web.json_response({"status": "ready"})
+
+
+def _api_route(sio: SocketServer, api_key: str) -> tuple[str, str, Any]:
+    route = emit_route(sio, api_key)
+    return route.method, route.path, route.handler

@@ -25,7 +25,7 @@ log = logging.getLogger("socketsvc.config")
 
 ENV_PREFIX = "SOCKETSVC_"
 SERIALIZERS = ("auto", "json", "msgpack")
-MANAGERS = ("memory",)
+MANAGERS = ("memory", "redis")
 TRANSPORTS = ("polling", "websocket")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 AUTH_MODES = ("required", "optional", "none")
@@ -51,7 +51,7 @@ class Settings:
             choices=SERIALIZERS,
         ),
     )
-    manager: Literal["memory"] = field(
+    manager: Literal["memory", "redis"] = field(
         default="memory", metadata=_doc("room/broadcast backend", choices=MANAGERS)
     )
     log_level: Literal["debug", "info", "warning", "error"] = field(
@@ -140,6 +140,27 @@ class Settings:
         default=4_000_000,
         metadata=_doc("outgoing backlog per connection before it is closed as a slow consumer"),
     )
+    # -- scale-out: see deploy/README.md -------------------------------------------------------
+    redis_url: str = field(
+        default="redis://127.0.0.1:6379/0",
+        metadata=_doc("Redis for manager = redis: rooms, broadcasts and presence across nodes"),
+    )
+    redis_prefix: str = field(
+        default="socketsvc",
+        metadata=_doc("prefix of every Redis key and of the pub/sub channel; same on all nodes"),
+    )
+    presence_refresh: float = field(
+        default=10.0,
+        metadata=_doc(
+            "seconds between presence refreshes (redis); a crashed node's members vanish "
+            "within 3x this"
+        ),
+    )
+    api_key: str = field(
+        default="",
+        repr=False,
+        metadata=_doc("bearer token for POST /api/v1/emit; empty disables the API (prefer env)"),
+    )
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -154,11 +175,21 @@ def _validate(s: Settings) -> None:
             raise ConfigError(f"{f.name}: {value!r} is not one of {', '.join(choices)}")
     if not 0 <= s.port <= 65535:
         raise ConfigError(f"port: {s.port} is not between 0 and 65535")
-    for name in ("ping_interval", "ping_timeout", "connect_timeout", "shutdown_grace"):
+    for name in (
+        "ping_interval",
+        "ping_timeout",
+        "connect_timeout",
+        "shutdown_grace",
+        "presence_refresh",
+    ):
         if getattr(s, name) <= 0:
             raise ConfigError(f"{name}: must be a positive number of seconds")
     if s.max_payload < 1024:
         raise ConfigError(f"max_payload: {s.max_payload} is below the minimum of 1024 bytes")
+    if not re.fullmatch(r"[A-Za-z0-9_.:{}-]{1,64}", s.redis_prefix):
+        raise ConfigError(f"redis_prefix: {s.redis_prefix!r} must be 1-64 of A-Za-z0-9_.:-{{}}")
+    if s.manager == "redis" and not s.redis_url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(f"redis_url: {s.redis_url!r} is not a redis://, rediss:// or unix:// URL")
     if not s.transports:
         raise ConfigError("transports: at least one transport is required")
     for namespace, target in s.namespaces.items():

@@ -27,8 +27,8 @@ class FanoutManager(socketio.AsyncManager):  # type: ignore[misc]
     is raised to the emitter.
     """
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)  # cooperative: RedisManager puts this in its MRO
         # (namespace, sid) -> rooms it is in (None and its own sid room included), in join
         # order: python-socketio finds them by scanning every room of the namespace, which
         # makes each disconnect O(rooms) and a mass disconnect quadratic.
@@ -131,12 +131,21 @@ def _memory(settings: Settings) -> socketio.AsyncManager:
     return FanoutManager()
 
 
-FACTORIES: dict[str, Callable[[Settings], socketio.AsyncManager]] = {"memory": _memory}
+def _redis(settings: Settings) -> socketio.AsyncManager:
+    from socketsvc.redis_manager import RedisManager  # imports this module
+
+    return RedisManager(settings.redis_url, settings.redis_prefix)
+
+
+FACTORIES: dict[str, Callable[[Settings], socketio.AsyncManager]] = {
+    "memory": _memory,
+    "redis": _redis,
+}
 assert set(FACTORIES) == set(MANAGERS)
 
 
 def make_manager(settings: Settings) -> socketio.AsyncManager:
-    """Single node, in memory, unless configured otherwise."""
+    """Single node, in memory, unless configured otherwise (``redis``: shared by all nodes)."""
     try:
         factory = FACTORIES[settings.manager]
     except KeyError:

@@ -9,9 +9,17 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from socketsvc.config import Settings
+
 
 class Presence(Protocol):
-    """Room membership by name. Calls for one sid arrive in order; ``members`` is a snapshot."""
+    """Room membership by name. Calls for one sid arrive in order; ``members`` is a snapshot.
+
+    ``add``/``remove``/``name_of`` are called by the node the sid is connected to.
+    ``members`` is cluster-wide for a shared backend (possibly briefly stale), node-local for
+    :class:`MemoryPresence`. No method raises because a backend is unreachable: it answers
+    from what this node knows instead.
+    """
 
     async def add(self, namespace: str, room: str, sid: str, name: str) -> None:
         """Record that ``sid`` is in ``room`` as ``name`` (replacing an earlier name)."""
@@ -52,3 +60,12 @@ class MemoryPresence:
 
     def room_count(self) -> int:
         return len(self._rooms)
+
+
+def make_presence(settings: Settings) -> Presence:
+    """In memory for ``manager = "memory"``; in Redis, cluster-wide, for ``"redis"``."""
+    if settings.manager == "redis":
+        from socketsvc.redis_presence import RedisPresence
+
+        return RedisPresence(settings.redis_url, settings.redis_prefix, settings.presence_refresh)
+    return MemoryPresence()

@@ -16,6 +16,8 @@ from aiohttp.test_utils import TestServer
 
 from socketsvc.app import create_app
 from socketsvc.config import Settings
+from tests.cluster import client_fixture  # noqa: F401 - the `client` fixture
+from tests.redis_support import redis_prefix, redis_process, redis_url  # noqa: F401 - fixtures
 
 ROOT = Path(__file__).resolve().parent.parent
 NODE_MODULES = ROOT / "clients" / "js" / "node_modules"

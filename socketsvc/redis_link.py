@@ -1,0 +1,126 @@
+"""How a node talks to Redis: one client factory, and the health of one connection.
+
+:class:`Link` turns a stream of successes and failures into state changes: the first failure
+of an outage is logged once (not once per message), recovery is logged once, and
+:meth:`Link.problem` gives ``/readyz`` its reason. :class:`Backoff` spaces reconnect attempts
+from 0.1 s up to 5 s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+log = logging.getLogger("socketsvc.redis")
+
+# Every Redis call is bounded: a blackholed Redis costs at most this much per attempt.
+SOCKET_TIMEOUT = 2.0
+
+
+def client_options() -> dict[str, Any]:
+    """Options for ``redis.asyncio.Redis.from_url``: fail fast; reconnecting is ours."""
+    return {
+        "socket_connect_timeout": SOCKET_TIMEOUT,
+        "socket_timeout": SOCKET_TIMEOUT,
+        "socket_keepalive": True,
+        # One immediate retry on a fresh connection: after an outage, pooled connections
+        # are dead and the first command on each would fail otherwise.
+        "retry": Retry(NoBackoff(), 1),
+        "health_check_interval": 15,
+    }
+
+
+def safe_url(url: str) -> str:
+    """``url`` without its password, for logs and readiness reasons."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+
+
+class Backoff:
+    """Delays for reconnect attempts: 0.1 s doubling up to ``cap`` (5 s)."""
+
+    def __init__(self, first: float = 0.1, cap: float = 5.0) -> None:
+        self.first, self.cap = first, cap
+        self._next = first
+
+    def reset(self) -> None:
+        self._next = self.first
+
+    def next(self) -> float:
+        delay = self._next
+        self._next = min(self._next * 2, self.cap)
+        return delay
+
+
+class Link:
+    """Reachability of Redis for one component (``bus`` or ``presence``) of this node."""
+
+    def __init__(self, component: str, url: str) -> None:
+        self.component = component
+        self.url = safe_url(url)
+        self._ready = asyncio.Event()
+        self._settled = asyncio.Event()  # the first attempt has an outcome
+        self._down_since: float | None = None
+        self._reason = "not connected to Redis yet"
+        self.outages = 0
+
+    @property
+    def ready(self) -> bool:
+        return self._ready.is_set()
+
+    @property
+    def down(self) -> bool:
+        """True during a known outage (not merely before the first connection)."""
+        return self._down_since is not None
+
+    def problem(self) -> str | None:
+        """None when Redis is reachable, else a short reason for ``/readyz``."""
+        return None if self.ready else f"{self.component}: {self._reason}"
+
+    def mark_up(self) -> None:
+        if self.ready:
+            return
+        if self._down_since is not None:
+            log.warning(
+                "%s: Redis at %s reachable again after %.1fs",
+                self.component,
+                self.url,
+                time.monotonic() - self._down_since,
+            )
+        else:
+            log.info("%s: connected to Redis at %s", self.component, self.url)
+        self._down_since = None
+        self._ready.set()
+        self._settled.set()
+
+    def mark_down(self, exc: BaseException) -> None:
+        reason = f"Redis at {self.url} unreachable: {type(exc).__name__}: {exc}"[:300]
+        if self._down_since is not None:
+            return
+        self._down_since = time.monotonic()
+        self._reason = reason
+        self.outages += 1
+        self._ready.clear()
+        self._settled.set()
+        log.error(
+            "%s: %s; serving this node's clients only, reconnecting with backoff",
+            self.component,
+            reason,
+        )
+
+    async def wait_settled(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` s for the first connection attempt; True if Redis is reachable."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._settled.wait(), timeout)
+        return self.ready
