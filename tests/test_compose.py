@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -229,3 +230,20 @@ def test_stock_client_chats_across_nodes_through_nginx(topology: dict[str, Any],
     assert result["transports"] == ["websocket", "websocket"]  # upgraded through nginx
     assert result["members"] == ["alice", "bob"]
     assert result["received"] == ["across nodes", "and back"]
+
+
+def test_browsers_on_the_proxy_origin_pass_and_foreign_origins_are_refused(
+    topology: dict[str, Any],
+) -> None:
+    handshake = topology["url"] + "/socket.io/?EIO=4&transport=polling"
+
+    def status(origin: str) -> int:
+        request = urllib.request.Request(handshake, headers={"Origin": origin})
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                return int(response.status)
+        except urllib.error.HTTPError as exc:
+            return int(exc.code)
+
+    assert status(topology["url"]) == 200  # the page's own origin, port included
+    assert status("http://evil.example") == 403
