@@ -130,7 +130,17 @@ class EngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
     closed: bool
 
     def __init__(self, server: Any, sid: str) -> None:
-        super().__init__(server, sid)
+        # Not BaseSocket.__init__: it builds an asyncio.Queue (about 3 KB) this class never
+        # uses, for every connection. These are the attributes python-engineio's API reads.
+        self.server = server
+        self.sid = sid
+        self.last_ping: float | None = None
+        self.connected = False
+        self.upgrading = False
+        self.upgraded = False
+        self.closing = False
+        self.closed = False
+        self.session: dict[str, Any] = {}
         self.loop = asyncio.get_running_loop()
         self.buffer: list[Item] = []
         self._waiter: asyncio.Future[None] | None = None
@@ -140,6 +150,8 @@ class EngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
         self._ws: web.WebSocketResponse | None = None
         self._ws_closing = False
         self._direct: asyncio.WriteTransport | None = None  # set while direct writes are safe
+        self._ws_active = False  # the websocket carries the session (upgrade done)
+        self._writer_task: asyncio.Task[None] | None = None
         self._send_close_on_flush = False  # polling: append CLOSE to the next poll
         self._finalize_handle: asyncio.TimerHandle | None = None
         self._ping_handle: asyncio.TimerHandle | None = None
@@ -216,9 +228,13 @@ class EngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
         return bool(limit) and self.backlog() > limit // 4
 
     def _wake(self) -> None:
+        """Hand buffered packets (or a close) to whoever delivers them: the pending poll, or
+        on websocket a writer task, which exists only while there is something to write."""
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+        elif self._ws_active and self._writer_task is None and self._ws is not None:
+            self._writer_task = self.loop.create_task(self._ws_writer(self._ws))
 
     def _take_payload(self) -> list[Item]:
         items = self.buffer[:MAX_PACKETS_PER_POLL]
@@ -470,7 +486,8 @@ class EngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
         else:
             self.connected = True
             self.upgraded = True
-        writer = asyncio.ensure_future(self._ws_writer(ws))
+        self._ws_active = True
+        self._wake()  # flush what was queued before the websocket took over
         try:
             await self._ws_reader(ws)
         finally:
@@ -479,8 +496,10 @@ class EngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
             self._ws_closing = True
             self._direct = None
             self._wake()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(writer, UPGRADE_TIMEOUT_SECONDS)
+            writer = self._writer_task
+            if writer is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(writer, UPGRADE_TIMEOUT_SECONDS)
 
     async def _run_upgrade(self, ws: web.WebSocketResponse) -> bool:
         """Probe handshake: 2probe -> 3probe, pending poll gets NOOP, then 5."""
@@ -549,44 +568,37 @@ class EngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
                 return
 
     async def _ws_writer(self, ws: web.WebSocketResponse) -> None:
-        """Flush what was buffered (one write for a whole batch), then let ``enqueue`` write
-        directly until the client falls behind; a backlog is written with flow control."""
+        """Drain the buffer (one write per batch while the client keeps up, flow-controlled
+        writes once it falls behind), then either close the websocket or hand writing back
+        to ``enqueue`` and end: an idle connection holds no task."""
         transport: asyncio.WriteTransport | None = getattr(ws._writer, "transport", None)
         try:
-            while True:
-                if self.buffer:
-                    self._direct = None
-                    items = self.buffer
-                    self.buffer = []
-                    self.buffered_bytes = 0
-                    if (
-                        transport is not None
-                        and not transport.is_closing()
-                        and transport.get_write_buffer_size() <= WRITE_HIGH_WATER
-                    ):
-                        transport.write(b"".join(ws_frame(p, d) for p, d in items))
-                        continue
-                    for ptype, data in items:
-                        if isinstance(data, bytes):
-                            # Rule (EIO4): binary frames carry no type byte.
-                            await ws.send_bytes(data)
-                        else:
-                            await ws.send_str(str(ptype) + data if data else str(ptype))
+            while self.buffer:
+                self._direct = None
+                items = self.buffer
+                self.buffer = []
+                self.buffered_bytes = 0
+                if (
+                    transport is not None
+                    and not transport.is_closing()
+                    and transport.get_write_buffer_size() <= WRITE_HIGH_WATER
+                ):
+                    transport.write(b"".join(ws_frame(p, d) for p, d in items))
                     continue
-                if self._ws_closing or ws.closed:
-                    break
-                if transport is not None and not transport.is_closing():
+                for ptype, data in items:
+                    if isinstance(data, bytes):
+                        # Rule (EIO4): binary frames carry no type byte.
+                        await ws.send_bytes(data)
+                    else:
+                        await ws.send_str(str(ptype) + data if data else str(ptype))
+            if not (self._ws_closing or ws.closed) and transport is not None:
+                if not transport.is_closing():
                     self._direct = transport
-                waiter = self.loop.create_future()
-                self._waiter = waiter
-                try:
-                    await waiter
-                finally:
-                    if self._waiter is waiter:
-                        self._waiter = None
+                return
         except (ConnectionError, RuntimeError):
             pass
         finally:
-            if not ws.closed:
-                with contextlib.suppress(Exception):
-                    await ws.close()
+            self._writer_task = None
+        if not ws.closed:
+            with contextlib.suppress(Exception):
+                await ws.close()
