@@ -14,7 +14,7 @@ import pytest
 import socketio
 
 from socketsvc.app import SIO
-from socketsvc.engine.socket import WRITE_HIGH_WATER
+from socketsvc.engine.websocket import WRITE_HIGH_WATER
 from tests.conftest import StartServer
 
 NS = "/test"

@@ -20,15 +20,9 @@ from typing import Any
 import engineio
 from aiohttp import web
 
-from .socket import (
-    MESSAGE,
-    OPEN,
-    EngineSocket,
-    ProtocolError,
-    WriteCoalescer,
-    encode_text,
-    ws_frame,
-)
+from .socket import EngineSocket
+from .websocket import WriteCoalescer
+from .wire import MESSAGE, OPEN, ProtocolError, encode_text, ws_frame
 
 # Node engine.io error codes/messages (BaseServer.errors / errorMessages).
 UNKNOWN_TRANSPORT = 0

@@ -2,9 +2,9 @@
 
 Replaces the queue/poll/ping-task machinery of ``engineio.AsyncSocket``:
 
-* outgoing packets go to a plain list buffer; whichever consumer is active (one
-  pending long-polling GET or the single websocket writer task) is woken
-  through one future, so sending a message creates no task;
+* outgoing packets go straight to the websocket (see ``websocket.py``) or to a plain
+  list buffer that the pending long-polling GET (or a websocket writer task, while a
+  client has a backlog) takes, so sending a message creates no task;
 * the heartbeat is two ``loop.call_later`` timers per session (next ping, pong
   deadline) instead of a sleeping task per ping plus a global monitor task.
 """
@@ -12,17 +12,16 @@ Replaces the queue/poll/ping-task machinery of ``engineio.AsyncSocket``:
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
 import time
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 from engineio import async_socket
 from engineio import packet as eio_packet
 
-OPEN, CLOSE, PING, PONG, MESSAGE, UPGRADE, NOOP = range(7)
+from .websocket import WRITE_HIGH_WATER, WebSocketTransport
+from .wire import CLOSE, MESSAGE, NOOP, PING, PONG, Item, ProtocolError, decode_packet, ws_frame
 
 # Node's engine.io answers the poll that is pending when the probe completes at
 # once, and any later poll during the upgrade after its 100 ms "check" tick.
@@ -30,96 +29,9 @@ UPGRADE_SETTLE_SECONDS = 0.1
 # python-engineio clients refuse a polling payload of more than 16 packets ("Too many packets
 # in payload"); the rest of a backlog goes out in the next poll, which follows at once.
 MAX_PACKETS_PER_POLL = 16
-# Above this many unsent bytes in the socket's write buffer, writes go through the writer task
-# and aiohttp's flow control instead of straight to the transport.
-WRITE_HIGH_WATER = 64 * 1024
-# Node's default upgradeTimeout.
-UPGRADE_TIMEOUT_SECONDS = 10.0
-
-Item = tuple[int, Any]  # (packet type, str | bytes | None)
 
 
-class ProtocolError(Exception):
-    """The client sent something the Engine.IO v4 protocol forbids."""
-
-
-def decode_packet(raw: str | bytes, polling: bool) -> Item:
-    """Decode one Engine.IO v4 packet; raise ProtocolError if invalid.
-
-    Rule (engine.io-parser v4 decodePacket): the first character is the packet
-    type 0-6, the rest is the data verbatim (no JSON decoding); over polling a
-    leading ``b`` marks a base64 binary MESSAGE; a websocket binary frame is a
-    MESSAGE with no type byte.
-    """
-    if isinstance(raw, bytes | bytearray):
-        return MESSAGE, bytes(raw)
-    if not raw:
-        raise ProtocolError("empty packet")
-    first = raw[0]
-    if first == "b" and polling:
-        try:
-            return MESSAGE, base64.b64decode(raw[1:], validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise ProtocolError("invalid base64 packet") from exc
-    ptype = ord(first) - 48
-    if not 0 <= ptype <= 6:
-        raise ProtocolError("unknown packet type")
-    return ptype, raw[1:]
-
-
-def ws_frame(ptype: int, data: str | bytes | None) -> bytes:
-    """One unmasked server-to-client websocket frame (RFC 6455 5.2) carrying a packet.
-
-    Rule (EIO4): a binary MESSAGE is a binary frame with no type byte; everything else is a
-    text frame ``<type><data>``."""
-    if isinstance(data, bytes):
-        opcode, payload = 0x82, data
-    else:
-        opcode, payload = 0x81, (str(ptype) + data if data else str(ptype)).encode()
-    size = len(payload)
-    if size < 126:
-        return bytes((opcode, size)) + payload
-    if size < 65536:
-        return bytes((opcode, 126)) + size.to_bytes(2, "big") + payload
-    return bytes((opcode, 127)) + size.to_bytes(8, "big") + payload
-
-
-class WriteCoalescer:
-    """Frames for one transport written in the same event-loop turn go out in one write.
-
-    A client that sends several events in one TCP segment gets all their acks in one
-    segment, with one system call; order per transport is kept, and the flush runs before
-    any task woken later in the same turn (callbacks run first in, first out)."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self.pending: dict[asyncio.WriteTransport, list[bytes]] = {}
-
-    def write(self, transport: asyncio.WriteTransport, frame: bytes) -> None:
-        frames = self.pending.get(transport)
-        if frames is not None:
-            frames.append(frame)
-            return
-        if not self.pending:
-            self.loop.call_soon(self.flush)
-        self.pending[transport] = [frame]
-
-    def flush(self) -> None:
-        pending, self.pending = self.pending, {}
-        for transport, frames in pending.items():
-            if not transport.is_closing():
-                transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
-
-
-def encode_text(item: Item) -> str:
-    """Encode one packet for a text channel (polling payload or ws text)."""
-    ptype, data = item
-    if isinstance(data, bytes):
-        return "b" + base64.b64encode(data).decode("ascii")
-    return str(ptype) + data if data else str(ptype)
-
-
-class EngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
+class EngineSocket(WebSocketTransport, async_socket.AsyncSocket):  # type: ignore[misc]
     """One Engine.IO session. Drop-in for ``engineio.async_socket.AsyncSocket``."""
 
     # set by engineio's BaseSocket.__init__
@@ -474,131 +386,3 @@ class EngineSocket(async_socket.AsyncSocket):  # type: ignore[misc]
             if self.closing or self.closed:
                 break
             await self.receive_raw(raw, polling=True)
-
-    # --------------------------------------------------------------- websocket
-    async def run_websocket(self, ws: web.WebSocketResponse, upgrade: bool) -> None:
-        """Own a prepared websocket until it closes."""
-        self._ws = ws
-        if upgrade:
-            if not await self._run_upgrade(ws):
-                self._ws = None
-                return
-        else:
-            self.connected = True
-            self.upgraded = True
-        self._ws_active = True
-        self._wake()  # flush what was queued before the websocket took over
-        try:
-            await self._ws_reader(ws)
-        finally:
-            if not self.closing:
-                await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
-            self._ws_closing = True
-            self._direct = None
-            self._wake()
-            writer = self._writer_task
-            if writer is not None:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(writer, UPGRADE_TIMEOUT_SECONDS)
-
-    async def _run_upgrade(self, ws: web.WebSocketResponse) -> bool:
-        """Probe handshake: 2probe -> 3probe, pending poll gets NOOP, then 5."""
-        self.upgrading = True
-        self._upgrade_settled = asyncio.Event()
-        ok = False
-        try:
-            async with asyncio.timeout(UPGRADE_TIMEOUT_SECONDS):
-                msg = await ws.receive()
-                if msg.type != WSMsgType.TEXT or msg.data != "2probe":
-                    return False
-                await ws.send_str("3probe")
-                # Rule: the NOOP that ends the pending poll goes to that poll
-                # only (never into the buffer that the websocket will flush).
-                self._probed = True
-                if self._poll_request is not None:
-                    self._wake()
-                msg = await ws.receive()
-                if msg.type != WSMsgType.TEXT or msg.data != "5":
-                    return False
-            if self.closing or self.closed:
-                return False
-            ok = True
-            self.upgraded = True
-            # a poll still pending at this point is released with NOOP
-            if self._poll_request is not None:
-                self._wake()
-            self.server.logger.info("%s: upgraded to websocket", self.sid)
-            return True
-        except (TimeoutError, ConnectionError):
-            return False
-        finally:
-            self.upgrading = False
-            self._probed = False
-            self._upgrade_settled.set()
-            if not ok:
-                self.server.logger.info("%s: websocket upgrade failed", self.sid)
-                with contextlib.suppress(Exception):
-                    await ws.close()
-
-    async def _ws_reader(self, ws: web.WebSocketResponse) -> None:
-        on_message = self.server.handlers["message"]
-        while not self.closed:
-            msg = await ws.receive()
-            kind, raw = msg.type, msg.data
-            if (kind is WSMsgType.TEXT and raw[:1] == "4") or kind is WSMsgType.BINARY:
-                # The common case, a MESSAGE (binary frames carry no type byte), goes
-                # straight to the application without the general packet dispatch.
-                self._refresh_timeout_once()
-                try:
-                    await on_message(self.sid, raw[1:] if kind is WSMsgType.TEXT else raw)
-                except Exception:  # the application's problem, not the transport's
-                    self.server.logger.exception("%s: message handler error", self.sid)
-                continue
-            if kind == WSMsgType.TEXT:
-                try:
-                    await self.receive_raw(msg.data, polling=False)
-                except ProtocolError as exc:
-                    # Rule (Node "parse error"): an invalid packet closes it.
-                    self.server.logger.info("%s: %s, closing", self.sid, exc)
-                    await self.close(
-                        wait=False, abort=True, reason=self.server.reason.TRANSPORT_ERROR
-                    )
-                    return
-            else:  # CLOSE / CLOSING / CLOSED / ERROR
-                return
-
-    async def _ws_writer(self, ws: web.WebSocketResponse) -> None:
-        """Drain the buffer (one write per batch while the client keeps up, flow-controlled
-        writes once it falls behind), then either close the websocket or hand writing back
-        to ``enqueue`` and end: an idle connection holds no task."""
-        transport: asyncio.WriteTransport | None = getattr(ws._writer, "transport", None)
-        try:
-            while self.buffer:
-                self._direct = None
-                items = self.buffer
-                self.buffer = []
-                self.buffered_bytes = 0
-                if (
-                    transport is not None
-                    and not transport.is_closing()
-                    and transport.get_write_buffer_size() <= WRITE_HIGH_WATER
-                ):
-                    transport.write(b"".join(ws_frame(p, d) for p, d in items))
-                    continue
-                for ptype, data in items:
-                    if isinstance(data, bytes):
-                        # Rule (EIO4): binary frames carry no type byte.
-                        await ws.send_bytes(data)
-                    else:
-                        await ws.send_str(str(ptype) + data if data else str(ptype))
-            if not (self._ws_closing or ws.closed) and transport is not None:
-                if not transport.is_closing():
-                    self._direct = transport
-                return
-        except (ConnectionError, RuntimeError):
-            pass
-        finally:
-            self._writer_task = None
-        if not ws.closed:
-            with contextlib.suppress(Exception):
-                await ws.close()

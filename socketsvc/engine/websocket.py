@@ -1,0 +1,206 @@
+"""The websocket transport of an Engine.IO session.
+
+While a client keeps up, ``EngineSocket.enqueue`` writes frames straight to its transport (a
+broadcast builds each frame once; frames of one event-loop turn leave in one write). A writer
+task exists only while there is a backlog to drain with flow control, or a close to send, so an
+idle connection holds no task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from .wire import ProtocolError, ws_frame
+
+# Above this many unsent bytes in the socket's write buffer, writes go through the writer task
+# and aiohttp's flow control instead of straight to the transport.
+WRITE_HIGH_WATER = 64 * 1024
+# Node's default upgradeTimeout.
+UPGRADE_TIMEOUT_SECONDS = 10.0
+
+
+class WriteCoalescer:
+    """Frames for one transport written in the same event-loop turn go out in one write.
+
+    A client that sends several events in one TCP segment gets all their acks in one
+    segment, with one system call; order per transport is kept, and the flush runs before
+    any task woken later in the same turn (callbacks run first in, first out)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.pending: dict[asyncio.WriteTransport, list[bytes]] = {}
+
+    def write(self, transport: asyncio.WriteTransport, frame: bytes) -> None:
+        frames = self.pending.get(transport)
+        if frames is not None:
+            frames.append(frame)
+            return
+        if not self.pending:
+            self.loop.call_soon(self.flush)
+        self.pending[transport] = [frame]
+
+    def flush(self) -> None:
+        pending, self.pending = self.pending, {}
+        for transport, frames in pending.items():
+            if not transport.is_closing():
+                transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
+
+
+class WebSocketTransport:
+    """The websocket half of ``EngineSocket`` (upgrade, reader, writer); polling lives there."""
+
+    server: Any
+    sid: str
+    loop: asyncio.AbstractEventLoop
+    buffer: list[Any]
+    buffered_bytes: int
+    connected: bool
+    upgrading: bool
+    upgraded: bool
+    closing: bool
+    closed: bool
+    _ws: web.WebSocketResponse | None
+    _ws_active: bool
+    _ws_closing: bool
+    _direct: asyncio.WriteTransport | None
+    _writer_task: asyncio.Task[None] | None
+    _poll_request: web.Request | None
+    _probed: bool
+    _upgrade_settled: asyncio.Event | None
+    # provided by EngineSocket
+    _wake: Callable[[], None]
+    _refresh_timeout_once: Callable[[], None]
+    receive_raw: Callable[[str | bytes, bool], Awaitable[None]]
+    close: Callable[..., Awaitable[None]]
+
+    async def run_websocket(self, ws: web.WebSocketResponse, upgrade: bool) -> None:
+        """Own a prepared websocket until it closes."""
+        self._ws = ws
+        if upgrade:
+            if not await self._run_upgrade(ws):
+                self._ws = None
+                return
+        else:
+            self.connected = True
+            self.upgraded = True
+        self._ws_active = True
+        self._wake()  # flush what was queued before the websocket took over
+        try:
+            await self._ws_reader(ws)
+        finally:
+            if not self.closing:
+                await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
+            self._ws_closing = True
+            self._direct = None
+            self._wake()
+            writer = self._writer_task
+            if writer is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(writer, UPGRADE_TIMEOUT_SECONDS)
+
+    async def _run_upgrade(self, ws: web.WebSocketResponse) -> bool:
+        """Probe handshake: 2probe -> 3probe, pending poll gets NOOP, then 5."""
+        self.upgrading = True
+        self._upgrade_settled = asyncio.Event()
+        ok = False
+        try:
+            async with asyncio.timeout(UPGRADE_TIMEOUT_SECONDS):
+                msg = await ws.receive()
+                if msg.type != WSMsgType.TEXT or msg.data != "2probe":
+                    return False
+                await ws.send_str("3probe")
+                # Rule: the NOOP that ends the pending poll goes to that poll
+                # only (never into the buffer that the websocket will flush).
+                self._probed = True
+                if self._poll_request is not None:
+                    self._wake()
+                msg = await ws.receive()
+                if msg.type != WSMsgType.TEXT or msg.data != "5":
+                    return False
+            if self.closing or self.closed:
+                return False
+            ok = True
+            self.upgraded = True
+            # a poll still pending at this point is released with NOOP
+            if self._poll_request is not None:
+                self._wake()
+            self.server.logger.info("%s: upgraded to websocket", self.sid)
+            return True
+        except (TimeoutError, ConnectionError):
+            return False
+        finally:
+            self.upgrading = False
+            self._probed = False
+            self._upgrade_settled.set()
+            if not ok:
+                self.server.logger.info("%s: websocket upgrade failed", self.sid)
+                with contextlib.suppress(Exception):
+                    await ws.close()
+
+    async def _ws_reader(self, ws: web.WebSocketResponse) -> None:
+        on_message = self.server.handlers["message"]
+        while not self.closed:
+            msg = await ws.receive()
+            kind, raw = msg.type, msg.data
+            if (kind is WSMsgType.TEXT and raw[:1] == "4") or kind is WSMsgType.BINARY:
+                # The common case, a MESSAGE (binary frames carry no type byte), goes
+                # straight to the application without the general packet dispatch.
+                self._refresh_timeout_once()
+                try:
+                    await on_message(self.sid, raw[1:] if kind is WSMsgType.TEXT else raw)
+                except Exception:  # the application's problem, not the transport's
+                    self.server.logger.exception("%s: message handler error", self.sid)
+                continue
+            if kind == WSMsgType.TEXT:
+                try:
+                    await self.receive_raw(msg.data, False)
+                except ProtocolError as exc:
+                    # Rule (Node "parse error"): an invalid packet closes it.
+                    self.server.logger.info("%s: %s, closing", self.sid, exc)
+                    await self.close(
+                        wait=False, abort=True, reason=self.server.reason.TRANSPORT_ERROR
+                    )
+                    return
+            else:  # CLOSE / CLOSING / CLOSED / ERROR
+                return
+
+    async def _ws_writer(self, ws: web.WebSocketResponse) -> None:
+        """Drain the buffer (one write per batch while the client keeps up, flow-controlled
+        writes once it falls behind), then either close the websocket or hand writing back
+        to ``enqueue`` and end: an idle connection holds no task."""
+        transport: asyncio.WriteTransport | None = getattr(ws._writer, "transport", None)
+        try:
+            while self.buffer:
+                self._direct = None
+                items = self.buffer
+                self.buffer = []
+                self.buffered_bytes = 0
+                if (
+                    transport is not None
+                    and not transport.is_closing()
+                    and transport.get_write_buffer_size() <= WRITE_HIGH_WATER
+                ):
+                    transport.write(b"".join(ws_frame(p, d) for p, d in items))
+                    continue
+                for ptype, data in items:
+                    if isinstance(data, bytes):
+                        # Rule (EIO4): binary frames carry no type byte.
+                        await ws.send_bytes(data)
+                    else:
+                        await ws.send_str(str(ptype) + data if data else str(ptype))
+            if not (self._ws_closing or ws.closed) and transport is not None:
+                if not transport.is_closing():
+                    self._direct = transport
+                return
+        except (ConnectionError, RuntimeError):
+            pass
+        finally:
+            self._writer_task = None
+        if not ws.closed:
+            with contextlib.suppress(Exception):
+                await ws.close()
