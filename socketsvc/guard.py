@@ -30,6 +30,8 @@ class Refused(Exception):
 
 
 class Guard:
+    """Node-local security state: verified identities by sid, and the limiters."""
+
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.authenticator = Authenticator(settings)

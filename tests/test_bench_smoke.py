@@ -1,7 +1,7 @@
 """End-to-end smoke test of the bench/ harness.
 
 Runs ``python bench/run.py --smoke`` against the Node.js reference and stock
-python-socketio (plus socketsvc once its CLI exists) and checks that the harness
+python-socketio and socketsvc, and checks that the harness
 works and prints the expected rows. It never asserts anything about speed.
 """
 
