@@ -82,6 +82,18 @@ class _StrictJson:
         return loads(text)
 
 
+class _Parsed:
+    """``parse`` builds a decoded packet without python-socketio's constructor, which
+    inspects the (still empty) data for binary parts before decoding even starts."""
+
+    @classmethod
+    def parse(cls, encoded: str | bytes) -> Any:
+        pkt: Any = cls.__new__(cls)
+        pkt.attachments = []
+        pkt.attachment_count = pkt.decode(encoded)
+        return pkt
+
+
 def check(pkt: sio_packet.Packet) -> None:
     """Enforce the per-type shape rules of Socket.IO v5 on a decoded client packet."""
     kind, data, pid = pkt.packet_type, pkt.data, pkt.id
@@ -107,7 +119,7 @@ def check(pkt: sio_packet.Packet) -> None:
         raise PacketError("ACK needs an id and an array payload")
 
 
-class JsonPacket(sio_packet.Packet):  # type: ignore[misc]
+class JsonPacket(_Parsed, sio_packet.Packet):  # type: ignore[misc]
     """The default socket.io-parser format: text packets plus binary attachments."""
 
     json = _StrictJson
@@ -243,7 +255,7 @@ def _js_date(payload: bytes) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{millis % 1000:03d}Z"
 
 
-class MsgPackPacket(sio_packet.Packet):  # type: ignore[misc]
+class MsgPackPacket(_Parsed, sio_packet.Packet):  # type: ignore[misc]
     """The socket.io-msgpack-parser format: one msgpack map per packet, binary inline."""
 
     uses_binary_events = False

@@ -170,7 +170,7 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
         wire = self._wire.get(eio_sid)
         if wire is None:
             return self._first_packet(eio_sid, data)
-        pkt = wire(encoded_packet=data)
+        pkt = wire.parse(data)
         if pkt.packet_type in (packets.BINARY_EVENT, packets.BINARY_ACK) and pkt.attachment_count:
             self._require_connected(eio_sid, pkt.namespace)
             self._binary_packet[eio_sid] = pkt
@@ -183,7 +183,7 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
         with a connect_error the client can read, in the client's own format."""
         fmt = "json" if isinstance(data, str) else "msgpack"
         wire = packets.PACKET_CLASSES[fmt]
-        pkt = wire(encoded_packet=data)
+        pkt = wire.parse(data)
         if pkt.packet_type != packets.CONNECT:
             raise PacketError("the first packet must be a CONNECT")
         self._wire[eio_sid] = wire

@@ -151,3 +151,14 @@ def test_unencodable_values_name_the_format_and_reason() -> None:
         encode_frames(MsgPackPacket, 2, "/", ["e", 2**64])
     assert encode_frames(JsonPacket, 2, "/", ["e", 2**53 - 1]) == ['2["e",9007199254740991]']
     assert encode_frames(JsonPacket, 2, "/", ["e", "12345678901234567890"])
+
+
+@pytest.mark.parametrize("text", ['2/chat,5["e",1]', '51-["b",{"_placeholder":true,"num":0}]', "0"])
+def test_parse_builds_the_same_packet_as_the_constructor(text: str) -> None:
+    parsed, built = JsonPacket.parse(text), JsonPacket(encoded_packet=text)
+    for field in ("packet_type", "namespace", "id", "data", "attachment_count", "attachments"):
+        assert getattr(parsed, field) == getattr(built, field), field
+    raw = msgpack.packb({"type": 2, "nsp": "/x", "data": ["e", b"\x00"], "id": 3})
+    parsed, built = MsgPackPacket.parse(raw), MsgPackPacket(encoded_packet=raw)
+    for field in ("packet_type", "namespace", "id", "data", "attachment_count", "problem"):
+        assert getattr(parsed, field) == getattr(built, field), field
