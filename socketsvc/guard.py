@@ -9,6 +9,7 @@ points: connect, event, disconnect.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from socketsvc import errors
@@ -39,6 +40,8 @@ class Guard:
         self.proxies = TrustedProxies(settings.trusted_proxies)
         self.origins = OriginPolicy(settings.cors_origins, self.proxies)
         self.identities: dict[str, Identity] = {}  # socket.io sid -> verified claims
+        # The rate limiter's verdict for one event: bound directly, it runs for every event.
+        self.event: Callable[[str], Verdict] = self.limits.events.hit
 
     def install(self, eio: Any) -> None:
         """Hand the transport-level policies to the Engine.IO server."""
@@ -74,9 +77,6 @@ class Guard:
             self.identities.pop(sid, None)
 
     # -- events --------------------------------------------------------------------------------
-    def event(self, eio_sid: str) -> Verdict:
-        return self.limits.events.hit(eio_sid)
-
     def closed(self, eio_sid: str) -> None:
         self.limits.events.forget(eio_sid)
 

@@ -96,26 +96,24 @@ class _Parsed:
 
 def check(pkt: sio_packet.Packet) -> None:
     """Enforce the per-type shape rules of Socket.IO v5 on a decoded client packet."""
-    kind, data, pid = pkt.packet_type, pkt.data, pkt.id
-    if not isinstance(kind, int) or isinstance(kind, bool) or not 0 <= kind <= 6:
-        raise PacketError("unknown packet type")
-    if kind == CONNECT_ERROR:
-        raise PacketError("clients may not send CONNECT_ERROR")
-    if pkt.namespace is None:
-        pkt.namespace = "/"
-    if not isinstance(pkt.namespace, str) or not pkt.namespace.startswith("/"):
+    kind, data, pid, namespace = pkt.packet_type, pkt.data, pkt.id, pkt.namespace
+    if namespace is None:
+        namespace = pkt.namespace = "/"
+    if type(namespace) is not str or namespace[:1] != "/":
         raise PacketError("namespace must be a string starting with '/'")
-    if pid is not None and (
-        not isinstance(pid, int) or isinstance(pid, bool) or not 0 <= pid <= MAX_ACK_ID
-    ):
+    if pid is not None and (type(pid) is not int or not 0 <= pid <= MAX_ACK_ID):
         raise PacketError("ack id must be a non-negative integer")
-    if kind == CONNECT:
-        if data is not None and not isinstance(data, dict):
-            raise PacketError("CONNECT payload must be an object")
-    elif kind in (EVENT, BINARY_EVENT):
-        if not isinstance(data, list) or not data or not isinstance(data[0], str):
+    if type(kind) is not int or not 0 <= kind <= 6:
+        raise PacketError("unknown packet type")
+    if kind in (EVENT, BINARY_EVENT):  # the common case first
+        if type(data) is not list or not data or type(data[0]) is not str:
             raise PacketError("EVENT payload must be an array starting with the event name")
-    elif kind in (ACK, BINARY_ACK) and (not isinstance(data, list) or pid is None):
+    elif kind == CONNECT_ERROR:
+        raise PacketError("clients may not send CONNECT_ERROR")
+    elif kind == CONNECT:
+        if data is not None and type(data) is not dict:
+            raise PacketError("CONNECT payload must be an object")
+    elif kind in (ACK, BINARY_ACK) and (type(data) is not list or pid is None):
         raise PacketError("ACK needs an id and an array payload")
 
 

@@ -83,7 +83,9 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             positional = [
                 p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
             ]
-            self._params[name] = [(p.name, hints.get(p.name, Any)) for p in positional]
+            declared = [(p.name, hints.get(p.name, Any)) for p in positional]
+            # Only declared types are checked; a handler of plain ``Any`` skips parsing.
+            self._params[name] = declared if any(k is not Any for _, k in declared) else []
             required = sum(1 for p in positional if p.default is p.empty)
             variadic = any(p.kind == p.VAR_POSITIONAL for p in params)
             self._arity[name] = (required, float("inf") if variadic else len(positional))
@@ -130,6 +132,8 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     def _parse_args(self, event: str, args: tuple[Any, ...]) -> tuple[Any, ...]:
         """Check each argument against its annotation; a lone payload names fields bare."""
         params = self._params[event]
+        if not params:
+            return args  # nothing declared: the common ``*args`` / ``Any`` handler
         parsed = list(args)
         for index, (name, kind) in enumerate(params[: len(args)]):
             if kind is not Any:
