@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -18,6 +17,7 @@ from socketsvc.app import create_app
 from socketsvc.config import Settings
 from tests.cluster import client_fixture  # noqa: F401 - the `client` fixture
 from tests.redis_support import redis_prefix, redis_process, redis_url  # noqa: F401 - fixtures
+from tests.tools import missing
 
 ROOT = Path(__file__).resolve().parent.parent
 NODE_MODULES = ROOT / "clients" / "js" / "node_modules"
@@ -140,9 +140,7 @@ class Inbox:
 def node() -> str:
     path = shutil.which("node")
     if path is None or not NODE_MODULES.exists():
-        if os.environ.get("CI"):
-            pytest.fail("node and clients/js/node_modules are required in CI")
-        pytest.skip("node or clients/js/node_modules missing (run the README's test command)")
+        missing("node with clients/js/node_modules")
     return path
 
 

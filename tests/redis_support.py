@@ -19,6 +19,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.tools import missing
+
 HOST = "127.0.0.1"
 
 
@@ -85,9 +87,7 @@ class RedisProcess:
 def redis_binary() -> str:
     binary = shutil.which("redis-server")
     if binary is None:
-        if os.environ.get("CI"):
-            pytest.fail("redis-server is required in CI (apt-get install -y redis-server)")
-        pytest.skip("redis-server not installed (apt-get install -y redis-server)")
+        missing("redis-server")
     return binary
 
 

@@ -29,6 +29,7 @@ import yaml
 
 from tests.conftest import ROOT
 from tests.redis_support import HOST, free_port
+from tests.tools import missing
 
 NGINX_SITE = ROOT / "deploy" / "nginx.conf"
 
@@ -74,9 +75,7 @@ def test_dockerfile() -> None:
 def test_docker_compose_config() -> None:
     binary = shutil.which("docker-compose")
     if binary is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI must install docker-compose (apt-get install -y docker-compose)")
-        pytest.skip("docker-compose not installed (apt-get install -y docker-compose)")
+        missing("docker-compose")
     proc = subprocess.run(
         [binary, "-f", "docker-compose.yml", "config", "-q"],
         cwd=ROOT,
@@ -156,9 +155,7 @@ def topology(redis_url: str, redis_prefix: str, node: str) -> Iterator[dict[str,
         "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
     )
     if nginx is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI must install nginx (apt-get install -y nginx)")
-        pytest.skip("nginx not installed")
+        missing("nginx")
     procs: list[subprocess.Popen[bytes]] = []
     tmp = Path(tempfile.mkdtemp(prefix="socketsvc-nginx-"))
     try:

@@ -8,12 +8,13 @@ commit the result.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+
+from tests.tools import missing
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENT = ROOT / "clients" / "js"
@@ -23,9 +24,7 @@ BUNDLE = ROOT / "socketsvc" / "static" / "vendor" / "socketsvc.js"
 def require_npm() -> str:
     npm = shutil.which("npm")
     if npm is None or not (CLIENT / "node_modules").is_dir():
-        if os.environ.get("CI"):
-            pytest.fail("npm and clients/js/node_modules are required in CI (npm ci in clients/js)")
-        pytest.skip("npm or clients/js/node_modules missing (run npm ci in clients/js)")
+        missing("npm with clients/js/node_modules")
     return npm
 
 

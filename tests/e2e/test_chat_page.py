@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.tools import missing
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = Path(__file__).with_name("chat_page.mjs")
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -32,22 +34,16 @@ CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 SCRIPT_TIMEOUT = 90.0
 
 
-def _missing(what: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"{what} is required in CI")
-    pytest.skip(f"{what} is missing")
-
-
 @pytest.fixture(scope="module")
 def tools() -> str:
     """The node executable, once chromium and playwright-core are known to be there."""
     node = shutil.which("node")
     if node is None:
-        _missing("node")
+        missing("node")
     if not PLAYWRIGHT.is_dir():
-        _missing("clients/js/node_modules/playwright-core (npm ci in clients/js)")
+        missing("clients/js/node_modules/playwright-core (npm ci in clients/js)")
     if not os.access(CHROMIUM, os.X_OK):
-        _missing(f"{CHROMIUM} (apt-get install -y chromium)")
+        missing(f"{CHROMIUM} (apt-get install -y chromium)")
     assert node is not None
     return node
 
