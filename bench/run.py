@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import shutil
@@ -45,6 +46,7 @@ class ServerSpec:
     argv: tuple[str, ...]  # "{port}" and "{format}" are substituted
     mixed: bool = False  # serves JSON and msgpack clients on one endpoint
     mixed_format: str = "json"  # --serializer value used for the mixed-format room
+    root: str = REPO_ROOT  # the checkout the server runs from (working dir and PYTHONPATH)
 
     def command(self, port: int, fmt: str) -> list[str]:
         return [a.format(port=port, format=fmt) for a in self.argv]
@@ -202,11 +204,11 @@ class ServerProcess:
         self.port = free_port()
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
         env = dict(os.environ)
-        env["PYTHONPATH"] = REPO_ROOT + os.pathsep + env.get("PYTHONPATH", "")
+        env["PYTHONPATH"] = spec.root + os.pathsep + env.get("PYTHONPATH", "")
         env["PYTHONUNBUFFERED"] = "1"
         self.proc = subprocess.Popen(
             pinned(SERVER_CPU, [*spec.command(self.port, fmt), *extra], pin),
-            cwd=REPO_ROOT,
+            cwd=spec.root,
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=self.log,
@@ -569,7 +571,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--out", help="write all runs and the summary as JSON to this file")
     p.add_argument("--no-pin", action="store_true", help="do not use taskset")
+    p.add_argument(
+        "--baseline",
+        metavar="DIR",
+        help="also run socketsvc from another checkout (e.g. `git worktree add /tmp/base "
+        "main`) as server 'baseline', interleaved with the others: an A/B of a change",
+    )
     a = p.parse_args(argv)
+    if a.baseline:
+        if not os.path.isfile(os.path.join(a.baseline, "socketsvc", "__main__.py")):
+            p.error(f"--baseline {a.baseline!r} is not a socketsvc checkout")
+        root = os.path.abspath(a.baseline)
+        SERVERS["baseline"] = dataclasses.replace(SERVERS["socketsvc"], name="baseline", root=root)
+        a.servers += ",baseline"
     if a.smoke:
         a.reps, a.duration, a.warmup = 1, 0.5, 0.1
         if "verify" not in a.scenarios.split(","):
