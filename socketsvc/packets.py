@@ -57,10 +57,10 @@ def dumps(value: Any) -> str:
     return "".join(_c_encode(value, 0))
 
 
-def loads(text: str) -> Any:
-    """Strict JSON: one value, nothing after it; NaN/Infinity are refused."""
+def loads(text: str, start: int = 0) -> Any:
+    """Strict JSON: one value from ``start`` on, nothing after it; NaN/Infinity are refused."""
     try:
-        value, end = _c_scan(text, 0)
+        value, end = _c_scan(text, start)
     except StopIteration:
         raise ValueError("expecting a JSON value") from None
     if end != len(text) and text[end:].strip():
@@ -140,7 +140,7 @@ class JsonPacket(_Parsed, sio_packet.Packet):  # type: ignore[misc]
         except (ValueError, TypeError, RecursionError) as exc:
             raise Unencodable("json", _reason(exc)) from None
         text = encoded[0] if isinstance(encoded, list) else encoded
-        if _LONG_DIGITS.search(text):  # type: ignore[arg-type]
+        if _may_hold_unsafe_int(text):  # type: ignore[arg-type]
             _reject_unsafe_ints(self.data)
         return encoded
 
@@ -171,7 +171,7 @@ class JsonPacket(_Parsed, sio_packet.Packet):  # type: ignore[misc]
         self.namespace = namespace
         self.id = int(text[start:at]) if at > start else None
         try:
-            self.data = loads(text[at:]) if at < end else None
+            self.data = loads(text, at) if at < end else None
         except PacketError:
             raise
         except (ValueError, RecursionError) as exc:
@@ -194,6 +194,22 @@ class JsonPacket(_Parsed, sio_packet.Packet):  # type: ignore[misc]
 # A JS number holds integers exactly only up to 2**53 - 1; JSON.parse rounds larger ones.
 MAX_SAFE_INT = 2**53 - 1
 _LONG_DIGITS = re.compile(r"\d{16}", re.ASCII)
+_DIGIT = re.compile(r"\d", re.ASCII)
+
+
+def _may_hold_unsafe_int(text: str) -> bool:
+    """Whether ``text`` has a run of 16 digits, which every integer beyond 2**53 prints as.
+
+    Searching the whole text costs more than encoding it; but any such run covers a position
+    15 (mod 16), so only the digits at those positions need a closer look."""
+    sample = text[15::16]
+    if _DIGIT.search(sample) is None:
+        return False
+    for hit in _DIGIT.finditer(sample):
+        at = 15 + 16 * hit.start()
+        if _LONG_DIGITS.search(text, at - 15, at + 16):
+            return True
+    return False
 
 
 def _reject_unsafe_ints(value: Any) -> None:
@@ -362,7 +378,7 @@ def encode_frames(
             return encoded if isinstance(encoded, list) else [encoded]
         except (ValueError, RecursionError) as exc:
             raise Unencodable("json", _reason(exc)) from None
-        if _LONG_DIGITS.search(body):
+        if _may_hold_unsafe_int(body):
             _reject_unsafe_ints(data)
     prefix = str(kind) if namespace == "/" else f"{kind}{namespace},"
     return [prefix + body if id is None else f"{prefix}{id}{body}"]
