@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 from typing import Any
 
 import socketio
@@ -67,6 +68,7 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
         self.services = services
         self.guard = Guard(settings)
         self.guard.install(self.eio)
+        self.eio.message_now = self.message_now
         self._patterns = [r for r in routes if r.is_pattern]
         self._from_pattern: set[str] = set()
         self._connect_deadlines: dict[str, asyncio.TimerHandle] = {}
@@ -127,20 +129,33 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
         self.guard.closed(eio_sid)
 
     async def _handle_eio_message(self, eio_sid: str, data: str | bytes) -> None:
+        pending = self.message_now(eio_sid, data)
+        if pending is not None:
+            await pending
+
+    def message_now(self, eio_sid: str, data: str | bytes) -> Awaitable[None] | None:
+        """Handle one Socket.IO message as far as it goes without waiting; return the rest,
+        which the transport awaits before it handles this client's next message.
+
+        An event is started here (its handler runs eagerly, see eager.py); connects,
+        disconnects, acks and invalid packets return a coroutine."""
         if eio_sid not in self.environ:
-            return  # the transport is closing; what it still delivers has no session
+            return None  # the transport is closing; what it still delivers has no session
         try:
             pkt = self._decode(eio_sid, data)
             if pkt is None:
-                return
+                return None
             if pkt.packet_type in (packets.EVENT, packets.BINARY_EVENT):
-                self._start_event(eio_sid, pkt)  # the hot path: no further coroutine
-            else:
-                await self._route(eio_sid, pkt)
+                self._start_event(eio_sid, pkt)  # the hot path: no coroutine of its own
+                return None
         except PacketError as exc:
-            log.warning("closing %s: invalid packet: %s", eio_sid, exc)
-            self._binary_packet.pop(eio_sid, None)
-            await self.close_transport(eio_sid)
+            return self._refuse_packet(eio_sid, exc)
+        return self._route(eio_sid, pkt)
+
+    async def _refuse_packet(self, eio_sid: str, exc: PacketError) -> None:
+        log.warning("closing %s: invalid packet: %s", eio_sid, exc)
+        self._binary_packet.pop(eio_sid, None)
+        await self.close_transport(eio_sid)
 
     async def close_transport(self, eio_sid: str) -> None:
         """Send the Engine.IO close packet and drop the session without waiting for the client."""
@@ -229,21 +244,53 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
                 self._send(eio_sid, packets.ACK, namespace, [reply], pkt.id)
         elif self.manager.is_connected(sid, namespace):
             # Handlers run eagerly: in arrival order, with a task only if one suspends.
-            task = eager.start(self._run_event(sid, eio_sid, pkt.data, namespace, pkt.id))
-            if task is not None:
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+            handler = self.namespace_handlers.get(namespace)
+            if handler is None:
+                text = f"no handlers in namespace {namespace}"
+                reply = errors.error_ack(errors.UNKNOWN_EVENT, text)
+                self._ack(eio_sid, namespace, pkt.id, reply)
+                return
+            data = pkt.data
+            run = handler.dispatch(data[0], sid, tuple(data[1:]))
+            try:
+                step = run.send(None)
+            except StopIteration as done:
+                self._ack(eio_sid, namespace, pkt.id, done.value)
+                return
+            task = asyncio.get_running_loop().create_task(
+                self._finish_event(eager.resume(run, step), eio_sid, namespace, pkt.id)
+            )
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _finish_event(
+        self, rest: Awaitable[Any], eio_sid: str, namespace: str, id: int | None
+    ) -> None:
+        self._ack(eio_sid, namespace, id, await rest)
+
+    def _ack(self, eio_sid: str, namespace: str, id: int | None, result: Any) -> None:
+        """Send a handler's return value as the ack, if the client asked for one."""
+        if id is None:
+            return
+        args = [] if result is None else list(result) if isinstance(result, tuple) else [result]
+        try:
+            self._send(eio_sid, packets.ACK, namespace, args, id)
+        except packets.Unencodable as exc:
+            self._send(eio_sid, packets.ACK, namespace, [exc.to_ack()], id)
 
     async def _route(self, eio_sid: str, pkt: Any) -> None:
         kind, namespace = pkt.packet_type, pkt.namespace
-        if kind == packets.CONNECT:
-            await self._handle_connect(eio_sid, namespace, pkt.data)
-        elif kind == packets.DISCONNECT:
-            self._require_connected(eio_sid, namespace)
-            await self._handle_disconnect(eio_sid, namespace, self.reason.CLIENT_DISCONNECT)
-        else:
-            self._require_connected(eio_sid, namespace)
-            await self._handle_ack(eio_sid, namespace, pkt.id, pkt.data)
+        try:
+            if kind == packets.CONNECT:
+                await self._handle_connect(eio_sid, namespace, pkt.data)
+            elif kind == packets.DISCONNECT:
+                self._require_connected(eio_sid, namespace)
+                await self._handle_disconnect(eio_sid, namespace, self.reason.CLIENT_DISCONNECT)
+            else:
+                self._require_connected(eio_sid, namespace)
+                await self._handle_ack(eio_sid, namespace, pkt.id, pkt.data)
+        except PacketError as exc:
+            await self._refuse_packet(eio_sid, exc)
 
     async def _rate_limited(self, eio_sid: str, sid: str) -> None:
         # A Socket.IO disconnect first: stock clients then do not reconnect on their own.
@@ -321,29 +368,11 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
             return await handler.trigger_event(event, *args)
         return None
 
-    async def _run_event(
-        self, sid: str, eio_sid: str, data: list[Any], namespace: str, id: int | None
-    ) -> None:
-        handler = self.namespace_handlers.get(namespace)
-        if handler is None:
-            result: Any = errors.error_ack(
-                errors.UNKNOWN_EVENT, f"no handlers in namespace {namespace}"
-            )
-        else:
-            result = await handler.dispatch(data[0], sid, tuple(data[1:]))
-        if id is not None:
-            args = [] if result is None else list(result) if isinstance(result, tuple) else [result]
-            try:
-                self._send(eio_sid, packets.ACK, namespace, args, id)
-            except packets.Unencodable as exc:
-                self._send(eio_sid, packets.ACK, namespace, [exc.to_ack()], id)
-
     def _send(
         self, eio_sid: str, kind: int, namespace: str, data: Any, id: int | None = None
     ) -> None:
-        self.eio.push(
-            eio_sid, packets.encode_frames(self.wire_of(eio_sid), kind, namespace, data, id)
-        )
+        wire = self._wire.get(eio_sid, self._default_wire)
+        self.eio.push(eio_sid, packets.encode_frames(wire, kind, namespace, data, id))
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)

@@ -24,6 +24,7 @@ NODE_MODULES = ROOT / "clients" / "js" / "node_modules"
 TEST_NAMESPACES = {
     "/test": "tests.sample_handlers:EchoNamespace",
     "/workspace/*": "tests.sample_handlers:WorkspaceNamespace",
+    "/slow": "tests.sample_handlers:SlowConnectNamespace",
 }
 
 SERIALIZERS = ["json", "msgpack"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,3 +111,18 @@ class WorkspaceNamespace(BaseNamespace):
 
     async def on_where(self, sid: str) -> str:
         return self.namespace
+
+
+class SlowConnectNamespace(BaseNamespace):
+    """A connect handler that really waits, as one that checks a database would."""
+
+    async def on_connect(self, sid: str, environ: dict[str, Any], auth: dict[str, Any]) -> Any:
+        await asyncio.sleep(0.05)
+        return None
+
+    async def on_echo(self, sid: str, *args: Any) -> tuple[Any, ...]:
+        return args
+
+    async def on_nap(self, sid: str, seconds: float) -> str:
+        await asyncio.sleep(seconds)
+        return "rested"

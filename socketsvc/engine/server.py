@@ -12,14 +12,15 @@ Only the aiohttp async mode is supported.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import urllib.parse
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import engineio
 from aiohttp import web
 
+from .inbox import InboxResponse
 from .socket import EngineSocket
 from .websocket import WriteCoalescer
 from .wire import MESSAGE, OPEN, ProtocolError, encode_text, ws_frame
@@ -53,6 +54,10 @@ class EngineServer(engineio.AsyncServer):  # type: ignore[misc]
     client_address: Any = None
     connection_limiter: Any = None
     max_buffer_bytes: int = 0
+    # message_now(sid, data) -> Awaitable | None: the application's synchronous message
+    # handler, which returns what is left to await (None: done); without it, the "message"
+    # event handler is awaited for every message.
+    message_now: Callable[[str, str | bytes], Awaitable[None] | None] | None = None
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("async_mode", "aiohttp")
@@ -61,13 +66,7 @@ class EngineServer(engineio.AsyncServer):  # type: ignore[misc]
         super().__init__(**kwargs)
         # per-session call_later timers replace the global monitor task
         self.start_service_task = False
-        self._coalescer: WriteCoalescer | None = None
-
-    @property
-    def coalescer(self) -> WriteCoalescer:
-        if self._coalescer is None:  # created on first use: needs the running loop
-            self._coalescer = WriteCoalescer(asyncio.get_running_loop())
-        return self._coalescer
+        self.coalescer = WriteCoalescer()
 
     # ------------------------------------------------------------- plumbing
     def attach(self, app: web.Application, engineio_path: str = "engine.io") -> None:
@@ -79,7 +78,7 @@ class EngineServer(engineio.AsyncServer):  # type: ignore[misc]
     def _websocket(self) -> web.WebSocketResponse:
         # permessage-deflate off, as Node's engine.io defaults: compressing every small
         # frame costs more CPU than it saves on a LAN or behind a compressing proxy.
-        return web.WebSocketResponse(max_msg_size=self.max_http_buffer_size, compress=False)
+        return InboxResponse(max_msg_size=self.max_http_buffer_size, compress=False)
 
     def _open_packet(self, sid: str, transport: str) -> str:
         # Rule (EIO4 handshake): pingInterval/pingTimeout are integer

@@ -15,6 +15,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from .inbox import Held, InboxResponse
 from .wire import ProtocolError, ws_frame
 
 # Above this many unsent bytes in the socket's write buffer, writes go through the writer task
@@ -31,8 +32,7 @@ class WriteCoalescer:
     segment, with one system call; order per transport is kept, and the flush runs before
     any task woken later in the same turn (callbacks run first in, first out)."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
+    def __init__(self) -> None:
         self.pending: dict[asyncio.WriteTransport, list[bytes]] = {}
 
     def write(self, transport: asyncio.WriteTransport, frame: bytes) -> None:
@@ -41,7 +41,7 @@ class WriteCoalescer:
             frames.append(frame)
             return
         if not self.pending:
-            self.loop.call_soon(self.flush)
+            asyncio.get_running_loop().call_soon(self.flush)
         self.pending[transport] = [frame]
 
     def flush(self) -> None:
@@ -143,22 +143,29 @@ class WebSocketTransport:
                     await ws.close()
 
     async def _ws_reader(self, ws: web.WebSocketResponse) -> None:
-        on_message = self.server.handlers["message"]
-        while not self.closed:
-            msg = await ws.receive()
-            kind, raw = msg.type, msg.data
-            if (kind is WSMsgType.TEXT and raw[:1] == "4") or kind is WSMsgType.BINARY:
-                # The common case, a MESSAGE (binary frames carry no type byte), goes
-                # straight to the application without the general packet dispatch.
-                self._refresh_timeout_once()
+        """Read until the websocket closes. Data messages normally never reach this loop:
+        the ``Inbox`` handles them as they are parsed while this task is parked on it; what
+        comes here is what must be awaited in order (see inbox.py)."""
+        inbox = ws.inbox if isinstance(ws, InboxResponse) else None
+        if inbox is not None:
+            inbox.deliver = self._deliver
+        try:
+            while not self.closed:
+                if inbox is not None:
+                    inbox.parked = True
+                msg: Any = await ws.receive()
+                if inbox is not None:
+                    inbox.parked = False
+                if type(msg) is Held:
+                    pending: Awaitable[None] | None = msg.pending
+                elif msg.type is WSMsgType.TEXT or msg.type is WSMsgType.BINARY:
+                    pending = self._deliver(msg.data)
+                else:  # CLOSE / CLOSING / CLOSED / ERROR
+                    return
+                if pending is None:
+                    continue
                 try:
-                    await on_message(self.sid, raw[1:] if kind is WSMsgType.TEXT else raw)
-                except Exception:  # the application's problem, not the transport's
-                    self.server.logger.exception("%s: message handler error", self.sid)
-                continue
-            if kind == WSMsgType.TEXT:
-                try:
-                    await self.receive_raw(msg.data, False)
+                    await pending
                 except ProtocolError as exc:
                     # Rule (Node "parse error"): an invalid packet closes it.
                     self.server.logger.info("%s: %s, closing", self.sid, exc)
@@ -166,8 +173,33 @@ class WebSocketTransport:
                         wait=False, abort=True, reason=self.server.reason.TRANSPORT_ERROR
                     )
                     return
-            else:  # CLOSE / CLOSING / CLOSED / ERROR
-                return
+                except Exception:  # the application's problem, not the transport's
+                    self.server.logger.exception("%s: message handler error", self.sid)
+        finally:
+            if inbox is not None:
+                inbox.deliver = None
+                inbox.parked = False
+
+    def _deliver(self, raw: str | bytes) -> Awaitable[None] | None:
+        """Handle one websocket message as far as it goes without waiting; return the rest.
+
+        The common case, a MESSAGE (binary frames carry no type byte), goes straight to the
+        application's synchronous handler, without the general packet dispatch."""
+        if self.closed:
+            return None
+        if type(raw) is str:
+            if raw[:1] != "4":
+                return self.receive_raw(raw, False)
+            raw = raw[1:]
+        self._refresh_timeout_once()
+        message_now = self.server.message_now
+        if message_now is None:
+            return self.server.handlers["message"](self.sid, raw)  # type: ignore[no-any-return]
+        try:
+            return message_now(self.sid, raw)  # type: ignore[no-any-return]
+        except Exception:  # the application's problem, not the transport's
+            self.server.logger.exception("%s: message handler error", self.sid)
+            return None
 
     async def _ws_writer(self, ws: web.WebSocketResponse) -> None:
         """Drain the buffer (one write per batch while the client keeps up, flow-controlled
