@@ -76,6 +76,11 @@ class EchoNamespace(BaseNamespace):
     async def on_shout(self, sid: str, room: str, text: str, include_me: bool = False) -> None:
         await self.emit("shout", {"text": text}, to=room, skip_sid=None if include_me else sid)
 
+    async def on_note_then_shout(self, sid: str, room: str, text: str) -> None:
+        """A message to the sender alone, then one to the whole room, in one turn."""
+        await self.emit("note", text, to=sid)
+        await self.emit("shout", {"text": text}, to=room)
+
     async def on_relay(self, sid: str, room: str, payload: Any) -> str:
         """Re-emit ``payload`` unchanged to the room: what crosses between wire formats."""
         await self.emit("relay", payload, to=room, skip_sid=sid)

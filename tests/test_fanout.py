@@ -15,7 +15,7 @@ import socketio
 
 from socketsvc.app import SIO
 from socketsvc.engine.websocket import WRITE_HIGH_WATER
-from tests.conftest import StartServer
+from tests.conftest import CLIENT_SERIALIZERS, StartServer
 
 NS = "/test"
 
@@ -113,3 +113,32 @@ async def test_a_slow_reader_falls_back_to_the_writer_and_still_gets_everything_
                 seqs.append(json.loads(msg.data[len("42/test,") :])[1]["seq"])
         assert seqs == list(range(count))
         await ws.close()
+
+
+async def test_a_broadcast_stays_behind_what_the_same_turn_sent_before_it(
+    start_server: StartServer, serializer: str
+) -> None:
+    """Single-recipient frames are coalesced per event-loop turn, broadcasts are written at
+    once; a client that gets both in one turn still gets them in the order they were sent."""
+    server = await start_server()
+    url = str(server.make_url("/"))
+    clients = []
+    seen: list[Any] = []
+    for _ in range(3):
+        client = socketio.AsyncClient(serializer=CLIENT_SERIALIZERS[serializer])
+        await client.connect(url, namespaces=[NS], transports=["websocket"])
+        await client.call("enter", "turn", namespace=NS)
+        clients.append(client)
+    sender = clients[0]
+    sender.on("note", lambda text: seen.append(("note", text)), namespace=NS)
+    sender.on("shout", lambda data: seen.append(("shout", data["text"])), namespace=NS)
+    for n in range(20):
+        await sender.call("note_then_shout", ("turn", str(n)), namespace=NS, timeout=5)
+    for _ in range(500):
+        if len(seen) == 40:
+            break
+        await asyncio.sleep(0.01)
+    assert seen == [(kind, str(n)) for n in range(20) for kind in ("note", "shout")]
+    for client in clients:
+        await client.disconnect()
+        await client.shutdown()

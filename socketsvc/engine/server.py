@@ -149,7 +149,8 @@ class EngineServer(engineio.AsyncServer):  # type: ignore[misc]
             s.enqueue(MESSAGE, frame)
 
     def push_many(self, sids: list[str], frames: list[Any], volatile: bool = False) -> None:
-        """``push`` to many sessions; each websocket frame is built once for all of them."""
+        """``push`` to many sessions; each websocket frame is built once for all of them, and
+        written at once rather than after the whole fan-out."""
         wire = [ws_frame(MESSAGE, frame) for frame in frames]
         sockets = self.sockets
         for sid in sids:
@@ -157,7 +158,7 @@ class EngineServer(engineio.AsyncServer):  # type: ignore[misc]
             if s is None or s.closed or (volatile and s.backlogged()):
                 continue
             for frame, ready in zip(frames, wire, strict=True):
-                s.enqueue(MESSAGE, frame, ready)
+                s.enqueue(MESSAGE, frame, ready, now=True)
 
     async def disconnect(self, sid: str | None = None) -> None:
         # The socket removes itself from self.sockets (possibly after its

@@ -79,10 +79,14 @@ class EngineSocket(WebSocketTransport, async_socket.AsyncSocket):  # type: ignor
         """Queue an engineio ``Packet`` (python-socketio API)."""
         self.enqueue(pkt.packet_type, pkt.data)
 
-    def enqueue(self, ptype: int, data: Any = None, frame: bytes | None = None) -> None:
-        """Send one packet: written to the websocket at once when it is idle and keeping up,
-        else buffered for the writer or the next poll. ``frame`` is the packet's websocket
-        frame when the caller already built it (a broadcast builds it once for everyone)."""
+    def enqueue(
+        self, ptype: int, data: Any = None, frame: bytes | None = None, now: bool = False
+    ) -> None:
+        """Send one packet: written to the websocket in this event-loop turn when it is idle
+        and keeping up, else buffered for the writer or the next poll. ``frame`` is the
+        packet's websocket frame when the caller already built it (a broadcast builds it once
+        for everyone); ``now`` skips coalescing for the turn's first frame (see
+        ``WriteCoalescer``)."""
         # Rule (Node sendPacket): nothing is sent once the session is closing.
         if self.closing or self.closed:
             return
@@ -94,7 +98,10 @@ class EngineSocket(WebSocketTransport, async_socket.AsyncSocket):  # type: ignor
         direct = self._direct
         if direct is not None and not self.buffer:
             if not direct.is_closing() and direct.get_write_buffer_size() <= WRITE_HIGH_WATER:
-                self.server.coalescer.write(direct, frame or ws_frame(ptype, data))
+                coalescer = self.server.coalescer
+                (coalescer.write_now if now else coalescer.write)(
+                    direct, frame or ws_frame(ptype, data)
+                )
                 return
             self._direct = None  # backlogged: the writer task takes over, with flow control
         self.buffer.append((ptype, data))
