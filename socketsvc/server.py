@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from typing import Any
 
 import socketio
@@ -108,7 +108,7 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
 
     # -- engine.io events ---------------------------------------------------------------------
 
-    async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> None:
+    async def _handle_eio_connect(self, eio_sid: str, environ: Mapping[str, Any]) -> None:
         await super()._handle_eio_connect(eio_sid, environ)
         loop = asyncio.get_running_loop()
         self._connect_deadlines[eio_sid] = loop.call_later(

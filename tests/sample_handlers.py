@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +23,7 @@ class Point:
 class EchoNamespace(BaseNamespace):
     """Echoes, errors on demand and server-initiated calls, for exercising the dispatcher."""
 
-    async def on_connect(self, sid: str, environ: dict[str, Any], auth: dict[str, Any]) -> Any:
+    async def on_connect(self, sid: str, environ: Mapping[str, Any], auth: dict[str, Any]) -> Any:
         if auth.get("refuse"):
             raise ConnectionRefusedError("go away", {"code": "refused"})
         if auth.get("crash"):
@@ -121,7 +122,7 @@ class WorkspaceNamespace(BaseNamespace):
 class SlowConnectNamespace(BaseNamespace):
     """A connect handler that really waits, as one that checks a database would."""
 
-    async def on_connect(self, sid: str, environ: dict[str, Any], auth: dict[str, Any]) -> Any:
+    async def on_connect(self, sid: str, environ: Mapping[str, Any], auth: dict[str, Any]) -> Any:
         await asyncio.sleep(0.05)
         return None
 

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import json
 import urllib.parse
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, NamedTuple
 
 import engineio
 from aiohttp import web
 
+from .environ import RequestEnviron
 from .inbox import InboxResponse
 from .socket import EngineSocket
 from .websocket import WriteCoalescer
@@ -40,6 +41,14 @@ ERROR_MESSAGES = {
     FORBIDDEN: "Forbidden",
     UNSUPPORTED_PROTOCOL_VERSION: "Unsupported protocol version",
 }
+
+
+class WebSocketSession(NamedTuple):
+    """A prepared websocket for ``socket``, for ``handle_request`` to run."""
+
+    socket: EngineSocket
+    ws: web.WebSocketResponse
+    upgrade: bool
 
 
 class EngineServer(engineio.AsyncServer):  # type: ignore[misc]
@@ -171,7 +180,7 @@ class EngineServer(engineio.AsyncServer):  # type: ignore[misc]
     # --------------------------------------------------------------- requests
     async def handle_request(self, *args: Any, **kwargs: Any) -> web.StreamResponse:
         request: web.Request = args[0]
-        environ = self._async["translate_request"](request)
+        environ = RequestEnviron(request)
         if self.origin_policy is not None:
             if not self.origin_policy.allows(request):
                 refused: web.StreamResponse = await self._make_response(
@@ -189,6 +198,11 @@ class EngineServer(engineio.AsyncServer):  # type: ignore[misc]
                     )
                     return resp
         r = await self._route(request, environ)
+        if type(r) is WebSocketSession:
+            # Run the session here rather than down in _route: the fewer coroutine frames
+            # stay suspended for a connection's whole life, the less memory it holds.
+            await r.socket.run_websocket(r.ws, upgrade=r.upgrade)
+            return r.ws
         if isinstance(r, web.StreamResponse):
             return r
         if self.http_compression and len(r["response"]) >= self.compression_threshold:
@@ -203,7 +217,7 @@ class EngineServer(engineio.AsyncServer):  # type: ignore[misc]
         response: web.StreamResponse = await self._make_response(r, environ)
         return response
 
-    async def _route(self, request: web.Request, environ: dict[str, Any]) -> Any:
+    async def _route(self, request: web.Request, environ: Mapping[str, Any]) -> Any:
         method = request.method
         query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
         transport = query.get("transport", [None])[0]
@@ -298,11 +312,10 @@ class EngineServer(engineio.AsyncServer):  # type: ignore[misc]
             self.logger.info("%s: refusing extra websocket", s.sid)
             await ws.close()
             return ws
-        await s.run_websocket(ws, upgrade=True)
-        return ws
+        return WebSocketSession(s, ws, upgrade=True)
 
     async def _handle_connect(
-        self, environ: dict[str, Any], transport: str, jsonp_index: int | None = None
+        self, environ: Mapping[str, Any], transport: str, jsonp_index: int | None = None
     ) -> Any:
         address = None
         if self.connection_limiter is not None:
@@ -333,8 +346,7 @@ class EngineServer(engineio.AsyncServer):  # type: ignore[misc]
             ws = self._websocket()
             await ws.prepare(request)
             s.buffer.insert(0, (OPEN, open_data))
-            await s.run_websocket(ws, upgrade=False)
-            return ws
+            return WebSocketSession(s, ws, upgrade=False)
         s.connected = True
         headers = None
         if self.cookie:

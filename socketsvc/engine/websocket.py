@@ -101,7 +101,12 @@ class WebSocketTransport:
     close: Callable[..., Awaitable[None]]
 
     async def run_websocket(self, ws: web.WebSocketResponse, upgrade: bool) -> None:
-        """Own a prepared websocket until it closes."""
+        """Own a prepared websocket until it closes, reading it until then.
+
+        Data messages normally never reach the loop here: the ``Inbox`` handles them as they
+        are parsed while this coroutine is parked on it; what comes here is what must be
+        awaited in order (see inbox.py). One coroutine frame for the connection's whole life:
+        every frame left suspended is memory held per connection."""
         self._ws = ws
         if upgrade:
             if not await self._run_upgrade(ws):
@@ -111,10 +116,40 @@ class WebSocketTransport:
             self.connected = True
             self.upgraded = True
         self._ws_active = True
+        inbox = ws.inbox if isinstance(ws, InboxResponse) else None
+        if inbox is not None:
+            inbox.deliver = self._deliver
         self._wake()  # flush what was queued before the websocket took over
         try:
-            await self._ws_reader(ws)
+            while not self.closed:
+                if inbox is not None:
+                    inbox.parked = True
+                msg: Any = await ws.receive()
+                if inbox is not None:
+                    inbox.parked = False
+                if type(msg) is Held:
+                    pending: Awaitable[None] | None = msg.pending
+                elif msg.type is WSMsgType.TEXT or msg.type is WSMsgType.BINARY:
+                    pending = self._deliver(msg.data)
+                else:  # CLOSE / CLOSING / CLOSED / ERROR
+                    break
+                if pending is None:
+                    continue
+                try:
+                    await pending
+                except ProtocolError as exc:
+                    # Rule (Node "parse error"): an invalid packet closes it.
+                    self.server.logger.info("%s: %s, closing", self.sid, exc)
+                    await self.close(
+                        wait=False, abort=True, reason=self.server.reason.TRANSPORT_ERROR
+                    )
+                    break
+                except Exception:  # the application's problem, not the transport's
+                    self.server.logger.exception("%s: message handler error", self.sid)
         finally:
+            if inbox is not None:
+                inbox.deliver = None
+                inbox.parked = False
             if not self.closing:
                 await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
             self._ws_closing = True
@@ -163,44 +198,6 @@ class WebSocketTransport:
                 self.server.logger.info("%s: websocket upgrade failed", self.sid)
                 with contextlib.suppress(Exception):
                     await ws.close()
-
-    async def _ws_reader(self, ws: web.WebSocketResponse) -> None:
-        """Read until the websocket closes. Data messages normally never reach this loop:
-        the ``Inbox`` handles them as they are parsed while this task is parked on it; what
-        comes here is what must be awaited in order (see inbox.py)."""
-        inbox = ws.inbox if isinstance(ws, InboxResponse) else None
-        if inbox is not None:
-            inbox.deliver = self._deliver
-        try:
-            while not self.closed:
-                if inbox is not None:
-                    inbox.parked = True
-                msg: Any = await ws.receive()
-                if inbox is not None:
-                    inbox.parked = False
-                if type(msg) is Held:
-                    pending: Awaitable[None] | None = msg.pending
-                elif msg.type is WSMsgType.TEXT or msg.type is WSMsgType.BINARY:
-                    pending = self._deliver(msg.data)
-                else:  # CLOSE / CLOSING / CLOSED / ERROR
-                    return
-                if pending is None:
-                    continue
-                try:
-                    await pending
-                except ProtocolError as exc:
-                    # Rule (Node "parse error"): an invalid packet closes it.
-                    self.server.logger.info("%s: %s, closing", self.sid, exc)
-                    await self.close(
-                        wait=False, abort=True, reason=self.server.reason.TRANSPORT_ERROR
-                    )
-                    return
-                except Exception:  # the application's problem, not the transport's
-                    self.server.logger.exception("%s: message handler error", self.sid)
-        finally:
-            if inbox is not None:
-                inbox.deliver = None
-                inbox.parked = False
 
     def _deliver(self, raw: str | bytes) -> Awaitable[None] | None:
         """Handle one websocket message as far as it goes without waiting; return the rest.

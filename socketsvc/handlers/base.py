@@ -14,7 +14,7 @@ import inspect
 import logging
 import re
 import typing
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, ClassVar, TypeVar
 
 import socketio
@@ -90,8 +90,11 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             variadic = any(p.kind == p.VAR_POSITIONAL for p in params)
             self._arity[name] = (required, float("inf") if variadic else len(positional))
 
-    async def on_connect(self, sid: str, environ: dict[str, Any], auth: dict[str, Any]) -> Any:
-        """Accept everyone by default; raise ``ConnectionRefusedError`` to refuse."""
+    async def on_connect(self, sid: str, environ: Mapping[str, Any], auth: dict[str, Any]) -> Any:
+        """Accept everyone by default; raise ``ConnectionRefusedError`` to refuse.
+
+        ``environ`` is the WSGI-style view of the handshake request (``HTTP_*`` headers,
+        ``QUERY_STRING``, ``aiohttp.request``), read-only; ``environ.copy()`` gives a dict."""
         return None
 
     async def after_connect(self, sid: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from socketsvc.handlers import BaseNamespace, event
@@ -10,7 +11,7 @@ from socketsvc.handlers import BaseNamespace, event
 class MirrorNamespace(BaseNamespace):
     """Echo events the way the socket.io-protocol test-suite's reference server does."""
 
-    async def on_connect(self, sid: str, environ: dict[str, Any], auth: dict[str, Any]) -> None:
+    async def on_connect(self, sid: str, environ: Mapping[str, Any], auth: dict[str, Any]) -> None:
         await self.save_session(sid, {"auth": auth})
 
     async def after_connect(self, sid: str) -> None:
