@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import gc
 import logging
 import sys
 import typing
@@ -70,6 +71,23 @@ def configure_logging(level: str) -> None:
     )
 
 
+# Collections of the youngest generation after this many net allocations (default 700),
+# and of the older ones every 50 / 100 of the younger (default 10 / 10).
+GC_THRESHOLDS = (20_000, 50, 100)
+
+
+def tune_gc() -> None:
+    """Spend less time in the cyclic garbage collector while connections pile up.
+
+    Each connection leaves a hundred or so long-lived objects; with the default thresholds
+    the collector keeps re-scanning them and takes a quarter of the CPU while thousands of
+    clients connect (idle-10k in bench/: 1.9 s of 7.4 s). Objects alive at start-up
+    (modules, classes, handlers) are frozen out of collections altogether."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 def run(main: Coroutine[Any, Any, None]) -> None:
     """Run on uvloop when it is installed (a faster event loop), else on asyncio's own."""
     try:
@@ -91,6 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(settings.log_level)
     from socketsvc.runner import serve
 
+    tune_gc()
     try:
         run(serve(settings))
     except ConfigError as exc:
