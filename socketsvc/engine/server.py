@@ -92,17 +92,14 @@ class EngineServer(engineio.AsyncServer):  # type: ignore[misc]
     def _open_packet(self, sid: str, transport: str) -> str:
         # Rule (EIO4 handshake): pingInterval/pingTimeout are integer
         # milliseconds; sub-second float seconds must not truncate to 0.
-        return json.dumps(
-            {
-                "sid": sid,
-                "upgrades": self._upgrades(sid, transport),
-                "pingInterval": round(
-                    (self.ping_interval + self.ping_interval_grace_period) * 1000
-                ),
-                "pingTimeout": round(self.ping_timeout * 1000),
-                "maxPayload": self.max_http_buffer_size,
-            },
-            separators=(",", ":"),
+        # Written out rather than json.dumps'ed (it builds an encoder per call): the sid is
+        # URL-safe base64, the upgrades are transport names, the rest are integers.
+        upgrades = ",".join(f'"{name}"' for name in self._upgrades(sid, transport))
+        interval = round((self.ping_interval + self.ping_interval_grace_period) * 1000)
+        timeout = round(self.ping_timeout * 1000)
+        return (
+            f'{{"sid":"{sid}","upgrades":[{upgrades}],"pingInterval":{interval},'
+            f'"pingTimeout":{timeout},"maxPayload":{int(self.max_http_buffer_size)}}}'
         )
 
     def _error(self, code: int, status: int = 400) -> dict[str, Any]:

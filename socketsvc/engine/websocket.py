@@ -119,7 +119,7 @@ class WebSocketTransport:
         inbox = ws.inbox if isinstance(ws, InboxResponse) else None
         if inbox is not None:
             inbox.deliver = self._deliver
-        self._wake()  # flush what was queued before the websocket took over
+        self._start_writing(ws)
         try:
             while not self.closed:
                 if inbox is not None:
@@ -159,6 +159,26 @@ class WebSocketTransport:
             if writer is not None:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(writer, UPGRADE_TIMEOUT_SECONDS)
+
+    def _start_writing(self, ws: web.WebSocketResponse) -> None:
+        """Send what was queued before the websocket took over (the OPEN packet, or what
+        arrived during an upgrade) and switch to direct writes, without a writer task when
+        the socket has room, as it normally has right after the handshake."""
+        transport: asyncio.WriteTransport | None = getattr(ws._writer, "transport", None)
+        if (
+            transport is None
+            or transport.is_closing()
+            or transport.get_write_buffer_size() > WRITE_HIGH_WATER
+            or self._writer_task is not None
+        ):
+            self._wake()
+            return
+        if self.buffer:
+            frames = b"".join(ws_frame(ptype, data) for ptype, data in self.buffer)
+            self.buffer = []
+            self.buffered_bytes = 0
+            self.server.coalescer.write(transport, frames)
+        self._direct = transport
 
     async def _run_upgrade(self, ws: web.WebSocketResponse) -> bool:
         """Probe handshake: 2probe -> 3probe, pending poll gets NOOP, then 5."""
