@@ -122,7 +122,8 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 raise SocketsvcError(
                     errors.INVALID_PAYLOAD, f"wrong number of arguments for '{event}'"
                 )
-            args = self._parse_args(event, args)
+            if self._params[event]:  # empty: nothing declared, the common Any/*args handler
+                args = self._parse_args(event, args)
             return await getattr(self, attr)(sid, *args)
         except SocketsvcError as exc:
             return exc.to_ack()
@@ -135,8 +136,6 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     def _parse_args(self, event: str, args: tuple[Any, ...]) -> tuple[Any, ...]:
         """Check each argument against its annotation; a lone payload names fields bare."""
         params = self._params[event]
-        if not params:
-            return args  # nothing declared: the common ``*args`` / ``Any`` handler
         parsed = list(args)
         for index, (name, kind) in enumerate(params[: len(args)]):
             if kind is not Any:
