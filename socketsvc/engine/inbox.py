@@ -58,6 +58,16 @@ class Inbox(WebSocketDataQueue):
             msg, size = Held(WSMsgType.TEXT, None, pending), 0
         super().feed_data(msg, size)
 
+    def drop_held(self) -> None:
+        """Close the unfinished work still queued when the session ends unread (never
+        awaited, a coroutine would warn when collected)."""
+        item: Any
+        for item, _ in self._buffer:
+            if type(item) is Held:
+                close = getattr(item.pending, "close", None)
+                if close is not None:
+                    close()
+
 
 class InboxResponse(web.WebSocketResponse):
     """A ``WebSocketResponse`` whose parser feeds an ``Inbox``.

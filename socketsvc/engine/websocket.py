@@ -150,6 +150,7 @@ class WebSocketTransport:
             if inbox is not None:
                 inbox.deliver = None
                 inbox.parked = False
+                inbox.drop_held()
             if not self.closing:
                 await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
             self._ws_closing = True
