@@ -56,6 +56,8 @@ class Inbox(WebSocketDataQueue):
             if pending is None:
                 return
             msg, size = Held(WSMsgType.TEXT, None, pending), 0
+        elif msg.type is WSMsgType.CLOSE:
+            self.deliver = None  # nothing after the client's CLOSE frame is handled
         super().feed_data(msg, size)
 
     def drop_held(self) -> None:
