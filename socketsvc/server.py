@@ -228,10 +228,7 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
 
     def _start_event(self, eio_sid: str, pkt: Any) -> None:
         namespace = pkt.namespace
-        manager = self.manager
-        sid = manager.sid_from_eio_sid(eio_sid, namespace)
-        if sid is None:
-            raise PacketError(f"not connected to namespace {namespace}")
+        sid = self._require_connected(eio_sid, namespace)
         verdict = self.guard.event(eio_sid)
         if verdict is Verdict.DISCONNECT:
             self._spawn(self._rate_limited(eio_sid, sid))
@@ -245,9 +242,7 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
             if pkt.id is not None:
                 reply = errors.error_ack(errors.INVALID_PAYLOAD, pkt.problem)
                 self._send(eio_sid, packets.ACK, namespace, [reply], pkt.id)
-        elif not _pending(manager.pending_connect, namespace, sid) and not _pending(
-            manager.pending_disconnect, namespace, sid
-        ):  # manager.is_connected(sid, namespace), knowing that sid is in the namespace
+        elif self.manager.is_connected(sid, namespace):
             # Handlers run eagerly: in arrival order, with a task only if one suspends.
             handler = self.namespace_handlers.get(namespace)
             if handler is None:
@@ -397,11 +392,6 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=timeout)
         await self.shutdown()
-
-
-def _pending(pending: dict[str, Any], namespace: str, sid: str) -> bool:
-    """Whether ``sid`` is in the middle of connecting to / disconnecting from ``namespace``."""
-    return bool(pending) and sid in pending.get(namespace, ())
 
 
 def _quiet_logger(name: str, debug: bool) -> logging.Logger:

@@ -47,7 +47,7 @@ class WebSocketSession(NamedTuple):
     """A prepared websocket for ``socket``, for ``handle_request`` to run."""
 
     socket: EngineSocket
-    ws: web.WebSocketResponse
+    ws: InboxResponse
     upgrade: bool
 
 
@@ -63,10 +63,6 @@ class EngineServer(engineio.AsyncServer):  # type: ignore[misc]
     client_address: Any = None
     connection_limiter: Any = None
     max_buffer_bytes: int = 0
-    # message_now(sid, data) -> Awaitable | None: the application's synchronous message
-    # handler, which returns what is left to await (None: done); without it, the "message"
-    # event handler is awaited for every message.
-    message_now: Callable[[str, str | bytes], Awaitable[None] | None] | None = None
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("async_mode", "aiohttp")
@@ -77,6 +73,15 @@ class EngineServer(engineio.AsyncServer):  # type: ignore[misc]
         self.start_service_task = False
         self.coalescer = WriteCoalescer()
 
+    def message_now(self, sid: str, data: str | bytes) -> Awaitable[None] | None:
+        """Handle one MESSAGE as far as it goes without waiting; return the rest (None: done),
+        which the transport awaits before it handles the session's next packet.
+
+        By default the rest is all of it: the "message" event handler's coroutine. The
+        application replaces this with a synchronous handler (``SocketServer.message_now``)."""
+        handler: Callable[[str, str | bytes], Awaitable[None]] = self.handlers["message"]
+        return handler(sid, data)
+
     # ------------------------------------------------------------- plumbing
     def attach(self, app: web.Application, engineio_path: str = "engine.io") -> None:
         # Rule: every method reaches the Engine.IO handler so that e.g. a PUT
@@ -84,7 +89,7 @@ class EngineServer(engineio.AsyncServer):  # type: ignore[misc]
         path = "/" + engineio_path.strip("/") + "/"
         app.router.add_route("*", path, self.handle_request)
 
-    def _websocket(self) -> web.WebSocketResponse:
+    def _websocket(self) -> InboxResponse:
         # permessage-deflate off, as Node's engine.io defaults: compressing every small
         # frame costs more CPU than it saves on a LAN or behind a compressing proxy.
         return InboxResponse(max_msg_size=self.max_http_buffer_size, compress=False)

@@ -20,7 +20,7 @@ from aiohttp import web
 from engineio import async_socket
 from engineio import packet as eio_packet
 
-from .websocket import WRITE_HIGH_WATER, WebSocketTransport
+from .websocket import WebSocketTransport, has_room
 from .wire import CLOSE, MESSAGE, NOOP, PING, PONG, Item, ProtocolError, decode_packet, ws_frame
 
 # Node's engine.io answers the poll that is pending when the probe completes at
@@ -97,7 +97,7 @@ class EngineSocket(WebSocketTransport, async_socket.AsyncSocket):  # type: ignor
                 data = eio_packet.Packet(ptype, data).encode()[1:]
         direct = self._direct
         if direct is not None and not self.buffer:
-            if not direct.is_closing() and direct.get_write_buffer_size() <= WRITE_HIGH_WATER:
+            if has_room(direct):
                 coalescer = self.server.coalescer
                 (coalescer.write_now if now else coalescer.write)(
                     direct, frame or ws_frame(ptype, data)
@@ -329,7 +329,9 @@ class EngineSocket(WebSocketTransport, async_socket.AsyncSocket):  # type: ignor
             try:
                 # Straight to the application's handler: engineio's _trigger_event wraps
                 # every message in a closure and a coroutine-function check.
-                await self.server.handlers["message"](self.sid, data)
+                pending = self.server.message_now(self.sid, data)
+                if pending is not None:
+                    await pending
             except Exception:  # the application's problem, not the transport's
                 self.server.logger.exception("%s: message handler error", self.sid)
         elif ptype == CLOSE:

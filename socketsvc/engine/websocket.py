@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeGuard
 
 from aiohttp import WSMsgType, web
 
@@ -23,6 +23,20 @@ from .wire import ProtocolError, ws_frame
 WRITE_HIGH_WATER = 64 * 1024
 # Node's default upgradeTimeout.
 UPGRADE_TIMEOUT_SECONDS = 10.0
+
+
+def has_room(transport: asyncio.WriteTransport | None) -> TypeGuard[asyncio.WriteTransport]:
+    """Whether frames can go straight to ``transport``: open, and not backlogged."""
+    return (
+        transport is not None
+        and not transport.is_closing()
+        and transport.get_write_buffer_size() <= WRITE_HIGH_WATER
+    )
+
+
+def frames_of(items: list[Any]) -> bytes:
+    """The websocket frames of buffered ``(type, data)`` packets, as one write."""
+    return b"".join(ws_frame(ptype, data) for ptype, data in items)
 
 
 class WriteCoalescer:
@@ -40,34 +54,28 @@ class WriteCoalescer:
     def __init__(self) -> None:
         self.pending: dict[asyncio.WriteTransport, list[bytes]] = {}
         self.written: set[asyncio.WriteTransport] = set()  # by write_now, this turn
-        self._scheduled = False
 
     def write(self, transport: asyncio.WriteTransport, frame: bytes) -> None:
         frames = self.pending.get(transport)
         if frames is not None:
             frames.append(frame)
             return
+        if not self.pending and not self.written:  # the turn's first: schedule the flush
+            asyncio.get_running_loop().call_soon(self.flush)
         self.pending[transport] = [frame]
-        if not self._scheduled:
-            self._schedule()
 
     def write_now(self, transport: asyncio.WriteTransport, frame: bytes) -> None:
         if transport in self.written or transport in self.pending:
             self.write(transport, frame)
             return
+        if not self.pending and not self.written:
+            asyncio.get_running_loop().call_soon(self.flush)
         transport.write(frame)
         self.written.add(transport)
-        if not self._scheduled:
-            self._schedule()
-
-    def _schedule(self) -> None:
-        self._scheduled = True
-        asyncio.get_running_loop().call_soon(self.flush)
 
     def flush(self) -> None:
         pending, self.pending = self.pending, {}
         self.written.clear()
-        self._scheduled = False
         for transport, frames in pending.items():
             if not transport.is_closing():
                 transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
@@ -100,7 +108,7 @@ class WebSocketTransport:
     receive_raw: Callable[[str | bytes, bool], Awaitable[None]]
     close: Callable[..., Awaitable[None]]
 
-    async def run_websocket(self, ws: web.WebSocketResponse, upgrade: bool) -> None:
+    async def run_websocket(self, ws: InboxResponse, upgrade: bool) -> None:
         """Own a prepared websocket until it closes, reading it until then.
 
         Data messages normally never reach the loop here: the ``Inbox`` handles them as they
@@ -116,17 +124,14 @@ class WebSocketTransport:
             self.connected = True
             self.upgraded = True
         self._ws_active = True
-        inbox = ws.inbox if isinstance(ws, InboxResponse) else None
-        if inbox is not None:
-            inbox.deliver = self._deliver
+        inbox = ws.inbox
+        inbox.deliver = self._deliver
         self._start_writing(ws)
         try:
             while not self.closed:
-                if inbox is not None:
-                    inbox.parked = True
+                inbox.parked = True
                 msg: Any = await ws.receive()
-                if inbox is not None:
-                    inbox.parked = False
+                inbox.parked = False
                 if type(msg) is Held:
                     pending: Awaitable[None] | None = msg.pending
                 elif msg.type is WSMsgType.TEXT or msg.type is WSMsgType.BINARY:
@@ -147,10 +152,9 @@ class WebSocketTransport:
                 except Exception:  # the application's problem, not the transport's
                     self.server.logger.exception("%s: message handler error", self.sid)
         finally:
-            if inbox is not None:
-                inbox.deliver = None
-                inbox.parked = False
-                inbox.drop_held()
+            inbox.deliver = None
+            inbox.parked = False
+            inbox.drop_held()
             if not self.closing:
                 await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
             self._ws_closing = True
@@ -166,19 +170,13 @@ class WebSocketTransport:
         arrived during an upgrade) and switch to direct writes, without a writer task when
         the socket has room, as it normally has right after the handshake."""
         transport: asyncio.WriteTransport | None = getattr(ws._writer, "transport", None)
-        if (
-            transport is None
-            or transport.is_closing()
-            or transport.get_write_buffer_size() > WRITE_HIGH_WATER
-            or self._writer_task is not None
-        ):
+        if not has_room(transport) or self._writer_task is not None:
             self._wake()
             return
         if self.buffer:
-            frames = b"".join(ws_frame(ptype, data) for ptype, data in self.buffer)
+            self.server.coalescer.write(transport, frames_of(self.buffer))
             self.buffer = []
             self.buffered_bytes = 0
-            self.server.coalescer.write(transport, frames)
         self._direct = transport
 
     async def _run_upgrade(self, ws: web.WebSocketResponse) -> bool:
@@ -232,11 +230,8 @@ class WebSocketTransport:
                 return self.receive_raw(raw, False)
             raw = raw[1:]
         self._refresh_timeout_once()
-        message_now = self.server.message_now
-        if message_now is None:
-            return self.server.handlers["message"](self.sid, raw)  # type: ignore[no-any-return]
         try:
-            return message_now(self.sid, raw)  # type: ignore[no-any-return]
+            return self.server.message_now(self.sid, raw)  # type: ignore[no-any-return]
         except Exception:  # the application's problem, not the transport's
             self.server.logger.exception("%s: message handler error", self.sid)
             return None
@@ -252,12 +247,8 @@ class WebSocketTransport:
                 items = self.buffer
                 self.buffer = []
                 self.buffered_bytes = 0
-                if (
-                    transport is not None
-                    and not transport.is_closing()
-                    and transport.get_write_buffer_size() <= WRITE_HIGH_WATER
-                ):
-                    transport.write(b"".join(ws_frame(p, d) for p, d in items))
+                if has_room(transport):
+                    transport.write(frames_of(items))
                     continue
                 for ptype, data in items:
                     if isinstance(data, bytes):
