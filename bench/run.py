@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -196,8 +197,42 @@ def pinned(cpu: str, argv: list[str], pin: bool) -> list[str]:
     return ["taskset", "-c", cpu, *argv] if pin else argv
 
 
-class ServerProcess:
-    """A server under test: started, waited for, stopped; output kept in a temp file."""
+class ChildProcess:
+    """A process the benchmark starts in its own session: probed until ready, then stopped
+    with SIGTERM to its whole group (SIGKILL if it lingers)."""
+
+    proc: subprocess.Popen[bytes]
+    port: int
+
+    def _wait_until(self, ready: Callable[[], bool], timeout: float) -> str | None:
+        """None once ``ready()`` holds, else why not (the process exited, or time ran out)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return f"exited with {self.proc.returncode}: {self.tail()}"
+            with contextlib.suppress(OSError):
+                if ready():
+                    return None
+            time.sleep(0.05)
+        return f"not ready on port {self.port} after {timeout:.0f}s: {self.tail()}"
+
+    def tail(self) -> str:
+        return "no output kept"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=5)
+
+
+class ServerProcess(ChildProcess):
+    """A server under test; its output is kept in a temp file."""
 
     def __init__(self, spec: ServerSpec, fmt: str, pin: bool, extra: tuple[str, ...] = ()) -> None:
         self.spec = spec
@@ -218,14 +253,12 @@ class ServerProcess:
 
     def wait_ready(self, timeout: float = 20.0) -> str | None:
         """None when the port accepts connections, else why not."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                return f"exited with {self.proc.returncode}: {self.tail()}"
-            with contextlib.suppress(OSError), socket.create_connection((HOST, self.port), 0.2):
-                return None
-            time.sleep(0.05)
-        return f"no listener on port {self.port} after {timeout:.0f}s: {self.tail()}"
+
+        def accepts() -> bool:
+            socket.create_connection((HOST, self.port), 0.2).close()
+            return True
+
+        return self._wait_until(accepts, timeout)
 
     def tail(self, n: int = 1) -> str:
         self.log.seek(0)
@@ -233,19 +266,11 @@ class ServerProcess:
         return " | ".join(lines[-n:]) if lines else "no output"
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=5)
+        super().stop()
         self.log.close()
 
 
-class RedisServer:
+class RedisServer(ChildProcess):
     """A throw-away redis-server for the two-node scenarios, on the server CPU."""
 
     def __init__(self, pin: bool) -> None:
@@ -261,28 +286,12 @@ class RedisServer:
         )
 
     def wait_ready(self, timeout: float = 10.0) -> str | None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                return f"redis-server exited with {self.proc.returncode}"
-            with (
-                contextlib.suppress(OSError),
-                socket.create_connection((HOST, self.port), 0.2) as s,
-            ):
+        def pongs() -> bool:
+            with socket.create_connection((HOST, self.port), 0.2) as s:
                 s.sendall(b"PING\r\n")
-                if s.recv(16).startswith(b"+PONG"):
-                    return None
-            time.sleep(0.05)
-        return f"redis-server not answering on {self.port}"
+                return s.recv(16).startswith(b"+PONG")
 
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        return self._wait_until(pongs, timeout)
 
 
 def run_loadgen(argv: list[str], timeout: float, pin: bool) -> dict[str, Any]:
