@@ -61,7 +61,23 @@ async def http(
             return resp.status, await resp.text()
 
 
-class Polling:
+class _Receiver:
+    """``recv_until`` on top of a transport's ``recv``."""
+
+    async def recv(self, within: float = WAIT) -> Any:
+        raise NotImplementedError
+
+    async def recv_until(
+        self, pred: Callable[[list[Any]], bool], within: float = WAIT
+    ) -> list[Any]:
+        got: list[Any] = []
+        async with asyncio.timeout(within):
+            while not pred(got):
+                got.append(await self.recv(within))
+        return got
+
+
+class Polling(_Receiver):
     """One long-polling Engine.IO session."""
 
     def __init__(
@@ -118,17 +134,8 @@ class Polling:
                 self.pending.extend(split_payload(text))
         raise AssertionError("too many polls")
 
-    async def recv_until(
-        self, pred: Callable[[list[str]], bool], within: float = WAIT
-    ) -> list[str]:
-        got: list[str] = []
-        async with asyncio.timeout(within):
-            while not pred(got):
-                got.append(await self.recv(within))
-        return got
 
-
-class WebSocket:
+class WebSocket(_Receiver):
     """One websocket Engine.IO session (or a raw websocket during an upgrade)."""
 
     def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
@@ -181,15 +188,6 @@ class WebSocket:
                     continue
                 return data
         raise AssertionError("too many frames")
-
-    async def recv_until(
-        self, pred: Callable[[list[Any]], bool], within: float = WAIT
-    ) -> list[Any]:
-        got: list[Any] = []
-        async with asyncio.timeout(within):
-            while not pred(got):
-                got.append(await self.recv(within))
-        return got
 
     async def wait_closed(self, within: float = WAIT) -> list[Any]:
         """Read (answering pings) until the server closes; return what arrived."""
