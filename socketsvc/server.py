@@ -18,14 +18,15 @@ What changes against stock python-socketio 5.18, and why:
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import socketio
 from socketio import exceptions as sio_exceptions
 
-from socketsvc import eager, errors, packets
+from socketsvc import errors, packets, tasks
 from socketsvc.config import Settings
 from socketsvc.engine import EngineServer
 from socketsvc.guard import Guard, Refused
@@ -72,7 +73,7 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
         self._patterns = [r for r in routes if r.is_pattern]
         self._from_pattern: set[str] = set()
         self._connect_deadlines: dict[str, asyncio.TimerHandle] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self.tasks = tasks.TaskSet()  # handler calls and packet flows still running
         self._wire: dict[str, packets.PacketClass] = {}
         self._default_wire: packets.PacketClass = self.packet_class
         self._accepted = (
@@ -124,9 +125,18 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
         deadline = self._connect_deadlines.pop(eio_sid, None)
         if deadline is not None:
             deadline.cancel()
-        await super()._handle_eio_disconnect(eio_sid, reason)
-        self._wire.pop(eio_sid, None)
-        self.guard.closed(eio_sid)
+        flow = self.tasks.start(self._close_session(eio_sid, reason))
+        if not flow.done():
+            await asyncio.shield(flow)
+
+    async def _close_session(self, eio_sid: str, reason: str) -> None:
+        """Every namespace's disconnect, then the session's state; runs to the end even when
+        the transport's task is cancelled (the client went away) while it waits."""
+        try:
+            await super()._handle_eio_disconnect(eio_sid, reason)
+        finally:
+            self._wire.pop(eio_sid, None)
+            self.guard.closed(eio_sid)
 
     async def _handle_eio_message(self, eio_sid: str, data: str | bytes) -> None:
         pending = self.message_now(eio_sid, data)
@@ -137,8 +147,10 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
         """Handle one Socket.IO message as far as it goes without waiting; return the rest,
         which the transport awaits before it handles this client's next message.
 
-        An event is started here (its handler runs eagerly, see eager.py); connects,
-        disconnects, acks and invalid packets return a coroutine."""
+        An event's handler is started here, in a task of its own (see tasks.py). A connect,
+        disconnect or ack runs in a task too; what is left of it when this returns is what
+        the transport waits for. An invalid packet returns the coroutine that closes the
+        transport."""
         if eio_sid not in self.environ:
             return None  # the transport is closing; what it still delivers has no session
         try:
@@ -150,7 +162,10 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
                 return None
         except PacketError as exc:
             return self._refuse_packet(eio_sid, exc)
-        return self._route(eio_sid, pkt)
+        flow = self.tasks.start(self._route(eio_sid, pkt))
+        # Shielded: a transport task cancelled while it waits (the client went away) must
+        # not stop a connect or disconnect half-way, with the manager's state half-changed.
+        return None if flow.done() else asyncio.shield(flow)
 
     async def _refuse_packet(self, eio_sid: str, exc: PacketError) -> None:
         log.warning("closing %s: invalid packet: %s", eio_sid, exc)
@@ -243,7 +258,7 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
                 reply = errors.error_ack(errors.INVALID_PAYLOAD, pkt.problem)
                 self._send(eio_sid, packets.ACK, namespace, [reply], pkt.id)
         elif self.manager.is_connected(sid, namespace):
-            # Handlers run eagerly: in arrival order, with a task only if one suspends.
+            # Each handler runs in a task of its own, started in arrival order.
             handler = self.namespace_handlers.get(namespace)
             if handler is None:
                 text = f"no handlers in namespace {namespace}"
@@ -251,22 +266,27 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
                 self._ack(eio_sid, namespace, pkt.id, reply)
                 return
             data = pkt.data
-            run = handler.dispatch(data[0], sid, tuple(data[1:]))
-            try:
-                step = run.send(None)
-            except StopIteration as done:
-                self._ack(eio_sid, namespace, pkt.id, done.value)
-                return
-            task = asyncio.get_running_loop().create_task(
-                self._finish_event(eager.resume(run, step), eio_sid, namespace, pkt.id)
+            self.tasks.start(
+                self._run_event(handler, data[0], sid, tuple(data[1:]), eio_sid, pkt.id)
             )
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
 
-    async def _finish_event(
-        self, rest: Awaitable[Any], eio_sid: str, namespace: str, id: int | None
+    async def _run_event(
+        self,
+        handler: BaseNamespace,
+        event: str,
+        sid: str,
+        args: tuple[Any, ...],
+        eio_sid: str,
+        id: int | None,
     ) -> None:
-        self._ack(eio_sid, namespace, id, await rest)
+        """One event in its own task: the handler, then its ack."""
+        try:
+            result = await handler.dispatch(event, sid, args)
+            self._ack(eio_sid, handler.namespace, id, result)
+        except Exception:  # never an orphaned task failure
+            log.exception(
+                "event failed: sid=%s namespace=%s event=%s", sid, handler.namespace, event
+            )
 
     def _ack(self, eio_sid: str, namespace: str, id: int | None, result: Any) -> None:
         """Send a handler's return value as the ack, if the client asked for one."""
@@ -291,6 +311,8 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
                 await self._handle_ack(eio_sid, namespace, pkt.id, pkt.data)
         except PacketError as exc:
             await self._refuse_packet(eio_sid, exc)
+        except Exception:
+            log.exception("packet handling failed: eio_sid=%s namespace=%s", eio_sid, namespace)
 
     async def _rate_limited(self, eio_sid: str, sid: str) -> None:
         # A Socket.IO disconnect first: stock clients then do not reconnect on their own.
@@ -324,11 +346,15 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
         try:
             if handler is not None:
                 environ = self.environ.get(eio_sid, {})
-                accepted = await handler.trigger_event("connect", sid, environ, auth or {})
+                accepted = await self.tasks.start(
+                    handler.trigger_event("connect", sid, environ, auth or {})
+                )
                 if accepted is False:
                     refusal = {"message": "Connection rejected by server"}
         except sio_exceptions.ConnectionRefusedError as exc:
             refusal = exc.error_args
+        except ConnectionRefusedError as exc:  # the built-in one, as python-socketio accepts
+            refusal = _refusal(exc.args)
         except Exception:
             log.exception("connect handler failed: sid=%s namespace=%s", sid, namespace)
             refusal = INTERNAL_REFUSAL
@@ -345,7 +371,7 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
         await self.manager.connect(sid, namespace)
         if handler is not None:
             try:
-                await handler.after_connect(sid)
+                await self.tasks.start(handler.after_connect(sid))
             except Exception:
                 log.exception("after_connect failed: sid=%s namespace=%s", sid, namespace)
 
@@ -365,8 +391,40 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
         """Lifecycle events only (connect/disconnect); client events go through dispatch."""
         handler = self.namespace_handlers.get(namespace)
         if handler is not None and event in self.reserved_events:
-            return await handler.trigger_event(event, *args)
+            return await self.tasks.start(handler.trigger_event(event, *args))
         return None
+
+    async def emit(
+        self,
+        event: str,
+        data: Any = None,
+        to: Any = None,
+        room: Any = None,
+        skip_sid: Any = None,
+        namespace: str | None = None,
+        callback: Callable[..., Any] | None = None,
+        ignore_queue: bool = False,
+    ) -> None:
+        """``AsyncServer.emit``; an ack ``callback`` runs in a task of its own (see tasks.py)
+        when the client answers, not inside the connection's packet handling."""
+        if callback is not None:
+            callback = self._in_own_task(callback)
+        await super().emit(
+            event,
+            data,
+            to=to,
+            room=room,
+            skip_sid=skip_sid,
+            namespace=namespace,
+            callback=callback,
+            ignore_queue=ignore_queue,
+        )
+
+    def _in_own_task(self, callback: Callable[..., Any]) -> Callable[..., None]:
+        def run(*args: Any) -> None:
+            self.tasks.start(_call(callback, args))
+
+        return run
 
     def _send(
         self, eio_sid: str, kind: int, namespace: str, data: Any, id: int | None = None
@@ -375,9 +433,7 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
         self.eio.push(eio_sid, packets.encode_frames(wire, kind, namespace, data, id))
 
     def _spawn(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self.tasks.start(coro)
 
     async def close_all(self, timeout: float) -> None:
         """Close every client's transport (clients will reconnect elsewhere), bounded in time."""
@@ -389,9 +445,25 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
                 await asyncio.wait_for(self.eio.disconnect(), timeout)
             except TimeoutError:
                 log.warning("some clients did not close within %ss", timeout)
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=timeout)
+        await self.tasks.wait(timeout)
         await self.shutdown()
+
+
+async def _call(callback: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    try:
+        result = callback(*args)
+        if inspect.isawaitable(result):
+            await result
+    except Exception:
+        log.exception("ack callback failed: %r", callback)
+
+
+def _refusal(args: tuple[Any, ...]) -> dict[str, Any]:
+    """The CONNECT_ERROR payload for ``ConnectionRefusedError(message[, data])``."""
+    refusal: dict[str, Any] = {"message": str(args[0]) if args else "Connection refused by server"}
+    if len(args) > 1:
+        refusal["data"] = args[1]
+    return refusal
 
 
 def _quiet_logger(name: str, debug: bool) -> logging.Logger:

@@ -25,6 +25,7 @@ TEST_NAMESPACES = {
     "/test": "tests.sample_handlers:EchoNamespace",
     "/workspace/*": "tests.sample_handlers:WorkspaceNamespace",
     "/slow": "tests.sample_handlers:SlowConnectNamespace",
+    "/tasks": "tests.sample_handlers:TaskAwareNamespace",
 }
 
 SERIALIZERS = ["json", "msgpack"]

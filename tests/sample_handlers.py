@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import builtins
+import contextvars
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -132,3 +134,44 @@ class SlowConnectNamespace(BaseNamespace):
     async def on_nap(self, sid: str, seconds: float) -> str:
         await asyncio.sleep(seconds)
         return "rested"
+
+
+REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+
+
+class TaskAwareNamespace(BaseNamespace):
+    """Handlers written as any asyncio code is: each relies on running inside a task of its own.
+
+    None of them awaits anything before the construct it exercises, so each runs its first
+    statement exactly where the server starts it."""
+
+    async def on_connect(self, sid: str, environ: Mapping[str, Any], auth: dict[str, Any]) -> Any:
+        REQUEST_ID.set(f"connect-{sid}")  # must not reach the events of this connection
+        if "refuse" in auth:
+            raise builtins.ConnectionRefusedError(*auth["refuse"])
+        return None
+
+    async def on_timed(self, sid: str, value: Any) -> dict[str, Any]:
+        async with asyncio.timeout(2):  # noqa: ASYNC100 - entering it is what is tested
+            return {"in_task": asyncio.current_task() is not None, "value": value}
+
+    async def on_ask(self, sid: str, question: Any) -> Any:
+        return {"answer": await self.call("question", question, to=sid, timeout=3)}
+
+    async def on_remember(self, sid: str, value: str) -> dict[str, str | None]:
+        """Set the request id; answer what it was when this event started."""
+        before = REQUEST_ID.get()
+        REQUEST_ID.set(value)
+        return {"before": before}
+
+    async def on_recall(self, sid: str) -> dict[str, str | None]:
+        return {"before": REQUEST_ID.get()}
+
+    async def on_deadline(self, sid: str, seconds: float) -> str:
+        """``asyncio.timeout`` cancelling a wait: only possible inside a task."""
+        try:
+            async with asyncio.timeout(seconds):
+                await asyncio.sleep(10)
+        except TimeoutError:
+            return "timed out"
+        return "slept"

@@ -115,13 +115,15 @@ async def test_disconnect_removes_from_rooms_and_empty_rooms_disappear(
     alice, bob = await connect([NS]), await connect([NS])
     await call(alice, "enter", "gone-soon")
     await call(bob, "enter", "gone-soon")
+    alice_sid = alice.get_sid(NS)
     await alice.disconnect()
+    # The server handles alice's DISCONNECT concurrently with bob's next event.
+    await eventually(lambda: not server.app[SIO].manager.is_connected(alice_sid, NS))
     assert await call(bob, "enter", "gone-soon") == [bob.get_sid(NS)]
     await call(bob, "exit", "gone-soon")
     assert "gone-soon" not in rooms.get(NS, {})
     # The manager's per-client room index forgets a client with its last room.
     memberships = server.app[SIO].manager._memberships
-    alice_sid = alice.get_sid(NS)  # still known to the client object after disconnect
     assert all(sid != alice_sid for _, sid in memberships)
     assert list(memberships[(NS, bob.get_sid(NS))]) == [None, bob.get_sid(NS)]
 

@@ -363,9 +363,9 @@ class EngineSocket(WebSocketTransport, async_socket.AsyncSocket):  # type: ignor
             # the duplicate gets 400.
             self.close_soon(self.server.reason.TRANSPORT_ERROR)
             return None
-        if self.closed and not self._send_close_on_flush:
-            return None
-        if self.buffer or self._send_close_on_flush or self.closing:
+        if (self.closed or self.closing) and not (self.buffer or self._send_close_on_flush):
+            return None  # being dropped, with nothing left to deliver: 400, as Node answers
+        if self.buffer or self._send_close_on_flush:
             return self._take_payload() or [(NOOP, None)]
         if self.upgrading and self._probed:
             return [(NOOP, None)]

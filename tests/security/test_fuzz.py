@@ -338,7 +338,7 @@ class Node:
             "pending binary packets": len(sio._binary_packet),
             "connect deadlines": len(sio._connect_deadlines),
             "guard state": sio.guard.state_size(),
-            "server tasks": len(sio._tasks),
+            "server tasks": len(sio.tasks),
         }
 
     async def check(self, n: int) -> None:
