@@ -1,5 +1,5 @@
 # socketsvc node image: `docker build -t socketsvc .`, run by docker-compose.yml.
-FROM python:3.11-slim
+FROM python:3.13-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
