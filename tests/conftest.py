@@ -13,7 +13,7 @@ import pytest
 import socketio
 from aiohttp.test_utils import TestServer
 
-from socketsvc.app import create_app
+from socketsvc.app.factory import create_app
 from socketsvc.config import Settings
 from tests.cluster import client_fixture  # noqa: F401 - the `client` fixture
 from tests.redis_support import redis_prefix, redis_process, redis_url  # noqa: F401 - fixtures

@@ -2,6 +2,6 @@
 the protocol (and Node's engine.io) where stock python-engineio does not."""
 
 from .server import EngineServer
-from .socket import EngineSocket
+from .session import EngineSocket
 
 __all__ = ["EngineServer", "EngineSocket"]

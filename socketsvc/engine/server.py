@@ -21,10 +21,10 @@ import engineio
 from aiohttp import web
 
 from .environ import RequestEnviron
+from .framing import MESSAGE, OPEN, ProtocolError, encode_text, ws_frame
 from .inbox import InboxResponse
-from .socket import EngineSocket
+from .session import EngineSocket
 from .websocket import WriteCoalescer
-from .wire import MESSAGE, OPEN, ProtocolError, encode_text, ws_frame
 
 # Node engine.io error codes/messages (BaseServer.errors / errorMessages).
 UNKNOWN_TRANSPORT = 0

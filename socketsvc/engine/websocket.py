@@ -15,8 +15,8 @@ from typing import Any, TypeGuard
 
 from aiohttp import WSMsgType, web
 
+from .framing import ProtocolError, ws_frame
 from .inbox import Held, InboxResponse
-from .wire import ProtocolError, ws_frame
 
 # Above this many unsent bytes in the socket's write buffer, writes go through the writer task
 # and aiohttp's flow control instead of straight to the transport.

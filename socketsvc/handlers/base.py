@@ -19,10 +19,11 @@ from typing import Any, ClassVar, TypeVar
 
 import socketio
 
-from socketsvc import errors, schema
-from socketsvc.auth import Identity
+from socketsvc import errors
 from socketsvc.errors import SocketsvcError
-from socketsvc.services import Services
+from socketsvc.handlers import schema
+from socketsvc.handlers.services import Services
+from socketsvc.security.auth import Identity
 
 log = logging.getLogger("socketsvc.handlers")
 

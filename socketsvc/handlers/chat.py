@@ -25,7 +25,7 @@ from typing import Annotated, Any
 from socketsvc import errors
 from socketsvc.errors import SocketsvcError
 from socketsvc.handlers.base import BaseNamespace
-from socketsvc.schema import Length, Pattern
+from socketsvc.handlers.schema import Length, Pattern
 
 Room = Annotated[str, Length(1, 64), Pattern(r"[^\x00-\x1f]+")]
 Name = Annotated[str, Length(1, 32), Pattern(r"[^\x00-\x1f]+")]

@@ -1,4 +1,4 @@
-// Half of the four-client room test (tests/test_four_clients.py): two stock npm clients, one
+// Half of the four-client room test (tests/e2e/test_four_clients.py): two stock npm clients, one
 // per parser, join /chat room "four" and /test room "four" next to two python-socketio clients.
 // Protocol with pytest on stdio: print "ready", wait for "go", check what the python clients
 // sent, send our own, print "done".

@@ -22,7 +22,7 @@ import pytest
 from aiohttp import web
 from protocol_client import Target
 
-from socketsvc.app import create_app
+from socketsvc.app.factory import create_app
 from socketsvc.config import Settings
 
 HERE = Path(__file__).resolve().parent

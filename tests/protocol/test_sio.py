@@ -1,7 +1,7 @@
 """Socket.IO v5 over Engine.IO v4: namespaces, auth, events, acks, binary.
 
 The invalid-namespace answer, closing on invalid Socket.IO packets and the connect
-timeout are wrong in stock python-socketio and fixed in ``socketsvc.server``.
+timeout are wrong in stock python-socketio and fixed in ``socketsvc.sio.server``.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 import socketio
 
-from socketsvc.app import SIO
+from socketsvc.app.factory import SIO
 from tests.conftest import CLIENT_SERIALIZERS, Connect, Inbox, StartServer, eventually
 from tests.security.conftest import AUTH_SETTINGS, RunNode, token
 

@@ -15,10 +15,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from socketsvc.__main__ import main
-from socketsvc.auth import load_verifier
+from socketsvc.cli import main
 from socketsvc.config import Settings
 from socketsvc.errors import ConfigError
+from socketsvc.security.auth import load_verifier
 from tests.conftest import Connect, StartServer
 from tests.security.conftest import AUTH_SETTINGS, SECRET, RunNode, token
 
@@ -113,7 +113,7 @@ async def test_chat_name_falls_back_to_sub_and_never_trusts_the_client(connect: 
 
 
 async def test_identity_is_dropped_on_disconnect(connect: Connect, server: Any) -> None:
-    from socketsvc.app import SIO
+    from socketsvc.app.factory import SIO
 
     client = await connect(["/test"], auth={"token": token()})
     guard = server.app[SIO].guard
@@ -161,7 +161,7 @@ def test_rs256_pem_and_no_algorithm_confusion(tmp_path: Path, rsa_key: Any) -> N
     )
     mac = hmac.new(pem.read_bytes(), signing_input.encode(), hashlib.sha256).digest()
     forged_token = signing_input + "." + b64(mac)
-    from socketsvc.auth import AuthRefused
+    from socketsvc.security.auth import AuthRefused
 
     with pytest.raises(AuthRefused) as info:
         _verify(settings, forged_token)
@@ -184,7 +184,7 @@ def test_es256_jwks_picks_key_by_kid(tmp_path: Path, rsa_key: Any) -> None:
     settings = Settings(jwt_jwks_file=str(path), auth="required")
     assert _verify(settings, token(ec_key, "ES256", headers={"kid": "e1"})).subject == "u-1"
     assert _verify(settings, token(rsa_key, "RS256", headers={"kid": "r1"})).subject == "u-1"
-    from socketsvc.auth import AuthRefused
+    from socketsvc.security.auth import AuthRefused
 
     for tok in (
         token(ec_key, "ES256", headers={"kid": "r1"}),  # kid of another key
@@ -225,7 +225,7 @@ def test_bad_security_config_names_the_setting(
         k: str(tmp_path / v) if k.endswith("_file") and not v.startswith("/") else v
         for k, v in values.items()
     }
-    from socketsvc.app import create_app
+    from socketsvc.app.factory import create_app
 
     with pytest.raises(ConfigError) as info:
         create_app(Settings(**values))

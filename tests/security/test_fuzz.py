@@ -34,7 +34,7 @@ from aiohttp import web
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from socketsvc.app import SIO, create_app
+from socketsvc.app.factory import SIO, create_app
 from tests.conftest import make_settings
 
 EXAMPLES = int(os.environ.get("SOCKETSVC_TEST_FUZZ_EXAMPLES", "200"))

@@ -1,0 +1,77 @@
+"""``POST /api/v1/emit``: other services publish an event to clients on every node.
+
+Request: ``Authorization: Bearer <api_key>`` and a JSON object
+``{"namespace": "/chat", "room": "lobby", "event": "message", "data": ...}`` (``room``
+optional: absent or null means everyone in the namespace; ``data`` may be null).
+
+Answers: 202 ``{"status": "accepted"}`` once this node has delivered to its own clients and
+queued the message for the others (at-most-once, like every emit); 401 for a missing or wrong
+key; 400 ``{"error": {"code", "message"}}`` naming the field that is wrong. With an empty
+``api_key`` the route does not exist (404).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from typing import Any
+
+from aiohttp import web
+
+from socketsvc import errors
+from socketsvc.config import NAMESPACE_PATTERN
+from socketsvc.handlers.base import EVENT_NAME, RESERVED_EVENTS
+from socketsvc.sio.server import SocketServer
+
+BAD_REQUEST = "bad_request"
+UNAUTHORIZED = "unauthorized"
+
+
+def emit_route(sio: SocketServer, api_key: str) -> web.RouteDef:
+    """The route, bound to this node's server and key."""
+    expected = f"Bearer {api_key}".encode()
+
+    async def emit(request: web.Request) -> web.Response:
+        given = request.headers.get("Authorization", "").encode()
+        if not hmac.compare_digest(given, expected):
+            return _error(401, UNAUTHORIZED, "missing or wrong bearer token")
+        try:
+            body = await request.json(loads=json.loads)
+        except (ValueError, UnicodeDecodeError):
+            return _error(400, BAD_REQUEST, "body: not valid JSON")
+        try:
+            namespace, room, event, data = parse(body)
+        except ValueError as exc:
+            return _error(400, BAD_REQUEST, str(exc))
+        try:
+            await sio.emit(event, data, namespace=namespace, to=room)
+        except errors.SocketsvcError as exc:
+            return _error(400, exc.code, exc.message)
+        return web.json_response({"status": "accepted"}, status=202)
+
+    return web.post("/api/v1/emit", emit)
+
+
+def parse(body: Any) -> tuple[str, str | None, str, Any]:
+    """The emit a request body asks for; ``ValueError`` names the first bad field."""
+    if not isinstance(body, dict):
+        raise ValueError("body: must be a JSON object")
+    unknown = sorted(set(body) - {"namespace", "room", "event", "data"})
+    if unknown:
+        raise ValueError(f"{unknown[0]}: unknown field")
+    namespace = body.get("namespace")
+    if not isinstance(namespace, str) or not NAMESPACE_PATTERN.match(namespace) or "*" in namespace:
+        raise ValueError("namespace: required, a namespace path such as '/chat'")
+    room = body.get("room")
+    if room is not None and (not isinstance(room, str) or not 1 <= len(room) <= 256):
+        raise ValueError("room: must be a non-empty string (or absent for the whole namespace)")
+    event = body.get("event")
+    if not isinstance(event, str) or not EVENT_NAME.match(event) or event in RESERVED_EVENTS:
+        raise ValueError("event: required, an event name such as 'message'")
+    if "data" not in body:
+        raise ValueError("data: required (may be null)")
+    return namespace, room, event, body["data"]
+
+
+def _error(status: int, code: str, message: str) -> web.Response:
+    return web.json_response(errors.error_ack(code, message), status=status)

@@ -1,0 +1,397 @@
+"""Engine.IO v4 session (one per ``sid``) with Node-compatible transport rules.
+
+Replaces the queue/poll/ping-task machinery of ``engineio.AsyncSocket``:
+
+* outgoing packets go straight to the websocket (see ``websocket.py``) or to a plain
+  list buffer that the pending long-polling GET (or a websocket writer task, while a
+  client has a backlog) takes, so sending a message creates no task;
+* the heartbeat is two ``loop.call_later`` timers per session (next ping, pong
+  deadline) instead of a sleeping task per ping plus a global monitor task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any
+
+from aiohttp import web
+from engineio import async_socket
+from engineio import packet as eio_packet
+
+from .framing import CLOSE, MESSAGE, NOOP, PING, PONG, Item, ProtocolError, decode_packet, ws_frame
+from .websocket import WebSocketTransport, has_room
+
+# Node's engine.io answers the poll that is pending when the probe completes at
+# once, and any later poll during the upgrade after its 100 ms "check" tick.
+UPGRADE_SETTLE_SECONDS = 0.1
+# python-engineio clients refuse a polling payload of more than 16 packets ("Too many packets
+# in payload"); the rest of a backlog goes out in the next poll, which follows at once.
+MAX_PACKETS_PER_POLL = 16
+
+
+class EngineSocket(WebSocketTransport, async_socket.AsyncSocket):  # type: ignore[misc]
+    """One Engine.IO session. Drop-in for ``engineio.async_socket.AsyncSocket``."""
+
+    # set by engineio's BaseSocket.__init__
+    connected: bool
+    upgrading: bool
+    upgraded: bool
+    closing: bool
+    closed: bool
+
+    def __init__(self, server: Any, sid: str) -> None:
+        # Not BaseSocket.__init__: it builds an asyncio.Queue (about 3 KB) this class never
+        # uses, for every connection. These are the attributes python-engineio's API reads.
+        self.server = server
+        self.sid = sid
+        self.last_ping: float | None = None
+        self.connected = False
+        self.upgrading = False
+        self.upgraded = False
+        self.closing = False
+        self.closed = False
+        self.session: dict[str, Any] = {}
+        self.loop = asyncio.get_running_loop()
+        self.buffer: list[Item] = []
+        self._waiter: asyncio.Future[None] | None = None
+        self._poll_request: web.Request | None = None  # the pending long-poll GET
+        self._probed = False
+        self._upgrade_settled: asyncio.Event | None = None
+        self._ws: web.WebSocketResponse | None = None
+        self._ws_closing = False
+        self._direct: asyncio.WriteTransport | None = None  # set while direct writes are safe
+        self._ws_active = False  # the websocket carries the session (upgrade done)
+        self._writer_task: asyncio.Task[None] | None = None
+        self._send_close_on_flush = False  # polling: append CLOSE to the next poll
+        self._finalize_handle: asyncio.TimerHandle | None = None
+        self._ping_handle: asyncio.TimerHandle | None = None
+        self._timeout_handle: asyncio.TimerHandle | None = None
+        self._timeout_refreshed = False
+        self._close_task: asyncio.Task[None] | None = None
+        self._upgrade_close_task: asyncio.Future[bool] | None = None
+        self.buffered_bytes = 0  # size of the payloads in self.buffer
+        self.address: str | None = None  # counted by server.connection_limiter
+
+    # ------------------------------------------------------------------ output
+    async def send(self, pkt: eio_packet.Packet) -> None:
+        """Queue an engineio ``Packet`` (python-socketio API)."""
+        self.enqueue(pkt.packet_type, pkt.data)
+
+    def enqueue(
+        self, ptype: int, data: Any = None, frame: bytes | None = None, now: bool = False
+    ) -> None:
+        """Send one packet: written to the websocket in this event-loop turn when it is idle
+        and keeping up, else buffered for the writer or the next poll. ``frame`` is the
+        packet's websocket frame when the caller already built it (a broadcast builds it once
+        for everyone); ``now`` skips coalescing for the turn's first frame (see
+        ``WriteCoalescer``)."""
+        # Rule (Node sendPacket): nothing is sent once the session is closing.
+        if self.closing or self.closed:
+            return
+        if data is not None and not isinstance(data, str | bytes):
+            if isinstance(data, bytearray):
+                data = bytes(data)
+            else:
+                data = eio_packet.Packet(ptype, data).encode()[1:]
+        direct = self._direct
+        if direct is not None and not self.buffer:
+            if has_room(direct):
+                coalescer = self.server.coalescer
+                (coalescer.write_now if now else coalescer.write)(
+                    direct, frame or ws_frame(ptype, data)
+                )
+                return
+            self._direct = None  # backlogged: the writer task takes over, with flow control
+        self.buffer.append((ptype, data))
+        if data is not None:
+            self.buffered_bytes += len(data)
+            limit = self.server.max_buffer_bytes
+            if limit and self.backlog() > limit:
+                # A consumer that stopped reading must not grow memory without bound.
+                self.server.logger.warning(
+                    "%s: outgoing backlog over max_buffer_bytes (%d), closing slow consumer",
+                    self.sid,
+                    limit,
+                )
+                self.buffer = []
+                self.buffered_bytes = 0
+                self.close_soon(self.server.reason.TRANSPORT_ERROR, send_close=False)
+                # a websocket writer may be stuck in drain(): cut the connection
+                self.loop.call_soon(self._abort_network)
+                return
+        self._wake()
+
+    def _network(self) -> asyncio.Transport | None:
+        ws = self._ws
+        writer = getattr(ws, "_writer", None) if ws is not None and self.upgraded else None
+        transport: asyncio.Transport | None = getattr(writer, "transport", None)
+        return transport
+
+    def _abort_network(self) -> None:
+        transport = self._network()
+        if transport is not None:
+            transport.abort()
+
+    def backlog(self) -> int:
+        """Bytes queued for this client and not yet taken by the network: the buffer plus,
+        on websocket, the socket's unsent write buffer."""
+        transport = self._network()
+        unsent = transport.get_write_buffer_size() if transport is not None else 0
+        return self.buffered_bytes + unsent
+
+    def backlogged(self) -> bool:
+        """Whether volatile messages should be dropped: over a quarter of the backlog limit."""
+        limit = self.server.max_buffer_bytes
+        return bool(limit) and self.backlog() > limit // 4
+
+    def _wake(self) -> None:
+        """Hand buffered packets (or a close) to whoever delivers them: the pending poll, or
+        on websocket a writer task, which exists only while there is something to write."""
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        elif self._ws_active and self._writer_task is None and self._ws is not None:
+            self._writer_task = self.loop.create_task(self._ws_writer(self._ws))
+
+    def _take_payload(self) -> list[Item]:
+        items = self.buffer[:MAX_PACKETS_PER_POLL]
+        self.buffer = self.buffer[MAX_PACKETS_PER_POLL:]
+        self.buffered_bytes = sum(len(d) for _, d in self.buffer if d is not None)
+        if self._send_close_on_flush and not items:
+            # Rule (Node socket.close() waits for "drain"): the CLOSE of a
+            # server-initiated close goes in a poll of its own, after the
+            # buffered packets; the JS client handles Socket.IO packets on the
+            # next tick, so a CLOSE in the same payload would overtake them.
+            self._send_close_on_flush = False
+            items = [(CLOSE, None)]
+            self._finalize()
+        return items
+
+    # --------------------------------------------------------------- heartbeat
+    def start_heartbeat(self) -> None:
+        # Rule (EIO4 heartbeat): the server sends PING every pingInterval ...
+        self._ping_handle = self.loop.call_later(self.server.ping_interval, self._ping_due)
+
+    def _ping_due(self) -> None:
+        self._ping_handle = None
+        if self.closing or self.closed:
+            return
+        self.last_ping = time.time()
+        self._timeout_refreshed = False
+        self.enqueue(PING)
+        # ... and closes the session if no PONG arrives within pingTimeout.
+        self._timeout_handle = self.loop.call_later(self.server.ping_timeout, self._ping_timed_out)
+
+    def _on_pong(self) -> None:
+        if self._timeout_handle is not None:
+            self._timeout_handle.cancel()
+            self._timeout_handle = None
+        # Rule (Node pingIntervalTimer.refresh()): next ping pingInterval after the pong.
+        if self._ping_handle is not None:
+            self._ping_handle.cancel()
+        self.start_heartbeat()
+
+    def _refresh_timeout_once(self) -> None:
+        # Rule (Node Socket.onPacket): any non-pong packet received while a pong
+        # is awaited refreshes the pong deadline once per ping cycle.
+        if self._timeout_handle is not None and not self._timeout_refreshed:
+            self._timeout_refreshed = True
+            self._timeout_handle.cancel()
+            self._timeout_handle = self.loop.call_later(
+                self.server.ping_timeout, self._ping_timed_out
+            )
+
+    def _ping_timed_out(self) -> None:
+        self._timeout_handle = None
+        self.server.logger.info("%s: pong timeout, closing session", self.sid)
+        self.close_soon(self.server.reason.PING_TIMEOUT)
+
+    def _cancel_timers(self) -> None:
+        for handle in (self._ping_handle, self._timeout_handle):
+            if handle is not None:
+                handle.cancel()
+        self._ping_handle = self._timeout_handle = None
+
+    async def check_ping_timeout(self) -> bool:
+        # The timers enforce the deadline eagerly; kept for API compatibility.
+        return not self.closed
+
+    def schedule_ping(self) -> None:  # API compatibility with AsyncSocket
+        self._on_pong()
+
+    # ----------------------------------------------------------------- closing
+    def close_soon(self, reason: str, send_close: bool = True) -> None:
+        """Start closing from synchronous code (timer callbacks)."""
+        if self.closing or self.closed or self._close_task is not None:
+            return
+        self._close_task = asyncio.ensure_future(
+            self.close(wait=False, abort=not send_close, reason=reason)
+        )
+
+    async def close(
+        self, wait: bool = True, abort: bool = False, reason: str | None = None
+    ) -> None:
+        """Close the session.
+
+        ``abort=False`` (server-initiated) delivers what is buffered plus a
+        CLOSE packet; ``abort=True`` (client close) answers a pending poll with
+        NOOP, like Node's polling transport ``onClose``.
+        """
+        if self.closing or self.closed:
+            return
+        reason = reason or self.server.reason.SERVER_DISCONNECT
+        self.closing = True
+        self._cancel_timers()
+        if self.upgrading and self._ws is not None:
+            # an unfinished upgrade dies with the session
+            self._upgrade_close_task = asyncio.ensure_future(self._ws.close())
+        linger = self._shutdown_transport(reason, abort)
+        try:
+            await self.server._trigger_event("disconnect", self.sid, reason, run_async=False)
+        finally:
+            self.closed = True
+            if not linger:
+                self._finalize()
+            await self.release_address()
+
+    async def release_address(self) -> None:
+        """Give back this session's place in the per-address connection count (once)."""
+        address, self.address = self.address, None
+        if address is not None and self.server.connection_limiter is not None:
+            await self.server.connection_limiter.release(address)
+
+    def _shutdown_transport(self, reason: str, abort: bool) -> bool:
+        """Stop the active transport; return True if the session must linger
+        until a poll collects its CLOSE packet."""
+        reasons = self.server.reason
+        if self._ws is not None and (self.upgraded or not self.connected):
+            # websocket: flush what is buffered, then a close frame (Node sends
+            # no CLOSE packet over websocket). Buffered items are kept only for
+            # a server-initiated close.
+            if abort or reason != reasons.SERVER_DISCONNECT:
+                self.buffer = []
+                self.buffered_bytes = 0
+            self._ws_closing = True
+            self._direct = None
+            self._wake()
+            return False
+        if not abort and reason == reasons.SERVER_DISCONNECT:
+            # Node socket.close(): buffered packets, then CLOSE, are delivered
+            # to the next poll(s); the session is dropped after one heartbeat
+            # period if nobody polls.
+            self._send_close_on_flush = True
+            self._finalize_handle = self.loop.call_later(
+                self.server.ping_interval + self.server.ping_timeout, self._finalize
+            )
+            self._wake()
+            return True
+        if self._poll_request is not None:
+            # Rule: a pending poll is answered at once when the session closes:
+            # NOOP for a client CLOSE, CLOSE otherwise (Node polling.doClose).
+            self.buffer = [(NOOP, None)] if abort else [(CLOSE, None)]
+            self._wake()
+            return False
+        self.buffer = []
+        self.buffered_bytes = 0
+        return False
+
+    def forget(self) -> None:
+        self._send_close_on_flush = False
+        self._finalize()
+
+    def _finalize(self) -> None:
+        """Forget the session: later requests get 400 "Session ID unknown"."""
+        self.closed = True
+        if self._finalize_handle is not None:
+            self._finalize_handle.cancel()
+            self._finalize_handle = None
+        if self.server.sockets.get(self.sid) is self:
+            del self.server.sockets[self.sid]
+
+    @property
+    def lingering(self) -> bool:
+        return self._send_close_on_flush
+
+    # ----------------------------------------------------------------- input
+    async def receive_raw(self, raw: str | bytes, polling: bool) -> None:
+        """Decode and dispatch one packet; ProtocolError closes the session."""
+        ptype, data = decode_packet(raw, polling)
+        await self._dispatch(ptype, data)
+
+    async def _dispatch(self, ptype: int, data: Any) -> None:
+        if ptype == PONG:
+            self._on_pong()
+            return
+        self._refresh_timeout_once()
+        if ptype == MESSAGE:
+            try:
+                # Straight to the application's handler: engineio's _trigger_event wraps
+                # every message in a closure and a coroutine-function check.
+                pending = self.server.message_now(self.sid, data)
+                if pending is not None:
+                    await pending
+            except Exception:  # the application's problem, not the transport's
+                self.server.logger.exception("%s: message handler error", self.sid)
+        elif ptype == CLOSE:
+            await self.close(wait=False, abort=True, reason=self.server.reason.CLIENT_DISCONNECT)
+        elif ptype == PING:
+            # Rule (EIO4): only the server pings; Node closes on a client PING
+            # ("invalid heartbeat direction").
+            raise ProtocolError("invalid heartbeat direction")
+        # OPEN / UPGRADE / NOOP outside an upgrade are ignored, as in Node.
+
+    async def receive(self, pkt: eio_packet.Packet) -> None:  # API compatibility
+        await self._dispatch(pkt.packet_type, pkt.data)
+
+    # ------------------------------------------------------------ long-polling
+    async def handle_poll(self, request: web.Request) -> list[Item] | None:
+        """Serve a long-polling GET; None means 400 (the session is closed)."""
+        if self.upgrading:
+            # Rule: an HTTP request racing the upgrade must not be served after
+            # it; wait (bounded) for the upgrade to settle before answering.
+            settled = self._upgrade_settled
+            if settled is not None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(settled.wait(), UPGRADE_SETTLE_SECONDS)
+            if self.upgraded or self.closed or self.closing:
+                return None
+        if self._poll_request is not None:
+            # Rule (Node onPollRequest "overlap from client"): a second
+            # concurrent poll closes the session; the pending one gets CLOSE,
+            # the duplicate gets 400.
+            self.close_soon(self.server.reason.TRANSPORT_ERROR)
+            return None
+        if (self.closed or self.closing) and not (self.buffer or self._send_close_on_flush):
+            return None  # being dropped, with nothing left to deliver: 400, as Node answers
+        if self.buffer or self._send_close_on_flush:
+            return self._take_payload() or [(NOOP, None)]
+        if self.upgrading and self._probed:
+            return [(NOOP, None)]
+        waiter = self.loop.create_future()
+        self._waiter = waiter
+        self._poll_request = request
+        try:
+            await waiter
+        finally:
+            if self._waiter is waiter:
+                self._waiter = None
+            self._poll_request = None
+        if self.upgraded:
+            # released by a completed upgrade: the buffer belongs to the websocket
+            return [(NOOP, None)]
+        transport = request.transport
+        if (transport is None or transport.is_closing()) and not self.closing:
+            # Rule (Node "poll connection closed prematurely"): the client went
+            # away; keep the packets out of a dead response and close.
+            await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
+            return None
+        return self._take_payload() or [(NOOP, None)]
+
+    async def handle_post(self, body: str) -> None:
+        """Process a long-polling POST payload (packets joined with \\x1e)."""
+        for raw in body.split("\x1e"):
+            if self.closing or self.closed:
+                break
+            await self.receive_raw(raw, polling=True)

@@ -1,0 +1,60 @@
+"""The Redis bus format: what one node (or an emitter) publishes for the others.
+
+A bus message is the dict python-socketio's pub/sub managers exchange (``method``,
+``host_id``, ``event``, ``data``, ``namespace``, ``room``, ``skip_sid``, ...) plus
+``"v": 1``, encoded as msgpack. msgpack, not JSON, because it carries what clients can send
+unchanged: bytes (no base64), non-string map keys, NaN, 64-bit integers. It is independent of
+each client's wire format; the receiving node encodes once per format for its own clients.
+
+For interoperability, JSON messages from stock python-socketio emitters
+(``socketio.AsyncRedisManager(write_only=True)`` on the same channel) are accepted too.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import msgpack
+
+from socketsvc.protocol.packets import Unencodable
+
+VERSION = 1
+METHODS = frozenset({"emit", "callback", "disconnect", "enter_room", "leave_room", "close_room"})
+
+
+class BadMessage(ValueError):
+    """Something on the channel that is not a bus message this version understands."""
+
+
+def channel(prefix: str) -> str:
+    """The pub/sub channel shared by every node configured with ``redis_prefix = prefix``."""
+    return f"{prefix}:bus"
+
+
+def encode(message: dict[str, Any]) -> bytes:
+    """Bytes to publish; raises :class:`Unencodable` for data msgpack cannot carry."""
+    try:
+        return msgpack.packb({**message, "v": VERSION}, use_bin_type=True)  # type: ignore[no-any-return]
+    except (OverflowError, TypeError, ValueError) as exc:
+        raise Unencodable("other nodes", str(exc).split("\n")[0][:120]) from None
+
+
+def decode(raw: bytes | str) -> dict[str, Any]:
+    """The message in ``raw``, or :class:`BadMessage` saying why it is not one."""
+    try:
+        if isinstance(raw, str) or raw[:1] == b"{":
+            message = json.loads(raw)  # a stock python-socketio emitter
+            version: Any = VERSION
+        else:
+            message = msgpack.unpackb(raw, raw=False, strict_map_key=False)
+            version = message.get("v") if isinstance(message, dict) else None
+    except Exception as exc:  # msgpack raises many types on garbage
+        raise BadMessage(f"undecodable ({type(exc).__name__})") from None
+    if not isinstance(message, dict):
+        raise BadMessage("not a map")
+    if version != VERSION:
+        raise BadMessage(f"unsupported version {version!r}")
+    if message.get("method") not in METHODS:
+        raise BadMessage(f"unknown method {str(message.get('method'))[:40]!r}")
+    return message

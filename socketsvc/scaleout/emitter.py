@@ -1,0 +1,80 @@
+"""Publish to socketsvc clients from any Python process, without running a server.
+
+    async with Emitter("redis://127.0.0.1:6379/0", prefix="socketsvc") as emitter:
+        await emitter.emit("message", {"text": "deploy finished"}, namespace="/chat", to="ops")
+
+Every socketsvc node on that Redis with the same ``redis_prefix`` delivers the event to its
+clients in the room (at-most-once: nodes that are not subscribed at that moment miss it).
+Unlike a node, the emitter does wait for Redis and raises ``redis.RedisError`` (or
+``OSError``) when the message could not be published, so the caller can retry.
+"""
+
+from __future__ import annotations
+
+import uuid
+from types import TracebackType
+from typing import Any
+
+from redis import asyncio as aioredis
+
+from socketsvc.scaleout import bus
+from socketsvc.scaleout.link import client_options
+
+
+class Emitter:
+    """A write-only member of the bus (modelled on ``AsyncRedisManager(write_only=True)``)."""
+
+    def __init__(self, redis_url: str, prefix: str = "socketsvc") -> None:
+        self.channel = bus.channel(prefix)
+        self.host_id = f"emitter-{uuid.uuid4().hex}"
+        self.redis: aioredis.Redis = aioredis.Redis.from_url(redis_url, **client_options())
+
+    async def emit(
+        self,
+        event: str,
+        data: Any = None,
+        *,
+        namespace: str = "/",
+        to: str | list[str] | None = None,
+        skip_sid: str | list[str] | None = None,
+    ) -> int:
+        """Send ``event`` to the clients in room(s) ``to`` (all of ``namespace`` when None).
+
+        ``data`` may be a tuple for several arguments and may contain bytes. Returns how many
+        nodes were subscribed (Redis's count of receivers).
+        """
+        message = {
+            "method": "emit",
+            "event": event,
+            "data": list(data) if isinstance(data, tuple) else [data],
+            "binary": False,
+            "namespace": namespace,
+            "room": to,
+            "skip_sid": skip_sid,
+            "callback": None,
+            "host_id": self.host_id,
+        }
+        receivers: int = await self.redis.publish(self.channel, bus.encode(message))
+        return receivers
+
+    async def close_room(self, room: str, *, namespace: str = "/") -> int:
+        """Make every client leave ``room`` on every node."""
+        message = {"method": "close_room", "room": room, "namespace": namespace}
+        receivers: int = await self.redis.publish(
+            self.channel, bus.encode({**message, "host_id": self.host_id})
+        )
+        return receivers
+
+    async def aclose(self) -> None:
+        await self.redis.aclose()
+
+    async def __aenter__(self) -> Emitter:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()

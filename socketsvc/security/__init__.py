@@ -1,0 +1,1 @@
+"""Who may connect and how much: authentication, origins, proxies and abuse limits."""

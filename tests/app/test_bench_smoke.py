@@ -1,0 +1,77 @@
+"""End-to-end smoke test of the bench/ harness.
+
+Runs ``python bench/run.py --smoke`` against the Node.js reference and stock
+python-socketio and socketsvc, and checks that the harness
+works and prints the expected rows. It never asserts anything about speed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+NODE_MODULES = os.path.join(REPO_ROOT, "clients", "js", "node_modules")
+
+SCENARIO_ROWS = [
+    ("verify", "json"),
+    ("verify", "msgpack"),
+    ("ack-echo-50", "json"),
+    ("ack-echo-50", "msgpack"),
+    ("ack-echo-500", "json"),
+    ("ack-echo-500", "msgpack"),
+    ("bcast-1000-rate", "json"),
+    ("bcast-1000-rate", "msgpack"),
+    ("bcast-1000-max", "json"),
+    ("bcast-1000-max", "msgpack"),
+    ("idle-5k", "json"),
+    ("idle-5k", "msgpack"),
+    ("idle-10k", "json"),
+    ("idle-10k", "msgpack"),
+    ("mixed-1000", "mixed"),
+]
+
+
+def _table_rows(stdout: str) -> dict[tuple[str, str, str], str]:
+    rows = {}
+    for line in stdout.splitlines():
+        cells = [c.strip() for c in line.split("|")]
+        if len(cells) >= 4 and cells[0] in {s for s, _ in SCENARIO_ROWS}:
+            rows[(cells[0], cells[1], cells[2])] = cells[3]
+    return rows
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+@pytest.mark.skipif(
+    not os.path.isdir(os.path.join(NODE_MODULES, "ws")),
+    reason="run `cd clients/js && npm ci` first",
+)
+def test_bench_smoke() -> None:
+    servers = ["node", "pysio", "socketsvc"]
+    proc = subprocess.run(
+        [sys.executable, "bench/run.py", "--smoke", "--servers", ",".join(servers)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=80,
+    )
+    assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+
+    rows = _table_rows(proc.stdout)
+    for scenario, fmt in SCENARIO_ROWS:
+        for server in servers:
+            assert (scenario, fmt, server) in rows, f"missing row {scenario} {fmt} {server}"
+            result = rows[(scenario, fmt, server)]
+            assert "FAILED" not in result, (scenario, fmt, server, result)
+            assert not result.startswith("not available"), (server, result)
+            if scenario == "mixed-1000" and server != "socketsvc":
+                assert result.startswith("n/a"), result
+            elif scenario == "verify":
+                assert result == "ok", (fmt, server, result)
+            else:
+                assert result[0].isdigit(), (scenario, fmt, server, result)

@@ -1,0 +1,116 @@
+"""The command line as an operator uses it: help, config errors (exit 2), signals (exit 0)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+import socketio
+
+from tests.conftest import eventually
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def run_cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "socketsvc",
+        *args,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), 30)
+    return proc.returncode or 0, out.decode()
+
+
+async def test_help_lists_every_setting_with_its_default() -> None:
+    code, out = await run_cli("serve", "--help")
+    assert code == 0
+    out = " ".join(out.split())
+    for flag, default in [
+        ("--host", "127.0.0.1"),
+        ("--port", "8000"),
+        ("--serializer", "auto"),
+        ("--log-level", "info"),
+        ("--ping-interval", "25.0"),
+        ("--max-payload", "1000000"),
+        ("--config", None),
+    ]:
+        assert flag in out
+        if default:
+            assert re.search(rf"{flag} [A-Z_]+ [^()]*\(default: {re.escape(default)};", out), flag
+
+
+@pytest.mark.parametrize(
+    "args, env, names",
+    [
+        (["--port", "http"], {}, "port: 'http' from --port"),
+        (["--serializer", "xml"], {}, "--serializer"),
+        ([], {"SOCKETSVC_PING_INTERVAL": "soon"}, "ping_interval"),
+        (["--config", "{bad_key}"], {}, "colour: unknown setting"),
+        (["--config", "{bad_module}"], {}, "cannot import module 'nowhere.handlers'"),
+    ],
+)
+async def test_configuration_errors_exit_2_and_name_the_setting(
+    tmp_path: Path, args: list[str], env: dict[str, str], names: str
+) -> None:
+    files = {
+        "{bad_key}": 'colour = "blue"\n',
+        "{bad_module}": '[namespaces]\n"/orders" = "nowhere.handlers:Orders"\n',
+    }
+    for i, arg in enumerate(args):
+        if arg in files:
+            path = tmp_path / "config.toml"
+            path.write_text(files[arg])
+            args[i] = str(path)
+    code, out = await run_cli("serve", *args, env=env)
+    assert code == 2, out
+    assert names in out
+    assert "Traceback" not in out
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+async def test_signal_disconnects_clients_and_exits_0(sig: signal.Signals) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "socketsvc",
+        "serve",
+        "--port",
+        "0",
+        "--shutdown-grace",
+        "3",
+        cwd=ROOT,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert proc.stderr is not None
+    url = None
+    while url is None:
+        line = (await asyncio.wait_for(proc.stderr.readline(), 15)).decode()
+        assert line, "server exited before listening"
+        found = re.search(r"listening on (http://\S+)", line)
+        url = found.group(1) if found else None
+    client = socketio.AsyncClient(reconnection=False)
+    reasons: list[str] = []
+    client.on("disconnect", lambda reason="": reasons.append(reason), namespace="/chat")
+    await client.connect(url, namespaces=["/chat"], transports=["websocket"])
+    await client.call("join", {"room": "r", "name": "n"}, namespace="/chat", timeout=5)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    proc.send_signal(sig)
+    code = await asyncio.wait_for(proc.wait(), 10)
+    assert code == 0
+    assert loop.time() - started < 5
+    await eventually(lambda: bool(reasons))
+    await client.shutdown()
+    rest = (await proc.stderr.read()).decode()
+    assert "shutting down" in rest and "Traceback" not in rest

@@ -1,0 +1,110 @@
+"""Settings: precedence, typed casts, and errors that name the setting."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from socketsvc import config
+from socketsvc.app.factory import create_app
+from socketsvc.cli import build_parser, settings_from_args
+from socketsvc.errors import ConfigError
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "socketsvc.toml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_are_a_single_in_memory_node() -> None:
+    settings = config.load(environ={})
+    assert (settings.host, settings.port, settings.manager) == ("127.0.0.1", 8000, "memory")
+    assert settings.serializer == "auto"
+    assert (settings.ping_interval, settings.ping_timeout, settings.max_payload) == (25, 20, 10**6)
+
+
+def test_precedence_defaults_file_env_flags(tmp_path: Path) -> None:
+    path = write(tmp_path, 'port = 9001\nlog_level = "warning"\nping_interval = 10\n')
+    env = {"SOCKETSVC_PORT": "9002", "SOCKETSVC_PING_INTERVAL": "12.5"}
+    settings = config.load(path, env, {"port": 9003})
+    assert settings.port == 9003  # flag beats env beats file
+    assert settings.ping_interval == 12.5  # env beats file
+    assert settings.log_level == "warning"  # file beats default
+    assert settings.ping_timeout == 20  # default
+
+
+def test_cli_flags_and_config_from_env(tmp_path: Path) -> None:
+    path = write(tmp_path, 'serializer = "msgpack"\ntransports = ["websocket"]\n')
+    args = build_parser().parse_args(
+        ["serve", "--port", "7001", "--cors-origins", "https://a.example,https://b.example"]
+    )
+    settings = settings_from_args(args)  # no --config: nothing from the file
+    assert settings.port == 7001
+    assert settings.cors_origins == ("https://a.example", "https://b.example")
+    assert config.load(environ={"SOCKETSVC_CONFIG": str(path)}).transports == ("websocket",)
+
+
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({"SOCKETSVC_PORT": "eighty"}, "port: 'eighty' from environment variable SOCKETSVC_PORT"),
+        ({"SOCKETSVC_PORT": "70000"}, "port: 70000 is not between 0 and 65535"),
+        ({"SOCKETSVC_SERIALIZER": "xml"}, "serializer: 'xml' is not one of auto, json, msgpack"),
+        ({"SOCKETSVC_MANAGER": "zookeeper"}, "manager: 'zookeeper' is not one of memory"),
+        ({"SOCKETSVC_PING_TIMEOUT": "0"}, "ping_timeout: must be a positive number"),
+        ({"SOCKETSVC_CHAT_PAGE": "maybe"}, "chat_page: 'maybe'"),
+        ({"SOCKETSVC_TRANSPORTS": "polling,carrier-pigeon"}, "transports:"),
+        ({"SOCKETSVC_MAX_PAYLOAD": "10"}, "max_payload: 10 is below the minimum"),
+    ],
+)
+def test_bad_values_name_the_setting(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        config.load(environ=env)
+    assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("prot = 8000\n", "prot: unknown setting"),
+        ("port = 'x'\n", "port: 'x' from"),
+        ("port = 80.5\n", "port: 80.5"),
+        ("[namespaces]\n'orders' = 'a.b:C'\n", "'orders' is not a namespace path"),
+        ("[namespaces]\n'/orders' = 'not a path'\n", "namespaces./orders: 'not a path'"),
+        ("port = \n", "is not valid TOML"),
+    ],
+)
+def test_bad_file_entries_name_the_setting(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        config.load(write(tmp_path, text), environ={})
+    assert message in str(caught.value)
+
+
+def test_unreadable_file_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        config.load(tmp_path / "missing.toml", environ={})
+
+
+def test_unknown_environment_variables_warn(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="socketsvc.config"):
+        config.load(environ={"SOCKETSVC_PROT": "1"})
+    assert "SOCKETSVC_PROT" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "target, message",
+    [
+        ("no_such_module:Handler", "cannot import module 'no_such_module'"),
+        ("tests.sample_handlers:Missing", "module 'tests.sample_handlers' has no 'Missing'"),
+        ("tests.sample_handlers:Point", "is not a socketsvc.handlers.BaseNamespace subclass"),
+        ("tests.broken_handlers:Broken", "cannot import module 'tests.broken_handlers'"),
+    ],
+)
+def test_handler_modules_are_checked_at_start_up(target: str, message: str) -> None:
+    settings = config.Settings(namespaces={"/x": target})
+    with pytest.raises(ConfigError) as caught:
+        create_app(settings)
+    assert message in str(caught.value) and "namespaces./x" in str(caught.value)

@@ -1,0 +1,55 @@
+"""The committed browser bundle is exactly what ``npm run build:browser`` makes from clients/js/src.
+
+``socketsvc/static/vendor/socketsvc.js`` is committed so that ``pip install`` ships it without Node.
+This test rebuilds it into a temporary file and compares bytes, so it can never go stale: after
+changing clients/js/src (or its dependencies), run ``npm run build:browser`` in clients/js and
+commit the result.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.tools import missing
+
+ROOT = Path(__file__).resolve().parents[2]
+CLIENT = ROOT / "clients" / "js"
+BUNDLE = ROOT / "socketsvc" / "static" / "vendor" / "socketsvc.js"
+
+
+def require_npm() -> str:
+    npm = shutil.which("npm")
+    if npm is None or not (CLIENT / "node_modules").is_dir():
+        missing("npm with clients/js/node_modules")
+    return npm
+
+
+@pytest.mark.timeout(120)
+def test_committed_browser_bundle_is_up_to_date(tmp_path: Path) -> None:
+    npm = require_npm()
+    rebuilt = tmp_path / "socketsvc.js"
+    proc = subprocess.run(
+        [npm, "run", "--silent", "build:browser", "--", f"--outfile={rebuilt}"],
+        cwd=CLIENT,
+        capture_output=True,
+        text=True,
+        timeout=110,
+    )
+    assert proc.returncode == 0, f"npm run build:browser failed:\n{proc.stdout}\n{proc.stderr}"
+    assert BUNDLE.is_file(), f"{BUNDLE.relative_to(ROOT)} is not committed"
+    assert rebuilt.read_bytes() == BUNDLE.read_bytes(), (
+        f"{BUNDLE.relative_to(ROOT)} is stale: run `npm run build:browser` in clients/js "
+        "and commit the result"
+    )
+
+
+def test_bundle_is_served_and_shipped() -> None:
+    """The page imports the bundle by this path, and package data covers static/vendor."""
+    page = (ROOT / "socketsvc" / "static" / "chat.js").read_text(encoding="utf-8")
+    assert '"/static/vendor/socketsvc.js"' in page
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    assert '"static/vendor/*"' in pyproject

@@ -1,0 +1,246 @@
+"""The deployment: docker-compose.yml, Dockerfile and deploy/nginx.conf.
+
+No Docker engine runs in CI, so the compose file is checked twice: structurally with PyYAML
+and, when Debian's ``docker-compose`` is installed, with ``docker-compose config -q``. The
+same topology then runs natively: ``redis-server``, two ``python -m socketsvc serve``
+processes and ``nginx`` with the repository's site config (only the upstream addresses and
+the listen port replaced), and stock ``socket.io-client`` chats across the two nodes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT
+from tests.redis_support import HOST, free_port
+from tests.tools import missing
+
+NGINX_SITE = ROOT / "deploy" / "nginx.conf"
+
+
+def compose() -> dict[str, Any]:
+    return dict(yaml.safe_load((ROOT / "docker-compose.yml").read_text()))
+
+
+def test_compose_structure() -> None:
+    services = compose()["services"]
+    redis = services["redis"]
+    assert "healthcheck" in redis
+    replicas = {
+        n: s for n, s in services.items() if s.get("environment", {}).get("SOCKETSVC_MANAGER")
+    }
+    assert len(replicas) >= 2
+    for service in replicas.values():
+        env = service["environment"]
+        assert env["SOCKETSVC_MANAGER"] == "redis"
+        assert env["SOCKETSVC_REDIS_URL"] == "redis://redis:6379/0"
+        assert env["SOCKETSVC_HOST"] == "0.0.0.0"
+        assert service["depends_on"]["redis"]["condition"] == "service_healthy"
+    nginx = services["nginx"]
+    assert "./deploy/nginx.conf:/etc/nginx/conf.d/default.conf:ro" in nginx["volumes"]
+    assert "8080:8080" in nginx["ports"]
+    site = NGINX_SITE.read_text()
+    upstreams = re.findall(r"^\s*server\s+([\w.-]+):8000\b", site, re.M)
+    assert sorted(upstreams) == sorted(replicas)
+    for directive in ("ip_hash;", "proxy_http_version 1.1;", "proxy_set_header Upgrade"):
+        assert directive in site
+
+
+def test_dockerfile() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"^FROM python:3\.13-slim$", text, re.M)
+    user = re.search(r"^USER (\S+)$", text, re.M)
+    assert user and user.group(1) not in ("root", "0")
+    assert "HEALTHCHECK" in text and "/healthz" in text
+    assert 'CMD ["python", "-m", "socketsvc", "serve"]' in text
+    assert "SOCKETSVC_HOST=0.0.0.0" in text
+
+
+def test_docker_compose_config() -> None:
+    binary = shutil.which("docker-compose")
+    if binary is None:
+        missing("docker-compose")
+    proc = subprocess.run(
+        [binary, "-f", "docker-compose.yml", "config", "-q"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
+# -- the same topology, natively ------------------------------------------------------------
+
+
+def http_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=2) as resp:
+        return json.loads(resp.read())
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if http_json(url).get("status") in ("ok", "ready"):
+                return
+        except OSError:
+            pass
+        if proc.poll() is not None:
+            pytest.fail(f"process for {url} exited with {proc.returncode}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"{url} not ready within {timeout}s")
+        time.sleep(0.05)
+
+
+def nginx_config(tmp: Path, ports: list[int], listen: int) -> Path:
+    """The repository's site config with local upstreams, inside a minimal main config."""
+    site = NGINX_SITE.read_text()
+    names = re.findall(r"^\s*server\s+([\w.-]+:8000)\b", site, re.M)
+    assert len(names) == len(ports)
+    for name, port in zip(names, ports, strict=True):
+        site = site.replace(f"server {name}", f"server {HOST}:{port}", 1)
+    site = re.sub(r"^(\s*)listen\s+8080;", rf"\1listen {HOST}:{listen};", site, flags=re.M)
+    (tmp / "site.conf").write_text(site)
+    temp_paths = "\n".join(
+        f"  {kind}_temp_path {tmp}/{kind};"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    main = f"""
+{"user root;" if os.geteuid() == 0 else ""}
+worker_processes 1;
+daemon off;
+pid {tmp}/nginx.pid;
+error_log {tmp}/error.log warn;
+events {{ worker_connections 256; }}
+http {{
+  access_log off;
+{temp_paths}
+  include {tmp}/site.conf;
+}}
+"""
+    (tmp / "nginx.conf").write_text(main)
+    return tmp / "nginx.conf"
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+@pytest.fixture
+def topology(redis_url: str, redis_prefix: str, node: str) -> Iterator[dict[str, Any]]:
+    nginx = shutil.which("nginx") or (
+        "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
+    )
+    if nginx is None:
+        missing("nginx")
+    procs: list[subprocess.Popen[bytes]] = []
+    tmp = Path(tempfile.mkdtemp(prefix="socketsvc-nginx-"))
+    try:
+        ports = [free_port(), free_port()]
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "SOCKETSVC_LOG_LEVEL": "warning"}
+        env |= {"SOCKETSVC_MANAGER": "redis", "SOCKETSVC_REDIS_URL": redis_url}
+        env |= {"SOCKETSVC_REDIS_PREFIX": redis_prefix}
+        for port in ports:
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "socketsvc", "serve", "--port", str(port)],
+                    cwd=ROOT,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                )
+            )
+        for port, proc in zip(ports, procs, strict=True):
+            wait_ready(f"http://{HOST}:{port}/readyz", proc)
+        listen = free_port()
+        conf = nginx_config(tmp, ports, listen)
+        procs.append(
+            subprocess.Popen([nginx, "-p", str(tmp), "-c", str(conf)], stdin=subprocess.DEVNULL)
+        )
+        wait_ready(f"http://{HOST}:{listen}/healthz", procs[-1])
+        yield {"url": f"http://{HOST}:{listen}", "nodes": [f"http://{HOST}:{p}" for p in ports]}
+    finally:
+        for proc in reversed(procs):
+            stop(proc)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_stock_client_chats_across_nodes_through_nginx(topology: dict[str, Any], node: str) -> None:
+    page = urllib.request.urlopen(topology["url"] + "/", timeout=2).read()
+    assert b"<html" in page.lower()
+    script = ROOT / "tests" / "js" / "cross_node_chat.mjs"
+    proc = subprocess.Popen(
+        [
+            node,
+            str(script),
+            "--url",
+            topology["url"],
+            "--from",
+            "127.0.0.1,127.1.0.1",
+            "--step",
+            "connect",
+            "--deadline",
+            "25",
+        ],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None and proc.stdin is not None
+        first = json.loads(proc.stdout.readline() or "{}")
+        assert first.get("connected"), first
+        counts = [http_json(n + "/healthz")["clients"] for n in topology["nodes"]]
+        assert counts == [1, 1], f"nginx did not spread the two clients over both nodes: {counts}"
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["ok"], result
+    assert result["transports"] == ["websocket", "websocket"]  # upgraded through nginx
+    assert result["members"] == ["alice", "bob"]
+    assert result["received"] == ["across nodes", "and back"]
+
+
+def test_browsers_on_the_proxy_origin_pass_and_foreign_origins_are_refused(
+    topology: dict[str, Any],
+) -> None:
+    handshake = topology["url"] + "/socket.io/?EIO=4&transport=polling"
+
+    def status(origin: str) -> int:
+        request = urllib.request.Request(handshake, headers={"Origin": origin})
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                return int(response.status)
+        except urllib.error.HTTPError as exc:
+            return int(exc.code)
+
+    assert status(topology["url"]) == 200  # the page's own origin, port included
+    assert status("http://evil.example") == 403

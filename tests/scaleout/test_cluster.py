@@ -1,0 +1,224 @@
+"""Several nodes on one Redis: rooms, broadcasts, members, the publish API and the emitter.
+
+Two ``create_app`` instances with ``manager = "redis"`` run in the test's event loop on a real
+``redis-server``; python-socketio clients connect to each. Every wait has a timeout.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+import pytest
+import socketio
+from aiohttp.test_utils import TestServer
+
+from socketsvc.app.factory import SIO
+from socketsvc.scaleout.emitter import Emitter
+from tests.cluster import Client
+from tests.conftest import Inbox, StartServer
+
+CHAT = "/chat"
+API_KEY = "test-key-0123456789"
+
+Node = TestServer
+
+
+@pytest.fixture
+def start_node(
+    start_server: StartServer, redis_url: str, redis_prefix: str
+) -> Callable[..., Awaitable[Node]]:
+    async def start(**overrides: Any) -> Node:
+        values: dict[str, Any] = {
+            "manager": "redis",
+            "redis_url": redis_url,
+            "redis_prefix": redis_prefix,
+            "api_key": API_KEY,
+        }
+        values.update(overrides)
+        return await start_server(**values)
+
+    return start
+
+
+async def call(client: socketio.AsyncClient, event: str, data: Any) -> Any:
+    return await client.call(event, data, namespace=CHAT, timeout=5)
+
+
+async def test_room_broadcast_crosses_nodes(start_node: Any, client: Client) -> None:
+    a, b = await start_node(), await start_node()
+    alice = await client(a, "json", "websocket")
+    bob = await client(b, "msgpack", "polling")
+    to_alice, to_bob = Inbox(alice, "message"), Inbox(bob, "message")
+    joined = Inbox(alice, "joined")
+    await call(alice, "join", {"room": "r", "name": "alice"})
+    await call(bob, "join", {"room": "r", "name": "bob"})
+    assert await joined.get() == {"room": "r", "name": "bob"}
+
+    ack = await call(alice, "message", {"room": "r", "text": "from A"})
+    got = await to_bob.get()
+    assert (got["id"], got["name"], got["text"]) == (ack["id"], "alice", "from A")
+    await call(bob, "message", {"room": "r", "text": "from B"})
+    assert (await to_alice.get())["text"] == "from B"
+    await to_alice.nothing()  # skip_sid holds across nodes: no echo of alice's own message
+
+
+async def test_binary_and_exact_values_survive_the_bus(start_node: Any, client: Client) -> None:
+    a, b = await start_node(), await start_node()
+    json_client = await client(b, "json")
+    msgpack_client = await client(b, "msgpack")
+    inboxes = [Inbox(json_client, "blob"), Inbox(msgpack_client, "blob")]
+    for c, name in ((json_client, "j"), (msgpack_client, "m")):
+        await call(c, "join", {"room": "bin", "name": name})
+    payload = {"raw": b"\x00\xff" * 1000, "nested": [{"b": b"x"}, 2**53 - 1, "ü"]}
+    await a.app[SIO].emit("blob", payload, namespace=CHAT, to="bin")
+    for inbox in inboxes:
+        assert await inbox.get() == payload
+
+
+async def test_members_are_cluster_wide(start_node: Any, client: Client) -> None:
+    a, b = await start_node(), await start_node()
+    alice, bob = await client(a), await client(b)
+    assert (await call(alice, "join", {"room": "r", "name": "alice"}))["members"] == ["alice"]
+    assert (await call(bob, "join", {"room": "r", "name": "bob"}))["members"] == ["alice", "bob"]
+    assert (await call(alice, "members", {"room": "r"}))["members"] == ["alice", "bob"]
+    left = Inbox(alice, "left")
+    await call(bob, "leave", {"room": "r"})
+    assert await left.get() == {"room": "r", "name": "bob"}
+    assert (await call(alice, "members", {"room": "r"}))["members"] == ["alice"]
+
+
+async def test_members_of_a_disconnected_client_leave_everywhere(
+    start_node: Any, client: Client
+) -> None:
+    a, b = await start_node(), await start_node()
+    alice, bob = await client(a), await client(b)
+    await call(alice, "join", {"room": "r", "name": "alice"})
+    await call(bob, "join", {"room": "r", "name": "bob"})
+    left = Inbox(alice, "left")
+    await bob.disconnect()
+    assert await left.get() == {"room": "r", "name": "bob"}
+    assert (await call(alice, "members", {"room": "r"}))["members"] == ["alice"]
+
+
+# -- POST /api/v1/emit ----------------------------------------------------------------------
+
+
+async def post(node: Node, body: Any, key: str | None = API_KEY) -> tuple[int, Any]:
+    headers = {} if key is None else {"Authorization": f"Bearer {key}"}
+    data = body if isinstance(body, bytes) else None
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            node.make_url("/api/v1/emit"),
+            json=None if data is not None else body,
+            data=data,
+            headers=headers,
+        ) as resp,
+    ):
+        text = await resp.text()
+        return resp.status, json.loads(text) if resp.content_type == "application/json" else text
+
+
+async def test_publish_api_delivers_on_every_node(start_node: Any, client: Client) -> None:
+    a, b = await start_node(), await start_node()
+    on_a, on_b, outside = await client(a), await client(b), await client(b)
+    inboxes = [Inbox(c, "notice") for c in (on_a, on_b, outside)]
+    for c, name in ((on_a, "a"), (on_b, "b")):
+        await call(c, "join", {"room": "news", "name": name})
+    body = {"namespace": CHAT, "room": "news", "event": "notice", "data": {"n": 1}}
+    assert await post(a, body) == (202, {"status": "accepted"})
+    assert await inboxes[0].get() == {"n": 1}
+    assert await inboxes[1].get() == {"n": 1}
+    await inboxes[2].nothing()
+
+    everyone = {"namespace": CHAT, "event": "notice", "data": None}
+    assert (await post(b, everyone))[0] == 202
+    for inbox in inboxes:
+        await inbox.get()
+
+
+@pytest.mark.parametrize("key", [None, "wrong", "", API_KEY + "x"])
+async def test_publish_api_refuses_missing_or_wrong_key(start_node: Any, key: str | None) -> None:
+    node = await start_node()
+    status, body = await post(node, {"namespace": "/", "event": "x", "data": 1}, key=key)
+    assert status == 401
+    assert body["error"]["code"] == "unauthorized"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (b"{not json", "body"),
+        ([1, 2], "body"),
+        ({"event": "x", "data": 1}, "namespace"),
+        ({"namespace": "chat", "event": "x", "data": 1}, "namespace"),
+        ({"namespace": "/chat", "room": 5, "event": "x", "data": 1}, "room"),
+        ({"namespace": "/chat", "data": 1}, "event"),
+        ({"namespace": "/chat", "event": "connect", "data": 1}, "event"),
+        ({"namespace": "/chat", "event": "x"}, "data"),
+        ({"namespace": "/chat", "event": "x", "data": 1, "extra": 1}, "extra"),
+    ],
+)
+async def test_publish_api_names_the_bad_field(start_node: Any, body: Any, field: str) -> None:
+    node = await start_node()
+    status, reply = await post(node, body)
+    assert status == 400
+    assert reply["error"]["message"].startswith(f"{field}:"), reply
+
+
+async def test_publish_api_is_absent_without_a_key(start_server: StartServer) -> None:
+    node = await start_server()
+    status, _ = await post(node, {"namespace": "/", "event": "x", "data": 1})
+    assert status == 404
+
+
+# -- emitter and readiness ------------------------------------------------------------------
+
+
+async def test_emitter_reaches_every_node(
+    start_node: Any, client: Client, redis_url: str, redis_prefix: str
+) -> None:
+    a, b = await start_node(), await start_node()
+    on_a, on_b = await client(a, "json"), await client(b, "msgpack")
+    inboxes = [Inbox(on_a, "deploy"), Inbox(on_b, "deploy")]
+    for c, name in ((on_a, "a"), (on_b, "b")):
+        await call(c, "join", {"room": "ops", "name": name})
+    async with Emitter(redis_url, prefix=redis_prefix) as emitter:
+        assert (
+            await emitter.emit("deploy", {"v": 2, "log": b"\x01\x02"}, namespace=CHAT, to="ops")
+            == 2
+        )
+    for inbox in inboxes:
+        assert await inbox.get() == {"v": 2, "log": b"\x01\x02"}
+
+
+async def test_stock_python_socketio_emitter_is_accepted(
+    start_node: Any, client: Client, redis_url: str, redis_prefix: str
+) -> None:
+    node = await start_node()
+    c = await client(node)
+    inbox = Inbox(c, "hello")
+    await call(c, "join", {"room": "r", "name": "c"})
+    stock = socketio.AsyncRedisManager(redis_url, channel=f"{redis_prefix}:bus", write_only=True)
+    try:
+        await stock.emit("hello", {"b": b"\x07"}, namespace=CHAT, room="r")
+        assert await inbox.get() == {"b": b"\x07"}
+    finally:
+        await stock.redis.aclose()
+
+
+async def readyz(node: Node) -> tuple[int, Any]:
+    async with aiohttp.ClientSession() as http, http.get(node.make_url("/readyz")) as resp:
+        return resp.status, await resp.json()
+
+
+async def test_readyz(start_server: StartServer, start_node: Any) -> None:
+    assert await readyz(await start_server()) == (200, {"status": "ready"})
+    assert await readyz(await start_node()) == (200, {"status": "ready"})
+    unreachable = await start_node(redis_url="redis://127.0.0.1:1/0")
+    status, body = await readyz(unreachable)
+    assert status == 503
+    assert any("bus: Redis at redis://127.0.0.1:1/0 unreachable" in r for r in body["reasons"])
