@@ -8,13 +8,11 @@ print one line naming the setting and exit with status 2.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import dataclasses
-import gc
 import logging
 import sys
 import typing
-from collections.abc import Coroutine, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from socketsvc import __version__, config
@@ -71,34 +69,6 @@ def configure_logging(level: str) -> None:
     )
 
 
-# Collections of the youngest generation after this many net allocations (default 700),
-# and of the older ones every 50 / 100 of the younger (default 10 / 10).
-GC_THRESHOLDS = (20_000, 50, 100)
-
-
-def tune_gc() -> None:
-    """Spend less time in the cyclic garbage collector while connections pile up.
-
-    Each connection leaves a hundred or so long-lived objects; with the default thresholds
-    the collector keeps re-scanning them and takes a quarter of the CPU while thousands of
-    clients connect (idle-10k in bench/: 1.9 s of 7.4 s). Objects alive at start-up
-    (modules, classes, handlers) are frozen out of collections altogether."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
-
-
-def run(main: Coroutine[Any, Any, None]) -> None:
-    """Run on uvloop when it is installed (a faster event loop), else on asyncio's own."""
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(main)
-        return
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(main)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -108,6 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     configure_logging(settings.log_level)
     from socketsvc.app.runner import serve
+    from socketsvc.app.tuning import run, tune_gc
 
     tune_gc()
     try:

@@ -62,6 +62,25 @@ class AckTimeout(SocketsvcError):
         self.timeout = timeout
 
 
+class Unencodable(SocketsvcError):
+    """Data that cannot cross to clients of one wire format without changing."""
+
+    def __init__(self, wire_format: str, reason: str) -> None:
+        super().__init__(UNENCODABLE, f"cannot send to {wire_format} clients unchanged: {reason}")
+
+    @classmethod
+    def from_exception(cls, wire_format: str, exc: BaseException) -> Unencodable:
+        """From what an encoder raised, in words a client can act on."""
+        text = str(exc)
+        if "Out of range float" in text:
+            reason = "NaN and Infinity have no JSON form"
+        elif "keys must be" in text:
+            reason = "map keys must be strings"
+        else:
+            reason = text.split("\n")[0][:120]
+        return cls(wire_format, reason)
+
+
 class ConfigError(Exception):
     """A setting or handler module is wrong; start-up stops with exit status 2."""
 

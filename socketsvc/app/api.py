@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hmac
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -27,8 +28,8 @@ BAD_REQUEST = "bad_request"
 UNAUTHORIZED = "unauthorized"
 
 
-def emit_route(sio: SocketServer, api_key: str) -> web.RouteDef:
-    """The route, bound to this node's server and key."""
+def emit_route(sio: SocketServer, api_key: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """The handler of ``POST /api/v1/emit``, bound to this node's server and key."""
     expected = f"Bearer {api_key}".encode()
 
     async def emit(request: web.Request) -> web.Response:
@@ -49,7 +50,7 @@ def emit_route(sio: SocketServer, api_key: str) -> web.RouteDef:
             return _error(400, exc.code, exc.message)
         return web.json_response({"status": "accepted"}, status=202)
 
-    return web.post("/api/v1/emit", emit)
+    return emit
 
 
 def parse(body: Any) -> tuple[str, str | None, str, Any]:

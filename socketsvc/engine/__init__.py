@@ -1,7 +1,11 @@
-"""Engine.IO v4 layer for socketsvc: python-engineio subclasses that follow
-the protocol (and Node's engine.io) where stock python-engineio does not."""
+"""Engine.IO v4 for socketsvc: sessions, long-polling, websocket, framing.
 
-from .server import EngineServer
-from .session import EngineSocket
+Knows nothing of Socket.IO: the application gives the server an
+:class:`~socketsvc.engine.policy.EnginePolicy` and a message handler when it is built.
+"""
 
-__all__ = ["EngineServer", "EngineSocket"]
+from .policy import EnginePolicy
+from .server import EngineServer, MessageHandler
+from .session import EngineSession
+
+__all__ = ["EnginePolicy", "EngineServer", "EngineSession", "MessageHandler"]

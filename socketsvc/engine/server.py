@@ -1,13 +1,9 @@
 """``EngineServer``: python-engineio's ``AsyncServer`` with Engine.IO v4 rules
 enforced the way Node's ``engine.io`` 6.x (``socket.io`` 4.8) does.
 
-Drop-in for python-socketio::
-
-    class Server(socketio.AsyncServer):
-        def _engineio_server_class(self):
-            return EngineServer
-
-Only the aiohttp async mode is supported.
+python-socketio builds it (see sio/_socketio.py) with the application's
+:class:`~socketsvc.engine.policy.EnginePolicy` and message handler as constructor arguments.
+It knows nothing of Socket.IO. Only the aiohttp async mode is supported.
 """
 
 from __future__ import annotations
@@ -17,14 +13,15 @@ import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, NamedTuple
 
-import engineio
 from aiohttp import web
 
+from ._engineio import EngineIOServer
+from .coalescer import WriteCoalescer
+from .direct import websocket_response
 from .environ import RequestEnviron
 from .framing import MESSAGE, OPEN, ProtocolError, encode_text, ws_frame
-from .inbox import InboxResponse
-from .session import EngineSocket
-from .websocket import WriteCoalescer
+from .policy import EnginePolicy
+from .session import EngineSession
 
 # Node engine.io error codes/messages (BaseServer.errors / errorMessages).
 UNKNOWN_TRANSPORT = 0
@@ -43,42 +40,47 @@ ERROR_MESSAGES = {
 }
 
 
-class WebSocketSession(NamedTuple):
-    """A prepared websocket for ``socket``, for ``handle_request`` to run."""
+# Handle one MESSAGE's data as far as it goes without waiting; return the rest (None: done),
+# which the transport awaits before it handles the session's next packet.
+MessageHandler = Callable[[str, str | bytes], Awaitable[None] | None]
 
-    socket: EngineSocket
-    ws: InboxResponse
+
+class WebSocketSession(NamedTuple):
+    """A prepared websocket for ``session``, for ``handle_request`` to run."""
+
+    session: EngineSession
+    ws: web.WebSocketResponse
     upgrade: bool
 
 
-class EngineServer(engineio.AsyncServer):  # type: ignore[misc]
+class EngineServer(EngineIOServer):
     """Engine.IO v4 server with Node-compatible handshake, polling, heartbeat
     and upgrade behaviour. Accepts float ``ping_interval``/``ping_timeout``."""
 
-    socket_class = EngineSocket
-    # Optional policies, set by the embedding server (None/0 = off, stock behaviour):
-    # origin_policy.allows(request) -> bool; client_address(request) -> str;
-    # connection_limiter: socketsvc.limits.ConnectionLimiter; max_buffer_bytes: outgoing backlog.
-    origin_policy: Any = None
-    client_address: Any = None
-    connection_limiter: Any = None
-    max_buffer_bytes: int = 0
-
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        policy: EnginePolicy | None = None,
+        on_message: MessageHandler | None = None,
+        **kwargs: Any,
+    ) -> None:
         kwargs.setdefault("async_mode", "aiohttp")
         if kwargs["async_mode"] != "aiohttp":
             raise ValueError('EngineServer supports async_mode="aiohttp" only')
         super().__init__(**kwargs)
+        self.policy = policy or EnginePolicy()
+        self._on_message = on_message
         # per-session call_later timers replace the global monitor task
         self.start_service_task = False
         self.coalescer = WriteCoalescer()
 
-    def message_now(self, sid: str, data: str | bytes) -> Awaitable[None] | None:
+    def deliver_message(self, sid: str, data: str | bytes) -> Awaitable[None] | None:
         """Handle one MESSAGE as far as it goes without waiting; return the rest (None: done),
         which the transport awaits before it handles the session's next packet.
 
-        By default the rest is all of it: the "message" event handler's coroutine. The
-        application replaces this with a synchronous handler (``SocketServer.message_now``)."""
+        The application's ``on_message`` when it gave one; else the "message" event handler
+        registered the python-engineio way, awaited as a whole."""
+        if self._on_message is not None:
+            return self._on_message(sid, data)
         handler: Callable[[str, str | bytes], Awaitable[None]] = self.handlers["message"]
         return handler(sid, data)
 
@@ -89,17 +91,15 @@ class EngineServer(engineio.AsyncServer):  # type: ignore[misc]
         path = "/" + engineio_path.strip("/") + "/"
         app.router.add_route("*", path, self.handle_request)
 
-    def _websocket(self) -> InboxResponse:
-        # permessage-deflate off, as Node's engine.io defaults: compressing every small
-        # frame costs more CPU than it saves on a LAN or behind a compressing proxy.
-        return InboxResponse(max_msg_size=self.max_http_buffer_size, compress=False)
+    def _websocket(self) -> web.WebSocketResponse:
+        return websocket_response(self.max_http_buffer_size)
 
     def _open_packet(self, sid: str, transport: str) -> str:
         # Rule (EIO4 handshake): pingInterval/pingTimeout are integer
         # milliseconds; sub-second float seconds must not truncate to 0.
         # Written out rather than json.dumps'ed (it builds an encoder per call): the sid is
         # URL-safe base64, the upgrades are transport names, the rest are integers.
-        upgrades = ",".join(f'"{name}"' for name in self._upgrades(sid, transport))
+        upgrades = ",".join(f'"{name}"' for name in self.upgrades_for(sid, transport))
         interval = round((self.ping_interval + self.ping_interval_grace_period) * 1000)
         timeout = round(self.ping_timeout * 1000)
         return (
@@ -138,8 +138,9 @@ class EngineServer(engineio.AsyncServer):  # type: ignore[misc]
         # Rule (EIO4 polling): a successful POST is answered with "ok".
         return {"status": "200 OK", "headers": [("Content-Type", "text/html")], "response": b"ok"}
 
-    def _get_socket(self, sid: str) -> EngineSocket:
-        s: EngineSocket | None = self.sockets.get(sid)
+    def live_session(self, sid: str) -> EngineSession:
+        """The open session ``sid``, or KeyError (python-engineio's contract)."""
+        s: EngineSession | None = self.sockets.get(sid)
         if s is None or s.closed:
             raise KeyError("Session not found")
         return s
@@ -183,27 +184,29 @@ class EngineServer(engineio.AsyncServer):  # type: ignore[misc]
     async def handle_request(self, *args: Any, **kwargs: Any) -> web.StreamResponse:
         request: web.Request = args[0]
         environ = RequestEnviron(request)
-        if self.origin_policy is not None:
-            if not self.origin_policy.allows(request):
-                refused: web.StreamResponse = await self._make_response(
+        allows_origin = self.policy.allows_origin
+        if allows_origin is not None:
+            if not allows_origin(request):
+                refused: web.StreamResponse = await self.make_response(
                     self._error(FORBIDDEN, 403), environ
                 )
                 return refused
         elif self.cors_allowed_origins != []:
             origin = environ.get("HTTP_ORIGIN")
             if origin:
-                allowed = self._cors_allowed_origins(environ)
+                allowed = self.allowed_origins(environ)
                 if allowed is not None and origin not in allowed:
-                    self._log_error_once(origin + " is not an accepted origin.", "bad-origin")
-                    resp: web.StreamResponse = await self._make_response(
-                        self._bad_request(origin + " is not an accepted origin."), environ
+                    self.log_once(origin + " is not an accepted origin.", "bad-origin")
+                    resp: web.StreamResponse = await self.make_response(
+                        self.bad_request_response(origin + " is not an accepted origin."),
+                        environ,
                     )
                     return resp
         r = await self._route(request, environ)
         if type(r) is WebSocketSession:
             # Run the session here rather than down in _route: the fewer coroutine frames
             # stay suspended for a connection's whole life, the less memory it holds.
-            await r.socket.run_websocket(r.ws, upgrade=r.upgrade)
+            await r.session.run_websocket(r.ws, upgrade=r.upgrade)
             return r.ws
         if isinstance(r, web.StreamResponse):
             return r
@@ -213,10 +216,10 @@ class EngineServer(engineio.AsyncServer):  # type: ignore[misc]
             ]
             for encoding in encodings:
                 if encoding in self.compression_methods:
-                    r["response"] = getattr(self, "_" + encoding)(r["response"])
+                    r["response"] = self.compress(encoding, r["response"])
                     r["headers"] = [*r["headers"], ("Content-Encoding", encoding)]
                     break
-        response: web.StreamResponse = await self._make_response(r, environ)
+        response: web.StreamResponse = await self.make_response(r, environ)
         return response
 
     async def _route(self, request: web.Request, environ: Mapping[str, Any]) -> Any:
@@ -225,15 +228,15 @@ class EngineServer(engineio.AsyncServer):  # type: ignore[misc]
         transport = query.get("transport", [None])[0]
         sid = query.get("sid", [None])[0]
         if method == "OPTIONS":
-            return self._ok()  # CORS preflight (python-engineio behaviour)
+            return self.ok_response()  # CORS preflight (python-engineio behaviour)
         # Rule (Node verify()): transport must be present and enabled, else 400
         # "Transport unknown" (python-engineio defaulted a missing one to polling).
         if transport not in self.transports:
-            self._log_error_once("Invalid transport", "bad-transport")
+            self.log_once("Invalid transport", "bad-transport")
             return self._error(UNKNOWN_TRANSPORT)
         # Rule (EIO4 only): EIO must be 4 on every request.
         if query.get("EIO") != ["4"]:
-            self._log_error_once("Unsupported Engine.IO protocol version", "bad-version")
+            self.log_once("Unsupported Engine.IO protocol version", "bad-version")
             return self._error(UNSUPPORTED_PROTOCOL_VERSION)
         jsonp_index = None
         if "j" in query:
@@ -253,20 +256,20 @@ class EngineServer(engineio.AsyncServer):  # type: ignore[misc]
                 return self._error(BAD_HANDSHAKE_METHOD)
             if transport == "websocket" and not is_ws:
                 return self._error(BAD_REQUEST)
-            return await self._handle_connect(environ, transport, jsonp_index)
+            return await self.handshake(environ, transport, jsonp_index)
 
         s = self.sockets.get(sid)
         # Rule: unknown or closed sid -> 400 "Session ID unknown" (a session
         # closed by the server lingers only to deliver its CLOSE to one poll).
         if s is None or (s.closed and not (s.lingering and method == "GET" and not is_ws)):
-            self._log_error_once(f"Invalid session {sid}", "bad-sid")
+            self.log_once(f"Invalid session {sid}", "bad-sid")
             return self._error(UNKNOWN_SID)
         if is_ws:
             return await self._handle_ws_upgrade(request, s)
         # Rule (Node TRANSPORT_MISMATCH): once upgraded, HTTP requests with the
         # same sid are 400.
         if transport != "polling" or s.upgraded or not s.connected:
-            self._log_error_once(f"Unexpected HTTP request for session {sid}", "unexpected-http")
+            self.log_once(f"Unexpected HTTP request for session {sid}", "unexpected-http")
             return self._error(BAD_REQUEST)
         if method == "GET":
             items = await s.handle_poll(request)
@@ -279,7 +282,7 @@ class EngineServer(engineio.AsyncServer):  # type: ignore[misc]
         # 400 is what the protocol test-suite accepts as well.
         return self._error(BAD_REQUEST)
 
-    async def _handle_post(self, request: web.Request, s: EngineSocket) -> Any:
+    async def _handle_post(self, request: web.Request, s: EngineSession) -> Any:
         limit = self.max_http_buffer_size
         if request.content_length is not None and request.content_length > limit:
             s.close_soon(self.reason.TRANSPORT_ERROR)
@@ -305,7 +308,7 @@ class EngineServer(engineio.AsyncServer):  # type: ignore[misc]
             return self._error(BAD_REQUEST)
         return self._ok_post()
 
-    async def _handle_ws_upgrade(self, request: web.Request, s: EngineSocket) -> Any:
+    async def _handle_ws_upgrade(self, request: web.Request, s: EngineSession) -> Any:
         ws = self._websocket()
         await ws.prepare(request)
         if s.upgrading or s.upgraded or s.closing or s.closed or not s.connected:
@@ -316,14 +319,16 @@ class EngineServer(engineio.AsyncServer):  # type: ignore[misc]
             return ws
         return WebSocketSession(s, ws, upgrade=True)
 
-    async def _handle_connect(
+    async def handshake(
         self, environ: Mapping[str, Any], transport: str, jsonp_index: int | None = None
     ) -> Any:
+        """A new session: the OPEN packet, then the first poll's payload or the websocket."""
         address = None
-        if self.connection_limiter is not None:
-            address = self.client_address(environ["aiohttp.request"])
-            if not await self.connection_limiter.acquire(address):
-                self._log_error_once(f"too many connections from {address}", "per-ip-limit")
+        connections = self.policy.connections
+        if connections is not None:
+            address = self.policy.client_address(environ["aiohttp.request"])
+            if not await connections.acquire(address):
+                self.log_once(f"too many connections from {address}", "per-ip-limit")
                 body = json.dumps({"code": FORBIDDEN, "message": "Too many connections"})
                 return {
                     "status": "429 TOO MANY REQUESTS",
@@ -331,17 +336,17 @@ class EngineServer(engineio.AsyncServer):  # type: ignore[misc]
                     "response": body.encode(),
                 }
         sid = self.generate_id()
-        s = self.socket_class(self, sid)
+        s = EngineSession(self, sid)
         s.address = address
         self.sockets[sid] = s
         open_data = self._open_packet(sid, transport)
-        ret = await self._trigger_event("connect", sid, environ, run_async=False)
+        ret = await self.run_handler("connect", sid, environ)
         if ret is not None and ret is not True:
             self.sockets.pop(sid, None)
             s.closed = True
             await s.release_address()
             self.logger.warning("Application rejected connection")
-            return self._unauthorized(ret or None)
+            return self.unauthorized_response(ret or None)
         s.start_heartbeat()
         if transport == "websocket":
             request = environ["aiohttp.request"]
@@ -357,7 +362,7 @@ class EngineServer(engineio.AsyncServer):  # type: ignore[misc]
                 if isinstance(self.cookie, dict)
                 else {"name": self.cookie, "path": "/", "SameSite": "Lax"}
             )
-            headers = [("Set-Cookie", self._generate_sid_cookie(sid, attrs))]
+            headers = [("Set-Cookie", self.sid_cookie(sid, attrs))]
         items = [(OPEN, open_data), *s.buffer]
         s.buffer = []
         s.buffered_bytes = 0
@@ -368,6 +373,3 @@ class EngineServer(engineio.AsyncServer):  # type: ignore[misc]
         for s in list(self.sockets.values()):
             s.forget()  # no lingering CLOSE delivery after shutdown
         await super().shutdown()
-
-
-__all__ = ["EngineServer", "EngineSocket"]

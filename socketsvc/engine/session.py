@@ -1,10 +1,12 @@
-"""Engine.IO v4 session (one per ``sid``) with Node-compatible transport rules.
+"""One Engine.IO v4 session (one per ``sid``) with Node-compatible transport rules.
 
-Replaces the queue/poll/ping-task machinery of ``engineio.AsyncSocket``:
+Replaces python-engineio's ``AsyncSocket`` (this class does not inherit from it, so none of
+its queue-based methods can be reached by mistake); python-engineio's server needs only
+``closed``, ``upgraded``, ``session``, ``send`` and ``close`` of it:
 
 * outgoing packets go straight to the websocket (see ``websocket.py``) or to a plain
-  list buffer that the pending long-polling GET (or a websocket writer task, while a
-  client has a backlog) takes, so sending a message creates no task;
+  list buffer that the pending long-polling GET (``polling.py``) or a websocket writer task,
+  while a client has a backlog, takes; sending a message creates no task;
 * the heartbeat is two ``loop.call_later`` timers per session (next ping, pong
   deadline) instead of a sleeping task per ping plus a global monitor task.
 """
@@ -12,38 +14,22 @@ Replaces the queue/poll/ping-task machinery of ``engineio.AsyncSocket``:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from typing import Any
 
 from aiohttp import web
-from engineio import async_socket
 from engineio import packet as eio_packet
 
+from ._aiohttp import write_transport
 from .framing import CLOSE, MESSAGE, NOOP, PING, PONG, Item, ProtocolError, decode_packet, ws_frame
-from .websocket import WebSocketTransport, has_room
-
-# Node's engine.io answers the poll that is pending when the probe completes at
-# once, and any later poll during the upgrade after its 100 ms "check" tick.
-UPGRADE_SETTLE_SECONDS = 0.1
-# python-engineio clients refuse a polling payload of more than 16 packets ("Too many packets
-# in payload"); the rest of a backlog goes out in the next poll, which follows at once.
-MAX_PACKETS_PER_POLL = 16
+from .polling import PollingTransport
+from .websocket import WebSocketTransport, can_write_now
 
 
-class EngineSocket(WebSocketTransport, async_socket.AsyncSocket):  # type: ignore[misc]
-    """One Engine.IO session. Drop-in for ``engineio.async_socket.AsyncSocket``."""
-
-    # set by engineio's BaseSocket.__init__
-    connected: bool
-    upgrading: bool
-    upgraded: bool
-    closing: bool
-    closed: bool
+class EngineSession(WebSocketTransport, PollingTransport):
+    """One Engine.IO session, over long-polling, websocket, or polling then websocket."""
 
     def __init__(self, server: Any, sid: str) -> None:
-        # Not BaseSocket.__init__: it builds an asyncio.Queue (about 3 KB) this class never
-        # uses, for every connection. These are the attributes python-engineio's API reads.
         self.server = server
         self.sid = sid
         self.last_ping: float | None = None
@@ -52,7 +38,7 @@ class EngineSocket(WebSocketTransport, async_socket.AsyncSocket):  # type: ignor
         self.upgraded = False
         self.closing = False
         self.closed = False
-        self.session: dict[str, Any] = {}
+        self.session: dict[str, Any] = {}  # python-engineio's per-session user data
         self.loop = asyncio.get_running_loop()
         self.buffer: list[Item] = []
         self._waiter: asyncio.Future[None] | None = None
@@ -72,7 +58,7 @@ class EngineSocket(WebSocketTransport, async_socket.AsyncSocket):  # type: ignor
         self._close_task: asyncio.Task[None] | None = None
         self._upgrade_close_task: asyncio.Future[bool] | None = None
         self.buffered_bytes = 0  # size of the payloads in self.buffer
-        self.address: str | None = None  # counted by server.connection_limiter
+        self.address: str | None = None  # counted by the policy's connection counter
 
     # ------------------------------------------------------------------ output
     async def send(self, pkt: eio_packet.Packet) -> None:
@@ -97,7 +83,7 @@ class EngineSocket(WebSocketTransport, async_socket.AsyncSocket):  # type: ignor
                 data = eio_packet.Packet(ptype, data).encode()[1:]
         direct = self._direct
         if direct is not None and not self.buffer:
-            if has_room(direct):
+            if can_write_now(direct):
                 coalescer = self.server.coalescer
                 (coalescer.write_now if now else coalescer.write)(
                     direct, frame or ws_frame(ptype, data)
@@ -107,7 +93,7 @@ class EngineSocket(WebSocketTransport, async_socket.AsyncSocket):  # type: ignor
         self.buffer.append((ptype, data))
         if data is not None:
             self.buffered_bytes += len(data)
-            limit = self.server.max_buffer_bytes
+            limit = self.server.policy.max_buffer_bytes
             if limit and self.backlog() > limit:
                 # A consumer that stopped reading must not grow memory without bound.
                 self.server.logger.warning(
@@ -123,11 +109,9 @@ class EngineSocket(WebSocketTransport, async_socket.AsyncSocket):  # type: ignor
                 return
         self._wake()
 
-    def _network(self) -> asyncio.Transport | None:
+    def _network(self) -> asyncio.WriteTransport | None:
         ws = self._ws
-        writer = getattr(ws, "_writer", None) if ws is not None and self.upgraded else None
-        transport: asyncio.Transport | None = getattr(writer, "transport", None)
-        return transport
+        return write_transport(ws) if ws is not None and self.upgraded else None
 
     def _abort_network(self) -> None:
         transport = self._network()
@@ -143,7 +127,7 @@ class EngineSocket(WebSocketTransport, async_socket.AsyncSocket):  # type: ignor
 
     def backlogged(self) -> bool:
         """Whether volatile messages should be dropped: over a quarter of the backlog limit."""
-        limit = self.server.max_buffer_bytes
+        limit = self.server.policy.max_buffer_bytes
         return bool(limit) and self.backlog() > limit // 4
 
     def _wake(self) -> None:
@@ -154,20 +138,6 @@ class EngineSocket(WebSocketTransport, async_socket.AsyncSocket):  # type: ignor
             waiter.set_result(None)
         elif self._ws_active and self._writer_task is None and self._ws is not None:
             self._writer_task = self.loop.create_task(self._ws_writer(self._ws))
-
-    def _take_payload(self) -> list[Item]:
-        items = self.buffer[:MAX_PACKETS_PER_POLL]
-        self.buffer = self.buffer[MAX_PACKETS_PER_POLL:]
-        self.buffered_bytes = sum(len(d) for _, d in self.buffer if d is not None)
-        if self._send_close_on_flush and not items:
-            # Rule (Node socket.close() waits for "drain"): the CLOSE of a
-            # server-initiated close goes in a poll of its own, after the
-            # buffered packets; the JS client handles Socket.IO packets on the
-            # next tick, so a CLOSE in the same payload would overtake them.
-            self._send_close_on_flush = False
-            items = [(CLOSE, None)]
-            self._finalize()
-        return items
 
     # --------------------------------------------------------------- heartbeat
     def start_heartbeat(self) -> None:
@@ -214,13 +184,6 @@ class EngineSocket(WebSocketTransport, async_socket.AsyncSocket):  # type: ignor
                 handle.cancel()
         self._ping_handle = self._timeout_handle = None
 
-    async def check_ping_timeout(self) -> bool:
-        # The timers enforce the deadline eagerly; kept for API compatibility.
-        return not self.closed
-
-    def schedule_ping(self) -> None:  # API compatibility with AsyncSocket
-        self._on_pong()
-
     # ----------------------------------------------------------------- closing
     def close_soon(self, reason: str, send_close: bool = True) -> None:
         """Start closing from synchronous code (timer callbacks)."""
@@ -249,7 +212,7 @@ class EngineSocket(WebSocketTransport, async_socket.AsyncSocket):  # type: ignor
             self._upgrade_close_task = asyncio.ensure_future(self._ws.close())
         linger = self._shutdown_transport(reason, abort)
         try:
-            await self.server._trigger_event("disconnect", self.sid, reason, run_async=False)
+            await self.server.run_handler("disconnect", self.sid, reason)
         finally:
             self.closed = True
             if not linger:
@@ -259,8 +222,9 @@ class EngineSocket(WebSocketTransport, async_socket.AsyncSocket):  # type: ignor
     async def release_address(self) -> None:
         """Give back this session's place in the per-address connection count (once)."""
         address, self.address = self.address, None
-        if address is not None and self.server.connection_limiter is not None:
-            await self.server.connection_limiter.release(address)
+        connections = self.server.policy.connections
+        if address is not None and connections is not None:
+            await connections.release(address)
 
     def _shutdown_transport(self, reason: str, abort: bool) -> bool:
         """Stop the active transport; return True if the session must linger
@@ -327,9 +291,9 @@ class EngineSocket(WebSocketTransport, async_socket.AsyncSocket):  # type: ignor
         self._refresh_timeout_once()
         if ptype == MESSAGE:
             try:
-                # Straight to the application's handler: engineio's _trigger_event wraps
-                # every message in a closure and a coroutine-function check.
-                pending = self.server.message_now(self.sid, data)
+                # Straight to the application's message handler: python-engineio's event
+                # dispatch wraps every message in a closure and a coroutine-function check.
+                pending = self.server.deliver_message(self.sid, data)
                 if pending is not None:
                     await pending
             except Exception:  # the application's problem, not the transport's
@@ -341,57 +305,3 @@ class EngineSocket(WebSocketTransport, async_socket.AsyncSocket):  # type: ignor
             # ("invalid heartbeat direction").
             raise ProtocolError("invalid heartbeat direction")
         # OPEN / UPGRADE / NOOP outside an upgrade are ignored, as in Node.
-
-    async def receive(self, pkt: eio_packet.Packet) -> None:  # API compatibility
-        await self._dispatch(pkt.packet_type, pkt.data)
-
-    # ------------------------------------------------------------ long-polling
-    async def handle_poll(self, request: web.Request) -> list[Item] | None:
-        """Serve a long-polling GET; None means 400 (the session is closed)."""
-        if self.upgrading:
-            # Rule: an HTTP request racing the upgrade must not be served after
-            # it; wait (bounded) for the upgrade to settle before answering.
-            settled = self._upgrade_settled
-            if settled is not None:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(settled.wait(), UPGRADE_SETTLE_SECONDS)
-            if self.upgraded or self.closed or self.closing:
-                return None
-        if self._poll_request is not None:
-            # Rule (Node onPollRequest "overlap from client"): a second
-            # concurrent poll closes the session; the pending one gets CLOSE,
-            # the duplicate gets 400.
-            self.close_soon(self.server.reason.TRANSPORT_ERROR)
-            return None
-        if (self.closed or self.closing) and not (self.buffer or self._send_close_on_flush):
-            return None  # being dropped, with nothing left to deliver: 400, as Node answers
-        if self.buffer or self._send_close_on_flush:
-            return self._take_payload() or [(NOOP, None)]
-        if self.upgrading and self._probed:
-            return [(NOOP, None)]
-        waiter = self.loop.create_future()
-        self._waiter = waiter
-        self._poll_request = request
-        try:
-            await waiter
-        finally:
-            if self._waiter is waiter:
-                self._waiter = None
-            self._poll_request = None
-        if self.upgraded:
-            # released by a completed upgrade: the buffer belongs to the websocket
-            return [(NOOP, None)]
-        transport = request.transport
-        if (transport is None or transport.is_closing()) and not self.closing:
-            # Rule (Node "poll connection closed prematurely"): the client went
-            # away; keep the packets out of a dead response and close.
-            await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
-            return None
-        return self._take_payload() or [(NOOP, None)]
-
-    async def handle_post(self, body: str) -> None:
-        """Process a long-polling POST payload (packets joined with \\x1e)."""
-        for raw in body.split("\x1e"):
-            if self.closing or self.closed:
-                break
-            await self.receive_raw(raw, polling=True)

@@ -1,9 +1,10 @@
 """The websocket transport of an Engine.IO session.
 
-While a client keeps up, ``EngineSocket.enqueue`` writes frames straight to its transport (a
+While a client keeps up, ``EngineSession.enqueue`` writes frames straight to its transport (a
 broadcast builds each frame once; frames of one event-loop turn leave in one write). A writer
 task exists only while there is a backlog to drain with flow control, or a close to send, so an
-idle connection holds no task.
+idle connection holds no task. Incoming messages are handled where they are parsed when the
+installed aiohttp allows it (direct.py).
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from typing import Any, TypeGuard
 
 from aiohttp import WSMsgType, web
 
+from ._aiohttp import write_transport
+from .direct import Deferred, direct_queue
 from .framing import ProtocolError, ws_frame
-from .inbox import Held, InboxResponse
 
 # Above this many unsent bytes in the socket's write buffer, writes go through the writer task
 # and aiohttp's flow control instead of straight to the transport.
@@ -25,7 +27,7 @@ WRITE_HIGH_WATER = 64 * 1024
 UPGRADE_TIMEOUT_SECONDS = 10.0
 
 
-def has_room(transport: asyncio.WriteTransport | None) -> TypeGuard[asyncio.WriteTransport]:
+def can_write_now(transport: asyncio.WriteTransport | None) -> TypeGuard[asyncio.WriteTransport]:
     """Whether frames can go straight to ``transport``: open, and not backlogged."""
     return (
         transport is not None
@@ -39,50 +41,8 @@ def frames_of(items: list[Any]) -> bytes:
     return b"".join(ws_frame(ptype, data) for ptype, data in items)
 
 
-class WriteCoalescer:
-    """Frames for one transport written in the same event-loop turn go out in one write.
-
-    A client that sends several events in one TCP segment gets all their acks in one
-    segment, with one system call; order per transport is kept, and the flush runs before
-    any task woken later in the same turn (callbacks run first in, first out).
-
-    A broadcast is different: holding 1000 recipients' frames until the fan-out is done
-    delays the first of them by the whole fan-out. ``write_now`` sends a transport's first
-    frame of the turn at once and coalesces only what follows it in the same turn.
-    """
-
-    def __init__(self) -> None:
-        self.pending: dict[asyncio.WriteTransport, list[bytes]] = {}
-        self.written: set[asyncio.WriteTransport] = set()  # by write_now, this turn
-
-    def write(self, transport: asyncio.WriteTransport, frame: bytes) -> None:
-        frames = self.pending.get(transport)
-        if frames is not None:
-            frames.append(frame)
-            return
-        if not self.pending and not self.written:  # the turn's first: schedule the flush
-            asyncio.get_running_loop().call_soon(self.flush)
-        self.pending[transport] = [frame]
-
-    def write_now(self, transport: asyncio.WriteTransport, frame: bytes) -> None:
-        if transport in self.written or transport in self.pending:
-            self.write(transport, frame)
-            return
-        if not self.pending and not self.written:
-            asyncio.get_running_loop().call_soon(self.flush)
-        transport.write(frame)
-        self.written.add(transport)
-
-    def flush(self) -> None:
-        pending, self.pending = self.pending, {}
-        self.written.clear()
-        for transport, frames in pending.items():
-            if not transport.is_closing():
-                transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
-
-
 class WebSocketTransport:
-    """The websocket half of ``EngineSocket`` (upgrade, reader, writer); polling lives there."""
+    """The websocket half of ``EngineSession`` (upgrade, reader, writer)."""
 
     server: Any
     sid: str
@@ -102,19 +62,19 @@ class WebSocketTransport:
     _poll_request: web.Request | None
     _probed: bool
     _upgrade_settled: asyncio.Event | None
-    # provided by EngineSocket
+    # provided by EngineSession
     _wake: Callable[[], None]
     _refresh_timeout_once: Callable[[], None]
     receive_raw: Callable[[str | bytes, bool], Awaitable[None]]
     close: Callable[..., Awaitable[None]]
 
-    async def run_websocket(self, ws: InboxResponse, upgrade: bool) -> None:
+    async def run_websocket(self, ws: web.WebSocketResponse, upgrade: bool) -> None:
         """Own a prepared websocket until it closes, reading it until then.
 
-        Data messages normally never reach the loop here: the ``Inbox`` handles them as they
-        are parsed while this coroutine is parked on it; what comes here is what must be
-        awaited in order (see inbox.py). One coroutine frame for the connection's whole life:
-        every frame left suspended is memory held per connection."""
+        With direct delivery, data messages never reach the loop here: the queue hands them
+        over as they are parsed while this coroutine is parked on it; what comes here is what
+        must be awaited in order. One coroutine frame for the connection's whole life: every
+        frame left suspended is memory held per connection."""
         self._ws = ws
         if upgrade:
             if not await self._run_upgrade(ws):
@@ -124,15 +84,18 @@ class WebSocketTransport:
             self.connected = True
             self.upgraded = True
         self._ws_active = True
-        inbox = ws.inbox
-        inbox.deliver = self._deliver
+        queue = direct_queue(ws)
+        if queue is not None:
+            queue.deliver = self._deliver
         self._start_writing(ws)
         try:
             while not self.closed:
-                inbox.parked = True
+                if queue is not None:
+                    queue.parked = True
                 msg: Any = await ws.receive()
-                inbox.parked = False
-                if type(msg) is Held:
+                if queue is not None:
+                    queue.parked = False
+                if type(msg) is Deferred:
                     pending: Awaitable[None] | None = msg.pending
                 elif msg.type is WSMsgType.TEXT or msg.type is WSMsgType.BINARY:
                     pending = self._deliver(msg.data)
@@ -152,9 +115,10 @@ class WebSocketTransport:
                 except Exception:  # the application's problem, not the transport's
                     self.server.logger.exception("%s: message handler error", self.sid)
         finally:
-            inbox.deliver = None
-            inbox.parked = False
-            inbox.drop_held()
+            if queue is not None:
+                queue.deliver = None
+                queue.parked = False
+                queue.drop_deferred()
             if not self.closing:
                 await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
             self._ws_closing = True
@@ -169,8 +133,8 @@ class WebSocketTransport:
         """Send what was queued before the websocket took over (the OPEN packet, or what
         arrived during an upgrade) and switch to direct writes, without a writer task when
         the socket has room, as it normally has right after the handshake."""
-        transport: asyncio.WriteTransport | None = getattr(ws._writer, "transport", None)
-        if not has_room(transport) or self._writer_task is not None:
+        transport = write_transport(ws)
+        if not can_write_now(transport) or self._writer_task is not None:
             self._wake()
             return
         if self.buffer:
@@ -222,7 +186,7 @@ class WebSocketTransport:
         """Handle one websocket message as far as it goes without waiting; return the rest.
 
         The common case, a MESSAGE (binary frames carry no type byte), goes straight to the
-        application's synchronous handler, without the general packet dispatch."""
+        application's message handler, without the general packet dispatch."""
         if self.closed:
             return None
         if type(raw) is str:
@@ -231,7 +195,7 @@ class WebSocketTransport:
             raw = raw[1:]
         self._refresh_timeout_once()
         try:
-            return self.server.message_now(self.sid, raw)  # type: ignore[no-any-return]
+            return self.server.deliver_message(self.sid, raw)  # type: ignore[no-any-return]
         except Exception:  # the application's problem, not the transport's
             self.server.logger.exception("%s: message handler error", self.sid)
             return None
@@ -240,14 +204,14 @@ class WebSocketTransport:
         """Drain the buffer (one write per batch while the client keeps up, flow-controlled
         writes once it falls behind), then either close the websocket or hand writing back
         to ``enqueue`` and end: an idle connection holds no task."""
-        transport: asyncio.WriteTransport | None = getattr(ws._writer, "transport", None)
+        transport = write_transport(ws)
         try:
             while self.buffer:
                 self._direct = None
                 items = self.buffer
                 self.buffer = []
                 self.buffered_bytes = 0
-                if has_room(transport):
+                if can_write_now(transport):
                     transport.write(frames_of(items))
                     continue
                 for ptype, data in items:

@@ -147,8 +147,8 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     def identity(self, sid: str) -> Identity | None:
         """The verified token claims of ``sid``'s connection, or None when anonymous."""
-        guard = getattr(self.server, "guard", None)
-        return guard.identities.get(sid) if guard is not None else None
+        identity: Identity | None = self.server.security.identities.get(sid)
+        return identity
 
     async def can_join(self, sid: str, room: str) -> bool:
         """The authorization hook: whether ``sid`` may join ``room`` (everyone, by default).

@@ -17,7 +17,7 @@ from typing import Any
 
 import msgpack
 
-from socketsvc.protocol.packets import Unencodable
+from socketsvc.errors import Unencodable
 
 VERSION = 1
 METHODS = frozenset({"emit", "callback", "disconnect", "enter_room", "leave_room", "close_room"})

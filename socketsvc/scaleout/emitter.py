@@ -18,7 +18,7 @@ from typing import Any
 from redis import asyncio as aioredis
 
 from socketsvc.scaleout import bus
-from socketsvc.scaleout.link import client_options
+from socketsvc.scaleout.redis_health import client_options
 
 
 class Emitter:

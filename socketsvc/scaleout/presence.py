@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from socketsvc.config import Settings
-
 
 class Presence(Protocol):
     """Room membership by name. Calls for one sid arrive in order; ``members`` is a snapshot.
@@ -32,6 +30,15 @@ class Presence(Protocol):
 
     async def members(self, namespace: str, room: str) -> list[str]:
         """Names present in ``room``, in joining order."""
+
+    async def start(self) -> None:
+        """Begin background work (before the node serves)."""
+
+    async def stop(self) -> None:
+        """End background work and leave cleanly (after the node stopped serving)."""
+
+    def problem(self) -> str | None:
+        """Why the backend cannot serve right now (for ``/readyz``); None when it can."""
 
 
 class MemoryPresence:
@@ -61,11 +68,12 @@ class MemoryPresence:
     def room_count(self) -> int:
         return len(self._rooms)
 
+    # Nothing runs in the background and nothing can be unreachable: a null lifecycle.
+    async def start(self) -> None:
+        return None
 
-def make_presence(settings: Settings) -> Presence:
-    """In memory for ``manager = "memory"``; in Redis, cluster-wide, for ``"redis"``."""
-    if settings.manager == "redis":
-        from socketsvc.scaleout.redis_presence import RedisPresence
+    async def stop(self) -> None:
+        return None
 
-        return RedisPresence(settings.redis_url, settings.redis_prefix, settings.presence_refresh)
-    return MemoryPresence()
+    def problem(self) -> str | None:
+        return None

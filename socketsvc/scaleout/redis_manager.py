@@ -1,11 +1,14 @@
 """Rooms and broadcasts shared by every node on one Redis.
 
-:class:`RedisManager` is python-socketio's ``AsyncRedisManager`` with three changes:
+:class:`RedisManager` is a python-socketio pub/sub manager: it fills in the two hooks that
+python-socketio builds cluster-wide rooms, disconnects and acks on (``publish`` and
+``listen``, fenced in sio/_socketio.py), and python-socketio's own listener loop dispatches
+what arrives. Around that:
 
-- local delivery is :class:`~socketsvc.managers.FanoutManager` (its ``emit`` is what
-  ``AsyncPubSubManager._handle_emit`` reaches through ``super()``; see the MRO below);
-- messages use the versioned msgpack bus format of :mod:`socketsvc.scaleout.bus`, so binary data
-  crosses nodes as bytes;
+- local delivery is :class:`~socketsvc.sio.fanout.FanoutManager`: encoded once per wire
+  format, no task per recipient;
+- messages use the versioned msgpack bus format of :mod:`socketsvc.scaleout.bus`, so binary
+  data crosses nodes as bytes, and ``volatile`` emits stay volatile on every node;
 - an emit never waits for Redis: it delivers to this node's clients, then queues the message
   for a publisher task. While Redis is unreachable, queued and new messages are dropped (the
   bus is at-most-once, like Redis pub/sub itself), the outage is logged once, ``/readyz``
@@ -15,8 +18,6 @@
 Who sees an emit: every client in the room on every node subscribed at that moment, except
 ``skip_sid``; each node encodes once per wire format for its own clients. Data a node cannot
 encode for its clients is dropped there and logged.
-
-MRO: RedisManager -> AsyncRedisManager -> AsyncPubSubManager -> FanoutManager -> AsyncManager.
 """
 
 from __future__ import annotations
@@ -24,17 +25,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import socketio
+from redis import asyncio as aioredis
 
-from socketsvc.protocol.packets import Unencodable
+from socketsvc.errors import Unencodable
 from socketsvc.scaleout import bus
-from socketsvc.scaleout.link import Backoff, Link, client_options
+from socketsvc.scaleout.redis_health import Backoff, RedisHealth, client_options
+from socketsvc.sio._socketio import PubSubManager
 from socketsvc.sio.fanout import FanoutManager
 
-log = logging.getLogger("socketsvc.scaleout.bus")
+log = logging.getLogger("socketsvc.bus")
 
 OUTBOX_LIMIT = 10_000  # messages waiting for the publisher; more are dropped, counted
 BATCH = 256  # messages per pipelined PUBLISH round trip
@@ -42,16 +44,15 @@ START_WAIT = 2.0  # seconds start() waits for the first subscription
 STOP_WAIT = 3.0  # seconds stop() waits for the background tasks to end
 
 
-class RedisManager(socketio.AsyncRedisManager, FanoutManager):  # type: ignore[misc]
+class RedisManager(PubSubManager, FanoutManager):
     """Cross-node rooms over Redis pub/sub with non-blocking, encode-once local delivery."""
 
     name = "socketsvc-redis"
 
     def __init__(self, url: str, prefix: str) -> None:
-        super().__init__(
-            url=url, channel=bus.channel(prefix), logger=log, redis_options=client_options()
-        )
-        self.link = Link("bus", url)
+        super().__init__(channel=bus.channel(prefix), logger=log)
+        self.redis: aioredis.Redis = aioredis.Redis.from_url(url, **client_options())
+        self.link = RedisHealth("bus", url)
         self.dropped = 0
         self._outbox: asyncio.Queue[bytes | None] = asyncio.Queue(OUTBOX_LIMIT)  # None: stop
         self._stopping = False
@@ -65,9 +66,8 @@ class RedisManager(socketio.AsyncRedisManager, FanoutManager):  # type: ignore[m
 
     async def start(self) -> None:
         """Start the listener and the publisher; wait briefly for the first subscription."""
-        self._redis_connect()
         self._tasks = [
-            asyncio.create_task(self._listener(), name="socketsvc-bus-listener"),
+            asyncio.create_task(self.run_listener(), name="socketsvc-bus-listener"),
             asyncio.create_task(self._publisher(), name="socketsvc-bus-publisher"),
         ]
         await self.link.wait_settled(START_WAIT)
@@ -87,9 +87,11 @@ class RedisManager(socketio.AsyncRedisManager, FanoutManager):  # type: ignore[m
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=STOP_WAIT)
         self._tasks = []
-        if self.redis is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.redis.aclose(), 2.0)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.redis.aclose(), 2.0)
+
+    def problem(self) -> str | None:
+        return self.link.problem()
 
     # -- emit ---------------------------------------------------------------------------------
 
@@ -105,7 +107,8 @@ class RedisManager(socketio.AsyncRedisManager, FanoutManager):  # type: ignore[m
         **kwargs: Any,
     ) -> None:
         if kwargs.get("ignore_queue") or callback is not None:
-            # Acks across nodes keep python-socketio's path (it publishes through _publish).
+            # Local-only emits, and acks across nodes: python-socketio's path (it publishes
+            # through ``publish``).
             await super().emit(
                 event,
                 data,
@@ -117,23 +120,44 @@ class RedisManager(socketio.AsyncRedisManager, FanoutManager):  # type: ignore[m
                 **kwargs,
             )
             return
+        namespace = namespace or "/"
+        room = to if to is not None else room
+        volatile = bool(kwargs.get("volatile"))
         message = {
             "method": "emit",
             "event": event,
             "data": list(data) if isinstance(data, tuple) else [data],
             "binary": False,  # msgpack carries bytes as they are
-            "namespace": namespace or "/",
-            "room": to if to is not None else room,
+            "namespace": namespace,
+            "room": room,
             "skip_sid": skip_sid,
             "callback": None,
             "host_id": self.host_id,
         }
+        if volatile:
+            message["volatile"] = True
         raw = bus.encode(message)  # Unencodable before anyone received anything
-        await self._handle_emit(message)  # this node's clients, through FanoutManager.emit
+        # This node's clients, then the others through the bus.
+        await FanoutManager.emit(
+            self, event, data, namespace, room=room, skip_sid=skip_sid, volatile=volatile
+        )
         self._enqueue(raw)
 
-    async def _publish(self, data: dict[str, Any]) -> None:
-        """python-socketio's hook (rooms, disconnects, acks): queue it, never wait."""
+    async def deliver_volatile(self, message: dict[str, Any]) -> None:
+        """A volatile emit from another node: dropped here too for clients with a backlog."""
+        data = message["data"]
+        await FanoutManager.emit(
+            self,
+            message["event"],
+            data[0] if len(data) == 1 else tuple(data),
+            message.get("namespace") or "/",
+            room=message.get("room"),
+            skip_sid=message.get("skip_sid"),
+            volatile=True,
+        )
+
+    async def publish(self, data: dict[str, Any]) -> None:
+        """python-socketio's messages (rooms, disconnects, acks): queued, never waited for."""
         try:
             self._enqueue(bus.encode(data))
         except Unencodable as exc:
@@ -176,7 +200,8 @@ class RedisManager(socketio.AsyncRedisManager, FanoutManager):  # type: ignore[m
                 for _ in batch:
                     self._outbox.task_done()
 
-    async def _listener(self) -> None:
+    async def listen(self) -> AsyncIterator[dict[str, Any]]:
+        """Bus messages as they arrive, across reconnects, until :meth:`stop`."""
         backoff = Backoff()
         while not self._stopping:
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
@@ -187,36 +212,20 @@ class RedisManager(socketio.AsyncRedisManager, FanoutManager):  # type: ignore[m
                 backoff.reset()
                 while not self._resubscribe.is_set() and not self._stopping:
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-                    if message is not None and message.get("type") == "message":
-                        await self._dispatch(message["data"])
+                    if message is None or message.get("type") != "message":
+                        continue
+                    try:
+                        decoded = bus.decode(message["data"])
+                    except bus.BadMessage as exc:
+                        log.warning("ignoring a message on %s: %s", self.channel, exc)
+                        continue
+                    yield decoded
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 self.link.mark_down(exc)
             finally:
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(pubsub.aclose(), 1.0)
+                    await asyncio.wait_for(pubsub.aclose(), 1.0)  # type: ignore[no-untyped-call]
             if self.link.down and not self._stopping:
                 await asyncio.sleep(backoff.next())
-
-    async def _dispatch(self, raw: bytes) -> None:
-        try:
-            message = bus.decode(raw)
-        except bus.BadMessage as exc:
-            log.warning("ignoring a message on %s: %s", self.channel, exc)
-            return
-        method = message["method"]
-        if method != "callback" and message.get("host_id") == self.host_id:
-            return  # our own echo
-        handlers: dict[str, Callable[[dict[str, Any]], Awaitable[None]]] = {
-            "emit": self._handle_emit,
-            "callback": self._handle_callback,
-            "disconnect": self._handle_disconnect,
-            "enter_room": self._handle_enter_room,
-            "leave_room": self._handle_leave_room,
-            "close_room": self._handle_close_room,
-        }
-        try:
-            await handlers[method](message)
-        except Exception:
-            log.exception("bus message %s failed on this node", method)

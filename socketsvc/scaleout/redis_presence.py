@@ -30,7 +30,7 @@ from typing import Any
 
 from redis import asyncio as aioredis
 
-from socketsvc.scaleout.link import Backoff, Link, client_options
+from socketsvc.scaleout.redis_health import Backoff, RedisHealth, client_options
 
 log = logging.getLogger("socketsvc.scaleout.presence")
 
@@ -48,7 +48,7 @@ class RedisPresence:
         self.refresh = refresh
         self.ttl_ms = max(1, int(refresh * 3 * 1000))
         self.node = uuid.uuid4().hex
-        self.link = Link("presence", url)
+        self.link = RedisHealth("presence", url)
         self.redis: aioredis.Redis = aioredis.Redis.from_url(url, **client_options())
         self._local: dict[tuple[str, str], dict[str, Entry]] = {}
         self._emptied: set[tuple[str, str]] = set()  # rooms left while Redis was away
@@ -223,3 +223,6 @@ class RedisPresence:
 
     def room_count(self) -> int:
         return len(self._local)
+
+    def problem(self) -> str | None:
+        return self.link.problem()

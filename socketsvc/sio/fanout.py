@@ -1,9 +1,10 @@
-"""The one place that chooses the room/broadcast backend, and the local fan-out it uses.
+"""Local rooms and fan-out: who on this node receives an emit, and how it is encoded.
 
 :class:`FanoutManager` replaces python-socketio's ``AsyncManager.emit``, which creates one
 asyncio task per recipient and encodes for one wire format. Here an emit encodes its packet
 once per wire format present among the recipients and queues the same frames on each
-recipient's session synchronously.
+recipient's session synchronously. It is the manager for ``manager = "memory"`` and the local
+delivery of the Redis one.
 """
 
 from __future__ import annotations
@@ -11,28 +12,40 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import socketio
+from socketsvc import protocol
+from socketsvc.protocol import PacketClass
 
-from socketsvc.config import MANAGERS, Settings
-from socketsvc.errors import ConfigError
-from socketsvc.protocol import packets
+from ._socketio import ManagerBase
 
 
-class FanoutManager(socketio.AsyncManager):  # type: ignore[misc]
+class FanoutManager(ManagerBase):
     """In-memory rooms with encode-once-per-format delivery.
 
     Who sees an emit: every client in ``room`` (or in any of a list of rooms, or in the
     namespace when ``room`` is None) except ``skip_sid``. If the data cannot be encoded for a
-    format some recipient uses, nobody receives it and :class:`~socketsvc.packets.Unencodable`
+    format some recipient uses, nobody receives it and :class:`~socketsvc.errors.Unencodable`
     is raised to the emitter.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)  # cooperative: RedisManager puts this in its MRO
         # (namespace, sid) -> rooms it is in (None and its own sid room included), in join
-        # order: python-socketio finds them by scanning every room of the namespace, which
-        # makes each disconnect O(rooms) and a mass disconnect quadratic.
+        # order: python-socketio finds them by scanning every room of the namespace.
         self._memberships: dict[tuple[str, str], dict[Any, None]] = {}
+
+    # -- lifecycle: nothing to start for memory, always healthy ------------------------------
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    def problem(self) -> str | None:
+        """Why this backend cannot serve right now (None: it can)."""
+        return None
+
+    # -- rooms -----------------------------------------------------------------------------
 
     def basic_enter_room(self, sid: str, namespace: str, room: Any, eio_sid: Any = None) -> None:
         super().basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
@@ -46,19 +59,13 @@ class FanoutManager(socketio.AsyncManager):  # type: ignore[misc]
             if not rooms:
                 del self._memberships[(namespace, sid)]
 
-    def basic_disconnect(self, sid: str, namespace: str, **kwargs: Any) -> None:
-        for room in list(self._memberships.pop((namespace, sid), {})):
-            super().basic_leave_room(sid, namespace, room)
-        self.callbacks.pop(sid, None)
-        for pending in (self.pending_connect, self.pending_disconnect):
-            waiting = pending.get(namespace)
-            if waiting is not None and sid in waiting:
-                waiting.remove(sid)
-                if not waiting:
-                    del pending[namespace]
+    def rooms_of_client(self, sid: str, namespace: str) -> list[Any]:
+        return list(self._memberships.get((namespace, sid), ()))
 
     def get_rooms(self, sid: str, namespace: str) -> list[Any]:
         return [r for r in self._memberships.get((namespace, sid), {}) if r is not None]
+
+    # -- emit ------------------------------------------------------------------------------
 
     async def emit(
         self,
@@ -79,23 +86,21 @@ class FanoutManager(socketio.AsyncManager):  # type: ignore[misc]
         server = self.server
         if callback is not None:
             for sid, eio_sid in list(self._recipients(namespace, room, skip)):
-                ack_id = self._generate_ack_id(sid, callback)
-                server.eio.push(
-                    eio_sid,
-                    packets.encode_frames(
-                        server.wire_of(eio_sid), packets.EVENT, namespace, args, ack_id
-                    ),
+                ack_id = self.ack_id(sid, callback)
+                frames = protocol.encode_frames(
+                    server.format_of(eio_sid), protocol.EVENT, namespace, args, ack_id
                 )
+                server.eio.push(eio_sid, frames)
             return
-        groups: dict[packets.PacketClass, list[str]] = {}
+        groups: dict[PacketClass, list[str]] = {}
         for _, eio_sid in self._recipients(namespace, room, skip):
-            wire = server.wire_of(eio_sid)
+            wire = server.format_of(eio_sid)
             group = groups.get(wire)
             if group is None:
                 group = groups[wire] = []
             group.append(eio_sid)
         encoded = {
-            wire: packets.encode_frames(wire, packets.EVENT, namespace, args) for wire in groups
+            wire: protocol.encode_frames(wire, protocol.EVENT, namespace, args) for wire in groups
         }
         volatile = bool(kwargs.get("volatile"))  # dropped for clients with a backlog
         for wire, eio_sids in groups.items():
@@ -109,7 +114,7 @@ class FanoutManager(socketio.AsyncManager):  # type: ignore[misc]
         if room is None or isinstance(room, str):
             members = rooms.get(room)
             if members is not None:
-                for sid, eio_sid in members._fwdm.items():
+                for sid, eio_sid in members.items():
                     if sid not in skip:
                         yield sid, eio_sid
             return
@@ -125,31 +130,3 @@ def _as_args(data: Any) -> list[Any]:
     if isinstance(data, tuple):
         return list(data)
     return [] if data is None else [data]
-
-
-def _memory(settings: Settings) -> socketio.AsyncManager:
-    return FanoutManager()
-
-
-def _redis(settings: Settings) -> socketio.AsyncManager:
-    from socketsvc.scaleout.redis_manager import RedisManager  # imports this module
-
-    return RedisManager(settings.redis_url, settings.redis_prefix)
-
-
-FACTORIES: dict[str, Callable[[Settings], socketio.AsyncManager]] = {
-    "memory": _memory,
-    "redis": _redis,
-}
-assert set(FACTORIES) == set(MANAGERS)
-
-
-def make_manager(settings: Settings) -> socketio.AsyncManager:
-    """Single node, in memory, unless configured otherwise (``redis``: shared by all nodes)."""
-    try:
-        factory = FACTORIES[settings.manager]
-    except KeyError:
-        raise ConfigError(
-            f"manager: {settings.manager!r} is not one of {', '.join(FACTORIES)}"
-        ) from None
-    return factory(settings)

@@ -1,4 +1,5 @@
-"""Which handler class serves which namespace: built-ins plus the ``[namespaces]`` table.
+"""Which handler serves which namespace: built-ins plus the ``[namespaces]`` table, and the
+instances of pattern namespaces (``/team/*``).
 
 Handler modules named in config are imported once, at start-up, and any failure stops start-up
 with a message naming the module. Nothing registers itself on import.
@@ -8,11 +9,13 @@ from __future__ import annotations
 
 import importlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from socketsvc.config import Settings
 from socketsvc.errors import ConfigError
 from socketsvc.handlers import BUILTIN_NAMESPACES, BaseNamespace
+from socketsvc.handlers.services import Services
 
 
 @dataclass(frozen=True)
@@ -60,3 +63,50 @@ def load_routes(settings: Settings) -> list[Route]:
     for namespace, target in settings.namespaces.items():
         table[namespace] = import_handler(namespace, target)
     return [Route(ns, handler) for ns, handler in table.items()]
+
+
+class NamespaceTable:
+    """The handler instances of one server, by concrete namespace.
+
+    A fixed namespace has one instance from start-up. A pattern route gets one instance per
+    concrete namespace (``/team/a``, ``/team/b``), created on its first connect and dropped
+    when its last client leaves.
+    """
+
+    def __init__(
+        self,
+        routes: list[Route],
+        services: Services,
+        handlers: dict[str, BaseNamespace],
+        register: Callable[[BaseNamespace], None],
+        in_use: Callable[[str], bool],
+    ) -> None:
+        """``handlers`` is the server's namespace -> instance table, ``register`` adds to it,
+        ``in_use(namespace)`` tells whether any client is still connected there."""
+        self.services = services
+        self.handlers = handlers
+        self.register = register
+        self.in_use = in_use
+        self._patterns = [r for r in routes if r.is_pattern]
+        self._from_pattern: set[str] = set()
+        for route in routes:
+            if not route.is_pattern:
+                register(route.handler(route.namespace, services))
+
+    def handler_for(self, namespace: str) -> BaseNamespace | None:
+        """The handler serving ``namespace``, instantiating a pattern route on first use."""
+        handler = self.handlers.get(namespace)
+        if handler is None:
+            for route in self._patterns:
+                if route.matches(namespace):
+                    handler = route.handler(namespace, self.services)
+                    self.register(handler)
+                    self._from_pattern.add(namespace)
+                    break
+        return handler
+
+    def release(self, namespace: str) -> None:
+        """Drop a pattern namespace's instance once nobody is connected to it."""
+        if namespace in self._from_pattern and not self.in_use(namespace):
+            self._from_pattern.discard(namespace)
+            self.handlers.pop(namespace, None)

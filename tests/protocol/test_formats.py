@@ -11,7 +11,7 @@ import pytest
 import socketio
 from aiohttp.test_utils import TestServer
 
-from socketsvc.protocol import packets
+from socketsvc import protocol
 from tests.conftest import CLIENT_SERIALIZERS, Inbox, StartServer
 
 NS = "/test"
@@ -124,13 +124,13 @@ async def test_a_broadcast_is_encoded_once_per_format(
     for client in members:
         await call(client, "enter", "count")
     encodes: Counter[str] = Counter()
-    original = packets.encode_frames
+    original = protocol.encode_frames
 
     def counting(cls: Any, *args: Any, **kwargs: Any) -> Any:
         encodes[cls.__name__] += 1
         return original(cls, *args, **kwargs)
 
-    monkeypatch.setattr(packets, "encode_frames", counting)
+    monkeypatch.setattr(protocol, "encode_frames", counting)
     await members[0].emit("shout", ("count", "hello all", True), namespace=NS)
     for inbox in inboxes:
         assert await inbox.get() == {"text": "hello all"}

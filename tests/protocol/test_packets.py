@@ -8,13 +8,8 @@ import msgpack
 import pytest
 from socketio.packet import Packet as StockPacket
 
-from socketsvc.protocol.packets import (
-    JsonPacket,
-    MsgPackPacket,
-    PacketError,
-    Unencodable,
-    encode_frames,
-)
+from socketsvc.errors import Unencodable
+from socketsvc.protocol import JsonPacket, MsgPackPacket, PacketError, encode_frames
 
 
 @pytest.mark.parametrize(

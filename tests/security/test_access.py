@@ -163,7 +163,7 @@ async def test_connections_per_ip_and_trusted_x_forwarded_for(start_server: Star
         for s in list(sio.eio.sockets.values()):
             await s.close(wait=False, abort=True)
         assert await handshake(direct) == 200
-        assert len(sio.eio.connection_limiter) == 1
+        assert len(sio.eio.policy.connections) == 1
 
 
 # -- event rate ---------------------------------------------------------------------
@@ -186,7 +186,7 @@ async def test_rate_limit_answers_rate_limited_then_disconnects(
                 break
             await client.emit("echo", 0, namespace="/test")
         await eventually(lambda: not client.connected)
-        await eventually(lambda: len(srv.app[SIO].guard.limits.events) == 0)
+        await eventually(lambda: len(srv.app[SIO].security.limits.events) == 0)
     finally:
         await client.disconnect()
         await client.shutdown()

@@ -116,7 +116,7 @@ async def test_identity_is_dropped_on_disconnect(connect: Connect, server: Any) 
     from socketsvc.app.factory import SIO
 
     client = await connect(["/test"], auth={"token": token()})
-    guard = server.app[SIO].guard
+    guard = server.app[SIO].security
     assert len(guard.identities) == 1
     await client.disconnect()
     for _ in range(100):

@@ -334,10 +334,9 @@ class Node:
         return {
             "engine sessions": len(sio.eio.sockets),
             "socket.io environ": len(sio.environ),
-            "wire formats": len(sio._wire),
-            "pending binary packets": len(sio._binary_packet),
-            "connect deadlines": len(sio._connect_deadlines),
-            "guard state": sio.guard.state_size(),
+            "packet reader state": sio.reader.state_size(),
+            "connect deadlines": len(sio.deadlines),
+            "security state": sio.security.state_size(),
             "server tasks": len(sio.tasks),
         }
 

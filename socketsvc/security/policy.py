@@ -1,9 +1,9 @@
 """The security checks of one node, in one object the Socket.IO server consults.
 
-:class:`Guard` bundles authentication (:mod:`.auth`), the limits (:mod:`.limits`) and the
-origin policy (:mod:`.origins`), and installs the transport-level ones on the Engine.IO
-server, so :mod:`socketsvc.sio.server` only calls it at three points: connect, event,
-disconnect.
+:class:`SecurityPolicy` bundles authentication (:mod:`.auth`), the limits (:mod:`.limits`) and
+the origin policy (:mod:`.origins`). The transport-level ones go to the Engine.IO server as an
+:class:`~socketsvc.engine.policy.EnginePolicy` when it is built; the Socket.IO server calls
+the rest at three points: connect, event, disconnect.
 """
 
 from __future__ import annotations
@@ -14,12 +14,13 @@ from typing import Any
 
 from socketsvc import errors
 from socketsvc.config import Settings
+from socketsvc.engine.policy import EnginePolicy
 from socketsvc.security.auth import Authenticator, AuthRefused, Identity
 from socketsvc.security.limits import Unlimited, Verdict, make_limits
 from socketsvc.security.origins import OriginPolicy
 from socketsvc.security.proxies import TrustedProxies
 
-log = logging.getLogger("socketsvc.security.guard")
+log = logging.getLogger("socketsvc.security")
 
 
 class Refused(Exception):
@@ -30,7 +31,7 @@ class Refused(Exception):
         self.refusal = refusal
 
 
-class Guard:
+class SecurityPolicy:
     """Node-local security state: verified identities by sid, and the limiters."""
 
     def __init__(self, settings: Settings) -> None:
@@ -41,15 +42,17 @@ class Guard:
         self.origins = OriginPolicy(settings.cors_origins, self.proxies)
         self.identities: dict[str, Identity] = {}  # socket.io sid -> verified claims
         # The rate limiter's verdict for one event: bound directly, it runs for every event.
-        self.event: Callable[[str], Verdict] = self.limits.events.hit
+        self.event_verdict: Callable[[str], Verdict] = self.limits.events.hit
 
-    def install(self, eio: Any) -> None:
-        """Hand the transport-level policies to the Engine.IO server."""
-        eio.origin_policy = self.origins
-        eio.client_address = self.proxies.client_address
+    def engine_policy(self) -> EnginePolicy:
+        """The transport-level rules, for the Engine.IO server."""
         connections = self.limits.connections
-        eio.connection_limiter = None if isinstance(connections, Unlimited) else connections
-        eio.max_buffer_bytes = self.settings.max_buffer_bytes
+        return EnginePolicy(
+            allows_origin=self.origins.allows,
+            client_address=self.proxies.client_address,
+            connections=None if isinstance(connections, Unlimited) else connections,
+            max_buffer_bytes=self.settings.max_buffer_bytes,
+        )
 
     # -- connect -------------------------------------------------------------------------------
     def admit(self, namespace: str, auth: Any, namespaces_joined: int) -> Identity | None:

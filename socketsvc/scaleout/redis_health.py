@@ -1,9 +1,9 @@
 """How a node talks to Redis: one client factory, and the health of one connection.
 
-:class:`Link` turns a stream of successes and failures into state changes: the first failure
-of an outage is logged once (not once per message), recovery is logged once, and
-:meth:`Link.problem` gives ``/readyz`` its reason. :class:`Backoff` spaces reconnect attempts
-from 0.1 s up to 5 s.
+:class:`RedisHealth` turns a stream of successes and failures into state changes: the first
+failure of an outage is logged once (not once per message), recovery is logged once, and
+:meth:`RedisHealth.problem` gives ``/readyz`` its reason. :class:`Backoff` spaces reconnect
+attempts from 0.1 s up to 5 s.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ class Backoff:
         return delay
 
 
-class Link:
+class RedisHealth:
     """Reachability of Redis for one component (``bus`` or ``presence``) of this node."""
 
     def __init__(self, component: str, url: str) -> None:

@@ -1,0 +1,107 @@
+"""The long-polling transport of an Engine.IO session: GET takes what is buffered (or waits
+for it), POST carries the client's packets."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from .framing import CLOSE, NOOP, Item
+
+# Node's engine.io answers the poll that is pending when the probe completes at
+# once, and any later poll during the upgrade after its 100 ms "check" tick.
+UPGRADE_SETTLE_SECONDS = 0.1
+# python-engineio clients refuse a polling payload of more than 16 packets ("Too many packets
+# in payload"); the rest of a backlog goes out in the next poll, which follows at once.
+MAX_PACKETS_PER_POLL = 16
+
+
+class PollingTransport:
+    """The long-polling half of ``EngineSession``."""
+
+    server: Any
+    loop: asyncio.AbstractEventLoop
+    buffer: list[Item]
+    buffered_bytes: int
+    upgrading: bool
+    upgraded: bool
+    closing: bool
+    closed: bool
+    _waiter: asyncio.Future[None] | None
+    _poll_request: web.Request | None
+    _probed: bool
+    _upgrade_settled: asyncio.Event | None
+    _send_close_on_flush: bool
+    # provided by EngineSession
+    _finalize: Callable[[], None]
+    close_soon: Callable[..., None]
+    receive_raw: Callable[..., Awaitable[None]]
+    close: Callable[..., Awaitable[None]]
+
+    def _take_payload(self) -> list[Item]:
+        items = self.buffer[:MAX_PACKETS_PER_POLL]
+        self.buffer = self.buffer[MAX_PACKETS_PER_POLL:]
+        self.buffered_bytes = sum(len(d) for _, d in self.buffer if d is not None)
+        if self._send_close_on_flush and not items:
+            # Rule (Node socket.close() waits for "drain"): the CLOSE of a
+            # server-initiated close goes in a poll of its own, after the
+            # buffered packets; the JS client handles Socket.IO packets on the
+            # next tick, so a CLOSE in the same payload would overtake them.
+            self._send_close_on_flush = False
+            items = [(CLOSE, None)]
+            self._finalize()
+        return items
+
+    async def handle_poll(self, request: web.Request) -> list[Item] | None:
+        """Serve a long-polling GET; None means 400 (the session is closed)."""
+        if self.upgrading:
+            # Rule: an HTTP request racing the upgrade must not be served after
+            # it; wait (bounded) for the upgrade to settle before answering.
+            settled = self._upgrade_settled
+            if settled is not None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(settled.wait(), UPGRADE_SETTLE_SECONDS)
+            if self.upgraded or self.closed or self.closing:
+                return None
+        if self._poll_request is not None:
+            # Rule (Node onPollRequest "overlap from client"): a second
+            # concurrent poll closes the session; the pending one gets CLOSE,
+            # the duplicate gets 400.
+            self.close_soon(self.server.reason.TRANSPORT_ERROR)
+            return None
+        if (self.closed or self.closing) and not (self.buffer or self._send_close_on_flush):
+            return None  # being dropped, with nothing left to deliver: 400, as Node answers
+        if self.buffer or self._send_close_on_flush:
+            return self._take_payload() or [(NOOP, None)]
+        if self.upgrading and self._probed:
+            return [(NOOP, None)]
+        waiter = self.loop.create_future()
+        self._waiter = waiter
+        self._poll_request = request
+        try:
+            await waiter
+        finally:
+            if self._waiter is waiter:
+                self._waiter = None
+            self._poll_request = None
+        if self.upgraded:
+            # released by a completed upgrade: the buffer belongs to the websocket
+            return [(NOOP, None)]
+        transport = request.transport
+        if (transport is None or transport.is_closing()) and not self.closing:
+            # Rule (Node "poll connection closed prematurely"): the client went
+            # away; keep the packets out of a dead response and close.
+            await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
+            return None
+        return self._take_payload() or [(NOOP, None)]
+
+    async def handle_post(self, body: str) -> None:
+        """Process a long-polling POST payload (packets joined with \\x1e)."""
+        for raw in body.split("\x1e"):
+            if self.closing or self.closed:
+                break
+            await self.receive_raw(raw, polling=True)

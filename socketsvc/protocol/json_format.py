@@ -1,0 +1,176 @@
+"""The socket.io-parser wire format (JSON text packets plus binary attachments), strict on
+input and exact on output."""
+
+from __future__ import annotations
+
+import json
+import re
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
+from json.scanner import c_make_scanner  # type: ignore[attr-defined]
+from typing import Any
+
+from socketio import packet as sio_packet
+
+from socketsvc.errors import Unencodable
+
+from .packets import (
+    BINARY_ACK,
+    BINARY_EVENT,
+    DIGITS,
+    MAX_ATTACHMENTS,
+    PacketError,
+    Parsed,
+    check,
+    is_digits,
+)
+
+
+def _reject_constant(text: str) -> Any:
+    raise PacketError(f"{text} is not valid JSON")
+
+
+# The C encoder and scanner of the json module, built once: json.dumps/loads with options
+# construct new ones on every call, which costs more than encoding a small packet.
+# Integer literals are bounded by Python's int_max_str_digits (4300 digits).
+_DEFAULTS = json.JSONEncoder()
+_c_encode = c_make_encoder(
+    None, _DEFAULTS.default, encode_basestring, None, ":", ",", False, False, False
+)
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+_c_scan = c_make_scanner(_DECODER)
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON as socket.io-parser writes it; NaN/Infinity raise ValueError."""
+    return "".join(_c_encode(value, 0))
+
+
+def loads(text: str, start: int = 0) -> Any:
+    """Strict JSON: one value from ``start`` on, nothing after it; NaN/Infinity are refused."""
+    try:
+        value, end = _c_scan(text, start)
+    except StopIteration:
+        raise ValueError("expecting a JSON value") from None
+    if end != len(text) and text[end:].strip():
+        raise ValueError("extra data after the JSON value")
+    return value
+
+
+class _StrictJson:
+    """The json module as the JSON parser clients expect it: no NaN/Infinity, UTF-8 kept as is."""
+
+    @staticmethod
+    def dumps(obj: Any, **kwargs: Any) -> str:
+        return dumps(obj)
+
+    @staticmethod
+    def loads(text: str | bytes, **kwargs: Any) -> Any:
+        if isinstance(text, bytes | bytearray):
+            text = text.decode()
+        return loads(text)
+
+
+class JsonPacket(Parsed, sio_packet.Packet):  # type: ignore[misc]
+    """The default socket.io-parser format: text packets plus binary attachments."""
+
+    json = _StrictJson
+    problem: str | None = None
+
+    @classmethod
+    def data_is_binary(cls, data: Any) -> bool:
+        # Same answer as python-socketio's, without building a list per container.
+        if isinstance(data, bytes | bytearray):
+            return True
+        if isinstance(data, list | tuple):
+            return any(cls.data_is_binary(item) for item in data)
+        if isinstance(data, dict):
+            return any(cls.data_is_binary(item) for item in data.values())
+        return False
+
+    def encode(self) -> str | list[str | bytes]:
+        try:
+            encoded: str | list[str | bytes] = super().encode()
+        except (ValueError, TypeError, RecursionError) as exc:
+            raise Unencodable.from_exception("json", exc) from None
+        text = encoded[0] if isinstance(encoded, list) else encoded
+        if may_hold_unsafe_int(text):  # type: ignore[arg-type]
+            reject_unsafe_ints(self.data)
+        return encoded
+
+    def decode(self, encoded_packet: str) -> int:
+        """``<type>[<attachments>-][<nsp>,][<id>][<json>]``, parsed in one pass."""
+        text = encoded_packet
+        if not isinstance(text, str) or not text or text[0] not in "0123456":
+            raise PacketError("expected a Socket.IO text packet")
+        kind = self.packet_type = ord(text[0]) - 48
+        end, at = len(text), 1
+        count = 0
+        if kind in (BINARY_EVENT, BINARY_ACK):
+            dash = text.find("-", 1, 12)
+            if dash < 2 or not is_digits(text[1:dash]):
+                raise PacketError("binary packet without an attachment count")
+            count, at = int(text[1:dash]), dash + 1
+        namespace = "/"
+        if at < end and text[at] == "/":
+            comma = text.find(",", at)
+            stop = end if comma == -1 else comma
+            namespace = text[at:stop].partition("?")[0]
+            at = stop + 1
+        start = at
+        while at < end and text[at] in DIGITS:
+            at += 1
+        if at - start > 16:
+            raise PacketError("ack id too long")
+        self.namespace = namespace
+        self.id = int(text[start:at]) if at > start else None
+        try:
+            self.data = loads(text, at) if at < end else None
+        except PacketError:
+            raise
+        except (ValueError, RecursionError) as exc:
+            raise PacketError(f"malformed JSON: {type(exc).__name__}") from None
+        if count and kind not in (BINARY_EVENT, BINARY_ACK):
+            raise PacketError("attachments are only allowed on binary packets")
+        if count > MAX_ATTACHMENTS:
+            raise PacketError("too many attachments")
+        check(self)
+        return count
+
+    @classmethod
+    def reconstruct_binary(cls, data: Any, attachments: list[bytes]) -> Any:
+        try:
+            return super().reconstruct_binary(data, attachments)
+        except (IndexError, KeyError, TypeError) as exc:
+            raise PacketError(f"bad attachment placeholder: {type(exc).__name__}") from None
+
+
+MAX_SAFE_INT = 2**53 - 1
+_LONG_DIGITS = re.compile(r"\d{16}", re.ASCII)
+_DIGIT = re.compile(r"\d", re.ASCII)
+
+
+def may_hold_unsafe_int(text: str) -> bool:
+    """Whether ``text`` has a run of 16 digits, which every integer beyond 2**53 prints as.
+
+    Searching the whole text costs more than encoding it; but any such run covers a position
+    15 (mod 16), so only the digits at those positions need a closer look."""
+    sample = text[15::16]
+    if _DIGIT.search(sample) is None:
+        return False
+    for hit in _DIGIT.finditer(sample):
+        at = 15 + 16 * hit.start()
+        if _LONG_DIGITS.search(text, at - 15, at + 16):
+            return True
+    return False
+
+
+def reject_unsafe_ints(value: Any) -> None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not -MAX_SAFE_INT <= value <= MAX_SAFE_INT:
+            raise Unencodable("json", f"integer {value} is beyond 2**53 and would be rounded")
+    elif isinstance(value, dict):
+        for item in value.values():
+            reject_unsafe_ints(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            reject_unsafe_ints(item)

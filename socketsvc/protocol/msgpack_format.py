@@ -1,0 +1,112 @@
+"""The socket.io-msgpack-parser wire format: one msgpack map per packet, binary inline."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import msgpack
+from socketio import packet as sio_packet
+
+from socketsvc.errors import Unencodable
+
+from .packets import BINARY_ACK, BINARY_EVENT, PacketError, Parsed, check
+
+
+class _Undefined:
+    """What the JS msgpack encoder sends for ``undefined``; stripped before handlers see data."""
+
+    __slots__ = ()
+
+
+UNDEFINED = _Undefined()
+
+
+def _strip_undefined(value: Any) -> Any:
+    # JS semantics: an undefined object member is absent; an undefined array item is null.
+    if isinstance(value, dict):
+        return {k: _strip_undefined(v) for k, v in value.items() if v is not UNDEFINED}
+    if isinstance(value, list):
+        return [None if v is UNDEFINED else _strip_undefined(v) for v in value]
+    return value
+
+
+def _js_date(payload: bytes) -> str:
+    """notepack's Date (fixext 8, type 0: ms as two 32-bit halves) as JSON.stringify writes it."""
+    millis = int.from_bytes(payload[:4], "big", signed=True) * 2**32 + int.from_bytes(
+        payload[4:], "big"
+    )
+    moment = datetime.fromtimestamp(millis / 1000, tz=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{millis % 1000:03d}Z"
+
+
+class MsgPackPacket(Parsed, sio_packet.Packet):  # type: ignore[misc]
+    """The socket.io-msgpack-parser format: one msgpack map per packet, binary inline."""
+
+    uses_binary_events = False
+    problem: str | None = None
+
+    def encode(self) -> bytes:
+        # The JS decoder rejects DISCONNECT (and CONNECT) packets that carry ``data: nil``.
+        packet: dict[str, Any] = {"type": self.packet_type, "nsp": self.namespace or "/"}
+        if self.data is not None:
+            packet["data"] = self.data
+        if self.id is not None:
+            packet["id"] = self.id
+        try:
+            return msgpack.packb(packet)  # type: ignore[no-any-return]
+        except (OverflowError, TypeError, ValueError) as exc:
+            raise Unencodable.from_exception("msgpack", exc) from None
+
+    def decode(self, encoded_packet: bytes) -> int:
+        if not isinstance(encoded_packet, bytes | bytearray | memoryview):
+            raise PacketError("expected a binary msgpack packet")
+        needs_walk = False
+
+        def ext_hook(code: int, payload: bytes) -> Any:
+            # notepack (the JS side) uses ext type 0 for undefined (1 byte), Date (8 bytes)
+            # and, in Node only, ArrayBuffer (any other size); other types are not JS values.
+            nonlocal needs_walk
+            if code != 0:
+                raise _Unsupported(f"msgpack extension type {code} is not supported")
+            if len(payload) == 1:
+                needs_walk = True
+                return UNDEFINED
+            if len(payload) == 8:
+                return _js_date(payload)
+            return bytes(payload)
+
+        try:
+            try:
+                decoded = msgpack.unpackb(encoded_packet, ext_hook=ext_hook, timestamp=0)
+            except (_Unsupported, ValueError) as exc:
+                if isinstance(exc, ValueError) and "map key" not in str(exc):
+                    raise
+                # Keep the packet (and its ack id) so the sender can be told what was wrong.
+                unsupported = isinstance(exc, _Unsupported)
+                self.problem = str(exc) if unsupported else "map keys must be strings"
+                decoded = msgpack.unpackb(
+                    encoded_packet, ext_hook=lambda c, p: None, strict_map_key=False
+                )
+        except PacketError:
+            raise
+        except Exception as exc:  # msgpack raises a zoo of types on garbage input
+            raise PacketError(f"malformed msgpack: {type(exc).__name__}") from None
+        if not isinstance(decoded, dict):
+            raise PacketError("msgpack packet must be a map")
+        if needs_walk:
+            decoded = _strip_undefined(decoded)
+        self.packet_type = decoded.get("type")
+        self.namespace = decoded.get("nsp")
+        self.data = decoded.get("data")
+        self.id = decoded.get("id")
+        if self.namespace is None:
+            raise PacketError("namespace must be a string starting with '/'")
+        if self.packet_type in (BINARY_EVENT, BINARY_ACK):
+            raise PacketError("binary packet types are not used with msgpack")
+        check(self)
+        return 0
+
+
+class _Unsupported(Exception):
+    pass

@@ -1,0 +1,169 @@
+"""python-socketio: the only module of socketsvc that touches its private names.
+
+socketsvc's server, manager and Redis bus are python-socketio subclasses. python-socketio calls
+some private methods on its subclasses and keeps some helpers private; this module maps each of
+them to a public name, in one place:
+
+- :class:`SocketIOServer`: the hooks python-socketio calls on a server (building its Engine.IO
+  server, a transport closing, a namespace disconnecting, running a lifecycle handler, sending
+  a packet) lead to socketsvc's methods; its own connect, disconnect and ack flows are reachable
+  as ``base_*``;
+- :class:`ManagerBase`: ack ids, and python-socketio's per-client cleanup called on a view of the
+  client's own rooms, so that it stays O(own rooms) (see :meth:`ManagerBase.basic_disconnect`);
+- :class:`PubSubManager`: ``_publish``/``_listen``, the two hooks python-socketio's pub/sub
+  managers are built on, the listener loop that drives them, and the ``volatile`` flag, which
+  python-socketio's own remote-emit handling drops.
+
+tests/sio/test_socketio_fence.py pins the signature of everything used here and checks that the
+per-client state python-socketio keeps is the state this module's cleanup covers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import socketio
+from socketio.async_pubsub_manager import AsyncPubSubManager
+
+from socketsvc.dependencies import require
+
+VERSION = require("python-socketio", (5, 18), (5, 19))
+
+
+class SocketIOServer(socketio.AsyncServer):  # type: ignore[misc]
+    """python-socketio's ``AsyncServer`` with the hooks it calls mapped to named methods."""
+
+    engine_class: Any  # the Engine.IO server class python-socketio builds (set by subclasses)
+
+    # -- python-socketio calls these ---------------------------------------------------------
+
+    def _engineio_server_class(self) -> Any:
+        return self.engine_class
+
+    async def _handle_eio_connect(self, eio_sid: str, environ: Any) -> None:
+        await super()._handle_eio_connect(eio_sid, environ)
+        self.transport_opened(eio_sid)
+
+    async def _handle_eio_disconnect(self, eio_sid: str, reason: str) -> None:
+        await self.transport_closed(eio_sid, reason)
+
+    async def _handle_disconnect(
+        self, eio_sid: str, namespace: str, reason: str | None = None
+    ) -> None:
+        await self.namespace_disconnect(eio_sid, namespace, reason)
+
+    async def _trigger_event(self, event: str, namespace: str, *args: Any) -> Any:
+        return await self.run_lifecycle_handler(event, namespace, *args)
+
+    async def _send_packet(self, eio_sid: str, pkt: Any) -> None:
+        self.send_packet(eio_sid, pkt)
+
+    # -- implemented by socketsvc's server ---------------------------------------------------
+
+    def transport_opened(self, eio_sid: str) -> None:
+        raise NotImplementedError
+
+    async def transport_closed(self, eio_sid: str, reason: str) -> None:
+        raise NotImplementedError
+
+    async def namespace_disconnect(
+        self, eio_sid: str, namespace: str, reason: str | None = None
+    ) -> None:
+        raise NotImplementedError
+
+    async def run_lifecycle_handler(self, event: str, namespace: str, *args: Any) -> Any:
+        raise NotImplementedError
+
+    def send_packet(self, eio_sid: str, pkt: Any) -> None:
+        raise NotImplementedError
+
+    # -- python-socketio's own flows, for socketsvc's server to build on ----------------------
+
+    async def base_transport_closed(self, eio_sid: str, reason: str) -> None:
+        """Every namespace of the transport disconnects, then its environ is dropped."""
+        await super()._handle_eio_disconnect(eio_sid, reason)
+
+    async def base_namespace_connect(self, eio_sid: str, namespace: str, auth: Any) -> None:
+        """pre_connect, the connect handler (through ``run_lifecycle_handler``), then
+        CONNECT or CONNECT_ERROR (through ``send_packet``) and the manager's bookkeeping."""
+        await super()._handle_connect(eio_sid, namespace, auth)
+
+    async def base_namespace_disconnect(
+        self, eio_sid: str, namespace: str, reason: str | None
+    ) -> None:
+        await super()._handle_disconnect(eio_sid, namespace, reason)
+
+    async def base_ack(self, eio_sid: str, namespace: str, id: int, data: Any) -> None:
+        """The client's answer to ``emit(callback=...)`` or ``call()``."""
+        await self._handle_ack(eio_sid, namespace, id, data)
+
+
+class ManagerBase(socketio.AsyncManager):  # type: ignore[misc]
+    """python-socketio's in-memory manager, with a per-client room index kept by subclasses."""
+
+    rooms: dict[str, dict[Any, Any]]  # namespace -> room -> bidict(sid -> eio_sid)
+
+    def rooms_of_client(self, sid: str, namespace: str) -> list[Any]:
+        """Every room ``sid`` is in, its own sid room and the ``None`` room included."""
+        raise NotImplementedError
+
+    def ack_id(self, sid: str, callback: Callable[..., Any]) -> int:
+        """A new ack id for a packet to ``sid``; the client's ACK with it calls ``callback``."""
+        return self._generate_ack_id(sid, callback)  # type: ignore[no-any-return]
+
+    def basic_disconnect(self, sid: str, namespace: str, **kwargs: Any) -> None:
+        """python-socketio's cleanup of one client, shown only the client's own rooms.
+
+        Its cleanup scans every room of the namespace (a copy, then a membership test per
+        room): with a sid room per client that is O(clients) per disconnect, and quadratic
+        when thousands disconnect at once. It runs here against a view holding just this
+        client's rooms (the same room objects); rooms it empties are then dropped from the
+        real table too. Everything else it cleans (acks, pending connects and disconnects,
+        and whatever a later release adds) is python-socketio's own code."""
+        namespaces: dict[str, Any] = self.rooms
+        table = namespaces.get(namespace)
+        if table is None:
+            super().basic_disconnect(sid, namespace, **kwargs)
+            return
+        own = [room for room in self.rooms_of_client(sid, namespace) if room in table]
+        self.rooms = {namespace: {room: table[room] for room in own}}
+        try:
+            super().basic_disconnect(sid, namespace, **kwargs)
+        finally:
+            self.rooms = namespaces
+        for room in own:
+            if room in table and not table[room]:
+                del table[room]
+        if not table:
+            namespaces.pop(namespace, None)
+
+
+class PubSubManager(AsyncPubSubManager):  # type: ignore[misc]
+    """python-socketio's pub/sub manager with its hooks mapped to named methods."""
+
+    async def _publish(self, data: dict[str, Any]) -> None:
+        await self.publish(data)
+
+    def _listen(self) -> AsyncIterator[dict[str, Any]]:
+        return self.listen()
+
+    async def _handle_emit(self, message: dict[str, Any]) -> None:
+        if message.get("volatile"):
+            await self.deliver_volatile(message)
+            return
+        await super()._handle_emit(message)
+
+    async def publish(self, data: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def listen(self) -> AsyncIterator[dict[str, Any]]:
+        raise NotImplementedError
+
+    async def deliver_volatile(self, message: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    async def run_listener(self) -> None:
+        """python-socketio's listener loop: every message ``listen`` yields is dispatched to
+        its handler (emit, callback, disconnect, rooms); its own echo is skipped."""
+        await self._thread()

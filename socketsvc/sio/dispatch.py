@@ -1,0 +1,105 @@
+"""The event path: a client's event to its handler, and the handler's return value back as
+the ack. Every event of every client goes through :meth:`EventDispatcher.dispatch`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from socketsvc import errors, protocol
+from socketsvc.errors import Unencodable
+from socketsvc.handlers.base import BaseNamespace
+from socketsvc.protocol import PacketError
+from socketsvc.security.limits import Verdict
+
+from .tasks import TaskSet
+
+log = logging.getLogger("socketsvc.server")
+
+# send(eio_sid, packet type, namespace, data, ack id): encode in the client's format and queue.
+Send = Callable[[str, int, str, Any, "int | None"], None]
+
+
+class EventDispatcher:
+    """Starts each event's handler in a task of its own, in arrival order, and acks it.
+
+    Checks come first, cheapest first: the sender must be connected to the namespace (else
+    :class:`PacketError`, which closes its connection), within its event rate (else
+    ``rate_limited``; a sustained excess calls ``on_rate_exceeded``), and its data must have
+    decoded faithfully (else ``invalid_payload``).
+    """
+
+    def __init__(
+        self,
+        manager: Any,
+        handlers: dict[str, BaseNamespace],
+        event_verdict: Callable[[str], Verdict],
+        tasks: TaskSet,
+        send: Send,
+        on_rate_exceeded: Callable[[str, str], None],
+    ) -> None:
+        self.manager = manager
+        self.handlers = handlers
+        self.event_verdict = event_verdict
+        self.tasks = tasks
+        self.send = send
+        self.on_rate_exceeded = on_rate_exceeded
+
+    def dispatch(self, eio_sid: str, pkt: Any) -> None:
+        """Start the handler of one EVENT (or BINARY_EVENT) packet; never waits."""
+        namespace = pkt.namespace
+        sid = self.manager.sid_from_eio_sid(eio_sid, namespace)
+        if sid is None:
+            raise PacketError(f"not connected to namespace {namespace}")
+        verdict = self.event_verdict(eio_sid)
+        if verdict is Verdict.DISCONNECT:
+            self.on_rate_exceeded(eio_sid, sid)
+        elif verdict is not Verdict.ALLOW:
+            if pkt.id is not None:
+                reply = errors.error_ack(errors.RATE_LIMITED, "too many events, slow down")
+                self.send(eio_sid, protocol.ACK, namespace, [reply], pkt.id)
+        elif pkt.problem is not None:
+            # Data that cannot be represented faithfully: say so, never guess.
+            log.info("refused event from sid=%s namespace=%s: %s", sid, namespace, pkt.problem)
+            if pkt.id is not None:
+                reply = errors.error_ack(errors.INVALID_PAYLOAD, pkt.problem)
+                self.send(eio_sid, protocol.ACK, namespace, [reply], pkt.id)
+        elif self.manager.is_connected(sid, namespace):
+            handler = self.handlers.get(namespace)
+            if handler is None:
+                text = f"no handlers in namespace {namespace}"
+                self.ack(eio_sid, namespace, pkt.id, errors.error_ack(errors.UNKNOWN_EVENT, text))
+                return
+            data = pkt.data
+            self.tasks.start(self._run(handler, data[0], sid, tuple(data[1:]), eio_sid, pkt.id))
+
+    async def _run(
+        self,
+        handler: BaseNamespace,
+        event: str,
+        sid: str,
+        args: tuple[Any, ...],
+        eio_sid: str,
+        id: int | None,
+    ) -> None:
+        """One event in its own task: the handler, then its ack."""
+        try:
+            result = await handler.dispatch(event, sid, args)
+            self.ack(eio_sid, handler.namespace, id, result)
+        except Exception:  # never an orphaned task failure
+            log.exception(
+                "event failed: sid=%s namespace=%s event=%s", sid, handler.namespace, event
+            )
+
+    def ack(self, eio_sid: str, namespace: str, id: int | None, result: Any) -> None:
+        """Send a handler's return value as the ack, if the client asked for one: ``None`` is
+        an ack without arguments, a tuple is several arguments."""
+        if id is None:
+            return
+        args = [] if result is None else list(result) if isinstance(result, tuple) else [result]
+        try:
+            self.send(eio_sid, protocol.ACK, namespace, args, id)
+        except Unencodable as exc:
+            self.send(eio_sid, protocol.ACK, namespace, [exc.to_ack()], id)
