@@ -235,6 +235,11 @@ class SocketServer(SocketIOServer):
         if sid is None or not self.manager.is_connected(sid, namespace):
             self.namespaces.release(namespace)  # refused
             return
+        if eio_sid not in self.environ:
+            # The transport closed while the connect handler ran and found this namespace
+            # still connecting: end it now, with on_disconnect, as for any other client.
+            await self.namespace_disconnect(eio_sid, namespace, self.reason.TRANSPORT_CLOSE)
+            return
         self.deadlines.cancel(eio_sid)
         if handler is not None:
             try:

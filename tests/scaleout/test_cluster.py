@@ -18,7 +18,7 @@ from aiohttp.test_utils import TestServer
 from socketsvc.app.factory import SIO
 from socketsvc.scaleout.emitter import Emitter
 from tests.cluster import Client
-from tests.conftest import Inbox, StartServer
+from tests.conftest import Inbox, StartServer, eventually
 
 CHAT = "/chat"
 API_KEY = "test-key-0123456789"
@@ -222,3 +222,36 @@ async def test_readyz(start_server: StartServer, start_node: Any) -> None:
     status, body = await readyz(unreachable)
     assert status == 503
     assert any("bus: Redis at redis://127.0.0.1:1/0 unreachable" in r for r in body["reasons"])
+
+
+async def test_volatile_emits_stay_volatile_on_other_nodes(start_node: Any, client: Client) -> None:
+    """A typing indicator from node A is dropped on node B for a client with a backlog, as it
+    would be on A: the flag crosses the bus."""
+    limits = {"max_payload": 16_384, "max_buffer_bytes": 65_536, "rate_limit_events": 0}
+    a, b = await start_node(**limits), await start_node(**limits)
+    writer, witness = await client(a, "json"), await client(b, "msgpack")
+    typing = Inbox(witness, "typing")
+    await call(writer, "join", {"room": "r", "name": "writer"})
+    await call(witness, "join", {"room": "r", "name": "witness"})
+    async with aiohttp.ClientSession() as http:
+        # a raw polling client on node B joins the room, then never polls again
+        base = str(b.make_url("/socket.io/")) + "?EIO=4&transport=polling"
+        async with http.get(base) as r:
+            sid = (await r.text()).split('"sid":"')[1].split('"')[0]
+        url = f"{base}&sid={sid}"
+        for body, reply in (
+            ("40/chat,", "40/chat"),
+            ('42/chat,1["join",{"room":"r","name":"slow"}]', "43/chat,1"),
+        ):
+            async with http.post(url, data=body) as r:
+                assert r.status == 200
+            async with http.get(url) as r:
+                assert reply in await r.text()
+        slow = b.app[SIO].eio.sockets[sid]
+        for _ in range(5):  # ~20 KB queued for it: over a quarter of max_buffer_bytes
+            await call(writer, "message", {"room": "r", "text": "x" * 3900})
+        await eventually(lambda: slow.buffered_bytes > 65_536 // 4)
+        backlog = slow.buffered_bytes
+        await call(writer, "typing", {"room": "r"})
+        assert await typing.get() == {"room": "r", "name": "writer"}  # it crossed to node B
+        assert slow.buffered_bytes == backlog  # and was dropped there for the slow client

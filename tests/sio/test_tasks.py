@@ -10,7 +10,9 @@ python-socketio's client (both serializers, both transports), by the stock npm
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
+import os
 from typing import Any
 
 import aiohttp
@@ -18,7 +20,7 @@ import pytest
 import socketio
 
 from tests.cli_node import cli_node
-from tests.conftest import CLIENT_SERIALIZERS, Connect, StartServer
+from tests.conftest import CLIENT_SERIALIZERS, Connect, StartServer, eventually
 from tests.e2e.test_js_clients import assert_all_passed, run_node
 
 NS = "/tasks"
@@ -145,3 +147,42 @@ async def test_websocket_joins_in_bursts_on_two_redis_nodes(
         for client in clients:
             await client.disconnect()
             await client.shutdown()
+
+
+async def test_a_client_that_vanishes_during_its_connect_handler_leaves_no_state(
+    start_server: StartServer,
+) -> None:
+    """The connect flow runs to its end in its own task even when the transport's task is
+    cancelled because the TCP connection was cut; the half-connected namespace is then
+    disconnected again instead of staying in the room table with a dead transport."""
+    from socketsvc.app.factory import SIO
+
+    server = await start_server()
+    sio = server.app[SIO]
+    for _ in range(3):
+        reader, writer = await asyncio.open_connection(server.host, server.port)
+        key = base64.b64encode(os.urandom(16)).decode()
+        writer.write(
+            "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: test\r\n"
+            "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+        assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101")
+        assert b"sid" in await reader.read(512)  # the OPEN packet
+        writer.write(masked_text_frame("40/slow,"))  # its connect handler sleeps 50 ms
+        await writer.drain()
+        await eventually(lambda: "/slow" in sio.manager.pending_connect)
+        writer.transport.abort()  # gone, mid-connect
+    await eventually(lambda: not sio.eio.sockets and not len(sio.tasks) and not sio.environ)
+    manager = sio.manager
+    assert "/slow" not in manager.rooms
+    assert not manager.pending_connect and not manager.pending_disconnect
+    assert sio.reader.state_size() == 0 and len(sio.deadlines) == 0
+
+
+def masked_text_frame(text: str) -> bytes:
+    """A client-to-server websocket text frame (RFC 6455: clients mask their frames)."""
+    payload, mask = text.encode(), os.urandom(4)
+    assert len(payload) < 126
+    masked = bytes(byte ^ mask[i % 4] for i, byte in enumerate(payload))
+    return bytes([0x81, 0x80 | len(payload)]) + mask + masked

@@ -1,0 +1,109 @@
+"""The contract of sio/_socketio.py with python-socketio: the private hooks it overrides and
+calls, and the per-client state python-socketio's cleanup (which socketsvc calls) covers."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import pytest
+import socketio
+from socketio import base_manager
+from socketio.async_pubsub_manager import AsyncPubSubManager
+
+from socketsvc.app.factory import SIO
+from socketsvc.dependencies import release
+from socketsvc.sio import _socketio as fence
+from socketsvc.sio.fanout import FanoutManager
+from tests.conftest import Connect, eventually
+
+SERVER = {
+    "_engineio_server_class": ["self"],
+    "_handle_eio_connect": ["self", "eio_sid", "environ"],
+    "_handle_eio_disconnect": ["self", "eio_sid", "reason"],
+    "_handle_connect": ["self", "eio_sid", "namespace", "data"],
+    "_handle_disconnect": ["self", "eio_sid", "namespace", "reason"],
+    "_handle_ack": ["self", "eio_sid", "namespace", "id", "data"],
+    "_trigger_event": ["self", "event", "namespace", "args"],
+    "_send_packet": ["self", "eio_sid", "pkt"],
+}
+MANAGER = {
+    "_generate_ack_id": ["self", "sid", "callback"],
+    "basic_disconnect": ["self", "sid", "namespace", "kwargs"],
+}
+PUBSUB = {
+    "_publish": ["self", "data"],
+    "_listen": ["self"],
+    "_handle_emit": ["self", "message"],
+    "_thread": ["self"],
+}
+# What a python-socketio manager keeps; per-client state lives in the dicts among them, which
+# basic_disconnect (python-socketio's own, called through ManagerBase) cleans.
+MANAGER_STATE = {
+    "logger",
+    "server",
+    "rooms",
+    "eio_to_sid",
+    "callbacks",
+    "pending_connect",
+    "pending_disconnect",
+    "json",
+}
+
+
+def test_the_installed_release_is_one_the_fence_was_written_for() -> None:
+    assert (5, 18) <= release(fence.VERSION) < (5, 19)
+
+
+@pytest.mark.parametrize(
+    "cls, expected",
+    [
+        (socketio.AsyncServer, SERVER),
+        (socketio.AsyncManager, MANAGER),
+        (AsyncPubSubManager, PUBSUB),
+    ],
+)
+def test_every_private_the_fence_uses_has_the_shape_it_expects(
+    cls: type, expected: dict[str, list[str]]
+) -> None:
+    for name, params in expected.items():
+        assert list(inspect.signature(getattr(cls, name)).parameters) == params, name
+
+
+def test_the_state_python_socketio_keeps_per_manager_is_what_the_fence_knows() -> None:
+    assert set(vars(socketio.AsyncManager())) == MANAGER_STATE
+
+
+async def test_disconnect_runs_python_socketios_cleanup_and_leaves_nothing(
+    connect: Connect, server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The base cleanup is called (not a copy of it), on the client's rooms only, and every
+    trace of the client is gone afterwards."""
+    manager: FanoutManager = server.app[SIO].manager
+    calls: list[tuple[str, str, list[Any]]] = []
+    original = base_manager.BaseManager.basic_disconnect
+
+    def spy(self: Any, sid: str, namespace: str, **kwargs: Any) -> None:
+        calls.append((sid, namespace, sorted(map(str, self.rooms.get(namespace, {})))))
+        original(self, sid, namespace, **kwargs)
+
+    monkeypatch.setattr(base_manager.BaseManager, "basic_disconnect", spy)
+    stay, leave = await connect(["/test"]), await connect(["/test"])
+    for client in (stay, leave):
+        await client.call("enter", "shared", namespace="/test", timeout=5)
+    await leave.call("enter", "own", namespace="/test", timeout=5)
+    gone = leave.get_sid("/test")
+    # an ack the server is still waiting for from the client that leaves
+    await server.app[SIO].emit("question", {}, to=gone, namespace="/test", callback=lambda *a: None)
+    await eventually(lambda: gone in manager.callbacks)
+    await leave.disconnect()
+    await eventually(lambda: bool(calls))
+    assert calls == [(gone, "/test", sorted(["None", gone, "shared", "own"]))]
+    table = manager.rooms["/test"]
+    assert "own" not in table and gone not in table
+    assert gone not in table["shared"] and stay.get_sid("/test") in table["shared"]
+    assert gone not in table[None]
+    assert gone not in manager.callbacks
+    assert all(gone not in sids for sids in manager.pending_connect.values())
+    assert all(gone not in sids for sids in manager.pending_disconnect.values())
+    assert ("/test", gone) not in manager._memberships
