@@ -1,12 +1,23 @@
-"""The built-in handler modules: the one list the server registers before configured ones."""
+"""What handler authors import, and the built-in handler modules: the one list the server
+registers before configured ones."""
 
 from __future__ import annotations
 
 from socketsvc.handlers.base import BaseNamespace, event
 from socketsvc.handlers.chat import ChatNamespace
+from socketsvc.handlers.schema import Length, Pattern
+from socketsvc.handlers.services import Services
 
 BUILTIN_NAMESPACES: dict[str, type[BaseNamespace]] = {
     "/chat": ChatNamespace,
 }
 
-__all__ = ["BUILTIN_NAMESPACES", "BaseNamespace", "ChatNamespace", "event"]
+__all__ = [
+    "BUILTIN_NAMESPACES",
+    "BaseNamespace",
+    "ChatNamespace",
+    "Length",
+    "Pattern",
+    "Services",
+    "event",
+]
