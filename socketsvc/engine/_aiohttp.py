@@ -60,12 +60,13 @@ if not POST_START_COPIED:
 class QueueBase(WebSocketDataQueue):
     """aiohttp's websocket message queue; subclasses override ``feed_data(msg, size)``."""
 
-    __slots__ = ()
+    __slots__ = ("queued",)
 
-    def queued(self) -> deque[tuple[Any, int]]:
-        """The messages waiting to be read, oldest first, as ``(message, size)``."""
-        buffer: deque[tuple[Any, int]] = self._buffer
-        return buffer
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The messages waiting to be read, oldest first, as ``(message, size)``: aiohttp's own
+        # deque (created once, never replaced), under a name of ours for the per-message check.
+        self.queued: deque[tuple[Any, int]] = self._buffer
 
 
 class QueueSwappingResponse(web.WebSocketResponse):

@@ -50,7 +50,7 @@ class DirectQueue(QueueBase):
 
     def feed_data(self, msg: Any, size: int) -> None:
         deliver = self.deliver
-        if deliver is not None and self.parked and not self.queued() and msg.type in _DATA:
+        if deliver is not None and self.parked and not self.queued and msg.type in _DATA:
             try:
                 pending = deliver(msg.data)
             except Exception:  # never let the application break aiohttp's parser
@@ -66,7 +66,7 @@ class DirectQueue(QueueBase):
     def drop_deferred(self) -> None:
         """Close the unfinished work still queued when the session ends unread (never
         awaited, a coroutine would warn when collected)."""
-        for item, _ in self.queued():
+        for item, _ in self.queued:
             if type(item) is Deferred:
                 close = getattr(item.pending, "close", None)
                 if close is not None:

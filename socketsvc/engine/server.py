@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 from aiohttp import web
 
+from ._aiohttp import drop_http_parser
 from ._engineio import EngineIOServer
 from .coalescer import WriteCoalescer
 from .direct import websocket_response
@@ -91,8 +92,13 @@ class EngineServer(EngineIOServer):
         path = "/" + engineio_path.strip("/") + "/"
         app.router.add_route("*", path, self.handle_request)
 
-    def _websocket(self) -> web.WebSocketResponse:
-        return websocket_response(self.max_http_buffer_size)
+    async def _prepare_websocket(self, request: web.Request) -> web.WebSocketResponse:
+        """The websocket handshake; the connection's HTTP parser is freed, nothing is left
+        for it to parse."""
+        ws = websocket_response(self.max_http_buffer_size)
+        await ws.prepare(request)
+        drop_http_parser(request)
+        return ws
 
     def _open_packet(self, sid: str, transport: str) -> str:
         # Rule (EIO4 handshake): pingInterval/pingTimeout are integer
@@ -309,8 +315,7 @@ class EngineServer(EngineIOServer):
         return self._ok_post()
 
     async def _handle_ws_upgrade(self, request: web.Request, s: EngineSession) -> Any:
-        ws = self._websocket()
-        await ws.prepare(request)
+        ws = await self._prepare_websocket(request)
         if s.upgrading or s.upgraded or s.closing or s.closed or not s.connected:
             # Rule (Node onWebSocket): a second websocket for a session that is
             # upgrading or upgraded is refused (closed right after the handshake).
@@ -349,9 +354,7 @@ class EngineServer(EngineIOServer):
             return self.unauthorized_response(ret or None)
         s.start_heartbeat()
         if transport == "websocket":
-            request = environ["aiohttp.request"]
-            ws = self._websocket()
-            await ws.prepare(request)
+            ws = await self._prepare_websocket(environ["aiohttp.request"])
             s.buffer.insert(0, (OPEN, open_data))
             return WebSocketSession(s, ws, upgrade=False)
         s.connected = True

@@ -50,10 +50,12 @@ def test_the_copied_post_start_is_the_installed_one() -> None:
 async def test_the_queue_shapes_it_overrides_and_reads() -> None:
     assert parameters(WebSocketDataQueue.feed_data) == ["self", "data", "size"]
     queue = DirectQueue(_Protocol(), 2**16, loop=asyncio.get_running_loop())
-    assert isinstance(queue.queued(), deque)
-    assert not queue.queued()
+    assert isinstance(queue.queued, deque)
+    assert not queue.queued
     WebSocketDataQueue.feed_data(queue, "first", 5)
-    assert list(queue.queued()) == [("first", 5)]
+    assert list(queue.queued) == [("first", 5)]
+    assert await queue.read() == "first"  # aiohttp's reader takes from that very deque
+    assert not queue.queued
 
 
 async def test_a_live_websocket_has_the_transport_and_parser_the_fence_reaches(
