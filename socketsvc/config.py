@@ -140,6 +140,32 @@ class Settings:
         default=4_000_000,
         metadata=_doc("outgoing backlog per connection before it is closed as a slow consumer"),
     )
+    # -- connection-state recovery: see README.md ----------------------------------------------
+    recovery_window: float = field(
+        default=0.0,
+        metadata=_doc(
+            "seconds a dropped client can come back and get what it missed, for namespaces "
+            "not set otherwise (0 = off; /chat defaults to 120)"
+        ),
+    )
+    namespace_recovery: Mapping[str, float] = field(
+        default_factory=dict,
+        metadata=_doc("per-namespace recovery window: namespace -> seconds (file only)"),
+    )
+    recovery_max_packets: int = field(
+        default=10_000, metadata=_doc("packets kept for recovery per namespace (oldest dropped)")
+    )
+    recovery_max_bytes: int = field(
+        default=16_000_000, metadata=_doc("bytes kept for recovery per namespace (oldest dropped)")
+    )
+    chat_history: int = field(
+        default=100,
+        metadata=_doc("messages kept per /chat room for members who join later (0 = none)"),
+    )
+    chat_retry_window: float = field(
+        default=120.0,
+        metadata=_doc("seconds a /chat client_id is remembered: a retried send is not repeated"),
+    )
     # -- scale-out: see deploy/README.md -------------------------------------------------------
     redis_url: str = field(
         default="redis://127.0.0.1:6379/0",
@@ -202,6 +228,26 @@ def _validate(s: Settings) -> None:
                 f"namespaces.{namespace}: {target!r} is not a 'package.module:Class' path"
             )
     _validate_security(s)
+    _validate_recovery(s)
+
+
+def _validate_recovery(s: Settings) -> None:
+    if s.recovery_window < 0:
+        raise ConfigError("recovery_window: must not be negative (0 = off)")
+    for namespace, seconds in s.namespace_recovery.items():
+        if not NAMESPACE_PATTERN.match(namespace):
+            raise ConfigError(f"namespace_recovery: {namespace!r} is not a namespace path")
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
+            raise ConfigError(
+                f"namespace_recovery.{namespace}: {seconds!r} is not a number of seconds (0 = off)"
+            )
+    for name in ("recovery_max_packets", "recovery_max_bytes"):
+        if getattr(s, name) < 1:
+            raise ConfigError(f"{name}: must be at least 1")
+    if s.chat_history < 0:
+        raise ConfigError("chat_history: must not be negative (0 = no history)")
+    if s.chat_retry_window <= 0:
+        raise ConfigError("chat_retry_window: must be a positive number of seconds")
 
 
 def _validate_security(s: Settings) -> None:

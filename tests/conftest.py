@@ -26,6 +26,7 @@ TEST_NAMESPACES = {
     "/workspace/*": "tests.sample_handlers:WorkspaceNamespace",
     "/slow": "tests.sample_handlers:SlowConnectNamespace",
     "/tasks": "tests.sample_handlers:TaskAwareNamespace",
+    "/recovering": "tests.sample_handlers:RecoveringNamespace",
 }
 
 SERIALIZERS = ["json", "msgpack"]
@@ -39,6 +40,9 @@ def make_settings(**overrides: Any) -> Settings:
         "namespaces": TEST_NAMESPACES,
         "log_level": "warning",
         "shutdown_grace": 2.0,
+        # /chat has recovery (an offset as extra last event argument) by default; the tests of
+        # /chat's other features run without it, tests/sio/test_recovery.py with it.
+        "namespace_recovery": {"/chat": 0},
     }
     values.update(overrides)
     return Settings(**values)

@@ -175,3 +175,45 @@ class TaskAwareNamespace(BaseNamespace):
         except TimeoutError:
             return "timed out"
         return "slept"
+
+
+class RecoveringNamespace(BaseNamespace):
+    """A namespace with connection-state recovery, for tests/sio/test_recovery.py."""
+
+    recovery_window = 30.0
+
+    async def on_enter(self, sid: str, room: str) -> bool:
+        await self.join(sid, room)
+        return True
+
+    async def on_tell(self, sid: str, room: str, payload: Any) -> bool:
+        """A stored emit to a room (or a sid: a sid is a room of one)."""
+        await self.emit("news", payload, to=room)
+        return True
+
+    async def on_tell_others(self, sid: str, room: str, payload: Any) -> bool:
+        await self.emit("news", payload, to=room, skip_sid=sid)
+        return True
+
+    async def on_flash(self, sid: str, room: str, payload: Any) -> bool:
+        """A volatile emit: never stored for recovery."""
+        await self.emit("news", payload, to=room, volatile=True)
+        return True
+
+    async def on_poll(self, sid: str, target: str, payload: Any) -> bool:
+        """An emit that asks for an ack: never stored for recovery."""
+        await self.emit("news", payload, to=target, callback=lambda *answer: None)
+        return True
+
+    async def on_keep(self, sid: str, value: Any) -> bool:
+        await self.save_session(sid, {"kept": value})
+        return True
+
+    async def on_state(self, sid: str) -> dict[str, Any]:
+        session = await self.get_session(sid)
+        return {
+            "sid": sid,
+            "recovered": self.recovered(sid),
+            "rooms": sorted(self.rooms_of(sid)),
+            "kept": (session or {}).get("kept"),
+        }

@@ -13,7 +13,8 @@ from socketsvc.config import Settings
 from socketsvc.handlers.services import Services
 from socketsvc.scaleout.backends import Backend, Backends, make_backends
 from socketsvc.security.policy import SecurityPolicy
-from socketsvc.sio.namespaces import load_routes
+from socketsvc.sio.namespaces import class_windows, load_routes
+from socketsvc.sio.recovery import Windows
 from socketsvc.sio.server import SocketServer
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -31,9 +32,10 @@ def create_app(settings: Settings) -> web.Application:
     Handler modules are imported here, so a broken one fails start-up, not the first connect.
     """
     routes = load_routes(settings)
-    backends = make_backends(settings)
-    services = Services(settings=settings, presence=backends.presence)
-    sio = SocketServer(settings, backends.manager, routes, services, SecurityPolicy(settings))
+    backends = make_backends(settings, Windows(settings, class_windows(routes)))
+    services = Services(settings=settings, presence=backends.presence, archive=backends.archive)
+    security = SecurityPolicy(settings)
+    sio = SocketServer(settings, backends.manager, routes, services, security, backends.recovery)
     app = web.Application(client_max_size=settings.max_payload)
     app[SETTINGS] = settings
     app[SIO] = sio

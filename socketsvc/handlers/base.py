@@ -24,6 +24,7 @@ from socketsvc.errors import SocketsvcError
 from socketsvc.handlers import schema
 from socketsvc.handlers.services import Services
 from socketsvc.security.auth import Identity
+from socketsvc.sio.recovery import RECOVERABLE
 
 log = logging.getLogger("socketsvc.handlers")
 
@@ -53,6 +54,10 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     """
 
     events: ClassVar[dict[str, str]] = {}
+    # Connection-state recovery for this namespace, in seconds (None: the ``recovery_window``
+    # setting; ``[namespace_recovery]`` in the settings overrides both). Recovery adds an
+    # offset as the last argument of stored events: see README "Connection-state recovery".
+    recovery_window: ClassVar[float | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -142,6 +147,18 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             if kind is not Any:
                 parsed[index] = schema.parse(kind, args[index], "" if len(params) == 1 else name)
         return tuple(parsed)
+
+    # -- recovery -----------------------------------------------------------------------------
+
+    def recovered(self, sid: str) -> bool:
+        """Whether ``sid``'s connection is a restored one (same sid, rooms and session data,
+        and it was sent what it missed) rather than a new one."""
+        return sid in self.server.recovered
+
+    def may_come_back(self, sid: str, reason: str) -> bool:
+        """In ``on_disconnect``: whether this client's session is kept for it to come back
+        (it dropped without meaning to, and the namespace has recovery)."""
+        return self.server.session_pid(sid) is not None and reason in RECOVERABLE
 
     # -- identity and authorization -----------------------------------------------------------
 

@@ -2,14 +2,25 @@
 
 Wire contract (client code relies on it):
 
-- ``join {room, name}`` -> ack ``{room, members}``; others in the room get ``joined {room, name}``.
-  A connection with a token is named by its ``name_claim`` (else ``sub``); the ``name`` it sends
-  is then ignored, so nobody can speak as another identity. Rooms starting with
-  ``private_room_prefix`` need a token whose ``rooms_claim`` lists them (``forbidden`` otherwise).
-- ``message {room, text}`` -> ack ``{id, ts}``; others get ``message {id, room, name, text, ts}``.
-- ``leave {room}`` -> ack ``{room}``; others get ``left {room, name}``. Disconnecting leaves all.
+- ``join {room, name, history?}`` -> ack ``{room, members}`` (plus ``history``, the room's latest
+  messages, oldest first, when ``history`` asks for up to that many); others in the room get
+  ``joined {room, name}``. A connection with a token is named by its ``name_claim`` (else
+  ``sub``); the ``name`` it sends is then ignored, so nobody can speak as another identity.
+  Rooms starting with ``private_room_prefix`` need a token whose ``rooms_claim`` lists them
+  (``forbidden`` otherwise).
+- ``message {room, text, client_id?}`` -> ack ``{id, ts}``; others get
+  ``message {id, room, name, text, ts}``. A send repeated with the same ``client_id`` (a retry
+  after a lost ack) within ``chat_retry_window`` is answered with the first ack and not sent
+  again.
+- ``leave {room}`` -> ack ``{room}``; others get ``left {room, name}``. Disconnecting leaves all,
+  except that a client that dropped without meaning to is given the recovery window to come
+  back: it stays a member meanwhile, and neither ``left`` nor ``joined`` is announced when it
+  does.
 - ``typing {room}`` -> others get ``typing {room, name}`` (volatile: dropped for slow readers).
 - ``members {room}`` -> ack ``{room, members}``.
+
+With recovery (on by default here, 120 s), every stored event carries its offset as an extra
+last argument (see README "Connection-state recovery").
 
 Errors come back as ``{"error": {code, message}}``; speaking in or listing a room one has not
 joined is ``not_in_room``.
@@ -17,6 +28,7 @@ joined is ``not_in_room``.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from dataclasses import dataclass
@@ -26,6 +38,7 @@ from socketsvc import errors
 from socketsvc.errors import SocketsvcError
 from socketsvc.handlers.base import BaseNamespace
 from socketsvc.handlers.schema import Length, Pattern
+from socketsvc.handlers.services import Services
 
 Room = Annotated[str, Length(1, 64), Pattern(r"[^\x00-\x1f]+")]
 Name = Annotated[str, Length(1, 32), Pattern(r"[^\x00-\x1f]+")]
@@ -35,12 +48,14 @@ Name = Annotated[str, Length(1, 32), Pattern(r"[^\x00-\x1f]+")]
 class JoinRequest:
     room: Room
     name: Name | None = None  # required without a token
+    history: int | None = None  # how many of the room's latest messages to send back
 
 
 @dataclass(frozen=True)
 class MessageRequest:
     room: Room
     text: Annotated[str, Length(1, 4000)]
+    client_id: Annotated[str, Length(1, 64)] | None = None  # the same for every retry
 
 
 @dataclass(frozen=True)
@@ -53,7 +68,14 @@ def now_ms() -> int:
 
 
 class ChatNamespace(BaseNamespace):
-    """Chat rooms; display names are kept per room in the node's presence store."""
+    """Chat rooms; display names are kept per room in the presence store (and in the
+    connection's session, which recovery restores)."""
+
+    recovery_window = 120.0
+
+    def __init__(self, namespace: str, services: Services) -> None:
+        super().__init__(namespace, services)
+        self._away: dict[str, asyncio.TimerHandle] = {}  # sids that may come back
 
     async def can_join(self, sid: str, room: str) -> bool:
         prefix = self.services.settings.private_room_prefix
@@ -78,9 +100,18 @@ class ChatNamespace(BaseNamespace):
         rejoin = await presence.name_of(self.namespace, req.room, sid) is not None
         await self.join(sid, req.room)
         await presence.add(self.namespace, req.room, sid, name)
+        async with self.session(sid) as session:
+            session.setdefault("names", {})[req.room] = name
         if not rejoin:
             await self.emit("joined", {"room": req.room, "name": name}, to=req.room, skip_sid=sid)
-        return {"room": req.room, "members": await presence.members(self.namespace, req.room)}
+        ack: dict[str, Any] = {
+            "room": req.room,
+            "members": await presence.members(self.namespace, req.room),
+        }
+        if req.history:
+            count = min(req.history, self.services.settings.chat_history)
+            ack["history"] = await self.services.archive.recent(self.namespace, req.room, count)
+        return ack
 
     async def on_message(self, sid: str, req: MessageRequest) -> dict[str, Any]:
         name = await self._name_in(sid, req.room)
@@ -91,8 +122,25 @@ class ChatNamespace(BaseNamespace):
             "text": req.text,
             "ts": now_ms(),
         }
+        ack = {"id": message["id"], "ts": message["ts"]}
+        if req.client_id is not None:
+            key = f"{self._sender(sid)}:{req.client_id}"
+            window = self.services.settings.chat_retry_window
+            earlier = await self.services.archive.accept_once(self.namespace, key, ack, window)
+            if earlier is not None:
+                return earlier  # a retry of a message already sent
         await self.emit("message", message, to=req.room, skip_sid=sid)
-        return {"id": message["id"], "ts": message["ts"]}
+        await self.services.archive.append(self.namespace, req.room, message)
+        return ack
+
+    def _sender(self, sid: str) -> str:
+        """Who sends, for retries: the token's subject, else the recoverable session (which
+        survives reconnects), else the connection."""
+        identity = self.identity(sid)
+        if identity is not None and identity.subject is not None:
+            return f"sub:{identity.subject}"
+        pid = self.server.session_pid(sid)
+        return f"pid:{pid}" if pid is not None else f"sid:{sid}"
 
     async def on_leave(self, sid: str, req: RoomRequest) -> dict[str, Any]:
         await self._name_in(sid, req.room)
@@ -113,9 +161,42 @@ class ChatNamespace(BaseNamespace):
             "members": await self.services.presence.members(self.namespace, req.room),
         }
 
-    async def on_disconnect(self, sid: str, reason: str) -> None:
+    async def after_connect(self, sid: str) -> None:
+        if not self.recovered(sid):
+            return
+        # Back within the window: a member all along. Its rooms came back with the session;
+        # presence is set again in case it came back to another node.
+        away = self._away.pop(sid, None)
+        if away is not None:
+            away.cancel()
+        names = (await self.get_session(sid) or {}).get("names", {})
         for room in self.rooms_of(sid):
+            if room in names:
+                await self.services.presence.add(self.namespace, room, sid, names[room])
+
+    async def on_disconnect(self, sid: str, reason: str) -> None:
+        rooms = self.rooms_of(sid)
+        if self.may_come_back(sid, reason) and rooms:
+            window = self.server.recovery.windows(self.namespace)
+            loop = asyncio.get_running_loop()
+            self._away[sid] = loop.call_later(window, self._start_gone, sid, rooms)
+            return
+        for room in rooms:
             await self._depart(sid, room)
+
+    def _start_gone(self, sid: str, rooms: list[str]) -> None:
+        self._away.pop(sid, None)
+        self.server.tasks.start(self._gone(sid, rooms))
+
+    async def _gone(self, sid: str, rooms: list[str]) -> None:
+        """The window passed: unless the client came back (here or on another node), it left."""
+        if self.server.manager.is_connected(sid, self.namespace):
+            return
+        presence = self.services.presence
+        for room in rooms:
+            name = await presence.remove(self.namespace, room, sid)
+            if name is not None and not await presence.has(self.namespace, room, sid):
+                await self.emit("left", {"room": room, "name": name}, to=room, skip_sid=sid)
 
     async def _name_in(self, sid: str, room: str) -> str:
         name = await self.services.presence.name_of(self.namespace, room, sid)

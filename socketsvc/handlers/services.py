@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from socketsvc.config import Settings
+from socketsvc.scaleout.archive import ChatArchive
 from socketsvc.scaleout.presence import Presence
 
 
@@ -14,3 +15,4 @@ class Services:
 
     settings: Settings
     presence: Presence
+    archive: ChatArchive

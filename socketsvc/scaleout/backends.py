@@ -14,8 +14,10 @@ from typing import Protocol
 
 from socketsvc.config import MANAGERS, Settings
 from socketsvc.errors import ConfigError
+from socketsvc.scaleout.archive import ChatArchive, MemoryArchive
 from socketsvc.scaleout.presence import MemoryPresence, Presence
 from socketsvc.sio.fanout import FanoutManager
+from socketsvc.sio.recovery import MemoryRecovery, RecoveryLog, Windows
 
 
 class Backend(Protocol):
@@ -30,42 +32,59 @@ class Backend(Protocol):
 
 @dataclass(frozen=True)
 class Backends:
-    """The room/broadcast manager and the presence store of one node."""
+    """The room/broadcast manager, presence, the recovery log and the chat archive of a node."""
 
     manager: FanoutManager
     presence: Presence
+    recovery: RecoveryLog
+    archive: ChatArchive
 
     def all(self) -> tuple[Backend, ...]:
         """In start order (stopped in reverse)."""
-        return (self.manager, self.presence)
+        return (self.recovery, self.manager, self.presence, self.archive)
 
 
-def _memory(settings: Settings) -> Backends:
-    return Backends(manager=FanoutManager(), presence=MemoryPresence())
-
-
-def _redis(settings: Settings) -> Backends:
-    from socketsvc.scaleout.redis_manager import RedisManager
-    from socketsvc.scaleout.redis_presence import RedisPresence
-
+def _memory(settings: Settings, windows: Windows) -> Backends:
+    recovery = MemoryRecovery(windows, settings.recovery_max_packets, settings.recovery_max_bytes)
     return Backends(
-        manager=RedisManager(settings.redis_url, settings.redis_prefix),
-        presence=RedisPresence(
-            settings.redis_url, settings.redis_prefix, settings.presence_refresh
-        ),
+        manager=FanoutManager(recovery=recovery),
+        presence=MemoryPresence(),
+        recovery=recovery,
+        archive=MemoryArchive(settings.chat_history),
     )
 
 
-FACTORIES: dict[str, Callable[[Settings], Backends]] = {"memory": _memory, "redis": _redis}
+def _redis(settings: Settings, windows: Windows) -> Backends:
+    from socketsvc.scaleout.redis_archive import RedisArchive
+    from socketsvc.scaleout.redis_manager import RedisManager
+    from socketsvc.scaleout.redis_presence import RedisPresence
+    from socketsvc.scaleout.redis_recovery import RedisRecovery
+
+    recovery = RedisRecovery(settings, windows)
+    return Backends(
+        manager=RedisManager(settings.redis_url, settings.redis_prefix, recovery),
+        presence=RedisPresence(
+            settings.redis_url, settings.redis_prefix, settings.presence_refresh
+        ),
+        recovery=recovery,
+        archive=RedisArchive(settings),
+    )
+
+
+FACTORIES: dict[str, Callable[[Settings, Windows], Backends]] = {
+    "memory": _memory,
+    "redis": _redis,
+}
 assert set(FACTORIES) == set(MANAGERS)
 
 
-def make_backends(settings: Settings) -> Backends:
-    """Single node, in memory, unless configured otherwise."""
+def make_backends(settings: Settings, windows: Windows) -> Backends:
+    """Single node, in memory, unless configured otherwise; ``windows`` gives each
+    namespace's recovery window."""
     try:
         factory = FACTORIES[settings.manager]
     except KeyError:
         raise ConfigError(
             f"manager: {settings.manager!r} is not one of {', '.join(FACTORIES)}"
         ) from None
-    return factory(settings)
+    return factory(settings, windows)

@@ -31,6 +31,9 @@ class Presence(Protocol):
     async def members(self, namespace: str, room: str) -> list[str]:
         """Names present in ``room``, in joining order."""
 
+    async def has(self, namespace: str, room: str, sid: str) -> bool:
+        """Whether ``sid`` is in ``room`` on any node (this one included)."""
+
     async def start(self) -> None:
         """Begin background work (before the node serves)."""
 
@@ -64,6 +67,9 @@ class MemoryPresence:
 
     async def members(self, namespace: str, room: str) -> list[str]:
         return list(self._rooms.get((namespace, room), {}).values())
+
+    async def has(self, namespace: str, room: str, sid: str) -> bool:
+        return sid in self._rooms.get((namespace, room), {})
 
     def room_count(self) -> int:
         return len(self._rooms)

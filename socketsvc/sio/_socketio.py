@@ -8,8 +8,10 @@ them to a public name, in one place:
   server, a transport closing, a namespace disconnecting, running a lifecycle handler, sending
   a packet) lead to socketsvc's methods; its own connect, disconnect and ack flows are reachable
   as ``base_*``;
-- :class:`ManagerBase`: ack ids, and python-socketio's per-client cleanup called on a view of the
+- :class:`ManagerBase`: ack ids; python-socketio's per-client cleanup called on a view of the
   client's own rooms, so that it stays O(own rooms) (see :meth:`ManagerBase.basic_disconnect`);
+  and its ``pre_connect`` with a given sid, for a recovered session (a copy of five lines,
+  pinned by the source hash of the original);
 - :class:`PubSubManager`: ``_publish``/``_listen``, the two hooks python-socketio's pub/sub
   managers are built on, the listener loop that drives them, and the ``volatile`` flag, which
   python-socketio's own remote-emit handling drops.
@@ -24,6 +26,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import socketio
+from bidict import ValueDuplicationError
 from socketio.async_pubsub_manager import AsyncPubSubManager
 
 from socketsvc.dependencies import require
@@ -103,6 +106,32 @@ class ManagerBase(socketio.AsyncManager):  # type: ignore[misc]
     """python-socketio's in-memory manager, with a per-client room index kept by subclasses."""
 
     rooms: dict[str, dict[Any, Any]]  # namespace -> room -> bidict(sid -> eio_sid)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._reused: dict[tuple[str, str], str] = {}  # (eio_sid, namespace) -> sid
+
+    def connect_as(self, eio_sid: str, namespace: str, sid: str | None) -> None:
+        """The next connect of ``eio_sid`` to ``namespace`` takes ``sid`` (a recovered
+        session keeps its sid) instead of a new one; None cancels that."""
+        if sid is None:
+            self._reused.pop((eio_sid, namespace), None)
+        else:
+            self._reused[(eio_sid, namespace)] = sid
+
+    async def pre_connect(self, eio_sid: str, namespace: str) -> str | None:
+        sid = self._reused.pop((eio_sid, namespace), None)
+        if sid is None:
+            new: str | None = await super().pre_connect(eio_sid, namespace)
+            return new
+        # python-socketio's BaseManager.pre_connect, with the given sid for a generated one.
+        try:
+            self.basic_enter_room(sid, namespace, None, eio_sid=eio_sid)
+        except ValueDuplicationError:
+            return None
+        self.basic_enter_room(sid, namespace, sid, eio_sid=eio_sid)
+        self.pending_connect.setdefault(namespace, []).append(sid)
+        return sid
 
     def rooms_of_client(self, sid: str, namespace: str) -> list[Any]:
         """Every room ``sid`` is in, its own sid room and the ``None`` room included."""

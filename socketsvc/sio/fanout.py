@@ -13,9 +13,11 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from socketsvc import protocol
+from socketsvc.errors import Unencodable
 from socketsvc.protocol import PacketClass
 
 from ._socketio import ManagerBase
+from .recovery import RecoveryLog, skipped, target
 
 
 class FanoutManager(ManagerBase):
@@ -24,11 +26,13 @@ class FanoutManager(ManagerBase):
     Who sees an emit: every client in ``room`` (or in any of a list of rooms, or in the
     namespace when ``room`` is None) except ``skip_sid``. If the data cannot be encoded for a
     format some recipient uses, nobody receives it and :class:`~socketsvc.errors.Unencodable`
-    is raised to the emitter.
+    is raised to the emitter. In a namespace with recovery, an emit without ack callback that
+    is not volatile is stored first (``recovery``) and carries its offset as last argument.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, recovery: RecoveryLog | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)  # cooperative: RedisManager puts this in its MRO
+        self.recovery = recovery
         # (namespace, sid) -> rooms it is in (None and its own sid room included), in join
         # order: python-socketio finds them by scanning every room of the namespace.
         self._memberships: dict[tuple[str, str], dict[Any, None]] = {}
@@ -79,12 +83,12 @@ class FanoutManager(ManagerBase):
         **kwargs: Any,
     ) -> None:
         room = to if to is not None else room
-        if namespace not in self.rooms:
-            return
         args = [event, *_as_args(data)]
-        skip = set(skip_sid) if isinstance(skip_sid, list | tuple | set) else {skip_sid}
         server = self.server
         if callback is not None:
+            if namespace not in self.rooms:
+                return
+            skip = set(skip_sid) if isinstance(skip_sid, list | tuple | set) else {skip_sid}
             for sid, eio_sid in list(self._recipients(namespace, room, skip)):
                 ack_id = self.ack_id(sid, callback)
                 frames = protocol.encode_frames(
@@ -92,6 +96,28 @@ class FanoutManager(ManagerBase):
                 )
                 server.eio.push(eio_sid, frames)
             return
+        volatile = bool(kwargs.get("volatile"))  # dropped for clients with a backlog
+        recovery = self.recovery
+        if volatile or recovery is None or not recovery.windows(namespace):
+            self.deliver(namespace, room, skip_sid, args, volatile)
+            return
+        # Stored even when nobody is connected: clients that dropped will ask for it.
+        offset = recovery.record(namespace, target(room), skipped(skip_sid), args)
+        try:
+            self.deliver(namespace, room, skip_sid, [*args, offset])
+        except Unencodable:
+            recovery.discard(namespace, offset)
+            raise
+
+    def deliver(
+        self, namespace: str, room: Any, skip_sid: Any, args: list[Any], volatile: bool = False
+    ) -> None:
+        """Send event ``args`` to this node's clients in ``room``: encoded once per wire
+        format present among them, queued on each session without a task."""
+        if namespace not in self.rooms:
+            return
+        skip = set(skip_sid) if isinstance(skip_sid, list | tuple | set) else {skip_sid}
+        server = self.server
         groups: dict[PacketClass, list[str]] = {}
         for _, eio_sid in self._recipients(namespace, room, skip):
             wire = server.format_of(eio_sid)
@@ -102,7 +128,6 @@ class FanoutManager(ManagerBase):
         encoded = {
             wire: protocol.encode_frames(wire, protocol.EVENT, namespace, args) for wire in groups
         }
-        volatile = bool(kwargs.get("volatile"))  # dropped for clients with a backlog
         for wire, eio_sids in groups.items():
             if len(eio_sids) == 1:
                 server.eio.push(eio_sids[0], encoded[wire], volatile)

@@ -65,6 +65,20 @@ def load_routes(settings: Settings) -> list[Route]:
     return [Route(ns, handler) for ns, handler in table.items()]
 
 
+def class_windows(routes: list[Route]) -> Callable[[str], float | None]:
+    """namespace -> the ``recovery_window`` its handler class declares (None: not declared)."""
+    exact = {r.namespace: r.handler for r in routes if not r.is_pattern}
+    patterns = [r for r in routes if r.is_pattern]
+
+    def window(namespace: str) -> float | None:
+        handler = exact.get(namespace)
+        if handler is None:
+            handler = next((r.handler for r in patterns if r.matches(namespace)), None)
+        return None if handler is None else handler.recovery_window
+
+    return window
+
+
 class NamespaceTable:
     """The handler instances of one server, by concrete namespace.
 

@@ -16,6 +16,8 @@ What changes against stock python-socketio 5.18, and why:
 - Pattern namespaces (``/team/*``) get one handler instance per concrete namespace
   (namespaces.py).
 - A transport that joins no namespace within ``connect_timeout`` is closed.
+- Connection-state recovery (recovery.py): a client that drops and comes back within its
+  namespace's window gets its sid, rooms, session data and the packets it missed.
 
 The connect, disconnect and ack flows are python-socketio's own (``base_*`` in _socketio.py);
 this class adds the checks around them.
@@ -46,6 +48,7 @@ from .deadlines import Deadlines
 from .dispatch import EventDispatcher
 from .namespaces import NamespaceTable, Route
 from .reader import PacketReader, UnacceptedFormat
+from .recovery import NAMESPACE_LEFT, RECOVERABLE, RecoveryLog, Session, new_pid
 from .tasks import TaskSet
 
 log = logging.getLogger("socketsvc.server")
@@ -66,6 +69,7 @@ class SocketServer(SocketIOServer):
         routes: list[Route],
         services: Services,
         security: SecurityPolicy,
+        recovery: RecoveryLog,
     ) -> None:
         debug = settings.log_level == "debug"
         accepted = (
@@ -90,6 +94,12 @@ class SocketServer(SocketIOServer):
         self.settings = settings
         self.services = services
         self.security = security
+        self.recovery = recovery
+        # Recovery bookkeeping: the session of each connection in a namespace with recovery
+        # (by (eio_sid, namespace) while it connects, then by sid), and the recovered sids.
+        self._connecting: dict[tuple[str, str], Session] = {}
+        self._sessions: dict[str, Session] = {}
+        self.recovered: set[str] = set()
         self.tasks = TaskSet()  # handler calls and packet flows still running
         self.deadlines = Deadlines(settings.connect_timeout, self._connect_deadline_passed)
         self.namespaces = NamespaceTable(
@@ -181,8 +191,7 @@ class SocketServer(SocketIOServer):
             else:
                 self._require_connected(eio_sid, namespace)
                 if kind == protocol.DISCONNECT:
-                    reason = self.reason.CLIENT_DISCONNECT
-                    await self.namespace_disconnect(eio_sid, namespace, reason)
+                    await self.namespace_disconnect(eio_sid, namespace, NAMESPACE_LEFT)
                 else:
                     await self.base_ack(eio_sid, namespace, pkt.id, pkt.data)
         except PacketError as exc:
@@ -230,22 +239,79 @@ class SocketServer(SocketIOServer):
             return
         if self._is_connected(eio_sid, namespace):
             raise PacketError(f"already connected to namespace {namespace}")
-        await self.base_namespace_connect(eio_sid, namespace, auth)
+        auth, restored, missed = await self._recover(namespace, auth)
+        key = (eio_sid, namespace)
+        if restored is not None:
+            self._connecting[key] = restored
+            self.manager.connect_as(eio_sid, namespace, restored.sid)
+            self.recovered.add(restored.sid)
+        elif self.recovery.windows(namespace):
+            self._connecting[key] = Session(new_pid(), "", namespace)
+        try:
+            await self.base_namespace_connect(eio_sid, namespace, auth)
+        finally:
+            session = self._connecting.pop(key, None)
+            self.manager.connect_as(eio_sid, namespace, None)
         sid = self.manager.sid_from_eio_sid(eio_sid, namespace)
         if sid is None or not self.manager.is_connected(sid, namespace):
+            if restored is not None:
+                self.recovered.discard(restored.sid)
             self.namespaces.release(namespace)  # refused
             return
+        if session is not None:
+            session.sid = sid
+            if restored is None:
+                session.start = self.recovery.head(namespace)
+            self._sessions[sid] = session
         if eio_sid not in self.environ:
             # The transport closed while the connect handler ran and found this namespace
             # still connecting: end it now, with on_disconnect, as for any other client.
             await self.namespace_disconnect(eio_sid, namespace, self.reason.TRANSPORT_CLOSE)
             return
         self.deadlines.cancel(eio_sid)
+        if restored is not None:
+            await self._restore(eio_sid, namespace, restored, missed or [])
         if handler is not None:
             try:
                 await self.tasks.start(handler.after_connect(sid))
             except Exception:
                 log.exception("after_connect failed: sid=%s namespace=%s", sid, namespace)
+
+    async def _recover(
+        self, namespace: str, auth: Any
+    ) -> tuple[Any, Session | None, list[list[Any]] | None]:
+        """The application's auth (without ``pid``/``offset``), and the session to restore
+        with the packets it missed, when the client asks for one that can be restored."""
+        if not isinstance(auth, dict) or "pid" not in auth:
+            return auth, None, None
+        auth = dict(auth)
+        pid, offset = auth.pop("pid"), auth.pop("offset", None)
+        if not self.recovery.windows(namespace) or not isinstance(pid, str):
+            return auth, None, None
+        session = await self.recovery.claim(pid, namespace)
+        if session is None:
+            log.info("recovery of %s: no session (expired, unknown or taken)", namespace)
+            return auth, None, None
+        missed = await self.recovery.missed(session, offset if isinstance(offset, str) else None)
+        if missed is None:
+            log.info("recovery of %s: what the client missed is no longer kept", namespace)
+            return auth, None, None
+        return auth, session, missed
+
+    async def _restore(
+        self, eio_sid: str, namespace: str, session: Session, missed: list[list[Any]]
+    ) -> None:
+        """The restored connection gets its rooms and session data back, then what it missed,
+        in order, before anything else can reach it."""
+        for room in session.rooms:
+            await self.manager.enter_room(session.sid, namespace, room)
+        if session.data is not None:
+            await self.save_session(session.sid, session.data, namespace=namespace)
+        for args in missed:
+            try:
+                self._send(eio_sid, protocol.EVENT, namespace, args)
+            except errors.Unencodable as exc:
+                log.warning("recovery of %s: a missed packet was not sent: %s", namespace, exc)
 
     async def run_lifecycle_handler(self, event: str, namespace: str, *args: Any) -> Any:
         """connect and disconnect handlers, each in a task of its own."""
@@ -297,10 +363,34 @@ class SocketServer(SocketIOServer):
         self, eio_sid: str, namespace: str, reason: str | None = None
     ) -> None:
         sid = self.manager.sid_from_eio_sid(eio_sid, namespace)
+        kept = self._keep(eio_sid, sid, namespace, reason)
         await self.base_namespace_disconnect(eio_sid, namespace, reason)
         if sid is not None:
             self.security.disconnected(sid)
+            self._sessions.pop(sid, None)
+            self.recovered.discard(sid)
         self.namespaces.release(namespace)
+        if kept is not None:  # claimable only now that the sid is gone
+            await self.recovery.persist(kept)
+
+    def _keep(
+        self, eio_sid: str, sid: str | None, namespace: str, reason: str | None
+    ) -> Session | None:
+        """What to keep of a connection that dropped without meaning to: its session."""
+        if sid is None or reason not in RECOVERABLE:
+            return None
+        session = self._sessions.get(sid)
+        if session is None or not self.manager.is_connected(sid, namespace):
+            return None
+        rooms = [r for r in self.manager.get_rooms(sid, namespace) if r != sid]
+        eio_session = self.eio.sockets.get(eio_sid)
+        data = eio_session.session.get(namespace) if eio_session is not None else None
+        return Session(session.pid, sid, namespace, rooms, data, session.start)
+
+    def session_pid(self, sid: str) -> str | None:
+        """The private id of ``sid``'s recoverable session (None without recovery)."""
+        session = self._sessions.get(sid)
+        return session.pid if session is not None else None
 
     # -- outgoing ------------------------------------------------------------------------------
 
@@ -337,8 +427,14 @@ class SocketServer(SocketIOServer):
         return run
 
     def send_packet(self, eio_sid: str, pkt: Any) -> None:
-        """Every packet python-socketio sends goes out in its recipient's format."""
-        self._send(eio_sid, pkt.packet_type, pkt.namespace or "/", pkt.data, pkt.id)
+        """Every packet python-socketio sends goes out in its recipient's format; the CONNECT
+        of a namespace with recovery carries the session's ``pid``."""
+        namespace, data = pkt.namespace or "/", pkt.data
+        if pkt.packet_type == protocol.CONNECT:
+            session = self._connecting.get((eio_sid, namespace))
+            if session is not None:
+                data = {**data, "pid": session.pid}
+        self._send(eio_sid, pkt.packet_type, namespace, data, pkt.id)
 
     def _send(
         self, eio_sid: str, kind: int, namespace: str, data: Any, id: int | None = None
