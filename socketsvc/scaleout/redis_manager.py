@@ -33,8 +33,10 @@ from redis import asyncio as aioredis
 from socketsvc.errors import Unencodable
 from socketsvc.scaleout import bus
 from socketsvc.scaleout.redis_health import Backoff, RedisHealth, client_options
+from socketsvc.scaleout.redis_recovery import RedisRecovery
 from socketsvc.sio._socketio import PubSubManager
 from socketsvc.sio.fanout import FanoutManager
+from socketsvc.sio.recovery import skipped, target
 
 log = logging.getLogger("socketsvc.bus")
 
@@ -49,8 +51,10 @@ class RedisManager(PubSubManager, FanoutManager):
 
     name = "socketsvc-redis"
 
-    def __init__(self, url: str, prefix: str) -> None:
+    def __init__(self, url: str, prefix: str, stream: RedisRecovery | None = None) -> None:
+        """``stream``: the recovery log; emits it stores travel through it, not the bus."""
         super().__init__(channel=bus.channel(prefix), logger=log)
+        self.stream = stream
         self.redis: aioredis.Redis = aioredis.Redis.from_url(url, **client_options())
         self.link = RedisHealth("bus", url)
         self.dropped = 0
@@ -70,6 +74,10 @@ class RedisManager(PubSubManager, FanoutManager):
             asyncio.create_task(self.run_listener(), name="socketsvc-bus-listener"),
             asyncio.create_task(self._publisher(), name="socketsvc-bus-publisher"),
         ]
+        if self.stream is not None:
+            self._tasks.append(
+                asyncio.create_task(self._follow(self.stream), name="socketsvc-recovery-reader")
+            )
         await self.link.wait_settled(START_WAIT)
 
     async def stop(self, drain: float = 1.0) -> None:
@@ -123,6 +131,14 @@ class RedisManager(PubSubManager, FanoutManager):
         namespace = namespace or "/"
         room = to if to is not None else room
         volatile = bool(kwargs.get("volatile"))
+        stream = self.stream
+        if stream is not None and not volatile and stream.windows(namespace):
+            args = [event, *(list(data) if isinstance(data, tuple) else [data])]
+            if await stream.publish(namespace, target(room), skipped(skip_sid), args):
+                return  # every node, this one too, delivers it from the stream, in order
+            # Redis is unreachable: this node's clients get it now, without an offset.
+            self.deliver(namespace, room, skip_sid, args)
+            return
         message = {
             "method": "emit",
             "event": event,
@@ -199,6 +215,31 @@ class RedisManager(PubSubManager, FanoutManager):
             finally:
                 for _ in batch:
                     self._outbox.task_done()
+
+    async def _follow(self, stream: RedisRecovery) -> None:
+        """Deliver the recovery stream's entries to this node's clients, in stream order."""
+        backoff = Backoff()
+        while not self._stopping:
+            try:
+                entries = await stream.read()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                stream.link.mark_down(exc)
+                await asyncio.sleep(backoff.next())
+                continue
+            stream.link.mark_up()
+            backoff.reset()
+            if not entries:
+                continue
+            async with stream.delivering():
+                for entry_id, namespace, rooms, skip, args in entries:
+                    room = None if rooms is None else list(rooms)
+                    try:
+                        self.deliver(namespace, room, list(skip), args)
+                    except Unencodable as exc:
+                        log.warning("stored emit %s not delivered here: %s", entry_id, exc.message)
+                    stream.position = entry_id
 
     async def listen(self) -> AsyncIterator[dict[str, Any]]:
         """Bus messages as they arrive, across reconnects, until :meth:`stop`."""

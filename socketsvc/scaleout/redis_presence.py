@@ -101,15 +101,30 @@ class RedisPresence:
         return None if entry is None else entry[1]
 
     async def members(self, namespace: str, room: str) -> list[str]:
-        entries = list(self._local.get((namespace, room), {}).values())
+        entries = dict(self._local.get((namespace, room), {}))
         if self.link.ready:
             try:
-                entries += await self._others(namespace, room)
+                # A sid listed by two nodes (recovered on another node while the first one's
+                # entry lives on) is one member.
+                for sid, entry in (await self._others(namespace, room)).items():
+                    entries.setdefault(sid, entry)
             except Exception as exc:
                 self._lost(exc)
-        return [name for _, name in sorted(entries)]
+        return [name for _, name in sorted(entries.values())]
 
-    async def _others(self, namespace: str, room: str) -> list[Entry]:
+    async def has(self, namespace: str, room: str, sid: str) -> bool:
+        if sid in self._local.get((namespace, room), {}):
+            return True
+        if not self.link.ready:
+            return False
+        try:
+            return sid in await self._others(namespace, room)
+        except Exception as exc:
+            self._lost(exc)
+            return False
+
+    async def _others(self, namespace: str, room: str) -> dict[str, Entry]:
+        """The entries other nodes hold for the room, by sid."""
         key = self._nodes_key(namespace, room)
         now = int(time.time() * 1000)
         pipe = self.redis.pipeline(transaction=False)
@@ -118,15 +133,15 @@ class RedisPresence:
         nodes = [n.decode() for n in (await pipe.execute())[1]]
         nodes = [n for n in nodes if n != self.node]
         if not nodes:
-            return []
+            return {}
         pipe = self.redis.pipeline(transaction=False)
         for node in nodes:
             pipe.hgetall(self._members_key(node, namespace, room))
-        found: list[Entry] = []
+        found: dict[str, Entry] = {}
         for table in await pipe.execute():  # an expired node's hash is simply empty
-            for value in table.values():
+            for sid, value in table.items():
                 joined, _, name = value.decode().partition(":")
-                found.append((int(joined), name))
+                found.setdefault(sid.decode(), (int(joined), name))
         return found
 
     # -- writing ------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from socketsvc.errors import Unencodable
 from socketsvc.protocol import PacketClass
 
 from ._socketio import ManagerBase
-from .recovery import RecoveryLog, skipped, target
+from .recovery import Recorder, skipped, target
 
 
 class FanoutManager(ManagerBase):
@@ -30,7 +30,7 @@ class FanoutManager(ManagerBase):
     is not volatile is stored first (``recovery``) and carries its offset as last argument.
     """
 
-    def __init__(self, *args: Any, recovery: RecoveryLog | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, recovery: Recorder | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)  # cooperative: RedisManager puts this in its MRO
         self.recovery = recovery
         # (namespace, sid) -> rooms it is in (None and its own sid room included), in join

@@ -21,7 +21,7 @@ import contextlib
 import secrets
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -51,6 +51,9 @@ class Session:
     rooms: list[str] = field(default_factory=list)  # joined rooms, without the sid room
     data: Any = None  # the python-socketio session of the namespace (save_session)
     start: str | None = None  # the log position when the connection began
+    # Claimed while its connection still counted as open (its node crashed, or has not yet
+    # noticed that the connection is dead): that connection must be dropped first.
+    live: bool = False
 
 
 @dataclass(frozen=True)
@@ -120,29 +123,36 @@ class Windows:
 
 
 class RecoveryLog(Protocol):
-    """Stored packets and dropped sessions, per namespace.
+    """Stored packets and dropped sessions, as the Socket.IO server uses them.
 
-    ``record`` is called for every stored emit, in emit order, and returns the offset the
-    recipients get; ``claim`` hands a dropped session to exactly one reconnecting client;
-    ``missed`` answers None when the client's offset is no longer (or never was) in the log,
-    and the client then connects as new. Nothing here raises because a backend is down: a
-    recovery that cannot be answered is a fresh connect."""
+    ``claim`` hands a dropped session to exactly one reconnecting client; ``resumable`` says
+    whether everything the client missed after its offset is still kept (otherwise it
+    connects as new); ``missed`` lists it, oldest first, and is called inside ``holding()``,
+    during which no stored packet reaches this node's clients (so nothing is delivered twice
+    or skipped while a restored client joins its rooms). Nothing here raises because a
+    backend is down: a recovery that cannot be answered is a fresh connect."""
 
     windows: Windows
 
-    def record(
-        self, namespace: str, rooms: frozenset[str] | None, skip: frozenset[str], args: list[Any]
-    ) -> str: ...
-
-    def discard(self, namespace: str, offset: str) -> None:
-        """Forget the packet ``record`` just stored (it could not be sent after all)."""
+    def new_pid(self) -> str:
+        """A session's private id: unguessable, since it lets a connection take it over."""
         ...
 
-    def head(self, namespace: str) -> str | None:
-        """The offset of the namespace's latest stored packet: where a new session starts."""
+    def head(self, namespace: str) -> str:
+        """Where a session starting now begins in the namespace's log."""
         ...
 
-    async def persist(self, session: Session) -> None: ...
+    async def track(self, session: Session) -> None:
+        """A live connection's session (at connect, and when its rooms change). Its client
+        may claim it when it reconnects before the server noticed the old connection died,
+        or after the node holding it crashed."""
+
+    async def persist(self, session: Session) -> None:
+        """The connection dropped: keep its session for the namespace's window (unless its
+        client already claimed it elsewhere)."""
+
+    async def forget(self, session: Session) -> None:
+        """The connection left for good: nothing is kept."""
 
     async def claim(self, pid: str, namespace: str) -> Session | None: ...
 
@@ -150,13 +160,32 @@ class RecoveryLog(Protocol):
         """Whether a dropped session is still waiting for its client (kept, not claimed)."""
         ...
 
-    async def missed(self, session: Session, offset: str | None) -> list[list[Any]] | None: ...
+    async def resumable(self, session: Session, offset: str | None) -> bool: ...
+
+    def holding(self) -> contextlib.AbstractAsyncContextManager[None]: ...
+
+    async def missed(self, session: Session, offset: str | None) -> list[list[Any]]: ...
 
     async def start(self) -> None: ...
 
     async def stop(self) -> None: ...
 
     def problem(self) -> str | None: ...
+
+
+class Recorder(Protocol):
+    """Where a node's own emits are stored in emit order (in memory: one node's log)."""
+
+    windows: Windows
+
+    def record(
+        self, namespace: str, rooms: frozenset[str] | None, skip: frozenset[str], args: list[Any]
+    ) -> str:
+        """Store an emit's ``args``; return its offset, which recipients get as last argument."""
+        ...
+
+    def discard(self, namespace: str, offset: str) -> None:
+        """Forget the packet ``record`` just stored (it could not be sent after all)."""
 
 
 class MemoryRecovery:
@@ -175,6 +204,7 @@ class MemoryRecovery:
         self._logs: dict[str, deque[Stored]] = {}  # n contiguous, oldest evicted first
         self._bytes: dict[str, int] = {}
         self._sessions: dict[str, tuple[Session, float]] = {}  # pid -> (session, expires)
+        self._live: dict[str, Session] = {}  # pid -> session of a live connection
         self._sweeper: asyncio.TimerHandle | None = None
 
     # -- packets ------------------------------------------------------------------------------
@@ -197,6 +227,9 @@ class MemoryRecovery:
 
     def head(self, namespace: str) -> str:
         return f"{self._epoch}-{self._seq.get(namespace, 0)}"
+
+    def new_pid(self) -> str:
+        return new_pid()
 
     def discard(self, namespace: str, offset: str) -> None:
         log = self._logs.get(namespace)
@@ -223,38 +256,60 @@ class MemoryRecovery:
 
     async def persist(self, session: Session) -> None:
         window = self.windows(session.namespace)
-        if window > 0:
+        if self._live.pop(session.pid, None) is not None and window > 0:
             self._sessions[session.pid] = (session, time.monotonic() + window)
 
+    async def forget(self, session: Session) -> None:
+        self._live.pop(session.pid, None)
+
     async def claim(self, pid: str, namespace: str) -> Session | None:
-        kept = self._sessions.get(pid)
-        if kept is None or kept[0].namespace != namespace:
+        kept = self._sessions.pop(pid, None)
+        if kept is not None:
+            session, expires = kept
+            session.live = False
+            fresh = session.namespace == namespace and time.monotonic() < expires
+            return session if fresh else None
+        live = self._live.get(pid)
+        if live is None or live.namespace != namespace:
             return None
-        del self._sessions[pid]
-        session, expires = kept
-        return session if time.monotonic() < expires else None
+        del self._live[pid]
+        live.live = True
+        return live
 
     async def pending(self, pid: str) -> bool:
         kept = self._sessions.get(pid)
         return kept is not None and time.monotonic() < kept[1]
 
-    async def missed(self, session: Session, offset: str | None) -> list[list[Any]] | None:
+    async def track(self, session: Session) -> None:
+        self._live[session.pid] = session
+
+    @contextlib.asynccontextmanager
+    async def holding(self) -> AsyncIterator[None]:
+        yield  # one event loop: nothing is delivered while missed() runs anyway
+
+    async def resumable(self, session: Session, offset: str | None) -> bool:
+        return self._position(session, offset) is not None
+
+    async def missed(self, session: Session, offset: str | None) -> list[list[Any]]:
+        position = self._position(session, offset)
+        if position is None:
+            return []
+        return [
+            s.args
+            for s in self._logs.get(session.namespace, ())
+            if self._number(s) > position and s.wanted_by(session.sid, session.rooms)
+        ]
+
+    def _position(self, session: Session, offset: str | None) -> int | None:
+        """The client's place in the log, if everything after it is still kept."""
         namespace = session.namespace
-        after = offset if offset is not None else session.start
-        epoch, _, number = (after or "").partition("-")
+        epoch, _, number = (offset if offset is not None else session.start or "").partition("-")
         last = self._seq.get(namespace, 0)
         if epoch != self._epoch or not number.isdigit() or int(number) > last:
             return None
-        position = int(number)
         log = self._logs.get(namespace)
         first = self._number(log[0]) if log else last + 1
-        if first > position + 1:
-            return None  # some of what the client missed has been evicted
-        return [
-            s.args
-            for s in log or ()
-            if self._number(s) > position and s.wanted_by(session.sid, session.rooms)
-        ]
+        return int(number) if first <= int(number) + 1 else None  # else: evicted
 
     @staticmethod
     def _number(stored: Stored) -> int:
@@ -287,4 +342,4 @@ class MemoryRecovery:
             self._schedule_sweep()
 
     def state_size(self) -> int:
-        return len(self._sessions)
+        return len(self._sessions) + len(self._live)

@@ -48,7 +48,7 @@ from .deadlines import Deadlines
 from .dispatch import EventDispatcher
 from .namespaces import NamespaceTable, Route
 from .reader import PacketReader, UnacceptedFormat
-from .recovery import NAMESPACE_LEFT, RECOVERABLE, RecoveryLog, Session, new_pid
+from .recovery import NAMESPACE_LEFT, RECOVERABLE, RecoveryLog, Session
 from .tasks import TaskSet
 
 log = logging.getLogger("socketsvc.server")
@@ -99,6 +99,7 @@ class SocketServer(SocketIOServer):
         # (by (eio_sid, namespace) while it connects, then by sid), and the recovered sids.
         self._connecting: dict[tuple[str, str], Session] = {}
         self._sessions: dict[str, Session] = {}
+        self._taken_over: set[str] = set()  # sids whose session a reconnect just claimed
         self.recovered: set[str] = set()
         self.tasks = TaskSet()  # handler calls and packet flows still running
         self.deadlines = Deadlines(settings.connect_timeout, self._connect_deadline_passed)
@@ -239,14 +240,14 @@ class SocketServer(SocketIOServer):
             return
         if self._is_connected(eio_sid, namespace):
             raise PacketError(f"already connected to namespace {namespace}")
-        auth, restored, missed = await self._recover(namespace, auth)
+        auth, restored, offset = await self._recover(namespace, auth)
         key = (eio_sid, namespace)
         if restored is not None:
             self._connecting[key] = restored
             self.manager.connect_as(eio_sid, namespace, restored.sid)
             self.recovered.add(restored.sid)
         elif self.recovery.windows(namespace):
-            self._connecting[key] = Session(new_pid(), "", namespace)
+            self._connecting[key] = Session(self.recovery.new_pid(), "", namespace)
         try:
             await self.base_namespace_connect(eio_sid, namespace, auth)
         finally:
@@ -262,6 +263,7 @@ class SocketServer(SocketIOServer):
             session.sid = sid
             if restored is None:
                 session.start = self.recovery.head(namespace)
+                await self.recovery.track(session)
             self._sessions[sid] = session
         if eio_sid not in self.environ:
             # The transport closed while the connect handler ran and found this namespace
@@ -270,48 +272,55 @@ class SocketServer(SocketIOServer):
             return
         self.deadlines.cancel(eio_sid)
         if restored is not None:
-            await self._restore(eio_sid, namespace, restored, missed or [])
+            await self._restore(eio_sid, namespace, restored, offset)
         if handler is not None:
             try:
                 await self.tasks.start(handler.after_connect(sid))
             except Exception:
                 log.exception("after_connect failed: sid=%s namespace=%s", sid, namespace)
 
-    async def _recover(
-        self, namespace: str, auth: Any
-    ) -> tuple[Any, Session | None, list[list[Any]] | None]:
+    async def _recover(self, namespace: str, auth: Any) -> tuple[Any, Session | None, str | None]:
         """The application's auth (without ``pid``/``offset``), and the session to restore
-        with the packets it missed, when the client asks for one that can be restored."""
+        with the client's offset, when it asks for one that can be restored."""
         if not isinstance(auth, dict) or "pid" not in auth:
             return auth, None, None
         auth = dict(auth)
         pid, offset = auth.pop("pid"), auth.pop("offset", None)
+        offset = offset if isinstance(offset, str) else None
         if not self.recovery.windows(namespace) or not isinstance(pid, str):
             return auth, None, None
         session = await self.recovery.claim(pid, namespace)
         if session is None:
             log.info("recovery of %s: no session (expired, unknown or taken)", namespace)
             return auth, None, None
-        missed = await self.recovery.missed(session, offset if isinstance(offset, str) else None)
-        if missed is None:
+        if not await self.recovery.resumable(session, offset):
             log.info("recovery of %s: what the client missed is no longer kept", namespace)
             return auth, None, None
-        return auth, session, missed
+        if session.live:
+            # Its old connection still counts as open somewhere (its node crashed, or has not
+            # noticed yet): drop it, on this node or through the bus, before the sid is reused.
+            if self.manager.is_connected(session.sid, namespace):
+                self._taken_over.add(session.sid)
+            await self.disconnect(session.sid, namespace=namespace)
+        return auth, session, offset
 
     async def _restore(
-        self, eio_sid: str, namespace: str, session: Session, missed: list[list[Any]]
+        self, eio_sid: str, namespace: str, session: Session, offset: str | None
     ) -> None:
         """The restored connection gets its rooms and session data back, then what it missed,
-        in order, before anything else can reach it."""
+        in order, before any later packet can reach it."""
         for room in session.rooms:
             await self.manager.enter_room(session.sid, namespace, room)
         if session.data is not None:
             await self.save_session(session.sid, session.data, namespace=namespace)
-        for args in missed:
-            try:
-                self._send(eio_sid, protocol.EVENT, namespace, args)
-            except errors.Unencodable as exc:
-                log.warning("recovery of %s: a missed packet was not sent: %s", namespace, exc)
+        await self.recovery.track(session)
+        async with self.recovery.holding():
+            missed = await self.recovery.missed(session, offset)
+            for args in missed:
+                try:
+                    self._send(eio_sid, protocol.EVENT, namespace, args)
+                except errors.Unencodable as exc:
+                    log.warning("recovery of %s: a missed packet was not sent: %s", namespace, exc)
 
     async def run_lifecycle_handler(self, event: str, namespace: str, *args: Any) -> Any:
         """connect and disconnect handlers, each in a task of its own."""
@@ -366,12 +375,33 @@ class SocketServer(SocketIOServer):
         kept = self._keep(eio_sid, sid, namespace, reason)
         await self.base_namespace_disconnect(eio_sid, namespace, reason)
         if sid is not None:
-            self.security.disconnected(sid)
-            self._sessions.pop(sid, None)
-            self.recovered.discard(sid)
+            await self._gone(sid, namespace, kept)
         self.namespaces.release(namespace)
-        if kept is not None:  # claimable only now that the sid is gone
+
+    async def disconnect(
+        self, sid: str, namespace: str | None = None, ignore_queue: bool = False
+    ) -> None:
+        """``AsyncServer.disconnect`` (the server drops a client from a namespace on purpose:
+        nothing is kept for recovery), with this server's per-client state cleaned too."""
+        namespace = namespace or "/"
+        here = self.manager.is_connected(sid, namespace)
+        await super().disconnect(sid, namespace=namespace, ignore_queue=ignore_queue)
+        if here and not self.manager.is_connected(sid, namespace):
+            await self._gone(sid, namespace, None)
+            self.namespaces.release(namespace)
+
+    async def _gone(self, sid: str, namespace: str, kept: Session | None) -> None:
+        """A client left a namespace: drop what this server held for it; keep its session
+        for recovery (``kept``), or forget it, unless a reconnect already claimed it."""
+        self.security.disconnected(sid)
+        self.recovered.discard(sid)
+        session = self._sessions.pop(sid, None)
+        if sid in self._taken_over:
+            self._taken_over.discard(sid)
+        elif kept is not None:  # claimable only now that the sid is gone
             await self.recovery.persist(kept)
+        elif session is not None:
+            await self.recovery.forget(session)
 
     def _keep(
         self, eio_sid: str, sid: str | None, namespace: str, reason: str | None
@@ -382,10 +412,35 @@ class SocketServer(SocketIOServer):
         session = self._sessions.get(sid)
         if session is None or not self.manager.is_connected(sid, namespace):
             return None
-        rooms = [r for r in self.manager.get_rooms(sid, namespace) if r != sid]
-        eio_session = self.eio.sockets.get(eio_sid)
-        data = eio_session.session.get(namespace) if eio_session is not None else None
-        return Session(session.pid, sid, namespace, rooms, data, session.start)
+        self._snapshot(session, namespace)
+        return session
+
+    async def enter_room(self, sid: str, room: str, namespace: str | None = None) -> None:
+        await super().enter_room(sid, room, namespace=namespace)
+        await self._track(sid, namespace or "/")
+
+    async def leave_room(self, sid: str, room: str, namespace: str | None = None) -> None:
+        await super().leave_room(sid, room, namespace=namespace)
+        await self._track(sid, namespace or "/")
+
+    async def save_session(self, sid: str, session: Any, namespace: str | None = None) -> None:
+        await super().save_session(sid, session, namespace=namespace)
+        await self._track(sid, namespace or "/")
+
+    async def _track(self, sid: str, namespace: str) -> None:
+        """A recoverable connection's rooms or session data changed: tell the recovery log,
+        so that even a crash of this node does not lose them."""
+        session = self._sessions.get(sid)
+        if session is not None:
+            self._snapshot(session, namespace)
+            await self.recovery.track(session)
+
+    def _snapshot(self, session: Session, namespace: str) -> None:
+        sid = session.sid
+        session.rooms = [r for r in self.manager.get_rooms(sid, namespace) if r != sid]
+        eio_session = self.eio.sockets.get(self.manager.eio_sid_from_sid(sid, namespace))
+        if eio_session is not None:
+            session.data = eio_session.session.get(namespace)
 
     def session_pid(self, sid: str) -> str | None:
         """The private id of ``sid``'s recoverable session (None without recovery)."""

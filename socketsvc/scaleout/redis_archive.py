@@ -1,0 +1,116 @@
+"""``/chat``'s history and retry memory shared by every node on one Redis.
+
+Keys (``P`` = ``redis_prefix``): ``P:hist:<ns>:<room>`` — a list of the room's latest
+``chat_history`` messages (msgpack), trimmed on every append and expiring a day after the
+room's last message; ``P:sent:<ns>:<key>`` — the ack of an accepted send, set only if new
+(``SET NX``), expiring after ``chat_retry_window``.
+
+While Redis is unreachable, history is empty and retries are not recognised: a retried send
+is then broadcast again (at least once, never lost), and the outage is logged once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import msgpack
+from redis import asyncio as aioredis
+
+from socketsvc.config import Settings
+from socketsvc.scaleout.redis_health import Backoff, RedisHealth, client_options
+
+HISTORY_TTL_SECONDS = 24 * 3600
+
+
+class RedisArchive:
+    """:class:`~socketsvc.scaleout.archive.ChatArchive` in Redis."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.prefix = settings.redis_prefix
+        self.limit = settings.chat_history
+        self.link = RedisHealth("archive", settings.redis_url)
+        self.redis: aioredis.Redis = aioredis.Redis.from_url(settings.redis_url, **client_options())
+        self._watcher: asyncio.Task[None] | None = None
+
+    def _history_key(self, namespace: str, room: str) -> str:
+        return f"{self.prefix}:hist:{namespace}:{room}"
+
+    async def append(self, namespace: str, room: str, message: dict[str, Any]) -> None:
+        if not self.limit:
+            return
+        key = self._history_key(namespace, room)
+        try:
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.rpush(key, msgpack.packb(message, use_bin_type=True))
+            pipe.ltrim(key, -self.limit, -1)
+            pipe.expire(key, HISTORY_TTL_SECONDS)
+            await pipe.execute()
+        except Exception as exc:
+            self.link.mark_down(exc)
+            return
+        self.link.mark_up()
+
+    async def recent(self, namespace: str, room: str, count: int) -> list[dict[str, Any]]:
+        if count <= 0:
+            return []
+        try:
+            raw = await self.redis.lrange(self._history_key(namespace, room), -count, -1)
+        except Exception as exc:
+            self.link.mark_down(exc)
+            return []
+        self.link.mark_up()
+        return [msgpack.unpackb(item, raw=False) for item in raw]
+
+    async def accept_once(
+        self, namespace: str, key: str, ack: dict[str, Any], seconds: float
+    ) -> dict[str, Any] | None:
+        name = f"{self.prefix}:sent:{namespace}:{key}"
+        packed = msgpack.packb(ack, use_bin_type=True)
+        try:
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.set(name, packed, nx=True, px=int(seconds * 1000))
+            pipe.get(name)
+            created, stored = await pipe.execute()
+        except Exception as exc:
+            self.link.mark_down(exc)
+            return None
+        self.link.mark_up()
+        if created or stored is None:
+            return None
+        earlier: dict[str, Any] = msgpack.unpackb(stored, raw=False)
+        return earlier
+
+    async def start(self) -> None:
+        await self._probe()
+        self._watcher = asyncio.create_task(self._watch(), name="socketsvc-archive-watch")
+
+    async def stop(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            await asyncio.wait([self._watcher], timeout=3.0)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.redis.aclose(), 2.0)
+
+    def problem(self) -> str | None:
+        return self.link.problem()
+
+    async def _probe(self) -> None:
+        try:
+            await asyncio.wait_for(self.redis.ping(), 2.0)
+        except Exception as exc:
+            self.link.mark_down(exc)
+        else:
+            self.link.mark_up()
+
+    async def _watch(self) -> None:
+        """After an outage, find out that Redis is back even when nobody chats."""
+        backoff = Backoff()
+        while True:
+            if self.link.ready:
+                backoff.reset()
+                await asyncio.sleep(1.0)
+                continue
+            await asyncio.sleep(backoff.next())
+            await self._probe()

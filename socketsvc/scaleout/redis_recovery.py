@@ -1,0 +1,312 @@
+"""Connection-state recovery shared by every node on one Redis: a client that drops from one
+node is recovered by whichever node it reconnects to, also after a rolling restart or a crash.
+
+Keys (``P`` = ``redis_prefix``):
+
+- ``P:recovery`` — a stream: every stored emit of every namespace with recovery, in one order
+  for the whole cluster. Its entry id is the offset clients get. Every node reads it and
+  delivers each entry to its own clients, in stream order (see ``RedisManager``), so no
+  client sees two packets in an order that could make it skip or repeat one on recovery.
+  Trimmed to about ``recovery_max_packets`` entries and to the longest window.
+- ``P:rsess:<pid>`` — a dropped session, kept for its namespace's window; claimed with GETDEL.
+- ``P:rlive:<node>`` — a hash ``pid -> session`` of the node's live connections (rooms as
+  they change), expiring a window after the node's last heartbeat (``P:rnode:<node>``). A
+  session's pid starts with its node's id, so a client reconnecting to another node can
+  claim its session from there: after that node crashed, or before it noticed that the old
+  connection died. The claiming node then has the old connection dropped (a bus
+  ``disconnect``); the old node, when it sees that connection close, finds its live entry
+  gone and keeps nothing.
+
+While Redis is unreachable, emits are delivered by each node to its own clients without an
+offset (recovery of them is impossible, delivery is not delayed), sessions are not kept, and
+reconnecting clients connect as new: never an error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgpack
+from redis import asyncio as aioredis
+
+from socketsvc.config import Settings
+from socketsvc.scaleout.redis_health import Backoff, RedisHealth, client_options
+from socketsvc.sio.recovery import Session, Stored, Windows
+
+log = logging.getLogger("socketsvc.recovery")
+
+HEARTBEAT_SECONDS = 2.0
+READ_BLOCK_MS = 1000  # below the client's socket timeout
+READ_COUNT = 512
+START_WAIT = 2.0
+
+# id, namespace, rooms (None: all), skipped sids, event args with the offset last
+Entry = tuple[str, str, frozenset[str] | None, frozenset[str], list[Any]]
+
+
+def _ids(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+class RedisRecovery:
+    """The cluster's :class:`~socketsvc.sio.recovery.RecoveryLog` (see module doc)."""
+
+    def __init__(self, settings: Settings, windows: Windows) -> None:
+        self.windows = windows
+        self.prefix = settings.redis_prefix
+        self.max_packets = settings.recovery_max_packets
+        self.longest = max([settings.recovery_window, 120.0, *settings.namespace_recovery.values()])
+        self.node = secrets.token_hex(6)
+        self.link = RedisHealth("recovery", settings.redis_url)
+        self.redis: aioredis.Redis = aioredis.Redis.from_url(settings.redis_url, **client_options())
+        self.stream = f"{self.prefix}:recovery"
+        # Keep a dropped session only if this node still held it live (not claimed elsewhere).
+        self._persist_script = self.redis.register_script(
+            "if redis.call('HDEL', KEYS[1], ARGV[1]) == 1 and tonumber(ARGV[3]) > 0 then "
+            "redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3]) end return 0"
+        )
+        self.position: str | None = None  # the last entry this node has delivered
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    # -- keys ---------------------------------------------------------------------------------
+
+    def _session_key(self, pid: str) -> str:
+        return f"{self.prefix}:rsess:{pid}"
+
+    def _live_key(self, node: str) -> str:
+        return f"{self.prefix}:rlive:{node}"
+
+    def _node_key(self, node: str) -> str:
+        return f"{self.prefix}:rnode:{node}"
+
+    # -- the stream ---------------------------------------------------------------------------
+
+    async def publish(
+        self, namespace: str, rooms: frozenset[str] | None, skip: frozenset[str], args: list[Any]
+    ) -> str | None:
+        """Append a stored emit; its id (the offset), or None when Redis is unreachable."""
+        body = msgpack.packb(
+            [namespace, None if rooms is None else sorted(rooms), sorted(skip), args],
+            use_bin_type=True,
+        )
+        try:
+            entry_id = await self.redis.xadd(
+                self.stream, {"m": body}, maxlen=self.max_packets, approximate=True
+            )
+        except Exception as exc:
+            self.link.mark_down(exc)
+            return None
+        self.link.mark_up()
+        return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+
+    async def ensure_position(self) -> str:
+        """Where this node starts reading: the stream's end when it first could ask."""
+        if self.position is None:
+            last = await self.redis.xrevrange(self.stream, count=1)
+            raw_id = last[0][0] if last else b"0-0"
+            self.position = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
+        return self.position
+
+    async def read(self) -> list[Entry]:
+        """The entries after :attr:`position` (waits up to a second for one)."""
+        position = await self.ensure_position()
+        answer: Any = await self.redis.xread(
+            {self.stream: position}, count=READ_COUNT, block=READ_BLOCK_MS
+        )
+        entries: list[Entry] = []
+        for _, items in answer or ():
+            for raw_id, fields in items:
+                decoded = self._decode(raw_id, fields)
+                if decoded is not None:
+                    entries.append(decoded)
+        return entries
+
+    def _decode(self, raw_id: Any, fields: Any) -> Entry | None:
+        entry_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
+        try:
+            namespace, rooms, skip, args = msgpack.unpackb(fields[b"m"], raw=False)
+            return (
+                entry_id,
+                namespace,
+                None if rooms is None else frozenset(rooms),
+                frozenset(skip),
+                [*args, entry_id],
+            )
+        except Exception as exc:  # not ours: skip it, once per entry
+            log.warning("ignoring recovery entry %s: %s", entry_id, type(exc).__name__)
+            return None
+
+    @contextlib.asynccontextmanager
+    async def delivering(self) -> AsyncIterator[None]:
+        """Held by the node's reader while it delivers a batch (see :meth:`holding`)."""
+        async with self._lock:
+            yield
+
+    def holding(self) -> contextlib.AbstractAsyncContextManager[None]:
+        return self.delivering()
+
+    def head(self, namespace: str) -> str:
+        return self.position or "0-0"
+
+    # -- sessions -----------------------------------------------------------------------------
+
+    def new_pid(self) -> str:
+        return f"{self.node}.{secrets.token_urlsafe(18)}"
+
+    @staticmethod
+    def _pack(session: Session) -> bytes:
+        fields = [session.pid, session.sid, session.namespace, session.rooms, session.data]
+        packed: bytes = msgpack.packb([*fields, session.start], use_bin_type=True)
+        return packed
+
+    @staticmethod
+    def _unpack(raw: bytes) -> Session:
+        pid, sid, namespace, rooms, data, start = msgpack.unpackb(raw, raw=False)
+        return Session(pid, sid, namespace, list(rooms), data, start)
+
+    async def track(self, session: Session) -> None:
+        with contextlib.suppress(Exception):
+            await self.redis.hset(self._live_key(self.node), session.pid, self._pack(session))
+
+    async def persist(self, session: Session) -> None:
+        window_ms = int(self.windows(session.namespace) * 1000)
+        keys = [self._live_key(self.node), self._session_key(session.pid)]
+        try:
+            args: list[Any] = [session.pid, self._pack(session), window_ms]
+            await self._persist_script(keys=keys, args=args)
+        except Exception as exc:
+            self.link.mark_down(exc)
+
+    async def forget(self, session: Session) -> None:
+        with contextlib.suppress(Exception):
+            await self.redis.hdel(self._live_key(self.node), session.pid)
+
+    async def claim(self, pid: str, namespace: str) -> Session | None:
+        live = False
+        raw: Any
+        try:
+            raw = await self.redis.getdel(self._session_key(pid))
+            if raw is None:  # maybe still live on its node: crashed, or not yet noticed
+                node, dot, _ = pid.partition(".")
+                if not dot:
+                    return None
+                pipe = self.redis.pipeline(transaction=True)
+                pipe.hget(self._live_key(node), pid)
+                pipe.hdel(self._live_key(node), pid)
+                raw, deleted = await pipe.execute()
+                if not deleted:
+                    return None
+                live = True
+        except Exception as exc:
+            self.link.mark_down(exc)
+            return None
+        try:
+            session = self._unpack(raw)
+        except Exception:
+            return None
+        session.live = live
+        return session if session.namespace == namespace else None
+
+    async def pending(self, pid: str) -> bool:
+        try:
+            return bool(await self.redis.exists(self._session_key(pid)))
+        except Exception as exc:
+            self.link.mark_down(exc)
+            return False
+
+    async def resumable(self, session: Session, offset: str | None) -> bool:
+        after = offset if offset is not None else session.start
+        if after is None:
+            return False
+        try:
+            _ids(after)
+            info = await self.redis.xinfo_stream(self.stream)
+        except ValueError:
+            return False
+        except Exception as exc:
+            if "no such key" in str(exc).lower():
+                return _ids(after) == (0, 0)
+            self.link.mark_down(exc)
+            return False
+        deleted = info.get("max-deleted-entry-id", b"0-0")
+        last = info.get("last-generated-id", b"0-0")
+        deleted = deleted.decode() if isinstance(deleted, bytes) else str(deleted)
+        last = last.decode() if isinstance(last, bytes) else str(last)
+        # Everything after the client's place must still be there, and the place must exist.
+        return _ids(deleted) <= _ids(after) <= _ids(last)
+
+    async def missed(self, session: Session, offset: str | None) -> list[list[Any]]:
+        after = offset if offset is not None else session.start
+        if after is None or self.position is None or _ids(after) >= _ids(self.position):
+            return []
+        try:
+            items: Any = await self.redis.xrange(self.stream, min=f"({after}", max=self.position)
+        except Exception as exc:
+            self.link.mark_down(exc)
+            return []
+        missed: list[list[Any]] = []
+        for raw_id, fields in items:
+            entry = self._decode(raw_id, fields)
+            if entry is None or entry[1] != session.namespace:
+                continue
+            stored = Stored(entry[0], entry[2], entry[3], entry[4], 0, 0.0)
+            if stored.wanted_by(session.sid, session.rooms):
+                missed.append(stored.args)
+        return missed
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.ensure_position(), START_WAIT)
+        self._task = asyncio.create_task(self._heartbeat(), name="socketsvc-recovery-heartbeat")
+        await self.link.wait_settled(START_WAIT)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.wait([self._task], timeout=3.0)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.redis.delete(self._node_key(self.node)), 2.0)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.redis.aclose(), 2.0)
+
+    def problem(self) -> str | None:
+        return self.link.problem()
+
+    async def _heartbeat(self) -> None:
+        """Say this node is alive; learn where the stream ends at start."""
+        backoff = Backoff()
+        ttl_ms = int(HEARTBEAT_SECONDS * 3 * 1000)
+        live_ttl_ms = int((self.longest + HEARTBEAT_SECONDS * 3) * 1000)
+        while not self._stopping:
+            try:
+                await self.ensure_position()
+                pipe = self.redis.pipeline(transaction=False)
+                pipe.set(self._node_key(self.node), "1", px=ttl_ms)
+                pipe.pexpire(self._live_key(self.node), live_ttl_ms)
+                pipe.xtrim(self.stream, minid=self._oldest_kept(), approximate=True)
+                await pipe.execute()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.link.mark_down(exc)
+                await asyncio.sleep(backoff.next())
+                continue
+            self.link.mark_up()
+            backoff.reset()
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+
+    def _oldest_kept(self) -> str:
+        """Stream entries older than the longest window can no longer be asked for."""
+        ms, _ = _ids(self.position or "0-0")
+        return f"{max(0, ms - int(self.longest * 1000))}-0"
