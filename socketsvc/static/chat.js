@@ -7,6 +7,7 @@ const params = new URLSearchParams(location.search);
 const format = params.get("format") === "json" ? "json" : "msgpack";
 const TYPING_SEND_EVERY = 1500; // ms between our own typing notices
 const TYPING_SHOWN_FOR = 3000; // ms a "x is typing…" stays without a new notice
+const HISTORY = 50; // earlier messages shown when joining a room
 const STATE_TEXT = {
   connecting: "connecting…",
   connected: "connected",
@@ -221,7 +222,7 @@ $("join").addEventListener("submit", async (event) => {
   button.disabled = true;
   button.textContent = "Joining…";
   try {
-    const ack = await client.join(room, name);
+    const ack = await client.join(room, name, { history: HISTORY });
     current = { room, name };
     try {
       localStorage.setItem("socketsvc.chat", JSON.stringify(current));
@@ -230,6 +231,7 @@ $("join").addEventListener("submit", async (event) => {
     }
     $("messages").replaceChildren();
     showChat(room);
+    for (const m of ack.history ?? []) addMessage({ ...m, mine: m.name === name });
     addNotice(`You joined # ${room} as ${name}`, "info");
     setMembers(ack.members);
     showError("");

@@ -25,16 +25,22 @@ export type ServerErrorCode =
 export interface JoinRequest {
   room: string;
   name: string;
+  /** Ask for up to this many of the room's latest messages (the server caps it). */
+  history?: number;
 }
 export interface JoinAck {
   room: string;
   /** Display names of everyone in the room, including the caller. */
   members: string[];
+  /** The room's latest messages, oldest first, when the join asked for `history`. */
+  history?: ChatMessage[];
 }
 
 export interface MessageRequest {
   room: string;
   text: string;
+  /** The same for every retry of one message: a retry is answered, never delivered twice. */
+  client_id?: string;
 }
 export interface MessageAck {
   /** Server-assigned message id (hex). */

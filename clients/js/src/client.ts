@@ -26,6 +26,8 @@ export interface ChatClientOptions {
   requestTimeout?: number;
   /** Join the client's rooms again after every reconnect. Default true. */
   rejoin?: boolean;
+  /** Times `send` tries again after a timeout, with the same message id. Default 2. */
+  sendRetries?: number;
 }
 
 /** Outcome of rejoining one room after a reconnect: `members` on success, `error` otherwise. */
@@ -46,6 +48,14 @@ type LooseSocket = {
 };
 
 export const DEFAULT_REQUEST_TIMEOUT = 5000;
+export const DEFAULT_SEND_RETRIES = 2;
+
+/** A message id for retries: unique per message, the same for each of its attempts. */
+function messageId(): string {
+  const crypto = (globalThis as { crypto?: { randomUUID?: () => string } }).crypto;
+  if (crypto?.randomUUID) return crypto.randomUUID();
+  return `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}${Math.random().toString(36).slice(2)}`;
+}
 
 /**
  * The `/chat` namespace as promises: each request resolves with its ack, or rejects with a
@@ -60,6 +70,7 @@ export class ChatClient {
   readonly socket: ChatSocket;
   readonly requestTimeout: number;
   readonly rejoin: boolean;
+  readonly sendRetries: number;
 
   #rooms = new Map<string, string>();
   #state: ConnectionState;
@@ -72,10 +83,11 @@ export class ChatClient {
 
   /** Connect to `url` (default: the page's origin) and wrap the socket. */
   static connect(url?: string, options: ConnectOptions & ChatClientOptions = {}): ChatClient {
-    const { requestTimeout, rejoin, ...connectOptions } = options;
+    const { requestTimeout, rejoin, sendRetries, ...connectOptions } = options;
     const chatOptions: ChatClientOptions = {};
     if (requestTimeout !== undefined) chatOptions.requestTimeout = requestTimeout;
     if (rejoin !== undefined) chatOptions.rejoin = rejoin;
+    if (sendRetries !== undefined) chatOptions.sendRetries = sendRetries;
     return new ChatClient(connect(url, connectOptions), chatOptions);
   }
 
@@ -83,6 +95,7 @@ export class ChatClient {
     this.socket = socket;
     this.requestTimeout = options.requestTimeout ?? DEFAULT_REQUEST_TIMEOUT;
     this.rejoin = options.rejoin ?? true;
+    this.sendRetries = options.sendRetries ?? DEFAULT_SEND_RETRIES;
     this.#state = socket.connected ? "connected" : socket.active ? "connecting" : "offline";
     this.#ready = socket.connected;
     socket.on("connect", () => void this.#onConnect());
@@ -128,20 +141,39 @@ export class ChatClient {
       on(event: string, listener: unknown): unknown;
       off(event: string, listener: unknown): unknown;
     };
-    socket.on(event, listener);
-    return () => void socket.off(event, listener);
+    // With connection-state recovery the server adds an offset as a last argument, which
+    // socket.io-client keeps for itself: the listener gets the event alone.
+    const handler = (payload: unknown) => (listener as (payload: unknown) => void)(payload);
+    socket.on(event, handler);
+    return () => void socket.off(event, handler);
   }
 
-  /** Join `room` as `name`; resolves with everyone in it. */
-  async join(room: string, name: string): Promise<JoinAck> {
-    const ack = await this.request("join", { room, name });
+  /**
+   * Join `room` as `name`; resolves with everyone in it, and with up to `history` of its
+   * latest messages when asked.
+   */
+  async join(room: string, name: string, options: { history?: number } = {}): Promise<JoinAck> {
+    const request: ChatRequests["join"][0] = { room, name };
+    if (options.history !== undefined) request.history = options.history;
+    const ack = await this.request("join", request);
     this.#rooms.set(room, name);
     return ack;
   }
 
-  /** Send `text` to `room`; resolves with the message's id and server time. */
-  send(room: string, text: string): Promise<MessageAck> {
-    return this.request("message", { room, text });
+  /**
+   * Send `text` to `room`; resolves with the message's id and server time. A send whose ack
+   * does not come in time is tried again (`sendRetries` times) with the same message id, and
+   * the server delivers it once.
+   */
+  async send(room: string, text: string): Promise<MessageAck> {
+    const payload = { room, text, client_id: messageId() };
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.request("message", payload);
+      } catch (error) {
+        if ((error as SocketsvcError).code !== TIMEOUT || attempt >= this.sendRetries) throw error;
+      }
+    }
   }
 
   /** Leave `room`. The room is forgotten at once, so it is not rejoined even if this fails. */

@@ -103,6 +103,59 @@ for (const format of ["json", "msgpack"]) {
       assert.deepEqual((await alice.members(r)).members, ["alice"]);
     });
 
+    test("join can ask for the room's latest messages", async () => {
+      const r = room();
+      const alice = client();
+      await alice.join(r, "alice");
+      for (const text of ["one", "two", "three"]) await alice.send(r, text);
+      const carol = client();
+      const ack = await carol.join(r, "carol", { history: 2 });
+      assert.deepEqual(ack.members, ["alice", "carol"]);
+      assert.deepEqual(ack.history.map((m) => [m.name, m.text]), [["alice", "two"], ["alice", "three"]]);
+    });
+
+    test("a send retried after a lost ack is delivered once, with its first ack", async () => {
+      const r = room();
+      const alice = client({ requestTimeout: 400, sendRetries: 3 });
+      const bob = client();
+      await alice.join(r, "alice");
+      await bob.join(r, "bob");
+      const received = [];
+      bob.on("message", (m) => received.push(m));
+      server.freeze(); // the first attempts time out while the server is stopped
+      const sent = alice.send(r, "exactly once");
+      await new Promise((resolve) => setTimeout(resolve, 900));
+      server.thaw();
+      const ack = await sent;
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.equal(received.length, 1);
+      assert.equal(received[0].id, ack.id);
+    });
+
+    test("a dropped connection is recovered: no rejoin, no left or joined, nothing missed", async () => {
+      const r = room();
+      const alice = client({ reconnectionDelay: 50, reconnectionDelayMax: 100 });
+      const bob = client();
+      await alice.join(r, "alice");
+      await bob.join(r, "bob");
+      const seen = [];
+      for (const event of ["joined", "left"]) bob.on(event, (m) => seen.push([event, m.name]));
+      const rejoins = [];
+      alice.onRejoin((result) => rejoins.push(result));
+      const messages = [];
+      alice.on("message", (m) => messages.push(m.text));
+      alice.socket.io.engine.close(); // the network drops
+      await reachState(alice, "reconnecting");
+      await bob.send(r, "while you were away");
+      await reachState(alice, "connected");
+      assert.equal(alice.socket.recovered, true);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.deepEqual(messages, ["while you were away"]);
+      assert.deepEqual(rejoins, []);
+      assert.deepEqual(seen, []);
+      assert.deepEqual((await bob.members(r)).members, ["alice", "bob"]);
+    });
+
     test("a request while never connected rejects with 'timeout', and 'closed' after close()", async () => {
       const idle = client({ autoConnect: false, requestTimeout: 200 });
       assert.equal(idle.state, "offline");
