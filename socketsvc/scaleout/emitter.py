@@ -18,7 +18,7 @@ from typing import Any
 from redis import asyncio as aioredis
 
 from socketsvc.scaleout import bus
-from socketsvc.scaleout.redis_health import client_options
+from socketsvc.scaleout.redis_health import redis_client
 
 
 class Emitter:
@@ -27,7 +27,7 @@ class Emitter:
     def __init__(self, redis_url: str, prefix: str = "socketsvc") -> None:
         self.channel = bus.channel(prefix)
         self.host_id = f"emitter-{uuid.uuid4().hex}"
-        self.redis: aioredis.Redis = aioredis.Redis.from_url(redis_url, **client_options())
+        self.redis: aioredis.Redis = redis_client(redis_url)
 
     async def emit(
         self,

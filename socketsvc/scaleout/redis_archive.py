@@ -19,7 +19,7 @@ import msgpack
 from redis import asyncio as aioredis
 
 from socketsvc.config import Settings
-from socketsvc.scaleout.redis_health import Backoff, RedisHealth, client_options
+from socketsvc.scaleout.redis_health import Backoff, RedisHealth, redis_client
 
 HISTORY_TTL_SECONDS = 24 * 3600
 
@@ -31,7 +31,7 @@ class RedisArchive:
         self.prefix = settings.redis_prefix
         self.limit = settings.chat_history
         self.link = RedisHealth("archive", settings.redis_url)
-        self.redis: aioredis.Redis = aioredis.Redis.from_url(settings.redis_url, **client_options())
+        self.redis: aioredis.Redis = redis_client(settings.redis_url)
         self._watcher: asyncio.Task[None] | None = None
 
     def _history_key(self, namespace: str, room: str) -> str:

@@ -15,6 +15,8 @@ import time
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from redis import asyncio as aioredis
+from redis.asyncio.connection import BlockingConnectionPool
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
@@ -22,6 +24,10 @@ log = logging.getLogger("socketsvc.redis")
 
 # Every Redis call is bounded: a blackholed Redis costs at most this much per attempt.
 SOCKET_TIMEOUT = 2.0
+# Connections per client and component. A burst of handler tasks (a client that reconnects
+# flushes everything it buffered at once) waits for a free connection, up to SOCKET_TIMEOUT,
+# instead of failing as if Redis were down.
+MAX_CONNECTIONS = 64
 
 
 def client_options() -> dict[str, Any]:
@@ -35,6 +41,14 @@ def client_options() -> dict[str, Any]:
         "retry": Retry(NoBackoff(), 1),
         "health_check_interval": 15,
     }
+
+
+def redis_client(url: str) -> aioredis.Redis:
+    """A client for ``url`` with :func:`client_options` and a bounded, blocking pool."""
+    pool = BlockingConnectionPool.from_url(
+        url, max_connections=MAX_CONNECTIONS, timeout=SOCKET_TIMEOUT, **client_options()
+    )
+    return aioredis.Redis.from_pool(pool)  # closing the client closes the pool
 
 
 def safe_url(url: str) -> str:

@@ -32,7 +32,7 @@ from redis import asyncio as aioredis
 
 from socketsvc.errors import Unencodable
 from socketsvc.scaleout import bus
-from socketsvc.scaleout.redis_health import Backoff, RedisHealth, client_options
+from socketsvc.scaleout.redis_health import Backoff, RedisHealth, redis_client
 from socketsvc.scaleout.redis_recovery import RedisRecovery
 from socketsvc.sio._socketio import PubSubManager
 from socketsvc.sio.fanout import FanoutManager
@@ -55,7 +55,7 @@ class RedisManager(PubSubManager, FanoutManager):
         """``stream``: the recovery log; emits it stores travel through it, not the bus."""
         super().__init__(channel=bus.channel(prefix), logger=log)
         self.stream = stream
-        self.redis: aioredis.Redis = aioredis.Redis.from_url(url, **client_options())
+        self.redis: aioredis.Redis = redis_client(url)
         self.link = RedisHealth("bus", url)
         self.dropped = 0
         self._outbox: asyncio.Queue[bytes | None] = asyncio.Queue(OUTBOX_LIMIT)  # None: stop

@@ -30,7 +30,7 @@ from typing import Any
 
 from redis import asyncio as aioredis
 
-from socketsvc.scaleout.redis_health import Backoff, RedisHealth, client_options
+from socketsvc.scaleout.redis_health import Backoff, RedisHealth, redis_client
 
 log = logging.getLogger("socketsvc.scaleout.presence")
 
@@ -49,7 +49,7 @@ class RedisPresence:
         self.ttl_ms = max(1, int(refresh * 3 * 1000))
         self.node = uuid.uuid4().hex
         self.link = RedisHealth("presence", url)
-        self.redis: aioredis.Redis = aioredis.Redis.from_url(url, **client_options())
+        self.redis: aioredis.Redis = redis_client(url)
         self._local: dict[tuple[str, str], dict[str, Entry]] = {}
         self._emptied: set[tuple[str, str]] = set()  # rooms left while Redis was away
         self._wake = asyncio.Event()

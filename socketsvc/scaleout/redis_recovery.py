@@ -9,13 +9,13 @@ Keys (``P`` = ``redis_prefix``):
   client sees two packets in an order that could make it skip or repeat one on recovery.
   Trimmed to about ``recovery_max_packets`` entries and to the longest window.
 - ``P:rsess:<pid>`` — a dropped session, kept for its namespace's window; claimed with GETDEL.
-- ``P:rlive:<node>`` — a hash ``pid -> session`` of the node's live connections (rooms as
-  they change), expiring a window after the node's last heartbeat (``P:rnode:<node>``). A
-  session's pid starts with its node's id, so a client reconnecting to another node can
-  claim its session from there: after that node crashed, or before it noticed that the old
-  connection died. The claiming node then has the old connection dropped (a bus
-  ``disconnect``); the old node, when it sees that connection close, finds its live entry
-  gone and keeps nothing.
+- ``P:rlive:<pid>`` — a hash: the session of a live connection (rooms and session data as
+  they change) and the node holding it, refreshed by that node and expiring about a window
+  after it stops doing so. A client that reconnects to any node before its old connection
+  was noticed to be dead (or after its node crashed) claims it from there; the claiming node
+  then has the old connection dropped (a bus ``disconnect``). A node only ever removes or
+  keeps a live session it still holds, so the old node, when it sees that connection close,
+  leaves the new holder's record alone.
 
 While Redis is unreachable, emits are delivered by each node to its own clients without an
 offset (recovery of them is impossible, delivery is not delayed), sessions are not kept, and
@@ -35,12 +35,12 @@ import msgpack
 from redis import asyncio as aioredis
 
 from socketsvc.config import Settings
-from socketsvc.scaleout.redis_health import Backoff, RedisHealth, client_options
+from socketsvc.scaleout.redis_health import Backoff, RedisHealth, redis_client
 from socketsvc.sio.recovery import Session, Stored, Windows
 
 log = logging.getLogger("socketsvc.recovery")
 
-HEARTBEAT_SECONDS = 2.0
+REFRESH_SECONDS = 20.0  # live sessions' keys are re-armed this often
 READ_BLOCK_MS = 1000  # below the client's socket timeout
 READ_COUNT = 512
 START_WAIT = 2.0
@@ -62,14 +62,20 @@ class RedisRecovery:
         self.prefix = settings.redis_prefix
         self.max_packets = settings.recovery_max_packets
         self.longest = max([settings.recovery_window, 120.0, *settings.namespace_recovery.values()])
-        self.node = secrets.token_hex(6)
+        self._live: set[str] = set()  # pids of this node's live sessions
+        self.node = secrets.token_hex(8)  # who holds a live session
         self.link = RedisHealth("recovery", settings.redis_url)
-        self.redis: aioredis.Redis = aioredis.Redis.from_url(settings.redis_url, **client_options())
+        self.redis: aioredis.Redis = redis_client(settings.redis_url)
         self.stream = f"{self.prefix}:recovery"
-        # Keep a dropped session only if this node still held it live (not claimed elsewhere).
+        # A node keeps (as dropped) or forgets a live session only while it is its holder.
         self._persist_script = self.redis.register_script(
-            "if redis.call('HDEL', KEYS[1], ARGV[1]) == 1 and tonumber(ARGV[3]) > 0 then "
-            "redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3]) end return 0"
+            "if redis.call('HGET', KEYS[1], 'holder') == ARGV[3] then "
+            "redis.call('DEL', KEYS[1]) if tonumber(ARGV[2]) > 0 then "
+            "redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2]) end end return 0"
+        )
+        self._claim_live_script = self.redis.register_script(
+            "local s = redis.call('HGET', KEYS[1], 'session') "
+            "if s then redis.call('DEL', KEYS[1]) end return s"
         )
         self.position: str | None = None  # the last entry this node has delivered
         self._lock = asyncio.Lock()
@@ -81,11 +87,8 @@ class RedisRecovery:
     def _session_key(self, pid: str) -> str:
         return f"{self.prefix}:rsess:{pid}"
 
-    def _live_key(self, node: str) -> str:
-        return f"{self.prefix}:rlive:{node}"
-
-    def _node_key(self, node: str) -> str:
-        return f"{self.prefix}:rnode:{node}"
+    def _live_key(self, pid: str) -> str:
+        return f"{self.prefix}:rlive:{pid}"
 
     # -- the stream ---------------------------------------------------------------------------
 
@@ -159,7 +162,7 @@ class RedisRecovery:
     # -- sessions -----------------------------------------------------------------------------
 
     def new_pid(self) -> str:
-        return f"{self.node}.{secrets.token_urlsafe(18)}"
+        return secrets.token_urlsafe(18)
 
     @staticmethod
     def _pack(session: Session) -> bytes:
@@ -172,41 +175,46 @@ class RedisRecovery:
         pid, sid, namespace, rooms, data, start = msgpack.unpackb(raw, raw=False)
         return Session(pid, sid, namespace, list(rooms), data, start)
 
+    def _live_ttl_ms(self) -> int:
+        return int((self.longest + REFRESH_SECONDS) * 1000)
+
     async def track(self, session: Session) -> None:
+        self._live.add(session.pid)
+        key = self._live_key(session.pid)
         with contextlib.suppress(Exception):
-            await self.redis.hset(self._live_key(self.node), session.pid, self._pack(session))
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.hset(key, mapping={"holder": self.node, "session": self._pack(session)})
+            pipe.pexpire(key, self._live_ttl_ms())
+            await pipe.execute()
 
     async def persist(self, session: Session) -> None:
-        window_ms = int(self.windows(session.namespace) * 1000)
-        keys = [self._live_key(self.node), self._session_key(session.pid)]
+        await self._release(session, self.windows(session.namespace))
+
+    async def forget(self, session: Session) -> None:
+        await self._release(session, 0)
+
+    async def _release(self, session: Session, window: float) -> None:
+        """This node no longer holds the session: keep it ``window`` seconds as dropped."""
+        self._live.discard(session.pid)
+        keys = [self._live_key(session.pid), self._session_key(session.pid)]
         try:
-            args: list[Any] = [session.pid, self._pack(session), window_ms]
+            args: list[Any] = [self._pack(session), int(window * 1000), self.node]
             await self._persist_script(keys=keys, args=args)
         except Exception as exc:
             self.link.mark_down(exc)
-
-    async def forget(self, session: Session) -> None:
-        with contextlib.suppress(Exception):
-            await self.redis.hdel(self._live_key(self.node), session.pid)
 
     async def claim(self, pid: str, namespace: str) -> Session | None:
         live = False
         raw: Any
         try:
             raw = await self.redis.getdel(self._session_key(pid))
-            if raw is None:  # maybe still live on its node: crashed, or not yet noticed
-                node, dot, _ = pid.partition(".")
-                if not dot:
-                    return None
-                pipe = self.redis.pipeline(transaction=True)
-                pipe.hget(self._live_key(node), pid)
-                pipe.hdel(self._live_key(node), pid)
-                raw, deleted = await pipe.execute()
-                if not deleted:
-                    return None
-                live = True
+            if raw is None:  # maybe still live somewhere: its node crashed, or has not noticed
+                raw = await self._claim_live_script(keys=[self._live_key(pid)])
+                live = raw is not None
         except Exception as exc:
             self.link.mark_down(exc)
+            return None
+        if raw is None:
             return None
         try:
             session = self._unpack(raw)
@@ -276,24 +284,20 @@ class RedisRecovery:
             self._task.cancel()
             await asyncio.wait([self._task], timeout=3.0)
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.redis.delete(self._node_key(self.node)), 2.0)
-        with contextlib.suppress(Exception):
             await asyncio.wait_for(self.redis.aclose(), 2.0)
 
     def problem(self) -> str | None:
         return self.link.problem()
 
     async def _heartbeat(self) -> None:
-        """Say this node is alive; learn where the stream ends at start."""
+        """Keep the live sessions' keys alive, and the stream within the longest window."""
         backoff = Backoff()
-        ttl_ms = int(HEARTBEAT_SECONDS * 3 * 1000)
-        live_ttl_ms = int((self.longest + HEARTBEAT_SECONDS * 3) * 1000)
         while not self._stopping:
             try:
                 await self.ensure_position()
                 pipe = self.redis.pipeline(transaction=False)
-                pipe.set(self._node_key(self.node), "1", px=ttl_ms)
-                pipe.pexpire(self._live_key(self.node), live_ttl_ms)
+                for pid in list(self._live):
+                    pipe.pexpire(self._live_key(pid), self._live_ttl_ms())
                 pipe.xtrim(self.stream, minid=self._oldest_kept(), approximate=True)
                 await pipe.execute()
             except asyncio.CancelledError:
@@ -304,7 +308,7 @@ class RedisRecovery:
                 continue
             self.link.mark_up()
             backoff.reset()
-            await asyncio.sleep(HEARTBEAT_SECONDS)
+            await asyncio.sleep(REFRESH_SECONDS)
 
     def _oldest_kept(self) -> str:
         """Stream entries older than the longest window can no longer be asked for."""

@@ -308,19 +308,21 @@ class SocketServer(SocketIOServer):
         self, eio_sid: str, namespace: str, session: Session, offset: str | None
     ) -> None:
         """The restored connection gets its rooms and session data back, then what it missed,
-        in order, before any later packet can reach it."""
-        for room in session.rooms:
-            await self.manager.enter_room(session.sid, namespace, room)
-        if session.data is not None:
-            await self.save_session(session.sid, session.data, namespace=namespace)
-        await self.recovery.track(session)
+        in order. Stored packets are held back meanwhile: each reaches it exactly once,
+        either in what it missed or live, after it."""
         async with self.recovery.holding():
+            for room in session.rooms:
+                await self.manager.enter_room(session.sid, namespace, room)
+            engine_session = self.eio.sockets.get(eio_sid)
+            if session.data is not None and engine_session is not None:
+                engine_session.session[namespace] = session.data
             missed = await self.recovery.missed(session, offset)
             for args in missed:
                 try:
                     self._send(eio_sid, protocol.EVENT, namespace, args)
                 except errors.Unencodable as exc:
                     log.warning("recovery of %s: a missed packet was not sent: %s", namespace, exc)
+        await self.recovery.track(session)
 
     async def run_lifecycle_handler(self, event: str, namespace: str, *args: Any) -> Any:
         """connect and disconnect handlers, each in a task of its own."""

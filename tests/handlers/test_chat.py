@@ -105,3 +105,36 @@ async def test_unknown_event_answers_error(connect: Connect) -> None:
     alice = await connect()
     reply = await call(alice, "fly", {})
     assert reply["error"]["code"] == "unknown_event"
+
+
+async def test_join_can_ask_for_the_rooms_latest_messages(connect: Connect) -> None:
+    alice, carol = await connect(), await connect()
+    await call(alice, "join", {"room": "h", "name": "alice"})
+    acks = [await call(alice, "message", {"room": "h", "text": t}) for t in ("a", "b", "c")]
+    reply = await call(carol, "join", {"room": "h", "name": "carol", "history": 2})
+    assert reply["members"] == ["alice", "carol"]
+    assert [(m["id"], m["text"], m["name"]) for m in reply["history"]] == [
+        (acks[1]["id"], "b", "alice"),
+        (acks[2]["id"], "c", "alice"),
+    ]
+    # without asking, no history in the ack
+    assert "history" not in await call(carol, "join", {"room": "other", "name": "carol"})
+
+
+async def test_a_retried_message_is_answered_with_its_first_ack_and_sent_once(
+    connect: Connect,
+) -> None:
+    alice, bob = await connect(), await connect()
+    to_bob = Inbox(bob, "message")
+    await call(alice, "join", {"room": "r", "name": "alice"})
+    await call(bob, "join", {"room": "r", "name": "bob"})
+    first = await call(alice, "message", {"room": "r", "text": "once", "client_id": "m-1"})
+    again = await call(alice, "message", {"room": "r", "text": "once", "client_id": "m-1"})
+    other = await call(alice, "message", {"room": "r", "text": "twice", "client_id": "m-2"})
+    assert again == first and other["id"] != first["id"]
+    assert (await to_bob.get())["id"] == first["id"]
+    assert (await to_bob.get())["id"] == other["id"]
+    await to_bob.nothing()
+    # another sender's id is its own: the same client_id from bob is a new message
+    mine = await call(bob, "message", {"room": "r", "text": "mine", "client_id": "m-1"})
+    assert mine["id"] != first["id"]

@@ -123,3 +123,25 @@ test("a client whose node was killed is recovered on the other node", async () =
     balancer.switchTo(process.env.NODE_B);
   });
 });
+
+test("a client recovered twice, back and forth between nodes, keeps getting everything", async () => {
+  const balancer = await proxy(process.env.NODE_A);
+  const alice = await open(balancer.url);
+  const bob = await open(process.env.NODE_B);
+  await request(alice, "enter", "twice");
+  const news = collect(alice);
+  const id = alice.id;
+  for (const [to, label] of [[process.env.NODE_B, "on B"], [process.env.NODE_A, "back on A"]]) {
+    const gone = new Promise((resolve) => alice.once("disconnect", resolve));
+    balancer.switchTo(to);
+    await gone;
+    await request(bob, "tell", "twice", `missed ${label}`);
+    await comeBack(alice);
+    assert.equal(alice.recovered, true);
+    assert.equal(alice.id, id);
+    await request(bob, "tell", "twice", `live ${label}`);
+  }
+  await until(() => news.length === 4);
+  await new Promise((r) => setTimeout(r, 200));
+  assert.deepEqual(news.map((a) => a[0]), ["missed on B", "live on B", "missed back on A", "live back on A"]);
+});

@@ -255,3 +255,29 @@ async def test_volatile_emits_stay_volatile_on_other_nodes(start_node: Any, clie
         await call(writer, "typing", {"room": "r"})
         assert await typing.get() == {"room": "r", "name": "writer"}  # it crossed to node B
         assert slow.buffered_bytes == backlog  # and was dropped there for the slow client
+
+
+async def test_history_and_retries_are_cluster_wide(start_node: Any, client: Client) -> None:
+    from tests.security.conftest import AUTH_SETTINGS, token
+
+    a, b = await start_node(**AUTH_SETTINGS), await start_node(**AUTH_SETTINGS)
+    tabs = []  # two tabs of one user (one token subject), one on each node
+    for node in (a, b):
+        tab = socketio.AsyncClient()
+        await tab.connect(
+            str(node.make_url("/")), namespaces=[CHAT], auth={"token": token()}, wait_timeout=5
+        )
+        tabs.append(tab)
+    try:
+        for tab in tabs:
+            await call(tab, "join", {"room": "h"})
+        first = await call(tabs[0], "message", {"room": "h", "text": "hi", "client_id": "x"})
+        # the retry arrives on the other node (the client reconnected there): same answer
+        retry = await call(tabs[1], "message", {"room": "h", "text": "hi", "client_id": "x"})
+        assert retry == first
+        reply = await call(tabs[1], "join", {"room": "h", "history": 10})
+        assert [m["id"] for m in reply["history"]] == [first["id"]]
+    finally:
+        for tab in tabs:
+            await tab.disconnect()
+            await tab.shutdown()
