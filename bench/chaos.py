@@ -129,10 +129,10 @@ def stop(proc: subprocess.Popen[bytes] | None) -> None:
 
 def nginx_config(workdir: Path, ports: list[int], listen: int) -> Path:
     site = (ROOT / "deploy" / "nginx.conf").read_text()
-    servers = "\n".join(
-        f"    server {HOST}:{p} max_fails=1 fail_timeout=2s;" for p in ports
-    )
-    site = re.sub(r"(upstream socketsvc \{\n\s*ip_hash;\n)(?:\s*server [^\n]+\n)+", r"\1" + servers + "\n", site)
+    options = re.search(r"server socketsvc-1:8000( [^;]*);", site)
+    servers = "\n".join(f"    server {HOST}:{p}{options.group(1) if options else ''};" for p in ports)
+    pattern = r"(upstream socketsvc \{\n\s*ip_hash;\n)(?:\s*server [^\n]+\n)+"
+    site = re.sub(pattern, lambda m: m.group(1) + servers + "\n", site)
     site = site.replace("listen 8080;", f"listen {HOST}:{listen};")
     for sub in ("logs", "tmp"):
         (workdir / sub).mkdir(exist_ok=True)
@@ -242,7 +242,7 @@ def run(scenario: str, clients: int, rate: int, keep_logs: Path | None = None) -
             report = crowd.report()
         if keep_logs is not None:
             keep_logs.mkdir(parents=True, exist_ok=True)
-            for log in Path(tmp).glob("*.log"):
+            for log in [*Path(tmp).glob("*.log"), *Path(tmp).glob("logs/*.log")]:
                 shutil.copy(log, keep_logs / f"{scenario}-{log.name}")
     acked = set(report["acked"])
     lost, duplicated, affected = 0, 0, 0

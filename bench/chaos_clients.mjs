@@ -53,6 +53,9 @@ for (let i = 0; i < N; i++) {
     else fresh[i]++;
     if (process.env.CHAOS_DEBUG) console.error(`${Date.now() % 100000} member ${i} connect recovered=${member.socket.recovered} id=${member.socket.id} last=${Math.max(0, ...seen.keys())} nsp-offset=${member.socket._lastOffset}`);
   });
+  member.socket.on("connect_error", (err) => {
+    if (process.env.CHAOS_DEBUG) console.error(`${Date.now() % 100000} member ${i} connect_error ${err.message} ${err.description?.message ?? err.description ?? ""}`);
+  });
   member.socket.on("disconnect", (reason) => {
     if (process.env.CHAOS_DEBUG) console.error(`${Date.now() % 100000} member ${i} disconnect ${reason} last=${Math.max(0, ...seen.keys())}`);
   });
