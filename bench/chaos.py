@@ -129,8 +129,9 @@ def stop(proc: subprocess.Popen[bytes] | None) -> None:
 
 def nginx_config(workdir: Path, ports: list[int], listen: int) -> Path:
     site = (ROOT / "deploy" / "nginx.conf").read_text()
-    options = re.search(r"server socketsvc-1:8000( [^;]*);", site)
-    servers = "\n".join(f"    server {HOST}:{p}{options.group(1) if options else ''};" for p in ports)
+    found = re.search(r"server socketsvc-1:8000( [^;]*);", site)
+    options = found.group(1) if found else ""
+    servers = "\n".join(f"    server {HOST}:{p}{options};" for p in ports)
     pattern = r"(upstream socketsvc \{\n\s*ip_hash;\n)(?:\s*server [^\n]+\n)+"
     site = re.sub(pattern, lambda m: m.group(1) + servers + "\n", site)
     site = site.replace("listen 8080;", f"listen {HOST}:{listen};")
@@ -140,9 +141,7 @@ def nginx_config(workdir: Path, ports: list[int], listen: int) -> Path:
     conf.write_text(
         "daemon off;\nworker_processes 1;\npid nginx.pid;\nerror_log logs/error.log warn;\n"
         "events { worker_connections 4096; }\nhttp {\n"
-        "access_log off;\nclient_body_temp_path tmp;\nproxy_temp_path tmp;\n"
-        + site
-        + "\n}\n"
+        "access_log off;\nclient_body_temp_path tmp;\nproxy_temp_path tmp;\n" + site + "\n}\n"
     )
     return conf
 
