@@ -102,6 +102,16 @@ SERVERS: dict[str, ServerSpec] = {
         mixed_format="auto",
     ),
 }
+# socketsvc with connection-state recovery on the benchmark namespace: every broadcast is
+# stored (and, on two nodes, goes through the Redis stream): the cost of recovery.
+SERVERS["socketsvc-recovery"] = dataclasses.replace(
+    SERVERS["socketsvc"],
+    name="socketsvc-recovery",
+    argv=tuple(
+        "bench/socketsvc-recovery.toml" if a == "bench/socketsvc.toml" else a
+        for a in SERVERS["socketsvc"].argv
+    ),
+)
 
 
 # ---------------------------------------------------------------------------
@@ -332,7 +342,7 @@ def run_one(
             "ok": False,
             "error": "one parser per endpoint; mixed formats not served",
         }
-    if sc.nodes > 1 and spec.name != "socketsvc":
+    if sc.nodes > 1 and not spec.name.startswith("socketsvc"):
         return {**record, "status": "n/a", "ok": False, "error": "single-node server"}
     if sc.nodes > 1 and shutil.which("redis-server") is None:
         return {**record, "status": "n/a", "ok": False, "error": "redis-server not installed"}
