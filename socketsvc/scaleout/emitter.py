@@ -19,6 +19,10 @@ from redis import asyncio as aioredis
 
 from socketsvc.scaleout import bus
 from socketsvc.scaleout.redis_health import redis_client
+from socketsvc.scaleout.redis_recovery import stream_entry, stream_key
+from socketsvc.sio.recovery import skipped, target
+
+STREAM_MAXLEN = 10_000  # as recovery_max_packets' default; the nodes trim it too
 
 
 class Emitter:
@@ -26,6 +30,7 @@ class Emitter:
 
     def __init__(self, redis_url: str, prefix: str = "socketsvc") -> None:
         self.channel = bus.channel(prefix)
+        self.stream = stream_key(prefix)
         self.host_id = f"emitter-{uuid.uuid4().hex}"
         self.redis: aioredis.Redis = redis_client(redis_url)
 
@@ -37,12 +42,23 @@ class Emitter:
         namespace: str = "/",
         to: str | list[str] | None = None,
         skip_sid: str | list[str] | None = None,
+        recoverable: bool = False,
     ) -> int:
         """Send ``event`` to the clients in room(s) ``to`` (all of ``namespace`` when None).
 
         ``data`` may be a tuple for several arguments and may contain bytes. Returns how many
-        nodes were subscribed (Redis's count of receivers).
+        nodes were subscribed (Redis's count of receivers), or 1 for a ``recoverable`` emit.
+
+        ``recoverable=True`` is for a namespace with connection-state recovery on its nodes:
+        the emit is stored in the recovery stream (every node delivers it from there, with its
+        offset), so clients that are away get it when they come back. Without it, the emit is
+        delivered to whoever is connected and carries no offset.
         """
+        args = [event, *(list(data) if isinstance(data, tuple) else [data])]
+        if recoverable:
+            fields = stream_entry(namespace, target(to), skipped(skip_sid), args)
+            await self.redis.xadd(self.stream, fields, maxlen=STREAM_MAXLEN, approximate=True)  # type: ignore[arg-type]
+            return 1
         message = {
             "method": "emit",
             "event": event,

@@ -49,6 +49,22 @@ START_WAIT = 2.0
 Entry = tuple[str, str, frozenset[str] | None, frozenset[str], list[Any]]
 
 
+def stream_key(prefix: str) -> str:
+    """The recovery stream of every node configured with ``redis_prefix = prefix``."""
+    return f"{prefix}:recovery"
+
+
+def stream_entry(
+    namespace: str, rooms: frozenset[str] | None, skip: frozenset[str], args: list[Any]
+) -> dict[str, bytes]:
+    """The fields of one stored emit in the recovery stream."""
+    body: bytes = msgpack.packb(
+        [namespace, None if rooms is None else sorted(rooms), sorted(skip), args],
+        use_bin_type=True,
+    )
+    return {"m": body}
+
+
 def _ids(entry_id: str) -> tuple[int, int]:
     ms, _, seq = entry_id.partition("-")
     return int(ms), int(seq or 0)
@@ -66,7 +82,7 @@ class RedisRecovery:
         self.node = secrets.token_hex(8)  # who holds a live session
         self.link = RedisHealth("recovery", settings.redis_url)
         self.redis: aioredis.Redis = redis_client(settings.redis_url)
-        self.stream = f"{self.prefix}:recovery"
+        self.stream = stream_key(self.prefix)
         # A node keeps (as dropped) or forgets a live session only while it is its holder.
         self._persist_script = self.redis.register_script(
             "if redis.call('HGET', KEYS[1], 'holder') == ARGV[3] then "
@@ -96,13 +112,12 @@ class RedisRecovery:
         self, namespace: str, rooms: frozenset[str] | None, skip: frozenset[str], args: list[Any]
     ) -> str | None:
         """Append a stored emit; its id (the offset), or None when Redis is unreachable."""
-        body = msgpack.packb(
-            [namespace, None if rooms is None else sorted(rooms), sorted(skip), args],
-            use_bin_type=True,
-        )
         try:
             entry_id = await self.redis.xadd(
-                self.stream, {"m": body}, maxlen=self.max_packets, approximate=True
+                self.stream,
+                stream_entry(namespace, rooms, skip, args),  # type: ignore[arg-type]
+                maxlen=self.max_packets,
+                approximate=True,
             )
         except Exception as exc:
             self.link.mark_down(exc)

@@ -7,6 +7,7 @@ Two ``create_app`` instances with ``manager = "redis"`` run in the test's event 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -281,3 +282,25 @@ async def test_history_and_retries_are_cluster_wide(start_node: Any, client: Cli
         for tab in tabs:
             await tab.disconnect()
             await tab.shutdown()
+
+
+async def test_the_emitter_can_store_for_recovery(
+    start_node: Any, redis_url: str, redis_prefix: str
+) -> None:
+    """``recoverable=True`` goes through the recovery stream: every node delivers it with its
+    offset (a stream id), so a client that is away gets it when it comes back."""
+    a = await start_node()
+    client = socketio.AsyncClient()
+    await client.connect(str(a.make_url("/")), namespaces=["/recovering"], wait_timeout=5)
+    try:
+        news = Inbox(client, "news", "/recovering")
+        await client.call("enter", "r", namespace="/recovering", timeout=5)
+        async with Emitter(redis_url, prefix=redis_prefix) as emitter:
+            await emitter.emit("news", {"n": 1}, namespace="/recovering", to="r", recoverable=True)
+            await emitter.emit("news", {"n": 2}, namespace="/recovering", to="r")
+        payload, offset = await news.get()
+        assert payload == {"n": 1} and re.fullmatch(r"\d+-\d+", offset)
+        assert await news.get() == {"n": 2}  # not stored: no offset
+    finally:
+        await client.disconnect()
+        await client.shutdown()
