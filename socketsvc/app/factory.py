@@ -9,11 +9,14 @@ from aiohttp import web
 
 from socketsvc.app import health
 from socketsvc.app.api import emit_route
-from socketsvc.config import Settings
+from socketsvc.app.exposition import NodeCollector, metrics_route, registry_for
+from socketsvc.app.metrics import NamespaceLabels, NodeMetrics
+from socketsvc.config import Settings, node_name
 from socketsvc.handlers.services import Services
 from socketsvc.scaleout.backends import Backend, Backends, make_backends
 from socketsvc.security.policy import SecurityPolicy
 from socketsvc.sio.namespaces import load_routes
+from socketsvc.sio.observer import combine
 from socketsvc.sio.server import SocketServer
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -31,9 +34,13 @@ def create_app(settings: Settings) -> web.Application:
     Handler modules are imported here, so a broken one fails start-up, not the first connect.
     """
     routes = load_routes(settings)
-    backends = make_backends(settings)
+    extra = [settings.admin_namespace] if settings.admin_ui else []
+    metrics = NodeMetrics(NamespaceLabels(routes, extra)) if settings.metrics else None
+    observer = combine(metrics)
+    backends = make_backends(settings, observer)
     services = Services(settings=settings, presence=backends.presence)
-    sio = SocketServer(settings, backends.manager, routes, services, SecurityPolicy(settings))
+    security = SecurityPolicy(settings)
+    sio = SocketServer(settings, backends.manager, routes, services, security, observer)
     app = web.Application(client_max_size=settings.max_payload)
     app[SETTINGS] = settings
     app[SIO] = sio
@@ -42,6 +49,9 @@ def create_app(settings: Settings) -> web.Application:
     sio.attach(app, socketio_path="socket.io")
     app.router.add_get("/healthz", health.healthz(sio))
     app.router.add_get("/readyz", health.readyz(backends))
+    if metrics is not None:
+        registry = registry_for(NodeCollector(metrics, sio, backends, node_name(settings)))
+        app.router.add_get("/metrics", metrics_route(registry, settings.metrics_token))
     if settings.chat_page:
         app.router.add_get("/", index)
         app.router.add_static("/static/", str(STATIC), append_version=True)

@@ -101,6 +101,7 @@ class EngineSession(WebSocketTransport, PollingTransport):
                     self.sid,
                     limit,
                 )
+                self.server.observer.slow_consumer_cut(self.sid)
                 self.buffer = []
                 self.buffered_bytes = 0
                 self.close_soon(self.server.reason.TRANSPORT_ERROR, send_close=False)
@@ -206,6 +207,7 @@ class EngineSession(WebSocketTransport, PollingTransport):
             return
         reason = reason or self.server.reason.SERVER_DISCONNECT
         self.closing = True
+        self.server.observer.transport_closed(self.sid, reason)
         self._cancel_timers()
         if self.upgrading and self._ws is not None:
             # an unfinished upgrade dies with the session

@@ -169,6 +169,7 @@ class WebSocketTransport:
             # a poll still pending at this point is released with NOOP
             if self._poll_request is not None:
                 self._wake()
+            self.server.observer.transport_upgraded(self.sid)
             self.server.logger.info("%s: upgraded to websocket", self.sid)
             return True
         except (TimeoutError, ConnectionError):
@@ -189,6 +190,7 @@ class WebSocketTransport:
         application's message handler, without the general packet dispatch."""
         if self.closed:
             return None
+        self.server.observer.received(1, len(raw))
         if type(raw) is str:
             if raw[:1] != "4":
                 return self.receive_raw(raw, False)

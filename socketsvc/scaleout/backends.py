@@ -16,6 +16,7 @@ from socketsvc.config import MANAGERS, Settings
 from socketsvc.errors import ConfigError
 from socketsvc.scaleout.presence import MemoryPresence, Presence
 from socketsvc.sio.fanout import FanoutManager
+from socketsvc.sio.observer import Observer
 
 
 class Backend(Protocol):
@@ -40,32 +41,36 @@ class Backends:
         return (self.manager, self.presence)
 
 
-def _memory(settings: Settings) -> Backends:
-    return Backends(manager=FanoutManager(), presence=MemoryPresence())
+def _memory(settings: Settings, observer: Observer) -> Backends:
+    return Backends(manager=FanoutManager(observer=observer), presence=MemoryPresence())
 
 
-def _redis(settings: Settings) -> Backends:
+def _redis(settings: Settings, observer: Observer) -> Backends:
     from socketsvc.scaleout.redis_manager import RedisManager
     from socketsvc.scaleout.redis_presence import RedisPresence
 
     return Backends(
-        manager=RedisManager(settings.redis_url, settings.redis_prefix),
+        manager=RedisManager(settings.redis_url, settings.redis_prefix, observer),
         presence=RedisPresence(
-            settings.redis_url, settings.redis_prefix, settings.presence_refresh
+            settings.redis_url, settings.redis_prefix, settings.presence_refresh, observer
         ),
     )
 
 
-FACTORIES: dict[str, Callable[[Settings], Backends]] = {"memory": _memory, "redis": _redis}
+FACTORIES: dict[str, Callable[[Settings, Observer], Backends]] = {
+    "memory": _memory,
+    "redis": _redis,
+}
 assert set(FACTORIES) == set(MANAGERS)
 
 
-def make_backends(settings: Settings) -> Backends:
-    """Single node, in memory, unless configured otherwise."""
+def make_backends(settings: Settings, observer: Observer | None = None) -> Backends:
+    """Single node, in memory, unless configured otherwise; ``observer`` sees emits, rooms,
+    the bus and Redis outages."""
     try:
         factory = FACTORIES[settings.manager]
     except KeyError:
         raise ConfigError(
             f"manager: {settings.manager!r} is not one of {', '.join(FACTORIES)}"
         ) from None
-    return factory(settings)
+    return factory(settings, observer or Observer())

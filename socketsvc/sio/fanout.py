@@ -16,6 +16,7 @@ from socketsvc import protocol
 from socketsvc.protocol import PacketClass
 
 from ._socketio import ManagerBase
+from .observer import Observer
 
 
 class FanoutManager(ManagerBase):
@@ -27,8 +28,9 @@ class FanoutManager(ManagerBase):
     is raised to the emitter.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, observer: Observer | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)  # cooperative: RedisManager puts this in its MRO
+        self.observer = observer or Observer()  # sees emits and room changes
         # (namespace, sid) -> rooms it is in (None and its own sid room included), in join
         # order: python-socketio finds them by scanning every room of the namespace.
         self._memberships: dict[tuple[str, str], dict[Any, None]] = {}
@@ -49,12 +51,17 @@ class FanoutManager(ManagerBase):
 
     def basic_enter_room(self, sid: str, namespace: str, room: Any, eio_sid: Any = None) -> None:
         super().basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
-        self._memberships.setdefault((namespace, sid), {})[room] = None
+        rooms = self._memberships.setdefault((namespace, sid), {})
+        if room not in rooms and room is not None:
+            self.observer.room_joined(namespace, room, sid)
+        rooms[room] = None
 
     def basic_leave_room(self, sid: str, namespace: str, room: Any) -> None:
         super().basic_leave_room(sid, namespace, room)
         rooms = self._memberships.get((namespace, sid))
         if rooms is not None:
+            if room in rooms and room is not None:
+                self.observer.room_left(namespace, room, sid)
             rooms.pop(room, None)
             if not rooms:
                 del self._memberships[(namespace, sid)]
@@ -79,18 +86,21 @@ class FanoutManager(ManagerBase):
         **kwargs: Any,
     ) -> None:
         room = to if to is not None else room
-        if namespace not in self.rooms:
-            return
         args = [event, *_as_args(data)]
+        if namespace not in self.rooms:
+            self.observer.emitted(namespace, room, skip_sid, args, 0)
+            return
         skip = set(skip_sid) if isinstance(skip_sid, list | tuple | set) else {skip_sid}
         server = self.server
         if callback is not None:
-            for sid, eio_sid in list(self._recipients(namespace, room, skip)):
+            targets = list(self._recipients(namespace, room, skip))
+            for sid, eio_sid in targets:
                 ack_id = self.ack_id(sid, callback)
                 frames = protocol.encode_frames(
                     server.format_of(eio_sid), protocol.EVENT, namespace, args, ack_id
                 )
                 server.eio.push(eio_sid, frames)
+            self.observer.emitted(namespace, room, skip_sid, args, len(targets))
             return
         groups: dict[PacketClass, list[str]] = {}
         for _, eio_sid in self._recipients(namespace, room, skip):
@@ -103,11 +113,14 @@ class FanoutManager(ManagerBase):
             wire: protocol.encode_frames(wire, protocol.EVENT, namespace, args) for wire in groups
         }
         volatile = bool(kwargs.get("volatile"))  # dropped for clients with a backlog
+        recipients = 0
         for wire, eio_sids in groups.items():
+            recipients += len(eio_sids)
             if len(eio_sids) == 1:
                 server.eio.push(eio_sids[0], encoded[wire], volatile)
             else:
                 server.eio.push_many(eio_sids, encoded[wire], volatile)
+        self.observer.emitted(namespace, room, skip_sid, args, recipients)
 
     def _recipients(self, namespace: str, room: Any, skip: set[Any]) -> Iterator[tuple[str, str]]:
         rooms = self.rooms[namespace]

@@ -45,6 +45,7 @@ from ._socketio import SocketIOServer
 from .deadlines import Deadlines
 from .dispatch import EventDispatcher
 from .namespaces import NamespaceTable, Route
+from .observer import Observer
 from .reader import PacketReader, UnacceptedFormat
 from .tasks import TaskSet
 
@@ -52,6 +53,7 @@ log = logging.getLogger("socketsvc.server")
 
 INVALID_NAMESPACE = {"message": "Invalid namespace"}
 INTERNAL_REFUSAL = ("Internal server error", {"code": errors.INTERNAL})
+REFUSED = "refused"  # the code observers see for a refusal that carries none
 
 
 class SocketServer(SocketIOServer):
@@ -66,7 +68,9 @@ class SocketServer(SocketIOServer):
         routes: list[Route],
         services: Services,
         security: SecurityPolicy,
+        observer: Observer | None = None,
     ) -> None:
+        """``observer`` sees what the node does (metrics, the Admin UI); None: nobody."""
         debug = settings.log_level == "debug"
         accepted = (
             tuple(protocol.FORMATS) if settings.serializer == "auto" else (settings.serializer,)
@@ -86,7 +90,9 @@ class SocketServer(SocketIOServer):
             # EngineServer's own arguments: the transport-level rules and the message handler
             policy=security.engine_policy(),
             on_message=self.handle_message,
+            observer=observer,
         )
+        self.observer: Observer = observer or Observer()
         self.settings = settings
         self.services = services
         self.security = security
@@ -106,6 +112,7 @@ class SocketServer(SocketIOServer):
             self.tasks,
             self._send,
             self._rate_exceeded,
+            self.observer,
         )
 
     def format_of(self, eio_sid: str) -> protocol.PacketClass:
@@ -184,6 +191,7 @@ class SocketServer(SocketIOServer):
                     reason = self.reason.CLIENT_DISCONNECT
                     await self.namespace_disconnect(eio_sid, namespace, reason)
                 else:
+                    self.observer.ack_received(namespace)
                     await self.base_ack(eio_sid, namespace, pkt.id, pkt.data)
         except PacketError as exc:
             await self._refuse_packet(eio_sid, exc)
@@ -203,6 +211,7 @@ class SocketServer(SocketIOServer):
         """A pinned ``serializer`` refuses the other format, with a connect_error the client
         can read, in the client's own format."""
         log.warning("refusing %s: %s-parser clients are not accepted", eio_sid, exc.wire_format)
+        self.observer.namespace_refused(exc.packet.namespace, "unsupported_parser")
         refusal = {
             "message": f"this server accepts only {self.reader.accepted[0]}-parser clients",
             "data": {"code": "unsupported_parser"},
@@ -226,6 +235,7 @@ class SocketServer(SocketIOServer):
     async def _connect(self, eio_sid: str, namespace: str, auth: Any) -> None:
         handler = self.namespaces.handler_for(namespace)
         if handler is None and namespace != "/":
+            self.observer.namespace_refused(namespace, errors.INVALID_NAMESPACE)
             self._send(eio_sid, protocol.CONNECT_ERROR, namespace, INVALID_NAMESPACE)
             return
         if self._is_connected(eio_sid, namespace):
@@ -235,6 +245,7 @@ class SocketServer(SocketIOServer):
         if sid is None or not self.manager.is_connected(sid, namespace):
             self.namespaces.release(namespace)  # refused
             return
+        self.observer.namespace_connected(namespace, sid, eio_sid)
         if eio_sid not in self.environ:
             # The transport closed while the connect handler ran and found this namespace
             # still connecting: end it now, with on_disconnect, as for any other client.
@@ -252,6 +263,8 @@ class SocketServer(SocketIOServer):
         handler = self.namespace_handlers.get(namespace)
         if event == "connect":
             return await self._admit(handler, namespace, *args)
+        if event == "disconnect":
+            self.observer.namespace_disconnected(namespace, *args[:2])
         if handler is not None and event in self.reserved_events:
             return await self.tasks.start(handler.trigger_event(event, *args))
         return None
@@ -271,6 +284,7 @@ class SocketServer(SocketIOServer):
         try:
             identity = self.security.admit(namespace, auth, joined)
         except Refused as exc:
+            self.observer.namespace_refused(namespace, _code(exc.refusal.get("data")))
             raise _refused(exc.refusal) from None
         if handler is None:
             return None
@@ -279,18 +293,23 @@ class SocketServer(SocketIOServer):
             accepted = await self.tasks.start(
                 handler.trigger_event("connect", sid, environ, auth or {})
             )
-        except sio_exceptions.ConnectionRefusedError:
+        except sio_exceptions.ConnectionRefusedError as exc:
             self.security.disconnected(sid)
+            self.observer.namespace_refused(namespace, _code(exc.error_args.get("data")))
             raise
         except builtins.ConnectionRefusedError as exc:  # as python-socketio accepts it
             self.security.disconnected(sid)
-            raise sio_exceptions.ConnectionRefusedError(*exc.args) from None
+            refusal = sio_exceptions.ConnectionRefusedError(*exc.args)
+            self.observer.namespace_refused(namespace, _code(refusal.error_args.get("data")))
+            raise refusal from None
         except Exception:
             log.exception("connect handler failed: sid=%s namespace=%s", sid, namespace)
             self.security.disconnected(sid)
+            self.observer.namespace_refused(namespace, errors.INTERNAL)
             raise sio_exceptions.ConnectionRefusedError(*INTERNAL_REFUSAL) from None
         if accepted is False:
             self.security.disconnected(sid)
+            self.observer.namespace_refused(namespace, REFUSED)
         return accepted
 
     async def namespace_disconnect(
@@ -367,6 +386,12 @@ async def _call(callback: Callable[..., Any], args: tuple[Any, ...]) -> None:
             await result
     except Exception:
         log.exception("ack callback failed: %r", callback)
+
+
+def _code(data: Any) -> str:
+    """The ``code`` of a refusal's ``data``, for observers."""
+    code = data.get("code") if isinstance(data, dict) else None
+    return code if isinstance(code, str) else REFUSED
 
 
 def _refused(refusal: dict[str, Any]) -> sio_exceptions.ConnectionRefusedError:
