@@ -4,7 +4,8 @@ A JSON line is one object: ``time`` (UTC, ISO 8601), ``level``, ``logger``, ``me
 ``node``, and, where the line knows them, ``sid`` (Socket.IO), ``eio_sid`` (Engine.IO
 session), ``namespace``, ``event`` and ``client`` (the client's address). A traceback travels
 inside the same object (``exception``), never as lines of its own. socketsvc's own log calls
-pass those fields with :func:`fields`; any other logger's lines carry the base fields.
+pass those fields as ``extra={...}`` (None values are left out); any other logger's lines
+carry the base fields.
 """
 
 from __future__ import annotations
@@ -17,11 +18,6 @@ from typing import Any
 
 CONTEXT = ("sid", "eio_sid", "namespace", "event", "client")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-
-
-def fields(**known: Any) -> dict[str, Any]:
-    """``extra=`` for a log call: the context fields that are known (None ones left out)."""
-    return {key: value for key, value in known.items() if value is not None}
 
 
 class JsonFormatter(logging.Formatter):

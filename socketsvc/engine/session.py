@@ -96,19 +96,24 @@ class EngineSession(WebSocketTransport, PollingTransport):
             limit = self.server.policy.max_buffer_bytes
             if limit and self.backlog() > limit:
                 # A consumer that stopped reading must not grow memory without bound.
-                self.server.logger.warning(
-                    "%s: outgoing backlog over max_buffer_bytes (%d), closing slow consumer",
-                    self.sid,
-                    limit,
-                )
-                self.server.observer.slow_consumer_cut(self.sid)
                 self.buffer = []
                 self.buffered_bytes = 0
-                self.close_soon(self.server.reason.TRANSPORT_ERROR, send_close=False)
-                # a websocket writer may be stuck in drain(): cut the connection
-                self.loop.call_soon(self._abort_network)
+                if self._close_task is None:  # once: later sends this turn find it closing
+                    self._cut_slow_consumer(limit)
                 return
         self._wake()
+
+    def _cut_slow_consumer(self, limit: int) -> None:
+        self.server.logger.warning(
+            "%s: outgoing backlog over max_buffer_bytes (%d), closing slow consumer",
+            self.sid,
+            limit,
+            extra={"eio_sid": self.sid, "client": self.address},
+        )
+        self.server.observer.slow_consumer_cut(self.sid)
+        self.close_soon(self.server.reason.TRANSPORT_ERROR, send_close=False)
+        # a websocket writer may be stuck in drain(): cut the connection
+        self.loop.call_soon(self._abort_network)
 
     def _network(self) -> asyncio.WriteTransport | None:
         ws = self._ws
