@@ -318,7 +318,9 @@ class EngineServer(EngineIOServer):
         except (ProtocolError, UnicodeDecodeError) as exc:
             # Rule (Node "parse error"): an invalid packet closes the session;
             # the POST is answered 400 instead of being logged and ignored.
-            self.logger.info("%s: invalid payload (%s), closing", s.sid, exc)
+            self.logger.info(
+                "%s: invalid payload (%s), closing", s.sid, exc, extra={"eio_sid": s.sid}
+            )
             await s.close(wait=False, abort=False, reason=self.reason.TRANSPORT_ERROR)
             return self._error(BAD_REQUEST)
         return self._ok_post()

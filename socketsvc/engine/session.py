@@ -181,7 +181,9 @@ class EngineSession(WebSocketTransport, PollingTransport):
 
     def _ping_timed_out(self) -> None:
         self._timeout_handle = None
-        self.server.logger.info("%s: pong timeout, closing session", self.sid)
+        self.server.logger.info(
+            "%s: pong timeout, closing session", self.sid, extra={"eio_sid": self.sid}
+        )
         self.close_soon(self.server.reason.PING_TIMEOUT)
 
     def _cancel_timers(self) -> None:
@@ -304,7 +306,9 @@ class EngineSession(WebSocketTransport, PollingTransport):
                 if pending is not None:
                     await pending
             except Exception:  # the application's problem, not the transport's
-                self.server.logger.exception("%s: message handler error", self.sid)
+                self.server.logger.exception(
+                    "%s: message handler error", self.sid, extra={"eio_sid": self.sid}
+                )
         elif ptype == CLOSE:
             await self.close(wait=False, abort=True, reason=self.server.reason.CLIENT_DISCONNECT)
         elif ptype == PING:

@@ -107,7 +107,9 @@ class WebSocketTransport:
                     await pending
                 except ProtocolError as exc:
                     # Rule (Node "parse error"): an invalid packet closes it.
-                    self.server.logger.info("%s: %s, closing", self.sid, exc)
+                    self.server.logger.info(
+                        "%s: %s, closing", self.sid, exc, extra={"eio_sid": self.sid}
+                    )
                     await self.close(
                         wait=False, abort=True, reason=self.server.reason.TRANSPORT_ERROR
                     )

@@ -67,7 +67,11 @@ class EventDispatcher:
             self.ack(eio_sid, namespace, pkt.id, reply)
         elif pkt.problem is not None:
             # Data that cannot be represented faithfully: say so, never guess.
-            log.info("refused event from sid=%s namespace=%s: %s", sid, namespace, pkt.problem)
+            log.info(
+                "refused event from sid=%s namespace=%s: %s",
+                *(sid, namespace, pkt.problem),
+                extra={"sid": sid, "eio_sid": eio_sid, "namespace": namespace},
+            )
             reply = errors.error_ack(errors.INVALID_PAYLOAD, pkt.problem)
             self.ack(eio_sid, namespace, pkt.id, reply)
         elif self.manager.is_connected(sid, namespace):
@@ -96,7 +100,9 @@ class EventDispatcher:
             self.ack(eio_sid, handler.namespace, id, result)
         except Exception:  # never an orphaned task failure
             log.exception(
-                "event failed: sid=%s namespace=%s event=%s", sid, handler.namespace, event
+                "event failed: sid=%s namespace=%s event=%s",
+                *(sid, handler.namespace, event),
+                extra={"sid": sid, "namespace": handler.namespace, "event": event},
             )
         finally:
             self.observer.handler_finished(handler.namespace, time.perf_counter() - started)

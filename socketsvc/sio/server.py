@@ -128,7 +128,11 @@ class SocketServer(SocketIOServer):
         self.deadlines.arm(eio_sid)
 
     def _connect_deadline_passed(self, eio_sid: str) -> None:
-        log.info("closing %s: no namespace joined within connect_timeout", eio_sid)
+        log.info(
+            "closing %s: no namespace joined within connect_timeout",
+            eio_sid,
+            extra={"eio_sid": eio_sid},
+        )
         self.tasks.start(self.close_transport(eio_sid))
 
     async def transport_closed(self, eio_sid: str, reason: str) -> None:
@@ -196,21 +200,29 @@ class SocketServer(SocketIOServer):
         except PacketError as exc:
             await self._refuse_packet(eio_sid, exc)
         except Exception:
-            log.exception("packet handling failed: eio_sid=%s namespace=%s", eio_sid, namespace)
+            log.exception(
+                "packet handling failed: eio_sid=%s namespace=%s",
+                *(eio_sid, namespace),
+                extra={"eio_sid": eio_sid, "namespace": namespace},
+            )
 
     def _require_connected(self, eio_sid: str, namespace: str) -> None:
         if not self._is_connected(eio_sid, namespace):
             raise PacketError(f"not connected to namespace {namespace}")
 
     async def _refuse_packet(self, eio_sid: str, exc: PacketError) -> None:
-        log.warning("closing %s: invalid packet: %s", eio_sid, exc)
+        log.warning("closing %s: invalid packet: %s", eio_sid, exc, extra={"eio_sid": eio_sid})
         self.reader.drop_partial(eio_sid)
         await self.close_transport(eio_sid)
 
     def _refuse_format(self, eio_sid: str, exc: UnacceptedFormat) -> None:
         """A pinned ``serializer`` refuses the other format, with a connect_error the client
         can read, in the client's own format."""
-        log.warning("refusing %s: %s-parser clients are not accepted", eio_sid, exc.wire_format)
+        log.warning(
+            "refusing %s: %s-parser clients are not accepted",
+            *(eio_sid, exc.wire_format),
+            extra={"eio_sid": eio_sid, "namespace": exc.packet.namespace},
+        )
         self.observer.namespace_refused(exc.packet.namespace, "unsupported_parser")
         refusal = {
             "message": f"this server accepts only {self.reader.accepted[0]}-parser clients",
@@ -223,7 +235,11 @@ class SocketServer(SocketIOServer):
 
     async def _rate_limited(self, eio_sid: str, sid: str) -> None:
         # A Socket.IO disconnect first: stock clients then do not reconnect on their own.
-        log.warning("closing %s (sid=%s): sustained event rate over the limit", eio_sid, sid)
+        log.warning(
+            "closing %s (sid=%s): sustained event rate over the limit",
+            *(eio_sid, sid),
+            extra={"eio_sid": eio_sid, "sid": sid},
+        )
         for ns in list(self.manager.rooms):
             ns_sid = self.manager.sid_from_eio_sid(eio_sid, ns)
             if ns_sid is not None:
@@ -256,7 +272,11 @@ class SocketServer(SocketIOServer):
             try:
                 await self.tasks.start(handler.after_connect(sid))
             except Exception:
-                log.exception("after_connect failed: sid=%s namespace=%s", sid, namespace)
+                log.exception(
+                    "after_connect failed: sid=%s namespace=%s",
+                    *(sid, namespace),
+                    extra={"sid": sid, "namespace": namespace},
+                )
 
     async def run_lifecycle_handler(self, event: str, namespace: str, *args: Any) -> Any:
         """connect and disconnect handlers, each in a task of its own."""
@@ -303,7 +323,11 @@ class SocketServer(SocketIOServer):
             self.observer.namespace_refused(namespace, _code(refusal.error_args.get("data")))
             raise refusal from None
         except Exception:
-            log.exception("connect handler failed: sid=%s namespace=%s", sid, namespace)
+            log.exception(
+                "connect handler failed: sid=%s namespace=%s",
+                *(sid, namespace),
+                extra={"sid": sid, "namespace": namespace},
+            )
             self.security.disconnected(sid)
             self.observer.namespace_refused(namespace, errors.INTERNAL)
             raise sio_exceptions.ConnectionRefusedError(*INTERNAL_REFUSAL) from None
