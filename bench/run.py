@@ -102,6 +102,13 @@ SERVERS: dict[str, ServerSpec] = {
         mixed_format="auto",
     ),
 }
+# socketsvc with GET /metrics and its observer switched off (the null observer): the other side
+# of the metrics-on/off cost row. `--servers socketsvc,socketsvc-nometrics`.
+SERVERS["socketsvc-nometrics"] = dataclasses.replace(
+    SERVERS["socketsvc"],
+    name="socketsvc-nometrics",
+    argv=(*SERVERS["socketsvc"].argv, "--no-metrics"),
+)
 
 
 # ---------------------------------------------------------------------------
