@@ -314,27 +314,24 @@ class SocketServer(SocketIOServer):
                 handler.trigger_event("connect", sid, environ, auth or {})
             )
         except sio_exceptions.ConnectionRefusedError as exc:
-            self.security.disconnected(sid)
-            self.observer.namespace_refused(namespace, _code(exc.error_args.get("data")))
-            raise
+            refusal = exc
         except builtins.ConnectionRefusedError as exc:  # as python-socketio accepts it
-            self.security.disconnected(sid)
             refusal = sio_exceptions.ConnectionRefusedError(*exc.args)
-            self.observer.namespace_refused(namespace, _code(refusal.error_args.get("data")))
-            raise refusal from None
         except Exception:
             log.exception(
                 "connect handler failed: sid=%s namespace=%s",
                 *(sid, namespace),
                 extra={"sid": sid, "namespace": namespace},
             )
-            self.security.disconnected(sid)
-            self.observer.namespace_refused(namespace, errors.INTERNAL)
-            raise sio_exceptions.ConnectionRefusedError(*INTERNAL_REFUSAL) from None
-        if accepted is False:
-            self.security.disconnected(sid)
-            self.observer.namespace_refused(namespace, REFUSED)
-        return accepted
+            refusal = sio_exceptions.ConnectionRefusedError(*INTERNAL_REFUSAL)
+        else:
+            if accepted is False:
+                self.security.disconnected(sid)
+                self.observer.namespace_refused(namespace, REFUSED)
+            return accepted
+        self.security.disconnected(sid)
+        self.observer.namespace_refused(namespace, _code(refusal.error_args.get("data")))
+        raise refusal from None
 
     async def namespace_disconnect(
         self, eio_sid: str, namespace: str, reason: str | None = None
