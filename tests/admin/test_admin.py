@@ -135,6 +135,13 @@ async def test_login_snapshot_feed_and_actions(
     await again.login(url, {"sessionId": session})
     assert (await again.next("config"))["supportedFeatures"]
 
+    # metrics and the Admin UI watch together (one combined observer): both saw everything
+    async with aiohttp.ClientSession() as http, http.get(srv.make_url("/metrics")) as r:
+        text = await r.text()
+    assert 'socketsvc_events_received_total{namespace="/test"} 3.0' in text  # enter x2, shout
+    assert 'socketsvc_namespace_connects_total{namespace="/admin"} 2.0' in text
+    assert 'socketsvc_namespace_refusals_total{code="unauthorized",namespace="/admin"} 1.0' in text
+
 
 async def test_read_only_admin_sees_but_cannot_act(
     start_server: StartServer, admins: list[Admin], users: list[socketio.AsyncClient]
