@@ -47,6 +47,7 @@ class ServerSpec:
     argv: tuple[str, ...]  # "{port}" and "{format}" are substituted
     mixed: bool = False  # serves JSON and msgpack clients on one endpoint
     mixed_format: str = "json"  # --serializer value used for the mixed-format room
+    cluster: bool = False  # runs as several nodes on one redis-server (--manager redis)
     root: str = REPO_ROOT  # the checkout the server runs from (working dir and PYTHONPATH)
 
     def command(self, port: int, fmt: str) -> list[str]:
@@ -100,6 +101,7 @@ SERVERS: dict[str, ServerSpec] = {
         ),
         mixed=True,
         mixed_format="auto",
+        cluster=True,
     ),
 }
 # socketsvc with connection-state recovery on the benchmark namespace: every broadcast is
@@ -111,6 +113,13 @@ SERVERS["socketsvc-recovery"] = dataclasses.replace(
         "bench/socketsvc-recovery.toml" if a == "bench/socketsvc.toml" else a
         for a in SERVERS["socketsvc"].argv
     ),
+)
+# socketsvc with GET /metrics and its observer switched off (the null observer): the other side
+# of the metrics-on/off cost row. `--servers socketsvc,socketsvc-nometrics`.
+SERVERS["socketsvc-nometrics"] = dataclasses.replace(
+    SERVERS["socketsvc"],
+    name="socketsvc-nometrics",
+    argv=(*SERVERS["socketsvc"].argv, "--no-metrics"),
 )
 
 
@@ -342,7 +351,7 @@ def run_one(
             "ok": False,
             "error": "one parser per endpoint; mixed formats not served",
         }
-    if sc.nodes > 1 and not spec.name.startswith("socketsvc"):
+    if sc.nodes > 1 and not spec.cluster:
         return {**record, "status": "n/a", "ok": False, "error": "single-node server"}
     if sc.nodes > 1 and shutil.which("redis-server") is None:
         return {**record, "status": "n/a", "ok": False, "error": "redis-server not installed"}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import logging
+import getpass
 import sys
 import typing
 from collections.abc import Sequence
@@ -49,6 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
         serve.add_argument(
             flag, dest=f.name, default=None, metavar=f.name.upper(), choices=choices, help=help_text
         )
+    commands.add_parser(
+        "hash-password",
+        help="print a bcrypt hash for admin_password_hash",
+        description="Read a password (prompted, or one line on standard input) and print its "
+        "bcrypt hash, the form admin_password_hash takes.",
+    )
     return parser
 
 
@@ -61,22 +67,18 @@ def settings_from_args(args: argparse.Namespace) -> config.Settings:
     return config.load(args.config, overrides=overrides)
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "hash-password":
+        return hash_password()
     try:
         settings = settings_from_args(args)
     except ConfigError as exc:
         print(f"socketsvc: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    configure_logging(settings.log_level)
+    from socketsvc.app.logs import configure_logging
+
+    configure_logging(settings.log_level, settings.log_format, config.node_name(settings))
     from socketsvc.app.runner import serve
     from socketsvc.app.tuning import run, tune_gc
 
@@ -91,4 +93,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"socketsvc: cannot listen on {settings.host}:{settings.port}: {exc}", file=sys.stderr
         )
         return 1
+    return 0
+
+
+def hash_password() -> int:
+    """``socketsvc hash-password``: a bcrypt hash (cost 12) of a password read from the
+    terminal, or of the first line of standard input when that is not a terminal."""
+    import bcrypt
+
+    if sys.stdin.isatty():
+        password = getpass.getpass("Admin UI password: ")
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        print("socketsvc: the password must not be empty", file=sys.stderr)
+        return EXIT_CONFIG
+    print(bcrypt.hashpw(password.encode(), bcrypt.gensalt(12)).decode())
     return 0

@@ -11,6 +11,7 @@ import dataclasses
 import logging
 import os
 import re
+import socket
 import tomllib
 import types
 import typing
@@ -28,10 +29,13 @@ SERIALIZERS = ("auto", "json", "msgpack")
 MANAGERS = ("memory", "redis")
 TRANSPORTS = ("polling", "websocket")
 LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("text", "json")
 AUTH_MODES = ("required", "optional", "none")
 JWT_ALGORITHMS = ("HS256", "RS256", "ES256")
 NAMESPACE_PATTERN = re.compile(r"^/(?:[A-Za-z0-9_.~-]+(?:/[A-Za-z0-9_.~-]+)*(?:/\*)?|\*)?$")
 HANDLER_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+# bcrypt as the Admin UI's own server takes it: $2a$/$2b$/$2y$, cost, 22 + 31 characters
+BCRYPT_HASH = re.compile(r"^\$2[aby]\$(0[4-9]|[12]\d|3[01])\$[./A-Za-z0-9]{53}$")
 
 
 def _doc(text: str, **extra: Any) -> dict[str, Any]:
@@ -187,6 +191,38 @@ class Settings:
         repr=False,
         metadata=_doc("bearer token for POST /api/v1/emit; empty disables the API (prefer env)"),
     )
+    # -- observing a node: see README "Observing a node" -----------------------------------
+    node_id: str = field(
+        default="",
+        metadata=_doc("this node's name in logs, metrics and the Admin UI; empty = host-pid"),
+    )
+    log_format: Literal["text", "json"] = field(
+        default="text",
+        metadata=_doc("log lines as text, or one JSON object per line", choices=LOG_FORMATS),
+    )
+    metrics: bool = field(default=True, metadata=_doc("serve Prometheus metrics at GET /metrics"))
+    metrics_token: str = field(
+        default="",
+        repr=False,
+        metadata=_doc("bearer token GET /metrics requires; empty = open (prefer env)"),
+    )
+    admin_ui: bool = field(
+        default=False,
+        metadata=_doc("serve the Socket.IO Admin UI at /admin/ and its namespace"),
+    )
+    admin_namespace: str = field(
+        default="/admin", metadata=_doc("namespace the Admin UI connects to")
+    )
+    admin_username: str = field(default="admin", metadata=_doc("Admin UI user name"))
+    admin_password_hash: str = field(
+        default="",
+        repr=False,
+        metadata=_doc("bcrypt hash of the Admin UI password; required with admin_ui"),
+    )
+    admin_read_only: bool = field(
+        default=False,
+        metadata=_doc("the Admin UI may look, but not emit, join, leave or disconnect"),
+    )
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -229,6 +265,7 @@ def _validate(s: Settings) -> None:
             )
     _validate_security(s)
     _validate_recovery(s)
+    _validate_observing(s)
 
 
 def _validate_recovery(s: Settings) -> None:
@@ -248,6 +285,25 @@ def _validate_recovery(s: Settings) -> None:
         raise ConfigError("chat_history: must not be negative (0 = no history)")
     if s.chat_retry_window <= 0:
         raise ConfigError("chat_retry_window: must be a positive number of seconds")
+
+
+def _validate_observing(s: Settings) -> None:
+    if not re.fullmatch(r"[A-Za-z0-9_.:#@-]{0,64}", s.node_id):
+        raise ConfigError(f"node_id: {s.node_id!r} must be at most 64 of A-Za-z0-9_.:#@-")
+    if not s.admin_ui:
+        return
+    namespace = s.admin_namespace
+    if not NAMESPACE_PATTERN.match(namespace) or "*" in namespace or namespace == "/":
+        raise ConfigError(f"admin_namespace: {namespace!r} is not a namespace path like '/admin'")
+    if namespace in s.namespaces or namespace == "/chat":
+        raise ConfigError(f"admin_namespace: {namespace!r} is already served by a handler module")
+    if not s.admin_username:
+        raise ConfigError("admin_username: must not be empty")
+    if not BCRYPT_HASH.match(s.admin_password_hash):
+        raise ConfigError(
+            "admin_password_hash: admin_ui needs a bcrypt hash ($2b$12$...); "
+            "`socketsvc hash-password` makes one"
+        )
 
 
 def _validate_security(s: Settings) -> None:
@@ -289,6 +345,11 @@ def _validate_security(s: Settings) -> None:
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+
+
+def node_name(settings: Settings) -> str:
+    """The node's id in logs, metrics and the Admin UI: ``node_id``, else ``<host>-<pid>``."""
+    return settings.node_id or f"{socket.gethostname()}-{os.getpid()}"
 
 
 def is_table(name: str) -> bool:

@@ -7,13 +7,19 @@ from importlib import resources
 
 from aiohttp import web
 
+from socketsvc.admin.auth import AdminAuth
+from socketsvc.admin.feed import AdminFeed
+from socketsvc.admin.namespace import AdminNamespace
 from socketsvc.app import health
 from socketsvc.app.api import emit_route
-from socketsvc.config import Settings
+from socketsvc.app.exposition import NodeCollector, metrics_route, registry_for
+from socketsvc.app.metrics import NamespaceLabels, NodeMetrics
+from socketsvc.config import Settings, node_name
 from socketsvc.handlers.services import Services
 from socketsvc.scaleout.backends import Backend, Backends, make_backends
 from socketsvc.security.policy import SecurityPolicy
 from socketsvc.sio.namespaces import class_windows, load_routes
+from socketsvc.sio.observer import combine
 from socketsvc.sio.recovery import Windows
 from socketsvc.sio.server import SocketServer
 
@@ -23,6 +29,7 @@ SERVICES = web.AppKey("services", Services)
 BACKENDS = web.AppKey("backends", Backends)
 
 STATIC = resources.files("socketsvc") / "static"
+ADMIN_UI = STATIC / "admin"  # @socket.io/admin-ui's ui/dist, vendored (clients/js build:admin-ui)
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -32,10 +39,19 @@ def create_app(settings: Settings) -> web.Application:
     Handler modules are imported here, so a broken one fails start-up, not the first connect.
     """
     routes = load_routes(settings)
-    backends = make_backends(settings, Windows(settings, class_windows(routes)))
+    extra = [settings.admin_namespace] if settings.admin_ui else []
+    metrics = NodeMetrics(NamespaceLabels(routes, extra)) if settings.metrics else None
+    feed = AdminFeed(settings.admin_namespace) if settings.admin_ui else None
+    observer = combine(metrics, feed)
+    backends = make_backends(settings, Windows(settings, class_windows(routes)), observer)
     services = Services(settings=settings, presence=backends.presence, archive=backends.archive)
     security = SecurityPolicy(settings)
-    sio = SocketServer(settings, backends.manager, routes, services, security, backends.recovery)
+    sio = SocketServer(
+        settings, backends.manager, routes, services, security, backends.recovery, observer
+    )
+    if feed is not None:
+        auth = AdminAuth(settings.admin_username, settings.admin_password_hash)
+        sio.register_namespace(AdminNamespace(settings.admin_namespace, services, feed, auth))
     app = web.Application(client_max_size=settings.max_payload)
     app[SETTINGS] = settings
     app[SIO] = sio
@@ -44,6 +60,13 @@ def create_app(settings: Settings) -> web.Application:
     sio.attach(app, socketio_path="socket.io")
     app.router.add_get("/healthz", health.healthz(sio))
     app.router.add_get("/readyz", health.readyz(backends))
+    if metrics is not None:
+        registry = registry_for(NodeCollector(metrics, sio, backends, node_name(settings)))
+        app.router.add_get("/metrics", metrics_route(registry, settings.metrics_token))
+    if settings.admin_ui:
+        app.router.add_get("/admin", admin_redirect)
+        app.router.add_get("/admin/", admin_index)
+        app.router.add_static("/admin/", str(ADMIN_UI))
     if settings.chat_page:
         app.router.add_get("/", index)
         app.router.add_static("/static/", str(STATIC), append_version=True)
@@ -57,6 +80,14 @@ def create_app(settings: Settings) -> web.Application:
 
 async def index(request: web.Request) -> web.FileResponse:
     return web.FileResponse(str(STATIC / "index.html"))
+
+
+async def admin_index(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(str(ADMIN_UI / "index.html"))
+
+
+async def admin_redirect(request: web.Request) -> web.Response:
+    raise web.HTTPFound("/admin/")
 
 
 def _running(backend: Backend) -> Callable[[web.Application], AsyncIterator[None]]:

@@ -21,6 +21,7 @@ from .coalescer import WriteCoalescer
 from .direct import websocket_response
 from .environ import RequestEnviron
 from .framing import MESSAGE, OPEN, ProtocolError, encode_text, ws_frame
+from .observer import EngineObserver
 from .policy import EnginePolicy
 from .session import EngineSession
 
@@ -62,6 +63,7 @@ class EngineServer(EngineIOServer):
         self,
         policy: EnginePolicy | None = None,
         on_message: MessageHandler | None = None,
+        observer: EngineObserver | None = None,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("async_mode", "aiohttp")
@@ -69,6 +71,7 @@ class EngineServer(EngineIOServer):
             raise ValueError('EngineServer supports async_mode="aiohttp" only')
         super().__init__(**kwargs)
         self.policy = policy or EnginePolicy()
+        self.observer = observer or EngineObserver()
         self._on_message = on_message
         # per-session call_later timers replace the global monitor task
         self.start_service_task = False
@@ -165,18 +168,22 @@ class EngineServer(EngineIOServer):
             return
         for frame in frames:
             s.enqueue(MESSAGE, frame)
+        self.observer.sent(len(frames), _size(frames))
 
     def push_many(self, sids: list[str], frames: list[Any], volatile: bool = False) -> None:
         """``push`` to many sessions; each websocket frame is built once for all of them, and
         written at once rather than after the whole fan-out."""
         wire = [ws_frame(MESSAGE, frame) for frame in frames]
         sockets = self.sockets
+        reached = 0
         for sid in sids:
             s = sockets.get(sid)
             if s is None or s.closed or (volatile and s.backlogged()):
                 continue
+            reached += 1
             for frame, ready in zip(frames, wire, strict=True):
                 s.enqueue(MESSAGE, frame, ready, now=True)
+        self.observer.sent(reached * len(frames), reached * _size(frames))
 
     async def disconnect(self, sid: str | None = None) -> None:
         # The socket removes itself from self.sockets (possibly after its
@@ -193,6 +200,7 @@ class EngineServer(EngineIOServer):
         allows_origin = self.policy.allows_origin
         if allows_origin is not None:
             if not allows_origin(request):
+                self.observer.handshake_refused("origin")
                 refused: web.StreamResponse = await self.make_response(
                     self._error(FORBIDDEN, 403), environ
                 )
@@ -305,11 +313,14 @@ class EngineServer(EngineIOServer):
             return {"status": "413 PAYLOAD TOO LARGE", "headers": [], "response": b""}
         try:
             text = body.decode("utf-8")
+            self.observer.received(text.count("\x1e") + 1, len(body))
             await s.handle_post(text)
         except (ProtocolError, UnicodeDecodeError) as exc:
             # Rule (Node "parse error"): an invalid packet closes the session;
             # the POST is answered 400 instead of being logged and ignored.
-            self.logger.info("%s: invalid payload (%s), closing", s.sid, exc)
+            self.logger.info(
+                "%s: invalid payload (%s), closing", s.sid, exc, extra={"eio_sid": s.sid}
+            )
             await s.close(wait=False, abort=False, reason=self.reason.TRANSPORT_ERROR)
             return self._error(BAD_REQUEST)
         return self._ok_post()
@@ -333,6 +344,7 @@ class EngineServer(EngineIOServer):
         if connections is not None:
             address = self.policy.client_address(environ["aiohttp.request"])
             if not await connections.acquire(address):
+                self.observer.handshake_refused("too_many_connections")
                 self.log_once(f"too many connections from {address}", "per-ip-limit")
                 body = json.dumps({"code": FORBIDDEN, "message": "Too many connections"})
                 return {
@@ -353,6 +365,7 @@ class EngineServer(EngineIOServer):
             self.logger.warning("Application rejected connection")
             return self.unauthorized_response(ret or None)
         s.start_heartbeat()
+        self.observer.transport_opened(sid, transport)
         if transport == "websocket":
             ws = await self._prepare_websocket(environ["aiohttp.request"])
             s.buffer.insert(0, (OPEN, open_data))
@@ -376,3 +389,8 @@ class EngineServer(EngineIOServer):
         for s in list(self.sockets.values()):
             s.forget()  # no lingering CLOSE delivery after shutdown
         await super().shutdown()
+
+
+def _size(frames: list[Any]) -> int:
+    """Payload bytes of queued messages (characters for text)."""
+    return len(frames[0]) if len(frames) == 1 else sum(len(f) for f in frames)

@@ -96,18 +96,24 @@ class EngineSession(WebSocketTransport, PollingTransport):
             limit = self.server.policy.max_buffer_bytes
             if limit and self.backlog() > limit:
                 # A consumer that stopped reading must not grow memory without bound.
-                self.server.logger.warning(
-                    "%s: outgoing backlog over max_buffer_bytes (%d), closing slow consumer",
-                    self.sid,
-                    limit,
-                )
                 self.buffer = []
                 self.buffered_bytes = 0
-                self.close_soon(self.server.reason.TRANSPORT_ERROR, send_close=False)
-                # a websocket writer may be stuck in drain(): cut the connection
-                self.loop.call_soon(self._abort_network)
+                if self._close_task is None:  # once: later sends this turn find it closing
+                    self._cut_slow_consumer(limit)
                 return
         self._wake()
+
+    def _cut_slow_consumer(self, limit: int) -> None:
+        self.server.logger.warning(
+            "%s: outgoing backlog over max_buffer_bytes (%d), closing slow consumer",
+            self.sid,
+            limit,
+            extra={"eio_sid": self.sid, "client": self.address},
+        )
+        self.server.observer.slow_consumer_cut(self.sid)
+        self.close_soon(self.server.reason.TRANSPORT_ERROR, send_close=False)
+        # a websocket writer may be stuck in drain(): cut the connection
+        self.loop.call_soon(self._abort_network)
 
     def _network(self) -> asyncio.WriteTransport | None:
         ws = self._ws
@@ -175,7 +181,9 @@ class EngineSession(WebSocketTransport, PollingTransport):
 
     def _ping_timed_out(self) -> None:
         self._timeout_handle = None
-        self.server.logger.info("%s: pong timeout, closing session", self.sid)
+        self.server.logger.info(
+            "%s: pong timeout, closing session", self.sid, extra={"eio_sid": self.sid}
+        )
         self.close_soon(self.server.reason.PING_TIMEOUT)
 
     def _cancel_timers(self) -> None:
@@ -206,6 +214,7 @@ class EngineSession(WebSocketTransport, PollingTransport):
             return
         reason = reason or self.server.reason.SERVER_DISCONNECT
         self.closing = True
+        self.server.observer.transport_closed(self.sid, reason)
         self._cancel_timers()
         if self.upgrading and self._ws is not None:
             # an unfinished upgrade dies with the session
@@ -297,7 +306,9 @@ class EngineSession(WebSocketTransport, PollingTransport):
                 if pending is not None:
                     await pending
             except Exception:  # the application's problem, not the transport's
-                self.server.logger.exception("%s: message handler error", self.sid)
+                self.server.logger.exception(
+                    "%s: message handler error", self.sid, extra={"eio_sid": self.sid}
+                )
         elif ptype == CLOSE:
             await self.close(wait=False, abort=True, reason=self.server.reason.CLIENT_DISCONNECT)
         elif ptype == PING:

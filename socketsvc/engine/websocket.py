@@ -107,7 +107,9 @@ class WebSocketTransport:
                     await pending
                 except ProtocolError as exc:
                     # Rule (Node "parse error"): an invalid packet closes it.
-                    self.server.logger.info("%s: %s, closing", self.sid, exc)
+                    self.server.logger.info(
+                        "%s: %s, closing", self.sid, exc, extra={"eio_sid": self.sid}
+                    )
                     await self.close(
                         wait=False, abort=True, reason=self.server.reason.TRANSPORT_ERROR
                     )
@@ -169,6 +171,7 @@ class WebSocketTransport:
             # a poll still pending at this point is released with NOOP
             if self._poll_request is not None:
                 self._wake()
+            self.server.observer.transport_upgraded(self.sid)
             self.server.logger.info("%s: upgraded to websocket", self.sid)
             return True
         except (TimeoutError, ConnectionError):
@@ -189,6 +192,7 @@ class WebSocketTransport:
         application's message handler, without the general packet dispatch."""
         if self.closed:
             return None
+        self.server.observer.received(1, len(raw))
         if type(raw) is str:
             if raw[:1] != "4":
                 return self.receive_raw(raw, False)

@@ -135,7 +135,9 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             return exc.to_ack()
         except Exception:
             log.exception(
-                "handler failed: sid=%s namespace=%s event=%s", sid, self.namespace, event
+                "handler failed: sid=%s namespace=%s event=%s",
+                *(sid, self.namespace, event),
+                extra={"sid": sid, "namespace": self.namespace, "event": event},
             )
             return errors.error_ack(errors.INTERNAL, "internal server error")
 

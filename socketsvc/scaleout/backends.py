@@ -17,6 +17,7 @@ from socketsvc.errors import ConfigError
 from socketsvc.scaleout.archive import ChatArchive, MemoryArchive
 from socketsvc.scaleout.presence import MemoryPresence, Presence
 from socketsvc.sio.fanout import FanoutManager
+from socketsvc.sio.observer import Observer
 from socketsvc.sio.recovery import MemoryRecovery, RecoveryLog, Windows
 
 
@@ -44,47 +45,49 @@ class Backends:
         return (self.recovery, self.manager, self.presence, self.archive)
 
 
-def _memory(settings: Settings, windows: Windows) -> Backends:
+def _memory(settings: Settings, windows: Windows, observer: Observer) -> Backends:
     recovery = MemoryRecovery(windows, settings.recovery_max_packets, settings.recovery_max_bytes)
     return Backends(
-        manager=FanoutManager(recovery=recovery),
+        manager=FanoutManager(recovery=recovery, observer=observer),
         presence=MemoryPresence(),
         recovery=recovery,
         archive=MemoryArchive(settings.chat_history),
     )
 
 
-def _redis(settings: Settings, windows: Windows) -> Backends:
+def _redis(settings: Settings, windows: Windows, observer: Observer) -> Backends:
     from socketsvc.scaleout.redis_archive import RedisArchive
     from socketsvc.scaleout.redis_manager import RedisManager
     from socketsvc.scaleout.redis_presence import RedisPresence
     from socketsvc.scaleout.redis_recovery import RedisRecovery
 
-    recovery = RedisRecovery(settings, windows)
+    recovery = RedisRecovery(settings, windows, observer)
     return Backends(
-        manager=RedisManager(settings.redis_url, settings.redis_prefix, recovery),
+        manager=RedisManager(settings.redis_url, settings.redis_prefix, recovery, observer),
         presence=RedisPresence(
-            settings.redis_url, settings.redis_prefix, settings.presence_refresh
+            settings.redis_url, settings.redis_prefix, settings.presence_refresh, observer
         ),
         recovery=recovery,
-        archive=RedisArchive(settings),
+        archive=RedisArchive(settings, observer),
     )
 
 
-FACTORIES: dict[str, Callable[[Settings, Windows], Backends]] = {
+FACTORIES: dict[str, Callable[[Settings, Windows, Observer], Backends]] = {
     "memory": _memory,
     "redis": _redis,
 }
 assert set(FACTORIES) == set(MANAGERS)
 
 
-def make_backends(settings: Settings, windows: Windows) -> Backends:
+def make_backends(
+    settings: Settings, windows: Windows, observer: Observer | None = None
+) -> Backends:
     """Single node, in memory, unless configured otherwise; ``windows`` gives each
-    namespace's recovery window."""
+    namespace's recovery window; ``observer`` sees emits, rooms, the bus and Redis outages."""
     try:
         factory = FACTORIES[settings.manager]
     except KeyError:
         raise ConfigError(
             f"manager: {settings.manager!r} is not one of {', '.join(FACTORIES)}"
         ) from None
-    return factory(settings, windows)
+    return factory(settings, windows, observer or Observer())

@@ -20,6 +20,7 @@ from redis import asyncio as aioredis
 
 from socketsvc.config import Settings
 from socketsvc.scaleout.redis_health import Backoff, RedisHealth, redis_client
+from socketsvc.sio.observer import Observer
 
 HISTORY_TTL_SECONDS = 24 * 3600
 
@@ -27,10 +28,10 @@ HISTORY_TTL_SECONDS = 24 * 3600
 class RedisArchive:
     """:class:`~socketsvc.scaleout.archive.ChatArchive` in Redis."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, observer: Observer) -> None:
         self.prefix = settings.redis_prefix
         self.limit = settings.chat_history
-        self.link = RedisHealth("archive", settings.redis_url)
+        self.link = RedisHealth("archive", settings.redis_url, observer)
         self.redis: aioredis.Redis = redis_client(settings.redis_url)
         self._watcher: asyncio.Task[None] | None = None
 

@@ -20,6 +20,8 @@ from redis.asyncio.connection import BlockingConnectionPool
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from socketsvc.sio.observer import Observer
+
 log = logging.getLogger("socketsvc.redis")
 
 # Every Redis call is bounded: a blackholed Redis costs at most this much per attempt.
@@ -80,8 +82,9 @@ class Backoff:
 class RedisHealth:
     """Reachability of Redis for one component (``bus`` or ``presence``) of this node."""
 
-    def __init__(self, component: str, url: str) -> None:
+    def __init__(self, component: str, url: str, observer: Observer | None = None) -> None:
         self.component = component
+        self.observer = observer or Observer()  # told of outages and reconnects
         self.url = safe_url(url)
         self._ready = asyncio.Event()
         self._settled = asyncio.Event()  # the first attempt has an outcome
@@ -114,6 +117,7 @@ class RedisHealth:
             )
         else:
             log.info("%s: connected to Redis at %s", self.component, self.url)
+        self.observer.backend_up(self.component, self._down_since is not None)
         self._down_since = None
         self._ready.set()
         self._settled.set()
@@ -125,6 +129,7 @@ class RedisHealth:
         self._down_since = time.monotonic()
         self._reason = reason
         self.outages += 1
+        self.observer.backend_down(self.component)
         self._ready.clear()
         self._settled.set()
         log.error(

@@ -36,6 +36,7 @@ from socketsvc.scaleout.redis_health import Backoff, RedisHealth, redis_client
 from socketsvc.scaleout.redis_recovery import RedisRecovery
 from socketsvc.sio._socketio import PubSubManager
 from socketsvc.sio.fanout import FanoutManager
+from socketsvc.sio.observer import Observer
 from socketsvc.sio.recovery import skipped, target
 
 log = logging.getLogger("socketsvc.bus")
@@ -51,12 +52,19 @@ class RedisManager(PubSubManager, FanoutManager):
 
     name = "socketsvc-redis"
 
-    def __init__(self, url: str, prefix: str, stream: RedisRecovery | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        prefix: str,
+        stream: RedisRecovery | None = None,
+        observer: Observer | None = None,
+    ) -> None:
         """``stream``: the recovery log; emits it stores travel through it, not the bus."""
         super().__init__(channel=bus.channel(prefix), logger=log)
         self.stream = stream
+        self.observer = observer or Observer()  # python-socketio's __init__ passes no arguments on
         self.redis: aioredis.Redis = redis_client(url)
-        self.link = RedisHealth("bus", url)
+        self.link = RedisHealth("bus", url, self.observer)
         self.dropped = 0
         self._outbox: asyncio.Queue[bytes | None] = asyncio.Queue(OUTBOX_LIMIT)  # None: stop
         self._stopping = False
@@ -181,12 +189,16 @@ class RedisManager(PubSubManager, FanoutManager):
 
     def _enqueue(self, raw: bytes) -> None:
         if self.link.down:
-            self.dropped += 1
+            self._drop(1)
             return
         try:
             self._outbox.put_nowait(raw)
         except asyncio.QueueFull:
-            self.dropped += 1
+            self._drop(1)
+
+    def _drop(self, messages: int) -> None:
+        self.dropped += messages
+        self.observer.bus_dropped(messages)
 
     # -- background tasks ---------------------------------------------------------------------
 
@@ -199,17 +211,18 @@ class RedisManager(PubSubManager, FanoutManager):
                 if self._stopping:
                     return
                 if self.link.down:
-                    self.dropped += len(batch)
+                    self._drop(len(batch))
                     continue
                 pipe = self.redis.pipeline(transaction=False)
                 for raw in batch:
                     if raw is not None:
                         pipe.publish(self.channel, raw)
                 await pipe.execute()
+                self.observer.bus_published(sum(1 for raw in batch if raw is not None))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                self.dropped += len(batch)
+                self._drop(len(batch))
                 self.link.mark_down(exc)
                 self._resubscribe.set()
             finally:
@@ -260,6 +273,8 @@ class RedisManager(PubSubManager, FanoutManager):
                     except bus.BadMessage as exc:
                         log.warning("ignoring a message on %s: %s", self.channel, exc)
                         continue
+                    if decoded.get("host_id") != self.host_id:
+                        self.observer.bus_received()
                     yield decoded
             except asyncio.CancelledError:
                 raise

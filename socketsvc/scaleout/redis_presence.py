@@ -31,6 +31,7 @@ from typing import Any
 from redis import asyncio as aioredis
 
 from socketsvc.scaleout.redis_health import Backoff, RedisHealth, redis_client
+from socketsvc.sio.observer import Observer
 
 log = logging.getLogger("socketsvc.scaleout.presence")
 
@@ -43,12 +44,15 @@ Entry = tuple[int, str]  # (joined at, ns since the epoch; name)
 class RedisPresence:
     """:class:`~socketsvc.presence.Presence` shared by all nodes on one Redis."""
 
-    def __init__(self, url: str, prefix: str, refresh: float) -> None:
+    def __init__(
+        self, url: str, prefix: str, refresh: float, observer: Observer | None = None
+    ) -> None:
         self.prefix = prefix
+        self.observer = observer or Observer()
         self.refresh = refresh
         self.ttl_ms = max(1, int(refresh * 3 * 1000))
         self.node = uuid.uuid4().hex
-        self.link = RedisHealth("presence", url)
+        self.link = RedisHealth("presence", url, self.observer)
         self.redis: aioredis.Redis = redis_client(url)
         self._local: dict[tuple[str, str], dict[str, Entry]] = {}
         self._emptied: set[tuple[str, str]] = set()  # rooms left while Redis was away
@@ -223,6 +227,7 @@ class RedisPresence:
         backoff = Backoff()
         while not self._stopping:
             self._wake.clear()
+            started = time.perf_counter()
             try:
                 await self._resync()
             except asyncio.CancelledError:
@@ -230,6 +235,7 @@ class RedisPresence:
             except Exception as exc:
                 self.link.mark_down(exc)
             else:
+                self.observer.presence_refreshed(time.perf_counter() - started)
                 self.link.mark_up()
                 backoff.reset()
             delay = self.refresh if self.link.ready else backoff.next()

@@ -36,6 +36,7 @@ from redis import asyncio as aioredis
 
 from socketsvc.config import Settings
 from socketsvc.scaleout.redis_health import Backoff, RedisHealth, redis_client
+from socketsvc.sio.observer import Observer
 from socketsvc.sio.recovery import Session, Stored, Windows
 
 log = logging.getLogger("socketsvc.recovery")
@@ -55,14 +56,19 @@ def stream_key(prefix: str) -> str:
 
 
 def stream_entry(
-    namespace: str, rooms: frozenset[str] | None, skip: frozenset[str], args: list[Any]
+    namespace: str,
+    rooms: frozenset[str] | None,
+    skip: frozenset[str],
+    args: list[Any],
+    origin: str = "",
 ) -> dict[str, bytes]:
-    """The fields of one stored emit in the recovery stream."""
+    """The fields of one stored emit in the recovery stream; ``origin``: the node that wrote
+    it (metrics tell its own entries from the others'), empty from an emitter."""
     body: bytes = msgpack.packb(
         [namespace, None if rooms is None else sorted(rooms), sorted(skip), args],
         use_bin_type=True,
     )
-    return {"m": body}
+    return {"m": body, "o": origin.encode()}
 
 
 def _ids(entry_id: str) -> tuple[int, int]:
@@ -73,14 +79,15 @@ def _ids(entry_id: str) -> tuple[int, int]:
 class RedisRecovery:
     """The cluster's :class:`~socketsvc.sio.recovery.RecoveryLog` (see module doc)."""
 
-    def __init__(self, settings: Settings, windows: Windows) -> None:
+    def __init__(self, settings: Settings, windows: Windows, observer: Observer) -> None:
         self.windows = windows
+        self.observer = observer
         self.prefix = settings.redis_prefix
         self.max_packets = settings.recovery_max_packets
         self.longest = max([settings.recovery_window, 120.0, *settings.namespace_recovery.values()])
         self._live: set[str] = set()  # pids of this node's live sessions
         self.node = secrets.token_hex(8)  # who holds a live session
-        self.link = RedisHealth("recovery", settings.redis_url)
+        self.link = RedisHealth("recovery", settings.redis_url, observer)
         self.redis: aioredis.Redis = redis_client(settings.redis_url)
         self.stream = stream_key(self.prefix)
         # A node keeps (as dropped) or forgets a live session only while it is its holder.
@@ -115,7 +122,7 @@ class RedisRecovery:
         try:
             entry_id = await self.redis.xadd(
                 self.stream,
-                stream_entry(namespace, rooms, skip, args),  # type: ignore[arg-type]
+                stream_entry(namespace, rooms, skip, args, self.node),  # type: ignore[arg-type]
                 maxlen=self.max_packets,
                 approximate=True,
             )
@@ -123,6 +130,7 @@ class RedisRecovery:
             self.link.mark_down(exc)
             return None
         self.link.mark_up()
+        self.observer.bus_published(1)
         return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
 
     async def ensure_position(self) -> str:
@@ -142,6 +150,8 @@ class RedisRecovery:
         entries: list[Entry] = []
         for _, items in answer or ():
             for raw_id, fields in items:
+                if fields.get(b"o") != self.node.encode():
+                    self.observer.bus_received()
                 decoded = self._decode(raw_id, fields)
                 if decoded is not None:
                     entries.append(decoded)

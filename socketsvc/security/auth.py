@@ -220,6 +220,8 @@ class Authenticator:
     def __init__(self, settings: Settings) -> None:
         self.default = settings.auth
         self.table = dict(settings.namespace_auth)
+        if settings.admin_ui:  # the Admin UI sends a user and password, checked by its namespace
+            self.table[settings.admin_namespace] = "none"
         self.verifier = load_verifier(settings)
 
     def mode(self, namespace: str) -> str:

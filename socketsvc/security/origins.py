@@ -70,6 +70,7 @@ class OriginPolicy:
                 "are refused silently",
                 origin[:200],
                 request.remote,
+                extra={"client": request.remote},
             )
         elif len(self._logged) == MAX_LOGGED_ORIGINS:
             self._logged.add("")

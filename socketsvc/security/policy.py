@@ -68,7 +68,9 @@ class SecurityPolicy:
         try:
             return self.authenticator.authenticate(namespace, auth)
         except AuthRefused as exc:
-            log.info("refused connect to %s: %s", namespace, exc.code)
+            log.info(
+                "refused connect to %s: %s", namespace, exc.code, extra={"namespace": namespace}
+            )
             raise Refused(exc.refusal) from None
 
     def connected(self, sid: str, identity: Identity | None) -> None:

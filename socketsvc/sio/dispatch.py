@@ -5,6 +5,7 @@ the ack. Every event of every client goes through :meth:`EventDispatcher.dispatc
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +15,7 @@ from socketsvc.handlers.base import BaseNamespace
 from socketsvc.protocol import PacketError
 from socketsvc.security.limits import Verdict
 
+from .observer import Observer
 from .tasks import TaskSet
 
 log = logging.getLogger("socketsvc.server")
@@ -39,6 +41,7 @@ class EventDispatcher:
         tasks: TaskSet,
         send: Send,
         on_rate_exceeded: Callable[[str, str], None],
+        observer: Observer,
     ) -> None:
         self.manager = manager
         self.handlers = handlers
@@ -46,6 +49,7 @@ class EventDispatcher:
         self.tasks = tasks
         self.send = send
         self.on_rate_exceeded = on_rate_exceeded
+        self.observer = observer
 
     def dispatch(self, eio_sid: str, pkt: Any) -> None:
         """Start the handler of one EVENT (or BINARY_EVENT) packet; never waits."""
@@ -55,24 +59,29 @@ class EventDispatcher:
             raise PacketError(f"not connected to namespace {namespace}")
         verdict = self.event_verdict(eio_sid)
         if verdict is Verdict.DISCONNECT:
+            self.observer.rate_limited(namespace, True)
             self.on_rate_exceeded(eio_sid, sid)
         elif verdict is not Verdict.ALLOW:
-            if pkt.id is not None:
-                reply = errors.error_ack(errors.RATE_LIMITED, "too many events, slow down")
-                self.send(eio_sid, protocol.ACK, namespace, [reply], pkt.id)
+            self.observer.rate_limited(namespace, False)
+            reply = errors.error_ack(errors.RATE_LIMITED, "too many events, slow down")
+            self.ack(eio_sid, namespace, pkt.id, reply)
         elif pkt.problem is not None:
             # Data that cannot be represented faithfully: say so, never guess.
-            log.info("refused event from sid=%s namespace=%s: %s", sid, namespace, pkt.problem)
-            if pkt.id is not None:
-                reply = errors.error_ack(errors.INVALID_PAYLOAD, pkt.problem)
-                self.send(eio_sid, protocol.ACK, namespace, [reply], pkt.id)
+            log.info(
+                "refused event from sid=%s namespace=%s: %s",
+                *(sid, namespace, pkt.problem),
+                extra={"sid": sid, "eio_sid": eio_sid, "namespace": namespace},
+            )
+            reply = errors.error_ack(errors.INVALID_PAYLOAD, pkt.problem)
+            self.ack(eio_sid, namespace, pkt.id, reply)
         elif self.manager.is_connected(sid, namespace):
+            data = pkt.data
+            self.observer.event_received(namespace, sid, data)
             handler = self.handlers.get(namespace)
             if handler is None:
                 text = f"no handlers in namespace {namespace}"
                 self.ack(eio_sid, namespace, pkt.id, errors.error_ack(errors.UNKNOWN_EVENT, text))
                 return
-            data = pkt.data
             self.tasks.start(self._run(handler, data[0], sid, tuple(data[1:]), eio_sid, pkt.id))
 
     async def _run(
@@ -85,13 +94,18 @@ class EventDispatcher:
         id: int | None,
     ) -> None:
         """One event in its own task: the handler, then its ack."""
+        started = time.perf_counter()
         try:
             result = await handler.dispatch(event, sid, args)
             self.ack(eio_sid, handler.namespace, id, result)
         except Exception:  # never an orphaned task failure
             log.exception(
-                "event failed: sid=%s namespace=%s event=%s", sid, handler.namespace, event
+                "event failed: sid=%s namespace=%s event=%s",
+                *(sid, handler.namespace, event),
+                extra={"sid": sid, "namespace": handler.namespace, "event": event},
             )
+        finally:
+            self.observer.handler_finished(handler.namespace, time.perf_counter() - started)
 
     def ack(self, eio_sid: str, namespace: str, id: int | None, result: Any) -> None:
         """Send a handler's return value as the ack, if the client asked for one: ``None`` is
@@ -102,4 +116,17 @@ class EventDispatcher:
         try:
             self.send(eio_sid, protocol.ACK, namespace, args, id)
         except Unencodable as exc:
-            self.send(eio_sid, protocol.ACK, namespace, [exc.to_ack()], id)
+            result = exc.to_ack()
+            self.send(eio_sid, protocol.ACK, namespace, [result], id)
+        self.observer.acked(namespace, error_code(result))
+
+
+def error_code(result: Any) -> str | None:
+    """The code of an error ack ``{"error": {"code": ...}}``, else None."""
+    if type(result) is not dict:
+        return None
+    error = result.get("error")
+    if type(error) is not dict:
+        return None
+    code = error.get("code")
+    return code if type(code) is str else "unknown"

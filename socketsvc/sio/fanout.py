@@ -17,6 +17,7 @@ from socketsvc.errors import Unencodable
 from socketsvc.protocol import PacketClass
 
 from ._socketio import ManagerBase
+from .observer import Observer
 from .recovery import Recorder, skipped, target
 
 
@@ -30,9 +31,16 @@ class FanoutManager(ManagerBase):
     is not volatile is stored first (``recovery``) and carries its offset as last argument.
     """
 
-    def __init__(self, *args: Any, recovery: Recorder | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        recovery: Recorder | None = None,
+        observer: Observer | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)  # cooperative: RedisManager puts this in its MRO
         self.recovery = recovery
+        self.observer = observer or Observer()  # sees emits and room changes
         # (namespace, sid) -> rooms it is in (None and its own sid room included), in join
         # order: python-socketio finds them by scanning every room of the namespace.
         self._memberships: dict[tuple[str, str], dict[Any, None]] = {}
@@ -53,12 +61,17 @@ class FanoutManager(ManagerBase):
 
     def basic_enter_room(self, sid: str, namespace: str, room: Any, eio_sid: Any = None) -> None:
         super().basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
-        self._memberships.setdefault((namespace, sid), {})[room] = None
+        rooms = self._memberships.setdefault((namespace, sid), {})
+        if room not in rooms and room is not None:
+            self.observer.room_joined(namespace, room, sid)
+        rooms[room] = None
 
     def basic_leave_room(self, sid: str, namespace: str, room: Any) -> None:
         super().basic_leave_room(sid, namespace, room)
         rooms = self._memberships.get((namespace, sid))
         if rooms is not None:
+            if room in rooms and room is not None:
+                self.observer.room_left(namespace, room, sid)
             rooms.pop(room, None)
             if not rooms:
                 del self._memberships[(namespace, sid)]
@@ -87,14 +100,17 @@ class FanoutManager(ManagerBase):
         server = self.server
         if callback is not None:
             if namespace not in self.rooms:
+                self.observer.emitted(namespace, room, skip_sid, args, 0)
                 return
             skip = set(skip_sid) if isinstance(skip_sid, list | tuple | set) else {skip_sid}
-            for sid, eio_sid in list(self._recipients(namespace, room, skip)):
+            targets = list(self._recipients(namespace, room, skip))
+            for sid, eio_sid in targets:
                 ack_id = self.ack_id(sid, callback)
                 frames = protocol.encode_frames(
                     server.format_of(eio_sid), protocol.EVENT, namespace, args, ack_id
                 )
                 server.eio.push(eio_sid, frames)
+            self.observer.emitted(namespace, room, skip_sid, args, len(targets))
             return
         volatile = bool(kwargs.get("volatile"))  # dropped for clients with a backlog
         recovery = self.recovery
@@ -115,6 +131,7 @@ class FanoutManager(ManagerBase):
         """Send event ``args`` to this node's clients in ``room``: encoded once per wire
         format present among them, queued on each session without a task."""
         if namespace not in self.rooms:
+            self.observer.emitted(namespace, room, skip_sid, args, 0)
             return
         skip = set(skip_sid) if isinstance(skip_sid, list | tuple | set) else {skip_sid}
         server = self.server
@@ -128,11 +145,14 @@ class FanoutManager(ManagerBase):
         encoded = {
             wire: protocol.encode_frames(wire, protocol.EVENT, namespace, args) for wire in groups
         }
+        recipients = 0
         for wire, eio_sids in groups.items():
+            recipients += len(eio_sids)
             if len(eio_sids) == 1:
                 server.eio.push(eio_sids[0], encoded[wire], volatile)
             else:
                 server.eio.push_many(eio_sids, encoded[wire], volatile)
+        self.observer.emitted(namespace, room, skip_sid, args, recipients)
 
     def _recipients(self, namespace: str, room: Any, skip: set[Any]) -> Iterator[tuple[str, str]]:
         rooms = self.rooms[namespace]

@@ -13,6 +13,8 @@ from typing import Any
 from socketsvc import protocol
 from socketsvc.protocol import PacketClass, PacketError
 
+_NAMES = {wire: name for name, wire in protocol.FORMATS.items()}
+
 
 class UnacceptedFormat(Exception):
     """The first packet is in a wire format this server does not accept (``serializer``)."""
@@ -45,6 +47,11 @@ class PacketReader:
     def format_of(self, eio_sid: str) -> PacketClass:
         """The packet class (wire format) of one connection."""
         return self._formats.get(eio_sid, self.default)
+
+    def wire_format(self, eio_sid: str) -> str | None:
+        """``json`` or ``msgpack`` once the connection's first packet told, else None."""
+        wire = self._formats.get(eio_sid)
+        return None if wire is None else _NAMES[wire]
 
     def read(self, eio_sid: str, data: str | bytes) -> Any:
         """The next complete packet, or None while binary attachments are still to come.

@@ -47,6 +47,7 @@ from ._socketio import SocketIOServer
 from .deadlines import Deadlines
 from .dispatch import EventDispatcher
 from .namespaces import NamespaceTable, Route
+from .observer import Observer
 from .reader import PacketReader, UnacceptedFormat
 from .recovery import NAMESPACE_LEFT, RECOVERABLE, RecoveryLog, Session
 from .tasks import TaskSet
@@ -55,6 +56,7 @@ log = logging.getLogger("socketsvc.server")
 
 INVALID_NAMESPACE = {"message": "Invalid namespace"}
 INTERNAL_REFUSAL = ("Internal server error", {"code": errors.INTERNAL})
+REFUSED = "refused"  # the code observers see for a refusal that carries none
 
 
 class SocketServer(SocketIOServer):
@@ -70,7 +72,9 @@ class SocketServer(SocketIOServer):
         services: Services,
         security: SecurityPolicy,
         recovery: RecoveryLog,
+        observer: Observer | None = None,
     ) -> None:
+        """``observer`` sees what the node does (metrics, the Admin UI); None: nobody."""
         debug = settings.log_level == "debug"
         accepted = (
             tuple(protocol.FORMATS) if settings.serializer == "auto" else (settings.serializer,)
@@ -90,7 +94,9 @@ class SocketServer(SocketIOServer):
             # EngineServer's own arguments: the transport-level rules and the message handler
             policy=security.engine_policy(),
             on_message=self.handle_message,
+            observer=observer,
         )
+        self.observer: Observer = observer or Observer()
         self.settings = settings
         self.services = services
         self.security = security
@@ -117,6 +123,7 @@ class SocketServer(SocketIOServer):
             self.tasks,
             self._send,
             self._rate_exceeded,
+            self.observer,
         )
 
     def format_of(self, eio_sid: str) -> protocol.PacketClass:
@@ -132,7 +139,11 @@ class SocketServer(SocketIOServer):
         self.deadlines.arm(eio_sid)
 
     def _connect_deadline_passed(self, eio_sid: str) -> None:
-        log.info("closing %s: no namespace joined within connect_timeout", eio_sid)
+        log.info(
+            "closing %s: no namespace joined within connect_timeout",
+            eio_sid,
+            extra={"eio_sid": eio_sid},
+        )
         self.tasks.start(self.close_transport(eio_sid))
 
     async def transport_closed(self, eio_sid: str, reason: str) -> None:
@@ -194,25 +205,35 @@ class SocketServer(SocketIOServer):
                 if kind == protocol.DISCONNECT:
                     await self.namespace_disconnect(eio_sid, namespace, NAMESPACE_LEFT)
                 else:
+                    self.observer.ack_received(namespace)
                     await self.base_ack(eio_sid, namespace, pkt.id, pkt.data)
         except PacketError as exc:
             await self._refuse_packet(eio_sid, exc)
         except Exception:
-            log.exception("packet handling failed: eio_sid=%s namespace=%s", eio_sid, namespace)
+            log.exception(
+                "packet handling failed: eio_sid=%s namespace=%s",
+                *(eio_sid, namespace),
+                extra={"eio_sid": eio_sid, "namespace": namespace},
+            )
 
     def _require_connected(self, eio_sid: str, namespace: str) -> None:
         if not self._is_connected(eio_sid, namespace):
             raise PacketError(f"not connected to namespace {namespace}")
 
     async def _refuse_packet(self, eio_sid: str, exc: PacketError) -> None:
-        log.warning("closing %s: invalid packet: %s", eio_sid, exc)
+        log.warning("closing %s: invalid packet: %s", eio_sid, exc, extra={"eio_sid": eio_sid})
         self.reader.drop_partial(eio_sid)
         await self.close_transport(eio_sid)
 
     def _refuse_format(self, eio_sid: str, exc: UnacceptedFormat) -> None:
         """A pinned ``serializer`` refuses the other format, with a connect_error the client
         can read, in the client's own format."""
-        log.warning("refusing %s: %s-parser clients are not accepted", eio_sid, exc.wire_format)
+        log.warning(
+            "refusing %s: %s-parser clients are not accepted",
+            *(eio_sid, exc.wire_format),
+            extra={"eio_sid": eio_sid, "namespace": exc.packet.namespace},
+        )
+        self.observer.namespace_refused(exc.packet.namespace, "unsupported_parser")
         refusal = {
             "message": f"this server accepts only {self.reader.accepted[0]}-parser clients",
             "data": {"code": "unsupported_parser"},
@@ -224,7 +245,11 @@ class SocketServer(SocketIOServer):
 
     async def _rate_limited(self, eio_sid: str, sid: str) -> None:
         # A Socket.IO disconnect first: stock clients then do not reconnect on their own.
-        log.warning("closing %s (sid=%s): sustained event rate over the limit", eio_sid, sid)
+        log.warning(
+            "closing %s (sid=%s): sustained event rate over the limit",
+            *(eio_sid, sid),
+            extra={"eio_sid": eio_sid, "sid": sid},
+        )
         for ns in list(self.manager.rooms):
             ns_sid = self.manager.sid_from_eio_sid(eio_sid, ns)
             if ns_sid is not None:
@@ -236,6 +261,7 @@ class SocketServer(SocketIOServer):
     async def _connect(self, eio_sid: str, namespace: str, auth: Any) -> None:
         handler = self.namespaces.handler_for(namespace)
         if handler is None and namespace != "/":
+            self.observer.namespace_refused(namespace, errors.INVALID_NAMESPACE)
             self._send(eio_sid, protocol.CONNECT_ERROR, namespace, INVALID_NAMESPACE)
             return
         if self._is_connected(eio_sid, namespace):
@@ -265,6 +291,7 @@ class SocketServer(SocketIOServer):
                 session.start = self.recovery.head(namespace)
                 await self.recovery.track(session)
             self._sessions[sid] = session
+        self.observer.namespace_connected(namespace, sid, eio_sid)
         if eio_sid not in self.environ:
             # The transport closed while the connect handler ran and found this namespace
             # still connecting: end it now, with on_disconnect, as for any other client.
@@ -273,11 +300,16 @@ class SocketServer(SocketIOServer):
         self.deadlines.cancel(eio_sid)
         if restored is not None:
             await self._restore(eio_sid, namespace, restored, offset)
+            self.observer.recovery_hit(namespace, sid)
         if handler is not None:
             try:
                 await self.tasks.start(handler.after_connect(sid))
             except Exception:
-                log.exception("after_connect failed: sid=%s namespace=%s", sid, namespace)
+                log.exception(
+                    "after_connect failed: sid=%s namespace=%s",
+                    *(sid, namespace),
+                    extra={"sid": sid, "namespace": namespace},
+                )
 
     async def _recover(self, namespace: str, auth: Any) -> tuple[Any, Session | None, str | None]:
         """The application's auth (without ``pid``/``offset``), and the session to restore
@@ -292,9 +324,11 @@ class SocketServer(SocketIOServer):
         session = await self.recovery.claim(pid, namespace)
         if session is None:
             log.info("recovery of %s: no session (expired, unknown or taken)", namespace)
+            self.observer.recovery_miss(namespace, "unknown_session")
             return auth, None, None
         if not await self.recovery.resumable(session, offset):
             log.info("recovery of %s: what the client missed is no longer kept", namespace)
+            self.observer.recovery_miss(namespace, "missed_too_much")
             return auth, None, None
         if session.live:
             # Its old connection still counts as open somewhere (its node crashed, or has not
@@ -329,6 +363,8 @@ class SocketServer(SocketIOServer):
         handler = self.namespace_handlers.get(namespace)
         if event == "connect":
             return await self._admit(handler, namespace, *args)
+        if event == "disconnect":
+            self.observer.namespace_disconnected(namespace, *args[:2])
         if handler is not None and event in self.reserved_events:
             return await self.tasks.start(handler.trigger_event(event, *args))
         return None
@@ -348,6 +384,7 @@ class SocketServer(SocketIOServer):
         try:
             identity = self.security.admit(namespace, auth, joined)
         except Refused as exc:
+            self.observer.namespace_refused(namespace, _code(exc.refusal.get("data")))
             raise _refused(exc.refusal) from None
         if handler is None:
             return None
@@ -356,19 +393,25 @@ class SocketServer(SocketIOServer):
             accepted = await self.tasks.start(
                 handler.trigger_event("connect", sid, environ, auth or {})
             )
-        except sio_exceptions.ConnectionRefusedError:
-            self.security.disconnected(sid)
-            raise
+        except sio_exceptions.ConnectionRefusedError as exc:
+            refusal = exc
         except builtins.ConnectionRefusedError as exc:  # as python-socketio accepts it
-            self.security.disconnected(sid)
-            raise sio_exceptions.ConnectionRefusedError(*exc.args) from None
+            refusal = sio_exceptions.ConnectionRefusedError(*exc.args)
         except Exception:
-            log.exception("connect handler failed: sid=%s namespace=%s", sid, namespace)
-            self.security.disconnected(sid)
-            raise sio_exceptions.ConnectionRefusedError(*INTERNAL_REFUSAL) from None
-        if accepted is False:
-            self.security.disconnected(sid)
-        return accepted
+            log.exception(
+                "connect handler failed: sid=%s namespace=%s",
+                *(sid, namespace),
+                extra={"sid": sid, "namespace": namespace},
+            )
+            refusal = sio_exceptions.ConnectionRefusedError(*INTERNAL_REFUSAL)
+        else:
+            if accepted is False:
+                self.security.disconnected(sid)
+                self.observer.namespace_refused(namespace, REFUSED)
+            return accepted
+        self.security.disconnected(sid)
+        self.observer.namespace_refused(namespace, _code(refusal.error_args.get("data")))
+        raise refusal from None
 
     async def namespace_disconnect(
         self, eio_sid: str, namespace: str, reason: str | None = None
@@ -520,6 +563,12 @@ async def _call(callback: Callable[..., Any], args: tuple[Any, ...]) -> None:
             await result
     except Exception:
         log.exception("ack callback failed: %r", callback)
+
+
+def _code(data: Any) -> str:
+    """The ``code`` of a refusal's ``data``, for observers."""
+    code = data.get("code") if isinstance(data, dict) else None
+    return code if isinstance(code, str) else REFUSED
 
 
 def _refused(refusal: dict[str, Any]) -> sio_exceptions.ConnectionRefusedError:

@@ -45,7 +45,7 @@ def _table_rows(stdout: str) -> dict[tuple[str, str, str], str]:
     return rows
 
 
-@pytest.mark.timeout(90)
+@pytest.mark.timeout(330)
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
 @pytest.mark.skipif(
     not os.path.isdir(os.path.join(NODE_MODULES, "ws")),
@@ -58,7 +58,7 @@ def test_bench_smoke() -> None:
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
-        timeout=80,
+        timeout=300,  # a bound, not a speed check: seconds alone, minutes on a busy machine
     )
     assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
 

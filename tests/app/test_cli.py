@@ -114,3 +114,29 @@ async def test_signal_disconnects_clients_and_exits_0(sig: signal.Signals) -> No
     await client.shutdown()
     rest = (await proc.stderr.read()).decode()
     assert "shutting down" in rest and "Traceback" not in rest
+
+
+def test_hash_password_prints_a_bcrypt_hash_the_settings_accept() -> None:
+    import subprocess
+
+    import bcrypt
+
+    from socketsvc.config import Settings
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "socketsvc", "hash-password"],
+        cwd=ROOT,
+        input="correct horse\n",
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode == 0, proc.stderr
+    hashed = proc.stdout.strip()
+    assert bcrypt.checkpw(b"correct horse", hashed.encode())
+    assert Settings(admin_ui=True, admin_password_hash=hashed).admin_password_hash == hashed
+    empty = subprocess.run(
+        [sys.executable, "-m", "socketsvc", "hash-password"],
+        cwd=ROOT, input="\n", capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert empty.returncode == 2 and "must not be empty" in empty.stderr

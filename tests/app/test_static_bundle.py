@@ -53,3 +53,34 @@ def test_bundle_is_served_and_shipped() -> None:
     assert '"/static/vendor/socketsvc.js"' in page
     pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
     assert '"static/vendor/*"' in pyproject
+
+
+ADMIN_UI = ROOT / "socketsvc" / "static" / "admin"
+
+
+@pytest.mark.timeout(60)
+def test_committed_admin_ui_is_the_npm_packages(tmp_path: Path) -> None:
+    """``socketsvc/static/admin`` is ``@socket.io/admin-ui``'s ui/dist as pinned in
+    clients/js/package.json (source maps left out) plus its licence: after changing the pin,
+    run ``npm run build:admin-ui`` in clients/js and commit the result."""
+    npm = require_npm()
+    copy = tmp_path / "admin"
+    proc = subprocess.run(
+        [npm, "run", "--silent", "build:admin-ui", "--", str(copy)],
+        cwd=CLIENT,
+        capture_output=True,
+        text=True,
+        timeout=50,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+    def files(root: Path) -> dict[str, bytes]:
+        return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+    expected, committed = files(copy), files(ADMIN_UI)
+    assert "LICENSE" in expected and "index.html" in expected
+    assert sorted(committed) == sorted(expected), "run `npm run build:admin-ui` in clients/js"
+    stale = [name for name in expected if committed[name] != expected[name]]
+    assert not stale, f"stale: {stale}; run `npm run build:admin-ui` in clients/js"
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    assert '"static/admin/*"' in pyproject and '"static/admin/*/*"' in pyproject

@@ -26,12 +26,15 @@ from typing import Any
 
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import ROOT
 from tests.redis_support import HOST, free_port
 from tests.tools import missing
 
 NGINX_SITE = ROOT / "deploy" / "nginx.conf"
+PROMETHEUS = ROOT / "deploy" / "prometheus.yml"
+DASHBOARD = ROOT / "deploy" / "grafana-dashboard.json"
 
 
 def compose() -> dict[str, Any]:
@@ -60,6 +63,21 @@ def test_compose_structure() -> None:
     assert sorted(upstreams) == sorted(replicas)
     for directive in ("ip_hash;", "proxy_http_version 1.1;", "proxy_set_header Upgrade"):
         assert directive in site
+    assert re.search(r"location = /metrics \{\s*return 404;", site)
+
+
+def test_prometheus_profile_scrapes_every_replica() -> None:
+    services = compose()["services"]
+    replicas = sorted(
+        n for n, s in services.items() if "SOCKETSVC_MANAGER" in s.get("environment", {})
+    )
+    prometheus = services["prometheus"]
+    assert prometheus["profiles"] == ["monitoring"]  # optional: only with --profile monitoring
+    assert "./deploy/prometheus.yml:/etc/prometheus/prometheus.yml:ro" in prometheus["volumes"]
+    (job,) = yaml.safe_load(PROMETHEUS.read_text())["scrape_configs"]
+    assert job["metrics_path"] == "/metrics"
+    targets = [t for group in job["static_configs"] for t in group["targets"]]
+    assert sorted(targets) == [f"{name}:8000" for name in replicas]
 
 
 def test_dockerfile() -> None:
@@ -137,6 +155,26 @@ http {{
 """
     (tmp / "nginx.conf").write_text(main)
     return tmp / "nginx.conf"
+
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def scrape(url: str) -> tuple[Samples, set[str]]:
+    """One node's exposition parsed by prometheus-client: (name, labels) -> value, and every
+    series name it declares (a counter's ``_total``, a histogram's ``_bucket``), sampled yet
+    or not."""
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        text = resp.read().decode()
+    samples: Samples = {}
+    declared: set[str] = set()
+    for family in text_string_to_metric_families(text):
+        suffix = {"counter": "_total", "histogram": "_bucket"}.get(family.type, "")
+        declared.add(family.name + suffix)
+        for s in family.samples:
+            samples[(s.name, tuple(sorted(s.labels.items())))] = s.value
+            declared.add(s.name)
+    return samples, declared
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -227,6 +265,23 @@ def test_stock_client_chats_across_nodes_through_nginx(topology: dict[str, Any],
     assert result["transports"] == ["websocket", "websocket"]  # upgraded through nginx
     assert result["members"] == ["alice", "bob"]
     assert result["received"] == ["across nodes", "and back"]
+    # each node's /metrics, as Prometheus scrapes them (deploy/prometheus.yml)
+    names = set()
+    for url in topology["nodes"]:
+        samples, declared = scrape(url + "/metrics")
+        names |= declared
+        assert samples[("socketsvc_ready", ())] == 1
+        assert samples[("socketsvc_events_received_total", (("namespace", "/chat"),))] >= 2
+        assert samples[("socketsvc_bus_published_total", ())] >= 1
+        assert samples[("socketsvc_bus_received_total", ())] >= 1  # the other node's emits
+        assert samples[("socketsvc_namespace_connects_total", (("namespace", "/chat"),))] == 1
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(topology["url"] + "/metrics", timeout=2)
+    assert refused.value.code == 404  # not through the public entry point
+    dashboard = DASHBOARD.read_text()
+    used = set(re.findall(r"\b((?:socketsvc|process)_[a-z_]+)", dashboard))
+    # every series the dashboard queries exists (histograms as their _bucket series)
+    assert used and used <= names, sorted(used - names)
 
 
 def test_browsers_on_the_proxy_origin_pass_and_foreign_origins_are_refused(

@@ -57,8 +57,9 @@ def free_port() -> int:
 class Server:
     """One ``python -m socketsvc serve`` subprocess that can be stopped and started again."""
 
-    def __init__(self, log_path: Path, serializer: str | None) -> None:
+    def __init__(self, log_path: Path, serializer: str | None, *extra: str) -> None:
         self.port = free_port()
+        self.extra = extra  # more command-line flags
         self.url = f"http://127.0.0.1:{self.port}"
         self.serializer = serializer
         self.log_path = log_path
@@ -69,6 +70,7 @@ class Server:
         args += ["--port", str(self.port), "--log-level", "warning", "--shutdown-grace", "1"]
         if self.serializer is not None:
             args += ["--serializer", self.serializer]
+        args += self.extra
         path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
         env = {**os.environ, "PYTHONPATH": path}
         with self.log_path.open("ab") as log:

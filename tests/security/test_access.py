@@ -319,7 +319,8 @@ async def test_slow_websocket_consumer_is_closed(
                 await asyncio.sleep(0)
             await eventually(lambda: sid not in sio.eio.sockets, timeout=10)
             await ws.close()
-        assert any("slow consumer" in r.getMessage() for r in caplog.records)
+        # one line per cause: the sends after the cut in the same turn do not log again
+        assert sum("slow consumer" in r.getMessage() for r in caplog.records) == 1
     finally:
         await writer.disconnect()
         await writer.shutdown()

@@ -1,0 +1,313 @@
+"""The server side of the Socket.IO Admin UI (``@socket.io/admin-ui``) as a socketsvc namespace.
+
+The protocol is the one the UI speaks to the Node ``instrument()``: after a connect with
+``{username, password}`` (or a ``sessionId`` from an earlier ``session`` event) the admin gets
+``config`` (the features it may use) and ``all_sockets``, then ``server_stats`` every
+:data:`STATS_SECONDS` and, as they happen, ``socket_connected``, ``socket_updated``,
+``socket_disconnected``, ``room_joined``, ``room_left``, ``event_received`` and
+``event_sent``. It may send ``emit``, ``join``, ``leave`` and ``_disconnect`` unless the UI is
+read-only.
+
+Scope: one node. The admin sees this node's clients and acts on them (an ``emit`` reaches
+every node, as any emit does). The UI lists servers by ``serverId``; connect it to each node
+to see each. Nothing of python-socketio's ``instrument()`` is used: it patches
+python-socketio's and python-engineio's internals, which socketsvc replaced; the
+:class:`~socketsvc.admin.feed.AdminFeed` observer sees the same happenings instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qs
+
+from socketio.exceptions import ConnectionRefusedError
+
+from socketsvc import errors
+from socketsvc.config import node_name
+from socketsvc.errors import SocketsvcError
+from socketsvc.handlers.base import EVENT_NAME, RESERVED_EVENTS, BaseNamespace
+from socketsvc.handlers.services import Services
+
+from .auth import AdminAuth
+from .feed import MAX_SENT_REPORTS, AdminFeed
+
+log = logging.getLogger("socketsvc.admin")
+
+STATS_SECONDS = 2.0
+ACTIONS = ["EMIT", "JOIN", "LEAVE", "DISCONNECT", "MJOIN", "MLEAVE", "MDISCONNECT"]
+HIDDEN_HEADERS = frozenset({"authorization", "cookie"})  # never shown, even to admins
+
+
+def iso(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).isoformat()
+
+
+class AdminNamespace(BaseNamespace):
+    """``/admin`` (``admin_namespace``): authentication, the feed's events, the actions."""
+
+    def __init__(
+        self, namespace: str, services: Services, feed: AdminFeed, auth: AdminAuth
+    ) -> None:
+        super().__init__(namespace, services)
+        self.feed = feed
+        self.auth = auth
+        self.read_only = services.settings.admin_read_only
+        self.node = node_name(services.settings)
+        self.started = time.monotonic()
+        self.admins: set[str] = set()
+        self._sessions: dict[str, str] = {}  # admin sid -> session id to hand out
+        self._flush: asyncio.Task[None] | None = None
+        self._stats: asyncio.TimerHandle | None = None
+        feed.on_entries(self._wake)
+
+    # -- the admin's own connection ------------------------------------------------------------
+
+    async def on_connect(self, sid: str, environ: Mapping[str, Any], auth: dict[str, Any]) -> Any:
+        accepted, session = await self.auth.check(auth)
+        if not accepted:
+            request = environ.get("aiohttp.request")
+            client = getattr(request, "remote", None)
+            log.warning("Admin UI login refused", extra={"sid": sid, "client": client})
+            raise ConnectionRefusedError("invalid credentials", {"code": errors.UNAUTHORIZED})
+        if session is not None:
+            self._sessions[sid] = session
+        return None
+
+    async def after_connect(self, sid: str) -> None:
+        session = self._sessions.pop(sid, None)
+        if session is not None:
+            await self._to(sid, "session", session)
+        features = ([] if self.read_only else ACTIONS) + ["AGGREGATED_EVENTS", "ALL_EVENTS"]
+        await self._to(sid, "config", {"supportedFeatures": features})
+        await self._to(sid, "all_sockets", self._all_sockets())
+        self.admins.add(sid)
+        if not self.feed.watching:
+            self.feed.watching = True
+            self._schedule_stats(0.0)
+
+    async def on_disconnect(self, sid: str, reason: str) -> None:
+        self._sessions.pop(sid, None)
+        self.admins.discard(sid)
+        if not self.admins:
+            self.feed.watching = False
+            self.feed.queue.clear()
+            self.feed.take_counts()
+            if self._stats is not None:
+                self._stats.cancel()
+                self._stats = None
+
+    async def _to(self, sid: str, event: str, data: Any) -> None:
+        await self.server.emit(event, data, to=sid, namespace=self.namespace, ignore_queue=True)
+
+    async def _all(self, event: str, data: Any) -> None:
+        await self.server.emit(event, data, namespace=self.namespace, ignore_queue=True)
+
+    # -- actions -------------------------------------------------------------------------------
+
+    async def dispatch(self, event: str, sid: str, args: tuple[Any, ...]) -> Any:
+        """``_disconnect`` is not a name handler methods can have; everything else is."""
+        if event == "_disconnect":
+            return await super().dispatch("disconnect_sockets", sid, args)
+        return await super().dispatch(event, sid, args)
+
+    def _writable(self) -> None:
+        if self.read_only:
+            raise SocketsvcError(errors.FORBIDDEN, "the Admin UI is read-only")
+
+    def _targets(self, namespace: Any, room_filter: Any) -> list[str]:
+        """This node's sids in ``namespace`` (and in room ``room_filter`` when given)."""
+        if not isinstance(namespace, str) or namespace == self.namespace:
+            raise SocketsvcError(errors.INVALID_PAYLOAD, "'namespace' must be a client namespace")
+        room = room_filter if isinstance(room_filter, str) and room_filter else None
+        manager = self.server.manager
+        if namespace not in manager.rooms:
+            return []
+        return [sid for sid, _ in manager.get_participants(namespace, room)]
+
+    async def on_emit(
+        self, sid: str, namespace: Any, room_filter: Any, event: Any, *data: Any
+    ) -> None:
+        self._writable()
+        self._targets(namespace, None)
+        if not isinstance(event, str) or not EVENT_NAME.match(event) or event in RESERVED_EVENTS:
+            raise SocketsvcError(errors.INVALID_PAYLOAD, "'event' is not an event name")
+        to = room_filter if isinstance(room_filter, str) and room_filter else None
+        payload = data[0] if len(data) == 1 else (data or None)
+        await self.server.emit(event, payload, to=to, namespace=namespace)
+
+    async def on_join(self, sid: str, namespace: Any, room: Any, room_filter: Any = None) -> None:
+        self._writable()
+        _room_name(room)
+        for target in self._targets(namespace, room_filter):
+            await self.server.enter_room(target, room, namespace=namespace)
+
+    async def on_leave(self, sid: str, namespace: Any, room: Any, room_filter: Any = None) -> None:
+        self._writable()
+        _room_name(room)
+        for target in self._targets(namespace, room_filter):
+            if room != target:
+                await self.server.leave_room(target, room, namespace=namespace)
+
+    async def on_disconnect_sockets(
+        self, sid: str, namespace: Any, close: Any = False, room_filter: Any = None
+    ) -> None:
+        self._writable()
+        for target in self._targets(namespace, room_filter):
+            eio_sid = self.server.manager.eio_sid_from_sid(target, namespace)
+            if close is True and eio_sid is not None:
+                await self.server.close_transport(eio_sid)
+            else:
+                await self.server.disconnect(target, namespace=namespace)
+
+    # -- sending what the feed recorded ---------------------------------------------------------
+
+    def _flushing(self) -> bool:
+        # done() too: an eager task may finish before its start() returns
+        return self._flush is not None and not self._flush.done()
+
+    def _wake(self) -> None:
+        if not self._flushing():
+            # Not from inside the hook that woke us: the server is mid-operation there.
+            asyncio.get_running_loop().call_soon(self._start_flush)
+
+    def _start_flush(self) -> None:
+        if not self._flushing() and self.feed.queue:
+            self._flush = self.server.tasks.start(self._send_entries())
+
+    async def _send_entries(self) -> None:
+        try:
+            while self.feed.queue and self.admins:
+                event, args = self.feed.queue.popleft()
+                for data in self._render(event, args):
+                    await self._all(event, data)
+        except Exception:
+            log.exception("sending Admin UI events failed")
+
+    def _render(self, event: str, args: tuple[Any, ...]) -> list[Any]:
+        """The Admin UI arguments of one recorded entry (none when it is moot by now)."""
+        if event == "socket_connected":
+            namespace, sid, eio_sid, t = args
+            serialized = self._serialize(namespace, sid, eio_sid)
+            return [] if serialized is None else [(serialized, iso(t))]
+        if event == "socket_updated":
+            return [
+                {"id": sid, "nsp": ns, "transport": "websocket"}
+                for ns, sid in self._sockets_of(args[0])
+            ]
+        if event == "event_sent":
+            namespace, room, skip_sid, data, t = args
+            skip = set(skip_sid) if isinstance(skip_sid, list | tuple | set) else {skip_sid}
+            sids = self._recipients(namespace, room, skip)
+            return [(namespace, sid, data, iso(t)) for sid in sids[:MAX_SENT_REPORTS]]
+        *rest, t = args
+        return [(*rest, iso(t))]
+
+    def _recipients(self, namespace: str, room: Any, skip: set[Any]) -> list[str]:
+        manager = self.server.manager
+        if namespace not in manager.rooms:
+            return []
+        rooms = room if isinstance(room, list | tuple) else [room]
+        found: dict[str, None] = {}
+        for name in rooms:
+            for sid, _ in manager.get_participants(namespace, name):
+                if sid not in skip:
+                    found[sid] = None
+        return list(found)
+
+    def _sockets_of(self, eio_sid: str) -> list[tuple[str, str]]:
+        manager = self.server.manager
+        found = []
+        for namespace in list(manager.rooms):
+            sid = manager.sid_from_eio_sid(eio_sid, namespace)
+            if sid is not None and namespace != self.namespace:
+                found.append((namespace, sid))
+        return found
+
+    # -- snapshots ------------------------------------------------------------------------------
+
+    def _all_sockets(self) -> list[dict[str, Any]]:
+        manager, out = self.server.manager, []
+        for namespace in list(manager.rooms):
+            if namespace == self.namespace:
+                continue
+            for sid, eio_sid in list(manager.get_participants(namespace, None)):
+                serialized = self._serialize(namespace, sid, eio_sid)
+                if serialized is not None:
+                    out.append(serialized)
+        return out
+
+    def _serialize(self, namespace: str, sid: str, eio_sid: str) -> dict[str, Any] | None:
+        """One client as the UI shows it, or None when it is gone."""
+        server = self.server
+        session = server.eio.sockets.get(eio_sid)
+        environ = server.environ.get(eio_sid)
+        if session is None or environ is None or not server.manager.is_connected(sid, namespace):
+            return None
+        request = environ["aiohttp.request"]
+        connected = self.feed.connected_at.get((namespace, sid), 0.0)
+        headers = {
+            key.lower(): value
+            for key, value in request.headers.items()
+            if key.lower() not in HIDDEN_HEADERS
+        }
+        query = {k: v[0] if len(v) == 1 else v for k, v in parse_qs(request.query_string).items()}
+        return {
+            "id": sid,
+            "clientId": eio_sid,
+            "transport": "websocket" if session.upgraded else "polling",
+            "nsp": namespace,
+            "data": {},
+            "handshake": {
+                "address": server.security.proxies.client_address(request),
+                "headers": headers,
+                "query": query,
+                "secure": request.secure,
+                "url": request.path_qs,
+                "issued": int(connected * 1000),
+                "time": iso(connected) if connected else "",
+            },
+            "rooms": server.manager.get_rooms(sid, namespace),
+        }
+
+    def _schedule_stats(self, delay: float) -> None:
+        self._stats = asyncio.get_running_loop().call_later(delay, self._stats_due)
+
+    def _stats_due(self) -> None:
+        self._stats = None
+        if not self.admins:
+            return
+        self.server.tasks.start(self._all("server_stats", self._server_stats()))
+        self._schedule_stats(STATS_SECONDS)
+
+    def _server_stats(self) -> dict[str, Any]:
+        server = self.server
+        sessions = [s for s in server.eio.sockets.values() if not s.closed]
+        namespaces = sorted(set(server.namespace_handlers) | set(server.manager.rooms))
+        return {
+            "serverId": self.node,
+            "hostname": socket.gethostname(),
+            "pid": os.getpid(),
+            "uptime": time.monotonic() - self.started,
+            "clientsCount": len(sessions),
+            "pollingClientsCount": sum(1 for s in sessions if not s.upgraded),
+            "aggregatedEvents": self.feed.take_counts(),
+            "namespaces": [
+                {
+                    "name": ns,
+                    "socketsCount": len(server.manager.rooms.get(ns, {}).get(None, ())),
+                }
+                for ns in namespaces
+            ],
+        }
+
+
+def _room_name(room: Any) -> None:
+    if not isinstance(room, str) or not 1 <= len(room) <= 256:
+        raise SocketsvcError(errors.INVALID_PAYLOAD, "'room' must be a string of 1-256 chars")

@@ -1,0 +1,197 @@
+"""``GET /metrics`` against a scripted session, parsed with prometheus-client's own parser.
+
+N real clients (both wire formats, both transports) each send M acked events, a few of them
+errors; one shouts to a room; one raw websocket client stops reading and is cut as a slow
+consumer. Every number the script caused is then read back from the exposition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import aiohttp
+import pytest
+import socketio
+from prometheus_client.parser import text_string_to_metric_families
+
+from socketsvc.app.factory import SIO
+from tests.conftest import StartServer, eventually
+from tests.security.test_access import _small_rcvbuf_socket, eio
+
+N = 4  # clients: json/msgpack x websocket/polling
+M = 5  # acked events per client
+SHAPES = [("default", "websocket"), ("msgpack", "websocket"), ("default", "polling"),
+          ("msgpack", "polling")]  # fmt: skip
+FORMAT = {"default": "json", "msgpack": "msgpack"}
+
+
+class Scrape:
+    """The samples of one scrape, looked up by name and labels."""
+
+    def __init__(self, text: str) -> None:
+        self.samples = [s for f in text_string_to_metric_families(text) for s in f.samples]
+
+    def value(self, name: str, **labels: str) -> float:
+        found = [
+            s.value
+            for s in self.samples
+            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
+        ]
+        assert len(found) == 1, f"{name}{labels}: {len(found)} samples"
+        return found[0]
+
+    def total(self, name: str, **labels: str) -> float:
+        return sum(
+            s.value
+            for s in self.samples
+            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
+        )
+
+
+async def scrape(url: Any, token: str | None = None) -> Scrape:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with aiohttp.ClientSession() as http, http.get(url, headers=headers) as r:
+        assert r.status == 200, await r.text()
+        assert r.headers["Content-Type"].startswith("text/plain; version=")
+        return Scrape(await r.text())
+
+
+async def slow_consumer(srv: Any) -> None:
+    """A raw websocket client in /chat room ``r`` that stops reading until it is cut."""
+    sio = srv.app[SIO]
+    writer = socketio.AsyncClient()
+    await writer.connect(str(srv.make_url("/")), namespaces=["/chat"], wait_timeout=5)
+    connector = aiohttp.TCPConnector(socket_factory=_small_rcvbuf_socket)
+    try:
+        await writer.call("join", {"room": "r", "name": "w"}, namespace="/chat")
+        async with aiohttp.ClientSession(connector=connector) as http:
+            ws = await http.ws_connect(eio(srv, transport="websocket"), autoping=False)
+            sid = (await ws.receive_str()).split('"sid":"')[1].split('"')[0]
+            await ws.send_str("40/chat,")
+            await ws.receive()
+            await ws.send_str('42/chat,1["join",{"room":"r","name":"slow"}]')
+            await ws.receive()
+            for _ in range(2000):
+                if sid not in sio.eio.sockets:
+                    break
+                await writer.emit("message", {"room": "r", "text": "x" * 3900}, namespace="/chat")
+                await asyncio.sleep(0)
+            await eventually(lambda: sid not in sio.eio.sockets, timeout=10)
+            await ws.close()
+    finally:
+        await writer.disconnect()
+        await writer.shutdown()
+
+
+async def test_metrics_count_a_scripted_session(start_server: StartServer) -> None:
+    srv = await start_server(
+        max_payload=65_536, max_buffer_bytes=262_144, rate_limit_events=0, auth="none"
+    )
+    url = srv.make_url("/metrics")
+    before = await scrape(url)
+    assert before.value("socketsvc_events_received_total", namespace="/test") == 0
+    assert before.value("socketsvc_recoveries_total", namespace="/test", outcome="hit") == 0
+    clients: list[socketio.AsyncClient] = []
+    try:
+        for serializer, transport in SHAPES:
+            client = socketio.AsyncClient(serializer=serializer)
+            clients.append(client)
+            await client.connect(
+                str(srv.make_url("/")), namespaces=["/test"], transports=[transport],
+                wait_timeout=5,
+            )  # fmt: skip
+        for client in clients:
+            for i in range(M):
+                assert await client.call("ack-echo", i, namespace="/test", timeout=5) == i
+            assert await client.call("enter", "r", namespace="/test", timeout=5)
+        boom = await clients[0].call("boom", namespace="/test", timeout=5)
+        assert boom["error"]["code"] == "internal"
+        refused = await clients[1].call("refuse", namespace="/test", timeout=5)
+        assert refused["error"]["code"] == "custom_code"
+        await clients[0].call("shout", ("r", "hello"), namespace="/test", timeout=5)
+        stranger = socketio.AsyncClient()
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            await stranger.connect(
+                str(srv.make_url("/")), namespaces=["/nope"], wait_timeout=2, retry=False
+            )
+        await stranger.shutdown()
+        await slow_consumer(srv)
+
+        m = await scrape(url)
+        events = N * (M + 1) + 3  # ack-echo x M, enter; boom, refuse, shout
+        assert m.value("socketsvc_events_received_total", namespace="/test") == events
+        assert m.value("socketsvc_acks_sent_total", namespace="/test") == events
+        assert m.value("socketsvc_error_acks_total", namespace="/test", code="internal") == 1
+        assert m.value("socketsvc_error_acks_total", namespace="/test", code="custom_code") == 1
+        assert m.value("socketsvc_handler_seconds_count", namespace="/test") == events
+        assert m.value("socketsvc_namespace_connects_total", namespace="/test") == N
+        assert m.value("socketsvc_room_joins_total", namespace="/test") == N
+        assert m.value("socketsvc_events_emitted_total", namespace="/test") == 1
+        assert m.value("socketsvc_event_deliveries_total", namespace="/test") == N - 1
+        code = "invalid_namespace"
+        assert m.value("socketsvc_namespace_refusals_total", namespace="other", code=code) == 1
+        assert m.value("socketsvc_slow_consumer_disconnects_total") == 1
+        assert m.value("socketsvc_transports_closed_total", reason="transport error") >= 1
+        assert m.value("socketsvc_namespace_clients", namespace="/test") == N
+        for serializer, transport in SHAPES:  # live now: the N clients and nobody else
+            live = m.value("socketsvc_clients", transport=transport, format=FORMAT[serializer])
+            assert live == 1
+        assert m.value("socketsvc_rooms", namespace="/test") == 1
+        emits = m.total("socketsvc_events_emitted_total")
+        assert m.value("socketsvc_broadcast_recipients_count") == emits
+        assert m.value("socketsvc_received_bytes_total") > 0
+        assert m.value("socketsvc_sent_bytes_total") > m.value("socketsvc_received_bytes_total")
+        assert m.value("socketsvc_ready") == 1
+    finally:
+        for client in clients:
+            await client.disconnect()
+            await client.shutdown()
+    after = await scrape(url)
+    assert after.value("socketsvc_namespace_disconnects_total", namespace="/test") == N
+    assert after.value("socketsvc_room_leaves_total", namespace="/test") == N
+    assert after.total("socketsvc_clients") == 0
+
+
+async def test_metrics_token_and_switch(start_server: StartServer) -> None:
+    guarded = await start_server(metrics_token="scrape-me")
+    async with aiohttp.ClientSession() as http:
+        async with http.get(guarded.make_url("/metrics")) as r:
+            assert r.status == 401
+            assert (await r.json())["error"]["code"] == "unauthorized"
+        bad = {"Authorization": "Bearer nope"}
+        async with http.get(guarded.make_url("/metrics"), headers=bad) as r:
+            assert r.status == 401
+        off = await start_server(metrics=False)
+        async with http.get(off.make_url("/metrics")) as r:
+            assert r.status == 404
+    assert (await scrape(guarded.make_url("/metrics"), "scrape-me")).value("socketsvc_ready") == 1
+
+
+async def _connect_raw(http: aiohttp.ClientSession, srv: Any, auth: dict[str, Any] | None) -> Any:
+    """A raw websocket client connected to /recovering; returns it and its CONNECT payload."""
+    ws = await http.ws_connect(eio(srv, transport="websocket"))
+    await ws.receive_str()  # the Engine.IO open packet
+    await ws.send_str("40/recovering," + (json.dumps(auth) if auth else ""))
+    reply = await ws.receive_str()
+    assert reply.startswith("40/recovering,"), reply
+    return ws, json.loads(reply.split(",", 1)[1])
+
+
+async def test_metrics_count_recovery_hits_and_misses(start_server: StartServer) -> None:
+    srv = await start_server()
+    sio = srv.app[SIO]
+    async with aiohttp.ClientSession() as http:
+        first, hello = await _connect_raw(http, srv, None)
+        await first.close()  # the transport drops: its session is kept for recovery
+        await eventually(lambda: not sio.manager.is_connected(hello["sid"], "/recovering"))
+        back, again = await _connect_raw(http, srv, {"pid": hello["pid"]})
+        assert again["sid"] == hello["sid"]  # recovered
+        forged, fresh = await _connect_raw(http, srv, {"pid": "forged", "offset": "x-1"})
+        assert fresh["sid"] != hello["sid"]
+        m = await scrape(srv.make_url("/metrics"))
+        assert m.value("socketsvc_recoveries_total", namespace="/recovering", outcome="hit") == 1
+        assert m.value("socketsvc_recoveries_total", namespace="/recovering", outcome="miss") == 1
+        await back.close()
+        await forged.close()
