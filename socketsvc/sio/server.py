@@ -13,8 +13,10 @@ What changes against stock python-socketio 5.18, and why:
   after the CONNECT packet (stock has only ``on_connect``, which runs before it).
 - The connect handler always receives an ``auth`` dict, and a crash inside it refuses the
   connection with ``internal`` instead of leaving the client without an answer.
-- Pattern namespaces (``/team/*``) get one handler instance per concrete namespace
-  (namespaces.py).
+- Pattern namespaces (``/team/*``) get one handler instance per concrete namespace, released
+  through ``on_release`` (namespaces.py).
+- Handlers see each connection's handshake (headers, query, auth, client address after
+  trusted proxies) through ``self.handshake(sid)``.
 - A transport that joins no namespace within ``connect_timeout`` is closed.
 
 The connect, disconnect and ack flows are python-socketio's own (``base_*`` in _socketio.py);
@@ -27,6 +29,7 @@ import asyncio
 import builtins
 import inspect
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -37,6 +40,7 @@ from socketsvc import errors, protocol
 from socketsvc.config import Settings
 from socketsvc.engine import EngineServer
 from socketsvc.handlers.base import BaseNamespace
+from socketsvc.handlers.handshake import Handshake
 from socketsvc.handlers.services import Services
 from socketsvc.protocol import PacketError
 from socketsvc.security.policy import Refused, SecurityPolicy
@@ -91,6 +95,7 @@ class SocketServer(SocketIOServer):
         self.services = services
         self.security = security
         self.tasks = TaskSet()  # handler calls and packet flows still running
+        self.handshakes: dict[str, Handshake] = {}  # socket.io sid -> its connect request
         self.deadlines = Deadlines(settings.connect_timeout, self._connect_deadline_passed)
         self.namespaces = NamespaceTable(
             routes,
@@ -98,6 +103,7 @@ class SocketServer(SocketIOServer):
             self.namespace_handlers,
             self.register_namespace,
             in_use=lambda namespace: namespace in self.manager.rooms,
+            run=self.tasks.start,
         )
         self.dispatcher = EventDispatcher(
             self.manager,
@@ -224,7 +230,11 @@ class SocketServer(SocketIOServer):
     # -- namespace connect and disconnect ------------------------------------------------------
 
     async def _connect(self, eio_sid: str, namespace: str, auth: Any) -> None:
-        handler = self.namespaces.handler_for(namespace)
+        try:
+            handler = self.namespaces.handler_for(namespace)
+        except Exception:  # a pattern class's __init__ failed (logged): answer, never hang
+            self._send(eio_sid, protocol.CONNECT_ERROR, namespace, _refusal(*INTERNAL_REFUSAL))
+            return
         if handler is None and namespace != "/":
             self._send(eio_sid, protocol.CONNECT_ERROR, namespace, INVALID_NAMESPACE)
             return
@@ -233,7 +243,7 @@ class SocketServer(SocketIOServer):
         await self.base_namespace_connect(eio_sid, namespace, auth)
         sid = self.manager.sid_from_eio_sid(eio_sid, namespace)
         if sid is None or not self.manager.is_connected(sid, namespace):
-            self.namespaces.release(namespace)  # refused
+            await self.namespaces.release(namespace)  # refused
             return
         if eio_sid not in self.environ:
             # The transport closed while the connect handler ran and found this namespace
@@ -275,32 +285,51 @@ class SocketServer(SocketIOServer):
         if handler is None:
             return None
         self.security.connected(sid, identity)
+        auth = auth or {}
+        self.handshakes[sid] = self._handshake(environ, auth)
         try:
-            accepted = await self.tasks.start(
-                handler.trigger_event("connect", sid, environ, auth or {})
-            )
+            accepted = await self.tasks.start(handler.trigger_event("connect", sid, environ, auth))
         except sio_exceptions.ConnectionRefusedError:
-            self.security.disconnected(sid)
+            self._forget(sid)
             raise
         except builtins.ConnectionRefusedError as exc:  # as python-socketio accepts it
-            self.security.disconnected(sid)
+            self._forget(sid)
             raise sio_exceptions.ConnectionRefusedError(*exc.args) from None
         except Exception:
             log.exception("connect handler failed: sid=%s namespace=%s", sid, namespace)
-            self.security.disconnected(sid)
+            self._forget(sid)
             raise sio_exceptions.ConnectionRefusedError(*INTERNAL_REFUSAL) from None
         if accepted is False:
-            self.security.disconnected(sid)
+            self._forget(sid)
         return accepted
+
+    def _handshake(self, environ: Any, auth: Any) -> Handshake:
+        request = environ["aiohttp.request"]
+        proxies = self.security.proxies
+        scheme = proxies.forwarded(request, "X-Forwarded-Proto") or request.scheme
+        return Handshake(
+            headers=request.headers,
+            query=request.query,
+            auth=auth,
+            address=proxies.client_address(request),
+            secure=scheme == "https",
+            url=request.path_qs,
+            issued=time.time(),
+        )
+
+    def _forget(self, sid: str | None) -> None:
+        """A namespace connection ended or was refused: drop what was kept for it."""
+        self.security.disconnected(sid)
+        if sid is not None:
+            self.handshakes.pop(sid, None)
 
     async def namespace_disconnect(
         self, eio_sid: str, namespace: str, reason: str | None = None
     ) -> None:
         sid = self.manager.sid_from_eio_sid(eio_sid, namespace)
         await self.base_namespace_disconnect(eio_sid, namespace, reason)
-        if sid is not None:
-            self.security.disconnected(sid)
-        self.namespaces.release(namespace)
+        self._forget(sid)
+        await self.namespaces.release(namespace)
 
     # -- outgoing ------------------------------------------------------------------------------
 
@@ -357,6 +386,7 @@ class SocketServer(SocketIOServer):
             except TimeoutError:
                 log.warning("some clients did not close within %ss", timeout)
         await self.tasks.wait(timeout)
+        await self.namespaces.release_all()
         await self.shutdown()
 
 
@@ -367,6 +397,10 @@ async def _call(callback: Callable[..., Any], args: tuple[Any, ...]) -> None:
             await result
     except Exception:
         log.exception("ack callback failed: %r", callback)
+
+
+def _refusal(message: str, data: Any) -> dict[str, Any]:
+    return {"message": message, "data": data}
 
 
 def _refused(refusal: dict[str, Any]) -> sio_exceptions.ConnectionRefusedError:
