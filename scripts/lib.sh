@@ -38,6 +38,18 @@ find_python() {
   echo "$candidate"
 }
 
+# find_any_python: the newest supported CPython (3.13, 3.12, then 3.11) that find_python finds,
+# or python3 on PATH when it is 3.11 or newer; fails when there is none.
+find_any_python() {
+  local version candidate
+  for version in 3.13 3.12 3.11; do
+    find_python "$version" && return 0
+  done
+  candidate=$(command -v python3 2>/dev/null) || return 1
+  "$candidate" -c 'import sys; assert sys.version_info >= (3, 11)' >/dev/null 2>&1 || return 1
+  echo "$candidate"
+}
+
 # make_venv PYTHON DIR PIP-ARGS...: a virtual environment in DIR with PIP-ARGS installed.
 # Debian's python3 ships without venv's pip bootstrap (PEP 668 forbids installing into the
 # system Python): install python3-venv when creating the environment fails for that reason.
