@@ -57,7 +57,7 @@ make_venv() {
   local python=$1 dir=$2
   shift 2
   if [ ! -x "$dir/bin/python" ]; then
-    if ! "$python" -m venv "$dir" 2>/dev/null; then
+    if ! "$python" -m venv "$dir" >/dev/null 2>&1; then
       rm -rf "$dir"
       local minor
       minor=$("$python" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
