@@ -37,8 +37,6 @@ log = logging.getLogger("socketsvc.handlers")
 __all__ = ["EVENT_NAME", "RESERVED_EVENTS", "BaseNamespace", "event"]
 
 Handler = TypeVar("Handler", bound=Callable[..., Awaitable[Any]])
-MAX_REPORTED = 1000  # distinct handler bugs logged in full; later ones only at debug level
-_reported: set[tuple[str, str, str]] = set()
 
 
 def event(name: str) -> Callable[[Handler], Handler]:
@@ -148,11 +146,8 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     def report_bug(self, event: str, cause: str, text: str, sid: str) -> None:
         """Log a handler bug once per (class, event, cause); repeats go to debug level."""
-        key = (type(self).__qualname__, event, cause)
-        level = logging.DEBUG
-        if key not in _reported and len(_reported) < MAX_REPORTED:
-            _reported.add(key)
-            level = logging.ERROR
+        first = self.services.first_report(("handler bug", type(self), event, cause))
+        level = logging.ERROR if first else logging.DEBUG
         spec = self._event_specs.get(event)
         log.log(
             level,

@@ -111,7 +111,7 @@ class _Compiler:
         if origin is Annotated:
             base, *metadata = typing.get_args(kind)
             inner = self.build(base)
-            checks = [c for m in metadata for c in _constraints(m, base)]
+            checks = _checks(_flatten(metadata), base)
             return _annotated(inner, checks) if checks else inner
         if origin in (Union, types.UnionType):
             return self._union(kind)
@@ -365,27 +365,44 @@ def _annotated(inner: Validator, checks: list[Callable[[Any], None]]) -> Validat
 # -- constraints --------------------------------------------------------------------------------
 
 
-def _constraints(meta: Any, base: Any) -> list[Callable[[Any], None]]:
-    """The checks one ``Annotated`` item adds to ``base``; foreign metadata adds none."""
-    if isinstance(meta, at.GroupedMetadata):  # Interval, Len: several constraints in one
-        return [c for m in meta for c in _constraints(m, base)]
-    if isinstance(meta, Length | at.MinLen | at.MaxLen):
-        _require(base, _SIZED, meta, "has no length")
-        low = meta.min if isinstance(meta, Length) else getattr(meta, "min_length", 0)
-        high = meta.max if isinstance(meta, Length) else getattr(meta, "max_length", None)
-        return [_length(low, high)]
-    if isinstance(meta, Pattern):
-        _require(base, (str,), meta, "is not a string")
-        compiled: re.Pattern[str] = meta.compiled  # type: ignore[attr-defined]
-        return [_pattern(compiled, meta.regex)]
-    if isinstance(meta, at.Gt | at.Ge | at.Lt | at.Le | at.MultipleOf):
-        _require(base, _NUMERIC, meta, "is not a number")
-        return [_bound(meta)]
-    if isinstance(meta, at.Predicate):
-        return [_predicate(meta.func)]
-    if isinstance(meta, at.BaseMetadata):
-        raise SchemaError(f"{meta!r} is not supported on a payload")
-    return []  # other libraries' metadata (docs, ORM hints) is not about validation
+def _flatten(metadata: list[Any]) -> list[Any]:
+    """``Annotated`` items with grouped ones (``Interval``, ``Len``) opened up."""
+    out = []
+    for meta in metadata:
+        if isinstance(meta, at.GroupedMetadata):
+            out.extend(_flatten(list(meta)))
+        else:
+            out.append(meta)
+    return out
+
+
+def _checks(metadata: list[Any], base: Any) -> list[Callable[[Any], None]]:
+    """The checks ``Annotated`` items add to ``base``; length bounds merge into one check,
+    foreign metadata (docs, ORM hints) adds none."""
+    checks: list[Callable[[Any], None]] = []
+    low, high, sized = 0, None, False
+    for meta in metadata:
+        if isinstance(meta, Length | at.MinLen | at.MaxLen):
+            _require(base, _SIZED, meta, "has no length")
+            sized = True
+            if isinstance(meta, Length | at.MinLen):
+                low = max(low, meta.min if isinstance(meta, Length) else meta.min_length)
+            top = meta.max if isinstance(meta, Length) else getattr(meta, "max_length", None)
+            if top is not None:
+                high = top if high is None else min(high, top)
+        elif isinstance(meta, Pattern):
+            _require(base, (str,), meta, "is not a string")
+            checks.append(_pattern(meta.compiled, meta.regex))  # type: ignore[attr-defined]
+        elif isinstance(meta, at.Gt | at.Ge | at.Lt | at.Le | at.MultipleOf):
+            _require(base, _NUMERIC, meta, "is not a number")
+            checks.append(_bound(meta))
+        elif isinstance(meta, at.Predicate):
+            checks.append(_predicate(meta.func))
+        elif isinstance(meta, at.BaseMetadata):
+            raise SchemaError(f"{meta!r} is not supported on a payload")
+    if sized:
+        checks.insert(0, _length(low, high))
+    return checks
 
 
 def _require(base: Any, kinds: tuple[type, ...], meta: Any, problem: str) -> None:
@@ -412,12 +429,12 @@ def _is_kind(kind: Any, kinds: tuple[type, ...]) -> bool:
 
 
 def _length(low: int, high: int | None) -> Callable[[Any], None]:
-    upper = "" if high is None else f"..{high}"
+    bounds = f"at least {low}" if high is None else f"{low}..{high}"
 
     def check(value: Any) -> None:
         size = len(value)
         if size < low or (high is not None and size > high):
-            raise InvalidPayload("", f"must have length {low}{upper} (got {size})")
+            raise InvalidPayload("", f"must have length {bounds} (got {size})")
 
     return check
 

@@ -4,6 +4,7 @@ hooks (a database pool, an HTTP client)."""
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -39,6 +40,15 @@ class Services:
     settings: Settings
     presence: Presence
     _provided: dict[ServiceKey[Any], Any] = field(default_factory=dict, repr=False)
+    _reported: set[Hashable] = field(default_factory=set, repr=False)
+
+    def first_report(self, cause: Hashable, limit: int = 1000) -> bool:
+        """Whether ``cause`` is new on this node (for logging a problem once per cause);
+        past ``limit`` distinct causes every one counts as seen, so memory stays bounded."""
+        if cause in self._reported or len(self._reported) >= limit:
+            return False
+        self._reported.add(cause)
+        return True
 
     def provide(self, key: ServiceKey[T], value: T) -> None:
         """Register an application service (from a ``lifespan`` hook)."""
