@@ -25,6 +25,7 @@ from socketsvc.handlers.checks import (
     EventSpec,
     HandlerError,
     check_lifecycle,
+    class_name,
     event_specs,
     event_table,
 )
@@ -87,7 +88,7 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                     event_specs(cls, {name: attr})
                 except NameError as exc:
                     raise HandlerError(
-                        f"{cls.__qualname__}.{attr}: annotation cannot be resolved: {exc}"
+                        f"{class_name(cls)}.{attr}: annotation cannot be resolved: {exc}"
                     ) from None
             cls._specs = event_specs(cls, cls.events)
 

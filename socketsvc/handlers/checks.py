@@ -56,7 +56,7 @@ def event_table(cls: type) -> dict[str, str]:
         if name is None and (not attr.startswith("on_") or attr in LIFECYCLE):
             continue
         name = name or attr[3:]
-        where = f"{cls.__qualname__}.{attr}"
+        where = f"{class_name(cls)}.{attr}"
         if not callable(member):
             raise HandlerError(f"{where} is not a method: on_* names are reserved for events")
         if not inspect.iscoroutinefunction(member):
@@ -79,7 +79,7 @@ def check_lifecycle(cls: type, base: type) -> None:
         member = inspect.getattr_static(cls, attr, None)
         if member is None or member is inspect.getattr_static(base, attr, None):
             continue
-        where = f"{cls.__qualname__}.{attr}"
+        where = f"{class_name(cls)}.{attr}"
         if not inspect.iscoroutinefunction(member):
             raise HandlerError(f"{where} must be written as '{shape}'")
         if not _accepts(member, ("self", *args)):
@@ -88,13 +88,13 @@ def check_lifecycle(cls: type, base: type) -> None:
     init = cls.__init__  # type: ignore[misc]
     if not _accepts(init, ("self", "/namespace", None)):
         raise HandlerError(
-            f"{cls.__qualname__}.__init__{_signature(init)} must accept (namespace, services) "
+            f"{class_name(cls)}.__init__{_signature(init)} must accept (namespace, services) "
             "and pass both to super().__init__"
         )
     lifespan = inspect.getattr_static(cls, "lifespan", None)
     if lifespan is not None and lifespan is not inspect.getattr_static(base, "lifespan", None):
         function = getattr(lifespan, "__func__", lifespan)
-        where = f"{cls.__qualname__}.lifespan"
+        where = f"{class_name(cls)}.lifespan"
         if not isinstance(lifespan, classmethod) or not inspect.isasyncgenfunction(function):
             raise HandlerError(
                 f"{where} must be an async generator classmethod: "
@@ -125,7 +125,7 @@ def _spec(cls: type, attr: str) -> EventSpec:
         try:
             validators.append((p.name, schema.compile(hints.get(p.name, Any))))
         except schema.SchemaError as exc:
-            raise HandlerError(f"{cls.__qualname__}.{attr}: parameter '{p.name}': {exc}") from None
+            raise HandlerError(f"{class_name(cls)}.{attr}: parameter '{p.name}': {exc}") from None
     if all(v is schema.identity for _, v in validators):
         return EventSpec(attr, required, most, None)  # nothing declared: no parsing at all
     return EventSpec(attr, required, most, _parser(validators))
@@ -163,7 +163,18 @@ def _accepts(function: Any, args: tuple[str | None, ...]) -> bool:
 
 
 def _signature(function: Any) -> str:
+    """The parameter names, as a reader would write them: ``(self, sid, environ)``."""
     try:
-        return str(inspect.signature(function))
+        parameters = inspect.signature(function).parameters.values()
     except (TypeError, ValueError):
         return "(...)"
+    return (
+        "("
+        + ", ".join(str(p.replace(annotation=p.empty, default=p.empty)) for p in parameters)
+        + ")"
+    )
+
+
+def class_name(cls: type) -> str:
+    """``Board``, or ``Outer.Board``; never ``func.<locals>.Board``."""
+    return cls.__qualname__.rsplit("<locals>.", 1)[-1]
