@@ -128,10 +128,10 @@ def _spec(cls: type, attr: str) -> EventSpec:
             raise HandlerError(f"{class_name(cls)}.{attr}: parameter '{p.name}': {exc}") from None
     if all(v is schema.identity for _, v in validators):
         return EventSpec(attr, required, most, None)  # nothing declared: no parsing at all
-    return EventSpec(attr, required, most, _parser(validators))
+    return EventSpec(attr, required, most, argument_parser(validators))
 
 
-def _parser(
+def argument_parser(
     validators: list[tuple[str, schema.Validator]],
 ) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
     """A lone payload names its fields bare (``'y'``); several are prefixed (``'point.y'``)."""

@@ -18,16 +18,17 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import re
 import types
 import typing
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union
 
-import annotated_types as at
-
 from socketsvc.errors import InvalidPayload
+
+from .constraints import Length, Pattern, SchemaError, constraints_of, type_name
+from .records import Field, record, within
+
+__all__ = ["Length", "Pattern", "SchemaError", "compile", "describe", "parse", "within"]
 
 Validator = Callable[[Any], Any]
 """Returns the value converted (dataclasses instantiated, arrays as tuples where declared) or
@@ -35,30 +36,6 @@ raises :class:`InvalidPayload` with a field path relative to the value."""
 
 _MISSING = dataclasses.MISSING
 _NONE = type(None)
-_SIZED = (str, bytes, list, tuple, dict)
-_NUMERIC = (int, float)
-
-
-class SchemaError(TypeError):
-    """An annotation no client payload can satisfy, or a constraint that does not fit its type."""
-
-
-@dataclass(frozen=True)
-class Length:
-    """Bounds on the length of a string, bytes, list, tuple or map (inclusive)."""
-
-    min: int = 0
-    max: int | None = None
-
-
-@dataclass(frozen=True)
-class Pattern:
-    """A regular expression a string must match in full."""
-
-    regex: str
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "compiled", re.compile(self.regex))
 
 
 def is_schema(kind: Any) -> bool:
@@ -87,15 +64,6 @@ def parse(kind: Any, value: Any, path: str = "") -> Any:
         raise within(exc, path) from None
 
 
-def within(exc: InvalidPayload, key: str) -> InvalidPayload:
-    """``exc`` seen from one level up: its field path prefixed with ``key``."""
-    if not key:
-        return exc
-    field = exc.field
-    path = key if not field else f"{key}{field}" if field.startswith("[") else f"{key}.{field}"
-    return InvalidPayload(path, exc.problem)
-
-
 class _Compiler:
     """Builds validators; ``dataclasses`` holds the ones being built, for recursive types."""
 
@@ -111,8 +79,8 @@ class _Compiler:
         if origin is Annotated:
             base, *metadata = typing.get_args(kind)
             inner = self.build(base)
-            checks = _checks(_flatten(metadata), base)
-            return _annotated(inner, checks) if checks else inner
+            checks = constraints_of(metadata, base).checks()
+            return _annotated(inner, checks, base) if checks else inner
         if origin in (Union, types.UnionType):
             return self._union(kind)
         if origin is Literal:
@@ -129,12 +97,12 @@ class _Compiler:
         if kind is dict or origin is dict:
             key, item = typing.get_args(kind) or (str, Any)
             if key not in (str, Any):
-                raise SchemaError(f"{_name(kind)}: map keys from a client are strings")
+                raise SchemaError(f"{type_name(kind)}: map keys from a client are strings")
             return _dict(self.build(item))
         scalar = _SCALARS.get(kind)
         if scalar is None:
             raise SchemaError(
-                f"{_name(kind)} cannot come from a client: use str, int, float, bool, bytes, "
+                f"{type_name(kind)} cannot come from a client: use str, int, float, bool, bytes, "
                 "None, list, tuple, dict[str, ...], a dataclass, Literal or an Enum"
             )
         return scalar
@@ -174,15 +142,12 @@ class _Compiler:
         cell: list[Validator] = []
         self.dataclasses[kind] = cell
         hints = typing.get_type_hints(kind, include_extras=True)
-        fields = []
-        for f in dataclasses.fields(kind):
-            if not f.init:
-                continue
-            required = f.default is _MISSING and f.default_factory is _MISSING
-            fields.append(
-                (f.name, self.build(hints[f.name]), required, _accepts_none(hints[f.name]))
-            )
-        cell.append(_record(kind, fields))
+        fields = [
+            Field(f.name, hints[f.name], self.build(hints[f.name]), f)
+            for f in dataclasses.fields(kind)
+            if f.init
+        ]
+        cell.append(record(kind, fields, _SCALARS))
         del self.dataclasses[kind]
         return cell[0]
 
@@ -288,28 +253,6 @@ def _dict(item: Validator) -> Validator:
     return validate
 
 
-def _record(kind: type, fields: list[tuple[str, Validator, bool, bool]]) -> Validator:
-    def validate(value: Any) -> Any:
-        if not isinstance(value, dict):
-            raise InvalidPayload("", "must be an object")
-        values = {}
-        for name, check, required, nullable in fields:
-            v = value.get(name)
-            if v is not None:
-                try:
-                    values[name] = check(v)
-                except InvalidPayload as exc:
-                    raise within(exc, name) from None
-            elif required:
-                if nullable and name in value:
-                    values[name] = None
-                else:
-                    raise InvalidPayload(name, "is required")
-        return kind(**values)
-
-    return validate
-
-
 def _literal(options: tuple[Any, ...]) -> Validator:
     for option in options:
         if not isinstance(option, str | int | bool | bytes) and option is not None:
@@ -351,154 +294,36 @@ def _enum(kind: type[enum.Enum]) -> Validator:
     return validate
 
 
-def _annotated(inner: Validator, checks: list[Callable[[Any], None]]) -> Validator:
+def _annotated(inner: Validator, checks: list[Callable[[Any], None]], base: Any) -> Validator:
+    """``inner`` then the constraints; a value of exactly a scalar base type skips ``inner``
+    (the common case, and this runs for every constrained field of every event)."""
+    exact = base if base in _SCALARS and base is not float else None
+    if len(checks) == 1:
+        (check,) = checks
+
+        def validate_one(value: Any) -> Any:
+            if type(value) is not exact:
+                value = inner(value)
+                if value is None:
+                    return None
+            check(value)
+            return value
+
+        return validate_one
+
     def validate(value: Any) -> Any:
-        result = inner(value)
-        if result is not None:
-            for check in checks:
-                check(result)
-        return result
+        if type(value) is not exact:
+            value = inner(value)
+            if value is None:
+                return None
+        for check in checks:
+            check(value)
+        return value
 
     return validate
 
 
-# -- constraints --------------------------------------------------------------------------------
-
-
-def _flatten(metadata: list[Any]) -> list[Any]:
-    """``Annotated`` items with grouped ones (``Interval``, ``Len``) opened up."""
-    out = []
-    for meta in metadata:
-        if isinstance(meta, at.GroupedMetadata):
-            out.extend(_flatten(list(meta)))
-        else:
-            out.append(meta)
-    return out
-
-
-def _checks(metadata: list[Any], base: Any) -> list[Callable[[Any], None]]:
-    """The checks ``Annotated`` items add to ``base``; length bounds merge into one check,
-    foreign metadata (docs, ORM hints) adds none."""
-    checks: list[Callable[[Any], None]] = []
-    low, high, sized = 0, None, False
-    for meta in metadata:
-        if isinstance(meta, Length | at.MinLen | at.MaxLen):
-            _require(base, _SIZED, meta, "has no length")
-            sized = True
-            if isinstance(meta, Length | at.MinLen):
-                low = max(low, meta.min if isinstance(meta, Length) else meta.min_length)
-            top = meta.max if isinstance(meta, Length) else getattr(meta, "max_length", None)
-            if top is not None:
-                high = top if high is None else min(high, top)
-        elif isinstance(meta, Pattern):
-            _require(base, (str,), meta, "is not a string")
-            checks.append(_pattern(meta.compiled, meta.regex))  # type: ignore[attr-defined]
-        elif isinstance(meta, at.Gt | at.Ge | at.Lt | at.Le | at.MultipleOf):
-            _require(base, _NUMERIC, meta, "is not a number")
-            checks.append(_bound(meta))
-        elif isinstance(meta, at.Predicate):
-            checks.append(_predicate(meta.func))
-        elif isinstance(meta, at.BaseMetadata):
-            raise SchemaError(f"{meta!r} is not supported on a payload")
-    if sized:
-        checks.insert(0, _length(low, high))
-    return checks
-
-
-def _require(base: Any, kinds: tuple[type, ...], meta: Any, problem: str) -> None:
-    options = _leaves(base)
-    if not options or not all(_is_kind(o, kinds) for o in options):
-        raise SchemaError(f"{meta!r} cannot apply to {_name(base)}: it {problem}")
-
-
-def _leaves(kind: Any) -> list[Any]:
-    """The non-None types an annotation can hold (unions and Annotated opened up)."""
-    origin = typing.get_origin(kind)
-    if origin is Annotated:
-        return _leaves(typing.get_args(kind)[0])
-    if origin in (Union, types.UnionType):
-        return [leaf for o in typing.get_args(kind) if o is not _NONE for leaf in _leaves(o)]
-    return [kind]
-
-
-def _is_kind(kind: Any, kinds: tuple[type, ...]) -> bool:
-    actual = typing.get_origin(kind) or kind
-    if actual is bool:
-        return bool in kinds
-    return isinstance(actual, type) and not issubclass(actual, enum.Enum) and actual in kinds
-
-
-def _length(low: int, high: int | None) -> Callable[[Any], None]:
-    bounds = f"at least {low}" if high is None else f"{low}..{high}"
-
-    def check(value: Any) -> None:
-        size = len(value)
-        if size < low or (high is not None and size > high):
-            raise InvalidPayload("", f"must have length {bounds} (got {size})")
-
-    return check
-
-
-def _pattern(compiled: re.Pattern[str], regex: str) -> Callable[[Any], None]:
-    def check(value: Any) -> None:
-        if not compiled.fullmatch(value):
-            raise InvalidPayload("", f"must match {regex}")
-
-    return check
-
-
-def _bound(meta: Any) -> Callable[[Any], None]:
-    if isinstance(meta, at.MultipleOf):
-        step = meta.multiple_of
-
-        def multiple(value: Any) -> None:
-            if value % step:
-                raise InvalidPayload("", f"must be a multiple of {step}")
-
-        return multiple
-    op, limit = {
-        at.Gt: (">", getattr(meta, "gt", None)),
-        at.Ge: (">=", getattr(meta, "ge", None)),
-        at.Lt: ("<", getattr(meta, "lt", None)),
-        at.Le: ("<=", getattr(meta, "le", None)),
-    }[type(meta)]
-    test: Callable[[Any], bool] = {
-        ">": lambda v: v > limit,
-        ">=": lambda v: v >= limit,
-        "<": lambda v: v < limit,
-        "<=": lambda v: v <= limit,
-    }[op]
-
-    def check(value: Any) -> None:
-        if not test(value):
-            raise InvalidPayload("", f"must be {op} {limit} (got {value})")
-
-    return check
-
-
-def _predicate(func: Callable[[Any], Any]) -> Callable[[Any], None]:
-    name = getattr(func, "__qualname__", repr(func))
-
-    def check(value: Any) -> None:
-        if not func(value):
-            raise InvalidPayload("", f"must satisfy {name}")
-
-    return check
-
-
 # -- descriptions -------------------------------------------------------------------------------
-
-
-def _accepts_none(kind: Any) -> bool:
-    if typing.get_origin(kind) is Annotated:
-        kind = typing.get_args(kind)[0]
-    return kind is Any or (
-        typing.get_origin(kind) in (Union, types.UnionType) and _NONE in typing.get_args(kind)
-    )
-
-
-def _name(kind: Any) -> str:
-    return getattr(kind, "__name__", None) or str(kind).replace("typing.", "")
 
 
 def describe(kind: Any) -> str:
@@ -525,4 +350,4 @@ def describe(kind: Any) -> str:
         return "an object"
     if origin is Literal:
         return "one of " + ", ".join(repr(o) for o in typing.get_args(kind))
-    return _name(kind)
+    return type_name(kind)

@@ -3,13 +3,17 @@ field paths in its messages, and the annotations it refuses when a class is defi
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import re
+import typing
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 import annotated_types as at
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from socketsvc.errors import InvalidPayload
 from socketsvc.handlers.schema import Length, Pattern, SchemaError, compile, parse
@@ -212,3 +216,73 @@ def test_enum_values_must_be_strings_or_integers() -> None:
 
 def test_foreign_metadata_is_left_alone() -> None:
     assert compile(Annotated[int, "a doc string", {"orm": "column"}])(1) == 1
+
+
+# -- the generated record validator and the looped one agree ---------------------------------
+
+
+@dataclass(frozen=True)
+class Mixed:
+    name: Annotated[str, Length(1, 8), Pattern(r"[a-z]+")]
+    count: Annotated[int, at.Ge(0), at.Lt(10)]
+    ratio: Annotated[float | None, at.Gt(0)] = None
+    blob: bytes = b""
+    flag: bool = False
+    mode: Literal["a", "b"] = "a"
+    tags: Annotated[list[str], at.MaxLen(2)] = field(default_factory=list)
+    level: Level | None = None
+    nested: Point | None = None
+
+
+JSONISH = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-20, 20)
+    | st.floats(-2, 2, allow_nan=False)
+    | st.text("abcXY", max_size=10)
+    | st.binary(max_size=3),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text("xy", max_size=2), inner),
+    max_leaves=8,
+)
+FIELD_VALUES = {
+    "name": st.text("abcX", max_size=9),
+    "count": st.integers(-2, 12),
+    "ratio": st.floats(-1, 1, allow_nan=False) | st.integers(-1, 1),
+    "blob": st.binary(max_size=2),
+    "flag": st.booleans(),
+    "mode": st.sampled_from(["a", "b", "c"]),
+    "tags": st.lists(st.text("ab", max_size=2), max_size=3),
+    "level": st.sampled_from([1, 2, 3, "1"]),
+    "nested": st.fixed_dictionaries({"x": st.integers(-1, 101), "y": st.floats(-2, 2)}),
+}
+MIXED_MAPS = st.fixed_dictionaries(
+    {name: FIELD_VALUES[name] | JSONISH for name in ("name", "count")},
+    optional={
+        name: values | JSONISH
+        for name, values in FIELD_VALUES.items()
+        if name not in ("name", "count")
+    },
+)
+
+
+def outcome(validate: Any, value: Any) -> Any:
+    try:
+        return ("ok", validate(value))
+    except InvalidPayload as exc:
+        return ("refused", exc.message)
+
+
+@settings(max_examples=300, deadline=None)
+@given(MIXED_MAPS | JSONISH)
+def test_generated_and_looped_record_validators_agree(value: Any) -> None:
+    from socketsvc.handlers import records, schema
+
+    compiler = schema._Compiler()
+    hints = typing.get_type_hints(Mixed, include_extras=True)
+    fields = [
+        records.Field(f.name, hints[f.name], compiler.build(hints[f.name]), f)
+        for f in dataclasses.fields(Mixed)
+    ]
+    generated = records._generated(Mixed, fields, schema._SCALARS)
+    looped = records._looped(Mixed, fields)
+    assert outcome(generated, value) == outcome(looped, value)
