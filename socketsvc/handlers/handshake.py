@@ -7,11 +7,15 @@ the trusted proxies tell it (the TCP peer when there are none).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from multidict import CIMultiDictProxy, MultiDictProxy
+from aiohttp import web
+from multidict import CIMultiDictProxy, MultiMapping
+
+from socketsvc.security.proxies import TrustedProxies
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,9 +29,25 @@ class Handshake:
     server (or its trusted proxy) over TLS; ``issued`` is the connect time (Unix seconds)."""
 
     headers: CIMultiDictProxy[str]
-    query: MultiDictProxy[str]
+    query: MultiMapping[str]
     auth: Mapping[str, Any]
     address: str
     secure: bool
     url: str
     issued: float
+
+    @classmethod
+    def of(
+        cls, request: web.BaseRequest, auth: Mapping[str, Any], proxies: TrustedProxies
+    ) -> Handshake:
+        """The handshake of a namespace connect made over ``request``'s session."""
+        scheme = proxies.forwarded(request, "X-Forwarded-Proto") or request.scheme
+        return cls(
+            headers=request.headers,
+            query=request.query,
+            auth=auth,
+            address=proxies.client_address(request),
+            secure=scheme == "https",
+            url=request.path_qs,
+            issued=time.time(),
+        )

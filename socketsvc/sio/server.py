@@ -29,7 +29,6 @@ import asyncio
 import builtins
 import inspect
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -286,7 +285,7 @@ class SocketServer(SocketIOServer):
             return None
         self.security.connected(sid, identity)
         auth = auth or {}
-        self.handshakes[sid] = self._handshake(environ, auth)
+        self.handshakes[sid] = Handshake.of(environ["aiohttp.request"], auth, self.security.proxies)
         try:
             accepted = await self.tasks.start(handler.trigger_event("connect", sid, environ, auth))
         except sio_exceptions.ConnectionRefusedError:
@@ -302,20 +301,6 @@ class SocketServer(SocketIOServer):
         if accepted is False:
             self._forget(sid)
         return accepted
-
-    def _handshake(self, environ: Any, auth: Any) -> Handshake:
-        request = environ["aiohttp.request"]
-        proxies = self.security.proxies
-        scheme = proxies.forwarded(request, "X-Forwarded-Proto") or request.scheme
-        return Handshake(
-            headers=request.headers,
-            query=request.query,
-            auth=auth,
-            address=proxies.client_address(request),
-            secure=scheme == "https",
-            url=request.path_qs,
-            issued=time.time(),
-        )
 
     def _forget(self, sid: str | None) -> None:
         """A namespace connection ended or was refused: drop what was kept for it."""
