@@ -192,3 +192,36 @@ async def test_mistakes_stop_start_up_with_exit_2_naming_class_and_method(
     assert expected in out, out
     assert f"namespaces.{namespace}" in out
     assert "Traceback" not in out
+
+
+async def test_a_lifespan_hook_that_fails_stops_start_up_naming_the_class(tmp_path: Path) -> None:
+    (tmp_path / "failing_hook.py").write_text(
+        "from socketsvc.handlers import BaseNamespace\n"
+        "class Board(BaseNamespace):\n"
+        "    @classmethod\n"
+        "    async def lifespan(cls, services):\n"
+        "        raise ConnectionError('database unreachable')\n"
+        "        yield\n"
+    )
+    config = tmp_path / "app.toml"
+    config.write_text('[namespaces]\n"/board" = "failing_hook:Board"\n')
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "socketsvc",
+        "serve",
+        "--port",
+        "0",
+        "--config",
+        str(config),
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out = (await asyncio.wait_for(proc.communicate(), 30))[0].decode()
+    assert proc.returncode == 1, out
+    assert (
+        "socketsvc: start-up failed: Board.lifespan failed: ConnectionError: database unreachable"
+        in out
+    )
+    assert "listening on" not in out
