@@ -50,7 +50,10 @@ def encode_frames(
         try:
             body = dumps(data)
         except TypeError:  # bytes inside (attachments), or a type JSON has not
-            encoded = cls(kind, data=plain(data), namespace=namespace, id=id).encode()
+            try:
+                encoded = cls(kind, data=data, namespace=namespace, id=id).encode()
+            except UnsupportedValue:  # perhaps bytes inside a dataclass: the slow way
+                encoded = cls(kind, data=plain(data), namespace=namespace, id=id).encode()
             return encoded if isinstance(encoded, list) else [encoded]
         except (ValueError, RecursionError) as exc:
             raise Unencodable.from_exception("json", exc) from None
