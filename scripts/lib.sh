@@ -38,6 +38,18 @@ find_python() {
   echo "$candidate"
 }
 
+# find_any_python: the newest supported CPython (3.13, 3.12, then 3.11) that find_python finds,
+# or python3 on PATH when it is 3.11 or newer; fails when there is none.
+find_any_python() {
+  local version candidate
+  for version in 3.13 3.12 3.11; do
+    find_python "$version" && return 0
+  done
+  candidate=$(command -v python3 2>/dev/null) || return 1
+  "$candidate" -c 'import sys; assert sys.version_info >= (3, 11)' >/dev/null 2>&1 || return 1
+  echo "$candidate"
+}
+
 # make_venv PYTHON DIR PIP-ARGS...: a virtual environment in DIR with PIP-ARGS installed.
 # Debian's python3 ships without venv's pip bootstrap (PEP 668 forbids installing into the
 # system Python): install python3-venv when creating the environment fails for that reason.
@@ -45,7 +57,7 @@ make_venv() {
   local python=$1 dir=$2
   shift 2
   if [ ! -x "$dir/bin/python" ]; then
-    if ! "$python" -m venv "$dir" 2>/dev/null; then
+    if ! "$python" -m venv "$dir" >/dev/null 2>&1; then
       rm -rf "$dir"
       local minor
       minor=$("$python" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')

@@ -10,45 +10,55 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import getpass
+import logging
 import sys
 import typing
 from collections.abc import Sequence
 from typing import Any
 
 from socketsvc import __version__, config
-from socketsvc.errors import ConfigError
+from socketsvc.errors import ConfigError, StartupError
 
 EXIT_CONFIG = 2
+DESCRIPTION = (
+    "socketsvc: a Socket.IO-compatible real-time event server. Stock Socket.IO v4 clients "
+    "(browsers, React Native, Swift, Java, Dart; JSON and msgpack parsers on one endpoint) "
+    "connect to it, and your Python handler modules serve their namespaces. Rooms, acks both "
+    "ways, JWT auth and Redis scale-out included."
+)
+SERVE_EPILOG = """\
+Lists (--transports, --cors-origins, --trusted-proxies, --jwt-algorithms, --handler-path) are
+comma-separated: --transports polling,websocket.
+
+Two settings are tables and can only be set in the --config TOML file:
+  [namespaces]      namespace -> "package.module:Class" of a handler module, e.g.
+                    "/orders" = "myapp.orders:OrdersNamespace"
+  [namespace_auth]  namespace -> required | optional | none, e.g. "/admin" = "required"
+Handler modules are imported from --handler-path, the config file's directory, the working
+directory, then the installed packages.
+
+Secrets (--jwt-secret, --api-key) given as flags are visible to every user of the machine in
+the process list: set SOCKETSVC_JWT_SECRET / SOCKETSVC_API_KEY or the config file instead.
+"""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="socketsvc", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="socketsvc", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"socketsvc {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve = commands.add_parser(
         "serve",
-        help="run a socketsvc node",
+        help="run a socketsvc node (see: socketsvc serve --help)",
         description="Run a socketsvc node. Precedence: defaults < --config file < "
         "SOCKETSVC_<NAME> environment variables < these flags.",
+        epilog=SERVE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     serve.add_argument("--config", metavar="FILE", help="TOML settings file (or $SOCKETSVC_CONFIG)")
     for f in dataclasses.fields(config.Settings):
         if config.is_table(f.name):
             continue
-        kind = config.field_type(f.name)
-        default = f.default if f.default is not dataclasses.MISSING else None
-        shown = ",".join(default) if isinstance(default, tuple) else default
-        help_text = f"{f.metadata['doc']} (default: {shown!s}; env SOCKETSVC_{f.name.upper()})"
-        flag = "--" + f.name.replace("_", "-")
-        if kind is bool:
-            serve.add_argument(
-                flag, action=argparse.BooleanOptionalAction, default=None, help=help_text
-            )
-            continue
-        choices = f.metadata.get("choices") if typing.get_origin(kind) is not tuple else None
-        serve.add_argument(
-            flag, dest=f.name, default=None, metavar=f.name.upper(), choices=choices, help=help_text
-        )
+        serve_flag(serve, f)
     commands.add_parser(
         "hash-password",
         help="print a bcrypt hash for admin_password_hash",
@@ -56,6 +66,42 @@ def build_parser() -> argparse.ArgumentParser:
         "bcrypt hash, the form admin_password_hash takes.",
     )
     return parser
+
+
+def serve_flag(serve: argparse.ArgumentParser, f: dataclasses.Field[Any]) -> None:
+    """One setting as a flag: its doc, its values when it has a fixed set, its default."""
+    kind = config.field_type(f.name)
+    default = f.default if f.default is not dataclasses.MISSING else None
+    is_list = typing.get_origin(kind) is tuple
+    choices = f.metadata.get("choices")
+    shown = ",".join(default) if isinstance(default, tuple) else default
+    if f.metadata.get("secret"):
+        shown = "empty"
+    parts = [f.metadata["doc"]]
+    if choices and is_list:
+        parts.append(f"comma-separated, from: {', '.join(choices)}")
+    elif choices:
+        parts.append(f"one of: {', '.join(choices)}")
+    elif is_list:
+        parts.append("comma-separated")
+    if f.metadata.get("secret"):
+        parts.append("WARNING: a flag is visible in the process list, prefer the env variable")
+    help_text = f"{'; '.join(parts)} (default: {shown!s}; env SOCKETSVC_{f.name.upper()})"
+    flag = "--" + f.name.replace("_", "-")
+    if kind is bool:
+        serve.add_argument(
+            flag, action=argparse.BooleanOptionalAction, default=None, help=help_text
+        )
+        return
+    metavar = "{" + ",".join(choices) + "}" if choices and not is_list else f.name.upper()
+    serve.add_argument(
+        flag,
+        dest=f.name,
+        default=None,
+        metavar=metavar,
+        choices=None if is_list else choices,
+        help=help_text.replace("%", "%%"),
+    )
 
 
 def settings_from_args(args: argparse.Namespace) -> config.Settings:
@@ -79,6 +125,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     from socketsvc.app.logs import configure_logging
 
     configure_logging(settings.log_level, settings.log_format, config.node_name(settings))
+    for f in dataclasses.fields(config.Settings):
+        if f.metadata.get("secret") and getattr(args, f.name, None) is not None:
+            logging.getLogger("socketsvc").warning(
+                "--%s was given on the command line, where every user of this machine can "
+                "read it: prefer SOCKETSVC_%s or the config file",
+                f.name.replace("_", "-"),
+                f.name.upper(),
+            )
     from socketsvc.app.runner import serve
     from socketsvc.app.tuning import run, tune_gc
 
@@ -88,6 +142,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"socketsvc: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    except StartupError as exc:
+        logging.getLogger("socketsvc").error("start-up failed", exc_info=exc.__cause__)
+        print(f"socketsvc: start-up failed: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:
         print(
             f"socketsvc: cannot listen on {settings.host}:{settings.port}: {exc}", file=sys.stderr

@@ -85,6 +85,13 @@ class Settings:
         default_factory=dict,
         metadata=_doc("extra handler modules: namespace -> 'package.module:Class' (file only)"),
     )
+    handler_path: tuple[str, ...] = field(
+        default=(),
+        metadata=_doc(
+            "directories [namespaces] modules are imported from, before the config file's "
+            "directory, the working directory and the installed packages"
+        ),
+    )
     # -- security: see docs/security.md ---------------------------------------------------------
     auth: Literal["required", "optional", "none"] = field(
         default="none",
@@ -94,7 +101,11 @@ class Settings:
         default_factory=dict,
         metadata=_doc("per-namespace auth mode: namespace -> required|optional|none (file only)"),
     )
-    jwt_secret: str = field(default="", metadata=_doc("HS256 shared secret for connect tokens"))
+    jwt_secret: str = field(
+        default="",
+        repr=False,
+        metadata=_doc("HS256 shared secret for connect tokens (prefer env)", secret=True),
+    )
     jwt_public_key_file: str = field(
         default="", metadata=_doc("PEM public key (RSA or EC P-256) for RS256/ES256 tokens")
     )
@@ -189,7 +200,9 @@ class Settings:
     api_key: str = field(
         default="",
         repr=False,
-        metadata=_doc("bearer token for POST /api/v1/emit; empty disables the API (prefer env)"),
+        metadata=_doc(
+            "bearer token for POST /api/v1/emit; empty disables the API (prefer env)", secret=True
+        ),
     )
     # -- observing a node: see README "Observing a node" -----------------------------------
     node_id: str = field(
@@ -473,4 +486,11 @@ def load(
         values.update(read_file(config_file))
     values.update(read_env(environ))
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    if config_file:
+        # Handler modules beside the config file are found however socketsvc was started.
+        here = Path(config_file).resolve().parent
+        values["handler_path"] = (
+            *(str(here / p) for p in values.get("handler_path", ())),
+            str(here),
+        )
     return Settings(**values)

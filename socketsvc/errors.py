@@ -47,6 +47,7 @@ class InvalidPayload(SocketsvcError):
         where = f"'{field}'" if field else "payload"
         super().__init__(INVALID_PAYLOAD, f"{where} {problem}")
         self.field = field
+        self.problem = problem
 
 
 class AckTimeout(SocketsvcError):
@@ -81,8 +82,33 @@ class Unencodable(SocketsvcError):
         return cls(wire_format, reason)
 
 
+class UnsupportedValue(TypeError):
+    """A handler sent a value of a type no wire format carries (a set, an arbitrary object).
+
+    Not a :class:`SocketsvcError`: it is a bug in the handler, not something the client can
+    fix, so the client is answered ``internal`` and the server logs it once per cause."""
+
+    def __init__(self, type_name: str) -> None:
+        super().__init__(
+            f"a {type_name} cannot be sent: send str, int, float, bool, None, bytes, "
+            "lists, tuples, maps with string keys or dataclasses"
+        )
+        self.type_name = type_name
+
+    @classmethod
+    def of(cls, data: Any, exc: BaseException) -> UnsupportedValue:
+        """For the data an encoder refused with ``exc`` (a TypeError)."""
+        from socketsvc.protocol.values import unsupported
+
+        return cls(unsupported(data) or str(exc).split("\n")[0][:80])
+
+
 class ConfigError(Exception):
     """A setting or handler module is wrong; start-up stops with exit status 2."""
+
+
+class StartupError(Exception):
+    """A handler class's start-up hook failed; start-up stops with exit status 1."""
 
 
 def error_ack(code: str, message: str) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import os
 import re
 import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,17 +35,22 @@ async def _collect(stream: asyncio.StreamReader, log: list[str]) -> None:
 
 
 @contextlib.asynccontextmanager
-async def cli_node(*args: str, env: dict[str, str] | None = None) -> AsyncIterator[CliNode]:
-    """Start ``socketsvc serve --port 0 *args``, yield it once it listens, stop it (SIGTERM)."""
+async def cli_node(
+    *args: str,
+    env: dict[str, str] | None = None,
+    command: Sequence[str] = (sys.executable, "-m", "socketsvc"),
+    cwd: Path = ROOT,
+) -> AsyncIterator[CliNode]:
+    """Start ``socketsvc serve --port 0 *args``, yield it once it listens, stop it (SIGTERM).
+
+    ``command`` runs socketsvc (``python -m socketsvc``, or the console script)."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "socketsvc",
+        *command,
         "serve",
         "--port",
         "0",
         *args,
-        cwd=ROOT,
+        cwd=cwd,
         env={**os.environ, **(env or {})},
         stdin=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,

@@ -27,6 +27,11 @@ TEST_NAMESPACES = {
     "/slow": "tests.sample_handlers:SlowConnectNamespace",
     "/tasks": "tests.sample_handlers:TaskAwareNamespace",
     "/recovering": "tests.sample_handlers:RecoveringNamespace",
+    "/board/*": "tests.sample_handlers:BoardNamespace",
+    "/kept/*": "tests.sample_handlers:KeptNamespace",
+    "/fragile/*": "tests.sample_handlers:FragileNamespace",
+    "/hs": "tests.sample_handlers:HandshakeNamespace",
+    "/returns": "tests.sample_handlers:ReturnsNamespace",
 }
 
 SERIALIZERS = ["json", "msgpack"]

@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextvars
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, ClassVar, Literal
 
+from annotated_types import Ge, Le
 from socketio.exceptions import ConnectionRefusedError
 
 from socketsvc.errors import SocketsvcError
-from socketsvc.handlers import BaseNamespace, event
+from socketsvc.handlers import BaseNamespace, ServiceKey, Services, event
 
 
 @dataclass(frozen=True)
@@ -217,3 +218,140 @@ class RecoveringNamespace(BaseNamespace):
             "rooms": sorted(self.rooms_of(sid)),
             "kept": (session or {}).get("kept"),
         }
+
+
+# -- state, services and lifecycle ----------------------------------------------------------
+
+BOARDS: ServiceKey[dict[str, list[Any]]] = ServiceKey("boards", dict)
+LIFESPAN_EVENTS: list[str] = []  # what BoardNamespace.lifespan did, in order
+
+
+@dataclass(frozen=True)
+class Stroke:
+    x: Annotated[int, Ge(0), Le(4096)]
+    y: Annotated[int, Ge(0), Le(4096)]
+    colour: Literal["red", "green", "blue"] = "red"
+
+
+class BoardNamespace(BaseNamespace):
+    """A whiteboard per ``/board/<name>``: strokes live in the instance while anyone is
+    connected, and in the ``boards`` service (from the lifespan hook) in between."""
+
+    @classmethod
+    async def lifespan(cls, services: Services) -> AsyncIterator[None]:
+        services.provide(BOARDS, {})
+        LIFESPAN_EVENTS.append("started")
+        yield
+        LIFESPAN_EVENTS.append(f"stopped with {sorted(services[BOARDS])}")
+        services.withdraw(BOARDS)
+
+    def __init__(self, namespace: str, services: Services) -> None:
+        super().__init__(namespace, services)
+        self.strokes: list[Any] = list(services[BOARDS].get(namespace, []))
+
+    async def after_connect(self, sid: str) -> None:
+        await self.emit("state", {"strokes": self.strokes}, to=sid)
+
+    async def on_stroke(self, sid: str, stroke: Stroke) -> int:
+        self.strokes.append(stroke)
+        return len(self.strokes)
+
+    async def on_release(self) -> None:
+        self.services[BOARDS][self.namespace] = list(self.strokes)
+
+
+class KeptNamespace(BaseNamespace):
+    """A pattern namespace whose instances outlive their clients."""
+
+    keep_when_empty = True
+    released: ClassVar[list[str]] = []
+
+    def __init__(self, namespace: str, services: Services) -> None:
+        super().__init__(namespace, services)
+        self.value: Any = None
+
+    async def on_put(self, sid: str, value: Any) -> None:
+        self.value = value
+
+    async def on_get(self, sid: str) -> Any:
+        return self.value
+
+    async def on_release(self) -> None:
+        self.released.append(self.namespace)
+
+
+class FragileNamespace(BaseNamespace):
+    """A pattern namespace whose constructor fails for some names."""
+
+    def __init__(self, namespace: str, services: Services) -> None:
+        if namespace.endswith("/bad"):
+            raise RuntimeError("cannot open this one")
+        super().__init__(namespace, services)
+
+    async def on_ping(self, sid: str) -> str:
+        return "pong"
+
+
+class HandshakeNamespace(BaseNamespace):
+    """Reports what ``self.handshake(sid)`` says, from after_connect and from an event."""
+
+    async def on_connect(self, sid: str, environ: Mapping[str, Any], auth: dict[str, Any]) -> Any:
+        await self.save_session(sid, {"remote_addr": environ["REMOTE_ADDR"]})
+        return None
+
+    def _describe(self, sid: str) -> dict[str, Any]:
+        handshake = self.handshake(sid)
+        return {
+            "custom": handshake.headers.get("x-custom"),
+            "room": handshake.query.get("room"),
+            "transport": handshake.query.get("transport"),
+            "auth": dict(handshake.auth),
+            "address": handshake.address,
+            "secure": handshake.secure,
+            "url": handshake.url.split("?")[0],
+            "issued": handshake.issued,
+        }
+
+    async def after_connect(self, sid: str) -> None:
+        session = await self.get_session(sid)
+        await self.emit("handshake", {**self._describe(sid), **session}, to=sid)
+
+    async def on_handshake(self, sid: str) -> dict[str, Any]:
+        return self._describe(sid)
+
+
+@dataclass
+class Cell:
+    row: int
+    col: int
+    blob: bytes = b""
+
+
+class ReturnsNamespace(BaseNamespace):
+    """Return values and emits of every kind a handler author might try."""
+
+    async def on_dataclass(self, sid: str) -> Cell:
+        return Cell(1, 2)
+
+    async def on_nested(self, sid: str) -> dict[str, Any]:
+        return {"cells": [Cell(1, 2, b"\x00\xff"), Cell(3, 4)], "first": Cell(0, 0)}
+
+    async def on_several(self, sid: str) -> tuple[Any, ...]:
+        return ("a", Cell(5, 6))
+
+    async def on_nothing(self, sid: str) -> None:
+        return None
+
+    async def on_a_set(self, sid: str) -> Any:
+        return {"tags": {"x", "y"}}
+
+    async def on_an_object(self, sid: str) -> Any:
+        return object()
+
+    async def on_emit_set(self, sid: str) -> str:
+        await self.emit("tags", {"tags": {"x"}}, to=sid)
+        return "emitted"
+
+    async def on_emit_cell(self, sid: str) -> str:
+        await self.emit("cell", Cell(7, 8), to=sid)
+        return "emitted"

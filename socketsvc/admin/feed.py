@@ -16,6 +16,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from socketsvc.handlers.services import ServiceKey
 from socketsvc.sio.observer import Observer
 
 MAX_QUEUE = 2000  # admin events waiting to be sent; older ones are dropped first
@@ -121,3 +122,7 @@ class AdminFeed(Observer):
     def room_left(self, namespace: str, room: str, sid: str) -> None:
         if self.watching and namespace != self.namespace:
             self._put("room_left", namespace, room, sid, now())
+
+
+ADMIN_FEED: ServiceKey[AdminFeed] = ServiceKey("admin_feed", AdminFeed)
+"""The node's feed, provided by the app factory when the Admin UI is on."""

@@ -36,7 +36,7 @@ from socketsvc.handlers.base import EVENT_NAME, RESERVED_EVENTS, BaseNamespace
 from socketsvc.handlers.services import Services
 
 from .auth import AdminAuth
-from .feed import MAX_SENT_REPORTS, AdminFeed
+from .feed import ADMIN_FEED, MAX_SENT_REPORTS
 
 log = logging.getLogger("socketsvc.admin")
 
@@ -52,12 +52,13 @@ def iso(t: float) -> str:
 class AdminNamespace(BaseNamespace):
     """``/admin`` (``admin_namespace``): authentication, the feed's events, the actions."""
 
-    def __init__(
-        self, namespace: str, services: Services, feed: AdminFeed, auth: AdminAuth
-    ) -> None:
+    def __init__(self, namespace: str, services: Services) -> None:
+        """The feed is the node's (``ADMIN_FEED``, which the app factory provides): what the
+        observer records is what this namespace shows."""
         super().__init__(namespace, services)
-        self.feed = feed
-        self.auth = auth
+        settings = services.settings
+        self.feed = feed = services[ADMIN_FEED]
+        self.auth = AdminAuth(settings.admin_username, settings.admin_password_hash)
         self.read_only = services.settings.admin_read_only
         self.node = node_name(services.settings)
         self.started = time.monotonic()

@@ -2,26 +2,30 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable
 from importlib import resources
 
 from aiohttp import web
 
-from socketsvc.admin.auth import AdminAuth
-from socketsvc.admin.feed import AdminFeed
+from socketsvc.admin.feed import ADMIN_FEED, AdminFeed
 from socketsvc.admin.namespace import AdminNamespace
 from socketsvc.app import health
 from socketsvc.app.api import emit_route
 from socketsvc.app.exposition import NodeCollector, metrics_route, registry_for
 from socketsvc.app.metrics import NamespaceLabels, NodeMetrics
 from socketsvc.config import Settings, node_name
+from socketsvc.errors import StartupError
+from socketsvc.handlers.base import BaseNamespace
 from socketsvc.handlers.services import Services
 from socketsvc.scaleout.backends import Backend, Backends, make_backends
 from socketsvc.security.policy import SecurityPolicy
-from socketsvc.sio.namespaces import class_windows, load_routes
+from socketsvc.sio.namespaces import Route, class_windows, load_routes
 from socketsvc.sio.observer import combine
 from socketsvc.sio.recovery import Windows
 from socketsvc.sio.server import SocketServer
+
+log = logging.getLogger("socketsvc")
 
 SETTINGS = web.AppKey("settings", Settings)
 SIO = web.AppKey("sio", SocketServer)
@@ -37,6 +41,7 @@ def create_app(settings: Settings) -> web.Application:
     chat page and (with an ``api_key``) the publish API.
 
     Handler modules are imported here, so a broken one fails start-up, not the first connect.
+    Their ``lifespan`` hooks run after the backends start and end before they stop.
     """
     routes = load_routes(settings)
     extra = [settings.admin_namespace] if settings.admin_ui else []
@@ -46,12 +51,13 @@ def create_app(settings: Settings) -> web.Application:
     backends = make_backends(settings, Windows(settings, class_windows(routes)), observer)
     services = Services(settings=settings, presence=backends.presence, archive=backends.archive)
     security = SecurityPolicy(settings)
+    _log_routes(routes, security)
     sio = SocketServer(
         settings, backends.manager, routes, services, security, backends.recovery, observer
     )
     if feed is not None:
-        auth = AdminAuth(settings.admin_username, settings.admin_password_hash)
-        sio.register_namespace(AdminNamespace(settings.admin_namespace, services, feed, auth))
+        services.provide(ADMIN_FEED, feed)
+        sio.register_namespace(AdminNamespace(settings.admin_namespace, services))
     app = web.Application(client_max_size=settings.max_payload)
     app[SETTINGS] = settings
     app[SIO] = sio
@@ -74,8 +80,58 @@ def create_app(settings: Settings) -> web.Application:
         app.router.add_route("POST", "/api/v1/emit", emit_route(sio, settings.api_key))
     for backend in backends.all():
         app.cleanup_ctx.append(_running(backend))
+    for handler in dict.fromkeys(route.handler for route in routes):
+        if handler.lifespan is not None:
+            app.cleanup_ctx.append(_lifespan(handler, services))
     app.on_shutdown.append(_close_clients)
     return app
+
+
+def _log_routes(routes: list[Route], security: SecurityPolicy) -> None:
+    """One line per namespace at start-up: which class serves it, with which auth mode."""
+    for route in routes:
+        kind = ""
+        if route.is_pattern:
+            kept = "kept" if route.handler.keep_when_empty else "released"
+            kind = f", one instance per namespace, {kept} when empty"
+        log.info(
+            "namespace %s: %s (auth %s%s)",
+            route.namespace,
+            route.target,
+            security.authenticator.mode(route.namespace),
+            kind,
+        )
+
+
+def _lifespan(
+    handler: type[BaseNamespace], services: Services
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """A handler class's ``lifespan`` hook as a cleanup context: start-up before the node
+    serves, shutdown after its clients are gone. A failure names the class."""
+    name = f"{handler.__qualname__}.lifespan"
+
+    async def run(app: web.Application) -> AsyncIterator[None]:
+        assert handler.lifespan is not None
+        hook = handler.lifespan(services)
+        try:
+            await anext(hook)
+        except StopAsyncIteration:
+            raise StartupError(f"{name} did not yield") from None
+        except Exception as exc:
+            raise StartupError(f"{name} failed: {type(exc).__name__}: {exc}") from exc
+        log.info("started %s", name)
+        yield
+        try:
+            await anext(hook)
+        except StopAsyncIteration:
+            pass
+        except Exception:
+            log.exception("%s failed while shutting down", name)
+        else:
+            log.error("%s yielded more than once; its shutdown part was not run", name)
+            await hook.aclose()
+
+    return run
 
 
 async def index(request: web.Request) -> web.FileResponse:

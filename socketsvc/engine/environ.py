@@ -29,7 +29,6 @@ _FIXED: dict[str, Callable[[web.BaseRequest], Any]] = {
     "QUERY_STRING": lambda r: r.query_string or "",
     "RAW_URI": lambda r: r.path_qs,
     "SERVER_PROTOCOL": lambda r: f"HTTP/{r.version[0]}.{r.version[1]}",
-    "REMOTE_ADDR": lambda r: "127.0.0.1",
     "REMOTE_PORT": lambda r: "0",
     "SERVER_NAME": lambda r: "aiohttp",
     "SERVER_PORT": lambda r: "0",
@@ -48,22 +47,35 @@ def _key(header: str) -> str:
     return "HTTP_" + upper.replace("-", "_")
 
 
+def _peer(request: web.BaseRequest) -> str:
+    return request.remote or ""
+
+
 class RequestEnviron(Mapping[str, Any]):
     """``translate_request(request)`` of python-engineio's aiohttp driver, computed lazily.
 
     Same keys and values: repeated headers are joined with commas, ``CONTENT_TYPE`` and
-    ``CONTENT_LENGTH`` carry no ``HTTP_`` prefix. Read-only; ``copy()`` gives a plain dict.
+    ``CONTENT_LENGTH`` carry no ``HTTP_`` prefix. Except ``REMOTE_ADDR``, which the driver
+    always sets to 127.0.0.1: here it is the client's address as ``client_address`` tells it
+    (the TCP peer, or what trusted proxies say). Read-only; ``copy()`` gives a plain dict.
     """
 
-    __slots__ = ("request",)
+    __slots__ = ("client_address", "request")
 
-    def __init__(self, request: web.BaseRequest) -> None:
+    def __init__(
+        self,
+        request: web.BaseRequest,
+        client_address: Callable[[web.BaseRequest], str] = _peer,
+    ) -> None:
         self.request = request
+        self.client_address = client_address
 
     def __getitem__(self, key: str) -> Any:
         fixed = _FIXED.get(key)
         if fixed is not None:
             return fixed(self.request)
+        if key == "REMOTE_ADDR":
+            return self.client_address(self.request)
         headers = self.request.headers
         if key in _BODY_HEADERS:
             values = headers.getall(_BODY_HEADERS[key], [])
@@ -80,6 +92,7 @@ class RequestEnviron(Mapping[str, Any]):
 
     def __iter__(self) -> Iterator[str]:
         seen = dict.fromkeys(_FIXED)
+        seen["REMOTE_ADDR"] = None
         for header in self.request.headers:
             seen[_key(header)] = None
         return iter(seen)

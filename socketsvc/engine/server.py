@@ -196,7 +196,7 @@ class EngineServer(EngineIOServer):
     # --------------------------------------------------------------- requests
     async def handle_request(self, *args: Any, **kwargs: Any) -> web.StreamResponse:
         request: web.Request = args[0]
-        environ = RequestEnviron(request)
+        environ = RequestEnviron(request, self.policy.client_address)
         allows_origin = self.policy.allows_origin
         if allows_origin is not None:
             if not allows_origin(request):

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from socketsvc.handlers.base import BaseNamespace, event
 from socketsvc.handlers.chat import ChatNamespace
+from socketsvc.handlers.checks import HandlerError
+from socketsvc.handlers.handshake import Handshake
 from socketsvc.handlers.schema import Length, Pattern
-from socketsvc.handlers.services import Services
+from socketsvc.handlers.services import ServiceKey, Services
 
 BUILTIN_NAMESPACES: dict[str, type[BaseNamespace]] = {
     "/chat": ChatNamespace,
@@ -16,8 +18,11 @@ __all__ = [
     "BUILTIN_NAMESPACES",
     "BaseNamespace",
     "ChatNamespace",
+    "HandlerError",
+    "Handshake",
     "Length",
     "Pattern",
+    "ServiceKey",
     "Services",
     "event",
 ]

@@ -2,37 +2,42 @@
 
 A handler module is one class. ``on_<event>`` methods (or methods marked with :func:`event` for
 names that are not identifiers) are the only things a client can dispatch to; the table of them
-is built once per class, so names starting with ``_``, ``connect``/``disconnect`` and helper
-methods are unreachable. A method's return value is the ack. Errors are data: a
-:class:`SocketsvcError` becomes ``{"error": {code, message}}``, anything else is logged with sid,
-namespace and event and answered as ``internal``; the connection always stays open.
+and each event's argument parser are built once, when the class is defined (checks.py), so
+names starting with ``_``, ``connect``/``disconnect`` and helper methods are unreachable and
+mistakes in the class stop start-up. A method's return value is the ack. Errors are data: a
+:class:`SocketsvcError` becomes ``{"error": {code, message}}``, anything else is logged with
+sid, namespace and event and answered as ``internal``; the connection always stays open.
 """
 
 from __future__ import annotations
 
-import inspect
 import logging
-import re
-import typing
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from typing import Any, ClassVar, TypeVar
 
 import socketio
 
 from socketsvc import errors
-from socketsvc.errors import SocketsvcError
-from socketsvc.handlers import schema
+from socketsvc.errors import SocketsvcError, UnsupportedValue
+from socketsvc.handlers.checks import (
+    EVENT_NAME,
+    RESERVED_EVENTS,
+    EventSpec,
+    HandlerError,
+    check_lifecycle,
+    class_name,
+    event_specs,
+    event_table,
+)
+from socketsvc.handlers.handshake import Handshake
 from socketsvc.handlers.services import Services
 from socketsvc.security.auth import Identity
 from socketsvc.sio.recovery import RECOVERABLE
 
 log = logging.getLogger("socketsvc.handlers")
 
-EVENT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.:-]{0,63}$")
-RESERVED_EVENTS = frozenset(
-    {"connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"}
-)
-POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+__all__ = ["EVENT_NAME", "RESERVED_EVENTS", "BaseNamespace", "event"]
+
 Handler = TypeVar("Handler", bound=Callable[..., Awaitable[Any]])
 
 
@@ -50,7 +55,9 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     """Guarded dispatch, payload validation, error acks and room helpers for one namespace.
 
     Subclasses receive their collaborators through ``services``; one instance serves one
-    concrete namespace (a pattern namespace gets one instance per matching namespace).
+    concrete namespace. A pattern namespace (``/board/*``) gets one instance per matching
+    namespace, created on its first connect; when its last client leaves, :meth:`on_release`
+    runs and the instance is dropped, unless the class sets ``keep_when_empty = True``.
     """
 
     events: ClassVar[dict[str, str]] = {}
@@ -58,43 +65,45 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     # setting; ``[namespace_recovery]`` in the settings overrides both). Recovery adds an
     # offset as the last argument of stored events: see README "Connection-state recovery".
     recovery_window: ClassVar[float | None] = None
+    keep_when_empty: ClassVar[bool] = False
+    """Pattern namespaces only: keep the instance (and its state) after its last client left,
+    until the node stops. Memory then grows with the number of distinct namespaces used."""
+    lifespan: ClassVar[Callable[[Services], AsyncGenerator[None]] | None] = None
+    """Optional start-up/shutdown hook, an async generator classmethod run once per class:
+    code before its ``yield`` runs before the node accepts clients (``services.provide`` goes
+    there), code after it once every client is gone."""
+    _specs: ClassVar[dict[str, EventSpec] | None] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        table: dict[str, str] = {}
-        for attr, member in inspect.getmembers(cls, inspect.iscoroutinefunction):
-            name = getattr(member, "_socketsvc_event", None)
-            if (
-                name is None
-                and attr.startswith("on_")
-                and attr not in ("on_connect", "on_disconnect")
-            ):
-                name = attr[3:]
-            if name is None:
-                continue
-            if not EVENT_NAME.match(name) or name in RESERVED_EVENTS:
-                raise TypeError(f"{cls.__qualname__}.{attr}: {name!r} cannot be an event name")
-            table[name] = attr
-        cls.events = table
+        cls.events = event_table(cls)
+        check_lifecycle(cls, BaseNamespace)
+        try:
+            cls._specs = event_specs(cls, cls.events)
+        except NameError:
+            cls._specs = None  # a forward reference: resolved by prepare() at start-up
+
+    @classmethod
+    def prepare(cls) -> None:
+        """Finish what class definition left open (annotations naming later definitions);
+        called at start-up. Raises :class:`HandlerError` naming class and method."""
+        if cls._specs is None:
+            for name, attr in cls.events.items():
+                try:
+                    event_specs(cls, {name: attr})
+                except NameError as exc:
+                    raise HandlerError(
+                        f"{class_name(cls)}.{attr}: annotation cannot be resolved: {exc}"
+                    ) from None
+            cls._specs = event_specs(cls, cls.events)
 
     def __init__(self, namespace: str, services: Services) -> None:
         super().__init__(namespace)
         self.services = services
-        self._params: dict[str, list[tuple[str, Any]]] = {}
-        self._arity: dict[str, tuple[int, float]] = {}
-        for name, attr in self.events.items():
-            method = getattr(self, attr)
-            params = list(inspect.signature(method).parameters.values())[1:]
-            hints = typing.get_type_hints(method, include_extras=True)
-            positional = [
-                p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-            ]
-            declared = [(p.name, hints.get(p.name, Any)) for p in positional]
-            # Only declared types are checked; a handler of plain ``Any`` skips parsing.
-            self._params[name] = declared if any(k is not Any for _, k in declared) else []
-            required = sum(1 for p in positional if p.default is p.empty)
-            variadic = any(p.kind == p.VAR_POSITIONAL for p in params)
-            self._arity[name] = (required, float("inf") if variadic else len(positional))
+        self.prepare()
+        specs = self._specs
+        assert specs is not None
+        self._event_specs: dict[str, EventSpec] = specs
 
     async def on_connect(self, sid: str, environ: Mapping[str, Any], auth: dict[str, Any]) -> Any:
         """Accept everyone by default; raise ``ConnectionRefusedError`` to refuse.
@@ -117,22 +126,24 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     async def dispatch(self, event: str, sid: str, args: tuple[Any, ...]) -> Any:
         """Run the handler for ``event`` and return its ack value, or an error ack."""
-        attr = self.events.get(event)
-        if attr is None:
+        spec = self._event_specs.get(event)
+        if spec is None:
             return errors.error_ack(
                 errors.UNKNOWN_EVENT, f"no event '{event[:64]}' in namespace {self.namespace}"
             )
         try:
-            least, most = self._arity[event]
-            if not least <= len(args) <= most:
+            if not spec.least <= len(args) <= spec.most:
                 raise SocketsvcError(
                     errors.INVALID_PAYLOAD, f"wrong number of arguments for '{event}'"
                 )
-            if self._params[event]:  # empty: nothing declared, the common Any/*args handler
-                args = self._parse_args(event, args)
-            return await getattr(self, attr)(sid, *args)
+            if spec.parse is not None:  # None: nothing declared, the common Any/*args handler
+                args = spec.parse(args)
+            return await getattr(self, spec.attr)(sid, *args)
         except SocketsvcError as exc:
             return exc.to_ack()
+        except UnsupportedValue as exc:  # emitted something no wire format carries
+            self.report_bug(event, exc.type_name, str(exc), sid)
+            return errors.error_ack(errors.INTERNAL, "internal server error")
         except Exception:
             log.exception(
                 "handler failed: sid=%s namespace=%s event=%s",
@@ -141,14 +152,34 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             )
             return errors.error_ack(errors.INTERNAL, "internal server error")
 
-    def _parse_args(self, event: str, args: tuple[Any, ...]) -> tuple[Any, ...]:
-        """Check each argument against its annotation; a lone payload names fields bare."""
-        params = self._params[event]
-        parsed = list(args)
-        for index, (name, kind) in enumerate(params[: len(args)]):
-            if kind is not Any:
-                parsed[index] = schema.parse(kind, args[index], "" if len(params) == 1 else name)
-        return tuple(parsed)
+    def report_bug(self, event: str, cause: str, text: str, sid: str) -> None:
+        """Log a handler bug once per (class, event, cause); repeats go to debug level."""
+        first = self.services.first_report(("handler bug", type(self), event, cause))
+        level = logging.ERROR if first else logging.DEBUG
+        spec = self._event_specs.get(event)
+        log.log(
+            level,
+            "handler bug in %s.%s (sid=%s namespace=%s event=%s): %s; the client was answered "
+            "'internal' (logged once per cause)",
+            type(self).__qualname__,
+            spec.attr if spec is not None else event,
+            sid,
+            self.namespace,
+            event,
+            text,
+        )
+
+    async def on_release(self) -> None:
+        """Pattern namespaces: the last client left (or the node is stopping) and this
+        instance is about to be dropped; save what must outlive it here. It may run again if
+        clients return while it runs (the instance is then kept)."""
+        return None
+
+    def handshake(self, sid: str) -> Handshake:
+        """The connect request of ``sid`` (headers, query, auth, client address): available
+        from ``on_connect`` on, in ``after_connect``, every event and ``on_disconnect``."""
+        handshake: Handshake = self.server.handshakes[sid]
+        return handshake
 
     # -- recovery -----------------------------------------------------------------------------
 

@@ -1,149 +1,353 @@
-"""Declared payload validation: a handler annotates its payload with a dataclass, and the
-dispatcher checks the client's data against it before the handler runs.
+"""Declared payload validation, compiled once per handler class.
 
-Only what JSON and msgpack can carry is supported (str, int, float, bool, bytes, None, lists,
-string-keyed maps, nested dataclasses), plus :class:`Length` and :class:`Pattern` constraints via
-``Annotated``. A mismatch raises :class:`~socketsvc.errors.InvalidPayload` naming the field path,
-so the client learns exactly what to fix.
+A handler annotates its parameters (usually one dataclass); :func:`compile` turns an annotation
+into a validator when the class is defined, so a mistake in it (a type no client can send,
+``Length`` on an ``int``) stops start-up instead of surfacing on the first event, and the event
+path runs a prepared function instead of inspecting annotations per message.
+
+What a client can send is what JSON and msgpack carry: ``str``, ``int``, ``float``, ``bool``,
+``bytes``, ``None``, ``list[X]``, ``tuple[X, Y]`` / ``tuple[X, ...]`` (from an array),
+``dict[str, X]``, dataclasses (from a map), ``Literal[...]``, ``Enum`` subclasses (by value)
+and unions of these. Constraints go in ``Annotated``: :class:`Length`, :class:`Pattern`, and
+``annotated_types``' ``Ge``/``Gt``/``Le``/``Lt``/``Interval``/``MultipleOf``,
+``MinLen``/``MaxLen``/``Len`` and ``Predicate``. A mismatch raises
+:class:`~socketsvc.errors.InvalidPayload` naming the field path (``points[2].x``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import re
+import enum
 import types
 import typing
-from dataclasses import dataclass
-from typing import Annotated, Any, Union
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, Union
 
 from socketsvc.errors import InvalidPayload
 
+from .constraints import Length, Pattern, SchemaError, constraints_of, type_name
+from .records import Field, record, within
+
+__all__ = ["Length", "Pattern", "SchemaError", "compile", "describe", "parse", "within"]
+
+Validator = Callable[[Any], Any]
+"""Returns the value converted (dataclasses instantiated, arrays as tuples where declared) or
+raises :class:`InvalidPayload` with a field path relative to the value."""
+
 _MISSING = dataclasses.MISSING
-
-
-@dataclass(frozen=True)
-class Length:
-    """Bounds on the length of a string, bytes or list (inclusive)."""
-
-    min: int = 0
-    max: int | None = None
-
-
-@dataclass(frozen=True)
-class Pattern:
-    """A regular expression a string must match in full."""
-
-    regex: str
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "compiled", re.compile(self.regex))
+_NONE = type(None)
 
 
 def is_schema(kind: Any) -> bool:
-    """Whether a handler's annotation declares a payload to validate."""
+    """Whether an annotation is a dataclass payload."""
     return dataclasses.is_dataclass(kind) and isinstance(kind, type)
 
 
+def identity(value: Any) -> Any:
+    """The validator of ``Any``: accepts everything unchanged."""
+    return value
+
+
+def compile(kind: Any) -> Validator:
+    """The validator for one annotation; :class:`SchemaError` when it cannot be validated.
+
+    Raises ``NameError`` when the annotation refers to a name not defined yet (a forward
+    reference); callers retry once the module has finished importing."""
+    return _Compiler().build(kind)
+
+
 def parse(kind: Any, value: Any, path: str = "") -> Any:
-    """Check ``value`` against ``kind`` and return it converted (dataclasses are instantiated)."""
-    if typing.get_origin(kind) is Annotated:
-        base, *constraints = typing.get_args(kind)
-        result = parse(base, value, path)
-        for constraint in constraints:
-            _apply(constraint, result, path)
-        return result
-    if kind is Any:
+    """Check ``value`` against ``kind`` once (compiles on every call: for tests and tools)."""
+    try:
+        return compile(kind)(value)
+    except InvalidPayload as exc:
+        raise within(exc, path) from None
+
+
+class _Compiler:
+    """Builds validators; ``dataclasses`` holds the ones being built, for recursive types."""
+
+    def __init__(self) -> None:
+        self.dataclasses: dict[type, list[Validator]] = {}
+
+    def build(self, kind: Any) -> Validator:
+        if kind is Any:
+            return identity
+        if kind is None or kind is _NONE:
+            return _none
+        origin = typing.get_origin(kind)
+        if origin is Annotated:
+            base, *metadata = typing.get_args(kind)
+            inner = self.build(base)
+            checks = constraints_of(metadata, base).checks()
+            return _annotated(inner, checks, base) if checks else inner
+        if origin in (Union, types.UnionType):
+            return self._union(kind)
+        if origin is Literal:
+            return _literal(typing.get_args(kind))
+        if isinstance(kind, type) and issubclass(kind, enum.Enum):
+            return _enum(kind)
+        if is_schema(kind):
+            return self._dataclass(kind)
+        if kind is list or origin is list:
+            (item,) = typing.get_args(kind) or (Any,)
+            return _list(self.build(item))
+        if kind is tuple or origin is tuple:
+            return self._tuple(typing.get_args(kind))
+        if kind is dict or origin is dict:
+            key, item = typing.get_args(kind) or (str, Any)
+            if key not in (str, Any):
+                raise SchemaError(f"{type_name(kind)}: map keys from a client are strings")
+            return _dict(self.build(item))
+        scalar = _SCALARS.get(kind)
+        if scalar is None:
+            raise SchemaError(
+                f"{type_name(kind)} cannot come from a client: use str, int, float, bool, bytes, "
+                "None, list, tuple, dict[str, ...], a dataclass, Literal or an Enum"
+            )
+        return scalar
+
+    def _union(self, kind: Any) -> Validator:
+        options = [o for o in typing.get_args(kind) if o is not _NONE]
+        optional = len(options) < len(typing.get_args(kind))
+        validators = [self.build(o) for o in options]
+        described = describe(kind)
+
+        def union(value: Any) -> Any:
+            if value is None and optional:
+                return None
+            problems = []
+            for validate in validators:
+                try:
+                    return validate(value)
+                except InvalidPayload as exc:
+                    problems.append(exc)
+            if len(problems) == 1:
+                raise problems[0]
+            raise InvalidPayload("", f"must be {described}")
+
+        return union
+
+    def _tuple(self, items: tuple[Any, ...]) -> Validator:
+        if not items or (len(items) == 2 and items[1] is Ellipsis):
+            return _variadic_tuple(self.build(items[0] if items else Any))
+        if items == ((),):  # tuple[()]
+            items = ()
+        return _fixed_tuple([self.build(i) for i in items])
+
+    def _dataclass(self, kind: type) -> Validator:
+        building = self.dataclasses.get(kind)
+        if building is not None:  # a recursive type: refer to the one being built
+            return lambda value: building[0](value)
+        cell: list[Validator] = []
+        self.dataclasses[kind] = cell
+        hints = typing.get_type_hints(kind, include_extras=True)
+        fields = [
+            Field(f.name, hints[f.name], self.build(hints[f.name]), f)
+            for f in dataclasses.fields(kind)
+            if f.init
+        ]
+        cell.append(record(kind, fields, _SCALARS))
+        del self.dataclasses[kind]
+        return cell[0]
+
+
+# -- validators ---------------------------------------------------------------------------------
+
+
+def _none(value: Any) -> None:
+    if value is not None:
+        raise InvalidPayload("", "must be null")
+
+
+def _str(value: Any) -> Any:
+    if type(value) is str or isinstance(value, str):
         return value
-    origin = typing.get_origin(kind)
-    if origin in (Union, types.UnionType):
-        options = typing.get_args(kind)
-        if value is None and type(None) in options:
-            return None
-        problems = []
-        for option in options:
-            if option is type(None):
-                continue
-            try:
-                return parse(option, value, path)
-            except InvalidPayload as exc:
-                problems.append(exc)
-        raise problems[0] if len(problems) == 1 else _bad(path, f"must be {_describe(kind)}")
-    if is_schema(kind):
-        return _parse_dataclass(kind, value, path)
-    if origin is list:
-        if not isinstance(value, list):
-            raise _bad(path, "must be a list")
-        (item,) = typing.get_args(kind) or (Any,)
-        return [parse(item, v, f"{path}[{i}]") for i, v in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
-            raise _bad(path, "must be an object with string keys")
-        _, item = typing.get_args(kind) or (str, Any)
-        return {k: parse(item, v, _join(path, k)) for k, v in value.items()}
-    if kind is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise _bad(path, "must be a number")
+    raise InvalidPayload("", "must be a string")
+
+
+def _int(value: Any) -> Any:
+    if type(value) is int or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    raise InvalidPayload("", "must be an integer")
+
+
+def _float(value: Any) -> Any:
+    if type(value) is float:
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
-    if kind is int and isinstance(value, bool):
-        raise _bad(path, "must be an integer")
-    if kind is bytes and isinstance(value, bytearray | memoryview):
-        return bytes(value)
-    if isinstance(kind, type) and isinstance(value, kind):
+    raise InvalidPayload("", "must be a number")
+
+
+def _bool(value: Any) -> Any:
+    if value is True or value is False:
         return value
-    raise _bad(path, f"must be {_describe(kind)}")
+    raise InvalidPayload("", "must be a boolean")
 
 
-def _parse_dataclass(kind: type, value: Any, path: str) -> Any:
-    if not isinstance(value, dict):
-        raise _bad(path, "must be an object")
-    hints = typing.get_type_hints(kind, include_extras=True)
-    values = {}
-    for f in dataclasses.fields(kind):
-        where = _join(path, f.name)
-        if f.name in value and value[f.name] is not None:
-            values[f.name] = parse(hints[f.name], value[f.name], where)
-        elif f.default is _MISSING and f.default_factory is _MISSING:
-            if f.name in value and _accepts_none(hints[f.name]):
-                values[f.name] = None
-            else:
-                raise _bad(where, "is required")
-    return kind(**values)
+def _bytes(value: Any) -> Any:
+    if type(value) is bytes:
+        return value
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    raise InvalidPayload("", "must be binary data")
 
 
-def _accepts_none(kind: Any) -> bool:
-    if typing.get_origin(kind) is Annotated:
-        kind = typing.get_args(kind)[0]
-    return typing.get_origin(kind) in (Union, types.UnionType) and type(None) in typing.get_args(
-        kind
-    )
+_SCALARS: dict[Any, Validator] = {str: _str, int: _int, float: _float, bool: _bool, bytes: _bytes}
 
 
-def _apply(constraint: Any, value: Any, path: str) -> None:
-    if isinstance(constraint, Length) and value is not None:
-        size = len(value)
-        if size < constraint.min or (constraint.max is not None and size > constraint.max):
-            upper = "" if constraint.max is None else f"..{constraint.max}"
-            raise _bad(path, f"must have length {constraint.min}{upper} (got {size})")
-    elif (
-        isinstance(constraint, Pattern)
-        and value is not None
-        and not constraint.compiled.fullmatch(value)  # type: ignore[attr-defined]
-    ):
-        raise _bad(path, f"must match {constraint.regex}")
+def _list(item: Validator) -> Validator:
+    def validate(value: Any) -> Any:
+        if not isinstance(value, list):
+            raise InvalidPayload("", "must be a list")
+        if item is identity:
+            return value
+        out = []
+        for i, v in enumerate(value):
+            try:
+                out.append(item(v))
+            except InvalidPayload as exc:
+                raise within(exc, f"[{i}]") from None
+        return out
+
+    return validate
 
 
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
+def _variadic_tuple(item: Validator) -> Validator:
+    as_list = _list(item)
+    return lambda value: tuple(as_list(value))
 
 
-def _bad(path: str, problem: str) -> InvalidPayload:
-    return InvalidPayload(path, problem)
+def _fixed_tuple(items: list[Validator]) -> Validator:
+    size = len(items)
+
+    def validate(value: Any) -> Any:
+        if not isinstance(value, list) or len(value) != size:
+            raise InvalidPayload("", f"must be a list of {size} items")
+        out = []
+        for i, (check, v) in enumerate(zip(items, value, strict=True)):
+            try:
+                out.append(check(v))
+            except InvalidPayload as exc:
+                raise within(exc, f"[{i}]") from None
+        return tuple(out)
+
+    return validate
 
 
-def _describe(kind: Any) -> str:
-    names = {str: "a string", int: "an integer", bool: "a boolean", bytes: "binary data"}
+def _dict(item: Validator) -> Validator:
+    def validate(value: Any) -> Any:
+        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+            raise InvalidPayload("", "must be an object with string keys")
+        if item is identity:
+            return value
+        out = {}
+        for k, v in value.items():
+            try:
+                out[k] = item(v)
+            except InvalidPayload as exc:
+                raise within(exc, k) from None
+        return out
+
+    return validate
+
+
+def _literal(options: tuple[Any, ...]) -> Validator:
+    for option in options:
+        if not isinstance(option, str | int | bool | bytes) and option is not None:
+            raise SchemaError(f"Literal[{option!r}] cannot come from a client")
+    # By type and value: Literal[1] must not accept True, which equals 1.
+    allowed = {(type(o), o) for o in options}
+    shown = ", ".join(repr(o) for o in options)
+
+    def validate(value: Any) -> Any:
+        try:
+            if (type(value), value) in allowed:
+                return value
+        except TypeError:  # unhashable: a list or a map
+            pass
+        raise InvalidPayload("", f"must be one of {shown}")
+
+    return validate
+
+
+def _enum(kind: type[enum.Enum]) -> Validator:
+    """By value; ``IntEnum`` values must arrive as integers, ``StrEnum`` ones as strings."""
+    members: dict[tuple[type, Any], enum.Enum] = {}
+    for member in kind:
+        value = member.value
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise SchemaError(f"{kind.__name__}.{member.name}: enum values must be str or int")
+        members[(str if isinstance(value, str) else int, value)] = member
+    shown = ", ".join(repr(m.value) for m in kind)
+
+    def validate(value: Any) -> Any:
+        try:
+            member = members.get((type(value), value))
+        except TypeError:  # unhashable: a list or a map
+            member = None
+        if member is None:
+            raise InvalidPayload("", f"must be one of {shown}")
+        return member
+
+    return validate
+
+
+def _annotated(inner: Validator, checks: list[Callable[[Any], None]], base: Any) -> Validator:
+    """``inner`` then the constraints; a value of exactly a scalar base type skips ``inner``
+    (the common case, and this runs for every constrained field of every event)."""
+    exact = base if base in _SCALARS and base is not float else None
+    if len(checks) == 1:
+        (check,) = checks
+
+        def validate_one(value: Any) -> Any:
+            if type(value) is not exact:
+                value = inner(value)
+                if value is None:
+                    return None
+            check(value)
+            return value
+
+        return validate_one
+
+    def validate(value: Any) -> Any:
+        if type(value) is not exact:
+            value = inner(value)
+            if value is None:
+                return None
+        for check in checks:
+            check(value)
+        return value
+
+    return validate
+
+
+# -- descriptions -------------------------------------------------------------------------------
+
+
+def describe(kind: Any) -> str:
+    """An annotation in words, for error messages a client reads."""
+    names = {
+        str: "a string",
+        int: "an integer",
+        float: "a number",
+        bool: "a boolean",
+        bytes: "binary data",
+    }
     if kind in names:
-        return names[kind]
-    if typing.get_origin(kind) in (Union, types.UnionType):
-        return " or ".join(_describe(k) for k in typing.get_args(kind) if k is not type(None))
-    return getattr(kind, "__name__", str(kind))
+        return str(names[kind])
+    origin = typing.get_origin(kind)
+    if origin is Annotated:
+        return describe(typing.get_args(kind)[0])
+    if origin in (Union, types.UnionType):
+        return " or ".join(describe(k) for k in typing.get_args(kind) if k is not _NONE)
+    if origin is list or kind is list:
+        return "a list"
+    if origin is tuple or kind is tuple:
+        return "a list"
+    if origin is dict or kind is dict or is_schema(kind):
+        return "an object"
+    if origin is Literal:
+        return "one of " + ", ".join(repr(o) for o in typing.get_args(kind))
+    return type_name(kind)

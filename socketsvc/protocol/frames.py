@@ -7,11 +7,12 @@ from typing import Any
 
 import msgpack
 
-from socketsvc.errors import Unencodable
+from socketsvc.errors import Unencodable, UnsupportedValue
 
 from .json_format import JsonPacket, dumps, may_hold_unsafe_int, reject_unsafe_ints
 from .msgpack_format import MsgPackPacket
 from .packets import BINARY_ACK, BINARY_EVENT
+from .values import fields_of, plain
 
 PacketClass = type[JsonPacket] | type[MsgPackPacket]
 FORMATS: dict[str, PacketClass] = {"json": JsonPacket, "msgpack": MsgPackPacket}
@@ -23,7 +24,9 @@ def encode_frames(
     """The Engine.IO message payloads that carry one Socket.IO packet in ``cls``'s format.
 
     The common cases are built directly, without a packet object; JSON packets that carry
-    bytes take python-socketio's attachment path.
+    bytes take python-socketio's attachment path. Dataclass instances go as their fields.
+    Raises :class:`Unencodable` for data one format cannot carry unchanged, and
+    :class:`UnsupportedValue` for a type no format carries.
     """
     if kind in (BINARY_EVENT, BINARY_ACK):
         kind -= 3  # binary types are re-derived from the data itself
@@ -35,7 +38,10 @@ def encode_frames(
             packet["id"] = id
         try:
             return [_PACKER.pack(packet)]
-        except (OverflowError, TypeError, ValueError) as exc:
+        except TypeError as exc:
+            _PACKER.reset()
+            raise UnsupportedValue.of(data, exc) from None
+        except (OverflowError, ValueError) as exc:
             _PACKER.reset()
             raise Unencodable.from_exception("msgpack", exc) from None
     if data is None:
@@ -43,8 +49,11 @@ def encode_frames(
     else:
         try:
             body = dumps(data)
-        except TypeError:  # bytes inside: attachments
-            encoded = cls(kind, data=data, namespace=namespace, id=id).encode()
+        except TypeError:  # bytes inside (attachments), or a type JSON has not
+            try:
+                encoded = cls(kind, data=data, namespace=namespace, id=id).encode()
+            except UnsupportedValue:  # perhaps bytes inside a dataclass: the slow way
+                encoded = cls(kind, data=plain(data), namespace=namespace, id=id).encode()
             return encoded if isinstance(encoded, list) else [encoded]
         except (ValueError, RecursionError) as exc:
             raise Unencodable.from_exception("json", exc) from None
@@ -54,4 +63,4 @@ def encode_frames(
     return [prefix + body if id is None else f"{prefix}{id}{body}"]
 
 
-_PACKER = msgpack.Packer(autoreset=True)
+_PACKER = msgpack.Packer(autoreset=True, default=fields_of)

@@ -11,7 +11,7 @@ from typing import Any
 
 from socketio import packet as sio_packet
 
-from socketsvc.errors import Unencodable
+from socketsvc.errors import Unencodable, UnsupportedValue
 
 from .packets import (
     BINARY_ACK,
@@ -23,6 +23,7 @@ from .packets import (
     check,
     is_digits,
 )
+from .values import fields_of
 
 
 def _reject_constant(text: str) -> Any:
@@ -32,10 +33,7 @@ def _reject_constant(text: str) -> Any:
 # The C encoder and scanner of the json module, built once: json.dumps/loads with options
 # construct new ones on every call, which costs more than encoding a small packet.
 # Integer literals are bounded by Python's int_max_str_digits (4300 digits).
-_DEFAULTS = json.JSONEncoder()
-_c_encode = c_make_encoder(
-    None, _DEFAULTS.default, encode_basestring, None, ":", ",", False, False, False
-)
+_c_encode = c_make_encoder(None, fields_of, encode_basestring, None, ":", ",", False, False, False)
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 _c_scan = c_make_scanner(_DECODER)
 
@@ -90,7 +88,9 @@ class JsonPacket(Parsed, sio_packet.Packet):  # type: ignore[misc]
     def encode(self) -> str | list[str | bytes]:
         try:
             encoded: str | list[str | bytes] = super().encode()
-        except (ValueError, TypeError, RecursionError) as exc:
+        except TypeError as exc:
+            raise UnsupportedValue.of(self.data, exc) from None
+        except (ValueError, RecursionError) as exc:
             raise Unencodable.from_exception("json", exc) from None
         text = encoded[0] if isinstance(encoded, list) else encoded
         if may_hold_unsafe_int(text):  # type: ignore[arg-type]

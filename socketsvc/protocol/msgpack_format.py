@@ -8,9 +8,10 @@ from typing import Any
 import msgpack
 from socketio import packet as sio_packet
 
-from socketsvc.errors import Unencodable
+from socketsvc.errors import Unencodable, UnsupportedValue
 
 from .packets import BINARY_ACK, BINARY_EVENT, PacketError, Parsed, check
+from .values import fields_of
 
 
 class _Undefined:
@@ -54,8 +55,10 @@ class MsgPackPacket(Parsed, sio_packet.Packet):  # type: ignore[misc]
         if self.id is not None:
             packet["id"] = self.id
         try:
-            return msgpack.packb(packet)  # type: ignore[no-any-return]
-        except (OverflowError, TypeError, ValueError) as exc:
+            return msgpack.packb(packet, default=fields_of)  # type: ignore[no-any-return]
+        except TypeError as exc:
+            raise UnsupportedValue.of(self.data, exc) from None
+        except (OverflowError, ValueError) as exc:
             raise Unencodable.from_exception("msgpack", exc) from None
 
     def decode(self, encoded_packet: bytes) -> int:

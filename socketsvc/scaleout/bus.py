@@ -17,7 +17,8 @@ from typing import Any
 
 import msgpack
 
-from socketsvc.errors import Unencodable
+from socketsvc.errors import Unencodable, UnsupportedValue
+from socketsvc.protocol.values import fields_of
 
 VERSION = 1
 METHODS = frozenset({"emit", "callback", "disconnect", "enter_room", "leave_room", "close_room"})
@@ -35,8 +36,11 @@ def channel(prefix: str) -> str:
 def encode(message: dict[str, Any]) -> bytes:
     """Bytes to publish; raises :class:`Unencodable` for data msgpack cannot carry."""
     try:
-        return msgpack.packb({**message, "v": VERSION}, use_bin_type=True)  # type: ignore[no-any-return]
-    except (OverflowError, TypeError, ValueError) as exc:
+        packed = msgpack.packb({**message, "v": VERSION}, use_bin_type=True, default=fields_of)
+        return packed  # type: ignore[no-any-return]
+    except TypeError as exc:
+        raise UnsupportedValue.of(message.get("data"), exc) from None
+    except (OverflowError, ValueError) as exc:
         raise Unencodable("other nodes", str(exc).split("\n")[0][:120]) from None
 
 

@@ -30,7 +30,7 @@ from typing import Any
 
 from redis import asyncio as aioredis
 
-from socketsvc.errors import Unencodable
+from socketsvc.errors import Unencodable, UnsupportedValue
 from socketsvc.scaleout import bus
 from socketsvc.scaleout.redis_health import Backoff, RedisHealth, redis_client
 from socketsvc.scaleout.redis_recovery import RedisRecovery
@@ -186,6 +186,8 @@ class RedisManager(PubSubManager, FanoutManager):
             self._enqueue(bus.encode(data))
         except Unencodable as exc:
             log.warning("not published to other nodes: %s", exc.message)
+        except UnsupportedValue as exc:
+            log.warning("not published to other nodes: %s", exc)
 
     def _enqueue(self, raw: bytes) -> None:
         if self.link.down:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from socketsvc import errors, protocol
-from socketsvc.errors import Unencodable
+from socketsvc.errors import Unencodable, UnsupportedValue
 from socketsvc.handlers.base import BaseNamespace
 from socketsvc.protocol import PacketError
 from socketsvc.security.limits import Verdict
@@ -97,7 +97,12 @@ class EventDispatcher:
         started = time.perf_counter()
         try:
             result = await handler.dispatch(event, sid, args)
-            self.ack(eio_sid, handler.namespace, id, result)
+            try:
+                self.ack(eio_sid, handler.namespace, id, result)
+            except UnsupportedValue as exc:  # returned something no wire format carries
+                handler.report_bug(event, exc.type_name, f"returned {exc}", sid)
+                reply = errors.error_ack(errors.INTERNAL, "internal server error")
+                self.send(eio_sid, protocol.ACK, handler.namespace, [reply], id)
         except Exception:  # never an orphaned task failure
             log.exception(
                 "event failed: sid=%s namespace=%s event=%s",
@@ -109,7 +114,8 @@ class EventDispatcher:
 
     def ack(self, eio_sid: str, namespace: str, id: int | None, result: Any) -> None:
         """Send a handler's return value as the ack, if the client asked for one: ``None`` is
-        an ack without arguments, a tuple is several arguments."""
+        an ack without arguments, a tuple is several arguments, a dataclass its fields.
+        Raises :class:`UnsupportedValue` for a type no wire format carries."""
         if id is None:
             return
         args = [] if result is None else list(result) if isinstance(result, tuple) else [result]

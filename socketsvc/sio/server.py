@@ -13,8 +13,10 @@ What changes against stock python-socketio 5.18, and why:
   after the CONNECT packet (stock has only ``on_connect``, which runs before it).
 - The connect handler always receives an ``auth`` dict, and a crash inside it refuses the
   connection with ``internal`` instead of leaving the client without an answer.
-- Pattern namespaces (``/team/*``) get one handler instance per concrete namespace
-  (namespaces.py).
+- Pattern namespaces (``/team/*``) get one handler instance per concrete namespace, released
+  through ``on_release`` (namespaces.py).
+- Handlers see each connection's handshake (headers, query, auth, client address after
+  trusted proxies) through ``self.handshake(sid)``.
 - A transport that joins no namespace within ``connect_timeout`` is closed.
 - Connection-state recovery (recovery.py): a client that drops and comes back within its
   namespace's window gets its sid, rooms, session data and the packets it missed.
@@ -39,6 +41,7 @@ from socketsvc import errors, protocol
 from socketsvc.config import Settings
 from socketsvc.engine import EngineServer
 from socketsvc.handlers.base import BaseNamespace
+from socketsvc.handlers.handshake import Handshake
 from socketsvc.handlers.services import Services
 from socketsvc.protocol import PacketError
 from socketsvc.security.policy import Refused, SecurityPolicy
@@ -108,6 +111,7 @@ class SocketServer(SocketIOServer):
         self._taken_over: set[str] = set()  # sids whose session a reconnect just claimed
         self.recovered: set[str] = set()
         self.tasks = TaskSet()  # handler calls and packet flows still running
+        self.handshakes: dict[str, Handshake] = {}  # socket.io sid -> its connect request
         self.deadlines = Deadlines(settings.connect_timeout, self._connect_deadline_passed)
         self.namespaces = NamespaceTable(
             routes,
@@ -115,6 +119,7 @@ class SocketServer(SocketIOServer):
             self.namespace_handlers,
             self.register_namespace,
             in_use=lambda namespace: namespace in self.manager.rooms,
+            run=self.tasks.start,
         )
         self.dispatcher = EventDispatcher(
             self.manager,
@@ -259,7 +264,12 @@ class SocketServer(SocketIOServer):
     # -- namespace connect and disconnect ------------------------------------------------------
 
     async def _connect(self, eio_sid: str, namespace: str, auth: Any) -> None:
-        handler = self.namespaces.handler_for(namespace)
+        try:
+            handler = self.namespaces.handler_for(namespace)
+        except Exception:  # a pattern class's __init__ failed (logged): answer, never hang
+            self.observer.namespace_refused(namespace, errors.INTERNAL)
+            self._send(eio_sid, protocol.CONNECT_ERROR, namespace, _refusal(*INTERNAL_REFUSAL))
+            return
         if handler is None and namespace != "/":
             self.observer.namespace_refused(namespace, errors.INVALID_NAMESPACE)
             self._send(eio_sid, protocol.CONNECT_ERROR, namespace, INVALID_NAMESPACE)
@@ -283,7 +293,7 @@ class SocketServer(SocketIOServer):
         if sid is None or not self.manager.is_connected(sid, namespace):
             if restored is not None:
                 self.recovered.discard(restored.sid)
-            self.namespaces.release(namespace)  # refused
+            await self.namespaces.release(namespace)  # refused
             return
         if session is not None:
             session.sid = sid
@@ -389,10 +399,10 @@ class SocketServer(SocketIOServer):
         if handler is None:
             return None
         self.security.connected(sid, identity)
+        auth = auth or {}
+        self.handshakes[sid] = Handshake.of(environ["aiohttp.request"], auth, self.security.proxies)
         try:
-            accepted = await self.tasks.start(
-                handler.trigger_event("connect", sid, environ, auth or {})
-            )
+            accepted = await self.tasks.start(handler.trigger_event("connect", sid, environ, auth))
         except sio_exceptions.ConnectionRefusedError as exc:
             refusal = exc
         except builtins.ConnectionRefusedError as exc:  # as python-socketio accepts it
@@ -406,12 +416,18 @@ class SocketServer(SocketIOServer):
             refusal = sio_exceptions.ConnectionRefusedError(*INTERNAL_REFUSAL)
         else:
             if accepted is False:
-                self.security.disconnected(sid)
+                self._forget(sid)
                 self.observer.namespace_refused(namespace, REFUSED)
             return accepted
-        self.security.disconnected(sid)
+        self._forget(sid)
         self.observer.namespace_refused(namespace, _code(refusal.error_args.get("data")))
         raise refusal from None
+
+    def _forget(self, sid: str | None) -> None:
+        """A namespace connection ended or was refused: drop what was kept for it."""
+        self.security.disconnected(sid)
+        if sid is not None:
+            self.handshakes.pop(sid, None)
 
     async def namespace_disconnect(
         self, eio_sid: str, namespace: str, reason: str | None = None
@@ -421,7 +437,7 @@ class SocketServer(SocketIOServer):
         await self.base_namespace_disconnect(eio_sid, namespace, reason)
         if sid is not None:
             await self._gone(sid, namespace, kept)
-        self.namespaces.release(namespace)
+        await self.namespaces.release(namespace)
 
     async def disconnect(
         self, sid: str, namespace: str | None = None, ignore_queue: bool = False
@@ -433,12 +449,12 @@ class SocketServer(SocketIOServer):
         await super().disconnect(sid, namespace=namespace, ignore_queue=ignore_queue)
         if here and not self.manager.is_connected(sid, namespace):
             await self._gone(sid, namespace, None)
-            self.namespaces.release(namespace)
+            await self.namespaces.release(namespace)
 
     async def _gone(self, sid: str, namespace: str, kept: Session | None) -> None:
         """A client left a namespace: drop what this server held for it; keep its session
         for recovery (``kept``), or forget it, unless a reconnect already claimed it."""
-        self.security.disconnected(sid)
+        self._forget(sid)
         self.recovered.discard(sid)
         session = self._sessions.pop(sid, None)
         if sid in self._taken_over:
@@ -553,6 +569,7 @@ class SocketServer(SocketIOServer):
             except TimeoutError:
                 log.warning("some clients did not close within %ss", timeout)
         await self.tasks.wait(timeout)
+        await self.namespaces.release_all()
         await self.shutdown()
 
 
@@ -569,6 +586,10 @@ def _code(data: Any) -> str:
     """The ``code`` of a refusal's ``data``, for observers."""
     code = data.get("code") if isinstance(data, dict) else None
     return code if isinstance(code, str) else REFUSED
+
+
+def _refusal(message: str, data: Any) -> dict[str, Any]:
+    return {"message": message, "data": data}
 
 
 def _refused(refusal: dict[str, Any]) -> sio_exceptions.ConnectionRefusedError:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import socketio
 
+from tests.cli_node import cli_node
 from tests.conftest import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,7 +48,90 @@ async def test_help_lists_every_setting_with_its_default() -> None:
     ]:
         assert flag in out
         if default:
-            assert re.search(rf"{flag} [A-Z_]+ [^()]*\(default: {re.escape(default)};", out), flag
+            assert re.search(rf"{flag} \S+ [^()]*\(default: {re.escape(default)};", out), flag
+
+
+async def test_help_says_what_socketsvc_is_and_how_to_write_each_flag() -> None:
+    code, out = await run_cli("--help")
+    assert code == 0 and "Socket.IO-compatible real-time event server" in out
+    code, out = await run_cli("serve", "--help")
+    assert code == 0
+    out = " ".join(out.split())
+    assert "--serializer {auto,json,msgpack}" in out  # a choice flag shows its values
+    assert "--log-level {debug,info,warning,error}" in out
+    assert "comma-separated, from: polling, websocket" in out  # a list of choices
+    assert re.search(r"--cors-origins CORS_ORIGINS .*?; comma-separated \(default", out)
+    assert "[namespaces]" in out and "[namespace_auth]" in out  # the file-only tables
+    assert "--namespaces" not in out
+    for secret in ("--jwt-secret JWT_SECRET", "--api-key API_KEY"):
+        text = out.split(secret)[-1].split("(default", 1)[0]  # its help, not the usage line
+        assert "WARNING" in text and "process list" in text, secret
+
+
+async def test_a_secret_given_as_a_flag_is_warned_about() -> None:
+    async with cli_node("--api-key", "k3y-from-the-command-line") as node:
+        pass
+    assert "--api-key was given on the command line" in node.output
+    assert "k3y-from-the-command-line" not in node.output
+
+
+CONSOLE_SCRIPT = Path(sys.executable).parent / "socketsvc"
+
+
+@pytest.mark.parametrize("how", ["console script", "python -m"])
+async def test_handler_modules_beside_the_config_file_or_in_the_working_directory(
+    tmp_path: Path, how: str
+) -> None:
+    """``socketsvc serve`` and ``python -m socketsvc serve`` find the same handler modules."""
+    handler = (
+        "from socketsvc.handlers import BaseNamespace\n"
+        "class {name}(BaseNamespace):\n"
+        "    async def on_where(self, sid):\n"
+        "        return '{name}'\n"
+    )
+    confdir, workdir = tmp_path / "conf", tmp_path / "work"
+    confdir.mkdir()
+    workdir.mkdir()
+    (confdir / "beside_config.py").write_text(handler.format(name="Beside"))
+    (workdir / "in_workdir.py").write_text(handler.format(name="Here"))
+    (confdir / "app.toml").write_text(
+        '[namespaces]\n"/a" = "beside_config:Beside"\n"/b" = "in_workdir:Here"\n'
+    )
+    command = [sys.executable, "-m", "socketsvc"]
+    if how == "console script":
+        command = [str(CONSOLE_SCRIPT)]
+    async with cli_node(
+        "--config", str(confdir / "app.toml"), command=command, cwd=workdir
+    ) as node:
+        client = socketio.AsyncClient()
+        await client.connect(node.url, namespaces=["/a", "/b"], transports=["websocket"])
+        try:
+            assert await client.call("where", namespace="/a", timeout=5) == "Beside"
+            assert await client.call("where", namespace="/b", timeout=5) == "Here"
+        finally:
+            await client.disconnect()
+            await client.shutdown()
+
+
+async def test_a_missing_handler_module_says_where_it_looked(tmp_path: Path) -> None:
+    confdir = tmp_path / "conf"
+    confdir.mkdir()
+    (confdir / "app.toml").write_text('[namespaces]\n"/orders" = "myapp.orders:Orders"\n')
+    proc = await asyncio.create_subprocess_exec(
+        str(CONSOLE_SCRIPT),
+        "serve",
+        "--config",
+        str(confdir / "app.toml"),
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out = (await asyncio.wait_for(proc.communicate(), 30))[0].decode()
+    assert proc.returncode == 2
+    assert "cannot import module 'myapp.orders': ModuleNotFoundError" in out
+    assert "No module named 'myapp'" in out
+    assert f"(looked in {confdir}, {tmp_path} and the installed packages)" in out
+    assert "Traceback" not in out
 
 
 @pytest.mark.parametrize(

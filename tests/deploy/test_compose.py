@@ -108,8 +108,13 @@ def test_docker_compose_config() -> None:
 
 
 def http_json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=2) as resp:
-        return json.loads(resp.read())
+    """The JSON body of a GET; an error status raises ``HTTPError``, its response closed."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        exc.close()  # else its socket is closed only by the garbage collector, with a warning
+        raise
 
 
 def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
@@ -226,7 +231,8 @@ def topology(redis_url: str, redis_prefix: str, node: str) -> Iterator[dict[str,
 
 
 def test_stock_client_chats_across_nodes_through_nginx(topology: dict[str, Any], node: str) -> None:
-    page = urllib.request.urlopen(topology["url"] + "/", timeout=2).read()
+    with urllib.request.urlopen(topology["url"] + "/", timeout=2) as response:
+        page = response.read()
     assert b"<html" in page.lower()
     script = ROOT / "tests" / "js" / "cross_node_chat.mjs"
     proc = subprocess.Popen(
@@ -277,6 +283,7 @@ def test_stock_client_chats_across_nodes_through_nginx(topology: dict[str, Any],
         assert samples[("socketsvc_namespace_connects_total", (("namespace", "/chat"),))] == 1
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(topology["url"] + "/metrics", timeout=2)
+    refused.value.close()
     assert refused.value.code == 404  # not through the public entry point
     dashboard = DASHBOARD.read_text()
     used = set(re.findall(r"\b((?:socketsvc|process)_[a-z_]+)", dashboard))
@@ -295,6 +302,7 @@ def test_browsers_on_the_proxy_origin_pass_and_foreign_origins_are_refused(
             with urllib.request.urlopen(request, timeout=5) as response:
                 return int(response.status)
         except urllib.error.HTTPError as exc:
+            exc.close()
             return int(exc.code)
 
     assert status(topology["url"]) == 200  # the page's own origin, port included

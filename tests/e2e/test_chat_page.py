@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -83,6 +84,9 @@ class Server:
                 with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as response:
                     if response.status == 200:
                         return
+            except urllib.error.HTTPError as exc:
+                exc.close()
+                time.sleep(0.05)
             except OSError:
                 time.sleep(0.05)
         raise AssertionError(f"socketsvc did not answer /healthz:\n{self.log()}")

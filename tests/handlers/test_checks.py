@@ -1,0 +1,227 @@
+"""Mistakes in a handler class are caught when it is defined, naming class and method; the
+same mistakes in a configured module stop start-up with exit status 2."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import textwrap
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+import pytest
+
+from socketsvc.handlers import BaseNamespace, HandlerError, Length, Services, event
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_a_plain_def_event_handler_is_refused() -> None:
+    with pytest.raises(HandlerError, match=r"Sync\.on_draw is a plain 'def'"):
+
+        class Sync(BaseNamespace):
+            def on_draw(self, sid: str) -> None:
+                return None
+
+
+def test_a_plain_def_marked_as_event_is_refused() -> None:
+    with pytest.raises(HandlerError, match=r"Marked\.draw is a plain 'def'"):
+
+        class Marked(BaseNamespace):
+            @event("draw-line")
+            def draw(self, sid: str) -> None:  # type: ignore[type-var]
+                return None
+
+
+def test_python_socketios_two_argument_on_connect_is_refused() -> None:
+    with pytest.raises(HandlerError, match=r"Legacy\.on_connect\(self, sid, environ\) must accept"):
+
+        class Legacy(BaseNamespace):
+            async def on_connect(self, sid: str, environ: Mapping[str, Any]) -> None:  # type: ignore[override]
+                return None
+
+
+@pytest.mark.parametrize("method", ["on_disconnect", "after_connect", "can_join", "on_release"])
+def test_lifecycle_methods_must_be_async_with_the_server_arguments(method: str) -> None:
+    def plain(self: Any, *args: Any) -> None:
+        return None
+
+    async def too_many(self: Any, a: Any, b: Any, c: Any, d: Any) -> None:
+        return None
+
+    for body, problem in ((plain, "must be written as"), (too_many, "must accept")):
+        with pytest.raises(HandlerError, match=f"Bad\\.{method}.*{problem}"):
+            type("Bad", (BaseNamespace,), {method: body})
+
+
+def test_an_init_the_server_cannot_call_is_refused() -> None:
+    with pytest.raises(HandlerError, match=r"Needy\.__init__\(self, namespace\) must accept"):
+
+        class Needy(BaseNamespace):
+            def __init__(self, namespace: str) -> None:
+                super().__init__(namespace, None)  # type: ignore[arg-type]
+
+
+def test_length_on_a_type_without_length_names_class_method_and_parameter() -> None:
+    with pytest.raises(
+        HandlerError, match=r"Sized\.on_move: parameter 'steps': .*cannot apply to int"
+    ):
+
+        class Sized(BaseNamespace):
+            async def on_move(self, sid: str, steps: Annotated[int, Length(1, 2)]) -> None:
+                return None
+
+
+def test_a_lifespan_must_be_an_async_generator_classmethod() -> None:
+    with pytest.raises(HandlerError, match=r"Hooked\.lifespan must be an async generator"):
+
+        class Hooked(BaseNamespace):
+            @classmethod
+            async def lifespan(cls, services: Services) -> None:  # type: ignore[override]
+                return None
+
+    class Fine(BaseNamespace):
+        @classmethod
+        async def lifespan(cls, services: Services) -> AsyncIterator[None]:
+            yield
+
+    assert Fine.lifespan is not None
+
+
+def test_forward_references_are_resolved_at_start_up() -> None:
+    namespace: dict[str, Any] = {}
+    exec(
+        textwrap.dedent(
+            """
+            from __future__ import annotations
+            from dataclasses import dataclass
+            from socketsvc.handlers import BaseNamespace
+
+            class Later(BaseNamespace):
+                async def on_go(self, sid: str, req: Request) -> str:
+                    return req.name
+
+            class Never(BaseNamespace):
+                async def on_go(self, sid: str, req: Missing) -> None:
+                    return None
+
+            @dataclass
+            class Request:
+                name: str
+            """
+        ),
+        namespace,
+    )
+    namespace["Later"].prepare()
+    assert namespace["Later"]._specs["go"].parse is not None
+    with pytest.raises(HandlerError, match=r"Never\.on_go: annotation cannot be resolved"):
+        namespace["Never"].prepare()
+
+
+MISTAKES = {
+    "plain_def": (
+        "class Board(BaseNamespace):\n    def on_draw(self, sid):\n        return 1\n",
+        "Board.on_draw is a plain 'def'",
+    ),
+    "two_arg_connect": (
+        "class Board(BaseNamespace):\n"
+        "    async def on_connect(self, sid, environ):\n        return None\n",
+        "Board.on_connect(self, sid, environ) must accept (sid, environ, auth)",
+    ),
+    "bad_init": (
+        "class Board(BaseNamespace):\n"
+        "    def __init__(self, namespace, services, extra):\n"
+        "        super().__init__(namespace, services)\n",
+        "Board.__init__(self, namespace, services, extra) must accept (namespace, services)",
+    ),
+    "init_raises": (
+        "class Board(BaseNamespace):\n"
+        "    def __init__(self, namespace, services):\n"
+        "        raise RuntimeError('no database')\n",
+        "Board.__init__ failed: RuntimeError: no database",
+    ),
+    "length_on_int": (
+        "from typing import Annotated\nfrom socketsvc.handlers import Length\n"
+        "class Board(BaseNamespace):\n"
+        "    async def on_move(self, sid, steps: Annotated[int, Length(1, 5)]):\n"
+        "        return None\n",
+        "Board.on_move: parameter 'steps': Length(min=1, max=5) cannot apply to int",
+    ),
+}
+
+
+# A pattern class is first built on connect, so its failing __init__ is a connect error
+# there (tests/handlers/test_lifecycle.py), not a start-up one.
+CASES = [
+    (mistake, namespace)
+    for mistake in MISTAKES
+    for namespace in ("/board", "/board/*")
+    if not (mistake == "init_raises" and namespace.endswith("*"))
+]
+
+
+@pytest.mark.parametrize("mistake, namespace", CASES)
+async def test_mistakes_stop_start_up_with_exit_2_naming_class_and_method(
+    tmp_path: Path, mistake: str, namespace: str
+) -> None:
+    source, expected = MISTAKES[mistake]
+    module = f"mistake_{mistake}"
+    (tmp_path / f"{module}.py").write_text(
+        "from socketsvc.handlers import BaseNamespace\n" + source
+    )
+    config = tmp_path / "app.toml"
+    config.write_text(f'[namespaces]\n"{namespace}" = "{module}:Board"\n')
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "socketsvc",
+        "serve",
+        "--port",
+        "0",
+        "--config",
+        str(config),
+        cwd=ROOT,
+        env=os.environ.copy(),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out = (await asyncio.wait_for(proc.communicate(), 30))[0].decode()
+    assert proc.returncode == 2, out
+    assert expected in out, out
+    assert f"namespaces.{namespace}" in out
+    assert "Traceback" not in out
+
+
+async def test_a_lifespan_hook_that_fails_stops_start_up_naming_the_class(tmp_path: Path) -> None:
+    (tmp_path / "failing_hook.py").write_text(
+        "from socketsvc.handlers import BaseNamespace\n"
+        "class Board(BaseNamespace):\n"
+        "    @classmethod\n"
+        "    async def lifespan(cls, services):\n"
+        "        raise ConnectionError('database unreachable')\n"
+        "        yield\n"
+    )
+    config = tmp_path / "app.toml"
+    config.write_text('[namespaces]\n"/board" = "failing_hook:Board"\n')
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "socketsvc",
+        "serve",
+        "--port",
+        "0",
+        "--config",
+        str(config),
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out = (await asyncio.wait_for(proc.communicate(), 30))[0].decode()
+    assert proc.returncode == 1, out
+    assert (
+        "socketsvc: start-up failed: Board.lifespan failed: ConnectionError: database unreachable"
+        in out
+    )
+    assert "listening on" not in out

@@ -1,0 +1,77 @@
+"""Return values and emits: what a handler may send, and what happens when it cannot be sent."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from tests.conftest import Connect, Inbox
+
+NS = "/returns"
+INTERNAL = {"error": {"code": "internal", "message": "internal server error"}}
+
+
+async def test_a_returned_dataclass_arrives_as_its_fields(connect: Connect) -> None:
+    client = await connect([NS])
+    assert await client.call("dataclass", namespace=NS, timeout=5) == {
+        "row": 1,
+        "col": 2,
+        "blob": b"",
+    }
+    assert await client.call("nested", namespace=NS, timeout=5) == {
+        "cells": [{"row": 1, "col": 2, "blob": b"\x00\xff"}, {"row": 3, "col": 4, "blob": b""}],
+        "first": {"row": 0, "col": 0, "blob": b""},
+    }
+
+
+async def test_none_acks_without_arguments_and_a_tuple_is_several(connect: Connect) -> None:
+    client = await connect([NS])
+    seen: list[tuple[object, ...]] = []
+    done = Inbox(client, "done", NS)  # unused event: only to have a queue to wait on
+
+    async def ack(*args: object) -> None:
+        seen.append(args)
+        await done.queue.put(None)
+
+    await client.emit("nothing", namespace=NS, callback=ack)
+    await client.emit("several", namespace=NS, callback=ack)
+    await done.get()
+    await done.get()
+    assert seen == [(), ("a", {"row": 5, "col": 6, "blob": b""})]
+
+
+async def test_an_emitted_dataclass_arrives_as_its_fields(connect: Connect) -> None:
+    client = await connect([NS])
+    cells = Inbox(client, "cell", NS)
+    assert await client.call("emit_cell", namespace=NS, timeout=5) == "emitted"
+    assert await cells.get() == {"row": 7, "col": 8, "blob": b""}
+
+
+@pytest.mark.parametrize("event, cause", [("a_set", "set"), ("an_object", "object")])
+async def test_an_unsendable_return_value_is_a_handler_bug_logged_once(
+    connect: Connect, caplog: pytest.LogCaptureFixture, event: str, cause: str
+) -> None:
+    client = await connect([NS])
+    with caplog.at_level(logging.DEBUG, logger="socketsvc.handlers"):
+        for _ in range(3):
+            assert await client.call(event, namespace=NS, timeout=5) == INTERNAL
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1, [r.getMessage() for r in errors]
+    message = errors[0].getMessage()
+    assert f"ReturnsNamespace.on_{event}" in message and f"a {cause} cannot be sent" in message
+    assert "Traceback" not in caplog.text
+    assert (await client.call("dataclass", namespace=NS, timeout=5))["row"] == 1
+
+
+async def test_an_unsendable_emit_is_a_handler_bug_and_nothing_is_sent(
+    connect: Connect, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = await connect([NS])
+    tags = Inbox(client, "tags", NS)
+    with caplog.at_level(logging.DEBUG, logger="socketsvc.handlers"):
+        for _ in range(2):
+            assert await client.call("emit_set", namespace=NS, timeout=5) == INTERNAL
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "on_emit_set" in errors[0].getMessage()
+    await tags.nothing(0.2)
