@@ -20,7 +20,7 @@ from typing import Any, ClassVar, TypeVar
 import socketio
 
 from socketsvc import errors
-from socketsvc.errors import SocketsvcError
+from socketsvc.errors import OncePerCause, SocketsvcError
 from socketsvc.handlers import schema
 from socketsvc.handlers.services import Services
 from socketsvc.security.auth import Identity
@@ -75,6 +75,7 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     def __init__(self, namespace: str, services: Services) -> None:
         super().__init__(namespace)
         self.services = services
+        self._log_deep = OncePerCause(log)
         self._params: dict[str, list[tuple[str, Any]]] = {}
         self._arity: dict[str, tuple[int, float]] = {}
         for name, attr in self.events.items():
@@ -128,6 +129,17 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             return await getattr(self, attr)(sid, *args)
         except SocketsvcError as exc:
             return exc.to_ack()
+        except RecursionError:
+            # Client data nested deeper than the handler can walk (JSON parses up to 10^4
+            # levels on Python 3.12+): the client's doing, one line per event, no traceback.
+            self._log_deep(
+                event,
+                "handler for %s in %s raised RecursionError (client data nested too deeply, "
+                "or a bug in the handler); answered invalid_payload",
+                event,
+                self.namespace,
+            )
+            return errors.error_ack(errors.INVALID_PAYLOAD, "data is nested too deeply")
         except Exception:
             log.exception(
                 "handler failed: sid=%s namespace=%s event=%s", sid, self.namespace, event

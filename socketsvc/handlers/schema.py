@@ -5,6 +5,10 @@ Only what JSON and msgpack can carry is supported (str, int, float, bool, bytes,
 string-keyed maps, nested dataclasses), plus :class:`Length` and :class:`Pattern` constraints via
 ``Annotated``. A mismatch raises :class:`~socketsvc.errors.InvalidPayload` naming the field path,
 so the client learns exactly what to fix.
+
+A declared ``str`` must be valid Unicode: JSON can carry a lone UTF-16 surrogate (``"\\udfff"``)
+and a JS string can hold one, but it has no UTF-8 form, so msgpack clients could never receive
+it. It is refused where it enters, before a handler stores it and shows it to others.
 """
 
 from __future__ import annotations
@@ -17,6 +21,9 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Union
 
 from socketsvc.errors import InvalidPayload
+from socketsvc.protocol.json_format import has_lone_surrogate
+
+NOT_UNICODE = "must be valid Unicode (it holds a lone surrogate)"
 
 _MISSING = dataclasses.MISSING
 
@@ -78,8 +85,14 @@ def parse(kind: Any, value: Any, path: str = "") -> Any:
     if origin is dict:
         if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
             raise _bad(path, "must be an object with string keys")
+        if any(has_lone_surrogate(k) for k in value):
+            raise _bad(path, "keys " + NOT_UNICODE)
         _, item = typing.get_args(kind) or (str, Any)
         return {k: parse(item, v, _join(path, k)) for k, v in value.items()}
+    if kind is str and isinstance(value, str):
+        if has_lone_surrogate(value):
+            raise _bad(path, NOT_UNICODE)
+        return value
     if kind is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise _bad(path, "must be a number")

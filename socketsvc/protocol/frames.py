@@ -23,7 +23,9 @@ def encode_frames(
     """The Engine.IO message payloads that carry one Socket.IO packet in ``cls``'s format.
 
     The common cases are built directly, without a packet object; JSON packets that carry
-    bytes take python-socketio's attachment path.
+    bytes take python-socketio's attachment path. Whatever the data, the result is either
+    frames that can be sent as they are (valid UTF-8 text included) or :class:`Unencodable`,
+    never another exception: nesting too deep to walk is refused like any other data.
     """
     if kind in (BINARY_EVENT, BINARY_ACK):
         kind -= 3  # binary types are re-derived from the data itself
@@ -42,14 +44,15 @@ def encode_frames(
         body = ""
     else:
         try:
-            body = dumps(data)
-        except TypeError:  # bytes inside: attachments
-            encoded = cls(kind, data=data, namespace=namespace, id=id).encode()
-            return encoded if isinstance(encoded, list) else [encoded]
+            try:
+                body = dumps(data)
+            except TypeError:  # bytes inside: attachments
+                encoded = cls(kind, data=data, namespace=namespace, id=id).encode()
+                return encoded if isinstance(encoded, list) else [encoded]
+            if may_hold_unsafe_int(body):
+                reject_unsafe_ints(data)
         except (ValueError, RecursionError) as exc:
             raise Unencodable.from_exception("json", exc) from None
-        if may_hold_unsafe_int(body):
-            reject_unsafe_ints(data)
     prefix = str(kind) if namespace == "/" else f"{kind}{namespace},"
     return [prefix + body if id is None else f"{prefix}{id}{body}"]
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from socketsvc import errors, protocol
-from socketsvc.errors import Unencodable
+from socketsvc.errors import OncePerCause, Unencodable
 from socketsvc.handlers.base import BaseNamespace
 from socketsvc.protocol import PacketError
 from socketsvc.security.limits import Verdict
@@ -46,6 +46,7 @@ class EventDispatcher:
         self.tasks = tasks
         self.send = send
         self.on_rate_exceeded = on_rate_exceeded
+        self.log_refusal = OncePerCause(log)
 
     def dispatch(self, eio_sid: str, pkt: Any) -> None:
         """Start the handler of one EVENT (or BINARY_EVENT) packet; never waits."""
@@ -102,4 +103,5 @@ class EventDispatcher:
         try:
             self.send(eio_sid, protocol.ACK, namespace, args, id)
         except Unencodable as exc:
+            self.log_refusal(exc.cause, "ack not sent in %s: %s", namespace, exc.message)
             self.send(eio_sid, protocol.ACK, namespace, [exc.to_ack()], id)

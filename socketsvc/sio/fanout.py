@@ -9,13 +9,17 @@ delivery of the Redis one.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from socketsvc import protocol
+from socketsvc.errors import OncePerCause, Unencodable
 from socketsvc.protocol import PacketClass
 
 from ._socketio import ManagerBase
+
+log = logging.getLogger("socketsvc.server")
 
 
 class FanoutManager(ManagerBase):
@@ -23,12 +27,14 @@ class FanoutManager(ManagerBase):
 
     Who sees an emit: every client in ``room`` (or in any of a list of rooms, or in the
     namespace when ``room`` is None) except ``skip_sid``. If the data cannot be encoded for a
-    format some recipient uses, nobody receives it and :class:`~socketsvc.errors.Unencodable`
-    is raised to the emitter.
+    format some recipients use, those recipients do not receive it, everyone else does, and
+    then :class:`~socketsvc.errors.Unencodable` (the first such format's) is raised to the
+    emitter; the cause is logged once.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)  # cooperative: RedisManager puts this in its MRO
+        self.log_refusal = OncePerCause(log)
         # (namespace, sid) -> rooms it is in (None and its own sid room included), in join
         # order: python-socketio finds them by scanning every room of the namespace.
         self._memberships: dict[tuple[str, str], dict[Any, None]] = {}
@@ -84,14 +90,30 @@ class FanoutManager(ManagerBase):
         args = [event, *_as_args(data)]
         skip = set(skip_sid) if isinstance(skip_sid, list | tuple | set) else {skip_sid}
         server = self.server
+        failure: Unencodable | None = None
         if callback is not None:
             for sid, eio_sid in list(self._recipients(namespace, room, skip)):
                 ack_id = self.ack_id(sid, callback)
-                frames = protocol.encode_frames(
-                    server.format_of(eio_sid), protocol.EVENT, namespace, args, ack_id
-                )
+                try:
+                    frames = protocol.encode_frames(
+                        server.format_of(eio_sid), protocol.EVENT, namespace, args, ack_id
+                    )
+                except Unencodable as exc:
+                    failure = failure or self._refused(exc, namespace)
+                    continue
                 server.eio.push(eio_sid, frames)
-            return
+        else:
+            failure = self._deliver(namespace, room, skip, args, bool(kwargs.get("volatile")))
+        if failure is not None:
+            raise failure
+
+    def _deliver(
+        self, namespace: str, room: Any, skip: set[Any], args: list[Any], volatile: bool
+    ) -> Unencodable | None:
+        """Encode once per format present among the recipients and queue the frames; a
+        ``volatile`` message is dropped for clients with a backlog. Returns the first format's
+        failure to encode, after delivering to every other format."""
+        server = self.server
         groups: dict[PacketClass, list[str]] = {}
         for _, eio_sid in self._recipients(namespace, room, skip):
             wire = server.format_of(eio_sid)
@@ -99,15 +121,22 @@ class FanoutManager(ManagerBase):
             if group is None:
                 group = groups[wire] = []
             group.append(eio_sid)
-        encoded = {
-            wire: protocol.encode_frames(wire, protocol.EVENT, namespace, args) for wire in groups
-        }
-        volatile = bool(kwargs.get("volatile"))  # dropped for clients with a backlog
+        failure = None
         for wire, eio_sids in groups.items():
+            try:
+                frames = protocol.encode_frames(wire, protocol.EVENT, namespace, args)
+            except Unencodable as exc:
+                failure = failure or self._refused(exc, namespace)
+                continue
             if len(eio_sids) == 1:
-                server.eio.push(eio_sids[0], encoded[wire], volatile)
+                server.eio.push(eio_sids[0], frames, volatile)
             else:
-                server.eio.push_many(eio_sids, encoded[wire], volatile)
+                server.eio.push_many(eio_sids, frames, volatile)
+        return failure
+
+    def _refused(self, exc: Unencodable, namespace: str) -> Unencodable:
+        self.log_refusal(exc.cause, "not delivered in %s: %s", namespace, exc.message)
+        return exc
 
     def _recipients(self, namespace: str, room: Any, skip: set[Any]) -> Iterator[tuple[str, str]]:
         rooms = self.rooms[namespace]
