@@ -140,6 +140,20 @@ class Settings:
         default=4_000_000,
         metadata=_doc("outgoing backlog per connection before it is closed as a slow consumer"),
     )
+    keepalive_timeout: float = field(
+        default=5.0,
+        metadata=_doc(
+            "seconds a connection may go without a complete request (new, between requests, "
+            "or still sending headers) before it is closed (Node: keepAliveTimeout)"
+        ),
+    )
+    body_timeout: float = field(
+        default=30.0,
+        metadata=_doc(
+            "seconds to receive a request body once its headers are in; then 408 and the "
+            "session closed (engine.io: httpRequestBodyTimeout)"
+        ),
+    )
     # -- scale-out: see deploy/README.md -------------------------------------------------------
     redis_url: str = field(
         default="redis://127.0.0.1:6379/0",
@@ -181,6 +195,8 @@ def _validate(s: Settings) -> None:
         "connect_timeout",
         "shutdown_grace",
         "presence_refresh",
+        "keepalive_timeout",
+        "body_timeout",
     ):
         if getattr(s, name) <= 0:
             raise ConfigError(f"{name}: must be a positive number of seconds")

@@ -14,6 +14,7 @@ import socketio
 from aiohttp.test_utils import TestServer
 
 from socketsvc.app.factory import create_app
+from socketsvc.app.runner import runner_options
 from socketsvc.config import Settings
 from tests.cluster import client_fixture  # noqa: F401 - the `client` fixture
 from tests.redis_support import redis_prefix, redis_process, redis_url  # noqa: F401 - fixtures
@@ -62,7 +63,8 @@ def start_server(aiohttp_server: Any) -> StartServer:
     """Start ``create_app(settings)`` on 127.0.0.1 with an ephemeral port."""
 
     async def start(**overrides: Any) -> TestServer:
-        server: TestServer = await aiohttp_server(create_app(make_settings(**overrides)))
+        settings = make_settings(**overrides)
+        server: TestServer = await aiohttp_server(create_app(settings), **runner_options(settings))
         return server
 
     return start

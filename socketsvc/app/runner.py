@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 from collections.abc import Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -28,7 +29,7 @@ async def serve(
     background tasks and closes the listener, all within ``shutdown_grace`` seconds.
     """
     app = create_app(settings)
-    runner = web.AppRunner(app, access_log=None)
+    runner = web.AppRunner(app, **runner_options(settings))
     await runner.setup()
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -61,6 +62,18 @@ async def serve(
             loop.remove_signal_handler(sig)
         await runner.cleanup()
     log.info("stopped")
+
+
+def runner_options(settings: Settings) -> dict[str, Any]:
+    """aiohttp's per-connection options for a node (the tests' servers use them too).
+
+    ``keepalive_timeout``: aiohttp closes a connection once it has gone that long without a
+    complete request. Its timer runs from the connection's start and from the end of each
+    response, and fires while no request is being handled, so it bounds a silent connection,
+    an idle kept-alive one and one that trickles its headers alike (aiohttp's own default is
+    an hour). Bodies are bounded by ``body_timeout`` where they are read; websockets and
+    long-polls in progress are not idle."""
+    return {"access_log": None, "keepalive_timeout": settings.keepalive_timeout}
 
 
 def _url(runner: web.AppRunner) -> str:

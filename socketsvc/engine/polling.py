@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from .framing import CLOSE, NOOP, Item
 
@@ -18,6 +19,25 @@ UPGRADE_SETTLE_SECONDS = 0.1
 # python-engineio clients refuse a polling payload of more than 16 packets ("Too many packets
 # in payload"); the rest of a backlog goes out in the next poll, which follows at once.
 MAX_PACKETS_PER_POLL = 16
+
+
+class BodyIncomplete(Exception):
+    """A POST body did not arrive whole: its connection closed, or it was malformed."""
+
+
+async def read_body(stream: Any, limit: int) -> bytearray | None:
+    """A request body, or None once it grows past ``limit`` bytes (at most one chunk more is
+    read). One growing buffer: a body sent in many small pieces costs no more than its size.
+    Raises :class:`BodyIncomplete` when the connection ends before the body does."""
+    body = bytearray()
+    try:
+        while chunk := await stream.readany():
+            body += chunk
+            if len(body) > limit:
+                return None
+    except (ConnectionError, HttpProcessingError) as exc:
+        raise BodyIncomplete(type(exc).__name__) from None
+    return body
 
 
 class PollingTransport:

@@ -8,6 +8,7 @@ It knows nothing of Socket.IO. Only the aiohttp async mode is supported.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping
@@ -15,13 +16,14 @@ from typing import Any, NamedTuple
 
 from aiohttp import web
 
-from ._aiohttp import drop_http_parser
+from ._aiohttp import answer_and_close, drop_http_parser
 from ._engineio import EngineIOServer
 from .coalescer import WriteCoalescer
 from .direct import websocket_response
 from .environ import RequestEnviron
 from .framing import MESSAGE, OPEN, ProtocolError, encode_text, ws_frame
 from .policy import EnginePolicy
+from .polling import BodyIncomplete, read_body
 from .session import EngineSession
 
 # Node engine.io error codes/messages (BaseServer.errors / errorMessages).
@@ -226,6 +228,8 @@ class EngineServer(EngineIOServer):
                     r["headers"] = [*r["headers"], ("Content-Encoding", encoding)]
                     break
         response: web.StreamResponse = await self.make_response(r, environ)
+        if r.get("close"):
+            await answer_and_close(request, response)
         return response
 
     async def _route(self, request: web.Request, environ: Mapping[str, Any]) -> Any:
@@ -289,30 +293,52 @@ class EngineServer(EngineIOServer):
         return self._error(BAD_REQUEST)
 
     async def _handle_post(self, request: web.Request, s: EngineSession) -> Any:
+        if s.receiving:
+            # Rule (Node onDataRequest "data request overlap from client"): one POST at a
+            # time per session (each buffers up to max_payload); another is answered 400 and
+            # the session closes.
+            self.logger.warning("%s: overlapping POST, closing the session", s.sid)
+            s.close_soon(self.reason.TRANSPORT_ERROR)
+            return self._error(BAD_REQUEST)
         limit = self.max_http_buffer_size
         if request.content_length is not None and request.content_length > limit:
-            s.close_soon(self.reason.TRANSPORT_ERROR)
-            return {"status": "413 PAYLOAD TOO LARGE", "headers": [], "response": b""}
-        body = b""
-        # bounded: at most limit + one chunk is read
-        while len(body) <= limit:
-            chunk = await request.content.readany()
-            if not chunk:
-                break
-            body += chunk
-        if len(body) > limit:
-            s.close_soon(self.reason.TRANSPORT_ERROR)
-            return {"status": "413 PAYLOAD TOO LARGE", "headers": [], "response": b""}
+            return self._refuse_post(s, "413 PAYLOAD TOO LARGE")
+        s.receiving = True
+        received = False
         try:
-            text = body.decode("utf-8")
-            await s.handle_post(text)
-        except (ProtocolError, UnicodeDecodeError) as exc:
-            # Rule (Node "parse error"): an invalid packet closes the session;
-            # the POST is answered 400 instead of being logged and ignored.
-            self.logger.info("%s: invalid payload (%s), closing", s.sid, exc)
-            await s.close(wait=False, abort=False, reason=self.reason.TRANSPORT_ERROR)
-            return self._error(BAD_REQUEST)
-        return self._ok_post()
+            async with asyncio.timeout(self.policy.body_timeout or None):
+                body = await read_body(request.content, limit)
+            received = True
+            if body is None:
+                return self._refuse_post(s, "413 PAYLOAD TOO LARGE")
+            try:
+                # Handled before "ok": a client sends its next POST only after this one.
+                await s.handle_post(body.decode("utf-8"))
+            except (ProtocolError, UnicodeDecodeError) as exc:
+                # Rule (Node "parse error"): an invalid packet closes the session;
+                # the POST is answered 400 instead of being logged and ignored.
+                self.logger.info("%s: invalid payload (%s), closing", s.sid, exc)
+                await s.close(wait=False, abort=False, reason=self.reason.TRANSPORT_ERROR)
+                return self._error(BAD_REQUEST)
+            return self._ok_post()
+        except TimeoutError:
+            # Rule (engine.io httpRequestBodyTimeout): 408, and the session closes.
+            self.logger.warning("%s: POST body not in within body_timeout, closing", s.sid)
+            return self._refuse_post(s, "408 REQUEST TIMEOUT")
+        except BodyIncomplete as exc:
+            # Rule (Node "data request connection closed prematurely"): the session closes.
+            self.logger.info("%s: POST broken off before its body was complete (%s)", s.sid, exc)
+            return self._refuse_post(s, "400 BAD REQUEST")
+        finally:
+            s.receiving = False
+            if not received:  # also when the handler is cancelled: the client went away
+                s.close_soon(self.reason.TRANSPORT_ERROR)
+
+    def _refuse_post(self, s: EngineSession, status: str) -> dict[str, Any]:
+        """Close the session, and the connection once the answer is written (what is left of
+        the body is not worth reading)."""
+        s.close_soon(self.reason.TRANSPORT_ERROR)
+        return {"status": status, "headers": [], "response": b"", "close": True}
 
     async def _handle_ws_upgrade(self, request: web.Request, s: EngineSession) -> Any:
         ws = await self._prepare_websocket(request)

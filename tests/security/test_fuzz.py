@@ -35,6 +35,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from socketsvc.app.factory import SIO, create_app
+from socketsvc.app.runner import runner_options
 from tests.conftest import make_settings
 
 EXAMPLES = int(os.environ.get("SOCKETSVC_TEST_FUZZ_EXAMPLES", "200"))
@@ -313,7 +314,7 @@ class Node:
             ping_timeout=1.0,
         )
         self.app = create_app(settings_)
-        self.runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=1.0)
+        self.runner = web.AppRunner(self.app, shutdown_timeout=1.0, **runner_options(settings_))
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
         await site.start()

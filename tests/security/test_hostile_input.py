@@ -298,3 +298,15 @@ async def test_deeply_nested_json_from_a_client_is_answered_or_refused_cleanly(
                 await ws.close()  # decoded (Python 3.12+ parses 10^4 levels) and answered
     assert await call(bystander, "ack-echo", "fine", ns="/test") == "fine"
     assert tracebacks(caplog) == []
+
+
+@pytest.mark.parametrize("serializer", ["json", "msgpack"])
+async def test_the_main_namespace_accepts_clients_without_a_handler(
+    start_server: StartServer, clients: Any, caplog: pytest.LogCaptureFixture, serializer: str
+) -> None:
+    """``io(url)`` joins "/", which exists on every node as on Node's; no handler serves it
+    here, so a connect there must still be answered (it once raised inside python-socketio)."""
+    srv = await start_server()
+    client = await clients(srv, serializer, "websocket", ns="/")
+    assert client.get_sid("/") is not None
+    assert tracebacks(caplog) == []
