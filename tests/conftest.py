@@ -111,6 +111,32 @@ async def connect(server: TestServer, serializer: str, transport: str) -> AsyncI
         await client.shutdown()
 
 
+ConnectTo = Callable[..., Awaitable[socketio.AsyncClient]]
+
+
+@pytest.fixture
+async def connect_to() -> AsyncIterator[ConnectTo]:
+    """``await connect_to(server, serializer, transport, namespace)``: a python-socketio client
+    of any format, transport and namespace; all are disconnected at teardown."""
+    made: list[socketio.AsyncClient] = []
+
+    async def connect(
+        srv: TestServer, serializer: str = "json", transport: str = "websocket", ns: str = "/chat"
+    ) -> socketio.AsyncClient:
+        client = socketio.AsyncClient(serializer=CLIENT_SERIALIZERS[serializer])
+        made.append(client)
+        await client.connect(
+            str(srv.make_url("/")), namespaces=[ns], transports=[transport], wait_timeout=5
+        )
+        return client
+
+    yield connect
+    for client in made:
+        if client.connected:
+            await client.disconnect()
+        await client.shutdown()
+
+
 async def eventually(condition: Callable[[], bool], timeout: float = 5.0) -> None:
     """Wait until ``condition()`` holds, polling briefly; fail after ``timeout`` seconds."""
     loop = asyncio.get_running_loop()

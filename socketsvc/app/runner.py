@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from socketsvc.app.factory import create_app
+from socketsvc.app.factory import SIO, create_app
 from socketsvc.config import Settings
 
 log = logging.getLogger("socketsvc")
@@ -36,13 +36,7 @@ async def serve(
     try:
         # A deep accept queue (Node listens with 511): aiohttp's default of 128 drops SYNs when
         # hundreds of clients reconnect at once, and each dropped one waits a second to retry.
-        site = web.TCPSite(
-            runner,
-            settings.host,
-            settings.port,
-            shutdown_timeout=settings.shutdown_grace,
-            backlog=LISTEN_BACKLOG,
-        )
+        site = web.TCPSite(runner, settings.host, settings.port, backlog=LISTEN_BACKLOG)
         await site.start()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
@@ -57,6 +51,7 @@ async def serve(
             on_ready(url)
         await stop.wait()
         log.info("shutting down")
+        app[SIO].begin_shutdown()
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
@@ -72,8 +67,14 @@ def runner_options(settings: Settings) -> dict[str, Any]:
     response, and fires while no request is being handled, so it bounds a silent connection,
     an idle kept-alive one and one that trickles its headers alike (aiohttp's own default is
     an hour). Bodies are bounded by ``body_timeout`` where they are read; websockets and
-    long-polls in progress are not idle."""
-    return {"access_log": None, "keepalive_timeout": settings.keepalive_timeout}
+    long-polls in progress are not idle.
+
+    ``shutdown_timeout``: how long shutdown waits for requests still being handled."""
+    return {
+        "access_log": None,
+        "keepalive_timeout": settings.keepalive_timeout,
+        "shutdown_timeout": settings.shutdown_grace,
+    }
 
 
 def _url(runner: web.AppRunner) -> str:

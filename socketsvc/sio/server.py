@@ -91,6 +91,8 @@ class SocketServer(SocketIOServer):
         self.services = services
         self.security = security
         self.tasks = TaskSet()  # handler calls and packet flows still running
+        # Set once shutdown begins: from then on nothing new is accepted for delivery.
+        self.stopping = asyncio.Event()
         self.deadlines = Deadlines(settings.connect_timeout, self._connect_deadline_passed)
         # Not ``self.namespaces``: python-socketio keeps its list of accepted namespaces there.
         self.routes = NamespaceTable(
@@ -349,8 +351,15 @@ class SocketServer(SocketIOServer):
 
     # -- shutdown ------------------------------------------------------------------------------
 
+    def begin_shutdown(self) -> None:
+        """From now on this node accepts nothing new for delivery (the publish API answers
+        503): its clients are about to be closed. Called when the signal arrives, and again
+        (harmlessly) when the clients are closed."""
+        self.stopping.set()
+
     async def close_all(self, timeout: float) -> None:
         """Close every client's transport (clients will reconnect elsewhere), bounded in time."""
+        self.begin_shutdown()
         self.deadlines.cancel_all()
         if self.eio.sockets:
             try:

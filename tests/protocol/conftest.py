@@ -112,7 +112,7 @@ async def target(request: pytest.FixtureRequest) -> AsyncIterator[Target]:
         yield request.getfixturevalue("node_server")
         return
     app: web.Application = request.getfixturevalue("socketsvc_app")
-    runner = web.AppRunner(app, shutdown_timeout=1.0, **runner_options(app[SETTINGS]))
+    runner = web.AppRunner(app, **runner_options(app[SETTINGS]))
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()

@@ -314,7 +314,7 @@ class Node:
             ping_timeout=1.0,
         )
         self.app = create_app(settings_)
-        self.runner = web.AppRunner(self.app, shutdown_timeout=1.0, **runner_options(settings_))
+        self.runner = web.AppRunner(self.app, **runner_options(settings_))
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
         await site.start()

@@ -17,7 +17,7 @@ import pytest
 import socketio
 
 from socketsvc.app.factory import SIO
-from tests.conftest import CLIENT_SERIALIZERS, Inbox, StartServer, eventually
+from tests.conftest import ConnectTo, Inbox, StartServer, eventually
 
 LONE = "\udfff"  # valid JSON ("\\udfff"), a valid JS string, not valid Unicode
 PLACEHOLDER = '{"_placeholder":true,"num":0}'
@@ -36,28 +36,6 @@ def tracebacks(caplog: pytest.LogCaptureFixture) -> list[str]:
 
 def invalid_packet_lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
     return [r for r in caplog.records if "invalid packet" in r.getMessage()]
-
-
-@pytest.fixture
-async def clients() -> Any:
-    """Connect python-socketio clients; all are disconnected at teardown."""
-    made: list[socketio.AsyncClient] = []
-
-    async def connect(
-        srv: Any, serializer: str = "json", transport: str = "websocket", ns: str = "/chat"
-    ) -> socketio.AsyncClient:
-        client = socketio.AsyncClient(serializer=CLIENT_SERIALIZERS[serializer])
-        made.append(client)
-        await client.connect(
-            str(srv.make_url("/")), namespaces=[ns], transports=[transport], wait_timeout=5
-        )
-        return client
-
-    yield connect
-    for client in made:
-        if client.connected:
-            await client.disconnect()
-        await client.shutdown()
 
 
 async def call(client: socketio.AsyncClient, event: str, data: Any, ns: str = "/chat") -> Any:
@@ -89,15 +67,15 @@ async def closed_by_server(ws: aiohttp.ClientWebSocketResponse, within: float = 
 
 
 async def test_lone_surrogates_are_refused_where_they_enter_chat_and_the_room_keeps_working(
-    start_server: StartServer, clients: Any, caplog: pytest.LogCaptureFixture
+    start_server: StartServer, connect_to: ConnectTo, caplog: pytest.LogCaptureFixture
 ) -> None:
     srv = await start_server()
-    members = [await clients(srv, fmt, transport) for fmt, transport in MEMBERS]
+    members = [await connect_to(srv, fmt, transport) for fmt, transport in MEMBERS]
     names = [f"m{i}" for i in range(len(members))]
     for member, name in zip(members, names, strict=True):
         await call(member, "join", {"room": "r", "name": name})
     messages = Inbox(members[0], "message")
-    attacker = await clients(srv, "json", "websocket")
+    attacker = await connect_to(srv, "json", "websocket")
 
     for request, field in (
         ({"room": "r", "name": LONE}, "'name'"),
@@ -126,10 +104,10 @@ async def test_lone_surrogates_are_refused_where_they_enter_chat_and_the_room_ke
 
 
 async def test_declared_string_fields_refuse_lone_surrogates_naming_the_field(
-    start_server: StartServer, clients: Any
+    start_server: StartServer, connect_to: ConnectTo
 ) -> None:
     srv = await start_server()
-    client = await clients(srv, "json", "websocket", ns="/test")
+    client = await connect_to(srv, "json", "websocket", ns="/test")
     reply = await call(client, "point", {"x": 1, "y": 2, "label": LONE}, ns="/test")
     assert reply["error"]["code"] == "invalid_payload"
     assert "'label'" in reply["error"]["message"]
@@ -141,14 +119,14 @@ async def test_declared_string_fields_refuse_lone_surrogates_naming_the_field(
 
 
 async def test_free_form_lone_surrogates_reach_json_clients_and_msgpack_refusal_hurts_nobody(
-    start_server: StartServer, clients: Any, caplog: pytest.LogCaptureFixture
+    start_server: StartServer, connect_to: ConnectTo, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Data a handler does not declare is relayed as JSON.stringify would write it (the
     surrogate escaped); msgpack cannot carry it, and that refusal reaches only the sender."""
     srv = await start_server()
-    sender = await clients(srv, "json", "polling", ns="/test")
-    json_members = [await clients(srv, "json", t, ns="/test") for t in ("websocket", "polling")]
-    msgpack_member = await clients(srv, "msgpack", "websocket", ns="/test")
+    sender = await connect_to(srv, "json", "polling", ns="/test")
+    json_members = [await connect_to(srv, "json", t, ns="/test") for t in ("websocket", "polling")]
+    msgpack_member = await connect_to(srv, "msgpack", "websocket", ns="/test")
     everyone = [*json_members, msgpack_member]
     inboxes = [Inbox(m, "relay", "/test") for m in everyone]
     for member in everyone:
@@ -219,13 +197,13 @@ async def send_nested_undefined(srv: Any, http: aiohttp.ClientSession, depth: in
 )
 async def test_packets_nested_too_deeply_to_decode_close_only_the_sender(
     start_server: StartServer,
-    clients: Any,
+    connect_to: ConnectTo,
     caplog: pytest.LogCaptureFixture,
     send: Any,
     depth: int,
 ) -> None:
     srv = await start_server()
-    bystander = await clients(srv, "json", "websocket", ns="/test")
+    bystander = await connect_to(srv, "json", "websocket", ns="/test")
     async with aiohttp.ClientSession() as http:
         assert await send(srv, http, depth) is None  # closed: it cannot be repeated
     assert await call(bystander, "ack-echo", "still here", ns="/test") == "still here"
@@ -239,7 +217,7 @@ async def test_packets_nested_too_deeply_to_decode_close_only_the_sender(
 )
 async def test_packets_nested_near_pythons_limit_are_answered_or_closed_cleanly(
     start_server: StartServer,
-    clients: Any,
+    connect_to: ConnectTo,
     caplog: pytest.LogCaptureFixture,
     send: Any,
     depth: int,
@@ -247,7 +225,7 @@ async def test_packets_nested_near_pythons_limit_are_answered_or_closed_cleanly(
     """Whether these decode depends on the Python version and the stack in use (Node accepts
     them): either way no traceback, and never a connection left open after a decode error."""
     srv = await start_server()
-    bystander = await clients(srv, "json", "websocket", ns="/test")
+    bystander = await connect_to(srv, "json", "websocket", ns="/test")
     async with aiohttp.ClientSession() as http:
         answer = await send(srv, http, depth)
     if answer is None:
@@ -259,14 +237,14 @@ async def test_packets_nested_near_pythons_limit_are_answered_or_closed_cleanly(
 
 
 async def test_deep_data_that_decodes_is_refused_per_format_without_a_traceback(
-    start_server: StartServer, clients: Any, caplog: pytest.LogCaptureFixture
+    start_server: StartServer, connect_to: ConnectTo, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A msgpack client may send data nested as deep as its parser allows (1024); each
     recipient format that cannot encode it is refused, the others receive it."""
     srv = await start_server()
-    sender = await clients(srv, "msgpack", "websocket", ns="/test")
-    json_member = await clients(srv, "json", "websocket", ns="/test")
-    msgpack_member = await clients(srv, "msgpack", "polling", ns="/test")
+    sender = await connect_to(srv, "msgpack", "websocket", ns="/test")
+    json_member = await connect_to(srv, "json", "websocket", ns="/test")
+    msgpack_member = await connect_to(srv, "msgpack", "polling", ns="/test")
     for member in (json_member, msgpack_member):
         await call(member, "enter", "deep", ns="/test")
     inbox = Inbox(json_member, "relay", "/test")
@@ -283,10 +261,10 @@ async def test_deep_data_that_decodes_is_refused_per_format_without_a_traceback(
 
 
 async def test_deeply_nested_json_from_a_client_is_answered_or_refused_cleanly(
-    start_server: StartServer, clients: Any, caplog: pytest.LogCaptureFixture
+    start_server: StartServer, connect_to: ConnectTo, caplog: pytest.LogCaptureFixture
 ) -> None:
     srv = await start_server()
-    bystander = await clients(srv, "json", "websocket", ns="/test")
+    bystander = await connect_to(srv, "json", "websocket", ns="/test")
     async with aiohttp.ClientSession() as http:
         for depth in (900, 5000, 100_000):
             ws = await raw_websocket(http, srv)
@@ -302,11 +280,14 @@ async def test_deeply_nested_json_from_a_client_is_answered_or_refused_cleanly(
 
 @pytest.mark.parametrize("serializer", ["json", "msgpack"])
 async def test_the_main_namespace_accepts_clients_without_a_handler(
-    start_server: StartServer, clients: Any, caplog: pytest.LogCaptureFixture, serializer: str
+    start_server: StartServer,
+    connect_to: ConnectTo,
+    caplog: pytest.LogCaptureFixture,
+    serializer: str,
 ) -> None:
     """``io(url)`` joins "/", which exists on every node as on Node's; no handler serves it
     here, so a connect there must still be answered (it once raised inside python-socketio)."""
     srv = await start_server()
-    client = await clients(srv, serializer, "websocket", ns="/")
+    client = await connect_to(srv, serializer, "websocket", ns="/")
     assert client.get_sid("/") is not None
     assert tracebacks(caplog) == []
