@@ -317,7 +317,9 @@ class EngineServer(EngineIOServer):
             except (ProtocolError, UnicodeDecodeError) as exc:
                 # Rule (Node "parse error"): an invalid packet closes the session;
                 # the POST is answered 400 instead of being logged and ignored.
-                self.logger.info("%s: invalid payload (%s), closing", s.sid, exc)
+                # (the text, not the exception: it holds the body and, by its traceback,
+                # the session, for as long as any log handler keeps the record)
+                self.logger.info("%s: invalid payload (%s), closing", s.sid, str(exc))
                 await s.close(wait=False, abort=False, reason=self.reason.TRANSPORT_ERROR)
                 return self._error(BAD_REQUEST)
             return self._ok_post()

@@ -198,7 +198,8 @@ class SocketServer(SocketIOServer):
             raise PacketError(f"not connected to namespace {namespace}")
 
     async def _refuse_packet(self, eio_sid: str, exc: PacketError) -> None:
-        log.warning("closing %s: invalid packet: %s", eio_sid, exc)
+        # the text, not the exception, whose traceback holds the packet and its session
+        log.warning("closing %s: invalid packet: %s", eio_sid, str(exc))
         self.reader.drop_partial(eio_sid)
         await self.close_transport(eio_sid)
 
