@@ -48,9 +48,9 @@ def dumps(value: Any) -> str:
     form and could not be sent at all. Checked only in text that is not ASCII (an O(1) test).
     """
     text = "".join(_c_encode(value, 0))
-    if text.isascii() or _LONE_SURROGATE.search(text) is None:
-        return text
-    return _LONE_SURROGATE.sub(_escape_surrogate, text)
+    if has_lone_surrogate(text):
+        return _LONE_SURROGATE.sub(_escape_surrogate, text)
+    return text
 
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
@@ -61,8 +61,17 @@ def _escape_surrogate(match: re.Match[str]) -> str:
 
 
 def has_lone_surrogate(text: str) -> bool:
-    """Whether ``text`` holds a surrogate code point, which no UTF-8 text can carry."""
-    return not text.isascii() and _LONE_SURROGATE.search(text) is not None
+    """Whether ``text`` holds a surrogate code point, which no UTF-8 text can carry.
+
+    ASCII is told in O(1); otherwise the C UTF-8 encoder finds out several times faster
+    than a regular expression scan would."""
+    if text.isascii():
+        return False
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def loads(text: str, start: int = 0) -> Any:
