@@ -21,27 +21,22 @@ from ._engineio import EngineIOServer
 from .coalescer import WriteCoalescer
 from .direct import websocket_response
 from .environ import RequestEnviron
-from .framing import MESSAGE, OPEN, ProtocolError, encode_text, ws_frame
+from .framing import MESSAGE, OPEN, ProtocolError, ws_frame
 from .policy import EnginePolicy
 from .polling import BodyIncomplete, read_body
+from .responses import (
+    BAD_HANDSHAKE_METHOD,
+    BAD_REQUEST,
+    FORBIDDEN,
+    UNKNOWN_SID,
+    UNKNOWN_TRANSPORT,
+    UNSUPPORTED_PROTOCOL_VERSION,
+    error,
+    ok_post,
+    payload,
+    refusal,
+)
 from .session import EngineSession
-
-# Node engine.io error codes/messages (BaseServer.errors / errorMessages).
-UNKNOWN_TRANSPORT = 0
-UNKNOWN_SID = 1
-BAD_HANDSHAKE_METHOD = 2
-BAD_REQUEST = 3
-FORBIDDEN = 4
-UNSUPPORTED_PROTOCOL_VERSION = 5
-ERROR_MESSAGES = {
-    UNKNOWN_TRANSPORT: "Transport unknown",
-    UNKNOWN_SID: "Session ID unknown",
-    BAD_HANDSHAKE_METHOD: "Bad handshake method",
-    BAD_REQUEST: "Bad request",
-    FORBIDDEN: "Forbidden",
-    UNSUPPORTED_PROTOCOL_VERSION: "Unsupported protocol version",
-}
-
 
 # Handle one MESSAGE's data as far as it goes without waiting; return the rest (None: done),
 # which the transport awaits before it handles the session's next packet.
@@ -115,37 +110,6 @@ class EngineServer(EngineIOServer):
             f'"pingTimeout":{timeout},"maxPayload":{int(self.max_http_buffer_size)}}}'
         )
 
-    def _error(self, code: int, status: int = 400) -> dict[str, Any]:
-        # Rule (Node abortRequest): JSON body {"code", "message"}, 400 (403 for FORBIDDEN).
-        body = json.dumps({"code": code, "message": ERROR_MESSAGES[code]})
-        return {
-            "status": f"{status} ERROR",
-            "headers": [("Content-Type", "application/json")],
-            "response": body.encode(),
-        }
-
-    def _payload(
-        self,
-        items: list[tuple[int, Any]],
-        jsonp_index: int | None,
-        headers: list[tuple[str, str]] | None = None,
-    ) -> dict[str, Any]:
-        # Rule (EIO4 polling): packets joined with \x1e, binary as "b"+base64.
-        text = "\x1e".join(encode_text(item) for item in items)
-        if jsonp_index is not None:
-            text = "___eio[" + str(jsonp_index) + ']("' + text.replace('"', '\\"') + '");'
-        return {
-            "status": "200 OK",
-            "headers": (headers or [])
-            + [("Content-Type", "text/plain; charset=UTF-8"), ("Cache-Control", "no-store")],
-            "response": text.encode(),
-        }
-
-    @staticmethod
-    def _ok_post() -> dict[str, Any]:
-        # Rule (EIO4 polling): a successful POST is answered with "ok".
-        return {"status": "200 OK", "headers": [("Content-Type", "text/html")], "response": b"ok"}
-
     def live_session(self, sid: str) -> EngineSession:
         """The open session ``sid``, or KeyError (python-engineio's contract)."""
         s: EngineSession | None = self.sockets.get(sid)
@@ -196,7 +160,7 @@ class EngineServer(EngineIOServer):
         if allows_origin is not None:
             if not allows_origin(request):
                 refused: web.StreamResponse = await self.make_response(
-                    self._error(FORBIDDEN, 403), environ
+                    error(FORBIDDEN, 403), environ
                 )
                 return refused
         elif self.cors_allowed_origins != []:
@@ -243,17 +207,17 @@ class EngineServer(EngineIOServer):
         # "Transport unknown" (python-engineio defaulted a missing one to polling).
         if transport not in self.transports:
             self.log_once("Invalid transport", "bad-transport")
-            return self._error(UNKNOWN_TRANSPORT)
+            return error(UNKNOWN_TRANSPORT)
         # Rule (EIO4 only): EIO must be 4 on every request.
         if query.get("EIO") != ["4"]:
             self.log_once("Unsupported Engine.IO protocol version", "bad-version")
-            return self._error(UNSUPPORTED_PROTOCOL_VERSION)
+            return error(UNSUPPORTED_PROTOCOL_VERSION)
         jsonp_index = None
         if "j" in query:
             try:
                 jsonp_index = int(query["j"][0])
             except ValueError:
-                return self._error(BAD_REQUEST)
+                return error(BAD_REQUEST)
         is_ws = (
             method == "GET"
             and transport == "websocket"
@@ -263,9 +227,9 @@ class EngineServer(EngineIOServer):
             # Rule (Node verify()): the handshake is GET only; anything else
             # (POST, PUT, ...) is 400 "Bad handshake method", not 405.
             if method != "GET":
-                return self._error(BAD_HANDSHAKE_METHOD)
+                return error(BAD_HANDSHAKE_METHOD)
             if transport == "websocket" and not is_ws:
-                return self._error(BAD_REQUEST)
+                return error(BAD_REQUEST)
             return await self.handshake(environ, transport, jsonp_index)
 
         s = self.sockets.get(sid)
@@ -273,24 +237,24 @@ class EngineServer(EngineIOServer):
         # closed by the server lingers only to deliver its CLOSE to one poll).
         if s is None or (s.closed and not (s.lingering and method == "GET" and not is_ws)):
             self.log_once(f"Invalid session {sid}", "bad-sid")
-            return self._error(UNKNOWN_SID)
+            return error(UNKNOWN_SID)
         if is_ws:
             return await self._handle_ws_upgrade(request, s)
         # Rule (Node TRANSPORT_MISMATCH): once upgraded, HTTP requests with the
         # same sid are 400.
         if transport != "polling" or s.upgraded or not s.connected:
             self.log_once(f"Unexpected HTTP request for session {sid}", "unexpected-http")
-            return self._error(BAD_REQUEST)
+            return error(BAD_REQUEST)
         if method == "GET":
             items = await s.handle_poll(request)
             if items is None:
-                return self._error(BAD_REQUEST if sid in self.sockets else UNKNOWN_SID)
-            return self._payload(items, jsonp_index)
+                return error(BAD_REQUEST if sid in self.sockets else UNKNOWN_SID)
+            return payload(items, jsonp_index)
         if method == "POST":
             return await self._handle_post(request, s)
         # Node answers an unsupported method on an existing session with 500;
         # 400 is what the protocol test-suite accepts as well.
-        return self._error(BAD_REQUEST)
+        return error(BAD_REQUEST)
 
     async def _handle_post(self, request: web.Request, s: EngineSession) -> Any:
         if s.receiving:
@@ -299,7 +263,7 @@ class EngineServer(EngineIOServer):
             # the session closes.
             self.logger.warning("%s: overlapping POST, closing the session", s.sid)
             s.close_soon(self.reason.TRANSPORT_ERROR)
-            return self._error(BAD_REQUEST)
+            return error(BAD_REQUEST)
         limit = self.max_http_buffer_size
         if request.content_length is not None and request.content_length > limit:
             return self._refuse_post(s, "413 PAYLOAD TOO LARGE")
@@ -321,8 +285,8 @@ class EngineServer(EngineIOServer):
                 # the session, for as long as any log handler keeps the record)
                 self.logger.info("%s: invalid payload (%s), closing", s.sid, str(exc))
                 await s.close(wait=False, abort=False, reason=self.reason.TRANSPORT_ERROR)
-                return self._error(BAD_REQUEST)
-            return self._ok_post()
+                return error(BAD_REQUEST)
+            return ok_post()
         except TimeoutError:
             # Rule (engine.io httpRequestBodyTimeout): 408, and the session closes.
             self.logger.warning("%s: POST body not in within body_timeout, closing", s.sid)
@@ -340,7 +304,7 @@ class EngineServer(EngineIOServer):
         """Close the session, and the connection once the answer is written (what is left of
         the body is not worth reading)."""
         s.close_soon(self.reason.TRANSPORT_ERROR)
-        return {"status": status, "headers": [], "response": b"", "close": True}
+        return refusal(status)
 
     async def _handle_ws_upgrade(self, request: web.Request, s: EngineSession) -> Any:
         ws = await self._prepare_websocket(request)
@@ -397,7 +361,7 @@ class EngineServer(EngineIOServer):
         items = [(OPEN, open_data), *s.buffer]
         s.buffer = []
         s.buffered_bytes = 0
-        return self._payload(items, jsonp_index, headers)
+        return payload(items, jsonp_index, headers)
 
     async def shutdown(self) -> None:
         await self.disconnect()
