@@ -155,6 +155,20 @@ class Settings:
         default=4_000_000,
         metadata=_doc("outgoing backlog per connection before it is closed as a slow consumer"),
     )
+    keepalive_timeout: float = field(
+        default=5.0,
+        metadata=_doc(
+            "seconds a connection may go without a complete request (new, between requests, "
+            "or still sending headers) before it is closed (Node: keepAliveTimeout)"
+        ),
+    )
+    body_timeout: float = field(
+        default=30.0,
+        metadata=_doc(
+            "seconds to receive a request body once its headers are in; then 408 and the "
+            "session closed (engine.io: httpRequestBodyTimeout)"
+        ),
+    )
     # -- connection-state recovery: see README.md ----------------------------------------------
     recovery_window: float = field(
         default=0.0,
@@ -256,6 +270,8 @@ def _validate(s: Settings) -> None:
         "connect_timeout",
         "shutdown_grace",
         "presence_refresh",
+        "keepalive_timeout",
+        "body_timeout",
     ):
         if getattr(s, name) <= 0:
             raise ConfigError(f"{name}: must be a positive number of seconds")

@@ -7,6 +7,7 @@ logged with its traceback on the server only.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 # Well-known codes. Applications may use their own codes; these are the ones socketsvc emits.
@@ -64,22 +65,34 @@ class AckTimeout(SocketsvcError):
 
 
 class Unencodable(SocketsvcError):
-    """Data that cannot cross to clients of one wire format without changing."""
+    """Data that cannot cross to clients of one wire format without changing.
 
-    def __init__(self, wire_format: str, reason: str) -> None:
+    ``cause`` names the kind of problem without the data in it (``"lone surrogate"``,
+    ``"nesting"``...): logs say each cause once, however often clients repeat it."""
+
+    def __init__(self, wire_format: str, reason: str, cause: str | None = None) -> None:
         super().__init__(UNENCODABLE, f"cannot send to {wire_format} clients unchanged: {reason}")
+        self.wire_format = wire_format
+        self.cause = f"{wire_format}: {cause or reason}"
 
     @classmethod
     def from_exception(cls, wire_format: str, exc: BaseException) -> Unencodable:
         """From what an encoder raised, in words a client can act on."""
         text = str(exc)
-        if "Out of range float" in text:
-            reason = "NaN and Infinity have no JSON form"
+        if isinstance(exc, UnicodeEncodeError):
+            reason, cause = LONE_SURROGATE_REASON, "lone surrogate"
+        elif isinstance(exc, RecursionError) or "recursion limit" in text:
+            reason, cause = "data is nested too deeply", "nesting"
+        elif "Out of range float" in text:
+            reason = cause = "NaN and Infinity have no JSON form"
         elif "keys must be" in text:
-            reason = "map keys must be strings"
+            reason = cause = "map keys must be strings"
         else:
-            reason = text.split("\n")[0][:120]
-        return cls(wire_format, reason)
+            reason, cause = text.split("\n")[0][:120], type(exc).__name__
+        return cls(wire_format, reason, cause)
+
+
+LONE_SURROGATE_REASON = "strings must be valid Unicode (a lone surrogate has no UTF-8 form)"
 
 
 class UnsupportedValue(TypeError):
@@ -113,3 +126,24 @@ class StartupError(Exception):
 
 def error_ack(code: str, message: str) -> dict[str, Any]:
     return {"error": {"code": code, "message": message}}
+
+
+class OncePerCause:
+    """Logs a warning the first time each cause is seen, then stays quiet about it.
+
+    For problems clients can repeat at will (data some format cannot carry): one line per
+    cause, never one per packet. Causes are short keys without the client's data in them;
+    at most ``limit`` are remembered, so hostile variety cannot grow memory either."""
+
+    def __init__(self, logger: logging.Logger, limit: int = 1000) -> None:
+        self.logger = logger
+        self.limit = limit
+        self._seen: set[str] = set()
+
+    def __call__(self, cause: str, message: str, *args: Any) -> None:
+        if cause in self._seen:
+            return
+        if len(self._seen) >= self.limit:
+            return
+        self._seen.add(cause)
+        self.logger.warning(message + " (logged once per cause)", *args)

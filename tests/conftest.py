@@ -14,6 +14,7 @@ import socketio
 from aiohttp.test_utils import TestServer
 
 from socketsvc.app.factory import create_app
+from socketsvc.app.runner import runner_options
 from socketsvc.config import Settings
 from tests.cluster import client_fixture  # noqa: F401 - the `client` fixture
 from tests.redis_support import redis_prefix, redis_process, redis_url  # noqa: F401 - fixtures
@@ -71,7 +72,8 @@ def start_server(aiohttp_server: Any) -> StartServer:
     """Start ``create_app(settings)`` on 127.0.0.1 with an ephemeral port."""
 
     async def start(**overrides: Any) -> TestServer:
-        server: TestServer = await aiohttp_server(create_app(make_settings(**overrides)))
+        settings = make_settings(**overrides)
+        server: TestServer = await aiohttp_server(create_app(settings), **runner_options(settings))
         return server
 
     return start
@@ -113,6 +115,32 @@ async def connect(server: TestServer, serializer: str, transport: str) -> AsyncI
 
     yield factory
     for client in clients:
+        if client.connected:
+            await client.disconnect()
+        await client.shutdown()
+
+
+ConnectTo = Callable[..., Awaitable[socketio.AsyncClient]]
+
+
+@pytest.fixture
+async def connect_to() -> AsyncIterator[ConnectTo]:
+    """``await connect_to(server, serializer, transport, namespace)``: a python-socketio client
+    of any format, transport and namespace; all are disconnected at teardown."""
+    made: list[socketio.AsyncClient] = []
+
+    async def connect(
+        srv: TestServer, serializer: str = "json", transport: str = "websocket", ns: str = "/chat"
+    ) -> socketio.AsyncClient:
+        client = socketio.AsyncClient(serializer=CLIENT_SERIALIZERS[serializer])
+        made.append(client)
+        await client.connect(
+            str(srv.make_url("/")), namespaces=[ns], transports=[transport], wait_timeout=5
+        )
+        return client
+
+    yield connect
+    for client in made:
         if client.connected:
             await client.disconnect()
         await client.shutdown()

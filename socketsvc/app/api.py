@@ -4,14 +4,19 @@ Request: ``Authorization: Bearer <api_key>`` and a JSON object
 ``{"namespace": "/chat", "room": "lobby", "event": "message", "data": ...}`` (``room``
 optional: absent or null means everyone in the namespace; ``data`` may be null).
 
-Answers: 202 ``{"status": "accepted"}`` once this node has delivered to its own clients and
-queued the message for the others (at-most-once, like every emit); 401 for a missing or wrong
-key; 400 ``{"error": {"code", "message"}}`` naming the field that is wrong. With an empty
-``api_key`` the route does not exist (404).
+Answers: 202 ``{"status": "accepted"}`` once this node has handed the message to its own
+clients' open sessions and queued it for the other nodes (at-most-once, like every emit); 401
+for a missing or wrong key; 400 ``{"error": {"code", "message"}}`` naming the field that is
+wrong (a body nested too deeply to parse included), or ``unencodable`` when clients of some
+wire format could not be sent the data (the others were); 408 when the body does not arrive
+within ``body_timeout``; 503 ``shutting_down`` once this node has begun to shut down, whose
+clients are being closed (retry on another node). With an empty ``api_key`` the route does not
+exist (404).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 from collections.abc import Awaitable, Callable
@@ -26,9 +31,12 @@ from socketsvc.sio.server import SocketServer
 
 BAD_REQUEST = "bad_request"
 UNAUTHORIZED = "unauthorized"
+SHUTTING_DOWN = "shutting_down"
 
 
-def emit_route(sio: SocketServer, api_key: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+def emit_route(
+    sio: SocketServer, api_key: str, body_timeout: float
+) -> Callable[[web.Request], Awaitable[web.Response]]:
     """The handler of ``POST /api/v1/emit``, bound to this node's server and key."""
     expected = f"Bearer {api_key}".encode()
 
@@ -37,13 +45,23 @@ def emit_route(sio: SocketServer, api_key: str) -> Callable[[web.Request], Await
         if not hmac.compare_digest(given, expected):
             return _error(401, UNAUTHORIZED, "missing or wrong bearer token")
         try:
-            body = await request.json(loads=json.loads)
+            raw = await _read(request, sio.stopping, body_timeout)
+        except _Stopping:
+            return _stopping()
+        except TimeoutError:
+            return _error(408, BAD_REQUEST, "body: not received within body_timeout")
+        try:
+            body = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
             return _error(400, BAD_REQUEST, "body: not valid JSON")
+        except RecursionError:
+            return _error(400, BAD_REQUEST, "body: nested too deeply")
         try:
             namespace, room, event, data = parse(body)
         except ValueError as exc:
             return _error(400, BAD_REQUEST, str(exc))
+        if sio.stopping.is_set():  # from here to the clients' sessions nothing waits
+            return _stopping()
         try:
             await sio.emit(event, data, namespace=namespace, to=room)
         except errors.SocketsvcError as exc:
@@ -51,6 +69,37 @@ def emit_route(sio: SocketServer, api_key: str) -> Callable[[web.Request], Await
         return web.json_response({"status": "accepted"}, status=202)
 
     return emit
+
+
+class _Stopping(Exception):
+    """Shutdown began while the body was still arriving."""
+
+
+async def _read(request: web.Request, stopping: asyncio.Event, timeout: float) -> bytes:
+    """The body, unless shutdown begins first (aiohttp stops reading connections then, so
+    the rest would never come) or it takes longer than ``timeout`` seconds."""
+    if stopping.is_set():
+        raise _Stopping
+    reading = asyncio.ensure_future(request.read())
+    stopped = asyncio.ensure_future(stopping.wait())
+    try:
+        done, _ = await asyncio.wait(
+            (reading, stopped), timeout=timeout or None, return_when=asyncio.FIRST_COMPLETED
+        )
+    finally:
+        stopped.cancel()
+        reading.cancel()
+    if reading in done:
+        return reading.result()
+    if stopped in done:
+        raise _Stopping
+    raise TimeoutError
+
+
+def _stopping() -> web.Response:
+    response = _error(503, SHUTTING_DOWN, "this node is shutting down; retry on another")
+    response.headers["Retry-After"] = "1"
+    return response
 
 
 def parse(body: Any) -> tuple[str, str | None, str, Any]:

@@ -77,7 +77,8 @@ def create_app(settings: Settings) -> web.Application:
         app.router.add_get("/", index)
         app.router.add_static("/static/", str(STATIC), append_version=True)
     if settings.api_key:
-        app.router.add_route("POST", "/api/v1/emit", emit_route(sio, settings.api_key))
+        api = emit_route(sio, settings.api_key, settings.body_timeout)
+        app.router.add_route("POST", "/api/v1/emit", api)
     for backend in backends.all():
         app.cleanup_ctx.append(_running(backend))
     for handler in dict.fromkeys(route.handler for route in routes):

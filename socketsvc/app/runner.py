@@ -6,10 +6,11 @@ import asyncio
 import logging
 import signal
 from collections.abc import Callable
+from typing import Any
 
 from aiohttp import web
 
-from socketsvc.app.factory import create_app
+from socketsvc.app.factory import SIO, create_app
 from socketsvc.config import Settings
 
 log = logging.getLogger("socketsvc")
@@ -28,20 +29,14 @@ async def serve(
     background tasks and closes the listener, all within ``shutdown_grace`` seconds.
     """
     app = create_app(settings)
-    runner = web.AppRunner(app, access_log=None)
+    runner = web.AppRunner(app, **runner_options(settings))
     await runner.setup()
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     try:
         # A deep accept queue (Node listens with 511): aiohttp's default of 128 drops SYNs when
         # hundreds of clients reconnect at once, and each dropped one waits a second to retry.
-        site = web.TCPSite(
-            runner,
-            settings.host,
-            settings.port,
-            shutdown_timeout=settings.shutdown_grace,
-            backlog=LISTEN_BACKLOG,
-        )
+        site = web.TCPSite(runner, settings.host, settings.port, backlog=LISTEN_BACKLOG)
         await site.start()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
@@ -56,11 +51,30 @@ async def serve(
             on_ready(url)
         await stop.wait()
         log.info("shutting down")
+        app[SIO].begin_shutdown()
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
         await runner.cleanup()
     log.info("stopped")
+
+
+def runner_options(settings: Settings) -> dict[str, Any]:
+    """aiohttp's per-connection options for a node (the tests' servers use them too).
+
+    ``keepalive_timeout``: aiohttp closes a connection once it has gone that long without a
+    complete request. Its timer runs from the connection's start and from the end of each
+    response, and fires while no request is being handled, so it bounds a silent connection,
+    an idle kept-alive one and one that trickles its headers alike (aiohttp's own default is
+    an hour). Bodies are bounded by ``body_timeout`` where they are read; websockets and
+    long-polls in progress are not idle.
+
+    ``shutdown_timeout``: how long shutdown waits for requests still being handled."""
+    return {
+        "access_log": None,
+        "keepalive_timeout": settings.keepalive_timeout,
+        "shutdown_timeout": settings.shutdown_grace,
+    }
 
 
 def _url(runner: web.AppRunner) -> str:

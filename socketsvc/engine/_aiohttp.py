@@ -15,12 +15,17 @@ that. The contacts, each pinned by tests/engine/test_aiohttp_fence.py:
 - :func:`write_transport` reads ``WebSocketResponse._writer.transport``: the connection's
   transport, for direct frame writes and the slow-consumer backlog;
 - :func:`drop_http_parser` clears ``RequestHandler._parser`` on an upgraded connection, which
-  has nothing left to parse (about 700 bytes per idle websocket).
+  has nothing left to parse (about 700 bytes per idle websocket);
+- :func:`answer_and_close` writes a refusal and then force-closes the connection through
+  ``request.protocol`` (aiohttp's ``RequestHandler``): otherwise aiohttp keeps reading the
+  refused request's body for up to ``lingering_time`` (10 s), and if the client closes first
+  that read never ends before the 10 s are up.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import inspect
 import logging
@@ -116,3 +121,13 @@ def write_transport(ws: web.WebSocketResponse) -> asyncio.WriteTransport | None:
 def drop_http_parser(request: web.BaseRequest) -> None:
     """Free the HTTP parser of an upgraded connection; aiohttp treats None as "none left"."""
     request.protocol._parser = None
+
+
+async def answer_and_close(request: web.BaseRequest, response: web.StreamResponse) -> None:
+    """Write ``response`` now and close the connection after it, leaving the rest of the
+    request body unread (as Node destroys a refused request). A client that is already gone
+    gets nothing, quietly, as aiohttp itself treats a write to a lost connection."""
+    with contextlib.suppress(ConnectionError):
+        await response.prepare(request)
+        await response.write_eof()
+    request.protocol.force_close()

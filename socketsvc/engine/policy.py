@@ -32,3 +32,6 @@ class EnginePolicy:
     # Outgoing bytes one session may have queued: volatile messages are dropped past a quarter
     # of it and the session is closed past all of it; 0 = unbounded.
     max_buffer_bytes: int = 0
+    # Seconds a polling POST may take to deliver its body once its headers are in: 408 and the
+    # session closed past it (engine.io's httpRequestBodyTimeout); 0 = unbounded.
+    body_timeout: float = 0.0

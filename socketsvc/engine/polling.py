@@ -4,20 +4,40 @@ for it), POST carries the client's packets."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from .framing import CLOSE, NOOP, Item
 
 # Node's engine.io answers the poll that is pending when the probe completes at
-# once, and any later poll during the upgrade after its 100 ms "check" tick.
+# once, and any later poll during the upgrade after its 100 ms "check" tick; a poll with
+# something to send is answered at once.
 UPGRADE_SETTLE_SECONDS = 0.1
 # python-engineio clients refuse a polling payload of more than 16 packets ("Too many packets
 # in payload"); the rest of a backlog goes out in the next poll, which follows at once.
 MAX_PACKETS_PER_POLL = 16
+
+
+class BodyIncomplete(Exception):
+    """A POST body did not arrive whole: its connection closed, or it was malformed."""
+
+
+async def read_body(stream: Any, limit: int) -> bytearray | None:
+    """A request body, or None once it grows past ``limit`` bytes (at most one chunk more is
+    read). One growing buffer: a body sent in many small pieces costs no more than its size.
+    Raises :class:`BodyIncomplete` when the connection ends before the body does."""
+    body = bytearray()
+    try:
+        while chunk := await stream.readany():
+            body += chunk
+            if len(body) > limit:
+                return None
+    except (ConnectionError, HttpProcessingError) as exc:
+        raise BodyIncomplete(type(exc).__name__) from None
+    return body
 
 
 class PollingTransport:
@@ -58,15 +78,15 @@ class PollingTransport:
 
     async def handle_poll(self, request: web.Request) -> list[Item] | None:
         """Serve a long-polling GET; None means 400 (the session is closed)."""
-        if self.upgrading:
-            # Rule: an HTTP request racing the upgrade must not be served after
-            # it; wait (bounded) for the upgrade to settle before answering.
-            settled = self._upgrade_settled
-            if settled is not None:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(settled.wait(), UPGRADE_SETTLE_SECONDS)
-            if self.upgraded or self.closed or self.closing:
-                return None
+        if self.upgrading and not (self.buffer or self._send_close_on_flush):
+            # Rule: an HTTP request racing the upgrade must not be served after it. With
+            # nothing to send yet, the poll gives an upgrade about to complete a moment
+            # (bounded) to settle; what is queued meanwhile ends the wait at once. A poll
+            # with something to send is answered at once, as Node's is: a browser starts on
+            # polling and upgrades at once, and its CONNECT reply comes in such a poll.
+            await self._settle_or_output()
+            if self.upgraded:
+                return None  # a closing session is answered below, like any other
         if self._poll_request is not None:
             # Rule (Node onPollRequest "overlap from client"): a second
             # concurrent poll closes the session; the pending one gets CLOSE,
@@ -98,6 +118,22 @@ class PollingTransport:
             await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
             return None
         return self._take_payload() or [(NOOP, None)]
+
+    async def _settle_or_output(self) -> None:
+        """Wait until the upgrade settles or a packet is queued, at most the settle time."""
+        waiter = self._waiter = self.loop.create_future()  # what ``_wake`` resolves
+        settled = self._upgrade_settled
+        settling = asyncio.ensure_future(settled.wait()) if settled is not None else waiter
+        try:
+            await asyncio.wait(
+                (waiter, settling),
+                timeout=UPGRADE_SETTLE_SECONDS,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            settling.cancel()
+            if self._waiter is waiter:
+                self._waiter = None
 
     async def handle_post(self, body: str) -> None:
         """Process a long-polling POST payload (packets joined with \\x1e)."""

@@ -8,6 +8,7 @@ It knows nothing of Socket.IO. Only the aiohttp async mode is supported.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping
@@ -15,32 +16,28 @@ from typing import Any, NamedTuple
 
 from aiohttp import web
 
-from ._aiohttp import drop_http_parser
+from ._aiohttp import answer_and_close, drop_http_parser
 from ._engineio import EngineIOServer
 from .coalescer import WriteCoalescer
 from .direct import websocket_response
 from .environ import RequestEnviron
-from .framing import MESSAGE, OPEN, ProtocolError, encode_text, ws_frame
+from .framing import MESSAGE, OPEN, ProtocolError, ws_frame
 from .observer import EngineObserver
 from .policy import EnginePolicy
+from .polling import BodyIncomplete, read_body
+from .responses import (
+    BAD_HANDSHAKE_METHOD,
+    BAD_REQUEST,
+    FORBIDDEN,
+    UNKNOWN_SID,
+    UNKNOWN_TRANSPORT,
+    UNSUPPORTED_PROTOCOL_VERSION,
+    error,
+    ok_post,
+    payload,
+    refusal,
+)
 from .session import EngineSession
-
-# Node engine.io error codes/messages (BaseServer.errors / errorMessages).
-UNKNOWN_TRANSPORT = 0
-UNKNOWN_SID = 1
-BAD_HANDSHAKE_METHOD = 2
-BAD_REQUEST = 3
-FORBIDDEN = 4
-UNSUPPORTED_PROTOCOL_VERSION = 5
-ERROR_MESSAGES = {
-    UNKNOWN_TRANSPORT: "Transport unknown",
-    UNKNOWN_SID: "Session ID unknown",
-    BAD_HANDSHAKE_METHOD: "Bad handshake method",
-    BAD_REQUEST: "Bad request",
-    FORBIDDEN: "Forbidden",
-    UNSUPPORTED_PROTOCOL_VERSION: "Unsupported protocol version",
-}
-
 
 # Handle one MESSAGE's data as far as it goes without waiting; return the rest (None: done),
 # which the transport awaits before it handles the session's next packet.
@@ -116,37 +113,6 @@ class EngineServer(EngineIOServer):
             f'"pingTimeout":{timeout},"maxPayload":{int(self.max_http_buffer_size)}}}'
         )
 
-    def _error(self, code: int, status: int = 400) -> dict[str, Any]:
-        # Rule (Node abortRequest): JSON body {"code", "message"}, 400 (403 for FORBIDDEN).
-        body = json.dumps({"code": code, "message": ERROR_MESSAGES[code]})
-        return {
-            "status": f"{status} ERROR",
-            "headers": [("Content-Type", "application/json")],
-            "response": body.encode(),
-        }
-
-    def _payload(
-        self,
-        items: list[tuple[int, Any]],
-        jsonp_index: int | None,
-        headers: list[tuple[str, str]] | None = None,
-    ) -> dict[str, Any]:
-        # Rule (EIO4 polling): packets joined with \x1e, binary as "b"+base64.
-        text = "\x1e".join(encode_text(item) for item in items)
-        if jsonp_index is not None:
-            text = "___eio[" + str(jsonp_index) + ']("' + text.replace('"', '\\"') + '");'
-        return {
-            "status": "200 OK",
-            "headers": (headers or [])
-            + [("Content-Type", "text/plain; charset=UTF-8"), ("Cache-Control", "no-store")],
-            "response": text.encode(),
-        }
-
-    @staticmethod
-    def _ok_post() -> dict[str, Any]:
-        # Rule (EIO4 polling): a successful POST is answered with "ok".
-        return {"status": "200 OK", "headers": [("Content-Type", "text/html")], "response": b"ok"}
-
     def live_session(self, sid: str) -> EngineSession:
         """The open session ``sid``, or KeyError (python-engineio's contract)."""
         s: EngineSession | None = self.sockets.get(sid)
@@ -202,7 +168,7 @@ class EngineServer(EngineIOServer):
             if not allows_origin(request):
                 self.observer.handshake_refused("origin")
                 refused: web.StreamResponse = await self.make_response(
-                    self._error(FORBIDDEN, 403), environ
+                    error(FORBIDDEN, 403), environ
                 )
                 return refused
         elif self.cors_allowed_origins != []:
@@ -234,6 +200,8 @@ class EngineServer(EngineIOServer):
                     r["headers"] = [*r["headers"], ("Content-Encoding", encoding)]
                     break
         response: web.StreamResponse = await self.make_response(r, environ)
+        if r.get("close"):
+            await answer_and_close(request, response)
         return response
 
     async def _route(self, request: web.Request, environ: Mapping[str, Any]) -> Any:
@@ -247,17 +215,17 @@ class EngineServer(EngineIOServer):
         # "Transport unknown" (python-engineio defaulted a missing one to polling).
         if transport not in self.transports:
             self.log_once("Invalid transport", "bad-transport")
-            return self._error(UNKNOWN_TRANSPORT)
+            return error(UNKNOWN_TRANSPORT)
         # Rule (EIO4 only): EIO must be 4 on every request.
         if query.get("EIO") != ["4"]:
             self.log_once("Unsupported Engine.IO protocol version", "bad-version")
-            return self._error(UNSUPPORTED_PROTOCOL_VERSION)
+            return error(UNSUPPORTED_PROTOCOL_VERSION)
         jsonp_index = None
         if "j" in query:
             try:
                 jsonp_index = int(query["j"][0])
             except ValueError:
-                return self._error(BAD_REQUEST)
+                return error(BAD_REQUEST)
         is_ws = (
             method == "GET"
             and transport == "websocket"
@@ -267,9 +235,9 @@ class EngineServer(EngineIOServer):
             # Rule (Node verify()): the handshake is GET only; anything else
             # (POST, PUT, ...) is 400 "Bad handshake method", not 405.
             if method != "GET":
-                return self._error(BAD_HANDSHAKE_METHOD)
+                return error(BAD_HANDSHAKE_METHOD)
             if transport == "websocket" and not is_ws:
-                return self._error(BAD_REQUEST)
+                return error(BAD_REQUEST)
             return await self.handshake(environ, transport, jsonp_index)
 
         s = self.sockets.get(sid)
@@ -277,53 +245,78 @@ class EngineServer(EngineIOServer):
         # closed by the server lingers only to deliver its CLOSE to one poll).
         if s is None or (s.closed and not (s.lingering and method == "GET" and not is_ws)):
             self.log_once(f"Invalid session {sid}", "bad-sid")
-            return self._error(UNKNOWN_SID)
+            return error(UNKNOWN_SID)
         if is_ws:
             return await self._handle_ws_upgrade(request, s)
         # Rule (Node TRANSPORT_MISMATCH): once upgraded, HTTP requests with the
         # same sid are 400.
         if transport != "polling" or s.upgraded or not s.connected:
             self.log_once(f"Unexpected HTTP request for session {sid}", "unexpected-http")
-            return self._error(BAD_REQUEST)
+            return error(BAD_REQUEST)
         if method == "GET":
             items = await s.handle_poll(request)
             if items is None:
-                return self._error(BAD_REQUEST if sid in self.sockets else UNKNOWN_SID)
-            return self._payload(items, jsonp_index)
+                return error(BAD_REQUEST if sid in self.sockets else UNKNOWN_SID)
+            return payload(items, jsonp_index)
         if method == "POST":
             return await self._handle_post(request, s)
         # Node answers an unsupported method on an existing session with 500;
         # 400 is what the protocol test-suite accepts as well.
-        return self._error(BAD_REQUEST)
+        return error(BAD_REQUEST)
 
     async def _handle_post(self, request: web.Request, s: EngineSession) -> Any:
+        if s.receiving:
+            # Rule (Node onDataRequest "data request overlap from client"): one POST at a
+            # time per session (each buffers up to max_payload); another is answered 400 and
+            # the session closes.
+            self.logger.warning("%s: overlapping POST, closing the session", s.sid)
+            s.close_soon(self.reason.TRANSPORT_ERROR)
+            return error(BAD_REQUEST)
         limit = self.max_http_buffer_size
         if request.content_length is not None and request.content_length > limit:
-            s.close_soon(self.reason.TRANSPORT_ERROR)
-            return {"status": "413 PAYLOAD TOO LARGE", "headers": [], "response": b""}
-        body = b""
-        # bounded: at most limit + one chunk is read
-        while len(body) <= limit:
-            chunk = await request.content.readany()
-            if not chunk:
-                break
-            body += chunk
-        if len(body) > limit:
-            s.close_soon(self.reason.TRANSPORT_ERROR)
-            return {"status": "413 PAYLOAD TOO LARGE", "headers": [], "response": b""}
+            return self._refuse_post(s, "413 PAYLOAD TOO LARGE")
+        s.receiving = True
+        received = False
         try:
-            text = body.decode("utf-8")
-            self.observer.received(text.count("\x1e") + 1, len(body))
-            await s.handle_post(text)
-        except (ProtocolError, UnicodeDecodeError) as exc:
-            # Rule (Node "parse error"): an invalid packet closes the session;
-            # the POST is answered 400 instead of being logged and ignored.
-            self.logger.info(
-                "%s: invalid payload (%s), closing", s.sid, exc, extra={"eio_sid": s.sid}
-            )
-            await s.close(wait=False, abort=False, reason=self.reason.TRANSPORT_ERROR)
-            return self._error(BAD_REQUEST)
-        return self._ok_post()
+            async with asyncio.timeout(self.policy.body_timeout or None):
+                body = await read_body(request.content, limit)
+            received = True
+            if body is None:
+                return self._refuse_post(s, "413 PAYLOAD TOO LARGE")
+            try:
+                # Handled before "ok": a client sends its next POST only after this one.
+                text = body.decode("utf-8")
+                self.observer.received(text.count("\x1e") + 1, len(body))
+                await s.handle_post(text)
+            except (ProtocolError, UnicodeDecodeError) as exc:
+                # Rule (Node "parse error"): an invalid packet closes the session;
+                # the POST is answered 400 instead of being logged and ignored.
+                # (the text, not the exception: it holds the body and, by its traceback,
+                # the session, for as long as any log handler keeps the record)
+                self.logger.info(
+                    "%s: invalid payload (%s), closing", s.sid, str(exc), extra={"eio_sid": s.sid}
+                )
+                await s.close(wait=False, abort=False, reason=self.reason.TRANSPORT_ERROR)
+                return error(BAD_REQUEST)
+            return ok_post()
+        except TimeoutError:
+            # Rule (engine.io httpRequestBodyTimeout): 408, and the session closes.
+            self.logger.warning("%s: POST body not in within body_timeout, closing", s.sid)
+            return self._refuse_post(s, "408 REQUEST TIMEOUT")
+        except BodyIncomplete as exc:
+            # Rule (Node "data request connection closed prematurely"): the session closes.
+            self.logger.info("%s: POST broken off before its body was complete (%s)", s.sid, exc)
+            return self._refuse_post(s, "400 BAD REQUEST")
+        finally:
+            s.receiving = False
+            if not received:  # also when the handler is cancelled: the client went away
+                s.close_soon(self.reason.TRANSPORT_ERROR)
+
+    def _refuse_post(self, s: EngineSession, status: str) -> dict[str, Any]:
+        """Close the session, and the connection once the answer is written (what is left of
+        the body is not worth reading)."""
+        s.close_soon(self.reason.TRANSPORT_ERROR)
+        return refusal(status)
 
     async def _handle_ws_upgrade(self, request: web.Request, s: EngineSession) -> Any:
         ws = await self._prepare_websocket(request)
@@ -382,7 +375,7 @@ class EngineServer(EngineIOServer):
         items = [(OPEN, open_data), *s.buffer]
         s.buffer = []
         s.buffered_bytes = 0
-        return self._payload(items, jsonp_index, headers)
+        return payload(items, jsonp_index, headers)
 
     async def shutdown(self) -> None:
         await self.disconnect()

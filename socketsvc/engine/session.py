@@ -43,6 +43,7 @@ class EngineSession(WebSocketTransport, PollingTransport):
         self.buffer: list[Item] = []
         self._waiter: asyncio.Future[None] | None = None
         self._poll_request: web.Request | None = None  # the pending long-poll GET
+        self.receiving = False  # a POST is being read or handled (one at a time)
         self._probed = False
         self._upgrade_settled: asyncio.Event | None = None
         self._ws: web.WebSocketResponse | None = None

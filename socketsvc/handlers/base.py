@@ -18,7 +18,7 @@ from typing import Any, ClassVar, TypeVar
 import socketio
 
 from socketsvc import errors
-from socketsvc.errors import SocketsvcError, UnsupportedValue
+from socketsvc.errors import OncePerCause, SocketsvcError, UnsupportedValue
 from socketsvc.handlers.checks import (
     EVENT_NAME,
     RESERVED_EVENTS,
@@ -100,6 +100,7 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     def __init__(self, namespace: str, services: Services) -> None:
         super().__init__(namespace)
         self.services = services
+        self._log_deep = OncePerCause(log)
         self.prepare()
         specs = self._specs
         assert specs is not None
@@ -144,6 +145,17 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         except UnsupportedValue as exc:  # emitted something no wire format carries
             self.report_bug(event, exc.type_name, str(exc), sid)
             return errors.error_ack(errors.INTERNAL, "internal server error")
+        except RecursionError:
+            # Client data nested deeper than the handler can walk (JSON parses up to 10^4
+            # levels on Python 3.12+): the client's doing, one line per event, no traceback.
+            self._log_deep(
+                event,
+                "handler for %s in %s raised RecursionError (client data nested too deeply, "
+                "or a bug in the handler); answered invalid_payload",
+                event,
+                self.namespace,
+            )
+            return errors.error_ack(errors.INVALID_PAYLOAD, "data is nested too deeply")
         except Exception:
             log.exception(
                 "handler failed: sid=%s namespace=%s event=%s",

@@ -23,22 +23,29 @@ With recovery (on by default here, 120 s), every stored event carries its offset
 last argument (see README "Connection-state recovery").
 
 Errors come back as ``{"error": {code, message}}``; speaking in or listing a room one has not
-joined is ``not_in_room``.
+joined is ``not_in_room``. Rooms, names and texts must be valid Unicode (``invalid_payload``
+naming the field otherwise): a lone surrogate could reach no msgpack client.
+
+``joined``/``left``/``typing`` are announcements: a join or leave is done once it is recorded,
+and its ack says so even if the announcement could not reach some client (the fan-out logs
+that once); a ``message`` that some format could not carry is answered ``unencodable``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from socketsvc import errors
-from socketsvc.errors import SocketsvcError
+from socketsvc.errors import InvalidPayload, SocketsvcError, Unencodable
 from socketsvc.handlers.base import BaseNamespace
-from socketsvc.handlers.schema import Length, Pattern
+from socketsvc.handlers.schema import NOT_UNICODE, Length, Pattern
 from socketsvc.handlers.services import Services
+from socketsvc.protocol.json_format import has_lone_surrogate
 
 Room = Annotated[str, Length(1, 64), Pattern(r"[^\x00-\x1f]+")]
 Name = Annotated[str, Length(1, 32), Pattern(r"[^\x00-\x1f]+")]
@@ -89,6 +96,8 @@ class ChatNamespace(BaseNamespace):
         if identity is not None:
             name = identity.display_name(self.services.settings.name_claim)
             if name is not None:
+                if has_lone_surrogate(name):
+                    raise InvalidPayload("name", "from the token " + NOT_UNICODE)
                 return name
         if req.name is None:
             raise SocketsvcError(errors.INVALID_PAYLOAD, "'name' is required")
@@ -103,7 +112,7 @@ class ChatNamespace(BaseNamespace):
         async with self.session(sid) as session:
             session.setdefault("names", {})[req.room] = name
         if not rejoin:
-            await self.emit("joined", {"room": req.room, "name": name}, to=req.room, skip_sid=sid)
+            await self._announce("joined", {"room": req.room, "name": name}, req.room, sid)
         ack: dict[str, Any] = {
             "room": req.room,
             "members": await presence.members(self.namespace, req.room),
@@ -196,7 +205,7 @@ class ChatNamespace(BaseNamespace):
         for room in rooms:
             name = await presence.remove(self.namespace, room, sid)
             if name is not None and not await presence.has(self.namespace, room, sid):
-                await self.emit("left", {"room": room, "name": name}, to=room, skip_sid=sid)
+                await self._announce("left", {"room": room, "name": name}, room, sid)
 
     async def _name_in(self, sid: str, room: str) -> str:
         name = await self.services.presence.name_of(self.namespace, room, sid)
@@ -207,4 +216,10 @@ class ChatNamespace(BaseNamespace):
     async def _depart(self, sid: str, room: str) -> None:
         name = await self.services.presence.remove(self.namespace, room, sid)
         if name is not None:
-            await self.emit("left", {"room": room, "name": name}, to=room, skip_sid=sid)
+            await self._announce("left", {"room": room, "name": name}, room, sid)
+
+    async def _announce(self, event: str, data: dict[str, Any], room: str, sid: str) -> None:
+        """Tell the rest of the room; what some client cannot receive was logged by the
+        fan-out and does not undo what was announced."""
+        with contextlib.suppress(Unencodable):
+            await self.emit(event, data, to=room, skip_sid=sid)

@@ -107,8 +107,10 @@ def _field_lines(i: int, f: Field, env: dict[str, Any], scalars: dict[Any, Valid
     else:
         base, plan = inline
         env[f"_t{i}"], env[f"_s{i}"] = base, scalars[base]
-        # float converts ints (2 -> 2.0): only an exact float skips the scalar validator
-        lines += [f"            if type(v) is not _t{i}:", f"                v = _s{i}(v)"]
+        # float converts ints (2 -> 2.0): only an exact float skips the scalar validator;
+        # a str skips it when ASCII (O(1)), the rest is checked for lone surrogates
+        test = f"type(v) is not _t{i}" + (" or not v.isascii()" if base is str else "")
+        lines += [f"            if {test}:", f"                v = _s{i}(v)"]
         lines += ["            " + line for line in _check_lines(i, plan, env)]
     lines += [
         "        except _Invalid as exc:",

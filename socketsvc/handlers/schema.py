@@ -12,6 +12,10 @@ and unions of these. Constraints go in ``Annotated``: :class:`Length`, :class:`P
 ``annotated_types``' ``Ge``/``Gt``/``Le``/``Lt``/``Interval``/``MultipleOf``,
 ``MinLen``/``MaxLen``/``Len`` and ``Predicate``. A mismatch raises
 :class:`~socketsvc.errors.InvalidPayload` naming the field path (``points[2].x``).
+
+A declared ``str`` must be valid Unicode: JSON can carry a lone UTF-16 surrogate (``"\\udfff"``)
+and a JS string can hold one, but it has no UTF-8 form, so msgpack clients could never receive
+it. It is refused where it enters, before a handler stores it and shows it to others.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from collections.abc import Callable
 from typing import Annotated, Any, Literal, Union
 
 from socketsvc.errors import InvalidPayload
+from socketsvc.protocol.json_format import has_lone_surrogate
 
 from .constraints import Length, Pattern, SchemaError, constraints_of, type_name
 from .records import Field, record, within
@@ -34,6 +39,7 @@ Validator = Callable[[Any], Any]
 """Returns the value converted (dataclasses instantiated, arrays as tuples where declared) or
 raises :class:`InvalidPayload` with a field path relative to the value."""
 
+NOT_UNICODE = "must be valid Unicode (it holds a lone surrogate)"
 _MISSING = dataclasses.MISSING
 _NONE = type(None)
 
@@ -162,6 +168,8 @@ def _none(value: Any) -> None:
 
 def _str(value: Any) -> Any:
     if type(value) is str or isinstance(value, str):
+        if has_lone_surrogate(value):
+            raise InvalidPayload("", NOT_UNICODE)
         return value
     raise InvalidPayload("", "must be a string")
 
@@ -240,6 +248,8 @@ def _dict(item: Validator) -> Validator:
     def validate(value: Any) -> Any:
         if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
             raise InvalidPayload("", "must be an object with string keys")
+        if any(has_lone_surrogate(k) for k in value):
+            raise InvalidPayload("", "keys " + NOT_UNICODE)
         if item is identity:
             return value
         out = {}
@@ -297,7 +307,8 @@ def _enum(kind: type[enum.Enum]) -> Validator:
 def _annotated(inner: Validator, checks: list[Callable[[Any], None]], base: Any) -> Validator:
     """``inner`` then the constraints; a value of exactly a scalar base type skips ``inner``
     (the common case, and this runs for every constrained field of every event)."""
-    exact = base if base in _SCALARS and base is not float else None
+    # (not str either: only _str sees a lone surrogate; it tells ASCII in O(1))
+    exact = base if base in _SCALARS and base not in (float, str) else None
     if len(checks) == 1:
         (check,) = checks
 

@@ -25,8 +25,9 @@ def encode_frames(
 
     The common cases are built directly, without a packet object; JSON packets that carry
     bytes take python-socketio's attachment path. Dataclass instances go as their fields.
-    Raises :class:`Unencodable` for data one format cannot carry unchanged, and
-    :class:`UnsupportedValue` for a type no format carries.
+    Whatever the data, the result is either frames that can be sent as they are (valid UTF-8
+    text included) or :class:`Unencodable` (data one format cannot carry unchanged, nesting too
+    deep to walk included), or :class:`UnsupportedValue` for a type no format carries.
     """
     if kind in (BINARY_EVENT, BINARY_ACK):
         kind -= 3  # binary types are re-derived from the data itself
@@ -48,17 +49,18 @@ def encode_frames(
         body = ""
     else:
         try:
-            body = dumps(data)
-        except TypeError:  # bytes inside (attachments), or a type JSON has not
             try:
-                encoded = cls(kind, data=data, namespace=namespace, id=id).encode()
-            except UnsupportedValue:  # perhaps bytes inside a dataclass: the slow way
-                encoded = cls(kind, data=plain(data), namespace=namespace, id=id).encode()
-            return encoded if isinstance(encoded, list) else [encoded]
+                body = dumps(data)
+            except TypeError:  # bytes inside (attachments), or a type JSON has not
+                try:
+                    encoded = cls(kind, data=data, namespace=namespace, id=id).encode()
+                except UnsupportedValue:  # perhaps bytes inside a dataclass: the slow way
+                    encoded = cls(kind, data=plain(data), namespace=namespace, id=id).encode()
+                return encoded if isinstance(encoded, list) else [encoded]
+            if may_hold_unsafe_int(body):
+                reject_unsafe_ints(data)
         except (ValueError, RecursionError) as exc:
             raise Unencodable.from_exception("json", exc) from None
-        if may_hold_unsafe_int(body):
-            reject_unsafe_ints(data)
     prefix = str(kind) if namespace == "/" else f"{kind}{namespace},"
     return [prefix + body if id is None else f"{prefix}{id}{body}"]
 

@@ -91,14 +91,16 @@ class MsgPackPacket(Parsed, sio_packet.Packet):  # type: ignore[misc]
                 decoded = msgpack.unpackb(
                     encoded_packet, ext_hook=lambda c, p: None, strict_map_key=False
                 )
+            if needs_walk:  # recursive: as deep as msgpack nests (1024), past Python's limit
+                decoded = _strip_undefined(decoded)
         except PacketError:
             raise
+        except RecursionError:
+            raise PacketError("undefined nested too deeply") from None
         except Exception as exc:  # msgpack raises a zoo of types on garbage input
             raise PacketError(f"malformed msgpack: {type(exc).__name__}") from None
         if not isinstance(decoded, dict):
             raise PacketError("msgpack packet must be a map")
-        if needs_walk:
-            decoded = _strip_undefined(decoded)
         self.packet_type = decoded.get("type")
         self.namespace = decoded.get("nsp")
         self.data = decoded.get("data")

@@ -33,15 +33,23 @@ def channel(prefix: str) -> str:
     return f"{prefix}:bus"
 
 
+# Strings cross the bus as Python holds them, lone surrogates included ("surrogatepass"):
+# whether a client can receive one is for the receiving node to decide per wire format.
+_PACKER = msgpack.Packer(
+    use_bin_type=True, unicode_errors="surrogatepass", autoreset=True, default=fields_of
+)
+
+
 def encode(message: dict[str, Any]) -> bytes:
     """Bytes to publish; raises :class:`Unencodable` for data msgpack cannot carry."""
     try:
-        packed = msgpack.packb({**message, "v": VERSION}, use_bin_type=True, default=fields_of)
-        return packed  # type: ignore[no-any-return]
+        return _PACKER.pack({**message, "v": VERSION})  # type: ignore[no-any-return]
     except TypeError as exc:
+        _PACKER.reset()  # drop what a failed pack left behind
         raise UnsupportedValue.of(message.get("data"), exc) from None
     except (OverflowError, ValueError) as exc:
-        raise Unencodable("other nodes", str(exc).split("\n")[0][:120]) from None
+        _PACKER.reset()
+        raise Unencodable.from_exception("other nodes", exc) from None
 
 
 def decode(raw: bytes | str) -> dict[str, Any]:
@@ -51,7 +59,9 @@ def decode(raw: bytes | str) -> dict[str, Any]:
             message = json.loads(raw)  # a stock python-socketio emitter
             version: Any = VERSION
         else:
-            message = msgpack.unpackb(raw, raw=False, strict_map_key=False)
+            message = msgpack.unpackb(
+                raw, raw=False, strict_map_key=False, unicode_errors="surrogatepass"
+            )
             version = message.get("v") if isinstance(message, dict) else None
     except Exception as exc:  # msgpack raises many types on garbage
         raise BadMessage(f"undecodable ({type(exc).__name__})") from None

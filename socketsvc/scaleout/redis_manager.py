@@ -17,7 +17,8 @@ what arrives. Around that:
 
 Who sees an emit: every client in the room on every node subscribed at that moment, except
 ``skip_sid``; each node encodes once per wire format for its own clients. Data a node cannot
-encode for its clients is dropped there and logged.
+encode for some of its clients reaches the others and is logged there, once per cause; data the
+bus cannot carry still reaches this node's clients, and the emitter gets ``unencodable``.
 """
 
 from __future__ import annotations
@@ -160,32 +161,51 @@ class RedisManager(PubSubManager, FanoutManager):
         }
         if volatile:
             message["volatile"] = True
-        raw = bus.encode(message)  # Unencodable before anyone received anything
-        # This node's clients, then the others through the bus.
-        await FanoutManager.emit(
-            self, event, data, namespace, room=room, skip_sid=skip_sid, volatile=volatile
-        )
-        self._enqueue(raw)
+        try:
+            raw: bytes | None = bus.encode(message)
+            failure = None
+        except Unencodable as exc:
+            raw, failure = None, exc
+            self.log_refusal(exc.cause, "not published to other nodes: %s", exc.message)
+        # This node's clients, then the others through the bus; what one of them cannot
+        # carry does not keep it from the rest.
+        try:
+            await FanoutManager.emit(
+                self, event, data, namespace, room=room, skip_sid=skip_sid, volatile=volatile
+            )
+        finally:
+            if raw is not None:
+                self._enqueue(raw)
+        if failure is not None:
+            raise failure
 
-    async def deliver_volatile(self, message: dict[str, Any]) -> None:
-        """A volatile emit from another node: dropped here too for clients with a backlog."""
-        data = message["data"]
-        await FanoutManager.emit(
-            self,
-            message["event"],
-            data[0] if len(data) == 1 else tuple(data),
-            message.get("namespace") or "/",
-            room=message.get("room"),
-            skip_sid=message.get("skip_sid"),
-            volatile=True,
-        )
+    async def deliver_remote(self, message: dict[str, Any]) -> None:
+        """Another node's emit, for this node's clients; volatile ones are dropped here too for
+        clients with a backlog. Clients whose format cannot carry it were logged (once per
+        cause) by the fan-out; that is no error of the bus listener."""
+        try:
+            if not message.get("volatile"):
+                await self.base_deliver_remote(message)
+                return
+            data = message["data"]
+            await FanoutManager.emit(
+                self,
+                message["event"],
+                data[0] if len(data) == 1 else tuple(data),
+                message.get("namespace") or "/",
+                room=message.get("room"),
+                skip_sid=message.get("skip_sid"),
+                volatile=True,
+            )
+        except Unencodable:
+            pass
 
     async def publish(self, data: dict[str, Any]) -> None:
         """python-socketio's messages (rooms, disconnects, acks): queued, never waited for."""
         try:
             self._enqueue(bus.encode(data))
         except Unencodable as exc:
-            log.warning("not published to other nodes: %s", exc.message)
+            self.log_refusal(exc.cause, "not published to other nodes: %s", exc.message)
         except UnsupportedValue as exc:
             log.warning("not published to other nodes: %s", exc)
 
@@ -250,10 +270,9 @@ class RedisManager(PubSubManager, FanoutManager):
             async with stream.delivering():
                 for entry_id, namespace, rooms, skip, args in entries:
                     room = None if rooms is None else list(rooms)
-                    try:
+                    # what some format cannot carry the others got; the fan-out logged it once
+                    with contextlib.suppress(Unencodable):
                         self.deliver(namespace, room, list(skip), args)
-                    except Unencodable as exc:
-                        log.warning("stored emit %s not delivered here: %s", entry_id, exc.message)
                     stream.position = entry_id
 
     async def listen(self) -> AsyncIterator[dict[str, Any]]:

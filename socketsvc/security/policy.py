@@ -52,6 +52,7 @@ class SecurityPolicy:
             client_address=self.proxies.client_address,
             connections=None if isinstance(connections, Unlimited) else connections,
             max_buffer_bytes=self.settings.max_buffer_bytes,
+            body_timeout=self.settings.body_timeout,
         )
 
     # -- connect -------------------------------------------------------------------------------

@@ -13,8 +13,9 @@ them to a public name, in one place:
   and its ``pre_connect`` with a given sid, for a recovered session (a copy of five lines,
   pinned by the source hash of the original);
 - :class:`PubSubManager`: ``_publish``/``_listen``, the two hooks python-socketio's pub/sub
-  managers are built on, the listener loop that drives them, and the ``volatile`` flag, which
-  python-socketio's own remote-emit handling drops.
+  managers are built on, the listener loop that drives them, and its handling of another
+  node's emit (``_handle_emit``), which socketsvc wraps: python-socketio drops ``volatile``
+  there, and logs a traceback for any exception a delivery raises.
 
 tests/sio/test_socketio_fence.py pins the signature of everything used here and checks that the
 per-client state python-socketio keeps is the state this module's cleanup covers.
@@ -178,10 +179,7 @@ class PubSubManager(AsyncPubSubManager):  # type: ignore[misc]
         return self.listen()
 
     async def _handle_emit(self, message: dict[str, Any]) -> None:
-        if message.get("volatile"):
-            await self.deliver_volatile(message)
-            return
-        await super()._handle_emit(message)
+        await self.deliver_remote(message)
 
     async def publish(self, data: dict[str, Any]) -> None:
         raise NotImplementedError
@@ -189,8 +187,13 @@ class PubSubManager(AsyncPubSubManager):  # type: ignore[misc]
     def listen(self) -> AsyncIterator[dict[str, Any]]:
         raise NotImplementedError
 
-    async def deliver_volatile(self, message: dict[str, Any]) -> None:
+    async def deliver_remote(self, message: dict[str, Any]) -> None:
+        """An emit published by another node, for this node's clients."""
         raise NotImplementedError
+
+    async def base_deliver_remote(self, message: dict[str, Any]) -> None:
+        """python-socketio's handling of a remote emit (which drops ``volatile``)."""
+        await super()._handle_emit(message)
 
     async def run_listener(self) -> None:
         """python-socketio's listener loop: every message ``listen`` yields is dispatched to

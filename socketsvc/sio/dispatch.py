@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from socketsvc import errors, protocol
-from socketsvc.errors import Unencodable, UnsupportedValue
+from socketsvc.errors import OncePerCause, Unencodable, UnsupportedValue
 from socketsvc.handlers.base import BaseNamespace
 from socketsvc.protocol import PacketError
 from socketsvc.security.limits import Verdict
@@ -50,6 +50,7 @@ class EventDispatcher:
         self.send = send
         self.on_rate_exceeded = on_rate_exceeded
         self.observer = observer
+        self.log_refusal = OncePerCause(log)
 
     def dispatch(self, eio_sid: str, pkt: Any) -> None:
         """Start the handler of one EVENT (or BINARY_EVENT) packet; never waits."""
@@ -122,6 +123,7 @@ class EventDispatcher:
         try:
             self.send(eio_sid, protocol.ACK, namespace, args, id)
         except Unencodable as exc:
+            self.log_refusal(exc.cause, "ack not sent in %s: %s", namespace, exc.message)
             result = exc.to_ack()
             self.send(eio_sid, protocol.ACK, namespace, [result], id)
         self.observer.acked(namespace, error_code(result))

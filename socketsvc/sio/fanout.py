@@ -9,16 +9,19 @@ delivery of the Redis one.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from socketsvc import protocol
-from socketsvc.errors import Unencodable
+from socketsvc.errors import OncePerCause, Unencodable
 from socketsvc.protocol import PacketClass
 
 from ._socketio import ManagerBase
 from .observer import Observer
 from .recovery import Recorder, skipped, target
+
+log = logging.getLogger("socketsvc.server")
 
 
 class FanoutManager(ManagerBase):
@@ -26,9 +29,11 @@ class FanoutManager(ManagerBase):
 
     Who sees an emit: every client in ``room`` (or in any of a list of rooms, or in the
     namespace when ``room`` is None) except ``skip_sid``. If the data cannot be encoded for a
-    format some recipient uses, nobody receives it and :class:`~socketsvc.errors.Unencodable`
-    is raised to the emitter. In a namespace with recovery, an emit without ack callback that
-    is not volatile is stored first (``recovery``) and carries its offset as last argument.
+    format some recipients use, those recipients do not receive it, everyone else does, and
+    then :class:`~socketsvc.errors.Unencodable` (the first such format's) is raised to the
+    emitter; the cause is logged once. In a namespace with recovery, an emit without ack
+    callback that is not volatile is stored first (``recovery``) and carries its offset as
+    last argument.
     """
 
     def __init__(
@@ -41,6 +46,7 @@ class FanoutManager(ManagerBase):
         super().__init__(*args, **kwargs)  # cooperative: RedisManager puts this in its MRO
         self.recovery = recovery
         self.observer = observer or Observer()  # sees emits and room changes
+        self.log_refusal = OncePerCause(log)
         # (namespace, sid) -> rooms it is in (None and its own sid room included), in join
         # order: python-socketio finds them by scanning every room of the namespace.
         self._memberships: dict[tuple[str, str], dict[Any, None]] = {}
@@ -104,32 +110,37 @@ class FanoutManager(ManagerBase):
                 return
             skip = set(skip_sid) if isinstance(skip_sid, list | tuple | set) else {skip_sid}
             targets = list(self._recipients(namespace, room, skip))
+            failure: Unencodable | None = None
             for sid, eio_sid in targets:
                 ack_id = self.ack_id(sid, callback)
-                frames = protocol.encode_frames(
-                    server.format_of(eio_sid), protocol.EVENT, namespace, args, ack_id
-                )
+                try:
+                    frames = protocol.encode_frames(
+                        server.format_of(eio_sid), protocol.EVENT, namespace, args, ack_id
+                    )
+                except Unencodable as exc:
+                    failure = failure or self._refused(exc, namespace)
+                    continue
                 server.eio.push(eio_sid, frames)
             self.observer.emitted(namespace, room, skip_sid, args, len(targets))
+            if failure is not None:
+                raise failure
             return
         volatile = bool(kwargs.get("volatile"))  # dropped for clients with a backlog
         recovery = self.recovery
         if volatile or recovery is None or not recovery.windows(namespace):
             self.deliver(namespace, room, skip_sid, args, volatile)
             return
-        # Stored even when nobody is connected: clients that dropped will ask for it.
+        # Stored even when nobody is connected: clients that dropped will ask for it. Kept
+        # when some format cannot carry it: the others received it, and may recover it.
         offset = recovery.record(namespace, target(room), skipped(skip_sid), args)
-        try:
-            self.deliver(namespace, room, skip_sid, [*args, offset])
-        except Unencodable:
-            recovery.discard(namespace, offset)
-            raise
+        self.deliver(namespace, room, skip_sid, [*args, offset])
 
     def deliver(
         self, namespace: str, room: Any, skip_sid: Any, args: list[Any], volatile: bool = False
     ) -> None:
         """Send event ``args`` to this node's clients in ``room``: encoded once per wire
-        format present among them, queued on each session without a task."""
+        format present among them, queued on each session without a task. Raises the first
+        format's :class:`Unencodable` after delivering to every other format."""
         if namespace not in self.rooms:
             self.observer.emitted(namespace, room, skip_sid, args, 0)
             return
@@ -142,17 +153,26 @@ class FanoutManager(ManagerBase):
             if group is None:
                 group = groups[wire] = []
             group.append(eio_sid)
-        encoded = {
-            wire: protocol.encode_frames(wire, protocol.EVENT, namespace, args) for wire in groups
-        }
+        failure = None
         recipients = 0
         for wire, eio_sids in groups.items():
+            try:
+                frames = protocol.encode_frames(wire, protocol.EVENT, namespace, args)
+            except Unencodable as exc:
+                failure = failure or self._refused(exc, namespace)
+                continue
             recipients += len(eio_sids)
             if len(eio_sids) == 1:
-                server.eio.push(eio_sids[0], encoded[wire], volatile)
+                server.eio.push(eio_sids[0], frames, volatile)
             else:
-                server.eio.push_many(eio_sids, encoded[wire], volatile)
+                server.eio.push_many(eio_sids, frames, volatile)
         self.observer.emitted(namespace, room, skip_sid, args, recipients)
+        if failure is not None:
+            raise failure
+
+    def _refused(self, exc: Unencodable, namespace: str) -> Unencodable:
+        self.log_refusal(exc.cause, "not delivered in %s: %s", namespace, exc.message)
+        return exc
 
     def _recipients(self, namespace: str, room: Any, skip: set[Any]) -> Iterator[tuple[str, str]]:
         rooms = self.rooms[namespace]

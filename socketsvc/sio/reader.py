@@ -57,23 +57,31 @@ class PacketReader:
         """The next complete packet, or None while binary attachments are still to come.
 
         Raises :class:`PacketError` for anything that is not a valid next packet, and
-        :class:`UnacceptedFormat` for a first packet in a refused format."""
+        :class:`UnacceptedFormat` for a first packet in a refused format. Decoding is a function
+        of the client's bytes alone, so whatever else it raises (a ``RecursionError`` from
+        nesting, say) is the packet's fault too: a :class:`PacketError` naming the exception."""
         if not data:
             raise PacketError("empty packet")
-        pending = self._partial.get(eio_sid)
-        if pending is not None:
-            return self._attach(eio_sid, pending, data)
-        wire = self._formats.get(eio_sid)
-        if wire is None:
-            return self._first(eio_sid, data)
-        pkt = wire.parse(data)
-        if pkt.packet_type in (protocol.BINARY_EVENT, protocol.BINARY_ACK) and pkt.attachment_count:
-            if not self.is_connected(eio_sid, pkt.namespace):
-                raise PacketError(f"not connected to namespace {pkt.namespace}")
-            self._partial[eio_sid] = pkt
-            self._attachment_bytes[eio_sid] = 0
-            return None
-        return pkt
+        try:
+            pending = self._partial.get(eio_sid)
+            if pending is not None:
+                return self._attach(eio_sid, pending, data)
+            wire = self._formats.get(eio_sid)
+            if wire is None:
+                return self._first(eio_sid, data)
+            pkt = wire.parse(data)
+            kind = pkt.packet_type
+            if kind in (protocol.BINARY_EVENT, protocol.BINARY_ACK) and pkt.attachment_count:
+                if not self.is_connected(eio_sid, pkt.namespace):
+                    raise PacketError(f"not connected to namespace {pkt.namespace}")
+                self._partial[eio_sid] = pkt
+                self._attachment_bytes[eio_sid] = 0
+                return None
+            return pkt
+        except (PacketError, UnacceptedFormat):
+            raise
+        except Exception as exc:
+            raise PacketError(f"undecodable ({type(exc).__name__})") from None
 
     def _attach(self, eio_sid: str, pending: Any, data: str | bytes) -> Any:
         if not isinstance(data, bytes | bytearray):
@@ -84,7 +92,9 @@ class PacketReader:
         self._attachment_bytes[eio_sid] = size
         try:
             complete = pending.add_attachment(data)
-        except (ValueError, TypeError, IndexError, KeyError) as exc:
+        except PacketError:
+            raise
+        except ValueError as exc:  # python-socketio: more attachments than announced
             raise PacketError(f"bad attachment: {exc}") from None
         if not complete:
             return None

@@ -112,8 +112,11 @@ class SocketServer(SocketIOServer):
         self.recovered: set[str] = set()
         self.tasks = TaskSet()  # handler calls and packet flows still running
         self.handshakes: dict[str, Handshake] = {}  # socket.io sid -> its connect request
+        # Set once shutdown begins: from then on nothing new is accepted for delivery.
+        self.stopping = asyncio.Event()
         self.deadlines = Deadlines(settings.connect_timeout, self._connect_deadline_passed)
-        self.namespaces = NamespaceTable(
+        # Not ``self.namespaces``: python-socketio keeps its list of accepted namespaces there.
+        self.routes = NamespaceTable(
             routes,
             services,
             self.namespace_handlers,
@@ -226,7 +229,8 @@ class SocketServer(SocketIOServer):
             raise PacketError(f"not connected to namespace {namespace}")
 
     async def _refuse_packet(self, eio_sid: str, exc: PacketError) -> None:
-        log.warning("closing %s: invalid packet: %s", eio_sid, exc, extra={"eio_sid": eio_sid})
+        # the text, not the exception, whose traceback holds the packet and its session
+        log.warning("closing %s: invalid packet: %s", eio_sid, str(exc), extra={"eio_sid": eio_sid})
         self.reader.drop_partial(eio_sid)
         await self.close_transport(eio_sid)
 
@@ -265,7 +269,7 @@ class SocketServer(SocketIOServer):
 
     async def _connect(self, eio_sid: str, namespace: str, auth: Any) -> None:
         try:
-            handler = self.namespaces.handler_for(namespace)
+            handler = self.routes.handler_for(namespace)
         except Exception:  # a pattern class's __init__ failed (logged): answer, never hang
             self.observer.namespace_refused(namespace, errors.INTERNAL)
             self._send(eio_sid, protocol.CONNECT_ERROR, namespace, _refusal(*INTERNAL_REFUSAL))
@@ -293,7 +297,7 @@ class SocketServer(SocketIOServer):
         if sid is None or not self.manager.is_connected(sid, namespace):
             if restored is not None:
                 self.recovered.discard(restored.sid)
-            await self.namespaces.release(namespace)  # refused
+            await self.routes.release(namespace)  # refused
             return
         if session is not None:
             session.sid = sid
@@ -437,7 +441,7 @@ class SocketServer(SocketIOServer):
         await self.base_namespace_disconnect(eio_sid, namespace, reason)
         if sid is not None:
             await self._gone(sid, namespace, kept)
-        await self.namespaces.release(namespace)
+        await self.routes.release(namespace)
 
     async def disconnect(
         self, sid: str, namespace: str | None = None, ignore_queue: bool = False
@@ -449,7 +453,7 @@ class SocketServer(SocketIOServer):
         await super().disconnect(sid, namespace=namespace, ignore_queue=ignore_queue)
         if here and not self.manager.is_connected(sid, namespace):
             await self._gone(sid, namespace, None)
-            await self.namespaces.release(namespace)
+            await self.routes.release(namespace)
 
     async def _gone(self, sid: str, namespace: str, kept: Session | None) -> None:
         """A client left a namespace: drop what this server held for it; keep its session
@@ -560,8 +564,15 @@ class SocketServer(SocketIOServer):
 
     # -- shutdown ------------------------------------------------------------------------------
 
+    def begin_shutdown(self) -> None:
+        """From now on this node accepts nothing new for delivery (the publish API answers
+        503): its clients are about to be closed. Called when the signal arrives, and again
+        (harmlessly) when the clients are closed."""
+        self.stopping.set()
+
     async def close_all(self, timeout: float) -> None:
         """Close every client's transport (clients will reconnect elsewhere), bounded in time."""
+        self.begin_shutdown()
         self.deadlines.cancel_all()
         if self.eio.sockets:
             try:
@@ -569,7 +580,7 @@ class SocketServer(SocketIOServer):
             except TimeoutError:
                 log.warning("some clients did not close within %ss", timeout)
         await self.tasks.wait(timeout)
-        await self.namespaces.release_all()
+        await self.routes.release_all()
         await self.shutdown()
 
 

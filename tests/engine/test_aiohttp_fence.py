@@ -89,5 +89,30 @@ async def test_a_live_websocket_has_the_transport_and_parser_the_fence_reaches(
     assert seen["had parser"]
 
 
+async def test_a_refusal_closes_the_connection_without_reading_the_rest_of_the_body(
+    aiohttp_server: Any,
+) -> None:
+    """answer_and_close: the answer arrives, then the connection ends, though the client is
+    still sending the body and keeps its end open."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        response = web.Response(status=408)
+        await fence.answer_and_close(request, response)
+        return response
+
+    app = web.Application()
+    app.router.add_post("/", handler)
+    server = await aiohttp_server(app, lingering_time=30.0)
+    reader, writer = await asyncio.open_connection(server.host, server.port)
+    try:
+        writer.write(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc")
+        async with asyncio.timeout(5):
+            assert (await reader.readline()).startswith(b"HTTP/1.1 408")
+            while await reader.read(1024):  # EOF: the server closed, long before 30 s
+                pass
+    finally:
+        writer.close()
+
+
 class _Protocol:
     _reading_paused = False

@@ -22,13 +22,15 @@ import pytest
 from aiohttp import web
 from protocol_client import Target
 
-from socketsvc.app.factory import create_app
+from socketsvc.app.factory import SETTINGS, create_app
+from socketsvc.app.runner import runner_options
 from socketsvc.config import Settings
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 NODE_MODULES = REPO / "clients" / "js" / "node_modules" / "socket.io"
 CONNECT_TIMEOUT_MS = 1000
+BODY_TIMEOUT_MS = 300  # engine.io's httpRequestBodyTimeout (30 s by default), short for tests
 
 # --------------------------------------------------------------------- socketsvc
 MIRROR = "tests.protocol.mirror:MirrorNamespace"
@@ -41,6 +43,7 @@ def build_socketsvc_app() -> web.Application:
         ping_interval=0.3,
         ping_timeout=0.2,
         connect_timeout=CONNECT_TIMEOUT_MS / 1000,
+        body_timeout=BODY_TIMEOUT_MS / 1000,
         max_payload=1_000_000,
         log_level="warning",
         shutdown_grace=1.0,
@@ -78,7 +81,9 @@ def node_server() -> Iterator[Target]:
     node = shutil.which("node")
     if node is None or not NODE_MODULES.exists():
         pytest.skip("node or clients/js/node_modules missing (cd clients/js && npm ci)")
-    env = dict(os.environ, CONNECT_TIMEOUT_MS=str(CONNECT_TIMEOUT_MS))
+    env = dict(
+        os.environ, CONNECT_TIMEOUT_MS=str(CONNECT_TIMEOUT_MS), BODY_TIMEOUT_MS=str(BODY_TIMEOUT_MS)
+    )
     proc = subprocess.Popen(
         [node, str(HERE / "node_server.mjs"), "0"],
         stdout=subprocess.PIPE,
@@ -107,7 +112,7 @@ async def target(request: pytest.FixtureRequest) -> AsyncIterator[Target]:
         yield request.getfixturevalue("node_server")
         return
     app: web.Application = request.getfixturevalue("socketsvc_app")
-    runner = web.AppRunner(app, shutdown_timeout=1.0, access_log=None)
+    runner = web.AppRunner(app, **runner_options(app[SETTINGS]))
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()

@@ -9,6 +9,7 @@ const { Server } = require("../../clients/js/node_modules/socket.io");
 
 const port = Number(process.argv[2] ?? process.env.PORT ?? 0);
 const connectTimeout = Number(process.env.CONNECT_TIMEOUT_MS ?? 1000);
+const httpRequestBodyTimeout = Number(process.env.BODY_TIMEOUT_MS ?? 30000);
 
 const httpServer = http.createServer();
 const io = new Server(httpServer, {
@@ -16,6 +17,7 @@ const io = new Server(httpServer, {
   pingTimeout: 200,
   maxHttpBufferSize: 1e6,
   connectTimeout,
+  httpRequestBodyTimeout,
 });
 
 function mirror(nsp) {

@@ -121,3 +121,32 @@ async def test_websocket_for_websocket_session_refused(target, session):
     first = await WebSocket.open(session, target)
     await second_ws_refused(session, target, first.sid)
     await first.close()
+
+
+# A poll that arrives during an upgrade is answered as soon as there is something to send:
+# browsers start on polling and upgrade at once, so their CONNECT reply comes in such a poll.
+# Node answers it at once; socketsvc used to hold it 100 ms (the upgrade's settle time).
+FAST = 0.09
+
+
+async def test_poll_during_upgrade_takes_what_is_waiting_at_once(target, session):
+    c = await Polling.open(session, target)
+    ws = await WebSocket.connect(session, target, sid=c.sid)  # upgrading, not yet probed
+    await c.send("40")
+    clock = Clock()
+    got = await c.recv_until(lambda g: any(p.startswith("40") for p in g))
+    assert clock.elapsed < FAST, clock.elapsed
+    assert got[0].startswith("40")
+    await ws.close()
+
+
+async def test_poll_during_upgrade_is_answered_when_a_packet_comes(target, session):
+    c = await open_connected(session, target)
+    ws = await WebSocket.connect(session, target, sid=c.sid)
+    clock = Clock()
+    poll = asyncio.ensure_future(c.get())
+    await asyncio.sleep(0.02)  # the poll reaches the server first, with nothing to take
+    await c.send(sio_event("/", "message", "during"))
+    assert await poll == (200, '42["message-back","during"]')
+    assert clock.elapsed < FAST, clock.elapsed
+    await ws.close()

@@ -157,3 +157,37 @@ def test_parse_builds_the_same_packet_as_the_constructor(text: str) -> None:
     parsed, built = MsgPackPacket.parse(raw), MsgPackPacket(encoded_packet=raw)
     for field in ("packet_type", "namespace", "id", "data", "attachment_count", "problem"):
         assert getattr(parsed, field) == getattr(built, field), field
+
+
+def test_lone_surrogates_are_escaped_for_json_as_json_stringify_writes_them() -> None:
+    # JSON.stringify('a\udfffb') === '"a\\udfffb"'; valid text, astral planes included, is kept
+    frames = encode_frames(JsonPacket, 2, "/", ["a\udfffb", {"\ud800": "zoë 😀"}])
+    assert frames == ['2["a\\udfffb",{"\\ud800":"zoë 😀"}]']
+    assert frames[0].encode()  # the text has a UTF-8 form
+    with pytest.raises(Unencodable, match="msgpack clients unchanged: strings must be valid"):
+        encode_frames(MsgPackPacket, 2, "/", ["a\udfffb"])
+
+
+def test_data_nested_too_deeply_to_encode_is_unencodable_in_both_formats() -> None:
+    deep: Any = [2**60]  # the digits make the JSON path walk the data for its integer check
+    for _ in range(100_000):
+        deep = [deep]
+    for cls in (JsonPacket, MsgPackPacket):
+        with pytest.raises(Unencodable, match="nested too deeply"):
+            encode_frames(cls, 2, "/", ["x", deep])
+
+
+@pytest.mark.parametrize("num", ["-1", "1", "true", '"0"', "1.5", "null", "2e0"])
+def test_a_placeholder_must_index_an_attachment(num: str) -> None:
+    pkt = JsonPacket.parse('51-["x",{"_placeholder":true,"num":' + num + "}]")
+    with pytest.raises(PacketError, match="illegal attachment placeholder"):
+        pkt.add_attachment(b"\x01")
+
+
+def test_nesting_past_the_stack_is_a_packet_error_wherever_decoding_meets_it() -> None:
+    holder = "[" * 3000 + '{"_placeholder":true,"num":0}' + "]" * 3000
+    with pytest.raises(PacketError):  # too deep to parse (3.11) or to reconstruct (3.12+)
+        JsonPacket.parse('51-["x",' + holder + "]").add_attachment(b"\x01")
+    undefined = b"\x83\xa4type\x02\xa3nsp\xa1/\xa4data\x92\xa1x" + b"\x91" * 1020 + b"\xd4\x00\x00"
+    with pytest.raises(PacketError, match="nested too deeply"):
+        MsgPackPacket.parse(undefined)

@@ -157,3 +157,22 @@ async def test_connect_timeout(target, session):
     c = await WebSocket.open(session, target)
     assert await wait_transport_closed(c, within=2.0)
     assert clock.elapsed >= 0.8
+
+
+@pytest.mark.parametrize(
+    "placeholder",
+    [
+        '{"_placeholder":true,"num":-1}',  # Python indexing would take the last attachment
+        '{"_placeholder":true,"num":1}',  # one attachment: index 1 is past the end
+        '{"_placeholder":true,"num":true}',
+        '{"_placeholder":true,"num":"0"}',
+        '{"_placeholder":true,"num":1.5}',
+        '{"_placeholder":true}',
+    ],
+)
+async def test_bad_attachment_placeholder_closes_transport(target, session, placeholder):
+    # socket.io-parser: "illegal attachments" unless num is a number in [0, attachments)
+    c = await WebSocket.open(session, target)
+    await sio_connect(c)
+    await c.send(f'451-["message",{placeholder}]', b"\x01")
+    assert await wait_transport_closed(c)

@@ -7,6 +7,7 @@ Two ``create_app`` instances with ``manager = "redis"`` run in the test's event 
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -77,6 +78,25 @@ async def test_binary_and_exact_values_survive_the_bus(start_node: Any, client: 
     await a.app[SIO].emit("blob", payload, namespace=CHAT, to="bin")
     for inbox in inboxes:
         assert await inbox.get() == payload
+
+
+async def test_what_one_format_cannot_carry_still_crosses_the_bus_to_the_others(
+    start_node: Any, client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A lone surrogate reaches JSON clients on the other node (escaped, as JSON.stringify
+    writes it); its msgpack clients cannot receive it, which costs nobody else anything."""
+    a, b = await start_node(), await start_node()
+    json_client, msgpack_client = await client(b, "json"), await client(b, "msgpack")
+    inboxes = [Inbox(json_client, "blob"), Inbox(msgpack_client, "blob")]
+    for c, name in ((json_client, "j"), (msgpack_client, "m")):
+        await call(c, "join", {"room": "odd", "name": name})
+    await a.app[SIO].emit("blob", {"text": "a\udfffb"}, namespace=CHAT, to="odd")
+    assert await inboxes[0].get() == {"text": "a\udfffb"}
+    await inboxes[1].nothing(0.2)
+    await a.app[SIO].emit("blob", {"text": "fine"}, namespace=CHAT, to="odd")  # bus still up
+    for inbox in inboxes:
+        assert await inbox.get() == {"text": "fine"}
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
 
 
 async def test_members_are_cluster_wide(start_node: Any, client: Client) -> None:

@@ -1,0 +1,127 @@
+"""``POST /api/v1/emit`` under hostile and unlucky input: 202 only for what is handed to
+delivery, 503 once shutdown has begun, a clear 4xx (never a 500) for any body."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+import pytest
+import socketio
+
+from socketsvc.app.factory import SIO
+from tests.cli_node import CliNode, cli_node
+from tests.conftest import ConnectTo, Inbox, StartServer
+
+KEY = "test-key-0123456789"
+NOTICE = {"namespace": "/chat", "room": "news", "event": "notice", "data": {"n": 1}}
+
+
+async def post(url: str, body: bytes, key: str = KEY) -> tuple[int, Any]:
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    async with aiohttp.ClientSession() as http, http.post(url, data=body, headers=headers) as r:
+        return r.status, await r.json(content_type=None)
+
+
+async def post_in_flight(node: CliNode, body: bytes) -> tuple[asyncio.StreamReader, Any]:
+    """A POST to the API that the handler is reading: its headers (with ``Expect:
+    100-continue``, so the server says when it routed the request), not its body yet."""
+    url = urlsplit(node.url)
+    reader, writer = await asyncio.open_connection(url.hostname, url.port)
+    head = (
+        f"POST /api/v1/emit HTTP/1.1\r\nHost: {url.netloc}\r\nAuthorization: Bearer {KEY}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        "Expect: 100-continue\r\n\r\n"
+    )
+    writer.write(head.encode())
+    await writer.drain()
+    async with asyncio.timeout(5):
+        assert (await reader.readline()).startswith(b"HTTP/1.1 100")
+        assert await reader.readline() == b"\r\n"
+    return reader, writer
+
+
+async def test_an_emit_after_sigterm_is_refused_503_not_accepted_and_dropped() -> None:
+    body = json.dumps(NOTICE).encode()
+    async with cli_node("--api-key", KEY, "--shutdown-grace", "5") as node:
+        member = socketio.AsyncClient(reconnection=False)
+        gone = asyncio.Event()
+        member.on("disconnect", lambda *_: gone.set(), namespace="/chat")
+        notices = Inbox(member, "notice")
+        await member.connect(node.url, namespaces=["/chat"], transports=["websocket"])
+        await member.call("join", {"room": "news", "name": "m"}, namespace="/chat", timeout=5)
+        try:
+            # accepted before the signal: delivered
+            assert await post(node.url + "/api/v1/emit", body) == (202, {"status": "accepted"})
+            data, _offset = await notices.get()  # /chat recovers: its emits carry an offset
+            assert data == {"n": 1}
+            # in flight when the signal arrives: aiohttp reads no more of it, so it can only
+            # be refused, promptly and clearly (it used to hang until the grace ended)
+            reader, writer = await post_in_flight(node, body)
+            node.proc.send_signal(signal.SIGTERM)
+            try:
+                async with asyncio.timeout(3):
+                    status = (await reader.readline()).split()[1]
+                    answer = await reader.read()
+            except TimeoutError:
+                raise AssertionError(node.output) from None
+            assert status == b"503", answer
+            assert b'"code": "shutting_down"' in answer
+            writer.close()
+            await asyncio.wait_for(gone.wait(), 5)
+        finally:
+            await member.shutdown()
+        assert await asyncio.wait_for(node.proc.wait(), 10) == 0
+    assert "Traceback" not in node.output
+
+
+async def test_emits_once_clients_are_being_closed_are_refused_503(
+    start_server: StartServer, connect_to: ConnectTo
+) -> None:
+    """What the node's on_shutdown step does; the API is still reachable (in-process)."""
+    srv = await start_server(api_key=KEY)
+    url = str(srv.make_url("/api/v1/emit"))
+    member = await connect_to(srv)
+    notices = Inbox(member, "notice")
+    await member.call("join", {"room": "news", "name": "m"}, namespace="/chat", timeout=5)
+    await srv.app[SIO].close_all(timeout=1)
+    status, answer = await post(url, json.dumps(NOTICE).encode())
+    assert (status, answer["error"]["code"]) == (503, "shutting_down")
+    await notices.nothing(0.1)
+
+
+async def test_bodies_that_cannot_be_emitted_get_a_clear_4xx(
+    start_server: StartServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    srv = await start_server(api_key=KEY)
+    url = str(srv.make_url("/api/v1/emit"))
+    for depth in (900, 5000, 100_000):  # Python 3.12+ parses JSON nested 10^4 deep
+        nested = "[" * depth + "1" + "]" * depth
+        body = json.dumps({**NOTICE, "data": 0}).replace("0}", nested + "}").encode()
+        status, answer = await post(url, body)
+        assert status in (202, 400), (depth, status, answer)
+    assert (status, answer["error"]["message"]) == (400, "body: nested too deeply")
+    status, answer = await post(url, b'{"namespace": "/chat", "event": "x", "data": "\\udfff"}')
+    assert status == 202, answer  # free-form data: JSON clients receive it escaped
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+
+
+async def test_a_body_that_does_not_arrive_in_time_gets_408(start_server: StartServer) -> None:
+    srv = await start_server(api_key=KEY, body_timeout=0.3)
+    reader, writer = await asyncio.open_connection(srv.host, srv.port)
+    head = (
+        f"POST /api/v1/emit HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY}\r\n"
+        "Content-Length: 100\r\n\r\n{"
+    )
+    writer.write(head.encode())
+    await writer.drain()
+    try:
+        async with asyncio.timeout(3):
+            assert (await reader.readline()).split()[1] == b"408"
+    finally:
+        writer.close()
