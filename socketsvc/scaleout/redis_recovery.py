@@ -300,7 +300,7 @@ class RedisRecovery:
     async def start(self) -> None:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.ensure_position(), START_WAIT)
-        self._task = asyncio.create_task(self._heartbeat(), name="socketsvc-recovery-heartbeat")
+        self._task = asyncio.create_task(self._keep_alive(), name="socketsvc-recovery-heartbeat")
         await self.link.wait_settled(START_WAIT)
 
     async def stop(self) -> None:
@@ -314,7 +314,7 @@ class RedisRecovery:
     def problem(self) -> str | None:
         return self.link.problem()
 
-    async def _heartbeat(self) -> None:
+    async def _keep_alive(self) -> None:
         """Keep the live sessions' keys alive, and the stream within the longest window."""
         backoff = Backoff()
         while not self._stopping:
