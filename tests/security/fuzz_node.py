@@ -154,6 +154,13 @@ class Node:
             await client.shutdown()
         await self.http.close()
         await self.runner.cleanup()
+        # Connection handlers of hostile requests may still be finishing: end them before the
+        # loop closes (a task destroyed while pending is logged as an error at a later test).
+        rest = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in rest:
+            task.cancel()
+        if rest:
+            await asyncio.wait(rest, timeout=5)
 
 
 async def hostile_session(node: Node, spec: dict[str, Any]) -> None:
