@@ -26,6 +26,7 @@ from aiohttp import web
 
 from socketsvc import errors
 from socketsvc.config import NAMESPACE_PATTERN
+from socketsvc.engine import answer_and_close
 from socketsvc.handlers.base import EVENT_NAME, RESERVED_EVENTS
 from socketsvc.sio.server import SocketServer
 
@@ -46,10 +47,16 @@ def emit_route(
             return _error(401, UNAUTHORIZED, "missing or wrong bearer token")
         try:
             raw = await _read(request, sio.stopping, body_timeout)
-        except _Stopping:
-            return _stopping()
-        except TimeoutError:
-            return _error(408, BAD_REQUEST, "body: not received within body_timeout")
+        except (_Stopping, TimeoutError) as exc:
+            # The body is not all in: answer and close, rather than have aiohttp wait for
+            # the rest (up to its lingering time, past shutdown's end).
+            response = (
+                _stopping()
+                if isinstance(exc, _Stopping)
+                else _error(408, BAD_REQUEST, "body: not received within body_timeout")
+            )
+            await answer_and_close(request, response)
+            return response
         try:
             body = json.loads(raw)
         except (ValueError, UnicodeDecodeError):

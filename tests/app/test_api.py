@@ -70,9 +70,10 @@ async def test_an_emit_after_sigterm_is_refused_503_not_accepted_and_dropped() -
                     answer = await reader.read()
             except TimeoutError:
                 raise AssertionError(node.output) from None
+            finally:
+                writer.close()
             assert status == b"503", answer
             assert b'"code": "shutting_down"' in answer
-            writer.close()
             await asyncio.wait_for(gone.wait(), 5)
         finally:
             await member.shutdown()
