@@ -61,8 +61,8 @@ async def test_room_broadcast_crosses_nodes(start_node: Any, client: Client) -> 
     got = await to_bob.get()
     assert (got["id"], got["name"], got["text"]) == (ack["id"], "alice", "from A")
     await call(bob, "message", {"room": "r", "text": "from B"})
+    # skip_sid holds across nodes: the first message alice gets is bob's, not her own echo.
     assert (await to_alice.get())["text"] == "from B"
-    await to_alice.nothing()  # skip_sid holds across nodes: no echo of alice's own message
 
 
 async def test_binary_and_exact_values_survive_the_bus(start_node: Any, client: Client) -> None:
@@ -88,6 +88,21 @@ async def test_members_are_cluster_wide(start_node: Any, client: Client) -> None
     await call(bob, "leave", {"room": "r"})
     assert await left.get() == {"room": "r", "name": "bob"}
     assert (await call(alice, "members", {"room": "r"}))["members"] == ["alice"]
+
+
+async def test_a_member_leaving_a_node_that_keeps_others_is_gone_everywhere(
+    start_node: Any, client: Client
+) -> None:
+    a, b = await start_node(), await start_node()
+    alice, amy, bob = await client(a), await client(a), await client(b)
+    for c, name in ((alice, "alice"), (amy, "amy"), (bob, "bob")):
+        await call(c, "join", {"room": "r", "name": name})
+    assert (await call(bob, "members", {"room": "r"}))["members"] == ["alice", "amy", "bob"]
+    await call(amy, "leave", {"room": "r"})
+    assert (await call(bob, "members", {"room": "r"}))["members"] == ["alice", "bob"]
+    await amy.disconnect()
+    await call(alice, "leave", {"room": "r"})
+    assert (await call(bob, "members", {"room": "r"}))["members"] == ["bob"]
 
 
 async def test_members_of_a_disconnected_client_leave_everywhere(
@@ -132,12 +147,13 @@ async def test_publish_api_delivers_on_every_node(start_node: Any, client: Clien
     assert await post(a, body) == (202, {"status": "accepted"})
     assert await inboxes[0].get() == {"n": 1}
     assert await inboxes[1].get() == {"n": 1}
-    await inboxes[2].nothing()
 
     everyone = {"namespace": CHAT, "event": "notice", "data": None}
-    assert (await post(b, everyone))[0] == 202
+    assert await post(b, everyone) == (202, {"status": "accepted"})
+    # Null data is an event without arguments. It is the first notice for the client outside
+    # the room: the room's notice, delivered on its node before this one, never reached it.
     for inbox in inboxes:
-        await inbox.get()
+        assert await inbox.get() == ()
 
 
 @pytest.mark.parametrize("key", [None, "wrong", "", API_KEY + "x"])

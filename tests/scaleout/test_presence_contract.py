@@ -80,6 +80,21 @@ async def test_members_span_every_node(make: Any) -> None:
     assert await a.members(NS, "r") == ["ann"]
 
 
+async def test_a_departure_is_seen_at_once_on_every_node(make: Any) -> None:
+    """Also while the departing member's node still has others in the room: no node keeps
+    showing the name until the next refresh."""
+    a, b = await make(), await make()
+    await a.add(NS, "r", "s1", "ann")
+    await b.add(NS, "r", "s2", "bob")
+    await a.add(NS, "r", "s3", "cy")
+    assert await b.members(NS, "r") == ["ann", "bob", "cy"]
+    assert await a.remove(NS, "r", "s3") == "cy"
+    assert await b.members(NS, "r") == ["ann", "bob"]
+    assert await a.remove(NS, "r", "s1") == "ann"
+    assert await b.members(NS, "r") == ["bob"]
+    assert await a.members(NS, "r") == ["bob"]
+
+
 async def test_names_with_separators_round_trip(make: Any) -> None:
     a, b = await make(), await make()
     await a.add(NS, "a:b", "s1", "x:y:z")

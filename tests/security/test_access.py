@@ -34,6 +34,18 @@ async def test_private_rooms_need_the_rooms_claim(connect: Connect) -> None:
     assert (await call(outsider, "join", {"room": "public"}))["members"] == ["Eve"]
 
 
+@pytest.mark.parametrize("claim", ["private:ops-team private:x", ["private:ops-team", "private:x"]])
+async def test_rooms_claim_lists_whole_room_names(connect: Connect, claim: Any) -> None:
+    """The space-separated string form and the list form grant exactly the rooms listed:
+    ``private:ops-team`` is not ``private:ops``."""
+    member = await connect(["/chat"], auth={"token": token(rooms=claim)})
+    assert (await call(member, "join", {"room": "private:ops-team"}))["members"] == ["Alice"]
+    assert (await call(member, "join", {"room": "private:x"}))["members"] == ["Alice"]
+    for room in ("private:ops", "private:", "private:ops-team private:x", "private:o"):
+        reply = await call(member, "join", {"room": room})
+        assert reply["error"] == {"code": "forbidden", "message": f"you may not join '{room}'"}
+
+
 async def test_nobody_joins_another_clients_sid_room(connect: Connect) -> None:
     alice = await connect(["/chat"], auth={"token": token()})
     eve = await connect(["/chat"], auth={"token": token(sub="u-2", name="Eve")})
@@ -211,6 +223,39 @@ async def test_oversized_messages_close_the_connection(start_server: StartServer
         async with http.post(eio(srv, transport="polling", sid=sid), data="4" * 5000) as r:
             assert r.status == 413
         async with http.get(eio(srv, transport="polling", sid=sid)) as r:
+            assert r.status == 400  # the session was closed
+    await eventually(lambda: not srv.app[SIO].eio.sockets)
+
+
+async def test_chunked_polling_post_is_bounded_like_a_sized_one(start_server: StartServer) -> None:
+    """A POST without Content-Length (chunked) is read up to ``max_payload`` and no further:
+    exactly the limit is served, one byte more is 413 and closes the session."""
+    limit = 4096
+    srv = await start_server(max_payload=limit)
+
+    async def chunked(body: str) -> Any:
+        data = body.encode()
+        for start in range(0, len(data), 1024):
+            yield data[start : start + 1024]
+
+    async with aiohttp.ClientSession() as http:
+        async with http.get(eio(srv, transport="polling")) as r:
+            sid = (await r.text()).split('"sid":"')[1].split('"')[0]
+        url = eio(srv, transport="polling", sid=sid)
+        async with http.post(url, data="40/test,") as r:
+            assert r.status == 200
+        async with http.get(url) as r:
+            assert (await r.text()).startswith("40/test,")
+        head, tail = '42/test,1["echo","', '"]'
+        text = "x" * (limit - len(head) - len(tail))
+        async with http.post(url, data=chunked(head + text + tail)) as r:
+            assert r.request_info.headers.get("Transfer-Encoding") == "chunked"
+            assert r.status == 200
+        async with http.get(url) as r:
+            assert await r.text() == f'43/test,1["{text}"]'
+        async with http.post(url, data=chunked(head + text + "x" + tail)) as r:
+            assert r.status == 413
+        async with http.get(url) as r:
             assert r.status == 400  # the session was closed
     await eventually(lambda: not srv.app[SIO].eio.sockets)
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import jwt
 import pytest
+import socketio
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
@@ -112,6 +113,12 @@ async def test_chat_name_falls_back_to_sub_and_never_trusts_the_client(connect: 
     assert reply == {"room": "r", "members": ["user-7"]}
 
 
+async def test_chat_name_from_a_token_loses_control_characters(connect: Connect) -> None:
+    client = await connect(["/chat"], auth={"token": token(name="\x1b[31mAl\x00ice\n\t")})
+    reply = await client.call("join", {"room": "r", "name": "Mallory"}, namespace="/chat")
+    assert reply == {"room": "r", "members": ["[31mAlice"]}
+
+
 async def test_identity_is_dropped_on_disconnect(connect: Connect, server: Any) -> None:
     from socketsvc.app.factory import SIO
 
@@ -124,6 +131,23 @@ async def test_identity_is_dropped_on_disconnect(connect: Connect, server: Any) 
             break
         await __import__("asyncio").sleep(0.02)
     assert guard.identities == {}
+
+
+@pytest.mark.parametrize("refusal", [{"reject": True}, {"refuse": True}, {"crash": True}])
+async def test_identity_is_dropped_when_the_connect_handler_refuses(
+    connect: Connect, server: Any, refusal: dict[str, Any]
+) -> None:
+    from socketsvc.app.factory import SIO
+
+    guard = server.app[SIO].security
+    refusals: list[Any] = []
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        await connect(["/test"], auth={"token": token(), **refusal}, connect_errors=refusals)
+    assert len(refusals) == 1 and refusals[0]["message"]
+    assert guard.identities == {}
+    kept = await connect(["/test"], auth={"token": token(sub="u-5")})
+    assert (await kept.call("whoami", namespace="/test", timeout=5))["sub"] == "u-5"
+    assert list(guard.identities) == [kept.get_sid("/test")]
 
 
 # -- asymmetric keys ---------------------------------------------------------------------------
