@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from socketsvc.app.factory import create_app
 from socketsvc.config import Settings
 from tests.cluster import client_fixture  # noqa: F401 - the `client` fixture
 from tests.redis_support import redis_prefix, redis_process, redis_url  # noqa: F401 - fixtures
-from tests.tools import missing
+from tests.tools import require_executable, require_path
 
 ROOT = Path(__file__).resolve().parent.parent
 NODE_MODULES = ROOT / "clients" / "js" / "node_modules"
@@ -147,9 +146,9 @@ class Inbox:
 
 @pytest.fixture
 def node() -> str:
-    path = shutil.which("node")
-    if path is None or not NODE_MODULES.exists():
-        missing("node with clients/js/node_modules")
+    """The node executable, once the npm packages the JS tests import are installed."""
+    path = require_executable("node")
+    require_path(NODE_MODULES, "clients/js/node_modules (npm ci in clients/js)")
     return path
 
 
