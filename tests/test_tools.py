@@ -1,4 +1,4 @@
-"""The test suite's own rules: one helper for a missing tool, and CI told apart as the scripts do."""
+"""The suite's own rules: one helper for a missing tool; CI told apart as the scripts do."""
 
 from __future__ import annotations
 

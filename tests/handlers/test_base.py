@@ -258,4 +258,7 @@ async def test_server_side_disconnect_reaches_client(connect: Connect) -> None:
     await client.emit("kick", namespace=NS)
     await eventually(lambda: bool(reasons))
     assert reasons == [client.reason.SERVER_DISCONNECT]
-    assert await client.call("members", {"room": "x"}, namespace="/chat", timeout=5)
+    assert list(client.namespaces) == ["/chat"]
+    # Only /test was disconnected: /chat, on the same connection, is still served.
+    reply = await client.call("join", {"room": "x", "name": "n"}, namespace="/chat", timeout=5)
+    assert reply == {"room": "x", "members": ["n"]}

@@ -65,6 +65,39 @@ async def test_room_broadcast_crosses_nodes(start_node: Any, client: Client) -> 
     assert (await to_alice.get())["text"] == "from B"
 
 
+async def test_a_node_delivers_its_own_emits_once(start_node: Any, client: Client) -> None:
+    """A node hears its own publications back from Redis and must drop them: its clients
+    already got the emit locally. Room events, volatile ones and server emits alike."""
+    a, b = await start_node(), await start_node()
+    alice, amy, bob = await client(a, "json"), await client(a, "msgpack"), await client(b)
+    to_amy, typing_to_amy, notes = Inbox(amy, "message"), Inbox(amy, "typing"), Inbox(amy, "note")
+    to_bob, typing_to_bob, notes_to_bob = (
+        Inbox(bob, "message"),
+        Inbox(bob, "typing"),
+        Inbox(bob, "note"),
+    )
+    for c, name in ((alice, "alice"), (amy, "amy"), (bob, "bob")):
+        await call(c, "join", {"room": "r", "name": name})
+    await call(alice, "message", {"room": "r", "text": "one"})
+    await call(alice, "typing", {"room": "r"})
+    await a.app[SIO].emit("note", "from node a", namespace=CHAT, to="r")
+    assert (await to_amy.get())["text"] == "one"
+    assert await typing_to_amy.get() == {"room": "r", "name": "alice"}
+    assert await notes.get() == "from node a"
+    # Once node b has delivered node a's three publications, they are in Redis ahead of
+    # anything node b publishes next, and node a, subscribed to the same channel, hears them
+    # back in that order: a second copy would reach amy before the markers below.
+    assert (await to_bob.get())["text"] == "one"
+    assert await typing_to_bob.get() == {"room": "r", "name": "alice"}
+    assert await notes_to_bob.get() == "from node a"
+    await call(bob, "typing", {"room": "r"})
+    await b.app[SIO].emit("note", "marker", namespace=CHAT, to="r")
+    await call(bob, "message", {"room": "r", "text": "marker"})
+    assert (await to_amy.get())["text"] == "marker"
+    assert typing_to_amy.so_far() == [{"room": "r", "name": "bob"}]
+    assert notes.so_far() == ["marker"]
+
+
 async def test_binary_and_exact_values_survive_the_bus(start_node: Any, client: Client) -> None:
     a, b = await start_node(), await start_node()
     json_client = await client(b, "json")

@@ -63,6 +63,25 @@ async def test_js_client_with_token_is_named_by_its_claims(
 
 
 # -- python clients: every invalid-token shape ------------------------------------------------
+REFUSAL = {
+    code: {"message": message, "data": {"code": code}}
+    for code, message in (
+        ("unauthorized", "authentication required"),
+        ("token_expired", "token expired"),
+        ("token_invalid", "token invalid"),
+    )
+}
+
+
+async def refused(connect: Connect, namespace: str, auth: Any) -> Any:
+    """Connect expecting a refusal; returns the one connect_error the server sent."""
+    seen: list[Any] = []
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        await connect([namespace], auth=auth, connect_errors=seen)
+    assert len(seen) == 1, seen
+    return seen[0]
+
+
 @pytest.mark.parametrize(
     ("claims", "code"),
     [
@@ -75,19 +94,13 @@ async def test_js_client_with_token_is_named_by_its_claims(
     ],
 )
 async def test_bad_claims_are_refused(connect: Connect, claims: dict[str, Any], code: str) -> None:
-    refusals: list[Any] = []
-    with pytest.raises(Exception):  # noqa: B017 - the client raises its own ConnectionError
-        await connect(["/chat"], auth={"token": token(**claims)}, connect_errors=refusals)
-    assert refusals[0]["data"] == {"code": code}
+    assert await refused(connect, "/chat", {"token": token(**claims)}) == REFUSAL[code]
 
 
 @pytest.mark.parametrize("bad", [42, ["x"], "a" * 9000, "e30.e30.", ""])
 async def test_malformed_tokens_are_invalid_not_crashes(connect: Connect, bad: Any) -> None:
-    refusals: list[Any] = []
-    with pytest.raises(Exception):  # noqa: B017
-        await connect(["/chat"], auth={"token": bad}, connect_errors=refusals)
     expected = "unauthorized" if bad == "" else "token_invalid"
-    assert refusals[0]["data"] == {"code": expected}
+    assert await refused(connect, "/chat", {"token": bad}) == REFUSAL[expected]
 
 
 async def test_leeway_accepts_small_clock_skew(connect: Connect) -> None:
@@ -101,10 +114,9 @@ async def test_optional_namespace_anonymous_or_verified(connect: Connect) -> Non
     known = await connect(["/test"], auth={"token": token(sub="u-9", role="admin")})
     claims = await known.call("whoami", namespace="/test", timeout=5)
     assert claims["sub"] == "u-9" and claims["role"] == "admin"
-    refusals: list[Any] = []
-    with pytest.raises(Exception):  # noqa: B017 - a bad token is not downgraded to anonymous
-        await connect(["/test"], auth={"token": token(key="y" * 40)}, connect_errors=refusals)
-    assert refusals[0]["data"] == {"code": "token_invalid"}
+    # a bad token is not downgraded to anonymous
+    bad = {"token": token(key="y" * 40)}
+    assert await refused(connect, "/test", bad) == REFUSAL["token_invalid"]
 
 
 async def test_chat_name_falls_back_to_sub_and_never_trusts_the_client(connect: Connect) -> None:
@@ -140,10 +152,7 @@ async def test_identity_is_dropped_when_the_connect_handler_refuses(
     from socketsvc.app.factory import SIO
 
     guard = server.app[SIO].security
-    refusals: list[Any] = []
-    with pytest.raises(socketio.exceptions.ConnectionError):
-        await connect(["/test"], auth={"token": token(), **refusal}, connect_errors=refusals)
-    assert len(refusals) == 1 and refusals[0]["message"]
+    assert (await refused(connect, "/test", {"token": token(), **refusal}))["message"]
     assert guard.identities == {}
     kept = await connect(["/test"], auth={"token": token(sub="u-5")})
     assert (await kept.call("whoami", namespace="/test", timeout=5))["sub"] == "u-5"
