@@ -92,7 +92,9 @@ class SocketServer(SocketIOServer):
         self.security = security
         self.tasks = TaskSet()  # handler calls and packet flows still running
         self.deadlines = Deadlines(settings.connect_timeout, self._connect_deadline_passed)
-        self.namespaces = NamespaceTable(
+        # Not ``self.namespaces``: python-socketio's connect flow reads that as its list of
+        # accepted namespaces (["/"] by default, which lets "/" connect without a handler).
+        self.routes = NamespaceTable(
             routes,
             services,
             self.namespace_handlers,
@@ -224,7 +226,7 @@ class SocketServer(SocketIOServer):
     # -- namespace connect and disconnect ------------------------------------------------------
 
     async def _connect(self, eio_sid: str, namespace: str, auth: Any) -> None:
-        handler = self.namespaces.handler_for(namespace)
+        handler = self.routes.handler_for(namespace)
         if handler is None and namespace != "/":
             self._send(eio_sid, protocol.CONNECT_ERROR, namespace, INVALID_NAMESPACE)
             return
@@ -233,7 +235,7 @@ class SocketServer(SocketIOServer):
         await self.base_namespace_connect(eio_sid, namespace, auth)
         sid = self.manager.sid_from_eio_sid(eio_sid, namespace)
         if sid is None or not self.manager.is_connected(sid, namespace):
-            self.namespaces.release(namespace)  # refused
+            self.routes.release(namespace)  # refused
             return
         if eio_sid not in self.environ:
             # The transport closed while the connect handler ran and found this namespace
@@ -300,7 +302,7 @@ class SocketServer(SocketIOServer):
         await self.base_namespace_disconnect(eio_sid, namespace, reason)
         if sid is not None:
             self.security.disconnected(sid)
-        self.namespaces.release(namespace)
+        self.routes.release(namespace)
 
     # -- outgoing ------------------------------------------------------------------------------
 

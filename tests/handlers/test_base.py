@@ -234,6 +234,18 @@ async def test_unknown_namespace_is_refused_with_invalid_namespace(connect: Conn
     assert await refused(connect, "/nowhere") == {"message": "Invalid namespace"}
 
 
+async def test_the_main_namespace_accepts_clients_without_a_handler(connect: Connect) -> None:
+    # As in Node, "/" always exists: a stock client's io(url) connects there.
+    client = await connect(["/", NS])
+    assert client.get_sid("/") not in (None, client.get_sid(NS))
+    assert await call(client, "echo", ns="/") == {
+        "error": {"code": "unknown_event", "message": "no handlers in namespace /"}
+    }
+    assert await call(client, "echo", "other namespaces unaffected") == (
+        "other namespaces unaffected"
+    )
+
+
 async def test_pattern_namespace_serves_each_concrete_namespace(connect: Connect, server) -> None:  # type: ignore[no-untyped-def]
     from socketsvc.app.factory import SIO
 
