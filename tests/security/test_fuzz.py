@@ -4,12 +4,17 @@ One socketsvc node runs in a background thread (its own event loop, real TCP). H
 batches of hostile sessions, each over websocket or long-polling, optionally after a valid
 handshake and namespace CONNECT so deeper packet paths are reached: unknown packet types,
 truncated packets, bad JSON and msgpack, wrong attachment counts, negative and huge ack ids, deep
-nesting, huge numbers, invalid UTF-8 and oversized frames. After every batch:
+nesting, huge numbers, invalid UTF-8 and oversized frames. A session that joined ``/chat`` also
+joins a room there, so that rooms and presence hold it. Every session ends with a frame that is
+invalid in any state (``CLOSERS``) unless the server has closed it already. After every batch:
 
+- every hostile session was closed by the server, at once: invalid input closes its sender;
 - the server answers ``/healthz``;
 - a separate python-socketio client in ``/chat`` still receives a message sent to its room;
 - no ERROR record with a traceback (or from asyncio/aiohttp) was logged by the server;
-- per-connection server state returns to the baseline, and RSS growth stays under a bound.
+- per-connection server state returns to the baseline (engine sessions, Socket.IO rooms and
+  per-client manager state, presence, handler tasks, packet reader, connect deadlines,
+  security), and RSS growth stays under a bound.
 
 Bounded for CI: ``SOCKETSVC_TEST_FUZZ_EXAMPLES`` examples (default 200), derandomized, no
 deadline; the total number of frames sent is printed at the end.
@@ -18,6 +23,8 @@ deadline; the total number of frames sent is printed at the end.
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
 import json
 import logging
 import os
@@ -34,13 +41,15 @@ from aiohttp import web
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from socketsvc.app.factory import SIO, create_app
+from socketsvc.app.factory import SERVICES, SIO, create_app
+from socketsvc.scaleout.presence import MemoryPresence
 from tests.conftest import make_settings
 
 EXAMPLES = int(os.environ.get("SOCKETSVC_TEST_FUZZ_EXAMPLES", "200"))
 MAX_PAYLOAD = 32_768
 RSS_BOUND = 150 * 2**20
 READ_WINDOW = 0.05  # seconds to drain what the server answers to one hostile session
+CLOSE_WAIT = 3.0  # seconds a websocket session may take to be closed after invalid input
 WATCHED = ("socketsvc", "socketio", "engineio", "aiohttp", "asyncio")
 
 
@@ -285,6 +294,20 @@ session = st.fixed_dictionaries(
 )
 batch = st.lists(session, min_size=1, max_size=3)
 
+INVALID_UTF8 = b"\xff\xfe\xfd"  # sent as a text frame / polling body
+# Text frames that are invalid whatever came before them (no namespace joined yet, JSON or
+# msgpack session, binary attachments awaited): each must close its sender at once.
+CLOSERS = (
+    "x",  # Engine.IO: unknown packet type
+    "2",  # Engine.IO: a PING from the client (only the server pings)
+    "49",  # Socket.IO: unknown packet type
+    "42/chat,{",  # Socket.IO: malformed JSON
+    "44/chat,{}",  # Socket.IO: clients may not send CONNECT_ERROR
+    '42/nope,["message"]',  # Socket.IO: an event for a namespace it is not connected to
+    INVALID_UTF8,
+)
+closers = st.lists(st.sampled_from(CLOSERS), min_size=3, max_size=3)  # one per session
+
 
 # -- the server under test, in its own thread ----------------------------------------------------
 class Node:
@@ -296,6 +319,7 @@ class Node:
         self.records: list[logging.LogRecord] = []
         self.frames_sent = 0
         self.sessions = 0
+        self.unclosed: list[str] = []  # hostile sessions the server left open
         self.handler: Collect
 
     def run(self, coro: Coroutine[Any, Any, Any], timeout: float = 20) -> Any:
@@ -327,13 +351,30 @@ class Node:
         for client, name in ((self.watcher, "watcher"), (self.speaker, "speaker")):
             await client.connect(self.url, namespaces=["/chat"], wait_timeout=5)
             await client.call("join", {"room": "watch", "name": name}, namespace="/chat")
-        self.baseline = self.state()
+        self.baseline = await self.state()
 
-    def state(self) -> dict[str, int]:
+    async def state(self) -> dict[str, Any]:
+        """Everything the server keeps per connection; back to the baseline after each batch."""
         sio = self.app[SIO]
+        manager = sio.manager
+        presence = self.app[SERVICES].presence
+        assert isinstance(presence, MemoryPresence)
         return {
             "engine sessions": len(sio.eio.sockets),
             "socket.io environ": len(sio.environ),
+            "rooms": {
+                f"{namespace} {room}": len(members)
+                for namespace, rooms in manager.rooms.items()
+                for room, members in rooms.items()
+            },
+            "manager per-client state": (
+                len(manager._memberships),
+                sum(len(acks) for acks in manager.callbacks.values()),
+                sum(len(sids) for sids in manager.pending_connect.values()),
+                sum(len(sids) for sids in manager.pending_disconnect.values()),
+            ),
+            "presence rooms": presence.room_count(),
+            "presence in the watched room": await presence.members("/chat", "watch"),
             "packet reader state": sio.reader.state_size(),
             "connect deadlines": len(sio.deadlines),
             "security state": sio.security.state_size(),
@@ -352,9 +393,13 @@ class Node:
         got = await asyncio.wait_for(self.inbox.get(), 3)
         assert got["text"] == text
         deadline = time.monotonic() + 3
-        while self.state() != self.baseline and time.monotonic() < deadline:  # noqa: ASYNC110
+        while await self.state() != self.baseline and time.monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.02)
-        assert self.state() == self.baseline
+        now = await self.state()
+        changed = {
+            key: (self.baseline[key], now[key]) for key in now if now[key] != self.baseline[key]
+        }
+        assert not changed, f"per-connection state left behind (baseline, now): {changed}"
 
     async def stop(self) -> None:
         for client in (self.watcher, self.speaker):
@@ -364,23 +409,33 @@ class Node:
         await self.runner.cleanup()
 
 
-async def hostile_session(node: Node, spec: dict[str, Any]) -> None:
+async def hostile_session(node: Node, spec: dict[str, Any], closer: str | bytes) -> None:
     node.sessions += 1
     if spec["transport"] == "websocket":
-        await _websocket(node, spec)
+        await _websocket(node, spec, closer)
     else:
-        await _polling(node, spec)
+        await _polling(node, spec, closer)
 
 
-def _connect_frame(target: str | None) -> str | bytes | None:
+def _prelude(target: str | None) -> list[str | bytes]:
+    """The valid frames a session starts with: a namespace CONNECT, and in /chat a join."""
     if target is None:
-        return None
+        return []
     if target == "/chat-msgpack":
-        return msgpack.packb({"type": 0, "nsp": "/chat"})
-    return f"40{target},"
+        join = {"type": 2, "nsp": "/chat", "data": ["join", {"room": "fuzz", "name": "f"}]}
+        return [msgpack.packb({"type": 0, "nsp": "/chat"}), msgpack.packb(join | {"id": 1})]
+    if target == "/chat":
+        return ["40/chat,", '42/chat,1["join",{"room":"fuzz","name":"f"}]']
+    return [f"40{target},"]
 
 
-async def _websocket(node: Node, spec: dict[str, Any]) -> None:
+def _describe(spec: dict[str, Any], closer: str | bytes) -> str:
+    frames = repr(spec["frames"])
+    frames = frames if len(frames) < 300 else frames[:300] + "..."
+    return f"{spec['transport']} session {spec['connect']} {frames} then {closer!r}"
+
+
+async def _websocket(node: Node, spec: dict[str, Any], closer: str | bytes) -> None:
     url = node.url.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket"
     try:
         async with asyncio.timeout(3):
@@ -390,37 +445,46 @@ async def _websocket(node: Node, spec: dict[str, Any]) -> None:
     try:
         async with asyncio.timeout(3):
             await ws.receive()  # OPEN
-            first = _connect_frame(spec["connect"])
-            for item in ([first] if first is not None else []) + spec["frames"]:
+            for item in [*_prelude(spec["connect"]), *spec["frames"], closer]:
                 frame = materialize(item)
                 if ws.closed:
                     break
                 node.frames_sent += 1
-                if frame == b"\xff\xfe\xfd":
+                if frame == INVALID_UTF8:
                     await ws.send_frame(frame, aiohttp.WSMsgType.TEXT)
                 elif isinstance(frame, bytes):
                     await ws.send_bytes(frame)
                 else:
                     await ws.send_str(frame)
-        await _drain(ws)
     except (ConnectionError, aiohttp.ClientError, TimeoutError, RuntimeError):
         pass
+    try:
+        if not await _closed_by_server(ws):
+            node.unclosed.append(_describe(spec, closer))
     finally:
         await ws.close()
 
 
-async def _drain(ws: aiohttp.ClientWebSocketResponse) -> None:
-    end = time.monotonic() + READ_WINDOW
+async def _closed_by_server(ws: aiohttp.ClientWebSocketResponse) -> bool:
+    """Read what the server still sends until it closes (True) or ``CLOSE_WAIT`` passes.
+    PINGs are answered meanwhile, so that a heartbeat timeout cannot pass for a close."""
+    end = time.monotonic() + CLOSE_WAIT
     while not ws.closed and (left := end - time.monotonic()) > 0:
         try:
             msg = await asyncio.wait_for(ws.receive(), left)
         except TimeoutError:
-            return
+            return False
+        except (ConnectionError, aiohttp.ClientError, RuntimeError):
+            return True
         if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
-            return
+            return True
+        if msg.type == aiohttp.WSMsgType.TEXT and msg.data == "2":
+            with contextlib.suppress(ConnectionError, aiohttp.ClientError, RuntimeError):
+                await ws.send_str("3")
+    return ws.closed
 
 
-async def _polling(node: Node, spec: dict[str, Any]) -> None:
+async def _polling(node: Node, spec: dict[str, Any], closer: str | bytes) -> None:
     base = node.url + "/socket.io/?EIO=4&transport=polling"
     sid = None
     try:
@@ -428,13 +492,10 @@ async def _polling(node: Node, spec: dict[str, Any]) -> None:
             async with node.http.get(base) as r:
                 sid = json.loads((await r.text())[1:])["sid"]
             url = f"{base}&sid={sid}"
-            first = _connect_frame(spec["connect"])
-            for item in ([first] if first is not None else []) + spec["frames"]:
+            for item in [*_prelude(spec["connect"]), *spec["frames"], closer]:
                 frame = materialize(item)
                 node.frames_sent += 1
-                if isinstance(frame, bytes) and frame != b"\xff\xfe\xfd":
-                    import base64
-
+                if isinstance(frame, bytes) and frame != INVALID_UTF8:
                     body: str | bytes = "b" + base64.b64encode(frame).decode()
                 else:
                     body = frame
@@ -442,14 +503,23 @@ async def _polling(node: Node, spec: dict[str, Any]) -> None:
                     await r.read()
                     if r.status != 200:
                         break
-            async with asyncio.timeout(READ_WINDOW * 4):
-                async with node.http.get(url) as r:
-                    await r.read()
     except (aiohttp.ClientError, TimeoutError, ValueError, KeyError):
         pass
+    if sid is None:
+        return
+    url = f"{base}&sid={sid}"
+    try:
+        # The POST that carried invalid input is answered after the server began closing.
+        session = node.app[SIO].eio.sockets.get(sid)
+        if session is not None and not (session.closing or session.closed):
+            node.unclosed.append(_describe(spec, closer))
+        async with asyncio.timeout(READ_WINDOW * 4):
+            async with node.http.get(url) as r:
+                await r.read()
+    except (aiohttp.ClientError, TimeoutError):
+        pass
     finally:
-        if sid is not None:
-            await _leave(node, f"{base}&sid={sid}")
+        await _leave(node, url)
 
 
 async def _leave(node: Node, url: str) -> None:
@@ -527,16 +597,20 @@ def test_malformed_input_never_hurts_the_server(
         suppress_health_check=list(HealthCheck),
         phases=[Phase.explicit, Phase.generate],  # no shrinking: bounded time, first failure
     )
-    @given(batch)
-    def property_(sessions: list[dict[str, Any]]) -> None:
+    @given(batch, closers)
+    def property_(sessions: list[dict[str, Any]], ends: list[str | bytes]) -> None:
         nonlocal examples
         examples += 1
 
         async def run_batch() -> None:
-            await asyncio.gather(*(hostile_session(node, s) for s in sessions))
+            node.unclosed.clear()
+            await asyncio.gather(
+                *(hostile_session(node, s, end) for s, end in zip(sessions, ends, strict=False))
+            )
             await node.check(examples)
 
         node.run(run_batch(), timeout=30)
+        assert not node.unclosed, node.unclosed
         assert not node.records, [
             (r.name, r.getMessage(), r.exc_text or "") for r in node.records[:3]
         ]
