@@ -103,6 +103,30 @@ async def test_malformed_tokens_are_invalid_not_crashes(connect: Connect, bad: A
     assert await refused(connect, "/chat", {"token": bad}) == REFUSAL[expected]
 
 
+async def test_the_auth_default_covers_unlisted_namespaces_and_none_ignores_tokens(
+    start_server: StartServer,
+) -> None:
+    srv = await start_server(jwt_secret=SECRET, auth="required", namespace_auth={"/chat": "none"})
+    url = str(srv.make_url("/"))
+
+    async def attempt(namespace: str, auth: dict[str, Any]) -> list[Any]:
+        client = socketio.AsyncClient(reconnection=False)
+        errors: list[Any] = []
+        client.on("connect_error", errors.append, namespace=namespace)
+        try:
+            await client.connect(url, namespaces=[namespace], auth=auth, wait_timeout=5)
+        except socketio.exceptions.ConnectionError:
+            pass
+        finally:
+            await client.disconnect()
+            await client.shutdown()
+        return errors
+
+    assert await attempt("/test", {}) == [REFUSAL["unauthorized"]]  # the default: required
+    assert await attempt("/test", {"token": token(aud=None, iss=None)}) == []
+    assert await attempt("/chat", {"token": "not a token at all"}) == []  # none: not read
+
+
 async def test_leeway_accepts_small_clock_skew(connect: Connect) -> None:
     client = await connect(["/test"], auth={"token": token(nbf=int(time.time()) + 1)})
     assert (await client.call("whoami", namespace="/test", timeout=5))["sub"] == "u-1"
