@@ -1,9 +1,10 @@
 """The table printed by scripts/mutation: per module, what mutmut's last run found.
 
-Reads mutmut's results (``mutants/socketsvc/<module>.py.meta``) and the equivalent mutants
-named in tests/MUTATION.md (a line holding a backquoted mutant name and the reason). Exits 1
-when a survivor is not named there, or a name there is no longer a surviving mutant (the code
-or the tests changed: look at it again).
+Reads mutmut's results (``build/mutation/<module>/mutants/socketsvc/<module>.py.meta``) and
+the equivalent mutants named in tests/MUTATION.md (a line holding a backquoted mutant name and
+the reason). Exits 1 when a survivor is not named there, or a name there is no longer a
+surviving mutant (the code or the tests changed: look at it again), or no test in the
+module's list runs a mutated function.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ def equivalents() -> set[str]:
 
 
 def results(module: str) -> dict[str, int | None]:
-    meta = ROOT / "mutants" / "socketsvc" / f"{module}.py.meta"
+    work = ROOT / "build" / "mutation" / module.replace("/", "-")
+    meta = work / "mutants" / "socketsvc" / f"{module}.py.meta"
     if not meta.exists():
         return {}
     codes: dict[str, int | None] = json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"]
@@ -38,6 +40,7 @@ def main(modules: list[str]) -> int:
     named = equivalents()
     rows = []
     unexplained: list[str] = []
+    untested: list[str] = []
     stale: list[str] = []
     for module in modules:
         codes = results(module)
@@ -45,6 +48,7 @@ def main(modules: list[str]) -> int:
         survived = {name for name, code in codes.items() if code in SURVIVED}
         equivalent = survived & named
         unexplained += sorted(survived - named)
+        untested += sorted(name for name, code in codes.items() if code in NO_TESTS)
         stale += sorted(n for n in named if n.startswith(prefix) and n not in survived)
         counts = {
             "mutants": len(codes),
@@ -75,9 +79,11 @@ def main(modules: list[str]) -> int:
         )
     for name in unexplained:
         print(f"survived, not explained in tests/MUTATION.md: {name}")
+    for name in untested:
+        print(f"no test in the module's list runs this function: {name}")
     for name in stale:
         print(f"named in tests/MUTATION.md but not a survivor of the last run: {name}")
-    return 1 if unexplained or stale else 0
+    return 1 if unexplained or untested or stale else 0
 
 
 if __name__ == "__main__":
