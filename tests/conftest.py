@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -168,3 +168,26 @@ async def no_leaked_tasks() -> AsyncIterator[None]:
 @pytest.fixture(autouse=True)
 def _log_level(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="socketsvc")
+
+
+@pytest.fixture(autouse=True)
+def no_tracebacks_logged(
+    request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture
+) -> Iterator[None]:
+    """Fail a test during which an error was logged with a traceback: a crash that is logged
+    and swallowed is still a bug, even when every client got its answer. A test that provokes
+    one on purpose says so with ``@pytest.mark.logs_tracebacks``."""
+    yield
+    if request.node.get_closest_marker("logs_tracebacks"):
+        return
+    records = [
+        r
+        for when in ("setup", "call", "teardown")
+        for r in caplog.get_records(when)
+        if r.levelno >= logging.ERROR and r.exc_info
+    ]
+    if records:
+        pytest.fail(
+            "tracebacks logged: "
+            + "; ".join(f"{r.name}: {r.getMessage()} ({r.exc_info[1]!r})" for r in records[:3])
+        )

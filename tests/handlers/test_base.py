@@ -37,6 +37,7 @@ async def test_declared_payload_is_validated_and_errors_name_the_field(connect: 
     assert reply["error"]["code"] == "invalid_payload"
 
 
+@pytest.mark.logs_tracebacks
 async def test_handler_exception_is_logged_and_answers_internal_without_details(
     connect: Connect, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -207,6 +208,7 @@ async def refused(connect: Connect, namespace: str, auth: object = None) -> obje
     return seen[0]
 
 
+@pytest.mark.logs_tracebacks
 async def test_connect_refusal_and_crash_become_connect_errors(
     connect: Connect, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -20,7 +20,7 @@ from socketsvc.cli import main
 from socketsvc.config import Settings
 from socketsvc.errors import ConfigError
 from socketsvc.security.auth import load_verifier
-from tests.conftest import Connect, StartServer
+from tests.conftest import Connect, StartServer, eventually
 from tests.security.conftest import AUTH_SETTINGS, SECRET, RunNode, token
 
 NOW = int(time.time())
@@ -161,14 +161,25 @@ async def test_identity_is_dropped_on_disconnect(connect: Connect, server: Any) 
     client = await connect(["/test"], auth={"token": token()})
     guard = server.app[SIO].security
     assert len(guard.identities) == 1
+    assert (await client.call("whoami", namespace="/test", timeout=5))["sub"] == "u-1"
+    assert guard.state_size() == 2  # the identity, and the connection's event bucket
     await client.disconnect()
-    for _ in range(100):
-        if not guard.identities:
-            break
-        await __import__("asyncio").sleep(0.02)
+    await eventually(lambda: guard.state_size() == 0)
     assert guard.identities == {}
 
 
+async def test_each_refusal_is_one_log_line_with_namespace_and_code(
+    connect: Connect, caplog: pytest.LogCaptureFixture
+) -> None:
+    await refused(connect, "/chat", {})
+    await refused(connect, "/test", {"token": "not.a.jwt"})
+    assert [r.getMessage() for r in caplog.records if r.name == "socketsvc.security"] == [
+        "refused connect to /chat: unauthorized",
+        "refused connect to /test: token_invalid",
+    ]
+
+
+@pytest.mark.logs_tracebacks  # the crash case
 @pytest.mark.parametrize("refusal", [{"reject": True}, {"refuse": True}, {"crash": True}])
 async def test_identity_is_dropped_when_the_connect_handler_refuses(
     connect: Connect, server: Any, refusal: dict[str, Any]
