@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from typing import Any
 
 import msgpack
@@ -236,6 +238,17 @@ def test_js_undefined_is_absent_in_objects_and_null_in_arrays() -> None:
     assert (pkt.problem, pkt.attachment_count) == (None, 0)
 
 
+@pytest.fixture
+def far_from_utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The process's local time zone is not UTC for the duration of the test."""
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.usefixtures("far_from_utc")  # dates are UTC whatever the machine's zone
 def test_notepack_dates_and_array_buffers_arrive_as_json_clients_would_send_them() -> None:
     def ext(payload: bytes) -> Any:
         raw = msgpack.packb({"type": 2, "nsp": "/", "data": ["e", msgpack.ExtType(0, payload)]})
@@ -251,6 +264,12 @@ def test_notepack_dates_and_array_buffers_arrive_as_json_clients_would_send_them
     assert ext(date(-1)) == "1969-12-31T23:59:59.999Z"
     assert ext(b"abc") == b"abc"  # an ArrayBuffer from Node
     assert ext(b"123456789") == b"123456789"
+
+
+def test_values_without_a_js_form_in_a_connects_auth_arrive_as_null() -> None:
+    auth = {"token": "t", "odd": msgpack.ExtType(5, b"a"), "when": msgpack.Timestamp(1, 0)}
+    pkt = MsgPackPacket.parse(msgpack.packb({"type": 0, "nsp": "/", "data": auth}))
+    assert pkt.data == {"token": "t", "odd": None, "when": None}
 
 
 @pytest.mark.parametrize(
