@@ -94,6 +94,7 @@ async def test_rooms_join_leave_members_and_broadcast(connect: Connect) -> None:
     # The first shout alice gets is the one she asked for: the skipped one never came.
     assert await shouts[alice].get() == {"text": "with me"}
     assert await shouts[bob].get() == {"text": "with me"}
+    assert await call(bob, "exit", "never entered") == ["r"]  # leaving it changes nothing
     assert await call(bob, "exit", "r") == []
     await call(alice, "shout", "r", "bob left", True)
     assert await shouts[alice].get() == {"text": "bob left"}

@@ -206,6 +206,7 @@ async def test_emit_arguments_python_socketio_accepts(start_server: StartServer)
         await clients["d"].disconnect()
         await eventually(lambda: not sio.manager.is_connected(gone, NS))
         assert sio.manager.get_rooms(gone, NS) == []
+        assert sio.manager.rooms_of_client(gone, NS) == []
         assert sio.manager.get_rooms(sid["c"], NS) == [sid["c"], "r", "s"]
     finally:
         for client in clients.values():
