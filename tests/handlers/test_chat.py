@@ -121,6 +121,25 @@ async def test_leave_stops_the_rooms_events(connect: Connect) -> None:
     )
 
 
+async def test_joined_and_left_reach_the_room_only_and_never_the_leaver(connect: Connect) -> None:
+    alice, bob, outsider = await connect(), await connect(), await connect()
+    joined_out, left_out = Inbox(outsider, "joined"), Inbox(outsider, "left")
+    left_bob = Inbox(bob, "left")
+    await call(outsider, "join", {"room": "other", "name": "out"})
+    for client, name in ((alice, "alice"), (bob, "bob")):
+        await call(client, "join", {"room": "r", "name": name})
+        await call(client, "join", {"room": "other", "name": name})
+    # the outsider's first "joined" is alice's in "other": bob's and alice's in "r" never came
+    assert await joined_out.get() == {"room": "other", "name": "alice"}
+    assert await call(bob, "leave", {"room": "r"}) == {"room": "r"}
+    await call(alice, "leave", {"room": "other"})
+    assert await left_out.get() == {"room": "other", "name": "alice"}  # not bob's from "r"
+    assert await left_bob.get() == {"room": "other", "name": "alice"}  # not his own
+    assert await call(bob, "members", {"room": "r"}) == {
+        "error": {"code": "not_in_room", "message": "join room 'r' first"}
+    }
+
+
 async def test_rejoining_a_room_is_not_announced_again(connect: Connect) -> None:
     alice, bob = await connect(), await connect()
     joined, to_alice = Inbox(alice, "joined"), Inbox(alice, "message")

@@ -61,6 +61,9 @@ async def test_remove_returns_the_name_once(make: Any) -> None:
     assert await p.remove(NS, "r", "s1") is None
     assert await p.remove(NS, "never", "s1") is None
     assert await p.members(NS, "r") == []
+    await p.add(NS, "r", "s2", "bob")
+    assert await p.remove(NS, "r", "s1") is None  # a room that exists, without s1
+    assert await p.members(NS, "r") == ["bob"]
 
 
 async def test_same_name_twice_is_two_members(make: Any) -> None:
