@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 from redis import asyncio as aioredis
 
+from socketsvc.scaleout.redis_health import SOCKET_TIMEOUT
 from socketsvc.scaleout.redis_presence import ROOMS_PER_PIPELINE, START_WAIT, RedisPresence
 from tests.redis_support import RedisProcess
 
@@ -77,6 +78,10 @@ async def test_keys_live_under_the_prefix_and_lapse_after_three_refreshes(
     assert p.problem() is None
     await asyncio.sleep(0.3)  # a window in which a refresh every 10 s rewrites nothing
     assert await peek.zscore(nodes, p.node) == lapses
+    # The last member leaving takes the node's hash and its entry in the room's node set
+    # along (the set's key goes with its last entry): nothing is left for the TTL to collect.
+    assert await p.remove(NS, "r", "s1") == "ann"
+    assert await peek.keys(f"{redis_prefix}:*") == []
 
 
 async def test_a_live_node_rearms_its_entries(
@@ -253,3 +258,49 @@ async def test_start_waits_at_most_start_wait_for_an_unresponsive_redis(
         assert p.problem() is not None
     finally:
         redis_process.proc.send_signal(signal.SIGCONT)
+
+
+async def test_stop_is_bounded_when_redis_stops_answering(
+    redis_process: RedisProcess, make: Make
+) -> None:
+    """The clean leave at shutdown waits 2 s at most for a Redis that does not answer (the
+    socket timeouts and their retry would take twice as long)."""
+    a = await make(redis_process.url)
+    await a.add(NS, "r", "s1", "ann")
+    assert redis_process.proc is not None
+    redis_process.proc.send_signal(signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        await a.stop()
+        assert time.monotonic() - started < 2.7
+    finally:
+        redis_process.proc.send_signal(signal.SIGCONT)
+
+
+async def test_a_room_emptied_while_a_resync_fails_is_cleaned_later(
+    redis_process: RedisProcess, make: Make
+) -> None:
+    """Redis stops answering (a paused process): the refresher's resynchronisation hangs and
+    fails meanwhile. A room this node emptied while that resync was in flight must still lose
+    the node's entries once Redis answers again."""
+    a, b = await make(redis_process.url), await make(redis_process.url)
+    for room, name in (("r1", "ann"), ("r3", "cy")):
+        await a.add(NS, room, "s1", name)
+        await b.add(NS, room, "s2", "bob")
+    assert redis_process.proc is not None
+    redis_process.proc.send_signal(signal.SIGSTOP)
+    try:
+        assert await a.remove(NS, "r1", "s1") == "ann"  # times out: the outage is known
+        await asyncio.sleep(0.2)  # the refresher, woken by the failure, starts a resync
+        assert await a.remove(NS, "r3", "s1") == "cy"  # while that resync hangs
+        # Let the resync fail: no sign of it reaches the outside, hence a plain wait.
+        await asyncio.sleep(2 * SOCKET_TIMEOUT + 0.5)
+    finally:
+        redis_process.proc.send_signal(signal.SIGCONT)
+
+    async def up() -> bool:
+        return a.problem() is None
+
+    await until(up, 15.0, "the node did not resynchronise")
+    assert await b.members(NS, "r3") == ["bob"]
+    assert await b.members(NS, "r1") == ["bob"]
