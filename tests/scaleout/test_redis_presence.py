@@ -44,7 +44,7 @@ async def make(redis_prefix: str) -> AsyncIterator[Make]:
 @pytest.fixture
 async def peek(redis_url: str) -> AsyncIterator[aioredis.Redis]:
     """A plain client of the shared Redis, to read what the stores wrote."""
-    r = aioredis.Redis.from_url(redis_url)
+    r = aioredis.Redis.from_url(redis_url, decode_responses=True)
     yield r
     await r.aclose()
 
@@ -68,8 +68,10 @@ async def test_keys_live_under_the_prefix_and_lapse_after_three_refreshes(
     p = await make(redis_url, refresh=10.0)
     await p.add(NS, "r", "s1", "ann")
     nodes, members = f"{redis_prefix}:pn:{NS}:r", f"{redis_prefix}:pm:{p.node}:{NS}:r"
-    assert sorted(k.decode() for k in await peek.keys(f"{redis_prefix}:*")) == [members, nodes]
-    joined, _, name = (await peek.hget(members, "s1") or b"").decode().partition(":")
+    assert sorted(await peek.keys(f"{redis_prefix}:*")) == [members, nodes]
+    entry = await peek.hget(members, "s1")
+    assert isinstance(entry, str)
+    joined, _, name = entry.partition(":")
     assert name == "ann" and abs(int(joined) - time.time_ns()) < 5 * 10**9
     for key in (nodes, members):
         assert 29_000 < await peek.pttl(key) <= 30_000
@@ -114,7 +116,7 @@ async def test_a_clean_stop_takes_the_nodes_members_along(
     assert await b.members(NS, "r") == ["bob"]  # at once, not after the TTL
     assert await b.members(NS, "q") == []
     assert await peek.keys(f"{redis_prefix}:pm:{a.node}:*") == []
-    assert await peek.zrange(f"{redis_prefix}:pn:{NS}:r", 0, -1) == [b.node.encode()]
+    assert await peek.zrange(f"{redis_prefix}:pn:{NS}:r", 0, -1) == [b.node]
     assert await peek.exists(f"{redis_prefix}:pn:{NS}:q") == 0
 
 
