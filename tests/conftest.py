@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from socketsvc.app.runner import runner_options
 from socketsvc.config import Settings
 from tests.cluster import client_fixture  # noqa: F401 - the `client` fixture
 from tests.redis_support import redis_prefix, redis_process, redis_url  # noqa: F401 - fixtures
-from tests.tools import missing
+from tests.tools import require_executable, require_path
 
 ROOT = Path(__file__).resolve().parent.parent
 NODE_MODULES = ROOT / "clients" / "js" / "node_modules"
@@ -169,17 +168,24 @@ class Inbox:
     async def get(self, timeout: float = 5.0) -> Any:
         return await asyncio.wait_for(self.queue.get(), timeout)
 
-    async def nothing(self, within: float = 0.3) -> None:
-        """Assert that no event arrives within ``within`` seconds."""
-        with pytest.raises(TimeoutError):
-            await asyncio.wait_for(self.queue.get(), within)
+    def so_far(self) -> list[Any]:
+        """Everything that has arrived until now, taken without waiting.
+
+        This is how an absence is checked: first wait for a later event the server sent the
+        same client (a positive delivery in the same exchange), then expect ``[]`` here. A
+        client receives its events in the order the server sent them, so an event sent before
+        that one would already be here; no time window has to be guessed."""
+        items = []
+        while not self.queue.empty():
+            items.append(self.queue.get_nowait())
+        return items
 
 
 @pytest.fixture
 def node() -> str:
-    path = shutil.which("node")
-    if path is None or not NODE_MODULES.exists():
-        missing("node with clients/js/node_modules")
+    """The node executable, once the npm packages the JS tests import are installed."""
+    path = require_executable("node")
+    require_path(NODE_MODULES, "clients/js/node_modules (npm ci in clients/js)")
     return path
 
 
@@ -199,3 +205,26 @@ async def no_leaked_tasks() -> AsyncIterator[None]:
 @pytest.fixture(autouse=True)
 def _log_level(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="socketsvc")
+
+
+@pytest.fixture(autouse=True)
+def no_tracebacks_logged(
+    request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture
+) -> Iterator[None]:
+    """Fail a test during which an error was logged with a traceback: a crash that is logged
+    and swallowed is still a bug, even when every client got its answer. A test that provokes
+    one on purpose says so with ``@pytest.mark.logs_tracebacks``."""
+    yield
+    if request.node.get_closest_marker("logs_tracebacks"):
+        return
+    records = [
+        r
+        for when in ("setup", "call", "teardown")
+        for r in caplog.get_records(when)
+        if r.levelno >= logging.ERROR and r.exc_info
+    ]
+    if records:
+        pytest.fail(
+            "tracebacks logged: "
+            + "; ".join(f"{r.name}: {r.getMessage()} ({r.exc_info[1]!r})" for r in records[:3])
+        )

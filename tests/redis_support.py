@@ -8,7 +8,6 @@ fail: CI must install the Debian package ``redis-server``.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -19,7 +18,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.tools import missing
+from tests.tools import require_executable
 
 HOST = "127.0.0.1"
 
@@ -85,10 +84,7 @@ class RedisProcess:
 
 
 def redis_binary() -> str:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        missing("redis-server")
-    return binary
+    return require_executable("redis-server", hint="apt-get install -y redis-server")
 
 
 @pytest.fixture(scope="session")

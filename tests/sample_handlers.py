@@ -31,6 +31,8 @@ class EchoNamespace(BaseNamespace):
             raise ConnectionRefusedError("go away", {"code": "refused"})
         if auth.get("crash"):
             raise RuntimeError("connect handler bug")
+        if auth.get("reject"):
+            return False  # python-socketio's other way to refuse
         await self.save_session(sid, {"auth": auth})
         return None
 
@@ -77,7 +79,9 @@ class EchoNamespace(BaseNamespace):
         await self.leave(sid, room)
         return self.rooms_of(sid)
 
-    async def on_shout(self, sid: str, room: str, text: str, include_me: bool = False) -> None:
+    async def on_shout(
+        self, sid: str, room: str | list[str], text: str, include_me: bool = False
+    ) -> None:
         await self.emit("shout", {"text": text}, to=room, skip_sid=None if include_me else sid)
 
     async def on_note_then_shout(self, sid: str, room: str, text: str) -> None:

@@ -32,6 +32,28 @@ def _strip_undefined(value: Any) -> Any:
     return value
 
 
+def _strip_timestamps(value: Any) -> tuple[Any, bool]:
+    """``value`` with msgpack Timestamps (extension type -1) replaced by None, and whether
+    there were any. The unpacker decodes that type itself, without calling ``ext_hook``."""
+    if isinstance(value, msgpack.Timestamp):
+        return None, True
+    found = False
+    if isinstance(value, dict):
+        items = {}
+        for key, item in value.items():
+            items[key], hit = _strip_timestamps(item)
+            found = found or hit
+        return (items, True) if found else (value, False)
+    if isinstance(value, list):
+        parts = []
+        for item in value:
+            part, hit = _strip_timestamps(item)
+            parts.append(part)
+            found = found or hit
+        return (parts, True) if found else (value, False)
+    return value, False
+
+
 def _js_date(payload: bytes) -> str:
     """notepack's Date (fixext 8, type 0: ms as two 32-bit halves) as JSON.stringify writes it."""
     millis = int.from_bytes(payload[:4], "big", signed=True) * 2**32 + int.from_bytes(
@@ -91,12 +113,17 @@ class MsgPackPacket(Parsed, sio_packet.Packet):  # type: ignore[misc]
                 decoded = msgpack.unpackb(
                     encoded_packet, ext_hook=lambda c, p: None, strict_map_key=False
                 )
-            if needs_walk:  # recursive: as deep as msgpack nests (1024), past Python's limit
+            # recursive walks: as deep as msgpack nests (1024), past Python's limit
+            if needs_walk:
                 decoded = _strip_undefined(decoded)
+            if 0xFF in encoded_packet:  # the type byte of a Timestamp (and of -1, 255, ...)
+                decoded, timestamps = _strip_timestamps(decoded)
+                if timestamps:
+                    self.problem = "msgpack extension type -1 is not supported"
         except PacketError:
             raise
         except RecursionError:
-            raise PacketError("undefined nested too deeply") from None
+            raise PacketError("undefined or a Timestamp nested too deeply") from None
         except Exception as exc:  # msgpack raises a zoo of types on garbage input
             raise PacketError(f"malformed msgpack: {type(exc).__name__}") from None
         if not isinstance(decoded, dict):

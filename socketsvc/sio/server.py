@@ -115,7 +115,8 @@ class SocketServer(SocketIOServer):
         # Set once shutdown begins: from then on nothing new is accepted for delivery.
         self.stopping = asyncio.Event()
         self.deadlines = Deadlines(settings.connect_timeout, self._connect_deadline_passed)
-        # Not ``self.namespaces``: python-socketio keeps its list of accepted namespaces there.
+        # Not ``self.namespaces``: python-socketio's connect flow reads that as its list of
+        # accepted namespaces (["/"] by default, which lets "/" connect without a handler).
         self.routes = NamespaceTable(
             routes,
             services,

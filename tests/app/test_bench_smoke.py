@@ -8,14 +8,16 @@ works and prints the expected rows. It never asserts anything about speed.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+from tests.tools import require_executable, require_path
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-NODE_MODULES = os.path.join(REPO_ROOT, "clients", "js", "node_modules")
+NODE_MODULES = Path(REPO_ROOT) / "clients" / "js" / "node_modules"
 
 SCENARIO_ROWS = [
     ("verify", "json"),
@@ -46,12 +48,9 @@ def _table_rows(stdout: str) -> dict[tuple[str, str, str], str]:
 
 
 @pytest.mark.timeout(330)
-@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
-@pytest.mark.skipif(
-    not os.path.isdir(os.path.join(NODE_MODULES, "ws")),
-    reason="run `cd clients/js && npm ci` first",
-)
 def test_bench_smoke() -> None:
+    require_executable("node")
+    require_path(NODE_MODULES / "ws", "clients/js/node_modules/ws (npm ci in clients/js)")
     servers = ["node", "pysio", "socketsvc"]
     proc = subprocess.run(
         [sys.executable, "bench/run.py", "--smoke", "--servers", ",".join(servers)],

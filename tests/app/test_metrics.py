@@ -85,6 +85,7 @@ async def slow_consumer(srv: Any) -> None:
         await writer.shutdown()
 
 
+@pytest.mark.logs_tracebacks  # the handler that fails on purpose
 async def test_metrics_count_a_scripted_session(start_server: StartServer) -> None:
     srv = await start_server(
         max_payload=65_536, max_buffer_bytes=262_144, rate_limit_events=0, auth="none"

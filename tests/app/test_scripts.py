@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 
 import aiohttp
-import pytest
+
+from tests.tools import checked_in_another_run
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -48,7 +49,7 @@ def _python_serve_picks() -> tuple[str, str]:
 async def test_scripts_serve_sets_up_its_own_environment_and_serves(tmp_path: Path) -> None:
     picked, version = _python_serve_picks()
     if version != str(sys.version_info[:2]):
-        pytest.skip(f"scripts/serve uses {picked}; checked in the pytest run on that Python")
+        checked_in_another_run(f"scripts/serve uses {picked}; checked in the run on that Python")
     venv = tmp_path / "venv"
     env = {**os.environ, "SOCKETSVC_VENV": str(venv)}
     env.pop("VIRTUAL_ENV", None)

@@ -8,13 +8,12 @@ commit the result.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.tools import missing
+from tests.tools import require_executable, require_path
 
 ROOT = Path(__file__).resolve().parents[2]
 CLIENT = ROOT / "clients" / "js"
@@ -22,9 +21,8 @@ BUNDLE = ROOT / "socketsvc" / "static" / "vendor" / "socketsvc.js"
 
 
 def require_npm() -> str:
-    npm = shutil.which("npm")
-    if npm is None or not (CLIENT / "node_modules").is_dir():
-        missing("npm with clients/js/node_modules")
+    npm = require_executable("npm")
+    require_path(CLIENT / "node_modules", "clients/js/node_modules (npm ci in clients/js)")
     return npm
 
 

@@ -30,7 +30,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import ROOT
 from tests.redis_support import HOST, free_port
-from tests.tools import missing
+from tests.tools import require_executable
 
 NGINX_SITE = ROOT / "deploy" / "nginx.conf"
 PROMETHEUS = ROOT / "deploy" / "prometheus.yml"
@@ -91,9 +91,7 @@ def test_dockerfile() -> None:
 
 
 def test_docker_compose_config() -> None:
-    binary = shutil.which("docker-compose")
-    if binary is None:
-        missing("docker-compose")
+    binary = require_executable("docker-compose")
     proc = subprocess.run(
         [binary, "-f", "docker-compose.yml", "config", "-q"],
         cwd=ROOT,
@@ -194,11 +192,7 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 @pytest.fixture
 def topology(redis_url: str, redis_prefix: str, node: str) -> Iterator[dict[str, Any]]:
-    nginx = shutil.which("nginx") or (
-        "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
-    )
-    if nginx is None:
-        missing("nginx")
+    nginx = require_executable("nginx", also=("/usr/sbin/nginx",))
     procs: list[subprocess.Popen[bytes]] = []
     tmp = Path(tempfile.mkdtemp(prefix="socketsvc-nginx-"))
     try:

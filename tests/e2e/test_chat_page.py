@@ -13,7 +13,6 @@ they fail.
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -25,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.tools import missing
+from tests.tools import require_executable, require_path
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = Path(__file__).with_name("chat_page.mjs")
@@ -38,14 +37,9 @@ SCRIPT_TIMEOUT = 90.0
 @pytest.fixture(scope="module")
 def tools() -> str:
     """The node executable, once chromium and playwright-core are known to be there."""
-    node = shutil.which("node")
-    if node is None:
-        missing("node")
-    if not PLAYWRIGHT.is_dir():
-        missing("clients/js/node_modules/playwright-core (npm ci in clients/js)")
-    if not os.access(CHROMIUM, os.X_OK):
-        missing(f"{CHROMIUM} (apt-get install -y chromium)")
-    assert node is not None
+    node = require_executable("node")
+    require_path(PLAYWRIGHT, "clients/js/node_modules/playwright-core (npm ci in clients/js)")
+    require_executable(CHROMIUM, hint="apt-get install -y chromium")
     return node
 
 

@@ -39,6 +39,7 @@ async def run_node(node: str, script: str, env: dict[str, str], timeout: float =
     return text
 
 
+@pytest.mark.logs_tracebacks  # the handler that fails on purpose
 @pytest.mark.parametrize("transport", ["websocket", "polling", "upgrade"])
 @pytest.mark.parametrize("parser", ["json", "msgpack"])
 async def test_stock_js_client(

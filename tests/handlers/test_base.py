@@ -37,6 +37,7 @@ async def test_declared_payload_is_validated_and_errors_name_the_field(connect: 
     assert reply["error"]["code"] == "invalid_payload"
 
 
+@pytest.mark.logs_tracebacks
 async def test_handler_exception_is_logged_and_answers_internal_without_details(
     connect: Connect, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -89,15 +90,42 @@ async def test_rooms_join_leave_members_and_broadcast(connect: Connect) -> None:
     assert sorted(members) == sorted([alice.get_sid(NS), bob.get_sid(NS)])
     await call(alice, "shout", "r", "without me")
     assert await shouts[bob].get() == {"text": "without me"}
-    await shouts[alice].nothing(0.2)
-    await shouts[carol].nothing(0.1)
     await call(alice, "shout", "r", "with me", True)
+    # The first shout alice gets is the one she asked for: the skipped one never came.
     assert await shouts[alice].get() == {"text": "with me"}
     assert await shouts[bob].get() == {"text": "with me"}
+    assert await call(bob, "exit", "never entered") == ["r"]  # leaving it changes nothing
     assert await call(bob, "exit", "r") == []
     await call(alice, "shout", "r", "bob left", True)
     assert await shouts[alice].get() == {"text": "bob left"}
-    await shouts[bob].nothing(0.2)
+    await call(carol, "enter", "r")
+    await call(alice, "shout", "r", "carol came", True)
+    assert await shouts[carol].get() == {"text": "carol came"}  # nothing before she entered
+    await call(bob, "enter", "elsewhere")
+    await call(bob, "shout", "elsewhere", "marker", True)
+    assert await shouts[bob].get() == {"text": "marker"}  # nothing of r after he left
+
+
+async def test_emit_to_a_list_of_rooms_reaches_each_member_once_and_skips_the_sender(
+    connect: Connect,
+) -> None:
+    alice, bob, carol, dave = [await connect([NS]) for _ in range(4)]
+    shouts = {c: Inbox(c, "shout", NS) for c in (alice, bob, carol, dave)}
+    for client, rooms in ((alice, "ab"), (bob, "ab"), (carol, "b"), (dave, "c")):
+        for room in rooms:
+            await call(client, "enter", room)
+    await call(alice, "shout", ["a", "b"], "to a and b")
+    assert await shouts[bob].get() == {"text": "to a and b"}
+    assert await shouts[carol].get() == {"text": "to a and b"}
+    await call(alice, "shout", ["a", "b", "c"], "with me", True)
+    # Everyone's next shout is this one: no duplicate for bob (in a and b), nothing earlier
+    # for alice (skipped, then in two rooms) or dave (not in a or b).
+    for client in (alice, bob, carol, dave):
+        assert await shouts[client].get() == {"text": "with me"}
+    await call(alice, "shout", ["c"], "marker", True)
+    assert await shouts[dave].get() == {"text": "marker"}
+    await call(alice, "shout", ["a"], "only a", True)
+    assert await shouts[alice].get() == {"text": "only a"}  # "with me" reached her once
 
 
 async def test_another_clients_sid_room_cannot_be_joined(connect: Connect) -> None:
@@ -181,6 +209,7 @@ async def refused(connect: Connect, namespace: str, auth: object = None) -> obje
     return seen[0]
 
 
+@pytest.mark.logs_tracebacks
 async def test_connect_refusal_and_crash_become_connect_errors(
     connect: Connect, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -196,8 +225,28 @@ async def test_connect_refusal_and_crash_become_connect_errors(
     assert "connect handler bug" not in str(await refused(connect, NS, {"crash": True}))
 
 
+async def test_connect_handler_returning_false_is_refused_with_a_message(connect: Connect) -> None:
+    # {message}: the JS client shows packet.data.message; a bare string reads as no message
+    assert await refused(connect, NS, {"reject": True}) == {
+        "message": "Connection rejected by server"
+    }
+    assert await call(await connect([NS]), "echo", "next one served") == "next one served"
+
+
 async def test_unknown_namespace_is_refused_with_invalid_namespace(connect: Connect) -> None:
     assert await refused(connect, "/nowhere") == {"message": "Invalid namespace"}
+
+
+async def test_the_main_namespace_accepts_clients_without_a_handler(connect: Connect) -> None:
+    # As in Node, "/" always exists: a stock client's io(url) connects there.
+    client = await connect(["/", NS])
+    assert client.get_sid("/") not in (None, client.get_sid(NS))
+    assert await call(client, "echo", ns="/") == {
+        "error": {"code": "unknown_event", "message": "no handlers in namespace /"}
+    }
+    assert await call(client, "echo", "other namespaces unaffected") == (
+        "other namespaces unaffected"
+    )
 
 
 async def test_pattern_namespace_serves_each_concrete_namespace(connect: Connect, server) -> None:  # type: ignore[no-untyped-def]
@@ -224,4 +273,7 @@ async def test_server_side_disconnect_reaches_client(connect: Connect) -> None:
     await client.emit("kick", namespace=NS)
     await eventually(lambda: bool(reasons))
     assert reasons == [client.reason.SERVER_DISCONNECT]
-    assert await client.call("members", {"room": "x"}, namespace="/chat", timeout=5)
+    assert list(client.namespaces) == ["/chat"]
+    # Only /test was disconnected: /chat, on the same connection, is still served.
+    reply = await client.call("join", {"room": "x", "name": "n"}, namespace="/chat", timeout=5)
+    assert reply == {"room": "x", "members": ["n"]}

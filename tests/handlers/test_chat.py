@@ -43,7 +43,8 @@ async def test_message_acks_id_and_time_and_reaches_others_only(connect: Connect
         "text": "héllo ✓",
         "ts": ack["ts"],
     }
-    await to_alice.nothing()
+    await call(bob, "message", {"room": "r", "text": "reply"})
+    assert (await to_alice.get())["text"] == "reply"  # her own message never came back first
 
 
 async def test_message_text_bounds_and_room_membership(connect: Connect) -> None:
@@ -79,16 +80,77 @@ async def test_typing_reaches_others(connect: Connect) -> None:
     await call(bob, "join", {"room": "r", "name": "bob"})
     await alice.emit("typing", {"room": "r"}, namespace=CHAT)
     assert await typing.get() == {"room": "r", "name": "alice"}
-    await mine.nothing()
+    await bob.emit("typing", {"room": "r"}, namespace=CHAT)
+    assert await mine.get() == {"room": "r", "name": "bob"}  # alice's own was not echoed first
 
 
 async def test_rooms_are_separate(connect: Connect) -> None:
-    alice, bob = await connect(), await connect()
-    to_bob = Inbox(bob, "message")
+    alice, bob, carol = await connect(), await connect(), await connect()
+    to_bob, to_carol = Inbox(bob, "message"), Inbox(carol, "message")
     await call(alice, "join", {"room": "a", "name": "alice"})
     await call(bob, "join", {"room": "b", "name": "bob"})
+    for room in ("a", "b"):
+        await call(carol, "join", {"room": room, "name": "carol"})
     await call(alice, "message", {"room": "a", "text": "only a"})
-    await to_bob.nothing()
+    assert (await to_carol.get())["text"] == "only a"
+    await call(carol, "message", {"room": "b", "text": "only b"})
+    # The first message bob gets is room b's: room a's, sent before it, never reached him.
+    got = await to_bob.get()
+    assert (got["room"], got["name"], got["text"]) == ("b", "carol", "only b")
+
+
+async def test_leave_stops_the_rooms_events(connect: Connect) -> None:
+    alice, bob, carol = await connect(), await connect(), await connect()
+    to_bob, to_carol = Inbox(bob, "message"), Inbox(carol, "message")
+    typing_to_bob = Inbox(bob, "typing")
+    for client, name in ((alice, "alice"), (bob, "bob"), (carol, "carol")):
+        await call(client, "join", {"room": "r", "name": name})
+    for client, name in ((bob, "bob"), (carol, "carol")):
+        await call(client, "join", {"room": "q", "name": name})
+    assert await call(bob, "leave", {"room": "r"}) == {"room": "r"}
+    await call(alice, "typing", {"room": "r"})
+    await call(alice, "message", {"room": "r", "text": "after bob left"})
+    assert (await to_carol.get())["text"] == "after bob left"
+    await call(carol, "message", {"room": "q", "text": "in q"})
+    # bob is still in q: its message arrives, and is the first: r's events no longer reach him.
+    got = await to_bob.get()
+    assert (got["room"], got["text"]) == ("q", "in q")
+    assert typing_to_bob.so_far() == []
+    assert (await call(bob, "message", {"room": "r", "text": "x"}))["error"]["code"] == (
+        "not_in_room"
+    )
+
+
+async def test_joined_and_left_reach_the_room_only_and_never_the_leaver(connect: Connect) -> None:
+    alice, bob, outsider = await connect(), await connect(), await connect()
+    joined_out, left_out = Inbox(outsider, "joined"), Inbox(outsider, "left")
+    left_bob = Inbox(bob, "left")
+    await call(outsider, "join", {"room": "other", "name": "out"})
+    for client, name in ((alice, "alice"), (bob, "bob")):
+        await call(client, "join", {"room": "r", "name": name})
+        await call(client, "join", {"room": "other", "name": name})
+    # the outsider's first "joined" is alice's in "other": bob's and alice's in "r" never came
+    assert await joined_out.get() == {"room": "other", "name": "alice"}
+    assert await call(bob, "leave", {"room": "r"}) == {"room": "r"}
+    await call(alice, "leave", {"room": "other"})
+    assert await left_out.get() == {"room": "other", "name": "alice"}  # not bob's from "r"
+    assert await left_bob.get() == {"room": "other", "name": "alice"}  # not his own
+    assert await call(bob, "members", {"room": "r"}) == {
+        "error": {"code": "not_in_room", "message": "join room 'r' first"}
+    }
+
+
+async def test_rejoining_a_room_is_not_announced_again(connect: Connect) -> None:
+    alice, bob = await connect(), await connect()
+    joined, to_alice = Inbox(alice, "joined"), Inbox(alice, "message")
+    await call(alice, "join", {"room": "r", "name": "alice"})
+    await call(bob, "join", {"room": "r", "name": "bob"})
+    assert await joined.get() == {"room": "r", "name": "bob"}
+    again = await call(bob, "join", {"room": "r", "name": "bob"})
+    assert again == {"room": "r", "members": ["alice", "bob"]}
+    await call(bob, "message", {"room": "r", "text": "still here"})
+    assert (await to_alice.get())["text"] == "still here"
+    assert joined.so_far() == []  # the re-join, sent before the message, announced nothing
 
 
 async def test_join_validates_fields(connect: Connect) -> None:
@@ -134,7 +196,7 @@ async def test_a_retried_message_is_answered_with_its_first_ack_and_sent_once(
     assert again == first and other["id"] != first["id"]
     assert (await to_bob.get())["id"] == first["id"]
     assert (await to_bob.get())["id"] == other["id"]
-    await to_bob.nothing()
+    assert to_bob.so_far() == []  # the retry, sent between the two, never came
     # another sender's id is its own: the same client_id from bob is a new message
     mine = await call(bob, "message", {"room": "r", "text": "mine", "client_id": "m-1"})
     assert mine["id"] != first["id"]

@@ -87,6 +87,7 @@ async def test_lifespan_hook_provides_a_service_and_runs_its_shutdown_part(
     assert BOARDS not in server.app[SERVICES]
 
 
+@pytest.mark.logs_tracebacks  # the constructor's failure, once, with its traceback
 async def test_a_pattern_constructor_that_fails_refuses_the_connect_and_logs_once(
     connect: Connect, caplog: pytest.LogCaptureFixture
 ) -> None:

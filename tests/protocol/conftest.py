@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import queue
-import shutil
 import subprocess
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -25,6 +24,7 @@ from protocol_client import Target
 from socketsvc.app.factory import SETTINGS, create_app
 from socketsvc.app.runner import runner_options
 from socketsvc.config import Settings
+from tests.tools import require_executable, require_path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -78,9 +78,8 @@ def _read_ready(proc: subprocess.Popen[str], timeout: float) -> int:
 
 @pytest.fixture(scope="session")
 def node_server() -> Iterator[Target]:
-    node = shutil.which("node")
-    if node is None or not NODE_MODULES.exists():
-        pytest.skip("node or clients/js/node_modules missing (cd clients/js && npm ci)")
+    node = require_executable("node")
+    require_path(NODE_MODULES, "clients/js/node_modules/socket.io (npm ci in clients/js)")
     env = dict(
         os.environ, CONNECT_TIMEOUT_MS=str(CONNECT_TIMEOUT_MS), BODY_TIMEOUT_MS=str(BODY_TIMEOUT_MS)
     )

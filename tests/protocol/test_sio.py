@@ -6,6 +6,8 @@ timeout are wrong in stock python-socketio and fixed in ``socketsvc.sio.server``
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import json
 
 import pytest
@@ -88,12 +90,10 @@ async def test_acks(client):
     assert await client.recv() == '43/custom,57[{"x":"y"}]'
 
 
-def binary_frames(client, head: str, blob: bytes) -> list:
+def binary_frames(client, head: str, *blobs: bytes) -> list:
     if isinstance(client, WebSocket):
-        return [head, blob]
-    import base64
-
-    return [head, "b" + base64.b64encode(blob).decode()]
+        return [head, *blobs]
+    return [head, *("b" + base64.b64encode(blob).decode() for blob in blobs)]
 
 
 async def test_binary_event(client):
@@ -115,6 +115,19 @@ async def test_binary_event_custom_namespace(client):
     assert got == binary_frames(
         client, '451-/custom,["message-back",{"_placeholder":true,"num":0}]', b"\x00\xff"
     )
+
+
+async def test_attachments_fill_placeholders_by_number_not_arrival(client):
+    # Attachment n is the n-th binary frame; a placeholder names its attachment by number,
+    # wherever it sits in the data. Echoed back, they are numbered in order of appearance.
+    await sio_connect(client)
+    head = '452-["message",{"_placeholder":true,"num":1},{"x":[{"_placeholder":true,"num":0}]}]'
+    await client.send(*binary_frames(client, head, b"zero", b"one"))
+    got = await client.recv_until(lambda g: len(g) == 3)
+    echo = (
+        '452-["message-back",{"_placeholder":true,"num":0},{"x":[{"_placeholder":true,"num":1}]}]'
+    )
+    assert got == binary_frames(client, echo, b"one", b"zero")
 
 
 async def test_binary_ack(client):
@@ -176,3 +189,22 @@ async def test_bad_attachment_placeholder_closes_transport(target, session, plac
     await sio_connect(c)
     await c.send(f'451-["message",{placeholder}]', b"\x01")
     assert await wait_transport_closed(c)
+
+
+async def test_connect_timeout_spares_a_transport_that_joined(target, session):
+    # Three transports open together and answer PINGs: one joins a namespace, one is refused
+    # (unknown namespace), one joins nothing. The last two are closed at the connect timeout;
+    # the first is still served after that (their closing is the clock: no sleep).
+    clock = Clock()
+    joined, refused, idle = [await WebSocket.open(session, target) for _ in range(3)]
+    await sio_connect(joined)
+    await refused.send("40/random,")
+    assert await refused.recv() == '44/random,{"message":"Invalid namespace"}'
+    reply = asyncio.ensure_future(joined.recv(within=5))  # answers PINGs meanwhile
+    closed = await asyncio.gather(
+        wait_transport_closed(idle, within=2.0), wait_transport_closed(refused, within=2.0)
+    )
+    assert closed == [True, True] and clock.elapsed >= 0.8
+    await joined.send(sio_event("/", "message", "still here"))
+    assert await reply == '42["message-back","still here"]'
+    await joined.close()

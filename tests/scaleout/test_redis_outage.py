@@ -126,7 +126,6 @@ async def test_nodes_survive_a_redis_outage(
         await call(alice, "message", {"room": "r", "text": f"during {i}"})
         assert (await to_amy.get(timeout=1.0))["text"] == f"during {i}"
         assert time.monotonic() - started < 0.5
-    await to_bob.nothing(within=0.3)
     assert await members(alice) == ["alice", "amy"]  # local view while Redis is away
     outage_logs = [
         r
@@ -142,6 +141,8 @@ async def test_nodes_survive_a_redis_outage(
             assert time.monotonic() < deadline, "readyz did not recover"
             await asyncio.sleep(0.05)
     await call(alice, "message", {"room": "r", "text": "after"})
+    # The first message bob gets after "before" is "after": nothing sent during the outage
+    # reached him late (delivery is at-most-once, not queued for replay).
     assert (await to_bob.get())["text"] == "after"
     assert (await to_amy.get())["text"] == "after"
     deadline = time.monotonic() + 5

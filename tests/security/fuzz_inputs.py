@@ -417,3 +417,32 @@ def connect_frame(target: Any) -> str | bytes | None:
     if target == "/chat-msgpack":
         return msgpack.packb({"type": 0, "nsp": "/chat"})
     return f"40{target},"
+
+
+def prelude(target: Any) -> list[str | bytes]:
+    """The valid frames a session starts with: its namespace CONNECT and, in ``/chat``, a
+    join, so that rooms and presence hold the session until the server closes it."""
+    first = connect_frame(target)
+    if first is None:
+        return []
+    if target == "/chat-msgpack":
+        join = {"type": 2, "nsp": "/chat", "id": 1, "data": ["join", {"room": "fuzz", "name": "f"}]}
+        return [first, msgpack.packb(join)]
+    if target == "/chat":
+        return [first, '42/chat,1["join",{"room":"fuzz","name":"f"}]']
+    return [first]
+
+
+# Text frames invalid whatever came before them (no namespace joined yet, a JSON or msgpack
+# session, attachments awaited): each must close its sender at once. Every websocket and
+# polling session ends with one, unless the server closed it already.
+CLOSERS = (
+    "x",  # Engine.IO: unknown packet type
+    "2",  # Engine.IO: a PING from the client (only the server pings)
+    "49",  # Socket.IO: unknown packet type
+    "42/chat,{",  # Socket.IO: malformed JSON
+    "44/chat,{}",  # Socket.IO: clients may not send CONNECT_ERROR
+    '42/nope,["message"]',  # Socket.IO: an event for a namespace it is not connected to
+    Raw(b"\xff\xfe\xfd"),  # not UTF-8
+)
+closers = st.lists(st.sampled_from(CLOSERS), min_size=3, max_size=3)  # one per session

@@ -24,12 +24,14 @@ import aiohttp
 import socketio
 from aiohttp import web
 
-from socketsvc.app.factory import SIO, create_app
+from socketsvc.app.factory import SERVICES, SIO, create_app
 from socketsvc.app.runner import runner_options
+from socketsvc.scaleout.presence import MemoryPresence
 from tests.conftest import make_settings
-from tests.security.fuzz_inputs import MAX_PAYLOAD, Big, Binary, Long, Raw, connect_frame
+from tests.security.fuzz_inputs import MAX_PAYLOAD, Big, Binary, Long, Raw, prelude
 
 READ_WINDOW = 0.05  # seconds to drain what the server answers to one hostile session
+CLOSE_WAIT = 3.0  # seconds a websocket session may take to be closed after invalid input
 WATCHED = ("socketsvc", "socketio", "engineio", "aiohttp", "asyncio")
 MEMBERS = ("watcher", "speaker", "poller")
 BODY_TIMEOUT = 0.2  # short: a trickled body costs the batch this long
@@ -66,6 +68,7 @@ class Node:
         self.log = Collect()
         self.inputs = 0  # frames and hostile HTTP requests sent
         self.sessions = 0
+        self.unclosed: list[str] = []  # hostile sessions the server left open after a closer
 
     def run(self, coro: Coroutine[Any, Any, Any], timeout: float = 20) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
@@ -106,13 +109,30 @@ class Node:
             )
             await client.call("join", {"room": "watch", "name": name}, namespace="/chat")
             self.members[name] = client
-        self.baseline = self.state()
+        self.baseline = await self.state()
 
-    def state(self) -> dict[str, int]:
+    async def state(self) -> dict[str, Any]:
+        """Everything the server keeps per connection; back to the baseline after each batch."""
         sio = self.app[SIO]
+        manager = sio.manager
+        presence = self.app[SERVICES].presence
+        assert isinstance(presence, MemoryPresence)
         return {
             "engine sessions": len(sio.eio.sockets),
             "socket.io environ": len(sio.environ),
+            "rooms": {
+                f"{namespace} {room}": len(members)
+                for namespace, rooms in manager.rooms.items()
+                for room, members in rooms.items()
+            },
+            "manager per-client state": (
+                len(manager._memberships),
+                sum(len(acks) for acks in manager.callbacks.values()),
+                sum(len(sids) for sids in manager.pending_connect.values()),
+                sum(len(sids) for sids in manager.pending_disconnect.values()),
+            ),
+            "presence rooms": presence.room_count(),
+            "presence in the watched room": await presence.members("/chat", "watch"),
             "packet reader state": sio.reader.state_size(),
             "connect deadlines": len(sio.deadlines),
             "security state": sio.security.state_size(),
@@ -144,9 +164,11 @@ class Node:
             while (await asyncio.wait_for(inbox.get(), 3)).get("text") != text:
                 pass  # a hostile session may have spoken in the room too
         deadline = time.monotonic() + 3
-        while self.state() != self.baseline and time.monotonic() < deadline:  # noqa: ASYNC110
+        while await self.state() != self.baseline and time.monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.02)
-        assert self.state() == self.baseline
+        now = await self.state()
+        changed = {k: (self.baseline[k], now[k]) for k in now if now[k] != self.baseline[k]}
+        assert not changed, f"per-connection state left behind (baseline, now): {changed}"
 
     async def stop(self) -> None:
         for client in self.members.values():
@@ -163,19 +185,25 @@ class Node:
             await asyncio.wait(rest, timeout=5)
 
 
-async def hostile_session(node: Node, spec: dict[str, Any]) -> None:
+async def hostile_session(node: Node, spec: dict[str, Any], closer: str | Raw) -> None:
+    """Play one session; a websocket or polling one ends with ``closer`` (invalid in any
+    state) and must then have been closed by the server (else it goes to ``node.unclosed``)."""
     node.sessions += 1
     if spec["transport"] == "websocket":
-        await _websocket(node, spec)
+        await _websocket(node, spec, closer)
     elif spec["transport"] == "polling":
-        await _polling(node, spec)
+        await _polling(node, spec, closer)
     else:
         await _raw(node, spec["bytes"])
 
 
+def _describe(spec: dict[str, Any], closer: str | Raw) -> str:
+    text = repr(spec)
+    return (text if len(text) < 400 else text[:400] + "...") + f" then {closer!r}"
+
+
 def _frames(spec: dict[str, Any]) -> list[Any]:
-    first = connect_frame(spec["connect"])
-    frames: list[Any] = [] if first is None else [first]
+    frames: list[Any] = list(prelude(spec["connect"]))
     for item in spec["frames"]:
         if isinstance(item, Binary):
             frames += [item.head, *item.attachments]
@@ -187,7 +215,7 @@ def _frames(spec: dict[str, Any]) -> list[Any]:
 
 
 # -- websocket ---------------------------------------------------------------------------------
-async def _websocket(node: Node, spec: dict[str, Any]) -> None:
+async def _websocket(node: Node, spec: dict[str, Any], closer: str | Raw) -> None:
     url = node.url.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket"
     try:
         async with asyncio.timeout(3):
@@ -197,7 +225,7 @@ async def _websocket(node: Node, spec: dict[str, Any]) -> None:
     try:
         async with asyncio.timeout(3):
             await ws.receive()  # OPEN
-            for frame in _frames(spec):
+            for frame in [*_frames(spec), closer]:
                 if ws.closed:
                     break
                 node.inputs += 1
@@ -207,22 +235,32 @@ async def _websocket(node: Node, spec: dict[str, Any]) -> None:
                     await ws.send_bytes(frame)
                 else:
                     await ws.send_str(frame)
-        await _drain(ws)
     except (ConnectionError, aiohttp.ClientError, TimeoutError, RuntimeError):
         pass
+    try:
+        if not await _closed_by_server(ws):
+            node.unclosed.append(_describe(spec, closer))
     finally:
         await ws.close()
 
 
-async def _drain(ws: aiohttp.ClientWebSocketResponse) -> None:
-    end = time.monotonic() + READ_WINDOW
+async def _closed_by_server(ws: aiohttp.ClientWebSocketResponse) -> bool:
+    """Read what the server still sends until it closes (True) or ``CLOSE_WAIT`` passes.
+    PINGs are answered meanwhile, so that a heartbeat timeout cannot pass for a close."""
+    end = time.monotonic() + CLOSE_WAIT
     while not ws.closed and (left := end - time.monotonic()) > 0:
         try:
             msg = await asyncio.wait_for(ws.receive(), left)
         except TimeoutError:
-            return
+            return False
+        except (ConnectionError, aiohttp.ClientError, RuntimeError):
+            return True
         if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
-            return
+            return True
+        if msg.type == aiohttp.WSMsgType.TEXT and msg.data == "2":
+            with contextlib.suppress(ConnectionError, aiohttp.ClientError, RuntimeError):
+                await ws.send_str("3")
+    return ws.closed
 
 
 # -- long-polling ------------------------------------------------------------------------------
@@ -276,7 +314,7 @@ class Held:
             self.writer.close()
 
 
-async def _polling(node: Node, spec: dict[str, Any]) -> None:
+async def _polling(node: Node, spec: dict[str, Any], closer: str | Raw) -> None:
     base = node.url + "/socket.io/?EIO=4&transport=polling"
     sid = None
     held: Held | None = None
@@ -296,12 +334,16 @@ async def _polling(node: Node, spec: dict[str, Any]) -> None:
                     held = None
                 elif requests == "trickle":
                     await held.trickle(body[1:], 3, BODY_TIMEOUT / 2)
-            for frame in frames:
+            for frame in [*frames, closer]:
                 node.inputs += 1
                 async with node.http.post(url, data=_body(frame)) as r:
                     await r.read()
                     if r.status != 200:
                         break
+            # The POST that carried invalid input is answered once the server began closing.
+            session = node.app[SIO].eio.sockets.get(sid)
+            if session is not None and not (session.closing or session.closed):
+                node.unclosed.append(_describe(spec, closer))
             polls = 2 if requests == "double-poll" else 1
             node.inputs += polls - 1
             async with asyncio.timeout(READ_WINDOW * 4):

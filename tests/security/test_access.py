@@ -34,6 +34,18 @@ async def test_private_rooms_need_the_rooms_claim(connect: Connect) -> None:
     assert (await call(outsider, "join", {"room": "public"}))["members"] == ["Eve"]
 
 
+@pytest.mark.parametrize("claim", ["private:ops-team private:x", ["private:ops-team", "private:x"]])
+async def test_rooms_claim_lists_whole_room_names(connect: Connect, claim: Any) -> None:
+    """The space-separated string form and the list form grant exactly the rooms listed:
+    ``private:ops-team`` is not ``private:ops``."""
+    member = await connect(["/chat"], auth={"token": token(rooms=claim)})
+    assert (await call(member, "join", {"room": "private:ops-team"}))["members"] == ["Alice"]
+    assert (await call(member, "join", {"room": "private:x"}))["members"] == ["Alice"]
+    for room in ("private:ops", "private:", "private:ops-team private:x", "private:o"):
+        reply = await call(member, "join", {"room": room})
+        assert reply["error"] == {"code": "forbidden", "message": f"you may not join '{room}'"}
+
+
 async def test_nobody_joins_another_clients_sid_room(connect: Connect) -> None:
     alice = await connect(["/chat"], auth={"token": token()})
     eve = await connect(["/chat"], auth={"token": token(sub="u-2", name="Eve")})
@@ -166,6 +178,46 @@ async def test_connections_per_ip_and_trusted_x_forwarded_for(start_server: Star
         assert len(sio.eio.policy.connections) == 1
 
 
+async def test_every_way_a_session_ends_gives_its_address_back(start_server: StartServer) -> None:
+    """With one connection allowed per address, each way of ending the session (the client's
+    close, an invalid packet, an oversized POST, a missed heartbeat) frees the place again."""
+    srv = await start_server(max_connections_per_ip=1, ping_interval=0.3, ping_timeout=0.2)
+    counter = srv.app[SIO].eio.policy.connections
+    async with aiohttp.ClientSession() as http:
+
+        async def polling() -> str:
+            async with http.get(eio(srv, transport="polling")) as r:
+                assert r.status == 200
+                sid = (await r.text()).split('"sid":"')[1].split('"')[0]
+            async with http.get(eio(srv, transport="polling")) as r:
+                assert r.status == 429  # the place is taken while the session lives
+            return eio(srv, transport="polling", sid=sid)
+
+        async def websocket() -> aiohttp.ClientWebSocketResponse:
+            ws = await http.ws_connect(eio(srv, transport="websocket"))
+            await ws.receive(timeout=5)
+            async with http.get(eio(srv, transport="polling")) as r:
+                assert r.status == 429
+            return ws
+
+        ws = await websocket()
+        await ws.close()  # the client's close
+        await eventually(lambda: len(counter) == 0)
+        ws = await websocket()
+        await ws.send_str("42{")  # an invalid packet: the server closes
+        assert (await ws.receive(timeout=5)).type == aiohttp.WSMsgType.CLOSE
+        await ws.close()
+        await eventually(lambda: len(counter) == 0)
+        for ending, status in (("1", 200), ("x", 400), (b"4" * 1_000_001, 413)):
+            async with http.post(await polling(), data=ending) as r:
+                assert r.status == status
+            await eventually(lambda: len(counter) == 0)
+        await polling()  # never polled again: the heartbeat closes it
+        await eventually(lambda: len(counter) == 0)
+        await polling()
+    assert len(counter) == 1  # the last one, still open
+
+
 # -- event rate ---------------------------------------------------------------------
 async def test_rate_limit_answers_rate_limited_then_disconnects(
     start_server: StartServer, serializer: str, transport: str
@@ -215,24 +267,62 @@ async def test_oversized_messages_close_the_connection(start_server: StartServer
     await eventually(lambda: not srv.app[SIO].eio.sockets)
 
 
+async def test_chunked_polling_post_is_bounded_like_a_sized_one(start_server: StartServer) -> None:
+    """A POST without Content-Length (chunked) is read up to ``max_payload`` and no further:
+    exactly the limit is served, one byte more is 413 and closes the session."""
+    limit = 4096
+    srv = await start_server(max_payload=limit)
+
+    async def chunked(body: str) -> Any:
+        data = body.encode()
+        for start in range(0, len(data), 1024):
+            yield data[start : start + 1024]
+
+    async with aiohttp.ClientSession() as http:
+        async with http.get(eio(srv, transport="polling")) as r:
+            sid = (await r.text()).split('"sid":"')[1].split('"')[0]
+        url = eio(srv, transport="polling", sid=sid)
+        async with http.post(url, data="40/test,") as r:
+            assert r.status == 200
+        async with http.get(url) as r:
+            assert (await r.text()).startswith("40/test,")
+        head, tail = '42/test,1["echo","', '"]'
+        text = "x" * (limit - len(head) - len(tail))
+        async with http.post(url, data=chunked(head + text + tail)) as r:
+            assert r.request_info.headers.get("Transfer-Encoding") == "chunked"
+            assert r.status == 200
+        async with http.get(url) as r:
+            assert await r.text() == f'43/test,1["{text}"]'
+        async with http.post(url, data=chunked(head + text + "x" + tail)) as r:
+            assert r.status == 413
+        async with http.get(url) as r:
+            assert r.status == 400  # the session was closed
+    await eventually(lambda: not srv.app[SIO].eio.sockets)
+
+
 async def test_binary_attachments_are_bounded_together(start_server: StartServer) -> None:
+    """Attachments each under ``max_payload`` but over it together: no handler runs, no ack
+    comes, the connection is closed. Exactly ``max_payload`` together is served."""
     srv = await start_server(max_payload=4096)
+    holders = ",".join(f'{{"_placeholder":true,"num":{i}}}' for i in range(3))
     async with aiohttp.ClientSession() as http:
         ws = await http.ws_connect(eio(srv, transport="websocket"))
         await ws.receive()
         await ws.send_str("40/test,")
         await ws.receive()
-        await ws.send_str(
-            '453-/test,["echo",'
-            + ",".join(f'{{"_placeholder":true,"num":{i}}}' for i in range(3))
-            + "]"
-        )
-        for _ in range(3):
-            await ws.send_bytes(b"\0" * 3000)
-        msg = await asyncio.wait_for(ws.receive(), 5)
-        while msg.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
-            assert msg.data == "2" or not str(msg.data).startswith("43"), msg.data
-            msg = await asyncio.wait_for(ws.receive(), 5)
+        at_limit = [b"\x00" * 1365, b"\x01" * 1365, b"\x02" * 1366]
+        await ws.send_str(f'453-/test,1["echo",{holders}]')
+        for blob in at_limit:
+            await ws.send_bytes(blob)
+        assert (await ws.receive(timeout=5)).data == f"463-/test,1[{holders}]"
+        assert [(await ws.receive(timeout=5)).data for _ in at_limit] == at_limit
+        await ws.send_str(f'453-/test,2["echo",{holders}]')
+        for blob in (b"\x00" * 1365, b"\x01" * 1366, b"\x02" * 1366):
+            await ws.send_bytes(blob)
+        msg = await ws.receive(timeout=5)
+        while msg.type == aiohttp.WSMsgType.TEXT and msg.data == "2":  # a PING may come first
+            msg = await ws.receive(timeout=5)
+        assert msg.type == aiohttp.WSMsgType.CLOSE, msg  # not an ack, not an event
         await ws.close()
     await eventually(lambda: not srv.app[SIO].eio.sockets)
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import jwt
 import pytest
+import socketio
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
@@ -19,7 +20,7 @@ from socketsvc.cli import main
 from socketsvc.config import Settings
 from socketsvc.errors import ConfigError
 from socketsvc.security.auth import load_verifier
-from tests.conftest import Connect, StartServer
+from tests.conftest import Connect, StartServer, eventually
 from tests.security.conftest import AUTH_SETTINGS, SECRET, RunNode, token
 
 NOW = int(time.time())
@@ -62,6 +63,25 @@ async def test_js_client_with_token_is_named_by_its_claims(
 
 
 # -- python clients: every invalid-token shape ------------------------------------------------
+REFUSAL = {
+    code: {"message": message, "data": {"code": code}}
+    for code, message in (
+        ("unauthorized", "authentication required"),
+        ("token_expired", "token expired"),
+        ("token_invalid", "token invalid"),
+    )
+}
+
+
+async def refused(connect: Connect, namespace: str, auth: Any) -> Any:
+    """Connect expecting a refusal; returns the one connect_error the server sent."""
+    seen: list[Any] = []
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        await connect([namespace], auth=auth, connect_errors=seen)
+    assert len(seen) == 1, seen
+    return seen[0]
+
+
 @pytest.mark.parametrize(
     ("claims", "code"),
     [
@@ -74,19 +94,37 @@ async def test_js_client_with_token_is_named_by_its_claims(
     ],
 )
 async def test_bad_claims_are_refused(connect: Connect, claims: dict[str, Any], code: str) -> None:
-    refusals: list[Any] = []
-    with pytest.raises(Exception):  # noqa: B017 - the client raises its own ConnectionError
-        await connect(["/chat"], auth={"token": token(**claims)}, connect_errors=refusals)
-    assert refusals[0]["data"] == {"code": code}
+    assert await refused(connect, "/chat", {"token": token(**claims)}) == REFUSAL[code]
 
 
 @pytest.mark.parametrize("bad", [42, ["x"], "a" * 9000, "e30.e30.", ""])
 async def test_malformed_tokens_are_invalid_not_crashes(connect: Connect, bad: Any) -> None:
-    refusals: list[Any] = []
-    with pytest.raises(Exception):  # noqa: B017
-        await connect(["/chat"], auth={"token": bad}, connect_errors=refusals)
     expected = "unauthorized" if bad == "" else "token_invalid"
-    assert refusals[0]["data"] == {"code": expected}
+    assert await refused(connect, "/chat", {"token": bad}) == REFUSAL[expected]
+
+
+async def test_the_auth_default_covers_unlisted_namespaces_and_none_ignores_tokens(
+    start_server: StartServer,
+) -> None:
+    srv = await start_server(jwt_secret=SECRET, auth="required", namespace_auth={"/chat": "none"})
+    url = str(srv.make_url("/"))
+
+    async def attempt(namespace: str, auth: dict[str, Any]) -> list[Any]:
+        client = socketio.AsyncClient(reconnection=False)
+        errors: list[Any] = []
+        client.on("connect_error", errors.append, namespace=namespace)
+        try:
+            await client.connect(url, namespaces=[namespace], auth=auth, wait_timeout=5)
+        except socketio.exceptions.ConnectionError:
+            pass
+        finally:
+            await client.disconnect()
+            await client.shutdown()
+        return errors
+
+    assert await attempt("/test", {}) == [REFUSAL["unauthorized"]]  # the default: required
+    assert await attempt("/test", {"token": token(aud=None, iss=None)}) == []
+    assert await attempt("/chat", {"token": "not a token at all"}) == []  # none: not read
 
 
 async def test_leeway_accepts_small_clock_skew(connect: Connect) -> None:
@@ -100,10 +138,9 @@ async def test_optional_namespace_anonymous_or_verified(connect: Connect) -> Non
     known = await connect(["/test"], auth={"token": token(sub="u-9", role="admin")})
     claims = await known.call("whoami", namespace="/test", timeout=5)
     assert claims["sub"] == "u-9" and claims["role"] == "admin"
-    refusals: list[Any] = []
-    with pytest.raises(Exception):  # noqa: B017 - a bad token is not downgraded to anonymous
-        await connect(["/test"], auth={"token": token(key="y" * 40)}, connect_errors=refusals)
-    assert refusals[0]["data"] == {"code": "token_invalid"}
+    # a bad token is not downgraded to anonymous
+    bad = {"token": token(key="y" * 40)}
+    assert await refused(connect, "/test", bad) == REFUSAL["token_invalid"]
 
 
 async def test_chat_name_falls_back_to_sub_and_never_trusts_the_client(connect: Connect) -> None:
@@ -112,18 +149,49 @@ async def test_chat_name_falls_back_to_sub_and_never_trusts_the_client(connect: 
     assert reply == {"room": "r", "members": ["user-7"]}
 
 
+async def test_chat_name_from_a_token_loses_control_characters(connect: Connect) -> None:
+    client = await connect(["/chat"], auth={"token": token(name="\x1b[31mAl\x00ice\n\t")})
+    reply = await client.call("join", {"room": "r", "name": "Mallory"}, namespace="/chat")
+    assert reply == {"room": "r", "members": ["[31mAlice"]}
+
+
 async def test_identity_is_dropped_on_disconnect(connect: Connect, server: Any) -> None:
     from socketsvc.app.factory import SIO
 
     client = await connect(["/test"], auth={"token": token()})
     guard = server.app[SIO].security
     assert len(guard.identities) == 1
+    assert (await client.call("whoami", namespace="/test", timeout=5))["sub"] == "u-1"
+    assert guard.state_size() == 2  # the identity, and the connection's event bucket
     await client.disconnect()
-    for _ in range(100):
-        if not guard.identities:
-            break
-        await __import__("asyncio").sleep(0.02)
+    await eventually(lambda: guard.state_size() == 0)
     assert guard.identities == {}
+
+
+async def test_each_refusal_is_one_log_line_with_namespace_and_code(
+    connect: Connect, caplog: pytest.LogCaptureFixture
+) -> None:
+    await refused(connect, "/chat", {})
+    await refused(connect, "/test", {"token": "not.a.jwt"})
+    assert [r.getMessage() for r in caplog.records if r.name == "socketsvc.security"] == [
+        "refused connect to /chat: unauthorized",
+        "refused connect to /test: token_invalid",
+    ]
+
+
+@pytest.mark.logs_tracebacks  # the crash case
+@pytest.mark.parametrize("refusal", [{"reject": True}, {"refuse": True}, {"crash": True}])
+async def test_identity_is_dropped_when_the_connect_handler_refuses(
+    connect: Connect, server: Any, refusal: dict[str, Any]
+) -> None:
+    from socketsvc.app.factory import SIO
+
+    guard = server.app[SIO].security
+    assert (await refused(connect, "/test", {"token": token(), **refusal}))["message"]
+    assert guard.identities == {}
+    kept = await connect(["/test"], auth={"token": token(sub="u-5")})
+    assert (await kept.call("whoami", namespace="/test", timeout=5))["sub"] == "u-5"
+    assert list(guard.identities) == [kept.get_sid("/test")]
 
 
 # -- asymmetric keys ---------------------------------------------------------------------------

@@ -36,7 +36,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, Phase, given, seed, settings
 
-from tests.security.fuzz_inputs import batch
+from tests.security.fuzz_inputs import Raw, batch, closers
 from tests.security.fuzz_node import WATCHED, Node, hostile_session, rss
 
 EXAMPLES = int(os.environ.get("SOCKETSVC_TEST_FUZZ_EXAMPLES", "200"))
@@ -85,16 +85,20 @@ def test_malformed_input_never_hurts_the_server(
             phases=[Phase.explicit, Phase.generate],  # no shrinking: bounded time
         )
         @seed(number or 0)
-        @given(batch)
-        def property_(sessions: list[dict[str, Any]]) -> None:
+        @given(batch, closers)
+        def property_(sessions: list[dict[str, Any]], ends: list[str | Raw]) -> None:
             nonlocal examples
             examples += 1
 
             async def run_batch() -> None:
-                await asyncio.gather(*(hostile_session(node, s) for s in sessions))
+                node.unclosed.clear()
+                await asyncio.gather(
+                    *(hostile_session(node, s, e) for s, e in zip(sessions, ends, strict=False))
+                )
                 await node.check(examples)
 
             node.run(run_batch(), timeout=30)
+            assert not node.unclosed, node.unclosed
             assert not node.log.errors, [
                 (r.name, r.getMessage(), r.exc_text or "") for r in node.log.errors[:3]
             ]

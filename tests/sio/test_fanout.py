@@ -15,7 +15,7 @@ import socketio
 
 from socketsvc.app.factory import SIO
 from socketsvc.engine.websocket import WRITE_HIGH_WATER
-from tests.conftest import CLIENT_SERIALIZERS, StartServer
+from tests.conftest import CLIENT_SERIALIZERS, StartServer, eventually
 
 NS = "/test"
 
@@ -142,3 +142,143 @@ async def test_a_broadcast_stays_behind_what_the_same_turn_sent_before_it(
     for client in clients:
         await client.disconnect()
         await client.shutdown()
+
+
+# -- the manager API python-socketio documents, as FanoutManager serves it ------------------
+class Recorder:
+    """Every event of some names one client receives, in order, with all their arguments."""
+
+    def __init__(self, client: socketio.AsyncClient, *events: str) -> None:
+        self.queue: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
+        for event in events:
+            client.on(event, self._handler(event), namespace=NS)
+
+    def _handler(self, event: str) -> Any:
+        async def put(*args: Any) -> None:
+            await self.queue.put((event, *args))
+
+        return put
+
+    async def get(self) -> tuple[Any, ...]:
+        return await asyncio.wait_for(self.queue.get(), 5)
+
+
+async def clients_in_rooms(url: str, rooms: dict[str, list[str]]) -> dict[str, Any]:
+    """One client per name, JSON and msgpack in turn, each in its list of rooms."""
+    made = {}
+    for index, (name, joined) in enumerate(rooms.items()):
+        client = socketio.AsyncClient(serializer="msgpack" if index % 2 else "default")
+        await client.connect(url, namespaces=[NS], transports=["websocket"])
+        for room in joined:
+            await client.call("enter", room, namespace=NS, timeout=5)
+        made[name] = client
+    return made
+
+
+async def test_emit_arguments_python_socketio_accepts(start_server: StartServer) -> None:
+    """``to`` as well as ``room``, a list of rooms with one that does not exist, ``skip_sid``
+    as a list, a tuple as several arguments, ``None`` as none."""
+    server = await start_server()  # serializer auto: JSON and msgpack clients together
+    sio = server.app[SIO]
+    clients = await clients_in_rooms(
+        str(server.make_url("/")), {"a": ["r"], "b": ["r"], "c": ["r", "s"], "d": ["s"]}
+    )
+    inbox = {name: Recorder(c, "x") for name, c in clients.items()}
+    sid = {name: c.get_sid(NS) for name, c in clients.items()}
+    try:
+        await sio.manager.emit("x", "to r", namespace=NS, to="r")
+        await sio.manager.emit("x", (1, 2), namespace=NS, room=["s", "nowhere"])
+        await sio.emit("x", None, namespace=NS, to="r", skip_sid=[sid["a"], sid["b"]])
+        await sio.emit("x", "to s", namespace=NS, to="s")
+        assert [await inbox["a"].get()] == [("x", "to r")]
+        assert [await inbox["c"].get() for _ in range(4)] == [
+            ("x", "to r"),
+            ("x", 1, 2),
+            ("x",),
+            ("x", "to s"),
+        ]
+        # d got nothing of r; a and b were skipped: the next emit to r is their next event
+        assert [await inbox["d"].get() for _ in range(2)] == [("x", 1, 2), ("x", "to s")]
+        await sio.emit("x", "last", namespace=NS, to="r")
+        assert await inbox["a"].get() == ("x", "last")  # the skipped emit never came
+        assert [await inbox["b"].get() for _ in range(2)] == [("x", "to r"), ("x", "last")]
+        gone = sid["d"]
+        await clients["d"].disconnect()
+        await eventually(lambda: not sio.manager.is_connected(gone, NS))
+        assert sio.manager.get_rooms(gone, NS) == []
+        assert sio.manager.rooms_of_client(gone, NS) == []
+        assert sio.manager.get_rooms(sid["c"], NS) == [sid["c"], "r", "s"]
+    finally:
+        for client in clients.values():
+            await client.disconnect()
+            await client.shutdown()
+
+
+async def test_emits_with_an_ack_callback_reach_the_room_in_each_clients_format(
+    start_server: StartServer,
+) -> None:
+    server = await start_server()
+    sio = server.app[SIO]
+    clients = await clients_in_rooms(
+        str(server.make_url("/")), {"j": ["r"], "m": ["r"], "out": ["elsewhere"]}
+    )
+    asked: list[str] = []
+    for name, client in clients.items():
+
+        def answer(data: Any, name: str = name) -> str:
+            asked.append(name)
+            return f"{name} got {data['q']}"
+
+        client.on("question", answer, namespace=NS)
+    answers: list[Any] = []
+    try:
+        await sio.emit("question", {"q": 1}, namespace=NS, to="r", callback=answers.append)
+        await eventually(lambda: len(answers) == 2)
+        assert sorted(answers) == ["j got 1", "m got 1"]
+        assert await sio.call("question", {"q": 2}, to=clients["out"].get_sid(NS), namespace=NS)
+        assert sorted(asked) == ["j", "m", "out"]  # "out" got only the question meant for it
+    finally:
+        for client in clients.values():
+            await client.disconnect()
+            await client.shutdown()
+
+
+async def test_volatile_emits_skip_only_clients_with_a_backlog(start_server: StartServer) -> None:
+    """Alone in a room (one recipient) or with others of its format (a shared frame), a
+    client with a backlog misses volatile emits; the others get them, and everyone gets the
+    emits that are not volatile."""
+    server = await start_server(max_payload=16_384, max_buffer_bytes=65_536, rate_limit_events=0)
+    sio = server.app[SIO]
+    url = str(server.make_url("/"))
+    fast = socketio.AsyncClient()
+    ticks: list[Any] = []
+    fast.on("tick", ticks.append, namespace=NS)
+    await fast.connect(url, namespaces=[NS], transports=["websocket"])
+    await fast.call("enter", "both", namespace=NS, timeout=5)
+    try:
+        async with aiohttp.ClientSession() as http:
+            base = str(server.make_url("/socket.io/")) + "?EIO=4&transport=polling"
+            async with http.get(base) as r:
+                eio_sid = json.loads((await r.text())[1:])["sid"]
+            poll = f"{base}&sid={eio_sid}"
+            for body in ("40/test,", '42/test,1["enter","both"]', '42/test,2["enter","alone"]'):
+                async with http.post(poll, data=body) as r:
+                    assert r.status == 200
+            async with http.get(poll) as r:  # the CONNECT and the two acks; then no more polls
+                assert (await r.text()).count("43/test,") == 2
+            slow = sio.eio.sockets[eio_sid]
+            filler = "x" * 4000
+            for _ in range(5):  # 20 KB: past a quarter of max_buffer_bytes
+                await sio.emit("fill", filler, namespace=NS, to="alone")
+            backlog = slow.buffered_bytes
+            assert backlog > 65_536 // 4
+            for room in ("alone", "both"):
+                await sio.manager.emit("tick", room, namespace=NS, room=room, volatile=True)
+            assert slow.buffered_bytes == backlog
+            await eventually(lambda: ticks == ["both"])
+            await sio.emit("tick", "kept", namespace=NS, to="both")
+            assert slow.buffered_bytes > backlog  # not volatile: queued for the slow one too
+            await eventually(lambda: ticks == ["both", "kept"])
+    finally:
+        await fast.disconnect()
+        await fast.shutdown()

@@ -3,7 +3,9 @@ calls, and the per-client state python-socketio's cleanup (which socketsvc calls
 
 from __future__ import annotations
 
+import ast
 import inspect
+import textwrap
 from typing import Any
 
 import pytest
@@ -68,6 +70,27 @@ def test_every_private_the_fence_uses_has_the_shape_it_expects(
 ) -> None:
     for name, params in expected.items():
         assert list(inspect.signature(getattr(cls, name)).parameters) == params, name
+
+
+def test_socketsvc_server_state_does_not_overwrite_python_socketios() -> None:
+    """An attribute SocketServer sets under a name python-socketio's server also keeps would
+    replace what python-socketio's own flows read (``namespaces`` once broke connecting to
+    "/"). Every ``self.<name> = ...`` in socketsvc's server classes must be a name of its own."""
+    from socketsvc.sio.server import SocketServer
+
+    stock = set(vars(socketio.AsyncServer()))
+    assigned = set()
+    for cls in (SocketServer, fence.SocketIOServer):
+        for node in ast.walk(ast.parse(textwrap.dedent(inspect.getsource(cls)))):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.ctx, ast.Store)
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "self"
+            ):
+                assigned.add(node.attr)
+    assert assigned, "no assignments found: the check reads nothing"
+    assert assigned & stock == set()
 
 
 def test_the_state_python_socketio_keeps_per_manager_is_what_the_fence_knows() -> None:
