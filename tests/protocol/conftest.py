@@ -115,7 +115,7 @@ async def target(request: pytest.FixtureRequest) -> AsyncIterator[Target]:
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    port = runner.addresses[0][1]
     try:
         yield Target("socketsvc", f"http://127.0.0.1:{port}")
     finally:
