@@ -4,9 +4,10 @@ what happens, for :class:`~socketsvc.admin.namespace.AdminNamespace` to send.
 Hooks run in the middle of the server's work, so nothing is sent from them: each appends a
 small tuple to a bounded queue (the oldest entries go first when admins cannot keep up) and
 asks for a flush on a later loop turn. While no admin is connected the hooks return at once,
-except that connect times are kept for the socket list. Traffic (packets and bytes in and
-out, connections and disconnections) is summed per second for the UI's charts, as the Admin
-UI's Node server does. The admin namespace itself is left out of everything it reports.
+except that connect times are kept for the socket list. Traffic is counted per second for the
+UI's charts, as the Admin UI's Node server does: connections and disconnections here, packets
+and bytes from the engine's running totals at each stats tick. The admin namespace itself is
+left out of everything it reports.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from socketsvc.engine.traffic import Traffic
 from socketsvc.handlers.services import ServiceKey
 from socketsvc.sio.observer import Observer
 
 MAX_QUEUE = 2000  # admin events waiting to be sent; older ones are dropped first
 MAX_SENT_REPORTS = 50  # event_sent entries per emit (a broadcast reaches many)
+TRAFFIC = ("packetsIn", "bytesIn", "packetsOut", "bytesOut")  # in Traffic.totals() order
 
 Entry = tuple[str, tuple[Any, ...]]  # (Admin UI event, its raw arguments)
 
@@ -38,6 +41,7 @@ class AdminFeed(Observer):
         self.queue: deque[Entry] = deque(maxlen=MAX_QUEUE)
         self.connected_at: dict[tuple[str, str], float] = {}  # (namespace, sid) -> time
         self._counts: dict[tuple[int, str, str | None], int] = {}  # per-second traffic
+        self._traffic_at: tuple[int, tuple[int, ...]] | None = None  # last take: second, totals
         self._wake: Callable[[], None] = lambda: None
 
     def on_entries(self, wake: Callable[[], None]) -> None:
@@ -51,11 +55,27 @@ class AdminFeed(Observer):
             self._wake()
 
     def _count(self, kind: str, sub: str | None = None, by: int = 1) -> None:
-        key = (int(time.time()), kind, sub)
+        key = (int(now()), kind, sub)
         self._counts[key] = self._counts.get(key, 0) + by
 
-    def take_counts(self) -> list[dict[str, Any]]:
-        """The per-second traffic counts since the last call, as the UI's aggregatedEvents."""
+    def take_counts(self, traffic: Traffic) -> list[dict[str, Any]]:
+        """The per-second counts since the last call, as the UI's aggregatedEvents.
+
+        Packets and bytes are the growth of the engine's ``traffic`` totals since the last
+        call, spread evenly over the whole seconds in between (the totals are not sampled
+        every second). The first call after nobody watched only takes the starting point."""
+        second, totals = int(now()), traffic.totals()
+        if self._traffic_at is not None:
+            since, before = self._traffic_at
+            seconds = range(since, second) or range(second, second + 1)
+            for kind, now_total, then in zip(TRAFFIC, totals, before, strict=True):
+                share, rest = divmod(now_total - then, len(seconds))
+                for s in seconds:
+                    count = share + (rest if s == seconds[-1] else 0)
+                    if count:
+                        key = (s, kind, None)
+                        self._counts[key] = self._counts.get(key, 0) + count
+        self._traffic_at = (second, totals) if self.watching else None
         counts, self._counts = self._counts, {}
         out = []
         for (second, kind, sub), count in counts.items():
@@ -78,16 +98,6 @@ class AdminFeed(Observer):
     def transport_closed(self, eio_sid: str, reason: str) -> None:
         if self.watching:
             self._count("rawDisconnection", reason)
-
-    def received(self, packets: int, size: int) -> None:
-        if self.watching:
-            self._count("packetsIn", by=packets)
-            self._count("bytesIn", by=size)
-
-    def sent(self, packets: int, size: int) -> None:
-        if self.watching:
-            self._count("packetsOut", by=packets)
-            self._count("bytesOut", by=size)
 
     # -- Socket.IO ---------------------------------------------------------------------------
 

@@ -99,7 +99,7 @@ class AdminNamespace(BaseNamespace):
         if not self.admins:
             self.feed.watching = False
             self.feed.queue.clear()
-            self.feed.take_counts()
+            self.feed.take_counts(self.server.eio.traffic)
             if self._stats is not None:
                 self._stats.cancel()
                 self._stats = None
@@ -298,7 +298,7 @@ class AdminNamespace(BaseNamespace):
             "uptime": time.monotonic() - self.started,
             "clientsCount": len(sessions),
             "pollingClientsCount": sum(1 for s in sessions if not s.upgraded),
-            "aggregatedEvents": self.feed.take_counts(),
+            "aggregatedEvents": self.feed.take_counts(self.server.eio.traffic),
             "namespaces": [
                 {
                     "name": ns,

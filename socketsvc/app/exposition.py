@@ -108,28 +108,33 @@ class NodeCollector:
             (),
             {(): m.slow_consumers},
         )
+        traffic = self.sio.eio.traffic
         yield counter(
-            "received_packets_total", "Engine.IO packets read from clients", (), {(): m.packets_in}
+            "received_packets_total",
+            "Engine.IO packets read from clients",
+            (),
+            {(): traffic.packets_in},
         )
         yield counter(
             "received_bytes_total",
             "Bytes read from clients (websocket text in characters)",
             (),
-            {(): m.bytes_in},
+            {(): traffic.bytes_in},
         )
         yield counter(
             "sent_messages_total",
             "Messages queued for clients, one per recipient",
             (),
-            {(): m.packets_out},
+            {(): traffic.messages_out},
         )
         yield counter(
             "sent_bytes_total",
             "Payload bytes queued for clients (text in characters)",
             (),
-            {(): m.bytes_out},
+            {(): traffic.bytes_out},
         )
         # Socket.IO
+        per = m.namespaces
         yield counter(
             "namespace_connects_total",
             "Namespace connects accepted",
@@ -150,27 +155,27 @@ class NodeCollector:
         )
         yield counter(
             "events_received_total",
-            "Events received from clients",
+            "Events received from clients and handled, counted as their handler finishes",
             ("namespace",),
-            zeros(ns, m.events_in),
+            zeros(ns, {n: s.handler.count for n, s in per.items()}),
         )
         yield counter(
             "events_emitted_total",
             "Emits delivered to this node's clients (one per emit)",
             ("namespace",),
-            zeros(ns, m.events_out),
+            zeros(ns, {n: s.emits for n, s in per.items()}),
         )
         yield counter(
             "event_deliveries_total",
             "Clients reached by emits",
             ("namespace",),
-            zeros(ns, m.deliveries),
+            zeros(ns, {n: s.deliveries for n, s in per.items()}),
         )
         yield counter(
             "acks_sent_total",
             "Acks sent for client events, errors included",
             ("namespace",),
-            zeros(ns, m.acks),
+            zeros(ns, {n: s.acks for n, s in per.items()}),
         )
         yield counter(
             "error_acks_total",
@@ -213,7 +218,7 @@ class NodeCollector:
             "handler_seconds",
             "Event handler run time, ack included",
             "namespace",
-            m.handler_seconds,
+            {n: s.handler for n, s in per.items()},
         )
         yield histogram(
             "broadcast_recipients", "This node's clients reached per emit", "", {"": m.fanout}

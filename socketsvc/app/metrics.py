@@ -1,5 +1,6 @@
 """The node's counters for Prometheus: an :class:`~socketsvc.sio.observer.Observer` that only
-adds to plain integers and dicts.
+adds to plain integers and dicts (messages and bytes are the engine's own totals,
+:class:`~socketsvc.engine.traffic.Traffic`, read on scrape).
 
 Nothing here formats or locks: :mod:`socketsvc.app.exposition` turns these numbers into the
 Prometheus text format when ``/metrics`` is scraped. Labels stay bounded whatever clients
@@ -38,6 +39,10 @@ class Histogram:
     def observe(self, value: float) -> None:
         self.counts[bisect_left(self.bounds, value)] += 1
         self.total += value
+
+    @property
+    def count(self) -> int:
+        return sum(self.counts)
 
     def cumulative(self) -> list[tuple[str, float]]:
         """``(le, count)`` pairs as Prometheus wants them, ``+Inf`` last."""
@@ -102,6 +107,20 @@ def bump(table: dict[Any, int], key: Any, by: int = 1) -> None:
     table[key] = table.get(key, 0) + by
 
 
+class NamespaceStats:
+    """The per-event and per-emit numbers of one namespace label. Reached from a concrete
+    namespace by one dict lookup, so an event costs no label resolution."""
+
+    __slots__ = ("acks", "deliveries", "emits", "handler", "label")
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.handler = Histogram(HANDLER_SECONDS)  # its count is the events handled
+        self.acks = 0  # acks sent for client events, error acks and refusals included
+        self.emits = 0  # emits that reached this node's clients
+        self.deliveries = 0  # clients those emits reached
+
+
 class NodeMetrics(Observer):
     """Everything the node counts, as plain numbers (read by the exposition on scrape)."""
 
@@ -115,22 +134,18 @@ class NodeMetrics(Observer):
         self.upgrades = 0
         self.handshakes_refused: dict[str, int] = {}
         self.slow_consumers = 0
-        self.packets_in = self.bytes_in = self.packets_out = self.bytes_out = 0
         # Socket.IO, by namespace label
+        self.namespaces: dict[str, NamespaceStats] = {}  # by label
+        self._stats: dict[str, NamespaceStats] = {}  # by concrete namespace, a bounded cache
         self.connects: dict[str, int] = {}
         self.refusals: dict[tuple[str, str], int] = {}
         self.disconnects: dict[str, int] = {}
-        self.events_in: dict[str, int] = {}
-        self.events_out: dict[str, int] = {}
-        self.deliveries: dict[str, int] = {}
-        self.acks: dict[str, int] = {}
         self.error_acks: dict[tuple[str, str], int] = {}
         self.acks_in: dict[str, int] = {}
         self.rate_limited_events: dict[tuple[str, str], int] = {}
         self.joins: dict[str, int] = {}
         self.leaves: dict[str, int] = {}
         self.recoveries: dict[tuple[str, str], int] = {}
-        self.handler_seconds: dict[str, Histogram] = {}
         self.fanout = Histogram(FANOUT_SIZES)
         # cross-node backends
         self.bus_out = self.bus_in = self.bus_lost = 0
@@ -156,14 +171,6 @@ class NodeMetrics(Observer):
     def slow_consumer_cut(self, eio_sid: str) -> None:
         self.slow_consumers += 1
 
-    def received(self, packets: int, size: int) -> None:
-        self.packets_in += packets
-        self.bytes_in += size
-
-    def sent(self, packets: int, size: int) -> None:
-        self.packets_out += packets
-        self.bytes_out += size
-
     # -- Socket.IO ---------------------------------------------------------------------------
 
     def namespace_connected(self, namespace: str, sid: str, eio_sid: str) -> None:
@@ -175,22 +182,34 @@ class NodeMetrics(Observer):
     def namespace_disconnected(self, namespace: str, sid: str, reason: str) -> None:
         bump(self.disconnects, self.label(namespace))
 
-    def event_received(self, namespace: str, sid: str, args: list[Any]) -> None:
-        label = self.label(namespace)
-        self.events_in[label] = self.events_in.get(label, 0) + 1
+    def stats(self, namespace: str) -> NamespaceStats:
+        """The numbers of ``namespace``'s label (created on first use)."""
+        stats = self._stats.get(namespace)
+        if stats is None:
+            label = self.label(namespace)
+            stats = self.namespaces.get(label)
+            if stats is None:
+                stats = self.namespaces[label] = NamespaceStats(label)
+            if len(self._stats) >= LABEL_CACHE:
+                self._stats.clear()
+            self._stats[namespace] = stats
+        return stats
 
-    def handler_finished(self, namespace: str, seconds: float) -> None:
-        label = self.label(namespace)
-        histogram = self.handler_seconds.get(label)
-        if histogram is None:
-            histogram = self.handler_seconds[label] = Histogram(HANDLER_SECONDS)
-        histogram.observe(seconds)
+    def event_handled(self, namespace: str, seconds: float, acked: bool, error: str | None) -> None:
+        # The hot path: one lookup, the histogram's observe written out, no label resolution.
+        stats = self._stats.get(namespace) or self.stats(namespace)
+        handler = stats.handler
+        handler.counts[bisect_left(HANDLER_SECONDS, seconds)] += 1
+        handler.total += seconds
+        if acked:
+            stats.acks += 1
+            if error is not None:
+                bump(self.error_acks, (stats.label, self.code(error)))
 
-    def acked(self, namespace: str, error: str | None) -> None:
-        label = self.label(namespace)
-        self.acks[label] = self.acks.get(label, 0) + 1
-        if error is not None:
-            bump(self.error_acks, (label, self.code(error)))
+    def refused(self, namespace: str, code: str) -> None:
+        stats = self.stats(namespace)
+        stats.acks += 1
+        bump(self.error_acks, (stats.label, self.code(code)))
 
     def ack_received(self, namespace: str) -> None:
         bump(self.acks_in, self.label(namespace))
@@ -202,9 +221,9 @@ class NodeMetrics(Observer):
     def emitted(
         self, namespace: str, room: Any, skip_sid: Any, args: list[Any], recipients: int
     ) -> None:
-        label = self.label(namespace)
-        self.events_out[label] = self.events_out.get(label, 0) + 1
-        self.deliveries[label] = self.deliveries.get(label, 0) + recipients
+        stats = self._stats.get(namespace) or self.stats(namespace)
+        stats.emits += 1
+        stats.deliveries += recipients
         self.fanout.observe(recipients)
 
     def room_joined(self, namespace: str, room: str, sid: str) -> None:

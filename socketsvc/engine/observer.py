@@ -7,9 +7,9 @@ methods it needs. The Socket.IO layer extends it (``sio/observer.py``) so that o
 both layers.
 
 Contract for implementations: calls come synchronously from the event loop, in the middle of
-the engine's own work. They must not block, raise or call back into the engine, and those on
-the per-message path (:meth:`received`, :meth:`sent`) must cost no more than a few integer
-additions; anything slower is queued and done later.
+the engine's own work. They must not block, raise or call back into the engine; anything slower
+than a few dict updates is queued and done later. Nothing here is called per message: messages
+and bytes are totals the engine keeps itself (:class:`~socketsvc.engine.traffic.Traffic`).
 """
 
 from __future__ import annotations
@@ -35,10 +35,3 @@ class EngineObserver:
 
     def slow_consumer_cut(self, eio_sid: str) -> None:
         """A session's outgoing backlog passed ``max_buffer_bytes``; it is being closed."""
-
-    def received(self, packets: int, size: int) -> None:
-        """Packets read from a client: a websocket frame, or a polling POST body. ``size`` is
-        in bytes (a websocket text frame in characters, which is bytes for ASCII)."""
-
-    def sent(self, packets: int, size: int) -> None:
-        """Messages queued for clients, ``size`` their payload bytes (characters for text)."""

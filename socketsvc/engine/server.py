@@ -38,6 +38,7 @@ from .responses import (
     refusal,
 )
 from .session import EngineSession
+from .traffic import Traffic
 
 # Handle one MESSAGE's data as far as it goes without waiting; return the rest (None: done),
 # which the transport awaits before it handles the session's next packet.
@@ -69,6 +70,7 @@ class EngineServer(EngineIOServer):
         super().__init__(**kwargs)
         self.policy = policy or EnginePolicy()
         self.observer = observer or EngineObserver()
+        self.traffic = Traffic()
         self._on_message = on_message
         # per-session call_later timers replace the global monitor task
         self.start_service_task = False
@@ -134,7 +136,9 @@ class EngineServer(EngineIOServer):
             return
         for frame in frames:
             s.enqueue(MESSAGE, frame)
-        self.observer.sent(len(frames), _size(frames))
+        traffic = self.traffic
+        traffic.messages_out += len(frames)
+        traffic.bytes_out += _size(frames)
 
     def push_many(self, sids: list[str], frames: list[Any], volatile: bool = False) -> None:
         """``push`` to many sessions; each websocket frame is built once for all of them, and
@@ -149,7 +153,9 @@ class EngineServer(EngineIOServer):
             reached += 1
             for frame, ready in zip(frames, wire, strict=True):
                 s.enqueue(MESSAGE, frame, ready, now=True)
-        self.observer.sent(reached * len(frames), reached * _size(frames))
+        traffic = self.traffic
+        traffic.messages_out += reached * len(frames)
+        traffic.bytes_out += reached * _size(frames)
 
     async def disconnect(self, sid: str | None = None) -> None:
         # The socket removes itself from self.sockets (possibly after its
@@ -286,7 +292,8 @@ class EngineServer(EngineIOServer):
             try:
                 # Handled before "ok": a client sends its next POST only after this one.
                 text = body.decode("utf-8")
-                self.observer.received(text.count("\x1e") + 1, len(body))
+                self.traffic.packets_in += text.count("\x1e") + 1
+                self.traffic.bytes_in += len(body)
                 await s.handle_post(text)
             except (ProtocolError, UnicodeDecodeError) as exc:
                 # Rule (Node "parse error"): an invalid packet closes the session;

@@ -210,7 +210,9 @@ class WebSocketTransport:
         application's message handler, without the general packet dispatch."""
         if self.closed:
             return None
-        self.server.observer.received(1, len(raw))
+        traffic = self.server.traffic
+        traffic.packets_in += 1
+        traffic.bytes_in += len(raw)
         if type(raw) is str:
             if raw[:1] != "4":
                 return self.receive_raw(raw, False)

@@ -64,8 +64,8 @@ class EventDispatcher:
             self.on_rate_exceeded(eio_sid, sid)
         elif verdict is not Verdict.ALLOW:
             self.observer.rate_limited(namespace, False)
-            reply = errors.error_ack(errors.RATE_LIMITED, "too many events, slow down")
-            self.ack(eio_sid, namespace, pkt.id, reply)
+            text = "too many events, slow down"
+            self.refuse(eio_sid, namespace, pkt.id, errors.RATE_LIMITED, text)
         elif pkt.problem is not None:
             # Data that cannot be represented faithfully: say so, never guess.
             log.info(
@@ -73,15 +73,14 @@ class EventDispatcher:
                 *(sid, namespace, pkt.problem),
                 extra={"sid": sid, "eio_sid": eio_sid, "namespace": namespace},
             )
-            reply = errors.error_ack(errors.INVALID_PAYLOAD, pkt.problem)
-            self.ack(eio_sid, namespace, pkt.id, reply)
+            self.refuse(eio_sid, namespace, pkt.id, errors.INVALID_PAYLOAD, pkt.problem)
         elif self.manager.is_connected(sid, namespace):
             data = pkt.data
             self.observer.event_received(namespace, sid, data)
             handler = self.handlers.get(namespace)
             if handler is None:
                 text = f"no handlers in namespace {namespace}"
-                self.ack(eio_sid, namespace, pkt.id, errors.error_ack(errors.UNKNOWN_EVENT, text))
+                self.refuse(eio_sid, namespace, pkt.id, errors.UNKNOWN_EVENT, text)
                 return
             self.tasks.start(self._run(handler, data[0], sid, tuple(data[1:]), eio_sid, pkt.id))
 
@@ -95,30 +94,41 @@ class EventDispatcher:
         id: int | None,
     ) -> None:
         """One event in its own task: the handler, then its ack."""
+        namespace = handler.namespace
         started = time.perf_counter()
+        acked, error = False, None
         try:
             result = await handler.dispatch(event, sid, args)
             try:
-                self.ack(eio_sid, handler.namespace, id, result)
+                error = self.ack(eio_sid, namespace, id, result)
             except UnsupportedValue as exc:  # returned something no wire format carries
                 handler.report_bug(event, exc.type_name, f"returned {exc}", sid)
-                reply = errors.error_ack(errors.INTERNAL, "internal server error")
-                self.send(eio_sid, protocol.ACK, handler.namespace, [reply], id)
+                error = errors.INTERNAL
+                reply = errors.error_ack(error, "internal server error")
+                self.send(eio_sid, protocol.ACK, namespace, [reply], id)
+            acked = id is not None
         except Exception:  # never an orphaned task failure
             log.exception(
                 "event failed: sid=%s namespace=%s event=%s",
-                *(sid, handler.namespace, event),
-                extra={"sid": sid, "namespace": handler.namespace, "event": event},
+                *(sid, namespace, event),
+                extra={"sid": sid, "namespace": namespace, "event": event},
             )
         finally:
-            self.observer.handler_finished(handler.namespace, time.perf_counter() - started)
+            self.observer.event_handled(namespace, time.perf_counter() - started, acked, error)
 
-    def ack(self, eio_sid: str, namespace: str, id: int | None, result: Any) -> None:
+    def refuse(self, eio_sid: str, namespace: str, id: int | None, code: str, text: str) -> None:
+        """Answer an event no handler will see with an error ack, if it asked for one."""
+        if id is not None:
+            self.ack(eio_sid, namespace, id, errors.error_ack(code, text))
+            self.observer.refused(namespace, code)
+
+    def ack(self, eio_sid: str, namespace: str, id: int | None, result: Any) -> str | None:
         """Send a handler's return value as the ack, if the client asked for one: ``None`` is
         an ack without arguments, a tuple is several arguments, a dataclass its fields.
-        Raises :class:`UnsupportedValue` for a type no wire format carries."""
+        Returns the code of the error ack sent, else None. Raises :class:`UnsupportedValue`
+        for a type no wire format carries."""
         if id is None:
-            return
+            return None
         args = [] if result is None else list(result) if isinstance(result, tuple) else [result]
         try:
             self.send(eio_sid, protocol.ACK, namespace, args, id)
@@ -126,7 +136,7 @@ class EventDispatcher:
             self.log_refusal(exc.cause, "ack not sent in %s: %s", namespace, exc.message)
             result = exc.to_ack()
             self.send(eio_sid, protocol.ACK, namespace, [result], id)
-        self.observer.acked(namespace, error_code(result))
+        return error_code(result)
 
 
 def error_code(result: Any) -> str | None:

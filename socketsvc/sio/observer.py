@@ -7,9 +7,10 @@ a no-op, so an ``Observer()`` is the null observer the server holds when nothing
 watcher subclasses it and overrides what it needs; :func:`combine` lets several watch at once.
 
 The engine's contract holds for every method here: synchronous, on the event loop, never
-blocking or raising; the per-event ones (:meth:`event_received`, :meth:`acked`,
-:meth:`emitted`, :meth:`handler_finished`) cost no more than a few dict updates. Namespaces
-are the concrete ones (``/team/a``); bounding labels is the watcher's business.
+blocking or raising. An event costs two calls (:meth:`event_received` as it starts,
+:meth:`event_handled` when its handler and ack are done), an emit one (:meth:`emitted`); those
+cost no more than a few dict updates. Namespaces are the concrete ones (``/team/a``); bounding
+labels is the watcher's business.
 """
 
 from __future__ import annotations
@@ -43,12 +44,14 @@ class Observer(EngineObserver):
     def event_received(self, namespace: str, sid: str, args: list[Any]) -> None:
         """A client's event, ``args`` = ``[name, *data]``, about to start its handler."""
 
-    def handler_finished(self, namespace: str, seconds: float) -> None:
-        """An event handler ran for ``seconds`` (ack included), in its own task."""
+    def event_handled(self, namespace: str, seconds: float, acked: bool, error: str | None) -> None:
+        """An event's handler ran for ``seconds`` in its own task, its ack included (sent when
+        ``acked``); ``error`` is the code of an error ack ``{"error": {"code"}}``, else None.
+        One call for all three, because this is the hot path."""
 
-    def acked(self, namespace: str, error: str | None) -> None:
-        """The server answered a client's ack request; ``error`` is the code of an error
-        ack ``{"error": {"code"}}``, else None."""
+    def refused(self, namespace: str, code: str) -> None:
+        """An event got an error ack with ``code`` and no handler ran (``rate_limited``,
+        ``invalid_payload``, ``unknown_event``). Only for events that asked for an ack."""
 
     def ack_received(self, namespace: str) -> None:
         """A client answered the server's ``call()`` or ``emit(callback=...)``."""

@@ -12,7 +12,9 @@ import bcrypt
 import pytest
 import socketio
 
+from socketsvc.admin.feed import AdminFeed
 from socketsvc.config import Settings
+from socketsvc.engine.traffic import Traffic
 from socketsvc.errors import ConfigError
 from tests.conftest import Inbox, StartServer, eventually
 from tests.security.conftest import AUTH_SETTINGS, token
@@ -74,6 +76,11 @@ async def user(url: str, made: list[socketio.AsyncClient], **options: Any) -> so
     return client
 
 
+def counted(aggregated: list[dict[str, Any]]) -> set[str]:
+    """The types of the UI's aggregatedEvents entries with a count."""
+    return {entry["type"] for entry in aggregated if entry["count"] > 0}
+
+
 async def test_login_snapshot_feed_and_actions(
     start_server: StartServer, admins: list[Admin], users: list[socketio.AsyncClient]
 ) -> None:
@@ -115,6 +122,9 @@ async def test_login_snapshot_feed_and_actions(
     await alice.call("shout", ("lobby", "hi"), namespace="/test")
     sent = await admin.next("event_sent", lambda a: a[2][0] == "shout")
     assert sent[:3] == ("/test", bob_sid, ["shout", {"text": "hi"}])
+    # the charts' traffic: the engine's totals, counted from one stats tick to the next
+    traffic = {"packetsIn", "bytesIn", "packetsOut", "bytesOut"}
+    await admin.next("server_stats", lambda s: traffic <= counted(s["aggregatedEvents"]))
 
     # actions, on one socket (the UI's filter is the socket's id)
     shouts = Inbox(bob, "shout", "/test")
@@ -223,3 +233,34 @@ async def test_a_flood_of_bad_logins_does_not_stall_the_node(
     alice = await user(url, users)
     assert await alice.call("ack-echo", 1, namespace="/test", timeout=2) == 1
     await flood
+
+
+def test_traffic_is_spread_over_the_seconds_between_ticks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Packets and bytes come from the engine's running totals at each stats tick: the growth
+    is spread over the whole seconds since the last tick, nothing is lost or counted twice,
+    and what passed while nobody watched is never reported."""
+    feed, traffic, clock = AdminFeed("/admin"), Traffic(), [100.5]
+    monkeypatch.setattr("socketsvc.admin.feed.now", lambda: clock[0])
+
+    def per_second(entries: list[dict[str, Any]], kind: str) -> dict[int, int]:
+        return {e["timestamp"] // 1000: e["count"] for e in entries if e["type"] == kind}
+
+    traffic.packets_in = 7  # before anybody watched
+    feed.watching = True
+    assert feed.take_counts(traffic) == []  # the starting point only
+    traffic.packets_in += 10
+    traffic.bytes_out += 5
+    clock[0] = 103.2
+    taken = feed.take_counts(traffic)
+    assert per_second(taken, "packetsIn") == {100: 3, 101: 3, 102: 4}
+    assert per_second(taken, "bytesOut") == {100: 1, 101: 1, 102: 3}
+    assert per_second(taken, "packetsOut") == {}  # nothing sent: no entry
+    traffic.packets_in += 2
+    assert per_second(feed.take_counts(traffic), "packetsIn") == {103: 2}  # same second
+    feed.watching = False
+    traffic.packets_in += 4
+    assert per_second(feed.take_counts(traffic), "packetsIn") == {103: 4}  # up to the last admin
+    traffic.packets_in += 50
+    clock[0] = 110.0
+    feed.watching = True
+    assert feed.take_counts(traffic) == []  # unwatched traffic is not reported

@@ -196,3 +196,64 @@ async def test_metrics_count_recovery_hits_and_misses(start_server: StartServer)
         assert m.value("socketsvc_recoveries_total", namespace="/recovering", outcome="miss") == 1
         await back.close()
         await forged.close()
+
+
+async def test_metrics_count_every_frame_and_byte(start_server: StartServer) -> None:
+    """The engine's totals are exact: each websocket frame read, each message queued."""
+    srv = await start_server(auth="none")
+    url = srv.make_url("/metrics")
+    async with aiohttp.ClientSession() as http:
+        ws = await http.ws_connect(eio(srv, transport="websocket"))
+        await ws.receive_str()  # the Engine.IO open packet
+        await ws.send_str("40/test,")
+        assert (await ws.receive_str()).startswith("40/test,")
+        before = await scrape(url)
+        frames = ['42/test,["echo","no ack"]', '42/test,7["echo","acked"]', "3"]  # 3: a pong
+        for frame in frames:
+            await ws.send_str(frame)
+        assert await ws.receive_str() == '43/test,7["acked"]'
+        after = await scrape(url)
+        await ws.close()
+
+    def grew(name: str) -> float:
+        return after.value(name) - before.value(name)
+
+    assert grew("socketsvc_received_packets_total") == len(frames)
+    assert grew("socketsvc_received_bytes_total") == sum(map(len, frames))
+    assert grew("socketsvc_sent_messages_total") == 1
+    assert grew("socketsvc_sent_bytes_total") == len('3/test,7["acked"]')  # the message part
+    assert after.value("socketsvc_events_received_total", namespace="/test") == 2
+    assert after.value("socketsvc_acks_sent_total", namespace="/test") == 1
+
+
+async def test_metrics_count_refused_events_as_error_acks(start_server: StartServer) -> None:
+    """Events refused before any handler (over the rate, undecodable data) are error acks,
+    not handled events."""
+    srv = await start_server(rate_limit_events=5, rate_limit_burst=5)
+    flooder = socketio.AsyncClient(reconnection=False)
+    odd = socketio.AsyncClient(serializer="msgpack", reconnection=False)
+    try:
+        for client in (flooder, odd):
+            await client.connect(str(srv.make_url("/")), namespaces=["/test"], wait_timeout=5)
+        replies = await asyncio.gather(
+            *(flooder.call("echo", i, namespace="/test", timeout=5) for i in range(8))
+        )
+        limited = sum(1 for r in replies if isinstance(r, dict))
+        assert limited >= 1
+        bad = await odd.call("echo", {1: "an int key"}, namespace="/test", timeout=5)
+        assert bad["error"]["code"] == "invalid_payload"
+        m = await scrape(srv.make_url("/metrics"))
+    finally:
+        for client in (flooder, odd):
+            await client.disconnect()
+            await client.shutdown()
+    handled = 8 - limited
+    assert m.value("socketsvc_events_received_total", namespace="/test") == handled
+    assert m.value("socketsvc_handler_seconds_count", namespace="/test") == handled
+    assert m.value("socketsvc_acks_sent_total", namespace="/test") == handled + limited + 1
+    code = "rate_limited"
+    assert m.value("socketsvc_error_acks_total", namespace="/test", code=code) == limited
+    code = "invalid_payload"
+    assert m.value("socketsvc_error_acks_total", namespace="/test", code=code) == 1
+    refusals = m.value("socketsvc_rate_limited_events_total", namespace="/test", action="refused")
+    assert refusals == limited
