@@ -40,16 +40,29 @@ _PACKER = msgpack.Packer(
 )
 
 
-def encode(message: dict[str, Any]) -> bytes:
-    """Bytes to publish; raises :class:`Unencodable` for data msgpack cannot carry."""
+def pack(value: Any) -> bytes:
+    """``value`` as nodes exchange it through Redis (the bus, the recovery stream, kept
+    sessions): dataclasses as their fields, strings as Python holds them. Raises
+    :class:`UnsupportedValue` for a type no wire format carries and :class:`Unencodable` for
+    what msgpack cannot (an int past 64 bits, nesting past 511 levels)."""
     try:
-        return _PACKER.pack({**message, "v": VERSION})  # type: ignore[no-any-return]
+        return _PACKER.pack(value)  # type: ignore[no-any-return]
     except TypeError as exc:
         _PACKER.reset()  # drop what a failed pack left behind
-        raise UnsupportedValue.of(message.get("data"), exc) from None
+        raise UnsupportedValue.of(value, exc) from None
     except (OverflowError, ValueError) as exc:
         _PACKER.reset()
         raise Unencodable.from_exception("other nodes", exc) from None
+
+
+def unpack(raw: bytes) -> Any:
+    """What :func:`pack` packed (map keys of any type, lone surrogates kept)."""
+    return msgpack.unpackb(raw, raw=False, strict_map_key=False, unicode_errors="surrogatepass")
+
+
+def encode(message: dict[str, Any]) -> bytes:
+    """Bytes to publish; raises as :func:`pack` does."""
+    return pack({**message, "v": VERSION})
 
 
 def decode(raw: bytes | str) -> dict[str, Any]:
@@ -59,9 +72,7 @@ def decode(raw: bytes | str) -> dict[str, Any]:
             message = json.loads(raw)  # a stock python-socketio emitter
             version: Any = VERSION
         else:
-            message = msgpack.unpackb(
-                raw, raw=False, strict_map_key=False, unicode_errors="surrogatepass"
-            )
+            message = unpack(raw)
             version = message.get("v") if isinstance(message, dict) else None
     except Exception as exc:  # msgpack raises many types on garbage
         raise BadMessage(f"undecodable ({type(exc).__name__})") from None

@@ -42,26 +42,17 @@ class RedisArchive:
         if not self.limit:
             return
         key = self._history_key(namespace, room)
-        try:
-            pipe = self.redis.pipeline(transaction=True)
-            pipe.rpush(key, msgpack.packb(message, use_bin_type=True))
-            pipe.ltrim(key, -self.limit, -1)
-            pipe.expire(key, HISTORY_TTL_SECONDS)
-            await pipe.execute()
-        except Exception as exc:
-            self.link.mark_down(exc)
-            return
-        self.link.mark_up()
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.rpush(key, msgpack.packb(message, use_bin_type=True))
+        pipe.ltrim(key, -self.limit, -1)
+        pipe.expire(key, HISTORY_TTL_SECONDS)
+        await self.link.attempt(pipe.execute(), None)
 
     async def recent(self, namespace: str, room: str, count: int) -> list[dict[str, Any]]:
         if count <= 0:
             return []
-        try:
-            raw = await self.redis.lrange(self._history_key(namespace, room), -count, -1)
-        except Exception as exc:
-            self.link.mark_down(exc)
-            return []
-        self.link.mark_up()
+        key = self._history_key(namespace, room)
+        raw: list[Any] = await self.link.attempt(self.redis.lrange(key, -count, -1), [])
         return [msgpack.unpackb(item, raw=False) for item in raw]
 
     async def accept_once(
@@ -69,15 +60,13 @@ class RedisArchive:
     ) -> dict[str, Any] | None:
         name = f"{self.prefix}:sent:{namespace}:{key}"
         packed = msgpack.packb(ack, use_bin_type=True)
-        try:
-            pipe = self.redis.pipeline(transaction=True)
-            pipe.set(name, packed, nx=True, px=int(seconds * 1000))
-            pipe.get(name)
-            created, stored = await pipe.execute()
-        except Exception as exc:
-            self.link.mark_down(exc)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.set(name, packed, nx=True, px=int(seconds * 1000))
+        pipe.get(name)
+        results = await self.link.attempt(pipe.execute(), None)
+        if results is None:
             return None
-        self.link.mark_up()
+        created, stored = results
         if created or stored is None:
             return None
         earlier: dict[str, Any] = msgpack.unpackb(stored, raw=False)
@@ -98,12 +87,7 @@ class RedisArchive:
         return self.link.problem()
 
     async def _probe(self) -> None:
-        try:
-            await asyncio.wait_for(self.redis.ping(), 2.0)
-        except Exception as exc:
-            self.link.mark_down(exc)
-        else:
-            self.link.mark_up()
+        await self.link.attempt(asyncio.wait_for(self.redis.ping(), 2.0), None)
 
     async def _watch(self) -> None:
         """After an outage, find out that Redis is back even when nobody chats."""

@@ -2,8 +2,9 @@
 
 :class:`RedisHealth` turns a stream of successes and failures into state changes: the first
 failure of an outage is logged once (not once per message), recovery is logged once, and
-:meth:`RedisHealth.problem` gives ``/readyz`` its reason. :class:`Backoff` spaces reconnect
-attempts from 0.1 s up to 5 s.
+:meth:`RedisHealth.problem` gives ``/readyz`` its reason. Components make their calls through
+:meth:`RedisHealth.attempt` (one call) and :meth:`RedisHealth.repeat` (a loop, retried with
+a :class:`Backoff` from 0.1 s up to 5 s), so every component reports failures the same way.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from redis import asyncio as aioredis
@@ -23,6 +25,7 @@ from redis.backoff import NoBackoff
 from socketsvc.sio.observer import Observer
 
 log = logging.getLogger("socketsvc.redis")
+T = TypeVar("T")
 
 # Every Redis call is bounded: a blackholed Redis costs at most this much per attempt.
 SOCKET_TIMEOUT = 2.0
@@ -137,6 +140,34 @@ class RedisHealth:
             self.component,
             reason,
         )
+
+    async def attempt(self, operation: Awaitable[T], failed: T) -> T:
+        """Await one Redis operation: its result, or ``failed`` when Redis failed it (the
+        outage is marked and logged once); a success marks Redis reachable."""
+        try:
+            result = await operation
+        except Exception as exc:
+            self.mark_down(exc)
+            return failed
+        self.mark_up()
+        return result
+
+    async def repeat(
+        self, step: Callable[[], Awaitable[T]], stopped: Callable[[], bool]
+    ) -> AsyncIterator[T]:
+        """``step()``'s results, again and again until ``stopped()``: a failure marks the
+        outage and waits out the :class:`Backoff` before the next try."""
+        backoff = Backoff()
+        while not stopped():
+            try:
+                result = await step()
+            except Exception as exc:
+                self.mark_down(exc)
+                await asyncio.sleep(backoff.next())
+                continue
+            self.mark_up()
+            backoff.reset()
+            yield result
 
     async def wait_settled(self, timeout: float) -> bool:
         """Wait up to ``timeout`` s for the first connection attempt; True if Redis is reachable."""

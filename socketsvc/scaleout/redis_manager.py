@@ -143,8 +143,13 @@ class RedisManager(PubSubManager, FanoutManager):
         stream = self.stream
         if stream is not None and not volatile and stream.windows(namespace):
             args = [event, *(list(data) if isinstance(data, tuple) else [data])]
-            if await stream.publish(namespace, target(room), skipped(skip_sid), args):
-                return  # every node, this one too, delivers it from the stream, in order
+            try:
+                if await stream.publish(namespace, target(room), skipped(skip_sid), args):
+                    return  # every node, this one too, delivers it from the stream, in order
+            except Unencodable as exc:  # as on the bus: this node's clients still get it
+                self.log_refusal(exc.cause, "not stored nor sent to other nodes: %s", exc.message)
+                self.deliver(namespace, room, skip_sid, args)
+                raise
             # Redis is unreachable: this node's clients get it now, without an offset.
             self.deliver(namespace, room, skip_sid, args)
             return
@@ -253,18 +258,7 @@ class RedisManager(PubSubManager, FanoutManager):
 
     async def _follow(self, stream: RedisRecovery) -> None:
         """Deliver the recovery stream's entries to this node's clients, in stream order."""
-        backoff = Backoff()
-        while not self._stopping:
-            try:
-                entries = await stream.read()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                stream.link.mark_down(exc)
-                await asyncio.sleep(backoff.next())
-                continue
-            stream.link.mark_up()
-            backoff.reset()
+        async for entries in stream.link.repeat(stream.read, lambda: self._stopping):
             if not entries:
                 continue
             async with stream.delivering():

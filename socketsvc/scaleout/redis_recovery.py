@@ -31,11 +31,12 @@ import secrets
 from collections.abc import AsyncIterator
 from typing import Any
 
-import msgpack
 from redis import asyncio as aioredis
 
 from socketsvc.config import Settings
-from socketsvc.scaleout.redis_health import Backoff, RedisHealth, redis_client
+from socketsvc.errors import Unencodable, UnsupportedValue
+from socketsvc.scaleout import bus
+from socketsvc.scaleout.redis_health import RedisHealth, redis_client
 from socketsvc.sio.observer import Observer
 from socketsvc.sio.recovery import Session, Stored, Windows
 
@@ -63,11 +64,9 @@ def stream_entry(
     origin: str = "",
 ) -> dict[str, bytes]:
     """The fields of one stored emit in the recovery stream; ``origin``: the node that wrote
-    it (metrics tell its own entries from the others'), empty from an emitter."""
-    body: bytes = msgpack.packb(
-        [namespace, None if rooms is None else sorted(rooms), sorted(skip), args],
-        use_bin_type=True,
-    )
+    it (metrics tell its own entries from the others'), empty from an emitter. Packed as bus
+    messages are, and raises as :func:`~socketsvc.scaleout.bus.pack` does."""
+    body = bus.pack([namespace, None if rooms is None else sorted(rooms), sorted(skip), args])
     return {"m": body, "o": origin.encode()}
 
 
@@ -118,18 +117,17 @@ class RedisRecovery:
     async def publish(
         self, namespace: str, rooms: frozenset[str] | None, skip: frozenset[str], args: list[Any]
     ) -> str | None:
-        """Append a stored emit; its id (the offset), or None when Redis is unreachable."""
-        try:
-            entry_id = await self.redis.xadd(
-                self.stream,
-                stream_entry(namespace, rooms, skip, args, self.node),  # type: ignore[arg-type]
-                maxlen=self.max_packets,
-                approximate=True,
-            )
-        except Exception as exc:
-            self.link.mark_down(exc)
+        """Append a stored emit; its id (the offset), or None when Redis is unreachable.
+        Raises as :func:`~socketsvc.scaleout.bus.pack` does for what the stream cannot hold."""
+        added = self.redis.xadd(
+            self.stream,
+            stream_entry(namespace, rooms, skip, args, self.node),  # type: ignore[arg-type]
+            maxlen=self.max_packets,
+            approximate=True,
+        )
+        entry_id = await self.link.attempt(added, None)
+        if entry_id is None:
             return None
-        self.link.mark_up()
         self.observer.bus_published(1)
         return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
 
@@ -160,7 +158,7 @@ class RedisRecovery:
     def _decode(self, raw_id: Any, fields: Any) -> Entry | None:
         entry_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
         try:
-            namespace, rooms, skip, args = msgpack.unpackb(fields[b"m"], raw=False)
+            namespace, rooms, skip, args = bus.unpack(fields[b"m"])
             return (
                 entry_id,
                 namespace,
@@ -192,12 +190,11 @@ class RedisRecovery:
     @staticmethod
     def _pack(session: Session) -> bytes:
         fields = [session.pid, session.sid, session.namespace, session.rooms, session.data]
-        packed: bytes = msgpack.packb([*fields, session.start], use_bin_type=True)
-        return packed
+        return bus.pack([*fields, session.start])
 
     @staticmethod
     def _unpack(raw: bytes) -> Session:
-        pid, sid, namespace, rooms, data, start = msgpack.unpackb(raw, raw=False)
+        pid, sid, namespace, rooms, data, start = bus.unpack(raw)
         return Session(pid, sid, namespace, list(rooms), data, start)
 
     def _live_ttl_ms(self) -> int:
@@ -223,10 +220,12 @@ class RedisRecovery:
         self._live.discard(session.pid)
         keys = [self._live_key(session.pid), self._session_key(session.pid)]
         try:
-            args: list[Any] = [self._pack(session), int(window * 1000), self.node]
-            await self._persist_script(keys=keys, args=args)
-        except Exception as exc:
-            self.link.mark_down(exc)
+            packed = self._pack(session)
+        except (Unencodable, UnsupportedValue) as exc:  # its session data: not Redis's fault
+            log.warning("session of sid=%s not kept for recovery: %s", session.sid, exc)
+            packed, window = b"", 0
+        args: list[Any] = [packed, int(window * 1000), self.node]
+        await self.link.attempt(self._persist_script(keys=keys, args=args), None)
 
     async def claim(self, pid: str, namespace: str) -> Session | None:
         live = False
@@ -249,11 +248,7 @@ class RedisRecovery:
         return session if session.namespace == namespace else None
 
     async def pending(self, pid: str) -> bool:
-        try:
-            return bool(await self.redis.exists(self._session_key(pid)))
-        except Exception as exc:
-            self.link.mark_down(exc)
-            return False
+        return bool(await self.link.attempt(self.redis.exists(self._session_key(pid)), 0))
 
     async def resumable(self, session: Session, offset: str | None) -> bool:
         after = offset if offset is not None else session.start
@@ -280,11 +275,8 @@ class RedisRecovery:
         after = offset if offset is not None else session.start
         if after is None or self.position is None or _ids(after) >= _ids(self.position):
             return []
-        try:
-            items: Any = await self.redis.xrange(self.stream, min=f"({after}", max=self.position)
-        except Exception as exc:
-            self.link.mark_down(exc)
-            return []
+        read = self.redis.xrange(self.stream, min=f"({after}", max=self.position)
+        items: Any = await self.link.attempt(read, [])
         missed: list[list[Any]] = []
         for raw_id, fields in items:
             entry = self._decode(raw_id, fields)
@@ -316,24 +308,16 @@ class RedisRecovery:
 
     async def _keep_alive(self) -> None:
         """Keep the live sessions' keys alive, and the stream within the longest window."""
-        backoff = Backoff()
-        while not self._stopping:
-            try:
-                await self.ensure_position()
-                pipe = self.redis.pipeline(transaction=False)
-                for pid in list(self._live):
-                    pipe.pexpire(self._live_key(pid), self._live_ttl_ms())
-                pipe.xtrim(self.stream, minid=self._oldest_kept(), approximate=True)
-                await pipe.execute()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self.link.mark_down(exc)
-                await asyncio.sleep(backoff.next())
-                continue
-            self.link.mark_up()
-            backoff.reset()
+        async for _ in self.link.repeat(self._refresh, lambda: self._stopping):
             await asyncio.sleep(REFRESH_SECONDS)
+
+    async def _refresh(self) -> None:
+        await self.ensure_position()
+        pipe = self.redis.pipeline(transaction=False)
+        for pid in list(self._live):
+            pipe.pexpire(self._live_key(pid), self._live_ttl_ms())
+        pipe.xtrim(self.stream, minid=self._oldest_kept(), approximate=True)
+        await pipe.execute()
 
     def _oldest_kept(self) -> str:
         """Stream entries older than the longest window can no longer be asked for."""

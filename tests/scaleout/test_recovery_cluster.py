@@ -7,14 +7,20 @@ script switches to B, as a load balancer does when a node drops a connection or 
 
 from __future__ import annotations
 
+import json
+import logging
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
+from socketsvc.app.factory import SIO
+from socketsvc.errors import Unencodable
 from tests.cli_node import cli_node
-from tests.conftest import StartServer
+from tests.conftest import StartServer, eventually
 from tests.e2e.test_js_clients import assert_all_passed, run_node
+from tests.sample_handlers import Point
 
 
 @pytest.mark.parametrize("transport", ["websocket", "polling"])
@@ -57,3 +63,72 @@ async def test_stock_js_client_recovers_on_another_node(
             "TRANSPORT": transport,
         }
         assert_all_passed(await run_node(node, "recovery_cluster.test.mjs", env))
+
+
+async def _join(http: aiohttp.ClientSession, node: Any, auth: dict[str, Any] | None) -> Any:
+    """A raw websocket client of ``/recovering`` on ``node``; it and its CONNECT payload."""
+    ws = await http.ws_connect(str(node.make_url("/socket.io/")) + "?EIO=4&transport=websocket")
+    await ws.receive_str()  # the Engine.IO open packet
+    await ws.send_str("40/recovering," + (json.dumps(auth) if auth else ""))
+    reply = await ws.receive_str()
+    assert reply.startswith("40/recovering,"), reply
+    return ws, json.loads(reply.split(",", 1)[1])
+
+
+async def _ask(ws: Any, id: int, event: str, *args: Any) -> Any:
+    """Send an acked event on a raw client; its ack's first argument (other packets skipped)."""
+    await ws.send_str(f"42/recovering,{id}" + json.dumps([event, *args]))
+    ack = f"43/recovering,{id}["
+    while not (frame := await ws.receive_str()).startswith(ack):
+        pass
+    return json.loads(frame[len(ack) - 1 :])[0]
+
+
+async def test_stored_emits_and_kept_sessions_cross_redis_as_the_bus_does(
+    start_server: StartServer,
+    redis_url: str,
+    redis_prefix: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The stream and the kept sessions pack values as the bus does: a dataclass as its fields,
+    a lone surrogate as Python holds it (JSON clients get it escaped). A value is never taken
+    for a Redis outage: Redis stays ready and nothing is logged as an error."""
+    cluster = {"manager": "redis", "redis_url": redis_url, "redis_prefix": redis_prefix}
+    a, b = await start_server(**cluster), await start_server(**cluster)
+    async with aiohttp.ClientSession() as http:
+        reader, _ = await _join(http, b, None)
+        assert await _ask(reader, 1, "enter", "r") is True
+        odd = {"point": Point(1, 2), "text": "a\udfffb"}
+        await a.app[SIO].emit("news", odd, namespace="/recovering", to="r")
+        frame = await reader.receive_str()
+        name, payload, offset = json.loads(frame.removeprefix("42/recovering,"))
+        assert name == "news" and offset  # stored: it came through the stream
+        assert payload == {"point": {"x": 1, "y": 2, "label": None}, "text": "a\udfffb"}
+
+        # What msgpack cannot nest (JSON can): this node's JSON clients get it, unstored; the
+        # emitter is told; Redis stays up.
+        local, _ = await _join(http, a, None)
+        assert await _ask(local, 1, "enter", "r") is True
+        deep: list[Any] = []
+        for _ in range(3000):
+            deep = [deep]
+        with pytest.raises(Unencodable):
+            await a.app[SIO].emit("news", deep, namespace="/recovering", to="r")
+        frame = await local.receive_str()
+        assert frame == '42/recovering,["news",' + "[" * 3001 + "]" * 3001 + "]"  # no offset
+        await local.close()
+
+        keeper, hello = await _join(http, a, None)
+        assert await _ask(keeper, 1, "keep", "x\ud800") is True
+        await keeper.close()  # the transport drops: node A keeps the session in Redis
+        await eventually(lambda: not a.app[SIO].manager.is_connected(hello["sid"], "/recovering"))
+        back, again = await _join(http, b, {"pid": hello["pid"]})
+        assert again["sid"] == hello["sid"]  # recovered on the other node
+        state = await _ask(back, 1, "state")
+        assert state["recovered"] is True and state["kept"] == "x\ud800"
+        for node in (a, b):
+            async with http.get(node.make_url("/readyz")) as r:
+                assert r.status == 200, await r.text()
+        for ws in (reader, back):
+            await ws.close()
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
