@@ -142,6 +142,13 @@ class ManagerBase(socketio.AsyncManager):  # type: ignore[misc]
         """A new ack id for a packet to ``sid``; the client's ACK with it calls ``callback``."""
         return self._generate_ack_id(sid, callback)  # type: ignore[no-any-return]
 
+    def drop_ack_id(self, sid: str, ack_id: int) -> None:
+        """Forget an ack id whose packet was never sent (python-socketio keeps it until the
+        client disconnects otherwise)."""
+        waiting = self.callbacks.get(sid)
+        if waiting is not None:
+            waiting.pop(ack_id, None)
+
     def basic_disconnect(self, sid: str, namespace: str, **kwargs: Any) -> None:
         """python-socketio's cleanup of one client, shown only the client's own rooms.
 

@@ -109,19 +109,21 @@ class FanoutManager(ManagerBase):
                 self.observer.emitted(namespace, room, skip_sid, args, 0)
                 return
             skip = set(skip_sid) if isinstance(skip_sid, list | tuple | set) else {skip_sid}
-            targets = list(self._recipients(namespace, room, skip))
             failure: Unencodable | None = None
-            for sid, eio_sid in targets:
+            reached = 0
+            for sid, eio_sid in list(self._recipients(namespace, room, skip)):
                 ack_id = self.ack_id(sid, callback)
                 try:
                     frames = protocol.encode_frames(
                         server.format_of(eio_sid), protocol.EVENT, namespace, args, ack_id
                     )
                 except Unencodable as exc:
+                    self.drop_ack_id(sid, ack_id)  # no answer will come for it
                     failure = failure or self._refused(exc, namespace)
                     continue
                 server.eio.push(eio_sid, frames)
-            self.observer.emitted(namespace, room, skip_sid, args, len(targets))
+                reached += 1
+            self.observer.emitted(namespace, room, skip_sid, args, reached)
             if failure is not None:
                 raise failure
             return

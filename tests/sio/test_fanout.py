@@ -15,6 +15,7 @@ import socketio
 
 from socketsvc.app.factory import SIO
 from socketsvc.engine.websocket import WRITE_HIGH_WATER
+from socketsvc.errors import Unencodable
 from tests.conftest import CLIENT_SERIALIZERS, StartServer, eventually
 
 NS = "/test"
@@ -237,6 +238,35 @@ async def test_emits_with_an_ack_callback_reach_the_room_in_each_clients_format(
         assert sorted(answers) == ["j got 1", "m got 1"]
         assert await sio.call("question", {"q": 2}, to=clients["out"].get_sid(NS), namespace=NS)
         assert sorted(asked) == ["j", "m", "out"]  # "out" got only the question meant for it
+    finally:
+        for client in clients.values():
+            await client.disconnect()
+            await client.shutdown()
+
+
+async def test_an_asking_emit_one_format_refuses_leaves_no_ack_id_behind(
+    start_server: StartServer,
+) -> None:
+    """The JSON client gets a lone surrogate (escaped) and answers; the msgpack client cannot
+    be sent it, so no ack id waits for it, and it is not counted as reached."""
+    server = await start_server()
+    sio = server.app[SIO]
+    clients = await clients_in_rooms(str(server.make_url("/")), {"j": ["r"], "m": ["r"]})
+    for client in clients.values():
+        client.on("question", lambda data: f"seen {data['q']}", namespace=NS)
+    answers: list[Any] = []
+    try:
+        with pytest.raises(Unencodable):
+            await sio.emit(
+                "question", {"q": "a\udfffb"}, namespace=NS, to="r", callback=answers.append
+            )
+        await sio.emit("question", {"q": "b"}, namespace=NS, to="r", callback=answers.append)
+        await eventually(lambda: len(answers) == 3)
+        assert sorted(answers) == ["seen a\udfffb", "seen b", "seen b"]
+        for client in clients.values():  # every id answered, none left for the refused one
+            assert set(sio.manager.callbacks.get(client.get_sid(NS), {})) <= {0}
+        async with aiohttp.ClientSession() as http, http.get(server.make_url("/metrics")) as r:
+            assert 'socketsvc_event_deliveries_total{namespace="/test"} 3.0' in await r.text()
     finally:
         for client in clients.values():
             await client.disconnect()
