@@ -18,8 +18,8 @@ What changes against stock python-socketio 5.18, and why:
 - Handlers see each connection's handshake (headers, query, auth, client address after
   trusted proxies) through ``self.handshake(sid)``.
 - A transport that joins no namespace within ``connect_timeout`` is closed.
-- Connection-state recovery (recovery.py): a client that drops and comes back within its
-  namespace's window gets its sid, rooms, session data and the packets it missed.
+- Connection-state recovery (recovery.py, sessions.py): a client that drops and comes back
+  within its namespace's window gets its sid, rooms, session data and the packets it missed.
 
 The connect, disconnect and ack flows are python-socketio's own (``base_*`` in _socketio.py);
 this class adds the checks around them.
@@ -52,7 +52,8 @@ from .dispatch import EventDispatcher
 from .namespaces import NamespaceTable, Route
 from .observer import Observer
 from .reader import PacketReader, UnacceptedFormat
-from .recovery import NAMESPACE_LEFT, RECOVERABLE, RecoveryLog, Session
+from .recovery import NAMESPACE_LEFT, RecoveryLog, Session
+from .sessions import RecoverableSessions
 from .tasks import TaskSet
 
 log = logging.getLogger("socketsvc.server")
@@ -104,12 +105,14 @@ class SocketServer(SocketIOServer):
         self.services = services
         self.security = security
         self.recovery = recovery
-        # Recovery bookkeeping: the session of each connection in a namespace with recovery
-        # (by (eio_sid, namespace) while it connects, then by sid), and the recovered sids.
-        self._connecting: dict[tuple[str, str], Session] = {}
-        self._sessions: dict[str, Session] = {}
-        self._taken_over: set[str] = set()  # sids whose session a reconnect just claimed
-        self.recovered: set[str] = set()
+        self.sessions = RecoverableSessions(
+            recovery,
+            self.manager,
+            self.eio,
+            self.observer,
+            lambda sid, namespace: self.disconnect(sid, namespace=namespace),
+            self._send,
+        )
         self.tasks = TaskSet()  # handler calls and packet flows still running
         self.handshakes: dict[str, Handshake] = {}  # socket.io sid -> its connect request
         # Set once shutdown begins: from then on nothing new is accepted for delivery.
@@ -281,31 +284,19 @@ class SocketServer(SocketIOServer):
             return
         if self._is_connected(eio_sid, namespace):
             raise PacketError(f"already connected to namespace {namespace}")
-        auth, restored, offset = await self._recover(namespace, auth)
-        key = (eio_sid, namespace)
-        if restored is not None:
-            self._connecting[key] = restored
-            self.manager.connect_as(eio_sid, namespace, restored.sid)
-            self.recovered.add(restored.sid)
-        elif self.recovery.windows(namespace):
-            self._connecting[key] = Session(self.recovery.new_pid(), "", namespace)
+        sessions = self.sessions
+        auth, restored, offset = await sessions.claim(namespace, auth)
+        sessions.begin(eio_sid, namespace, restored)
         try:
             await self.base_namespace_connect(eio_sid, namespace, auth)
         finally:
-            session = self._connecting.pop(key, None)
-            self.manager.connect_as(eio_sid, namespace, None)
+            session = sessions.end(eio_sid, namespace)
         sid = self.manager.sid_from_eio_sid(eio_sid, namespace)
         if sid is None or not self.manager.is_connected(sid, namespace):
-            if restored is not None:
-                self.recovered.discard(restored.sid)
+            sessions.refused(restored)
             await self.routes.release(namespace)  # refused
             return
-        if session is not None:
-            session.sid = sid
-            if restored is None:
-                session.start = self.recovery.head(namespace)
-                await self.recovery.track(session)
-            self._sessions[sid] = session
+        await sessions.connected(sid, namespace, session, restored)
         self.observer.namespace_connected(namespace, sid, eio_sid)
         if eio_sid not in self.environ:
             # The transport closed while the connect handler ran and found this namespace
@@ -314,7 +305,7 @@ class SocketServer(SocketIOServer):
             return
         self.deadlines.cancel(eio_sid)
         if restored is not None:
-            await self._restore(eio_sid, namespace, restored, offset)
+            await sessions.restore(eio_sid, namespace, restored, offset)
             self.observer.recovery_hit(namespace, sid)
         if handler is not None:
             try:
@@ -325,53 +316,6 @@ class SocketServer(SocketIOServer):
                     *(sid, namespace),
                     extra={"sid": sid, "namespace": namespace},
                 )
-
-    async def _recover(self, namespace: str, auth: Any) -> tuple[Any, Session | None, str | None]:
-        """The application's auth (without ``pid``/``offset``), and the session to restore
-        with the client's offset, when it asks for one that can be restored."""
-        if not isinstance(auth, dict) or "pid" not in auth:
-            return auth, None, None
-        auth = dict(auth)
-        pid, offset = auth.pop("pid"), auth.pop("offset", None)
-        offset = offset if isinstance(offset, str) else None
-        if not self.recovery.windows(namespace) or not isinstance(pid, str):
-            return auth, None, None
-        session = await self.recovery.claim(pid, namespace)
-        if session is None:
-            log.info("recovery of %s: no session (expired, unknown or taken)", namespace)
-            self.observer.recovery_miss(namespace, "unknown_session")
-            return auth, None, None
-        if not await self.recovery.resumable(session, offset):
-            log.info("recovery of %s: what the client missed is no longer kept", namespace)
-            self.observer.recovery_miss(namespace, "missed_too_much")
-            return auth, None, None
-        if session.live:
-            # Its old connection still counts as open somewhere (its node crashed, or has not
-            # noticed yet): drop it, on this node or through the bus, before the sid is reused.
-            if self.manager.is_connected(session.sid, namespace):
-                self._taken_over.add(session.sid)
-            await self.disconnect(session.sid, namespace=namespace)
-        return auth, session, offset
-
-    async def _restore(
-        self, eio_sid: str, namespace: str, session: Session, offset: str | None
-    ) -> None:
-        """The restored connection gets its rooms and session data back, then what it missed,
-        in order. Stored packets are held back meanwhile: each reaches it exactly once,
-        either in what it missed or live, after it."""
-        async with self.recovery.holding():
-            for room in session.rooms:
-                await self.manager.enter_room(session.sid, namespace, room)
-            engine_session = self.eio.sockets.get(eio_sid)
-            if session.data is not None and engine_session is not None:
-                engine_session.session[namespace] = session.data
-            missed = await self.recovery.missed(session, offset)
-            for args in missed:
-                try:
-                    self._send(eio_sid, protocol.EVENT, namespace, args)
-                except errors.Unencodable as exc:
-                    log.warning("recovery of %s: a missed packet was not sent: %s", namespace, exc)
-        await self.recovery.track(session)
 
     async def run_lifecycle_handler(self, event: str, namespace: str, *args: Any) -> Any:
         """connect and disconnect handlers, each in a task of its own."""
@@ -438,7 +382,7 @@ class SocketServer(SocketIOServer):
         self, eio_sid: str, namespace: str, reason: str | None = None
     ) -> None:
         sid = self.manager.sid_from_eio_sid(eio_sid, namespace)
-        kept = self._keep(eio_sid, sid, namespace, reason)
+        kept = self.sessions.keep(sid, namespace, reason)
         await self.base_namespace_disconnect(eio_sid, namespace, reason)
         if sid is not None:
             await self._gone(sid, namespace, kept)
@@ -458,60 +402,30 @@ class SocketServer(SocketIOServer):
 
     async def _gone(self, sid: str, namespace: str, kept: Session | None) -> None:
         """A client left a namespace: drop what this server held for it; keep its session
-        for recovery (``kept``), or forget it, unless a reconnect already claimed it."""
+        for recovery (``kept``), or forget it."""
         self._forget(sid)
-        self.recovered.discard(sid)
-        session = self._sessions.pop(sid, None)
-        if sid in self._taken_over:
-            self._taken_over.discard(sid)
-        elif kept is not None:  # claimable only now that the sid is gone
-            await self.recovery.persist(kept)
-        elif session is not None:
-            await self.recovery.forget(session)
-
-    def _keep(
-        self, eio_sid: str, sid: str | None, namespace: str, reason: str | None
-    ) -> Session | None:
-        """What to keep of a connection that dropped without meaning to: its session."""
-        if sid is None or reason not in RECOVERABLE:
-            return None
-        session = self._sessions.get(sid)
-        if session is None or not self.manager.is_connected(sid, namespace):
-            return None
-        self._snapshot(session, namespace)
-        return session
+        await self.sessions.gone(sid, kept)
 
     async def enter_room(self, sid: str, room: str, namespace: str | None = None) -> None:
         await super().enter_room(sid, room, namespace=namespace)
-        await self._track(sid, namespace or "/")
+        await self.sessions.changed(sid, namespace or "/")
 
     async def leave_room(self, sid: str, room: str, namespace: str | None = None) -> None:
         await super().leave_room(sid, room, namespace=namespace)
-        await self._track(sid, namespace or "/")
+        await self.sessions.changed(sid, namespace or "/")
 
     async def save_session(self, sid: str, session: Any, namespace: str | None = None) -> None:
         await super().save_session(sid, session, namespace=namespace)
-        await self._track(sid, namespace or "/")
-
-    async def _track(self, sid: str, namespace: str) -> None:
-        """A recoverable connection's rooms or session data changed: tell the recovery log,
-        so that even a crash of this node does not lose them."""
-        session = self._sessions.get(sid)
-        if session is not None:
-            self._snapshot(session, namespace)
-            await self.recovery.track(session)
-
-    def _snapshot(self, session: Session, namespace: str) -> None:
-        sid = session.sid
-        session.rooms = [r for r in self.manager.get_rooms(sid, namespace) if r != sid]
-        eio_session = self.eio.sockets.get(self.manager.eio_sid_from_sid(sid, namespace))
-        if eio_session is not None:
-            session.data = eio_session.session.get(namespace)
+        await self.sessions.changed(sid, namespace or "/")
 
     def session_pid(self, sid: str) -> str | None:
         """The private id of ``sid``'s recoverable session (None without recovery)."""
-        session = self._sessions.get(sid)
-        return session.pid if session is not None else None
+        return self.sessions.pid(sid)
+
+    @property
+    def recovered(self) -> set[str]:
+        """The sids connected by recovering their session."""
+        return self.sessions.recovered
 
     # -- outgoing ------------------------------------------------------------------------------
 
@@ -552,9 +466,9 @@ class SocketServer(SocketIOServer):
         of a namespace with recovery carries the session's ``pid``."""
         namespace, data = pkt.namespace or "/", pkt.data
         if pkt.packet_type == protocol.CONNECT:
-            session = self._connecting.get((eio_sid, namespace))
-            if session is not None:
-                data = {**data, "pid": session.pid}
+            pid = self.sessions.pid_connecting(eio_sid, namespace)
+            if pid is not None:
+                data = {**data, "pid": pid}
         self._send(eio_sid, pkt.packet_type, namespace, data, pkt.id)
 
     def _send(

@@ -136,6 +136,8 @@ class Node:
             "packet reader state": sio.reader.state_size(),
             "connect deadlines": len(sio.deadlines),
             "security state": sio.security.state_size(),
+            "handshakes": len(sio.handshakes),
+            "recoverable sessions": sio.sessions.state_size(),
             "server tasks": len(sio.tasks),
         }
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 import socketio
 
-from tests.conftest import CLIENT_SERIALIZERS, Connect, Inbox, StartServer
+from socketsvc.app.factory import SIO
+from tests.conftest import CLIENT_SERIALIZERS, Connect, Inbox, StartServer, eventually
 from tests.e2e.test_js_clients import assert_all_passed, run_node
 
 
@@ -29,6 +30,10 @@ async def test_stock_js_client_recovers(
         "TRANSPORT": transport,
     }
     assert_all_passed(await run_node(node, "recovery.test.mjs", env))
+    # every client has gone: nothing is held for them but what the recovery log keeps
+    servers = [default.app[SIO], short.app[SIO], small.app[SIO]]
+    await eventually(lambda: all(sio.sessions.state_size() == 0 for sio in servers))
+    assert all(not sio.handshakes for sio in servers)
 
 
 async def test_a_namespace_without_recovery_is_unchanged(connect: Connect) -> None:
