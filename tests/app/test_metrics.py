@@ -8,7 +8,6 @@ consumer. Every number the script caused is then read back from the exposition.
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 import aiohttp
@@ -17,6 +16,7 @@ import socketio
 from prometheus_client.parser import text_string_to_metric_families
 
 from socketsvc.app.factory import SIO
+from tests import raw_client
 from tests.conftest import StartServer, eventually
 from tests.security.test_access import _small_rcvbuf_socket, eio
 
@@ -170,26 +170,18 @@ async def test_metrics_token_and_switch(start_server: StartServer) -> None:
     assert (await scrape(guarded.make_url("/metrics"), "scrape-me")).value("socketsvc_ready") == 1
 
 
-async def _connect_raw(http: aiohttp.ClientSession, srv: Any, auth: dict[str, Any] | None) -> Any:
-    """A raw websocket client connected to /recovering; returns it and its CONNECT payload."""
-    ws = await http.ws_connect(eio(srv, transport="websocket"))
-    await ws.receive_str()  # the Engine.IO open packet
-    await ws.send_str("40/recovering," + (json.dumps(auth) if auth else ""))
-    reply = await ws.receive_str()
-    assert reply.startswith("40/recovering,"), reply
-    return ws, json.loads(reply.split(",", 1)[1])
-
-
 async def test_metrics_count_recovery_hits_and_misses(start_server: StartServer) -> None:
     srv = await start_server()
     sio = srv.app[SIO]
     async with aiohttp.ClientSession() as http:
-        first, hello = await _connect_raw(http, srv, None)
+        first, hello = await raw_client.join(http, srv, "/recovering", None)
         await first.close()  # the transport drops: its session is kept for recovery
         await eventually(lambda: not sio.manager.is_connected(hello["sid"], "/recovering"))
-        back, again = await _connect_raw(http, srv, {"pid": hello["pid"]})
+        back, again = await raw_client.join(http, srv, "/recovering", {"pid": hello["pid"]})
         assert again["sid"] == hello["sid"]  # recovered
-        forged, fresh = await _connect_raw(http, srv, {"pid": "forged", "offset": "x-1"})
+        forged, fresh = await raw_client.join(
+            http, srv, "/recovering", {"pid": "forged", "offset": "x-1"}
+        )
         assert fresh["sid"] != hello["sid"]
         m = await scrape(srv.make_url("/metrics"))
         assert m.value("socketsvc_recoveries_total", namespace="/recovering", outcome="hit") == 1

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import time
-from typing import Any
 
 import aiohttp
 
 from socketsvc.app.factory import SIO
+from tests import raw_client
 from tests.conftest import Connect, ConnectTo, Inbox, StartServer, eventually
 
 CHAT = "/chat"
@@ -207,17 +206,6 @@ async def test_a_retried_message_is_answered_with_its_first_ack_and_sent_once(
     assert mine["id"] != first["id"]
 
 
-async def _raw_member(http: aiohttp.ClientSession, srv: Any, auth: dict[str, Any] | None) -> Any:
-    """A raw websocket client of /chat (its transport can drop without a goodbye); it and
-    its CONNECT payload."""
-    ws = await http.ws_connect(str(srv.make_url("/socket.io/")) + "?EIO=4&transport=websocket")
-    await ws.receive_str()  # the Engine.IO open packet
-    await ws.send_str("40/chat," + (json.dumps(auth) if auth else ""))
-    reply = await ws.receive_str()
-    assert reply.startswith("40/chat,"), reply
-    return ws, json.loads(reply.split(",", 1)[1])
-
-
 async def test_a_member_who_drops_and_recovers_never_left(
     start_server: StartServer, connect_to: ConnectTo
 ) -> None:
@@ -229,12 +217,12 @@ async def test_a_member_who_drops_and_recovers_never_left(
     await call(watcher, "join", {"room": "r", "name": "w"})
     sio = srv.app[SIO]
     async with aiohttp.ClientSession() as http:
-        ws, hello = await _raw_member(http, srv, None)
+        ws, hello = await raw_client.join(http, srv, CHAT, None)
         await ws.send_str('42/chat,1["join",{"room":"r","name":"d"}]')
         assert (await joined.get())[0] == {"room": "r", "name": "d"}  # (data, offset)
         await ws.close()  # the transport drops: the member may come back
         await eventually(lambda: not sio.manager.is_connected(hello["sid"], CHAT))
-        back, again = await _raw_member(http, srv, {"pid": hello["pid"]})
+        back, again = await raw_client.join(http, srv, CHAT, {"pid": hello["pid"]})
         assert again["sid"] == hello["sid"] and again["pid"] == hello["pid"]  # recovered
         await back.send_str('42/chat,2["message",{"room":"r","text":"still here"}]')
         assert (await said.get())[0]["text"] == "still here"

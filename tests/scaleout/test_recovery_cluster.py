@@ -17,6 +17,7 @@ import pytest
 
 from socketsvc.app.factory import SIO
 from socketsvc.errors import Unencodable
+from tests import raw_client
 from tests.cli_node import cli_node
 from tests.conftest import StartServer, eventually
 from tests.e2e.test_js_clients import assert_all_passed, run_node
@@ -65,25 +66,6 @@ async def test_stock_js_client_recovers_on_another_node(
         assert_all_passed(await run_node(node, "recovery_cluster.test.mjs", env))
 
 
-async def _join(http: aiohttp.ClientSession, node: Any, auth: dict[str, Any] | None) -> Any:
-    """A raw websocket client of ``/recovering`` on ``node``; it and its CONNECT payload."""
-    ws = await http.ws_connect(str(node.make_url("/socket.io/")) + "?EIO=4&transport=websocket")
-    await ws.receive_str()  # the Engine.IO open packet
-    await ws.send_str("40/recovering," + (json.dumps(auth) if auth else ""))
-    reply = await ws.receive_str()
-    assert reply.startswith("40/recovering,"), reply
-    return ws, json.loads(reply.split(",", 1)[1])
-
-
-async def _ask(ws: Any, id: int, event: str, *args: Any) -> Any:
-    """Send an acked event on a raw client; its ack's first argument (other packets skipped)."""
-    await ws.send_str(f"42/recovering,{id}" + json.dumps([event, *args]))
-    ack = f"43/recovering,{id}["
-    while not (frame := await ws.receive_str()).startswith(ack):
-        pass
-    return json.loads(frame[len(ack) - 1 :])[0]
-
-
 async def test_stored_emits_and_kept_sessions_cross_redis_as_the_bus_does(
     start_server: StartServer,
     redis_url: str,
@@ -96,8 +78,8 @@ async def test_stored_emits_and_kept_sessions_cross_redis_as_the_bus_does(
     cluster = {"manager": "redis", "redis_url": redis_url, "redis_prefix": redis_prefix}
     a, b = await start_server(**cluster), await start_server(**cluster)
     async with aiohttp.ClientSession() as http:
-        reader, _ = await _join(http, b, None)
-        assert await _ask(reader, 1, "enter", "r") is True
+        reader, _ = await raw_client.join(http, b, "/recovering", None)
+        assert await raw_client.ask(reader, "/recovering", 1, "enter", "r") is True
         odd = {"point": Point(1, 2), "text": "a\udfffb"}
         await a.app[SIO].emit("news", odd, namespace="/recovering", to="r")
         frame = await reader.receive_str()
@@ -107,8 +89,8 @@ async def test_stored_emits_and_kept_sessions_cross_redis_as_the_bus_does(
 
         # What msgpack cannot nest (JSON can): this node's JSON clients get it, unstored; the
         # emitter is told; Redis stays up.
-        local, _ = await _join(http, a, None)
-        assert await _ask(local, 1, "enter", "r") is True
+        local, _ = await raw_client.join(http, a, "/recovering", None)
+        assert await raw_client.ask(local, "/recovering", 1, "enter", "r") is True
         deep: list[Any] = []
         for _ in range(3000):
             deep = [deep]
@@ -118,13 +100,13 @@ async def test_stored_emits_and_kept_sessions_cross_redis_as_the_bus_does(
         assert frame == '42/recovering,["news",' + "[" * 3001 + "]" * 3001 + "]"  # no offset
         await local.close()
 
-        keeper, hello = await _join(http, a, None)
-        assert await _ask(keeper, 1, "keep", "x\ud800") is True
+        keeper, hello = await raw_client.join(http, a, "/recovering", None)
+        assert await raw_client.ask(keeper, "/recovering", 1, "keep", "x\ud800") is True
         await keeper.close()  # the transport drops: node A keeps the session in Redis
         await eventually(lambda: not a.app[SIO].manager.is_connected(hello["sid"], "/recovering"))
-        back, again = await _join(http, b, {"pid": hello["pid"]})
+        back, again = await raw_client.join(http, b, "/recovering", {"pid": hello["pid"]})
         assert again["sid"] == hello["sid"]  # recovered on the other node
-        state = await _ask(back, 1, "state")
+        state = await raw_client.ask(back, "/recovering", 1, "state")
         assert state["recovered"] is True and state["kept"] == "x\ud800"
         for node in (a, b):
             async with http.get(node.make_url("/readyz")) as r:
