@@ -6,55 +6,16 @@
 // SHORT_WINDOW_URL (a 1 s window), SMALL_LOG_URL (3 packets kept), PARSER, TRANSPORT.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { io, options, request, settled, URL_ } from "./client.mjs";
+import { request } from "./client.mjs";
+import { closeAll, collect, comeBack, open, until } from "./recovering.mjs";
 
-const NS = "/recovering";
-const sockets = [];
-after(() => sockets.forEach((s) => s.close()));
-
-/** A stock client; it reconnects when the test says so (`comeBack`), as an app's would. */
-async function open(base = URL_, extra = {}) {
-  const socket = io(base + NS, options(extra));
-  sockets.push(socket);
-  await new Promise((resolve, reject) => {
-    socket.once("connect", resolve);
-    socket.once("connect_error", reject);
-  });
-  await settled(socket);
-  return socket;
-}
-
-/** Every `news` event of `socket`, with all its arguments (the offset is the last). */
-function collect(socket) {
-  const seen = [];
-  socket.on("news", (...args) => seen.push(args));
-  return seen;
-}
+after(closeAll);
 
 /** Cut the transport under the client, as a network change would. */
 async function drop(socket) {
   const gone = new Promise((resolve) => socket.once("disconnect", resolve));
   socket.io.engine.close();
   await gone; // the client says "forced close"; to the server its transport closed
-}
-
-/** Reconnect, with the pid and last offset the client kept (what its auto-reconnect does). */
-async function comeBack(socket) {
-  const back = new Promise((resolve, reject) => {
-    socket.once("connect", resolve);
-    socket.once("connect_error", reject);
-  });
-  socket.connect();
-  await back;
-  await settled(socket);
-}
-
-async function until(condition, ms = 5000) {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 test("a dropped client gets its session back and what it missed, in order", async () => {

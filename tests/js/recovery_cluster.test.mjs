@@ -8,13 +8,13 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import net from "node:net";
-import { io, options, request, settled } from "./client.mjs";
+import { request } from "./client.mjs";
+import { closeAll, collect, comeBack, open, until } from "./recovering.mjs";
 
-const NS = "/recovering";
-const sockets = [];
+const CROSSING = 8000; // ms: a packet may cross two nodes and Redis
 const proxies = [];
 after(() => {
-  sockets.forEach((s) => s.close());
+  closeAll();
   proxies.forEach((p) => p.close());
 });
 
@@ -47,41 +47,6 @@ async function proxy(url) {
   return p;
 }
 
-async function open(base) {
-  const socket = io(base + NS, options());
-  sockets.push(socket);
-  await new Promise((resolve, reject) => {
-    socket.once("connect", resolve);
-    socket.once("connect_error", reject);
-  });
-  await settled(socket);
-  return socket;
-}
-
-function collect(socket) {
-  const seen = [];
-  socket.on("news", (...args) => seen.push(args));
-  return seen;
-}
-
-async function comeBack(socket) {
-  const back = new Promise((resolve, reject) => {
-    socket.once("connect", resolve);
-    socket.once("connect_error", reject);
-  });
-  socket.connect();
-  await back;
-  await settled(socket);
-}
-
-async function until(condition, ms = 8000) {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 async function scenario(nodeUrl, room, cut) {
   const balancer = await proxy(nodeUrl);
   const alice = await open(balancer.url);
@@ -90,7 +55,7 @@ async function scenario(nodeUrl, room, cut) {
   await request(alice, "keep", { step: 1 });
   const news = collect(alice);
   await request(bob, "tell", room, "before");
-  await until(() => news.length === 1); // crossed from B to A
+  await until(() => news.length === 1, CROSSING); // crossed from B to A
   const id = alice.id;
 
   const gone = new Promise((resolve) => alice.once("disconnect", resolve));
@@ -101,11 +66,11 @@ async function scenario(nodeUrl, room, cut) {
 
   assert.equal(alice.recovered, true);
   assert.equal(alice.id, id);
-  await until(() => news.length === 4);
+  await until(() => news.length === 4, CROSSING);
   assert.deepEqual(news.map((a) => a[0]), ["before", "missed 1", "missed 2", "missed 3"]);
   assert.deepEqual(await request(alice, "state"), { sid: id, recovered: true, rooms: [room], kept: { step: 1 } });
   await request(bob, "tell", room, "after");
-  await until(() => news.length === 5);
+  await until(() => news.length === 5, CROSSING);
   assert.equal(news[4][0], "after");
   await new Promise((r) => setTimeout(r, 200));
   assert.equal(news.length, 5); // nothing twice
@@ -141,7 +106,7 @@ test("a client recovered twice, back and forth between nodes, keeps getting ever
     assert.equal(alice.id, id);
     await request(bob, "tell", "twice", `live ${label}`);
   }
-  await until(() => news.length === 4);
+  await until(() => news.length === 4, CROSSING);
   await new Promise((r) => setTimeout(r, 200));
   assert.deepEqual(news.map((a) => a[0]), ["missed on B", "live on B", "missed back on A", "live back on A"]);
 });
