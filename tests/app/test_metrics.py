@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from socketsvc.app.factory import SIO
 from tests import raw_client
 from tests.conftest import StartServer, eventually
-from tests.security.test_access import _small_rcvbuf_socket, eio
+from tests.security.test_access import eio, slow_consumer
 
 N = 4  # clients: json/msgpack x websocket/polling
 M = 5  # acked events per client
@@ -56,33 +56,6 @@ async def scrape(url: Any, token: str | None = None) -> Scrape:
         assert r.status == 200, await r.text()
         assert r.headers["Content-Type"].startswith("text/plain; version=")
         return Scrape(await r.text())
-
-
-async def slow_consumer(srv: Any) -> None:
-    """A raw websocket client in /chat room ``r`` that stops reading until it is cut."""
-    sio = srv.app[SIO]
-    writer = socketio.AsyncClient()
-    await writer.connect(str(srv.make_url("/")), namespaces=["/chat"], wait_timeout=5)
-    connector = aiohttp.TCPConnector(socket_factory=_small_rcvbuf_socket)
-    try:
-        await writer.call("join", {"room": "r", "name": "w"}, namespace="/chat")
-        async with aiohttp.ClientSession(connector=connector) as http:
-            ws = await http.ws_connect(eio(srv, transport="websocket"), autoping=False)
-            sid = (await ws.receive_str()).split('"sid":"')[1].split('"')[0]
-            await ws.send_str("40/chat,")
-            await ws.receive()
-            await ws.send_str('42/chat,1["join",{"room":"r","name":"slow"}]')
-            await ws.receive()
-            for _ in range(2000):
-                if sid not in sio.eio.sockets:
-                    break
-                await writer.emit("message", {"room": "r", "text": "x" * 3900}, namespace="/chat")
-                await asyncio.sleep(0)
-            await eventually(lambda: sid not in sio.eio.sockets, timeout=10)
-            await ws.close()
-    finally:
-        await writer.disconnect()
-        await writer.shutdown()
 
 
 @pytest.mark.logs_tracebacks  # the handler that fails on purpose

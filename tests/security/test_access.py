@@ -387,10 +387,16 @@ async def test_slow_websocket_consumer_is_closed(
     srv = await start_server(
         max_payload=65_536, max_buffer_bytes=262_144, rate_limit_events=0, auth="none"
     )
+    await slow_consumer(srv)
+    # one line per cause: the sends after the cut in the same turn do not log again
+    assert sum("slow consumer" in r.getMessage() for r in caplog.records) == 1
+
+
+async def slow_consumer(srv: Any) -> None:
+    """A raw websocket client in /chat room ``r`` that stops reading until it is cut."""
     sio = srv.app[SIO]
     writer = socketio.AsyncClient()
     await writer.connect(str(srv.make_url("/")), namespaces=["/chat"], wait_timeout=5)
-    # a websocket client with a tiny receive buffer that stops reading after joining
     connector = aiohttp.TCPConnector(socket_factory=_small_rcvbuf_socket)
     try:
         await writer.call("join", {"room": "r", "name": "w"}, namespace="/chat")
@@ -401,16 +407,13 @@ async def test_slow_websocket_consumer_is_closed(
             await ws.receive()
             await ws.send_str('42/chat,1["join",{"room":"r","name":"slow"}]')
             await ws.receive()
-            text = "x" * 3900
             for _ in range(2000):  # at most ~8 MB; the limit trips long before
                 if sid not in sio.eio.sockets:
                     break
-                await writer.emit("message", {"room": "r", "text": text}, namespace="/chat")
+                await writer.emit("message", {"room": "r", "text": "x" * 3900}, namespace="/chat")
                 await asyncio.sleep(0)
             await eventually(lambda: sid not in sio.eio.sockets, timeout=10)
             await ws.close()
-        # one line per cause: the sends after the cut in the same turn do not log again
-        assert sum("slow consumer" in r.getMessage() for r in caplog.records) == 1
     finally:
         await writer.disconnect()
         await writer.shutdown()
