@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -49,18 +50,27 @@ async def raw_websocket(http: aiohttp.ClientSession, srv: Any) -> aiohttp.Client
     return ws
 
 
+async def frames(ws: aiohttp.ClientWebSocketResponse) -> AsyncIterator[Any]:
+    """The server's messages other than pings (those are answered), until it closes ``ws``."""
+    while True:
+        msg = await ws.receive()
+        if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
+            return
+        if msg.data == "2":
+            await ws.send_str("3")
+            continue
+        yield msg.data
+
+
 async def closed_by_server(ws: aiohttp.ClientWebSocketResponse, within: float = 3.0) -> bool:
-    """Whether the server closes ``ws`` within ``within`` seconds (answering its pings)."""
+    """Whether the server closes ``ws`` within ``within`` seconds."""
     try:
         async with asyncio.timeout(within):
-            while True:
-                msg = await ws.receive()
-                if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
-                    return True
-                if msg.data == "2":
-                    await ws.send_str("3")
+            async for _ in frames(ws):
+                pass
     except TimeoutError:
         return False
+    return True
 
 
 # -- lone surrogates -------------------------------------------------------------------------
@@ -153,14 +163,9 @@ async def test_free_form_lone_surrogates_reach_json_clients_and_msgpack_refusal_
 async def answer_or_close(ws: aiohttp.ClientWebSocketResponse, within: float = 3.0) -> Any:
     """The server's first answer other than a ping, or None if it closes ``ws`` instead."""
     async with asyncio.timeout(within):
-        while True:
-            msg = await ws.receive()
-            if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
-                return None
-            if msg.data == "2":
-                await ws.send_str("3")
-                continue
-            return msg.data
+        async for data in frames(ws):
+            return data
+    return None
 
 
 async def send_nested_placeholder(srv: Any, http: aiohttp.ClientSession, depth: int) -> Any:
