@@ -34,6 +34,25 @@ async def _collect(stream: asyncio.StreamReader, log: list[str]) -> None:
         log.append(line.decode(errors="replace"))
 
 
+async def run_cli(
+    *args: str,
+    env: dict[str, str] | None = None,
+    command: Sequence[str] = (sys.executable, "-m", "socketsvc"),
+    cwd: Path = ROOT,
+) -> tuple[int, str]:
+    """Run ``socketsvc *args`` to its end (at most 30 s): its exit status and its output."""
+    proc = await asyncio.create_subprocess_exec(
+        *command,
+        *args,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), 30)
+    return proc.returncode or 0, out.decode()
+
+
 @contextlib.asynccontextmanager
 async def cli_node(
     *args: str,

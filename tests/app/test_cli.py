@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import signal
 import sys
@@ -12,25 +11,10 @@ from pathlib import Path
 import pytest
 import socketio
 
-from tests.cli_node import cli_node
+from tests.cli_node import cli_node, run_cli
 from tests.conftest import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-async def run_cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "socketsvc",
-        *args,
-        cwd=ROOT,
-        env={**os.environ, **(env or {})},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    out, _ = await asyncio.wait_for(proc.communicate(), 30)
-    return proc.returncode or 0, out.decode()
 
 
 async def test_help_lists_every_setting_with_its_default() -> None:
@@ -117,17 +101,10 @@ async def test_a_missing_handler_module_says_where_it_looked(tmp_path: Path) -> 
     confdir = tmp_path / "conf"
     confdir.mkdir()
     (confdir / "app.toml").write_text('[namespaces]\n"/orders" = "myapp.orders:Orders"\n')
-    proc = await asyncio.create_subprocess_exec(
-        str(CONSOLE_SCRIPT),
-        "serve",
-        "--config",
-        str(confdir / "app.toml"),
-        cwd=tmp_path,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
+    code, out = await run_cli(
+        "serve", "--config", str(confdir / "app.toml"), command=[str(CONSOLE_SCRIPT)], cwd=tmp_path
     )
-    out = (await asyncio.wait_for(proc.communicate(), 30))[0].decode()
-    assert proc.returncode == 2
+    assert code == 2
     assert "cannot import module 'myapp.orders': ModuleNotFoundError" in out
     assert "No module named 'myapp'" in out
     assert f"(looked in {confdir}, {tmp_path} and the installed packages)" in out

@@ -3,9 +3,6 @@ same mistakes in a configured module stop start-up with exit status 2."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
 import textwrap
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
@@ -14,8 +11,7 @@ from typing import Annotated, Any
 import pytest
 
 from socketsvc.handlers import BaseNamespace, HandlerError, Length, Services, event
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.cli_node import run_cli
 
 
 def test_a_plain_def_event_handler_is_refused() -> None:
@@ -173,22 +169,8 @@ async def test_mistakes_stop_start_up_with_exit_2_naming_class_and_method(
     )
     config = tmp_path / "app.toml"
     config.write_text(f'[namespaces]\n"{namespace}" = "{module}:Board"\n')
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "socketsvc",
-        "serve",
-        "--port",
-        "0",
-        "--config",
-        str(config),
-        cwd=ROOT,
-        env=os.environ.copy(),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    out = (await asyncio.wait_for(proc.communicate(), 30))[0].decode()
-    assert proc.returncode == 2, out
+    code, out = await run_cli("serve", "--port", "0", "--config", str(config))
+    assert code == 2, out
     assert expected in out, out
     assert f"namespaces.{namespace}" in out
     assert "Traceback" not in out
@@ -205,21 +187,8 @@ async def test_a_lifespan_hook_that_fails_stops_start_up_naming_the_class(tmp_pa
     )
     config = tmp_path / "app.toml"
     config.write_text('[namespaces]\n"/board" = "failing_hook:Board"\n')
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "socketsvc",
-        "serve",
-        "--port",
-        "0",
-        "--config",
-        str(config),
-        cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    out = (await asyncio.wait_for(proc.communicate(), 30))[0].decode()
-    assert proc.returncode == 1, out
+    code, out = await run_cli("serve", "--port", "0", "--config", str(config))
+    assert code == 1, out
     assert (
         "socketsvc: start-up failed: Board.lifespan failed: ConnectionError: database unreachable"
         in out
