@@ -59,6 +59,9 @@ class EchoNamespace(BaseNamespace):
     async def on_refuse(self, sid: str) -> None:
         raise SocketsvcError("custom_code", "refused by the application")
 
+    async def on_fail_with(self, sid: str, code: str) -> None:
+        raise SocketsvcError(code, "refused with the code asked for")
+
     async def on_bytes(self, sid: str, blob: bytes) -> dict[str, Any]:
         return {"size": len(blob), "reversed": blob[::-1]}
 

@@ -17,6 +17,7 @@ import socketio
 from prometheus_client.parser import text_string_to_metric_families
 
 from socketsvc.app.factory import SIO
+from socketsvc.app.metrics import MAX_CODES
 from tests.conftest import StartServer, eventually
 from tests.security.test_access import _small_rcvbuf_socket, eio
 
@@ -155,6 +156,81 @@ async def test_metrics_count_a_scripted_session(start_server: StartServer) -> No
     assert after.total("socketsvc_clients") == 0
 
 
+async def test_metrics_add_up_over_repeats_and_keep_their_labels_bounded(
+    start_server: StartServer,
+) -> None:
+    """What one of each cannot show: totals add up over several events, emits, upgrades, acks
+    and cuts; two namespaces of one route share its label; a client's own sid room is not a
+    join; error codes past the first MAX_CODES distinct ones count as ``other``."""
+    srv = await start_server(
+        max_payload=65_536, max_buffer_bytes=262_144, rate_limit_events=0, auth="none"
+    )
+    url = srv.make_url("/metrics")
+    before = await scrape(url)
+    assert before.value("socketsvc_namespace_connects_total", namespace="/") == 0
+    assert before.value("socketsvc_broadcast_recipients_sum") == 0
+    assert before.value("socketsvc_transport_upgrades_total") == 0
+    for name in ("bus_published", "bus_received", "bus_dropped", "presence_refreshes"):
+        assert before.value(f"socketsvc_{name}_total") == 0
+    assert before.value("socketsvc_presence_refresh_seconds_total") == 0
+    a, b = socketio.AsyncClient(), socketio.AsyncClient()  # polling, then upgraded
+    try:
+        await a.connect(
+            str(srv.make_url("/")), namespaces=["/test", "/slow", "/workspace/a", "/workspace/b"],
+            wait_timeout=5,
+        )  # fmt: skip
+        await b.connect(str(srv.make_url("/")), namespaces=["/test"], wait_timeout=5)
+        await eventually(lambda: a.transport() == b.transport() == "websocket")
+        assert await a.call("nap", 0.05, namespace="/slow", timeout=5) == "rested"
+        assert await a.call("echo", 1, namespace="/slow", timeout=5) == 1
+        for ns in ("/workspace/a", "/workspace/b"):
+            assert await a.call("where", namespace=ns, timeout=5) == ns
+        for room in ("r1", "r2", "r3"):
+            await a.call("enter", room, namespace="/test", timeout=5)
+        await b.call("enter", "r2", namespace="/test", timeout=5)
+        await a.call("exit", "r1", namespace="/test", timeout=5)
+        await a.call("shout", ("r2", "to both", True), namespace="/test", timeout=5)
+        await a.call("shout", ("r2", "to b"), namespace="/test", timeout=5)
+        a.on("question", lambda data: "yes", namespace="/test")
+        for _ in range(2):
+            assert await a.call("ask", 5, namespace="/test", timeout=5) == {"answer": "yes"}
+        codes = [f"code_{i:02}" for i in range(MAX_CODES + 1)] + ["code_00"]
+        for code in codes:
+            reply = await b.call("fail_with", code, namespace="/test", timeout=5)
+            assert reply["error"]["code"] == code
+        async with aiohttp.ClientSession() as http:
+            for _ in range(2):
+                foreign = {"Origin": "http://elsewhere.example"}
+                async with http.get(eio(srv, transport="polling"), headers=foreign) as r:
+                    assert r.status == 403
+        m = await scrape(url)
+        for _ in range(2):
+            await slow_consumer(srv)
+        cut = await scrape(url)
+    finally:
+        for client in (a, b):
+            await client.disconnect()
+            await client.shutdown()
+    assert m.value("socketsvc_transport_upgrades_total") == 2
+    assert m.value("socketsvc_handler_seconds_sum", namespace="/slow") >= 0.05
+    assert m.value("socketsvc_handler_seconds_count", namespace="/workspace/*") == 2
+    assert m.value("socketsvc_acks_sent_total", namespace="/workspace/*") == 2
+    assert m.value("socketsvc_room_joins_total", namespace="/test") == 4
+    assert m.value("socketsvc_room_leaves_total", namespace="/test") == 1
+    # the shouts (to 2 clients, then to 1), the asks (to 1 each)
+    assert m.value("socketsvc_events_emitted_total", namespace="/test") == 4
+    assert m.value("socketsvc_event_deliveries_total", namespace="/test") == 5
+    assert m.value("socketsvc_broadcast_recipients_sum") == 5
+    assert m.value("socketsvc_broadcast_recipients_bucket", le="+Inf") == 4
+    assert m.value("socketsvc_acks_received_total", namespace="/test") == 2
+    errors = {s.labels["code"]: s.value for s in m.samples if s.name.startswith("socketsvc_error")}
+    assert errors["code_00"] == 2
+    assert errors["other"] == 1  # code_64: the first past the bound
+    assert "code_64" not in errors and len(errors) == MAX_CODES + 1
+    assert m.value("socketsvc_handshakes_refused_total", reason="origin") == 2
+    assert cut.value("socketsvc_slow_consumer_disconnects_total") == 2
+
+
 async def test_metrics_token_and_switch(start_server: StartServer) -> None:
     guarded = await start_server(metrics_token="scrape-me")
     async with aiohttp.ClientSession() as http:
@@ -243,6 +319,12 @@ async def test_metrics_count_refused_events_as_error_acks(start_server: StartSer
         bad = await odd.call("echo", {1: "an int key"}, namespace="/test", timeout=5)
         assert bad["error"]["code"] == "invalid_payload"
         m = await scrape(srv.make_url("/metrics"))
+        for _ in range(20):  # keep flooding: disconnected once the debt passes another burst
+            if not flooder.connected:
+                break
+            await flooder.emit("echo", 0, namespace="/test")
+        await eventually(lambda: not flooder.connected)
+        gone = await scrape(srv.make_url("/metrics"))
     finally:
         for client in (flooder, odd):
             await client.disconnect()
@@ -257,3 +339,5 @@ async def test_metrics_count_refused_events_as_error_acks(start_server: StartSer
     assert m.value("socketsvc_error_acks_total", namespace="/test", code=code) == 1
     refusals = m.value("socketsvc_rate_limited_events_total", namespace="/test", action="refused")
     assert refusals == limited
+    action = "disconnected"
+    assert gone.value("socketsvc_rate_limited_events_total", namespace="/test", action=action) == 1

@@ -15,6 +15,7 @@ import aiohttp
 import pytest
 import socketio
 
+from tests.app.test_metrics import scrape
 from tests.cluster import CHAT, Client
 from tests.conftest import ROOT, Inbox, StartServer
 from tests.redis_support import RedisProcess, free_port
@@ -149,3 +150,20 @@ async def test_nodes_survive_a_redis_outage(
     while await members(bob) != ["alice", "amy", "bob"]:  # presence resynchronised
         assert time.monotonic() < deadline, await members(bob)
         await asyncio.sleep(0.05)
+    # What an operator sees of it (a: alice's and amy's node, b: bob's): bus traffic both
+    # ways, the 5 messages dropped while Redis was away, one outage and one reconnect.
+    m = {node: await scrape(node.make_url("/metrics")) for node in (a, b)}
+    assert m[a].value("socketsvc_bus_published_total") == 4  # 2 joins, "before", "after"
+    assert m[b].value("socketsvc_bus_received_total") == 4
+    assert (
+        m[b].value("socketsvc_bus_published_total")
+        == m[a].value("socketsvc_bus_received_total")
+        == 1
+    )
+    assert m[a].value("socketsvc_bus_dropped_total") == 5
+    assert m[b].value("socketsvc_bus_dropped_total") == 0
+    for node in (a, b):
+        assert m[node].value("socketsvc_redis_outages_total", component="bus") == 1
+        assert m[node].value("socketsvc_redis_reconnects_total", component="bus") == 1
+        assert m[node].value("socketsvc_presence_refreshes_total") >= 2
+        assert m[node].value("socketsvc_presence_refresh_seconds_total") > 0
