@@ -355,6 +355,10 @@ class ReturnsNamespace(BaseNamespace):
     async def on_an_object(self, sid: str) -> Any:
         return object()
 
+    async def on_either(self, sid: str, kind: str) -> Any:
+        """The same event returning one unsendable type or another: two causes."""
+        return {"tags": {"x"}} if kind == "set" else object()
+
     async def on_emit_set(self, sid: str) -> str:
         await self.emit("tags", {"tags": {"x"}}, to=sid)
         return "emitted"
