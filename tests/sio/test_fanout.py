@@ -386,3 +386,61 @@ class NewsRecorder(Recorder):
     def __init__(self, client: socketio.AsyncClient, namespace: str) -> None:
         self.queue: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
         client.on("news", self._handler("news"), namespace=namespace)
+
+
+async def _raw_recovering(http: aiohttp.ClientSession, srv: Any, auth: dict[str, Any]) -> Any:
+    """A raw websocket client connected to /recovering; returns it and its CONNECT payload."""
+    url = str(srv.make_url("/socket.io/")) + "?EIO=4&transport=websocket"
+    ws = await http.ws_connect(url)
+    await ws.receive_str()  # the Engine.IO open packet
+    await ws.send_str("40/recovering," + json.dumps(auth))
+    reply = await ws.receive_str()
+    assert reply.startswith("40/recovering,"), reply
+    return ws, json.loads(reply.split(",", 1)[1])
+
+
+async def _news_until_ack(ws: Any, ack: int) -> list[Any]:
+    """Every ``news`` the raw client receives before the ack ``ack`` (sent after them)."""
+    news = []
+    while (text := await ws.receive_str()) != f"43/recovering,{ack}[true]":
+        if text == "2":  # an Engine.IO ping
+            await ws.send_str("3")
+            continue
+        assert text.startswith("42/recovering,"), text
+        news.append(json.loads(text.split(",", 1)[1]))
+    return news
+
+
+async def test_recovery_replays_what_the_room_got_without_the_skipped_sender(
+    start_server: StartServer,
+) -> None:
+    """Stored emits keep their room and skipped sender: a client that comes back gets what its
+    rooms got while it was away, not another room's emits nor its own tell_others."""
+    srv = await start_server()
+    sio = srv.app[SIO]
+    other = socketio.AsyncClient()
+    try:
+        await other.connect(str(srv.make_url("/")), namespaces=["/recovering"])
+        async with aiohttp.ClientSession() as http:
+            ws, hello = await _raw_recovering(http, srv, {})
+            await ws.send_str('42/recovering,1["enter","r"]')
+            assert await _news_until_ack(ws, 1) == []
+            for room, text in (("s", "elsewhere"), ("r", "one")):
+                await other.call("tell", (room, text), namespace="/recovering", timeout=5)
+            await ws.send_str('42/recovering,2["tell_others","r","mine"]')
+            await ws.send_str('42/recovering,3["enter","r"]')
+            [[event, text, offset]] = await _news_until_ack(ws, 2) + await _news_until_ack(ws, 3)
+            assert (event, text) == ("news", "one") and isinstance(offset, str)
+            await ws.close()  # the transport drops: its session is kept for recovery
+            await eventually(lambda: not sio.manager.is_connected(hello["sid"], "/recovering"))
+            for room, text in (("s", "elsewhere again"), ("r", "two")):
+                await other.call("tell", (room, text), namespace="/recovering", timeout=5)
+            back, again = await _raw_recovering(http, srv, {"pid": hello["pid"], "offset": offset})
+            assert again["sid"] == hello["sid"]  # recovered
+            await back.send_str('42/recovering,4["enter","r"]')
+            missed = await _news_until_ack(back, 4)
+            assert [m[:2] for m in missed] == [["news", "two"]]
+            await back.close()
+    finally:
+        await other.disconnect()
+        await other.shutdown()
