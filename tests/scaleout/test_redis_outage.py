@@ -103,6 +103,7 @@ async def test_nodes_survive_a_redis_outage(
         "redis_prefix": redis_prefix,
         "presence_refresh": REFRESH,
     }
+    started = time.monotonic()
     a, b = await start_server(**shared), await start_server(**shared)
     alice, amy, bob = await client(a), await client(a), await client(b)
     to_amy, to_bob = Inbox(amy, "message"), Inbox(bob, "message")
@@ -153,6 +154,7 @@ async def test_nodes_survive_a_redis_outage(
     # What an operator sees of it (a: alice's and amy's node, b: bob's): bus traffic both
     # ways, the 5 messages dropped while Redis was away, one outage and one reconnect.
     m = {node: await scrape(node.make_url("/metrics")) for node in (a, b)}
+    most = (time.monotonic() - started) / REFRESH + 2  # one per period, one at start, one spare
     assert m[a].value("socketsvc_bus_published_total") == 4  # 2 joins, "before", "after"
     assert m[b].value("socketsvc_bus_received_total") == 4
     assert (
@@ -165,5 +167,5 @@ async def test_nodes_survive_a_redis_outage(
     for node in (a, b):
         assert m[node].value("socketsvc_redis_outages_total", component="bus") == 1
         assert m[node].value("socketsvc_redis_reconnects_total", component="bus") == 1
-        assert m[node].value("socketsvc_presence_refreshes_total") >= 2
+        assert 2 <= m[node].value("socketsvc_presence_refreshes_total") <= most
         assert m[node].value("socketsvc_presence_refresh_seconds_total") > 0
