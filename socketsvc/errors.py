@@ -102,8 +102,9 @@ class UnsupportedValue(TypeError):
     fix, so the client is answered ``internal`` and the server logs it once per cause."""
 
     def __init__(self, type_name: str) -> None:
+        article = "an" if type_name[:1] in "aeiou" else "a"
         super().__init__(
-            f"a {type_name} cannot be sent: send str, int, float, bool, None, bytes, "
+            f"{article} {type_name} cannot be sent: send str, int, float, bool, None, bytes, "
             "lists, tuples, maps with string keys or dataclasses"
         )
         self.type_name = type_name

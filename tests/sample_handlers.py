@@ -59,6 +59,9 @@ class EchoNamespace(BaseNamespace):
     async def on_refuse(self, sid: str) -> None:
         raise SocketsvcError("custom_code", "refused by the application")
 
+    async def on_fail_with(self, sid: str, code: str) -> None:
+        raise SocketsvcError(code, "refused with the code asked for")
+
     async def on_bytes(self, sid: str, blob: bytes) -> dict[str, Any]:
         return {"size": len(blob), "reversed": blob[::-1]}
 
@@ -351,6 +354,10 @@ class ReturnsNamespace(BaseNamespace):
 
     async def on_an_object(self, sid: str) -> Any:
         return object()
+
+    async def on_either(self, sid: str, kind: str) -> Any:
+        """The same event returning one unsendable type or another: two causes."""
+        return {"tags": {"x"}} if kind == "set" else object()
 
     async def on_emit_set(self, sid: str) -> str:
         await self.emit("tags", {"tags": {"x"}}, to=sid)

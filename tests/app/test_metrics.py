@@ -8,6 +8,7 @@ consumer. Every number the script caused is then read back from the exposition.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import aiohttp
@@ -16,6 +17,7 @@ import socketio
 from prometheus_client.parser import text_string_to_metric_families
 
 from socketsvc.app.factory import SIO
+from socketsvc.app.metrics import MAX_CODES
 from tests import raw_client
 from tests.conftest import StartServer, eventually
 from tests.security.test_access import eio, slow_consumer
@@ -128,6 +130,83 @@ async def test_metrics_count_a_scripted_session(start_server: StartServer) -> No
     assert after.total("socketsvc_clients") == 0
 
 
+async def test_metrics_add_up_over_repeats_and_keep_their_labels_bounded(
+    start_server: StartServer,
+) -> None:
+    """What one of each cannot show: totals add up over several events, emits, upgrades, acks
+    and cuts; two namespaces of one route share its label; a client's own sid room is not a
+    join; error codes past the first MAX_CODES distinct ones count as ``other``."""
+    srv = await start_server(
+        max_payload=65_536, max_buffer_bytes=262_144, rate_limit_events=0, auth="none"
+    )
+    url = srv.make_url("/metrics")
+    before = await scrape(url)
+    assert before.value("socketsvc_namespace_connects_total", namespace="/") == 0
+    assert before.value("socketsvc_broadcast_recipients_sum") == 0
+    assert before.value("socketsvc_transport_upgrades_total") == 0
+    for name in ("bus_published", "bus_received", "bus_dropped", "presence_refreshes"):
+        assert before.value(f"socketsvc_{name}_total") == 0
+    assert before.value("socketsvc_presence_refresh_seconds_total") == 0
+    a, b = socketio.AsyncClient(), socketio.AsyncClient()  # polling, then upgraded
+    try:
+        await a.connect(
+            str(srv.make_url("/")), namespaces=["/test", "/slow", "/workspace/a", "/workspace/b"],
+            wait_timeout=5,
+        )  # fmt: skip
+        await b.connect(str(srv.make_url("/")), namespaces=["/test"], wait_timeout=5)
+        await eventually(lambda: a.transport() == b.transport() == "websocket")
+        assert await a.call("nap", 0.05, namespace="/slow", timeout=5) == "rested"
+        assert await a.call("echo", 1, namespace="/slow", timeout=5) == 1
+        for ns in ("/workspace/a", "/workspace/b"):
+            assert await a.call("where", namespace=ns, timeout=5) == ns
+        for room in ("r1", "r2", "r3"):
+            await a.call("enter", room, namespace="/test", timeout=5)
+        await b.call("enter", "r2", namespace="/test", timeout=5)
+        await a.call("exit", "r1", namespace="/test", timeout=5)
+        await a.call("shout", ("r2", "to both", True), namespace="/test", timeout=5)
+        await a.call("shout", ("r2", "to b"), namespace="/test", timeout=5)
+        a.on("question", lambda data: "yes", namespace="/test")
+        for _ in range(2):
+            assert await a.call("ask", 5, namespace="/test", timeout=5) == {"answer": "yes"}
+        # a code that is not a string counts as "unknown", the first code seen here
+        assert await b.call("ack-echo", {"error": {"code": 5}}, namespace="/test", timeout=5)
+        codes = [f"code_{i:02}" for i in range(MAX_CODES)] + ["code_00"]
+        for code in codes:
+            reply = await b.call("fail_with", code, namespace="/test", timeout=5)
+            assert reply["error"]["code"] == code
+        async with aiohttp.ClientSession() as http:
+            for _ in range(2):
+                foreign = {"Origin": "http://elsewhere.example"}
+                async with http.get(eio(srv, transport="polling"), headers=foreign) as r:
+                    assert r.status == 403
+        m = await scrape(url)
+        for _ in range(2):
+            await slow_consumer(srv)
+        cut = await scrape(url)
+    finally:
+        for client in (a, b):
+            await client.disconnect()
+            await client.shutdown()
+    assert m.value("socketsvc_transport_upgrades_total") == 2
+    assert 0.05 <= m.value("socketsvc_handler_seconds_sum", namespace="/slow") < 5
+    assert m.value("socketsvc_handler_seconds_count", namespace="/workspace/*") == 2
+    assert m.value("socketsvc_acks_sent_total", namespace="/workspace/*") == 2
+    assert m.value("socketsvc_room_joins_total", namespace="/test") == 4
+    assert m.value("socketsvc_room_leaves_total", namespace="/test") == 1
+    # the shouts (to 2 clients, then to 1), the asks (to 1 each)
+    assert m.value("socketsvc_events_emitted_total", namespace="/test") == 4
+    assert m.value("socketsvc_event_deliveries_total", namespace="/test") == 5
+    assert m.value("socketsvc_broadcast_recipients_sum") == 5
+    assert m.value("socketsvc_broadcast_recipients_bucket", le="+Inf") == 4
+    assert m.value("socketsvc_acks_received_total", namespace="/test") == 2
+    errors = {s.labels["code"]: s.value for s in m.samples if s.name.startswith("socketsvc_error")}
+    assert errors["unknown"] == 1 and errors["code_00"] == 2
+    assert errors["other"] == 1  # code_63: the first past the bound
+    assert "code_63" not in errors and len(errors) == MAX_CODES + 1
+    assert m.value("socketsvc_handshakes_refused_total", reason="origin") == 2
+    assert cut.value("socketsvc_slow_consumer_disconnects_total") == 2
+
+
 async def test_metrics_token_and_switch(start_server: StartServer) -> None:
     guarded = await start_server(metrics_token="scrape-me")
     async with aiohttp.ClientSession() as http:
@@ -191,9 +270,11 @@ async def test_metrics_count_every_frame_and_byte(start_server: StartServer) -> 
     assert after.value("socketsvc_acks_sent_total", namespace="/test") == 1
 
 
-async def test_metrics_count_refused_events_as_error_acks(start_server: StartServer) -> None:
+async def test_metrics_count_refused_events_as_error_acks(
+    start_server: StartServer, caplog: pytest.LogCaptureFixture
+) -> None:
     """Events refused before any handler (over the rate, undecodable data) are error acks,
-    not handled events."""
+    not handled events; the undecodable one is logged with its client."""
     srv = await start_server(rate_limit_events=5, rate_limit_burst=5)
     flooder = socketio.AsyncClient(reconnection=False)
     odd = socketio.AsyncClient(serializer="msgpack", reconnection=False)
@@ -205,9 +286,21 @@ async def test_metrics_count_refused_events_as_error_acks(start_server: StartSer
         )
         limited = sum(1 for r in replies if isinstance(r, dict))
         assert limited >= 1
-        bad = await odd.call("echo", {1: "an int key"}, namespace="/test", timeout=5)
-        assert bad["error"]["code"] == "invalid_payload"
+        with caplog.at_level(logging.INFO, logger="socketsvc.server"):
+            bad = await odd.call("echo", {1: "an int key"}, namespace="/test", timeout=5)
+        assert bad["error"] == {"code": "invalid_payload", "message": "map keys must be strings"}
+        sid, eio_sid = odd.get_sid("/test"), odd.eio.sid
+        [record] = [r for r in caplog.records if r.getMessage().startswith("refused event")]
+        message = f"refused event from sid={sid} namespace=/test: map keys must be strings"
+        assert record.getMessage() == message
+        assert (record.sid, record.eio_sid, record.namespace) == (sid, eio_sid, "/test")
         m = await scrape(srv.make_url("/metrics"))
+        for _ in range(20):  # keep flooding: disconnected once the debt passes another burst
+            if not flooder.connected:
+                break
+            await flooder.emit("echo", 0, namespace="/test")
+        await eventually(lambda: not flooder.connected)
+        gone = await scrape(srv.make_url("/metrics"))
     finally:
         for client in (flooder, odd):
             await client.disconnect()
@@ -222,3 +315,5 @@ async def test_metrics_count_refused_events_as_error_acks(start_server: StartSer
     assert m.value("socketsvc_error_acks_total", namespace="/test", code=code) == 1
     refusals = m.value("socketsvc_rate_limited_events_total", namespace="/test", action="refused")
     assert refusals == limited
+    action = "disconnected"
+    assert gone.value("socketsvc_rate_limited_events_total", namespace="/test", action=action) == 1

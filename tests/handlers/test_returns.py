@@ -48,7 +48,7 @@ async def test_an_emitted_dataclass_arrives_as_its_fields(connect: Connect) -> N
     assert await cells.get() == {"row": 7, "col": 8, "blob": b""}
 
 
-@pytest.mark.parametrize("event, cause", [("a_set", "set"), ("an_object", "object")])
+@pytest.mark.parametrize("event, cause", [("a_set", "a set"), ("an_object", "an object")])
 async def test_an_unsendable_return_value_is_a_handler_bug_logged_once(
     connect: Connect, caplog: pytest.LogCaptureFixture, event: str, cause: str
 ) -> None:
@@ -59,9 +59,22 @@ async def test_an_unsendable_return_value_is_a_handler_bug_logged_once(
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1, [r.getMessage() for r in errors]
     message = errors[0].getMessage()
-    assert f"ReturnsNamespace.on_{event}" in message and f"a {cause} cannot be sent" in message
+    assert f"ReturnsNamespace.on_{event}" in message and f"{cause} cannot be sent" in message
+    assert f"(sid={client.get_sid(NS)} namespace={NS} event={event})" in message
     assert "Traceback" not in caplog.text
     assert (await client.call("dataclass", namespace=NS, timeout=5))["row"] == 1
+
+
+async def test_one_event_returning_two_unsendable_types_is_logged_once_per_type(
+    connect: Connect, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = await connect([NS])
+    with caplog.at_level(logging.DEBUG, logger="socketsvc.handlers"):
+        for kind in ("set", "object", "set", "object"):
+            assert await client.call("either", kind, namespace=NS, timeout=5) == INTERNAL
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 2, errors
+    assert "a set cannot be sent" in errors[0] and "an object cannot be sent" in errors[1]
 
 
 async def test_an_unsendable_emit_is_a_handler_bug_and_nothing_is_sent(

@@ -110,10 +110,18 @@ async def test_msgpack_extensions_that_are_not_js_values_are_refused(  # type: i
     assert await call(client, "ack-echo", "still served") == "still served"
 
 
-async def test_unencodable_return_values_become_error_acks(clients) -> None:  # type: ignore[no-untyped-def]
+async def test_unencodable_return_values_become_error_acks(clients, caplog) -> None:  # type: ignore[no-untyped-def]
     j, m = await clients("json"), await clients("msgpack")
-    for kind in ("nan", "big", "huge"):
-        assert (await call(j, "produce", kind))["error"]["code"] == "unencodable", kind
+    refusals = []
+    for kind in ("nan", "big", "huge", "nan"):
+        reply = await call(j, "produce", kind)
+        assert reply["error"]["code"] == "unencodable", kind
+        refusals.append(reply["error"]["message"])
+    # Each cause (NaN; an unsafe int, big or huge) is logged once, with the namespace and
+    # what the client was told.
+    logged = [r.getMessage() for r in caplog.records if r.getMessage().startswith("ack not sent")]
+    told = [f"ack not sent in /test: {text} (logged once per cause)" for text in refusals]
+    assert logged == told[:2], logged
     # Keys a handler builds as numbers reach JSON clients as strings, as a JS object has them.
     assert await call(j, "produce", "int_keys") == {"1": "one"}
     assert (await call(m, "produce", "huge"))["error"]["code"] == "unencodable"

@@ -15,6 +15,7 @@ import aiohttp
 import pytest
 import socketio
 
+from tests.app.test_metrics import scrape
 from tests.cluster import CHAT, Client
 from tests.conftest import ROOT, Inbox, StartServer
 from tests.redis_support import RedisProcess, free_port
@@ -102,6 +103,7 @@ async def test_nodes_survive_a_redis_outage(
         "redis_prefix": redis_prefix,
         "presence_refresh": REFRESH,
     }
+    started = time.monotonic()
     a, b = await start_server(**shared), await start_server(**shared)
     alice, amy, bob = await client(a), await client(a), await client(b)
     to_amy, to_bob = Inbox(amy, "message"), Inbox(bob, "message")
@@ -149,3 +151,21 @@ async def test_nodes_survive_a_redis_outage(
     while await members(bob) != ["alice", "amy", "bob"]:  # presence resynchronised
         assert time.monotonic() < deadline, await members(bob)
         await asyncio.sleep(0.05)
+    # What an operator sees of it (a: alice's and amy's node, b: bob's): bus traffic both
+    # ways, the 5 messages dropped while Redis was away, one outage and one reconnect.
+    m = {node: await scrape(node.make_url("/metrics")) for node in (a, b)}
+    most = (time.monotonic() - started) / REFRESH + 2  # one per period, one at start, one spare
+    assert m[a].value("socketsvc_bus_published_total") == 4  # 2 joins, "before", "after"
+    assert m[b].value("socketsvc_bus_received_total") == 4
+    assert (
+        m[b].value("socketsvc_bus_published_total")
+        == m[a].value("socketsvc_bus_received_total")
+        == 1
+    )
+    assert m[a].value("socketsvc_bus_dropped_total") == 5
+    assert m[b].value("socketsvc_bus_dropped_total") == 0
+    for node in (a, b):
+        assert m[node].value("socketsvc_redis_outages_total", component="bus") == 1
+        assert m[node].value("socketsvc_redis_reconnects_total", component="bus") == 1
+        assert 2 <= m[node].value("socketsvc_presence_refreshes_total") <= most
+        assert m[node].value("socketsvc_presence_refresh_seconds_total") > 0

@@ -220,7 +220,7 @@ async def test_every_way_a_session_ends_gives_its_address_back(start_server: Sta
 
 # -- event rate ---------------------------------------------------------------------
 async def test_rate_limit_answers_rate_limited_then_disconnects(
-    start_server: StartServer, serializer: str, transport: str
+    start_server: StartServer, serializer: str, transport: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     srv = await start_server(rate_limit_events=5, rate_limit_burst=5)
     client = socketio.AsyncClient(serializer=CLIENT_SERIALIZERS[serializer], reconnection=False)
@@ -228,20 +228,41 @@ async def test_rate_limit_answers_rate_limited_then_disconnects(
         await client.connect(
             str(srv.make_url("/")), namespaces=["/test"], transports=[transport], wait_timeout=5
         )
+        sid, eio_sid = client.get_sid("/test"), client.eio.sid
         replies = await asyncio.gather(
             *(client.call("echo", i, namespace="/test", timeout=5) for i in range(8))
         )
         limited = [r for r in replies if isinstance(r, dict) and "error" in r]
         assert len(limited) == 3 and limited[0]["error"]["code"] == "rate_limited"
+        assert limited[0]["error"]["message"] == "too many events, slow down"
         for _ in range(20):  # keep flooding: disconnected once the debt passes another burst
             if not client.connected:
                 break
             await client.emit("echo", 0, namespace="/test")
         await eventually(lambda: not client.connected)
         await eventually(lambda: len(srv.app[SIO].security.limits.events) == 0)
+        closing = f"closing {eio_sid} (sid={sid}): sustained event rate over the limit"
+        assert closing in caplog.messages
     finally:
         await client.disconnect()
         await client.shutdown()
+
+
+async def test_an_event_in_a_namespace_not_joined_closes_the_connection(
+    start_server: StartServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    srv = await start_server(auth="none")
+    async with aiohttp.ClientSession() as http:
+        ws = await http.ws_connect(eio(srv, transport="websocket"))
+        sid = (await ws.receive_str()).split('"sid":"')[1].split('"')[0]
+        await ws.send_str("40/test,")
+        assert (await ws.receive_str()).startswith("40/test,")
+        await ws.send_str('42/test,1["echo","joined"]')
+        assert await ws.receive_str() == '43/test,1["joined"]'
+        await ws.send_str('42/slow,2["echo","not joined"]')
+        closed = await ws.receive()
+        assert closed.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+    assert f"closing {sid}: invalid packet: not connected to namespace /slow" in caplog.messages
 
 
 # -- payload size ---------------------------------------------------------------------

@@ -16,6 +16,7 @@ import socketio
 from socketsvc.app.factory import SIO
 from socketsvc.engine.websocket import WRITE_HIGH_WATER
 from socketsvc.errors import Unencodable
+from tests import raw_client
 from tests.conftest import CLIENT_SERIALIZERS, StartServer, eventually
 
 NS = "/test"
@@ -312,3 +313,126 @@ async def test_volatile_emits_skip_only_clients_with_a_backlog(start_server: Sta
     finally:
         await fast.disconnect()
         await fast.shutdown()
+
+
+async def test_an_emit_the_first_format_refuses_still_reaches_the_next_and_is_logged_once(
+    start_server: StartServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """JSON (the first member's format) refuses an int beyond 2**53, msgpack a lone
+    surrogate: each emit reaches the other format all the same, asking or not, and each
+    cause is logged once with the namespace and the reason."""
+    server = await start_server()
+    sio = server.app[SIO]
+    clients = await clients_in_rooms(str(server.make_url("/")), {"j": ["r"], "m": ["r"]})
+    inbox = {name: Recorder(c, "x") for name, c in clients.items()}
+    for name, client in clients.items():
+        client.on("question", lambda data, name=name: f"{name} saw {data}", namespace=NS)
+    answers: list[Any] = []
+    reasons = []
+    try:
+        skip = [clients["j"].get_sid(NS)]
+        await sio.emit("question", 1, namespace=NS, to="r", skip_sid=skip, callback=answers.append)
+        await eventually(lambda: answers == ["m saw 1"])
+        with pytest.raises(Unencodable) as refused:
+            await sio.emit("question", 2**60, namespace=NS, to="r", callback=answers.append)
+        reasons.append(refused.value.message)
+        await eventually(lambda: answers == ["m saw 1", f"m saw {2**60}"])
+        with pytest.raises(Unencodable) as refused:
+            await sio.emit("x", 2**60, namespace=NS, to="r")
+        assert await inbox["m"].get() == ("x", 2**60)
+        with pytest.raises(Unencodable) as refused:
+            await sio.emit("x", "a\udfffb", namespace=NS, to="r")
+        reasons.append(refused.value.message)
+        assert await inbox["j"].get() == ("x", "a\udfffb")
+        # Nobody ever joined /slow or /tasks: counted as emits that reached no one.
+        await sio.emit("x", 1, namespace="/slow")
+        await sio.emit("x", 1, namespace="/tasks", callback=answers.append)
+        async with aiohttp.ClientSession() as http, http.get(server.make_url("/metrics")) as r:
+            metrics = await r.text()
+    finally:
+        for client in clients.values():
+            await client.disconnect()
+            await client.shutdown()
+    logged = [r.getMessage() for r in caplog.records if r.getMessage().startswith("not deliv")]
+    assert logged == [f"not delivered in {NS}: {text} (logged once per cause)" for text in reasons]
+    for ns in ("/slow", "/tasks"):
+        assert f'socketsvc_events_emitted_total{{namespace="{ns}"}} 1.0' in metrics
+        assert f'socketsvc_event_deliveries_total{{namespace="{ns}"}} 0.0' in metrics
+    assert 'socketsvc_broadcast_recipients_bucket{le="0.0"} 2.0' in metrics
+
+
+async def test_a_volatile_emit_in_a_recovering_namespace_is_not_stored(
+    start_server: StartServer,
+) -> None:
+    """Only the stored emit carries an offset (its last argument); the volatile one has none."""
+    server = await start_server()
+    client = socketio.AsyncClient()
+    news = NewsRecorder(client, "/recovering")
+    try:
+        await client.connect(str(server.make_url("/")), namespaces=["/recovering"])
+        sid = client.get_sid("/recovering")
+        assert await client.call("flash", (sid, "volatile"), namespace="/recovering", timeout=5)
+        assert await client.call("tell", (sid, "stored"), namespace="/recovering", timeout=5)
+        assert await news.get() == ("news", "volatile")
+        event, payload, offset = await news.get()
+        assert (event, payload) == ("news", "stored") and isinstance(offset, str)
+    finally:
+        await client.disconnect()
+        await client.shutdown()
+
+
+class NewsRecorder(Recorder):
+    """A :class:`Recorder` of ``news`` in another namespace."""
+
+    def __init__(self, client: socketio.AsyncClient, namespace: str) -> None:
+        self.queue: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
+        client.on("news", self._handler("news"), namespace=namespace)
+
+
+async def _news_until_ack(ws: Any, ack: int) -> list[Any]:
+    """Every ``news`` the raw client receives before the ack ``ack`` (sent after them)."""
+    news = []
+    while (text := await ws.receive_str()) != f"43/recovering,{ack}[true]":
+        if text == "2":  # an Engine.IO ping
+            await ws.send_str("3")
+            continue
+        assert text.startswith("42/recovering,"), text
+        news.append(json.loads(text.split(",", 1)[1]))
+    return news
+
+
+async def test_recovery_replays_what_the_room_got_without_the_skipped_sender(
+    start_server: StartServer,
+) -> None:
+    """Stored emits keep their room and skipped sender: a client that comes back gets what its
+    rooms got while it was away, not another room's emits nor its own tell_others."""
+    srv = await start_server()
+    sio = srv.app[SIO]
+    other = socketio.AsyncClient()
+    try:
+        await other.connect(str(srv.make_url("/")), namespaces=["/recovering"])
+        async with aiohttp.ClientSession() as http:
+            ws, hello = await raw_client.join(http, srv, "/recovering")
+            await ws.send_str('42/recovering,1["enter","r"]')
+            assert await _news_until_ack(ws, 1) == []
+            for room, text in (("s", "elsewhere"), ("r", "one")):
+                await other.call("tell", (room, text), namespace="/recovering", timeout=5)
+            await ws.send_str('42/recovering,2["tell_others","r","mine"]')
+            await ws.send_str('42/recovering,3["enter","r"]')
+            [[event, text, offset]] = await _news_until_ack(ws, 2) + await _news_until_ack(ws, 3)
+            assert (event, text) == ("news", "one") and isinstance(offset, str)
+            await ws.close()  # the transport drops: its session is kept for recovery
+            await eventually(lambda: not sio.manager.is_connected(hello["sid"], "/recovering"))
+            for room, text in (("s", "elsewhere again"), ("r", "two")):
+                await other.call("tell", (room, text), namespace="/recovering", timeout=5)
+            back, again = await raw_client.join(
+                http, srv, "/recovering", {"pid": hello["pid"], "offset": offset}
+            )
+            assert again["sid"] == hello["sid"]  # recovered
+            await back.send_str('42/recovering,4["enter","r"]')
+            missed = await _news_until_ack(back, 4)
+            assert [m[:2] for m in missed] == [["news", "two"]]
+            await back.close()
+    finally:
+        await other.disconnect()
+        await other.shutdown()
