@@ -22,6 +22,7 @@ class Verdict(enum.Enum):
     ALLOW = "allow"
     REFUSE = "refuse"  # answer ``rate_limited``, drop the event
     DISCONNECT = "disconnect"  # sustained excess: close the connection
+    DROP = "drop"  # the connection is being closed for its rate: drop the event, say nothing
 
 
 class EventLimiter(Protocol):
@@ -57,7 +58,8 @@ class TokenBucket:
 
     Refused events still cost a token, so the bucket goes into debt; a client that keeps sending
     until the debt passes another ``burst`` is disconnected, while a client that pauses for
-    ``burst / rate`` seconds is back to full speed.
+    ``burst / rate`` seconds is back to full speed. The disconnect is decided once: the events
+    that still arrive while the connection closes are dropped (``DROP``) until ``forget``.
     """
 
     def __init__(
@@ -67,21 +69,28 @@ class TokenBucket:
         self.burst = float(burst)
         self.clock = clock
         self._buckets: dict[str, tuple[float, float]] = {}  # conn -> (tokens, last refill)
+        self._cut: set[str] = set()  # conns told DISCONNECT, until forgotten
 
     def hit(self, conn: str) -> Verdict:
+        if conn in self._cut:
+            return Verdict.DROP
         now = self.clock()
         tokens, last = self._buckets.get(conn, (self.burst, now))
         tokens = min(self.burst, tokens + (now - last) * self.rate) - 1.0
         self._buckets[conn] = (tokens, now)
         if tokens >= 0:
             return Verdict.ALLOW
-        return Verdict.DISCONNECT if tokens < -self.burst else Verdict.REFUSE
+        if tokens >= -self.burst:
+            return Verdict.REFUSE
+        self._cut.add(conn)
+        return Verdict.DISCONNECT
 
     def forget(self, conn: str) -> None:
         self._buckets.pop(conn, None)
+        self._cut.discard(conn)
 
     def __len__(self) -> int:
-        return len(self._buckets)
+        return len(self._buckets) + len(self._cut)
 
 
 class Unlimited:

@@ -59,13 +59,14 @@ class EventDispatcher:
         if sid is None:
             raise PacketError(f"not connected to namespace {namespace}")
         verdict = self.event_verdict(eio_sid)
-        if verdict is Verdict.DISCONNECT:
-            self.observer.rate_limited(namespace, True)
-            self.on_rate_exceeded(eio_sid, sid)
-        elif verdict is not Verdict.ALLOW:
-            self.observer.rate_limited(namespace, False)
-            text = "too many events, slow down"
-            self.refuse(eio_sid, namespace, pkt.id, errors.RATE_LIMITED, text)
+        if verdict is not Verdict.ALLOW:
+            if verdict is Verdict.REFUSE:
+                self.observer.rate_limited(namespace, False)
+                text = "too many events, slow down"
+                self.refuse(eio_sid, namespace, pkt.id, errors.RATE_LIMITED, text)
+            elif verdict is Verdict.DISCONNECT:  # once per connection; then DROP until closed
+                self.observer.rate_limited(namespace, True)
+                self.on_rate_exceeded(eio_sid, sid)
         elif pkt.problem is not None:
             # Data that cannot be represented faithfully: say so, never guess.
             log.info(

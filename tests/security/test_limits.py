@@ -31,8 +31,10 @@ def test_a_burst_then_refusals_then_a_disconnect_once_the_debt_passes_another_bu
     bucket = TokenBucket(rate=2.0, burst=3, clock=clock)
     verdicts = [bucket.hit("c") for _ in range(7)]
     assert verdicts == [ALLOW] * 3 + [REFUSE] * 3 + [DISCONNECT]
+    clock.now += 60  # even with a full bucket again: decided, the rest is dropped until closed
+    assert [bucket.hit("c") for _ in range(3)] == [Verdict.DROP] * 3
     assert bucket.hit("other") is ALLOW  # per connection
-    assert len(bucket) == 2
+    assert len(bucket) == 3  # two buckets, one connection being cut
     bucket.forget("c")
     bucket.forget("never seen")
     assert len(bucket) == 1
