@@ -44,7 +44,7 @@ def pack(value: Any) -> bytes:
     """``value`` as nodes exchange it through Redis (the bus, the recovery stream, kept
     sessions): dataclasses as their fields, strings as Python holds them. Raises
     :class:`UnsupportedValue` for a type no wire format carries and :class:`Unencodable` for
-    what msgpack cannot (an int past 64 bits, nesting past 511 levels)."""
+    what msgpack cannot (an int past 64 bits, nesting past 1024 levels)."""
     try:
         return _PACKER.pack(value)  # type: ignore[no-any-return]
     except TypeError as exc:

@@ -120,8 +120,8 @@ class EventDispatcher:
     def refuse(self, eio_sid: str, namespace: str, id: int | None, code: str, text: str) -> None:
         """Answer an event no handler will see with an error ack, if it asked for one."""
         if id is not None:
-            self.ack(eio_sid, namespace, id, errors.error_ack(code, text))
-            self.observer.refused(namespace, code)
+            sent = self.ack(eio_sid, namespace, id, errors.error_ack(code, text))
+            self.observer.refused(namespace, sent or code)
 
     def ack(self, eio_sid: str, namespace: str, id: int | None, result: Any) -> str | None:
         """Send a handler's return value as the ack, if the client asked for one: ``None`` is
