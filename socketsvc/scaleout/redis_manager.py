@@ -297,6 +297,6 @@ class RedisManager(PubSubManager, FanoutManager):
                 self.link.mark_down(exc)
             finally:
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(pubsub.aclose(), 1.0)  # type: ignore[no-untyped-call]
+                    await asyncio.wait_for(pubsub.aclose(), 1.0)  # type: ignore[no-untyped-call,unused-ignore]
             if self.link.down and not self._stopping:
                 await asyncio.sleep(backoff.next())
