@@ -13,7 +13,7 @@ from annotated_types import Ge, Le
 from socketio.exceptions import ConnectionRefusedError
 
 from socketsvc.errors import SocketsvcError
-from socketsvc.handlers import BaseNamespace, ServiceKey, Services, event
+from socketsvc.handlers import BaseNamespace, Length, ServiceKey, Services, event
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,9 @@ class EchoNamespace(BaseNamespace):
 
     async def on_point(self, sid: str, point: Point) -> dict[str, Any]:
         return {"sum": point.x + point.y, "label": point.label}
+
+    async def on_tag(self, sid: str, tag: Annotated[str, Length(1, 16)]) -> str:
+        return tag
 
     async def on_boom(self, sid: str) -> None:
         raise RuntimeError("secret internals")

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 import pytest
+from annotated_types import Ge
 
+from socketsvc.errors import InvalidPayload
 from socketsvc.handlers import BaseNamespace, HandlerError, Length, Services, event
 from tests.cli_node import run_cli
 
@@ -194,3 +197,71 @@ async def test_a_lifespan_hook_that_fails_stops_start_up_naming_the_class(tmp_pa
         in out
     )
     assert "listening on" not in out
+
+
+# -- events: names, and the arguments each one declares -----------------------------------------
+def test_an_event_name_has_at_most_64_characters() -> None:
+    name = "a" * 64
+
+    class Long(BaseNamespace):
+        @event(name)
+        async def longest(self, sid: str) -> None:
+            return None
+
+    assert Long.events == {name: "longest"}
+    with pytest.raises(HandlerError, match=r"Longer\.longer: 'a{65}' cannot be an event name"):
+
+        class Longer(BaseNamespace):
+            @event("a" * 65)
+            async def longer(self, sid: str) -> None:
+                return None
+
+
+def test_one_event_cannot_have_two_handlers() -> None:
+    with pytest.raises(HandlerError, match=r"event 'draw' is also handled by"):
+
+        class Twice(BaseNamespace):
+            async def on_draw(self, sid: str) -> None:
+                return None
+
+            @event("draw")
+            async def paint(self, sid: str) -> None:
+                return None
+
+
+@dataclass(frozen=True)
+class Spot:
+    x: int
+    y: int
+
+
+def test_several_declared_arguments_are_each_named_and_defaults_are_left_alone() -> None:
+    """A lone payload's problem names its field bare (``'y'``); with several arguments the
+    argument's name comes first (``'spot.y'``, ``'steps'``). An argument the client did not
+    send keeps the handler's default, unparsed."""
+
+    class Moves(BaseNamespace):
+        async def on_one(self, sid: str, spot: Spot) -> None:
+            return None
+
+        async def on_two(
+            self, sid: str, spot: Spot, steps: Annotated[int, Ge(0)] = 1, note: str = "x"
+        ) -> None:
+            return None
+
+    one, two = Moves._specs["one"].parse, Moves._specs["two"].parse  # type: ignore[index]
+    assert one is not None and two is not None
+    with pytest.raises(InvalidPayload) as caught:
+        one(({"x": 1, "y": "a"},))
+    assert caught.value.field == "y"
+    assert two(({"x": 1, "y": 2},)) == (Spot(1, 2),)
+    assert two(({"x": 1, "y": 2}, 3)) == (Spot(1, 2), 3)
+    for args, where in (
+        (({"x": 1, "y": "a"}, 3), "spot.y"),
+        (({"x": 1, "y": 2}, -1), "steps"),
+        (({"x": 1, "y": 2}, 1, 5), "note"),
+    ):
+        with pytest.raises(InvalidPayload) as caught:
+            two(args)
+        assert caught.value.field == where, args
+    assert (Moves._specs["two"].least, Moves._specs["two"].most) == (1, 3)  # type: ignore[index]

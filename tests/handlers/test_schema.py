@@ -78,6 +78,7 @@ def test_optional_and_unions() -> None:
     assert compile(int | str)("a") == "a"
     assert refused(int | str, 1.5) == "payload must be an integer or a string"
     assert refused(int | None, "a") == "payload must be an integer"
+    assert refused(int | str, None) == "payload must be an integer or a string"  # not optional
 
 
 # -- Literal, Enum, tuple --------------------------------------------------------------------
@@ -104,6 +105,7 @@ def test_tuples_fixed_and_variadic_come_from_arrays() -> None:
     pair = tuple[int, str]
     assert compile(pair)([1, "a"]) == (1, "a")
     assert refused(pair, [1]) == "payload must be a list of 2 items"
+    assert refused(pair, [1, "a", "extra"]) == "payload must be a list of 2 items"
     assert refused(pair, [1, 2]) == "'[1]' must be a string"
     assert compile(tuple[int, ...])([1, 2, 3]) == (1, 2, 3)
     assert compile(tuple[int, ...])([]) == ()
@@ -171,6 +173,66 @@ def test_parse_prefixes_the_path_it_is_given() -> None:
 def test_null_for_a_field_with_a_default_takes_the_default() -> None:
     assert compile(Point)({"x": 1, "y": 0, "label": None}) == Point(1, 0.0)
     assert compile(Point)({"x": 1, "y": 0, "label": "p"}).label == "p"
+
+
+def test_map_keys_must_be_strings() -> None:
+    """A msgpack map can have integer (or binary) keys; a declared map's keys are strings."""
+    for kind in (dict[str, int], dict[str, Any], dict):
+        assert refused(kind, {1: 2}) == "payload must be an object with string keys"
+        assert refused(kind, {"a": 1, b"b": 2}) == "payload must be an object with string keys"
+    assert refused(Shape, {"points": [{"x": 1, "y": 0}], "tags": {1: 1}}) == (
+        "'tags' must be an object with string keys"
+    )
+
+
+@dataclass
+class Counted:
+    name: str
+    seen: int = field(init=False, default=0)  # the server's, never the client's
+
+    def __post_init__(self) -> None:
+        self.seen = len(self.name)
+
+
+def test_fields_outside_init_are_never_read_from_the_payload() -> None:
+    counted = compile(Counted)({"name": "abc", "seen": 99})
+    assert (counted.name, counted.seen) == ("abc", 3)
+
+
+@dataclass
+class Nullable:
+    value: int | None  # required, and may be null
+    anything: Any  # required, anything including null
+    either: int | str | None = None
+
+
+@pytest.mark.parametrize("way", ["generated", "looped"])
+def test_a_required_nullable_field_must_be_present_but_may_be_null(way: str) -> None:
+    from socketsvc.handlers import records, schema
+
+    if way == "generated":
+        validate = compile(Nullable)
+    else:
+        compiler = schema._Compiler()
+        hints = typing.get_type_hints(Nullable, include_extras=True)
+        fields = [
+            records.Field(f.name, hints[f.name], compiler.build(hints[f.name]), f)
+            for f in dataclasses.fields(Nullable)
+        ]
+        validate = records._looped(Nullable, fields)
+    assert validate({"value": None, "anything": None}) == Nullable(None, None)
+    assert validate({"value": 1, "anything": [1], "either": "a"}) == Nullable(1, [1], "a")
+    assert validate({"value": 1, "anything": 0, "either": 2}).either == 2
+    for missing in ({"anything": 1}, {"anything": 1, "extra": None}):
+        with pytest.raises(InvalidPayload) as caught:
+            validate(missing)
+        assert caught.value.message == "'value' is required"
+    with pytest.raises(InvalidPayload) as caught:
+        validate({"value": 1})
+    assert caught.value.message == "'anything' is required"
+    with pytest.raises(InvalidPayload) as caught:
+        validate({"value": 1, "anything": 1, "either": 1.5})
+    assert caught.value.message == "'either' must be an integer or a string"
 
 
 def test_recursive_dataclasses() -> None:
