@@ -147,6 +147,21 @@ class SlowConnectNamespace(BaseNamespace):
         return "rested"
 
 
+GATES: dict[str, tuple[asyncio.Event, asyncio.Event]] = {}
+"""A test's gates for GatedConnectNamespace: name -> (entered, opened)."""
+
+
+class GatedConnectNamespace(BaseNamespace):
+    """A connect handler that waits until the test opens its gate (``auth["gate"]``), as one
+    held up by a slow database would: the transport is handling that packet meanwhile."""
+
+    async def on_connect(self, sid: str, environ: Mapping[str, Any], auth: dict[str, Any]) -> Any:
+        entered, opened = GATES[auth["gate"]]
+        entered.set()
+        await opened.wait()
+        return None
+
+
 REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
 
