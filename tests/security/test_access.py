@@ -288,39 +288,6 @@ async def test_oversized_messages_close_the_connection(start_server: StartServer
     await eventually(lambda: not srv.app[SIO].eio.sockets)
 
 
-async def test_chunked_polling_post_is_bounded_like_a_sized_one(start_server: StartServer) -> None:
-    """A POST without Content-Length (chunked) is read up to ``max_payload`` and no further:
-    exactly the limit is served, one byte more is 413 and closes the session."""
-    limit = 4096
-    srv = await start_server(max_payload=limit)
-
-    async def chunked(body: str) -> Any:
-        data = body.encode()
-        for start in range(0, len(data), 1024):
-            yield data[start : start + 1024]
-
-    async with aiohttp.ClientSession() as http:
-        async with http.get(eio(srv, transport="polling")) as r:
-            sid = (await r.text()).split('"sid":"')[1].split('"')[0]
-        url = eio(srv, transport="polling", sid=sid)
-        async with http.post(url, data="40/test,") as r:
-            assert r.status == 200
-        async with http.get(url) as r:
-            assert (await r.text()).startswith("40/test,")
-        head, tail = '42/test,1["echo","', '"]'
-        text = "x" * (limit - len(head) - len(tail))
-        async with http.post(url, data=chunked(head + text + tail)) as r:
-            assert r.request_info.headers.get("Transfer-Encoding") == "chunked"
-            assert r.status == 200
-        async with http.get(url) as r:
-            assert await r.text() == f'43/test,1["{text}"]'
-        async with http.post(url, data=chunked(head + text + "x" + tail)) as r:
-            assert r.status == 413
-        async with http.get(url) as r:
-            assert r.status == 400  # the session was closed
-    await eventually(lambda: not srv.app[SIO].eio.sockets)
-
-
 async def test_binary_attachments_are_bounded_together(start_server: StartServer) -> None:
     """Attachments each under ``max_payload`` but over it together: no handler runs, no ack
     comes, the connection is closed. Exactly ``max_payload`` together is served."""

@@ -113,8 +113,13 @@ async def test_same_origin_listed_origins_and_non_browsers(probe: Any) -> None:
     refused = ("http://app.example", "https://app.example.evil", "https://app.exampleX")
     for origin in (*refused, "null", "https://other"):
         assert (await ask(Origin=origin))["allowed"] is False, origin
-    anyone = await probe(cors=("*",))
-    assert (await anyone(Origin="https://whatever.example"))["allowed"] is True
+    # an Origin that is sent is checked, even an empty one; same origin includes the scheme
+    host = (await ask())["host"]
+    for origin in ("", " ", f"https://{host}", f"ws://{host}", host):
+        assert (await ask(Origin=origin))["allowed"] is False, origin
+    for cors in (("*",), ("https://app.example", "*")):  # "*" beside others: still anyone
+        anyone = await probe(cors=cors)
+        assert (await anyone(Origin="https://whatever.example"))["allowed"] is True, cors
     one_letter = await probe(cors=("https://X",))  # a host name may be one letter
     assert (await one_letter(Origin="https://x"))["allowed"] is True
 
