@@ -128,3 +128,12 @@ async def test_polling_payload_too_large(target, session):
     except aiohttp.ClientError:
         pass
     await assert_session_gone(session, target, c.sid)
+
+
+async def test_polling_packets_after_a_close_in_one_post_are_ignored(target, session):
+    """What follows a CLOSE in the same POST is not handled: even a client PING (which would
+    close the session as a protocol error) leaves the POST answered ok."""
+    c = await Polling.open(session, target)
+    await sio_connect(c)
+    assert await c.post("1", "2", sio_event("/", "message", "after")) == (200, "ok")
+    await assert_session_gone(session, target, c.sid)
