@@ -11,10 +11,13 @@ right at each bound.
 from __future__ import annotations
 
 import dataclasses
+import enum
+import functools
+import operator
 import typing
 from collections.abc import Callable
 from dataclasses import field
-from typing import Annotated, Any, NamedTuple
+from typing import Annotated, Any, Literal, NamedTuple
 
 import annotated_types as at
 import pytest
@@ -317,6 +320,46 @@ def test_map_keys_must_be_valid_unicode_too() -> None:
         assert compile(kind)({"é": 1}) == {"é": 1}
 
 
+# -- a value of the wrong type, wherever it is declared --------------------------------------------
+class Colour(enum.Enum):
+    RED = "red"
+    BLUE = "blue"
+
+
+MISMATCHES = {
+    "str": (str, 1, "must be a string"),
+    "int": (int, "1", "must be an integer"),
+    "int, not bool": (int, True, "must be an integer"),
+    "float": (float, "1", "must be a number"),
+    "bool": (bool, 0, "must be a boolean"),
+    "bytes": (bytes, "ab", "must be binary data"),
+    "list": (list[int], {"a": 1}, "must be a list"),
+    "map": (dict[str, int], [1], "must be an object with string keys"),
+    "map keys": (dict[str, int], {1: 1}, "must be an object with string keys"),
+    "tuple": (tuple[int, str], [1], "must be a list of 2 items"),
+    "literal": (Literal["a", 1], "b", "must be one of 'a', 1"),
+    "enum": (Colour, "green", "must be one of 'red', 'blue'"),
+    "enum, unhashable": (Colour, ["red"], "must be one of 'red', 'blue'"),
+    "constrained": (Annotated[int, at.Ge(0)], "0", "must be an integer"),
+}
+
+
+@pytest.mark.parametrize("kind, sent, expected", MISMATCHES.values(), ids=MISMATCHES.keys())
+def test_a_value_of_another_type_is_refused_naming_where_it_is(
+    kind: Any, sent: Any, expected: str
+) -> None:
+    """The problem, and the field path where it is: empty (a str, not None) for a whole
+    parameter, the key or index below it."""
+    for where, way in ways(kind).items():
+        assert problem(way.validator, way.wrap(sent)) == (way.path, expected), where
+
+
+def test_a_dataclass_given_something_else_than_an_object() -> None:
+    for validate in (compile(holder(int)), looped(holder(int))):
+        for sent in ([{"value": 1}], "value", None, 1):
+            assert problem(validate, sent) == ("", "must be an object")
+
+
 # -- a constraint must fit every type it can meet --------------------------------------------
 @pytest.mark.parametrize(
     "kind",
@@ -340,3 +383,22 @@ def test_a_constraint_fits_a_union_of_types_it_fits() -> None:
     numbers = compile(Annotated[int | float, at.Gt(0)])
     assert numbers(1) == 1 and numbers(0.5) == 0.5
     assert problem(numbers, 0) == ("", "must be > 0 (got 0)")
+
+
+def test_constraints_declared_at_run_time_and_nested_in_a_union() -> None:
+    """A Pattern made when a handler module is imported late (not at this module's import),
+    and a constrained type inside an optional one with constraints of its own."""
+    digits = compile(Annotated[str, Pattern(r"[0-9]+"), Length(1, 3)])
+    assert digits("123") == "123"
+    assert problem(digits, "12a") == ("", r"must match [0-9]+")
+    nested = compile(Annotated[Annotated[int, at.Ge(0)] | None, at.Le(5)])
+    assert nested(5) == 5 and nested(None) is None
+    assert problem(nested, 6) == ("", "must be <= 5 (got 6)")
+    assert problem(nested, -1) == ("", "must be >= 0 (got -1)")
+
+
+def test_a_predicate_without_a_qualified_name_is_named_by_its_repr() -> None:
+    positive = functools.partial(operator.lt, 0)
+    validate = compile(Annotated[int, at.Predicate(positive)])
+    assert validate(1) == 1
+    assert problem(validate, 0) == ("", f"must satisfy {positive!r}")
