@@ -98,7 +98,9 @@ class _Compiler:
         if kind is list or origin is list:
             (item,) = typing.get_args(kind) or (Any,)
             return _list(self.build(item))
-        if kind is tuple or origin is tuple:
+        if kind is tuple or kind is typing.Tuple:  # noqa: UP006 - bare: any items
+            return _variadic_tuple(identity)
+        if origin is tuple:
             return self._tuple(typing.get_args(kind))
         if kind is dict or origin is dict:
             key, item = typing.get_args(kind) or (str, Any)
@@ -135,11 +137,9 @@ class _Compiler:
         return union
 
     def _tuple(self, items: tuple[Any, ...]) -> Validator:
-        if not items or (len(items) == 2 and items[1] is Ellipsis):
-            return _variadic_tuple(self.build(items[0] if items else Any))
-        if items == ((),):  # tuple[()]
-            items = ()
-        return _fixed_tuple([self.build(i) for i in items])
+        if len(items) == 2 and items[1] is Ellipsis:
+            return _variadic_tuple(self.build(items[0]))
+        return _fixed_tuple([self.build(i) for i in items])  # tuple[()]: no items
 
     def _dataclass(self, kind: type) -> Validator:
         building = self.dataclasses.get(kind)

@@ -140,6 +140,9 @@ def test_tuples_fixed_and_variadic_come_from_arrays() -> None:
     assert refused(tuple[int, ...], (1, 2)) == "payload must be a list"
     for bare in (tuple, typing.Tuple):  # noqa: UP006 - bare: any items
         assert compile(bare)([1, "a"]) == (1, "a")
+    for empty in (tuple[()], typing.Tuple[()]):  # noqa: UP006 - no items (it took any)
+        assert compile(empty)([]) == ()
+        assert refused(empty, [1]) == "payload must be a list of 0 items"
 
 
 # -- constraints -----------------------------------------------------------------------------
