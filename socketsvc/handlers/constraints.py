@@ -70,9 +70,6 @@ class Constraints:
     patterns: list[tuple[re.Pattern[str], str]] = field(default_factory=list)
     others: list[Check] = field(default_factory=list)  # MultipleOf, Predicate
 
-    def __bool__(self) -> bool:
-        return self.sized or bool(self.bounds or self.patterns or self.others)
-
     @property
     def length_text(self) -> str:
         if self.max_len is None:
