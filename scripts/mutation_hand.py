@@ -19,6 +19,8 @@ test failure kills it. The results go to ``hand.json`` beside mutmut's, for
 ``scripts/mutation_report.py``.
 
     python scripts/mutation_hand.py MODULE TEST_FILE...   (scripts/mutation runs it)
+
+``HAND_MUTANTS=name,name`` runs only those (to watch one mistake fail its test).
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ def mutants_of(module: str) -> list[dict[str, str]]:
     if not path.exists():
         return []
     entries: list[dict[str, str]] = tomllib.loads(path.read_text(encoding="utf-8"))["mutant"]
-    return entries
+    only = {n for n in os.environ.get("HAND_MUTANTS", "").split(",") if n}
+    return [e for e in entries if e["name"] in only] if only else entries
 
 
 def work_dir(module: str) -> Path:
@@ -100,7 +103,7 @@ def main(module: str, tests: list[str]) -> int:
     if code == 0:
         print(f"hand mutants of {module}: the tests do not import the copy in {work}")
         return 2
-    report = work.parent / "hand.json"
+    report = work.parent / ("hand.json" if "HAND_MUTANTS" not in os.environ else "hand-some.json")
     report.unlink(missing_ok=True)
 
     def record(name: str, result: dict[str, object]) -> None:

@@ -12,8 +12,12 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from socketsvc.app.factory import SIO
+from socketsvc.engine import EngineServer
+from socketsvc.engine.policy import EnginePolicy
+from socketsvc.security.limits import MemoryConnectionLimiter
 from tests.conftest import TEST_NAMESPACES, StartServer, eventually
 from tests.sample_handlers import GATES
 
@@ -129,3 +133,55 @@ async def test_a_websocket_message_of_exactly_max_payload_is_served(
         assert closing.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
         assert ws.close_code == 1009
         await ws.close()
+
+
+async def test_a_session_the_server_closed_lingers_to_deliver_its_close_and_nothing_else(
+    start_server: StartServer,
+) -> None:
+    """A polling session closed by the server keeps what was queued and its CLOSE for the
+    next poll, and serves nothing else meanwhile: a POST or a websocket upgrade for it is 400
+    "Session ID unknown", then the poll gets the rest and CLOSE, then the sid is gone."""
+    srv = await start_server()
+    sio = srv.app[SIO]
+    async with aiohttp.ClientSession() as http:
+        sid = await open_polling(http, srv)
+        url = url_of(srv, transport="polling", sid=sid)
+        assert await post(http, url, "40/test,") == (200, "ok")
+        async with http.get(url) as r:
+            assert (await r.text()).startswith("40/test,")
+        await sio.eio.disconnect(sid)  # server-initiated: the session lingers for its CLOSE
+        assert sio.eio.sockets[sid].lingering
+        status, text = await post(http, url, '42/test,1["echo","late"]')
+        assert (status, json.loads(text)) == (400, {"code": 1, "message": "Session ID unknown"})
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await http.ws_connect(url_of(srv, transport="websocket", sid=sid))
+        assert refused.value.status == 400
+        async with http.get(url) as r:
+            assert r.status == 200
+            assert await r.text() == "1"  # CLOSE (nothing else was queued)
+        async with http.get(url) as r:
+            assert r.status == 400
+    assert sid not in sio.eio.sockets
+
+
+async def test_a_handshake_the_application_refuses_gives_its_address_back(
+    aiohttp_server: Any,
+) -> None:
+    """EngineServer on its own (python-engineio's API): a connect handler that returns False
+    refuses the handshake (401), and the address's place in the per-address count is given
+    back each time, so the next handshake is not refused as one too many (429)."""
+    limiter = MemoryConnectionLimiter(1)
+    eio = EngineServer(policy=EnginePolicy(connections=limiter))
+
+    @eio.on("connect")
+    async def refuse(sid: str, environ: Any) -> bool:
+        return False
+
+    app = web.Application()
+    eio.attach(app, "socket.io")
+    srv = await aiohttp_server(app)
+    async with aiohttp.ClientSession() as http:
+        for _ in range(3):
+            async with http.get(url_of(srv, transport="polling")) as r:
+                assert r.status == 401
+    assert len(limiter) == 0 and not eio.sockets

@@ -348,6 +348,17 @@ async def test_slow_polling_consumer_drops_volatile_then_is_closed(
             assert backlog > 65_536 // 4
             await writer.call("typing", {"room": "r"}, namespace="/chat")
             assert slow.buffered_bytes == backlog  # the volatile typing event was dropped
+            # and when it goes to several clients at once, for the slow one only
+            reader = socketio.AsyncClient()
+            await reader.connect(str(srv.make_url("/")), namespaces=["/chat"], wait_timeout=5)
+            typing = Inbox(reader, "typing", "/chat")
+            await reader.call("join", {"room": "r", "name": "reader"}, namespace="/chat")
+            backlog = slow.buffered_bytes
+            await writer.call("typing", {"room": "r"}, namespace="/chat")
+            assert await typing.get() == {"room": "r", "name": "w"}
+            assert slow.buffered_bytes == backlog
+            await reader.disconnect()
+            await reader.shutdown()
             for _ in range(20):
                 await writer.call("message", {"room": "r", "text": text}, namespace="/chat")
             await eventually(lambda: sid not in sio.eio.sockets)
