@@ -162,6 +162,13 @@ class GatedConnectNamespace(BaseNamespace):
         return None
 
 
+class FarewellNamespace(BaseNamespace):
+    """Says goodbye to a client as it leaves: too late when its session is closing."""
+
+    async def on_disconnect(self, sid: str, reason: str) -> None:
+        await self.emit("bye", reason, to=sid)
+
+
 REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
 

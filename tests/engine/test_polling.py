@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
 from typing import Any
 
 import aiohttp
@@ -185,3 +186,84 @@ async def test_a_handshake_the_application_refuses_gives_its_address_back(
             async with http.get(url_of(srv, transport="polling")) as r:
                 assert r.status == 401
     assert len(limiter) == 0 and not eio.sockets
+
+
+async def test_bytes_the_socket_could_not_send_count_as_backlog(
+    start_server: StartServer,
+) -> None:
+    """A websocket client that stops reading leaves bytes in the server's socket buffer before
+    anything queues in the engine: they count towards the backlog, so its volatile messages are
+    dropped although the engine has queued nothing for it."""
+    limit = 65_536
+    srv = await start_server(max_payload=16_384, max_buffer_bytes=limit, rate_limit_events=0)
+    sio = srv.app[SIO]
+    connector = aiohttp.TCPConnector(socket_factory=small_receive_buffer)
+    async with aiohttp.ClientSession(connector=connector) as http:
+        ws = await http.ws_connect(url_of(srv, transport="websocket"), autoping=False)
+        sid = json.loads((await ws.receive_str())[1:])["sid"]
+        slow = sio.eio.sockets[sid]
+        frame = "x" * 1000
+        for _ in range(20_000):  # at most 20 MB; the kernel's buffers fill long before
+            if slow.backlog() - slow.buffered_bytes > limit // 4:
+                break
+            sio.eio.push(sid, [frame])
+            await asyncio.sleep(0)  # the write is tried at the end of the turn
+        assert slow.buffered_bytes < limit // 4 < slow.backlog() < limit
+        before = (slow.backlog(), slow.buffered_bytes)
+        sio.eio.push(sid, [frame], volatile=True)
+        await asyncio.sleep(0)
+        assert (slow.backlog(), slow.buffered_bytes) == before  # dropped
+        sio.eio.push(sid, [frame])  # not volatile: sent
+        await asyncio.sleep(0)
+        assert slow.backlog() > before[0]
+        await ws.close()
+
+
+def small_receive_buffer(addr_info: Any) -> socket.socket:
+    family, type_, proto, _, _ = addr_info
+    sock = socket.socket(family=family, type=type_, proto=proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    return sock
+
+
+async def test_the_backlog_bounds_are_inclusive(start_server: StartServer) -> None:
+    """A quarter of ``max_buffer_bytes`` queued still takes volatile messages, one byte more
+    does not; exactly ``max_buffer_bytes`` queued keeps the client, one byte more cuts it."""
+    limit = 65_536
+    srv = await start_server(max_payload=16_384, max_buffer_bytes=limit)
+    sio = srv.app[SIO]
+    async with aiohttp.ClientSession() as http:
+        sid = await open_polling(http, srv)  # and never polls again
+        slow = sio.eio.sockets[sid]
+        assert slow.backlog() == 0
+        sio.eio.push(sid, ["x" * (limit // 4 - 1)])
+        sio.eio.push(sid, ["v"], volatile=True)  # the backlog reaches a quarter: taken
+        assert slow.backlog() == limit // 4
+        sio.eio.push(sid, ["v"], volatile=True)  # taken: not over a quarter before it
+        assert slow.backlog() == limit // 4 + 1
+        sio.eio.push(sid, ["v"], volatile=True)  # over a quarter now: dropped
+        assert slow.backlog() == limit // 4 + 1
+        sio.eio.push(sid, ["x" * (limit - slow.backlog())])
+        assert slow.backlog() == limit and not slow.closing
+        sio.eio.push(sid, ["x"])
+        await eventually(lambda: sid not in sio.eio.sockets)
+        assert slow.backlog() == 0
+
+
+async def test_nothing_is_queued_for_a_session_once_it_is_closing(
+    start_server: StartServer,
+) -> None:
+    """What the application sends while a session closes (here from its disconnect handler)
+    is dropped, as Node's sendPacket does: the last poll gets the CLOSE and nothing after it."""
+    namespaces = {**TEST_NAMESPACES, "/farewell": "tests.sample_handlers:FarewellNamespace"}
+    srv = await start_server(namespaces=namespaces)
+    sio = srv.app[SIO]
+    async with aiohttp.ClientSession() as http:
+        sid = await open_polling(http, srv)
+        url = url_of(srv, transport="polling", sid=sid)
+        assert await post(http, url, "40/farewell,") == (200, "ok")
+        async with http.get(url) as r:
+            assert (await r.text()).startswith("40/farewell,")
+        await sio.eio.disconnect(sid)
+        async with http.get(url) as r:
+            assert await r.text() == "1"
