@@ -54,7 +54,10 @@ def mutants_of(module: str) -> list[dict[str, str]]:
 
 
 def work_dir(module: str) -> Path:
-    return ROOT / "build" / "mutation" / module.replace("/", "-") / "hand"
+    some = "HAND_MUTANTS" in os.environ  # a copy of its own: a full run may be using "hand"
+    return (
+        ROOT / "build" / "mutation" / module.replace("/", "-") / ("hand-some" if some else "hand")
+    )
 
 
 def prepare(work: Path) -> None:

@@ -267,3 +267,27 @@ async def test_nothing_is_queued_for_a_session_once_it_is_closing(
         await sio.eio.disconnect(sid)
         async with http.get(url) as r:
             assert await r.text() == "1"
+
+
+async def test_a_poll_takes_at_most_16_packets_and_the_backlog_falls_by_them(
+    start_server: StartServer,
+) -> None:
+    """python-engineio clients refuse a payload of more than 16 packets: a longer backlog goes
+    out in several polls, and what a poll took no longer counts as backlog."""
+    srv = await start_server(max_payload=16_384, max_buffer_bytes=65_536)
+    sio = srv.app[SIO]
+    async with aiohttp.ClientSession() as http:
+        sid = await open_polling(http, srv)
+        url = url_of(srv, transport="polling", sid=sid)
+        client = sio.eio.sockets[sid]
+        for n in range(20):
+            sio.eio.push(sid, [f"m{n:02}" + "x" * 997])  # 1000 bytes each
+        assert client.backlog() == 20_000
+        async with http.get(url) as r:
+            first = (await r.text()).split("\x1e")
+        assert [p[:4] for p in first] == [f"4m{n:02}" for n in range(16)]
+        assert client.backlog() == 4_000
+        async with http.get(url) as r:
+            rest = (await r.text()).split("\x1e")
+        assert [p[:4] for p in rest] == [f"4m{n:02}" for n in range(16, 20)]
+        assert client.backlog() == 0
