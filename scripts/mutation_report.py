@@ -100,7 +100,8 @@ def main(modules: list[str]) -> int:
         equivalent = survived & named
         unexplained += sorted(survived - named)
         untested += sorted(name for name, code in codes.items() if code in NO_TESTS)
-        stale += sorted(n for n in named if n.startswith(prefix) and n not in survived)
+        if codes:  # (a module whose mutmut run is absent has nothing to compare with)
+            stale += sorted(n for n in named if n.startswith(prefix) and n not in survived)
         counts = {
             "mutants": len(codes),
             "killed": sum(code in KILLED or code in TIMEOUT for code in codes.values()),
