@@ -288,6 +288,26 @@ async def test_oversized_messages_close_the_connection(start_server: StartServer
     await eventually(lambda: not srv.app[SIO].eio.sockets)
 
 
+async def test_a_polling_post_body_must_arrive_within_body_timeout(
+    start_server: StartServer,
+) -> None:
+    """``body_timeout`` reaches the engine: a POST whose body stalls is answered 408 and its
+    session closed (the CLI node's own test is in tests/engine/test_http_timeouts.py)."""
+    srv = await start_server(body_timeout=0.3)
+    async with aiohttp.ClientSession() as http, http.get(eio(srv, transport="polling")) as r:
+        sid = (await r.text()).split('"sid":"')[1].split('"')[0]
+    reader, writer = await asyncio.open_connection(srv.host, srv.port)
+    head = f"POST /socket.io/?EIO=4&transport=polling&sid={sid} HTTP/1.1\r\n"
+    writer.write(head.encode() + b"Host: x\r\nContent-Length: 20\r\n\r\n4")
+    await writer.drain()
+    try:
+        status = await asyncio.wait_for(reader.readline(), 5)
+        assert status.split()[1] == b"408"
+    finally:
+        writer.close()
+    await eventually(lambda: sid not in srv.app[SIO].eio.sockets)
+
+
 async def test_binary_attachments_are_bounded_together(start_server: StartServer) -> None:
     """Attachments each under ``max_payload`` but over it together: no handler runs, no ack
     comes, the connection is closed. Exactly ``max_payload`` together is served."""

@@ -205,10 +205,12 @@ async def test_each_refusal_is_one_log_line_with_namespace_and_code(
 ) -> None:
     await refused(connect, "/chat", {})
     await refused(connect, "/test", {"token": "not.a.jwt"})
-    assert [r.getMessage() for r in caplog.records if r.name == "socketsvc.security"] == [
+    records = [r for r in caplog.records if r.name == "socketsvc.security"]
+    assert [r.getMessage() for r in records] == [
         "refused connect to /chat: unauthorized",
         "refused connect to /test: token_invalid",
     ]
+    assert [r.namespace for r in records] == ["/chat", "/test"]  # type: ignore[attr-defined]
 
 
 @pytest.mark.logs_tracebacks  # the crash case

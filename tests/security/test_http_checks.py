@@ -160,6 +160,8 @@ async def test_refusals_are_logged_once_per_origin_and_at_most_a_thousand(
         f"refused origin {long[:200]!r} (peer 127.0.0.1): not in cors_origins; "
         "further requests from it are refused silently",
     ]
+    # the client as a field of its own, for JSON logs (socketsvc.app.logs)
+    assert [r.client for r in caplog.records] == ["127.0.0.1", "127.0.0.1"]  # type: ignore[attr-defined]
     caplog.clear()
     for n in range(MAX_LOGGED_ORIGINS + 5):
         assert (await ask(Origin=f"https://o{n}.example"))["allowed"] is False
