@@ -155,3 +155,17 @@ async def test_unsolicited_pongs_push_the_next_ping_back(target, session):
             await reader
     assert received.count("2") <= 1, received
     await c.close()
+
+
+async def test_a_ping_from_the_client_closes_the_session(target, session):
+    """Only the server pings in Engine.IO v4 (Node: "invalid heartbeat direction")."""
+    ws = await WebSocket.open(session, target)
+    await sio_connect(ws)
+    await ws.send("2")
+    assert await ws.wait_closed() == []
+    polling = await Polling.open(session, target)
+    await sio_connect(polling)
+    with contextlib.suppress(aiohttp.ClientError):
+        await polling.post("2")  # answered 400 (socketsvc) or ok (Node): the session ends
+    status, _ = await http(session, "GET", polling.url)
+    assert status == 400
