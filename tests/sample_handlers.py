@@ -162,6 +162,20 @@ class GatedConnectNamespace(BaseNamespace):
         return None
 
 
+class GatedDisconnectNamespace(BaseNamespace):
+    """A disconnect handler that waits until the test opens the gate the client named in its
+    auth: its session stays closing (not yet closed) meanwhile."""
+
+    async def on_connect(self, sid: str, environ: Mapping[str, Any], auth: dict[str, Any]) -> Any:
+        await self.save_session(sid, {"gate": auth["gate"]})
+        return None
+
+    async def on_disconnect(self, sid: str, reason: str) -> None:
+        entered, opened = GATES[(await self.get_session(sid))["gate"]]
+        entered.set()
+        await opened.wait()
+
+
 class FarewellNamespace(BaseNamespace):
     """Says goodbye to a client as it leaves: too late when its session is closing."""
 

@@ -291,3 +291,30 @@ async def test_a_poll_takes_at_most_16_packets_and_the_backlog_falls_by_them(
             rest = (await r.text()).split("\x1e")
         assert [p[:4] for p in rest] == [f"4m{n:02}" for n in range(16, 20)]
         assert client.backlog() == 0
+
+
+async def test_a_poll_to_a_session_still_closing_is_refused_at_once(
+    start_server: StartServer,
+) -> None:
+    """While a session closes (its disconnect handlers still running), a new poll has nothing
+    to wait for: it is answered 400 at once, not parked where nothing will ever wake it."""
+    gated = "tests.sample_handlers:GatedDisconnectNamespace"
+    srv = await start_server(namespaces={**TEST_NAMESPACES, "/leaving": gated})
+    entered, opened = asyncio.Event(), asyncio.Event()
+    GATES["leaving"] = (entered, opened)
+    try:
+        async with aiohttp.ClientSession() as http:
+            sid = await open_polling(http, srv)
+            url = url_of(srv, transport="polling", sid=sid)
+            assert await post(http, url, '40/leaving,{"gate":"leaving"}') == (200, "ok")
+            async with http.get(url) as r:
+                assert (await r.text()).startswith("40/leaving,")
+            closing = asyncio.ensure_future(post(http, url, "1"))  # the client closes
+            await asyncio.wait_for(entered.wait(), 5)  # its disconnect handler runs
+            async with asyncio.timeout(5), http.get(url) as r:
+                assert r.status == 400
+            opened.set()
+            assert await asyncio.wait_for(closing, 5) == (200, "ok")
+        await eventually(lambda: sid not in srv.app[SIO].eio.sockets)
+    finally:
+        del GATES["leaving"]
