@@ -78,6 +78,22 @@ async def test_recent_is_the_newest_count_oldest_first_and_nothing_for_zero(make
     assert await store.recent(NS, "empty", 3) == []
 
 
+async def test_messages_and_answers_come_back_as_they_went_in(make: Make) -> None:
+    """Whatever a message holds (binary data, nested maps, large and negative numbers,
+    non-ASCII text) comes back equal, from history and from a retry's answer."""
+    store = await make(5)
+    odd = {
+        "id": "m",
+        "blob": b"\x00\xff binary",
+        "nested": {"list": [1, -(2**40), 2**63 - 1, None, True], "text": "été ✓"},
+        "number": 1.5,
+    }
+    await store.append(NS, "r", odd)
+    assert await store.recent(NS, "r", 1) == [odd]
+    assert await store.accept_once(NS, "k", odd, 60) is None
+    assert await store.accept_once(NS, "k", {"id": "other"}, 60) == odd
+
+
 async def test_rooms_and_namespaces_keep_separate_histories(make: Make) -> None:
     store = await make(5)
     await store.append(NS, "r", message(1))
@@ -176,4 +192,30 @@ async def test_redis_keys_are_bounded_in_length_and_time(redis_url: str, redis_p
         assert 0 < await redis.pttl(f"{redis_prefix}:sent:{NS}:k") <= 30_000
     finally:
         await redis.aclose()
+        await store.stop()
+
+
+class Outages(Observer):
+    def __init__(self) -> None:
+        self.down: list[str] = []
+
+    def backend_down(self, component: str) -> None:
+        self.down.append(component)
+
+
+async def test_an_unreachable_redis_leaves_history_empty_and_retries_new() -> None:
+    """No error reaches the handler: history is empty, every send is new (at least once, never
+    lost), the outage is reported as the archive's (for /readyz, the log and the metrics)."""
+    url = "redis://127.0.0.1:1/0"  # nothing listens there
+    outages = Outages()
+    store = RedisArchive(Settings(redis_url=url, chat_history=5), outages)
+    await store.start()
+    try:
+        await store.append(NS, "r", message(1))
+        assert await store.recent(NS, "r", 5) == []
+        assert await store.accept_once(NS, "k", {"id": 1}, 60) is None
+        assert await store.accept_once(NS, "k", {"id": 2}, 60) is None
+        assert (store.problem() or "").startswith(f"archive: Redis at {url} unreachable: ")
+        assert outages.down == ["archive"]
+    finally:
         await store.stop()
