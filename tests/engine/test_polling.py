@@ -19,6 +19,7 @@ from socketsvc.app.factory import SIO
 from socketsvc.engine import EngineServer
 from socketsvc.engine.policy import EnginePolicy
 from socketsvc.security.limits import MemoryConnectionLimiter
+from tests.app.test_metrics import scrape
 from tests.conftest import TEST_NAMESPACES, StartServer, eventually
 from tests.sample_handlers import GATES
 
@@ -318,3 +319,32 @@ async def test_a_poll_to_a_session_still_closing_is_refused_at_once(
         await eventually(lambda: sid not in srv.app[SIO].eio.sockets)
     finally:
         del GATES["leaving"]
+
+
+async def test_a_second_concurrent_poll_closes_the_session_as_a_transport_error(
+    start_server: StartServer,
+) -> None:
+    """Node's rule (onPollRequest "overlap from client"): the pending poll gets CLOSE, the
+    duplicate 400, and the session ends for a transport error, not as if the server chose to."""
+    srv = await start_server()
+    first_out = asyncio.Event()
+
+    async def sent(session: Any, context: Any, params: Any) -> None:  # aiohttp trace hook
+        if params.method == "GET" and "sid=" in str(params.url):
+            first_out.set()
+
+    tracing = aiohttp.TraceConfig()
+    tracing.on_request_headers_sent.append(sent)
+    async with aiohttp.ClientSession(trace_configs=[tracing]) as http:
+        sid = await open_polling(http, srv)
+        url = url_of(srv, transport="polling", sid=sid)
+        pending = asyncio.ensure_future(http.get(url))
+        await asyncio.wait_for(first_out.wait(), 5)
+        async with http.get(url) as duplicate:
+            assert duplicate.status == 400
+        first = await asyncio.wait_for(pending, 5)
+        assert (first.status, await first.text()) == (200, "1")
+        first.release()
+        closed = await scrape(srv.make_url("/metrics"))
+    assert closed.value("socketsvc_transports_closed_total", reason="transport error") == 1
+    assert closed.total("socketsvc_transports_closed_total") == 1
