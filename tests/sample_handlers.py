@@ -176,6 +176,17 @@ class GatedDisconnectNamespace(BaseNamespace):
         await opened.wait()
 
 
+REASONS: dict[str, str] = {}
+"""Why each client of ReasonsNamespace left (sid -> reason), as its handler was told."""
+
+
+class ReasonsNamespace(BaseNamespace):
+    """Records the reason each client's disconnect handler is given."""
+
+    async def on_disconnect(self, sid: str, reason: str) -> None:
+        REASONS[sid] = reason
+
+
 class FarewellNamespace(BaseNamespace):
     """Says goodbye to a client as it leaves: too late when its session is closing."""
 

@@ -150,3 +150,14 @@ async def test_poll_during_upgrade_is_answered_when_a_packet_comes(target, sessi
     assert await poll == (200, '42["message-back","during"]')
     assert clock.elapsed < FAST, clock.elapsed
     await ws.close()
+
+
+async def test_an_unfinished_upgrade_ends_with_its_session(target, session):
+    """The client closes over polling between the probe and the upgrade: the probe websocket
+    is closed too, at once, not left open until its upgrade times out (10 s)."""
+    c = await open_connected(session, target)
+    ws = await WebSocket.connect(session, target, sid=c.sid)
+    await ws.send("2probe")
+    assert await ws.recv_raw() == "3probe"
+    assert await c.post("1") == (200, "ok")
+    assert await ws.wait_closed(within=2) == []

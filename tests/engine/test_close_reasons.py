@@ -1,0 +1,130 @@
+"""Why a session ended, as a handler is told (and metrics and recovery read it): each way a
+connection can end gives its own reason, and the log line of each cause carries its fields.
+
+Real server, raw websocket and long-polling clients."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+import aiohttp
+import pytest
+
+from socketsvc.app.factory import SIO
+from tests.conftest import TEST_NAMESPACES, StartServer, eventually
+from tests.engine.test_polling import small_receive_buffer
+from tests.sample_handlers import REASONS
+
+SETTINGS: dict[str, Any] = {
+    "namespaces": {**TEST_NAMESPACES, "/reasons": "tests.sample_handlers:ReasonsNamespace"},
+    "ping_interval": 0.2,
+    "ping_timeout": 0.3,
+    "max_payload": 16_384,
+    "max_buffer_bytes": 65_536,
+    "rate_limit_events": 0,
+}
+
+
+def url_of(srv: Any, **query: str) -> str:
+    q = "&".join(f"{k}={v}" for k, v in {"EIO": "4", **query}.items())
+    return str(srv.make_url("/socket.io/")) + "?" + q
+
+
+async def joined_websocket(http: aiohttp.ClientSession, srv: Any, **options: Any) -> Any:
+    """A raw websocket client in /reasons: (ws, eio sid, namespace sid)."""
+    ws = await http.ws_connect(url_of(srv, transport="websocket"), **options)
+    eio_sid = json.loads((await ws.receive_str())[1:])["sid"]
+    await ws.send_str("40/reasons,")
+    reply = await ws.receive_str()
+    return ws, eio_sid, json.loads(reply[len("40/reasons,") :])["sid"]
+
+
+async def reason_for(sid: str) -> str:
+    await eventually(lambda: sid in REASONS)
+    return REASONS.pop(sid)
+
+
+async def test_each_way_a_session_ends_has_its_reason(
+    start_server: StartServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    srv = await start_server(**SETTINGS)
+    caplog.set_level(logging.INFO, logger="socketsvc.engine")
+    sio = srv.app[SIO]
+    async with aiohttp.ClientSession() as http:
+        ws, _, sid = await joined_websocket(http, srv)
+        await ws.send_str("1")  # the client closes
+        assert await reason_for(sid) == "client disconnect"
+
+        ws, eio_sid, sid = await joined_websocket(http, srv)
+        await sio.eio.disconnect(eio_sid)  # the server closes
+        assert await reason_for(sid) == "server disconnect"
+
+        ws, eio_sid, sid = await joined_websocket(http, srv)
+        await ws.send_str("2")  # a PING from the client: a protocol error
+        assert await reason_for(sid) == "transport error"
+
+        ws, eio_sid, sid = await joined_websocket(http, srv, autoping=False)
+        assert await ws.receive_str() == "2"  # and no PONG follows
+        assert await reason_for(sid) == "ping timeout"
+        [timeout] = [r for r in caplog.records if "pong timeout" in r.getMessage()]
+        assert timeout.getMessage() == f"{eio_sid}: pong timeout, closing session"
+        assert timeout.eio_sid == eio_sid  # type: ignore[attr-defined]
+
+        ws, _, sid = await joined_websocket(http, srv)
+        await ws.close()  # the connection goes, no Engine.IO CLOSE before it
+        assert await reason_for(sid) == "transport close"
+
+        base = url_of(srv, transport="polling")
+        async with http.get(base) as r:
+            eio_sid = json.loads((await r.text())[1:])["sid"]
+        url = f"{base}&sid={eio_sid}"
+        async with http.post(url, data="40/reasons,") as r:
+            assert r.status == 200
+        async with http.get(url) as r:
+            sid = json.loads((await r.text())[len("40/reasons,") :])["sid"]
+        async with http.post(url, data="1") as r:  # the client closes, no poll pending
+            assert r.status == 200
+        assert await reason_for(sid) == "client disconnect"
+        assert eio_sid not in sio.eio.sockets  # forgotten at once, nothing left to deliver
+
+
+async def test_a_slow_websocket_consumer_is_cut_off_and_told_why(
+    start_server: StartServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Past max_buffer_bytes the session closes for a transport error, the log line names the
+    session and the client, and the connection itself is cut: the client sees it end."""
+    srv = await start_server(**SETTINGS)
+    caplog.set_level(logging.INFO, logger="socketsvc.engine")
+    sio = srv.app[SIO]
+    connector = aiohttp.TCPConnector(socket_factory=small_receive_buffer)
+    async with aiohttp.ClientSession(connector=connector) as http:
+        ws, eio_sid, sid = await joined_websocket(http, srv, autoping=False)
+        for _ in range(10_000):  # at most 10 MB; the limit trips long before
+            if eio_sid not in sio.eio.sockets:
+                break
+            sio.eio.push(eio_sid, ["x" * 1000])
+            await asyncio.sleep(0)
+        assert await reason_for(sid) == "transport error"
+        [cut] = [r for r in caplog.records if "slow consumer" in r.getMessage()]
+        assert cut.getMessage() == (
+            f"{eio_sid}: outgoing backlog over max_buffer_bytes (65536), closing slow consumer"
+        )
+        assert (cut.eio_sid, cut.client) == (eio_sid, "127.0.0.1")  # type: ignore[attr-defined]
+        async with asyncio.timeout(5):  # what it had not read is gone with the connection
+            while (await ws.receive()).type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
+                pass
+
+
+async def test_a_server_closed_polling_session_nobody_polls_is_forgotten_after_a_heartbeat(
+    start_server: StartServer,
+) -> None:
+    srv = await start_server(**SETTINGS)
+    sio = srv.app[SIO]
+    async with aiohttp.ClientSession() as http, http.get(url_of(srv, transport="polling")) as r:
+        eio_sid = json.loads((await r.text())[1:])["sid"]
+    await sio.eio.disconnect(eio_sid)  # its CLOSE waits for a poll that never comes
+    assert sio.eio.sockets[eio_sid].lingering
+    await eventually(lambda: eio_sid not in sio.eio.sockets, timeout=3)  # after 0.2 + 0.3 s
