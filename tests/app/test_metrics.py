@@ -361,6 +361,17 @@ def test_an_event_that_asked_for_no_ack_counts_no_ack_and_no_error_ack() -> None
     assert m.error_acks == {("/test", "internal"): 1}
 
 
+def test_refused_connects_keep_their_labels_bounded() -> None:
+    """The codes of refused connects share the MAX_CODES bound (a handler's refusal data can
+    carry any code), and the namespace a client asked for is labelled by route or other."""
+    m = node_metrics()
+    for n in range(MAX_CODES + 3):
+        m.namespace_refused(f"/nope{n}", f"code_{n}")
+    assert m.refusals[("other", "code_0")] == 1
+    assert m.refusals[("other", "other")] == 3
+    assert len(m.refusals) == MAX_CODES + 1
+
+
 def test_totals_add_up() -> None:
     m = node_metrics()
     for seconds in (0.5, 0.25):
