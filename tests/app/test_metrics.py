@@ -378,8 +378,15 @@ def test_totals_add_up() -> None:
         m.presence_refreshed(seconds)
     m.bus_dropped(3)
     m.bus_dropped(2)
+    m.bus_published(4)
+    m.bus_published(1)
+    for _ in range(3):
+        m.bus_received()
+    for component in ("bus", "presence", "bus"):
+        m.backend_down(component)
     m.backend_up("bus", reconnected=False)  # the first connection is no reconnect
     m.backend_up("bus", reconnected=True)
     assert (m.presence_refreshes, m.presence_seconds) == (2, 0.75)
-    assert m.bus_lost == 5
+    assert (m.bus_lost, m.bus_out, m.bus_in) == (5, 5, 3)
+    assert m.outages == {"bus": 2, "presence": 1}
     assert m.reconnects == {"bus": 1}
