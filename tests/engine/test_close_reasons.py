@@ -18,14 +18,15 @@ from tests.conftest import TEST_NAMESPACES, StartServer, eventually
 from tests.engine.test_polling import small_receive_buffer
 from tests.sample_handlers import REASONS
 
+# The raw clients here never answer a PING: the default heartbeat (25 s + 20 s) leaves each
+# case all the time it needs on a loaded machine; FAST is for the cases about the heartbeat.
 SETTINGS: dict[str, Any] = {
     "namespaces": {**TEST_NAMESPACES, "/reasons": "tests.sample_handlers:ReasonsNamespace"},
-    "ping_interval": 0.2,
-    "ping_timeout": 0.3,
     "max_payload": 16_384,
     "max_buffer_bytes": 65_536,
     "rate_limit_events": 0,
 }
+FAST = {**SETTINGS, "ping_interval": 0.2, "ping_timeout": 0.3}
 
 
 def url_of(srv: Any, **query: str) -> str:
@@ -66,7 +67,9 @@ async def test_each_way_a_session_ends_has_its_reason(
         await ws.send_str("2")  # a PING from the client: a protocol error
         assert await reason_for(sid) == "transport error"
 
-        ws, eio_sid, sid = await joined_websocket(http, srv, autoping=False)
+        fast = await start_server(**FAST)
+        caplog.set_level(logging.INFO, logger="socketsvc.engine")  # (a new app resets it)
+        ws, eio_sid, sid = await joined_websocket(http, fast, autoping=False)
         assert await ws.receive_str() == "2"  # and no PONG follows
         assert await reason_for(sid) == "ping timeout"
         [timeout] = [r for r in caplog.records if "pong timeout" in r.getMessage()]
@@ -121,7 +124,7 @@ async def test_a_slow_websocket_consumer_is_cut_off_and_told_why(
 async def test_a_server_closed_polling_session_nobody_polls_is_forgotten_after_a_heartbeat(
     start_server: StartServer,
 ) -> None:
-    srv = await start_server(**SETTINGS)
+    srv = await start_server(**FAST)
     sio = srv.app[SIO]
     async with aiohttp.ClientSession() as http, http.get(url_of(srv, transport="polling")) as r:
         eio_sid = json.loads((await r.text())[1:])["sid"]
