@@ -16,7 +16,7 @@ import pytest
 from socketsvc.app.factory import SIO
 from tests.conftest import TEST_NAMESPACES, StartServer, eventually
 from tests.engine.test_polling import small_receive_buffer
-from tests.sample_handlers import REASONS
+from tests.sample_handlers import GATES, REASONS
 
 # The raw clients here never answer a PING: the default heartbeat (25 s + 20 s) leaves each
 # case all the time it needs on a loaded machine; FAST is for the cases about the heartbeat.
@@ -66,6 +66,7 @@ async def test_each_way_a_session_ends_has_its_reason(
         ws, eio_sid, sid = await joined_websocket(http, srv)
         await ws.send_str("2")  # a PING from the client: a protocol error
         assert await reason_for(sid) == "transport error"
+        assert f"{eio_sid}: invalid heartbeat direction, closing" in caplog.messages
 
         fast = await start_server(**FAST)
         caplog.set_level(logging.INFO, logger="socketsvc.engine")  # (a new app resets it)
@@ -131,3 +132,33 @@ async def test_a_server_closed_polling_session_nobody_polls_is_forgotten_after_a
     await sio.eio.disconnect(eio_sid)  # its CLOSE waits for a poll that never comes
     assert sio.eio.sockets[eio_sid].lingering
     await eventually(lambda: eio_sid not in sio.eio.sockets, timeout=3)  # after 0.2 + 0.3 s
+
+
+async def test_a_broadcast_while_one_recipient_is_closing_reaches_the_others(
+    start_server: StartServer,
+) -> None:
+    """A session whose disconnect handler still runs is closing, not closed: a (volatile)
+    broadcast that includes it skips it and reaches everyone else."""
+    gated = "tests.sample_handlers:GatedDisconnectNamespace"
+    srv = await start_server(**{**SETTINGS, "namespaces": {**TEST_NAMESPACES, "/gated": gated}})
+    sio = srv.app[SIO]
+    entered, opened = asyncio.Event(), asyncio.Event()
+    GATES["closing"] = (entered, opened)
+    try:
+        async with aiohttp.ClientSession() as http:
+            leaving = await http.ws_connect(url_of(srv, transport="websocket"))
+            leaving_sid = json.loads((await leaving.receive_str())[1:])["sid"]
+            await leaving.send_str('40/gated,{"gate":"closing"}')
+            await leaving.receive_str()
+            staying = await http.ws_connect(url_of(srv, transport="websocket"))
+            staying_sid = json.loads((await staying.receive_str())[1:])["sid"]
+            await leaving.send_str("1")  # closes; its disconnect handler waits at the gate
+            await asyncio.wait_for(entered.wait(), 5)
+            assert sio.eio.sockets[leaving_sid].closing
+            for volatile in (True, False):
+                sio.eio.push_many([leaving_sid, staying_sid], ["4news"], volatile=volatile)
+                assert await asyncio.wait_for(staying.receive_str(), 5) == "44news"
+            opened.set()
+            await staying.close()
+    finally:
+        del GATES["closing"]
