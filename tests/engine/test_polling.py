@@ -68,8 +68,8 @@ async def test_a_post_overlapping_one_still_being_handled_is_refused(
         assert sio.security.state_size() == 0 and sio.reader.state_size() == 0
     finally:
         del GATES["overlap"]
-    overlaps = [r for r in caplog.records if "overlapping POST" in r.getMessage()]
-    assert len(overlaps) == 1
+    overlaps = [r.getMessage() for r in caplog.records if "overlapping POST" in r.getMessage()]
+    assert overlaps == [f"{sid}: overlapping POST, closing the session"]
     assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
 
 
@@ -348,3 +348,52 @@ async def test_a_second_concurrent_poll_closes_the_session_as_a_transport_error(
         closed = await scrape(srv.make_url("/metrics"))
     assert closed.value("socketsvc_transports_closed_total", reason="transport error") == 1
     assert closed.total("socketsvc_transports_closed_total") == 1
+
+
+async def test_a_post_is_counted_by_its_packets_and_bytes_and_a_bad_one_logged(
+    start_server: StartServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The engine's totals (``/metrics``) count every packet of a POST and its bytes; an
+    invalid packet in a POST closes the session with one line naming it and the session."""
+    srv = await start_server()
+    traffic = srv.app[SIO].eio.traffic
+    async with aiohttp.ClientSession() as http:
+        sid = await open_polling(http, srv)
+        url = url_of(srv, transport="polling", sid=sid)
+        before = (traffic.packets_in, traffic.bytes_in)
+        body = '40/test,\x1e42/test,["echo","é"]\x1e6'
+        assert await post(http, url, body) == (200, "ok")
+        assert (traffic.packets_in, traffic.bytes_in) == (
+            before[0] + 3,
+            before[1] + len(body.encode()),
+        )
+        caplog.set_level(logging.INFO, logger="socketsvc.engine")
+        assert (await post(http, url, "2"))[0] == 400
+    [line] = [r for r in caplog.records if "invalid payload" in r.getMessage()]
+    assert line.getMessage() == f"{sid}: invalid payload (invalid heartbeat direction), closing"
+    assert line.eio_sid == sid  # type: ignore[attr-defined]
+
+
+async def test_engine_server_on_its_own_hands_messages_to_its_message_handler(
+    aiohttp_server: Any,
+) -> None:
+    """python-engineio's API: without an application message handler, messages go to the
+    handler registered for "message", with the session's sid and the data."""
+    eio = EngineServer()
+    got: list[tuple[str, Any]] = []
+    arrived = asyncio.Event()
+
+    @eio.on("message")
+    async def message(sid: str, data: Any) -> None:
+        got.append((sid, data))
+        arrived.set()
+
+    app = web.Application()
+    eio.attach(app, "socket.io")
+    srv = await aiohttp_server(app)
+    async with aiohttp.ClientSession() as http:
+        sid = await open_polling(http, srv)
+        assert await post(http, url_of(srv, transport="polling", sid=sid), "4hello") == (200, "ok")
+        await asyncio.wait_for(arrived.wait(), 5)
+    assert got == [(sid, "hello")]
+    await eio.shutdown()

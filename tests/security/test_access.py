@@ -289,7 +289,7 @@ async def test_oversized_messages_close_the_connection(start_server: StartServer
 
 
 async def test_a_polling_post_body_must_arrive_within_body_timeout(
-    start_server: StartServer,
+    start_server: StartServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     """``body_timeout`` reaches the engine: a POST whose body stalls is answered 408 and its
     session closed (the CLI node's own test is in tests/engine/test_http_timeouts.py)."""
@@ -306,6 +306,7 @@ async def test_a_polling_post_body_must_arrive_within_body_timeout(
     finally:
         writer.close()
     await eventually(lambda: sid not in srv.app[SIO].eio.sockets)
+    assert f"{sid}: POST body not in within body_timeout, closing" in caplog.messages
 
 
 async def test_binary_attachments_are_bounded_together(start_server: StartServer) -> None:
