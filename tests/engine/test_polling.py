@@ -397,3 +397,56 @@ async def test_engine_server_on_its_own_hands_messages_to_its_message_handler(
         await asyncio.wait_for(arrived.wait(), 5)
     assert got == [(sid, "hello")]
     await eio.shutdown()
+
+
+async def test_engine_disconnect_push_many_and_the_429_as_the_server_api_promises(
+    start_server: StartServer,
+) -> None:
+    """``disconnect(sid)`` closes that session only, an unknown sid is no error, and
+    ``disconnect()`` closes all; ``push_many`` queues each frame for every live session given
+    (closed and unknown ones skipped) and counts what it queued; a handshake over the
+    per-address limit gets a JSON 429 and is counted by reason."""
+    srv = await start_server(max_connections_per_ip=3)
+    eio = srv.app[SIO].eio
+    async with aiohttp.ClientSession() as http:
+        sids = [await open_polling(http, srv) for _ in range(3)]
+        async with http.get(url_of(srv, transport="polling")) as r:
+            assert r.status == 429
+            assert r.headers["Content-Type"] == "application/json"
+            assert await r.json() == {"code": 4, "message": "Too many connections"}
+
+        await eio.disconnect(sids[0])
+        await eio.disconnect("no-such-sid")
+        assert not eio.sockets[sids[1]].closed and not eio.sockets[sids[2]].closed
+        traffic = eio.traffic
+        before = (traffic.messages_out, traffic.bytes_out)
+        eio.push_many([sids[0], sids[1], "no-such-sid", sids[2]], ["a1", "bb2"])
+        assert (traffic.messages_out, traffic.bytes_out) == (before[0] + 4, before[1] + 10)
+        for sid in sids[1:]:
+            async with http.get(url_of(srv, transport="polling", sid=sid)) as r:
+                assert await r.text() == "4a1\x1e4bb2"
+        await eio.disconnect()
+        assert all(s.closed for s in eio.sockets.values())
+        scraped = await scrape(srv.make_url("/metrics"))
+    refused = scraped.value("socketsvc_handshakes_refused_total", reason="too_many_connections")
+    assert refused == 1
+
+
+async def test_a_refusal_from_engine_servers_connect_handler_carries_its_message(
+    aiohttp_server: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    eio = EngineServer()
+    caplog.set_level(logging.WARNING, logger=eio.logger.name)
+
+    @eio.on("connect")
+    async def refuse(sid: str, environ: Any) -> str:
+        return "closed for maintenance"
+
+    app = web.Application()
+    eio.attach(app, "socket.io")
+    srv = await aiohttp_server(app)
+    async with aiohttp.ClientSession() as http, http.get(url_of(srv, transport="polling")) as r:
+        assert r.status == 401
+        assert await r.json() == "closed for maintenance"
+    assert "Application rejected connection" in caplog.messages
+    assert not eio.sockets
