@@ -314,6 +314,11 @@ async def test_a_poll_to_a_session_still_closing_is_refused_at_once(
             await asyncio.wait_for(entered.wait(), 5)  # its disconnect handler runs
             async with asyncio.timeout(5), http.get(url) as r:
                 assert r.status == 400
+            upgrade = await http.ws_connect(url_of(srv, transport="websocket", sid=sid))
+            assert (await asyncio.wait_for(upgrade.receive(), 5)).type in (
+                aiohttp.WSMsgType.CLOSE,
+                aiohttp.WSMsgType.CLOSED,
+            )  # nor is an upgrade: the websocket is closed right after its handshake
             opened.set()
             assert await asyncio.wait_for(closing, 5) == (200, "ok")
         await eventually(lambda: sid not in srv.app[SIO].eio.sockets)
@@ -406,7 +411,7 @@ async def test_engine_disconnect_push_many_and_the_429_as_the_server_api_promise
     ``disconnect()`` closes all; ``push_many`` queues each frame for every live session given
     (closed and unknown ones skipped) and counts what it queued; a handshake over the
     per-address limit gets a JSON 429 and is counted by reason."""
-    srv = await start_server(max_connections_per_ip=3)
+    srv = await start_server(max_connections_per_ip=3, max_payload=16_384, max_buffer_bytes=65_536)
     eio = srv.app[SIO].eio
     async with aiohttp.ClientSession() as http:
         sids = [await open_polling(http, srv) for _ in range(3)]
@@ -418,13 +423,16 @@ async def test_engine_disconnect_push_many_and_the_429_as_the_server_api_promise
         await eio.disconnect(sids[0])
         await eio.disconnect("no-such-sid")
         assert not eio.sockets[sids[1]].closed and not eio.sockets[sids[2]].closed
+        eio.push(sids[2], ["x" * 16_385])  # over a quarter of max_buffer_bytes: backlogged
+        assert eio.sockets[sids[2]].backlogged()
         traffic = eio.traffic
         before = (traffic.messages_out, traffic.bytes_out)
-        eio.push_many([sids[0], sids[1], "no-such-sid", sids[2]], ["a1", "bb2"])
+        eio.push_many([sids[0], sids[1], "no-such-sid", sids[2]], ["a1", "bb2"])  # not volatile
         assert (traffic.messages_out, traffic.bytes_out) == (before[0] + 4, before[1] + 10)
-        for sid in sids[1:]:
-            async with http.get(url_of(srv, transport="polling", sid=sid)) as r:
-                assert await r.text() == "4a1\x1e4bb2"
+        async with http.get(url_of(srv, transport="polling", sid=sids[1])) as r:
+            assert await r.text() == "4a1\x1e4bb2"
+        async with http.get(url_of(srv, transport="polling", sid=sids[2])) as r:
+            assert (await r.text()).split("\x1e")[1:] == ["4a1", "4bb2"]
         await eio.disconnect()
         assert all(s.closed for s in eio.sockets.values())
         scraped = await scrape(srv.make_url("/metrics"))
@@ -450,3 +458,17 @@ async def test_a_refusal_from_engine_servers_connect_handler_carries_its_message
         assert await r.json() == "closed for maintenance"
     assert "Application rejected connection" in caplog.messages
     assert not eio.sockets
+
+
+async def test_the_open_packet_gives_the_settings_in_milliseconds(
+    start_server: StartServer,
+) -> None:
+    srv = await start_server(ping_interval=25, ping_timeout=20, max_payload=65_536)
+    async with aiohttp.ClientSession() as http, http.get(url_of(srv, transport="polling")) as r:
+        opened = json.loads((await r.text())[1:])
+    assert (opened["pingInterval"], opened["pingTimeout"], opened["maxPayload"]) == (
+        25_000,
+        20_000,
+        65_536,
+    )
+    assert opened["upgrades"] == ["websocket"]
