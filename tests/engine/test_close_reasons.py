@@ -162,3 +162,33 @@ async def test_a_broadcast_while_one_recipient_is_closing_reaches_the_others(
             await staying.close()
     finally:
         del GATES["closing"]
+
+
+async def test_a_session_closed_while_a_poll_waits_is_forgotten_once_the_poll_has_its_answer(
+    start_server: StartServer,
+) -> None:
+    """The pending poll is answered at once (NOOP for the client's own CLOSE), and nothing of
+    the session is left in the table afterwards."""
+    srv = await start_server(**SETTINGS)
+    sio = srv.app[SIO]
+    poll_sent = asyncio.Event()
+
+    async def sent(session: Any, context: Any, params: Any) -> None:  # aiohttp trace hook
+        if params.method == "GET" and "sid=" in str(params.url):
+            poll_sent.set()
+
+    tracing = aiohttp.TraceConfig()
+    tracing.on_request_headers_sent.append(sent)
+    async with aiohttp.ClientSession(trace_configs=[tracing]) as http:
+        base = url_of(srv, transport="polling")
+        async with http.get(base) as r:
+            eio_sid = json.loads((await r.text())[1:])["sid"]
+        url = f"{base}&sid={eio_sid}"
+        poll = asyncio.ensure_future(http.get(url))
+        await asyncio.wait_for(poll_sent.wait(), 5)
+        async with http.post(url, data="1") as r:
+            assert r.status == 200
+        answered = await asyncio.wait_for(poll, 5)
+        assert (answered.status, await answered.text()) == (200, "6")
+        answered.release()
+    await eventually(lambda: eio_sid not in sio.eio.sockets)
