@@ -192,3 +192,31 @@ async def test_a_session_closed_while_a_poll_waits_is_forgotten_once_the_poll_ha
         assert (answered.status, await answered.text()) == (200, "6")
         answered.release()
     await eventually(lambda: eio_sid not in sio.eio.sockets)
+
+
+async def test_a_server_close_delivers_what_was_queued_before_the_close_frame(
+    start_server: StartServer,
+) -> None:
+    """Closing a websocket session from the server (not for a fault) sends what the engine
+    still holds for it first: a client that reads on gets every message, then the close."""
+    srv = await start_server(**{**SETTINGS, "max_buffer_bytes": 16_000_000})
+    sio = srv.app[SIO]
+    connector = aiohttp.TCPConnector(socket_factory=small_receive_buffer)
+    async with aiohttp.ClientSession(connector=connector) as http:
+        ws = await http.ws_connect(url_of(srv, transport="websocket"))
+        eio_sid = json.loads((await ws.receive_str())[1:])["sid"]
+        held = sio.eio.sockets[eio_sid]
+        sent = 0
+        for _ in range(20_000):  # until the engine holds messages (the socket is full)
+            sio.eio.push(eio_sid, [f"{sent:08}" + "x" * 992])
+            sent += 1
+            await asyncio.sleep(0)
+            if held.buffered_bytes > 10_000:
+                break
+        assert held.buffered_bytes > 0
+        await sio.eio.disconnect(eio_sid)
+        numbers = []
+        async with asyncio.timeout(10):
+            while (msg := await ws.receive()).type == aiohttp.WSMsgType.TEXT:
+                numbers.append(int(msg.data[1:9]))
+        assert numbers == list(range(sent))  # every one, in order, then the close
