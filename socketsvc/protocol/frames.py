@@ -9,7 +9,7 @@ import msgpack
 
 from socketsvc.errors import Unencodable, UnsupportedValue
 
-from .json_format import JsonPacket, dumps, may_hold_unsafe_int, reject_unsafe_ints
+from .json_format import JsonPacket, dumps
 from .msgpack_format import MsgPackPacket
 from .packets import BINARY_ACK, BINARY_EVENT
 from .values import fields_of, plain
@@ -57,8 +57,6 @@ def encode_frames(
                 except UnsupportedValue:  # perhaps bytes inside a dataclass: the slow way
                     encoded = cls(kind, data=plain(data), namespace=namespace, id=id).encode()
                 return encoded if isinstance(encoded, list) else [encoded]
-            if may_hold_unsafe_int(body):
-                reject_unsafe_ints(data)
         except (ValueError, RecursionError) as exc:
             raise Unencodable.from_exception("json", exc) from None
     prefix = str(kind) if namespace == "/" else f"{kind}{namespace},"
