@@ -12,7 +12,7 @@ sid, namespace and event and answered as ``internal``; the connection always sta
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
 
 import socketio
@@ -125,27 +125,40 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             return await getattr(self, f"on_{event}")(*args)
         return await self.dispatch(event, args[0], args[1:])
 
-    async def dispatch(self, event: str, sid: str, args: tuple[Any, ...]) -> Any:
+    async def dispatch(self, event: str, sid: str, args: Sequence[Any]) -> Any:
         """Run the handler for ``event`` and return its ack value, or an error ack."""
+        try:
+            function, parsed = self.resolve(event, args)
+            return await function(self, sid, *parsed)
+        except Exception as exc:
+            return self.failure(exc, event, sid)
+
+    def resolve(
+        self, event: str, args: Sequence[Any]
+    ) -> tuple[Callable[..., Awaitable[Any]], Sequence[Any]]:
+        """The function that handles ``event`` (called with this instance, the sid and the
+        arguments) and its arguments, parsed as its annotations declare. Raises
+        :class:`SocketsvcError` (``unknown_event``, ``invalid_payload``)."""
         spec = self._event_specs.get(event)
         if spec is None:
-            return errors.error_ack(
+            raise SocketsvcError(
                 errors.UNKNOWN_EVENT, f"no event '{event[:64]}' in namespace {self.namespace}"
             )
-        try:
-            if not spec.least <= len(args) <= spec.most:
-                raise SocketsvcError(
-                    errors.INVALID_PAYLOAD, f"wrong number of arguments for '{event}'"
-                )
-            if spec.parse is not None:  # None: nothing declared, the common Any/*args handler
-                args = spec.parse(args)
-            return await getattr(self, spec.attr)(sid, *args)
-        except SocketsvcError as exc:
+        if not spec.least <= len(args) <= spec.most:
+            raise SocketsvcError(errors.INVALID_PAYLOAD, f"wrong number of arguments for '{event}'")
+        if spec.parse is None:  # nothing declared, the common Any/*args handler
+            return spec.function, args
+        return spec.function, spec.parse(tuple(args))
+
+    def failure(self, exc: Exception, event: str, sid: str) -> dict[str, Any]:
+        """The error ack for what handling ``event`` raised: a :class:`SocketsvcError` as
+        its code and message, anything else logged here and answered ``internal``."""
+        if isinstance(exc, SocketsvcError):
             return exc.to_ack()
-        except UnsupportedValue as exc:  # emitted something no wire format carries
+        if isinstance(exc, UnsupportedValue):  # emitted something no wire format carries
             self.report_bug(event, exc.type_name, str(exc), sid)
             return errors.error_ack(errors.INTERNAL, "internal server error")
-        except RecursionError:
+        if isinstance(exc, RecursionError):
             # Client data nested deeper than the handler can walk (JSON parses up to 10^4
             # levels on Python 3.12+): the client's doing, one line per event, no traceback.
             self._log_deep(
@@ -156,13 +169,13 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 self.namespace,
             )
             return errors.error_ack(errors.INVALID_PAYLOAD, "data is nested too deeply")
-        except Exception:
-            log.exception(
-                "handler failed: sid=%s namespace=%s event=%s",
-                *(sid, self.namespace, event),
-                extra={"sid": sid, "namespace": self.namespace, "event": event},
-            )
-            return errors.error_ack(errors.INTERNAL, "internal server error")
+        log.error(
+            "handler failed: sid=%s namespace=%s event=%s",
+            *(sid, self.namespace, event),
+            exc_info=exc,
+            extra={"sid": sid, "namespace": self.namespace, "event": event},
+        )
+        return errors.error_ack(errors.INTERNAL, "internal server error")
 
     def report_bug(self, event: str, cause: str, text: str, sid: str) -> None:
         """Log a handler bug once per (class, event, cause); repeats go to debug level."""

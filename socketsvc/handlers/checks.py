@@ -12,7 +12,7 @@ from __future__ import annotations
 import inspect
 import re
 import typing
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple
 
 from socketsvc.errors import InvalidPayload
@@ -38,13 +38,15 @@ class HandlerError(TypeError):
 
 
 class EventSpec(NamedTuple):
-    """How one event is dispatched: the method, how many arguments it takes, and the parser
-    of its declared arguments (None when nothing is declared: no per-event work)."""
+    """How one event is dispatched: the method (its name, and the function the class holds
+    under it), how many arguments it takes, and the parser of its declared arguments (None
+    when nothing is declared: no per-event work)."""
 
     attr: str
     least: int
     most: float
     parse: Callable[[tuple[Any, ...]], tuple[Any, ...]] | None
+    function: Callable[..., Awaitable[Any]]
 
 
 def event_table(cls: type) -> dict[str, str]:
@@ -127,8 +129,8 @@ def _spec(cls: type, attr: str) -> EventSpec:
         except schema.SchemaError as exc:
             raise HandlerError(f"{class_name(cls)}.{attr}: parameter '{p.name}': {exc}") from None
     if all(v is schema.identity for _, v in validators):
-        return EventSpec(attr, required, most, None)  # nothing declared: no parsing at all
-    return EventSpec(attr, required, most, argument_parser(validators))
+        return EventSpec(attr, required, most, None, method)  # nothing declared: no parsing
+    return EventSpec(attr, required, most, argument_parser(validators), method)
 
 
 def argument_parser(

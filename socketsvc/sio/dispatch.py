@@ -19,6 +19,7 @@ from .observer import Observer
 from .tasks import TaskSet
 
 log = logging.getLogger("socketsvc.server")
+ALLOW = Verdict.ALLOW  # a module constant: an Enum's class attribute costs more to read
 
 # send(eio_sid, packet type, namespace, data, ack id): encode in the client's format and queue.
 Send = Callable[[str, int, str, Any, "int | None"], None]
@@ -52,45 +53,46 @@ class EventDispatcher:
         self.observer = observer
         self.log_refusal = OncePerCause(log)
 
-    def dispatch(self, eio_sid: str, pkt: Any) -> None:
-        """Start the handler of one EVENT (or BINARY_EVENT) packet; never waits."""
-        namespace = pkt.namespace
+    def dispatch(
+        self, eio_sid: str, namespace: str, id: int | None, data: list[Any], problem: str | None
+    ) -> None:
+        """Start the handler of one event (``data``: its name, then its arguments); never
+        waits. Raises :class:`PacketError` when the sender is not in ``namespace``."""
         sid = self.manager.sid_from_eio_sid(eio_sid, namespace)
         if sid is None:
             raise PacketError(f"not connected to namespace {namespace}")
         verdict = self.event_verdict(eio_sid)
-        if verdict is not Verdict.ALLOW:
+        if verdict is not ALLOW:
             if verdict is Verdict.REFUSE:
                 self.observer.rate_limited(namespace, False)
                 text = "too many events, slow down"
-                self.refuse(eio_sid, namespace, pkt.id, errors.RATE_LIMITED, text)
+                self.refuse(eio_sid, namespace, id, errors.RATE_LIMITED, text)
             elif verdict is Verdict.DISCONNECT:  # once per connection; then DROP until closed
                 self.observer.rate_limited(namespace, True)
                 self.on_rate_exceeded(eio_sid, sid)
-        elif pkt.problem is not None:
+        elif problem is not None:
             # Data that cannot be represented faithfully: say so, never guess.
             log.info(
                 "refused event from sid=%s namespace=%s: %s",
-                *(sid, namespace, pkt.problem),
+                *(sid, namespace, problem),
                 extra={"sid": sid, "eio_sid": eio_sid, "namespace": namespace},
             )
-            self.refuse(eio_sid, namespace, pkt.id, errors.INVALID_PAYLOAD, pkt.problem)
+            self.refuse(eio_sid, namespace, id, errors.INVALID_PAYLOAD, problem)
         elif self.manager.is_connected(sid, namespace):
-            data = pkt.data
             self.observer.event_received(namespace, sid, data)
             handler = self.handlers.get(namespace)
             if handler is None:
                 text = f"no handlers in namespace {namespace}"
-                self.refuse(eio_sid, namespace, pkt.id, errors.UNKNOWN_EVENT, text)
+                self.refuse(eio_sid, namespace, id, errors.UNKNOWN_EVENT, text)
                 return
-            self.tasks.start(self._run(handler, data[0], sid, tuple(data[1:]), eio_sid, pkt.id))
+            self.tasks.start(self._run(handler, data[0], sid, data[1:], eio_sid, id))
 
     async def _run(
         self,
         handler: BaseNamespace,
         event: str,
         sid: str,
-        args: tuple[Any, ...],
+        args: list[Any],
         eio_sid: str,
         id: int | None,
     ) -> None:
@@ -99,7 +101,11 @@ class EventDispatcher:
         started = time.perf_counter()
         acked, error = False, None
         try:
-            result = await handler.dispatch(event, sid, args)
+            try:
+                function, parsed = handler.resolve(event, args)
+                result = await function(handler, sid, *parsed)
+            except Exception as exc:
+                result = handler.failure(exc, event, sid)
             try:
                 error = self.ack(eio_sid, namespace, id, result)
             except UnsupportedValue as exc:  # returned something no wire format carries

@@ -51,7 +51,7 @@ from .deadlines import Deadlines
 from .dispatch import EventDispatcher
 from .namespaces import NamespaceTable, Route
 from .observer import Observer
-from .reader import PacketReader, UnacceptedFormat
+from .reader import PacketReader, UnacceptedFormat, default_format
 from .recovery import NAMESPACE_LEFT, RecoveryLog, Session
 from .sessions import RecoverableSessions
 from .tasks import TaskSet
@@ -83,12 +83,11 @@ class SocketServer(SocketIOServer):
         accepted = (
             tuple(protocol.FORMATS) if settings.serializer == "auto" else (settings.serializer,)
         )
-        self.reader = PacketReader(accepted, settings.max_payload, self._is_connected)
         super().__init__(
             client_manager=manager,
             logger=_quiet_logger("socketsvc.sio", debug),
             engineio_logger=_quiet_logger("socketsvc.engine", debug),
-            serializer=self.reader.default,
+            serializer=default_format(accepted),
             async_handlers=True,
             ping_interval=settings.ping_interval,
             ping_timeout=settings.ping_timeout,
@@ -136,6 +135,9 @@ class SocketServer(SocketIOServer):
             self._send,
             self._rate_exceeded,
             self.observer,
+        )
+        self.reader = PacketReader(
+            accepted, settings.max_payload, self._is_connected, self.dispatcher.dispatch
         )
 
     def format_of(self, eio_sid: str) -> protocol.PacketClass:
@@ -191,11 +193,8 @@ class SocketServer(SocketIOServer):
         if eio_sid not in self.environ:
             return None  # the transport is closing; what it still delivers has no session
         try:
-            pkt = self.reader.read(eio_sid, data)
+            pkt = self.reader.read(eio_sid, data)  # events go to the dispatcher: the hot path
             if pkt is None:
-                return None
-            if pkt.packet_type in (protocol.EVENT, protocol.BINARY_EVENT):
-                self.dispatcher.dispatch(eio_sid, pkt)  # the hot path
                 return None
         except PacketError as exc:
             return self._refuse_packet(eio_sid, exc)
