@@ -77,7 +77,7 @@ class EngineSession(WebSocketTransport, PollingTransport):
         # Rule (Node sendPacket): nothing is sent once the session is closing.
         if self.closing or self.closed:
             return
-        if data is not None and not isinstance(data, str | bytes):
+        if data is not None and not isinstance(data, (str, bytes)):
             if isinstance(data, bytearray):
                 data = bytes(data)
             else:

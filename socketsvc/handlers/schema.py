@@ -183,7 +183,7 @@ def _int(value: Any) -> Any:
 def _float(value: Any) -> Any:
     if type(value) is float:
         return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     raise InvalidPayload("", "must be a number")
 
@@ -197,7 +197,7 @@ def _bool(value: Any) -> Any:
 def _bytes(value: Any) -> Any:
     if type(value) is bytes:
         return value
-    if isinstance(value, bytes | bytearray | memoryview):
+    if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value)
     raise InvalidPayload("", "must be binary data")
 
@@ -265,7 +265,7 @@ def _dict(item: Validator) -> Validator:
 
 def _literal(options: tuple[Any, ...]) -> Validator:
     for option in options:
-        if not isinstance(option, str | int | bool | bytes) and option is not None:
+        if not isinstance(option, (str, int, bool, bytes)) and option is not None:
             raise SchemaError(f"Literal[{option!r}] cannot come from a client")
     # By type and value: Literal[1] must not accept True, which equals 1.
     allowed = {(type(o), o) for o in options}
@@ -287,7 +287,7 @@ def _enum(kind: type[enum.Enum]) -> Validator:
     members: dict[tuple[type, Any], enum.Enum] = {}
     for member in kind:
         value = member.value
-        if isinstance(value, bool) or not isinstance(value, str | int):
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
             raise SchemaError(f"{kind.__name__}.{member.name}: enum values must be str or int")
         members[(str if isinstance(value, str) else int, value)] = member
     shown = ", ".join(repr(m.value) for m in kind)

@@ -108,7 +108,7 @@ class FanoutManager(ManagerBase):
             if namespace not in self.rooms:
                 self.observer.emitted(namespace, room, skip_sid, args, 0)
                 return
-            skip = set(skip_sid) if isinstance(skip_sid, list | tuple | set) else {skip_sid}
+            skip = set(skip_sid) if isinstance(skip_sid, (list, tuple, set)) else {skip_sid}
             failure: Unencodable | None = None
             reached = 0
             for sid, eio_sid in list(self._recipients(namespace, room, skip)):
@@ -146,7 +146,7 @@ class FanoutManager(ManagerBase):
         if namespace not in self.rooms:
             self.observer.emitted(namespace, room, skip_sid, args, 0)
             return
-        skip = set(skip_sid) if isinstance(skip_sid, list | tuple | set) else {skip_sid}
+        skip = set(skip_sid) if isinstance(skip_sid, (list, tuple, set)) else {skip_sid}
         server = self.server
         groups: dict[PacketClass, list[str]] = {}
         for _, eio_sid in self._recipients(namespace, room, skip):
