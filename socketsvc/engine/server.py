@@ -71,19 +71,17 @@ class EngineServer(EngineIOServer):
         self.policy = policy or EnginePolicy()
         self.observer = observer or EngineObserver()
         self.traffic = Traffic()
-        self._on_message = on_message
+        # Handle one MESSAGE as far as it goes without waiting; return the rest (None: done),
+        # which the transport awaits before it handles the session's next packet: the
+        # application's ``on_message`` itself when it gave one (no call in between).
+        self.deliver_message: MessageHandler = on_message or self._message_event
         # per-session call_later timers replace the global monitor task
         self.start_service_task = False
         self.coalescer = WriteCoalescer()
 
-    def deliver_message(self, sid: str, data: str | bytes) -> Awaitable[None] | None:
-        """Handle one MESSAGE as far as it goes without waiting; return the rest (None: done),
-        which the transport awaits before it handles the session's next packet.
-
-        The application's ``on_message`` when it gave one; else the "message" event handler
-        registered the python-engineio way, awaited as a whole."""
-        if self._on_message is not None:
-            return self._on_message(sid, data)
+    def _message_event(self, sid: str, data: str | bytes) -> Awaitable[None] | None:
+        """Without ``on_message``: the "message" event handler registered the python-engineio
+        way, awaited as a whole."""
         handler: Callable[[str, str | bytes], Awaitable[None]] = self.handlers["message"]
         return handler(sid, data)
 
@@ -134,9 +132,15 @@ class EngineServer(EngineIOServer):
             return
         if volatile and s.backlogged():
             return
-        for frame in frames:
-            s.enqueue(MESSAGE, frame)
         traffic = self.traffic
+        if len(frames) == 1:  # the usual case: one text or msgpack message
+            frame = frames[0]
+            s.push_message(frame)
+            traffic.messages_out += 1
+            traffic.bytes_out += len(frame)
+            return
+        for frame in frames:
+            s.push_message(frame)
         traffic.messages_out += len(frames)
         traffic.bytes_out += _size(frames)
 

@@ -23,7 +23,7 @@ from engineio import packet as eio_packet
 from ._aiohttp import write_transport
 from .framing import CLOSE, MESSAGE, NOOP, PING, PONG, Item, ProtocolError, decode_packet, ws_frame
 from .polling import PollingTransport
-from .websocket import WebSocketTransport, can_write_now
+from .websocket import WRITE_HIGH_WATER, WebSocketTransport, can_write_now
 
 
 class EngineSession(WebSocketTransport, PollingTransport):
@@ -65,6 +65,20 @@ class EngineSession(WebSocketTransport, PollingTransport):
     async def send(self, pkt: eio_packet.Packet) -> None:
         """Queue an engineio ``Packet`` (python-socketio API)."""
         self.enqueue(pkt.packet_type, pkt.data)
+
+    def push_message(self, data: str | bytes) -> None:
+        """Send one MESSAGE: the common case of :meth:`enqueue`, in a few steps. While the
+        websocket keeps up it is the only transport, is not closing, and has nothing
+        buffered (``_direct`` is set only then), so the frame goes straight out."""
+        direct = self._direct
+        if (
+            direct is not None
+            and not direct.is_closing()
+            and direct.get_write_buffer_size() <= WRITE_HIGH_WATER
+        ):
+            self.server.coalescer.write(direct, ws_frame(MESSAGE, data))
+        else:
+            self.enqueue(MESSAGE, data)
 
     def enqueue(
         self, ptype: int, data: Any = None, frame: bytes | None = None, now: bool = False

@@ -76,6 +76,7 @@ class WebSocketTransport:
     _ws_closing: bool
     _direct: asyncio.WriteTransport | None
     _writer_task: asyncio.Task[None] | None
+    _timeout_handle: asyncio.TimerHandle | None
     _poll_request: web.Request | None
     _probed: bool
     _upgrade_settled: asyncio.Event | None
@@ -217,7 +218,8 @@ class WebSocketTransport:
             if raw[:1] != "4":
                 return self.receive_raw(raw, False)
             raw = raw[1:]
-        self._refresh_timeout_once()
+        if self._timeout_handle is not None:  # a ping awaits its pong
+            self._refresh_timeout_once()
         try:
             return self.server.deliver_message(self.sid, raw)  # type: ignore[no-any-return]
         except Exception:  # the application's problem, not the transport's

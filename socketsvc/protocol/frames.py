@@ -59,8 +59,11 @@ def encode_frames(
                 return encoded if isinstance(encoded, list) else [encoded]
         except (ValueError, RecursionError) as exc:
             raise Unencodable.from_exception("json", exc) from None
-    prefix = str(kind) if namespace == "/" else f"{kind}{namespace},"
+    prefix = _DIGITS[kind] if namespace == "/" else f"{kind}{namespace},"
     return [prefix + body if id is None else f"{prefix}{id}{body}"]
+
+
+_DIGITS = "0123456"  # a packet type's digit: cheaper than str(kind)
 
 
 _PACKER = msgpack.Packer(autoreset=True, default=fields_of)

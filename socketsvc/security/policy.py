@@ -41,8 +41,12 @@ class SecurityPolicy:
         self.proxies = TrustedProxies(settings.trusted_proxies)
         self.origins = OriginPolicy(settings.cors_origins, self.proxies)
         self.identities: dict[str, Identity] = {}  # socket.io sid -> verified claims
-        # The rate limiter's verdict for one event: bound directly, it runs for every event.
-        self.event_verdict: Callable[[str], Verdict] = self.limits.events.hit
+        # The rate limiter's verdict for one event: bound directly, it runs for every event;
+        # None when events are not limited (rate_limit_events = 0).
+        events = self.limits.events
+        self.event_verdict: Callable[[str], Verdict] | None = (
+            None if isinstance(events, Unlimited) else events.hit
+        )
 
     def engine_policy(self) -> EnginePolicy:
         """The transport-level rules, for the Engine.IO server."""

@@ -15,7 +15,7 @@ from socketsvc.handlers.base import BaseNamespace
 from socketsvc.protocol import PacketError
 from socketsvc.security.limits import Verdict
 
-from .observer import Observer
+from .observer import Observer, listens
 from .tasks import TaskSet
 
 log = logging.getLogger("socketsvc.server")
@@ -38,7 +38,7 @@ class EventDispatcher:
         self,
         manager: Any,
         handlers: dict[str, BaseNamespace],
-        event_verdict: Callable[[str], Verdict],
+        event_verdict: Callable[[str], Verdict] | None,
         tasks: TaskSet,
         send: Send,
         on_rate_exceeded: Callable[[str, str], None],
@@ -51,6 +51,10 @@ class EventDispatcher:
         self.send = send
         self.on_rate_exceeded = on_rate_exceeded
         self.observer = observer
+        # Called for every event only when someone listens (the Admin UI's feed).
+        self.event_received = (
+            observer.event_received if listens(observer, "event_received") else None
+        )
         self.log_refusal = OncePerCause(log)
 
     def dispatch(
@@ -61,7 +65,7 @@ class EventDispatcher:
         sid = self.manager.sid_from_eio_sid(eio_sid, namespace)
         if sid is None:
             raise PacketError(f"not connected to namespace {namespace}")
-        verdict = self.event_verdict(eio_sid)
+        verdict = ALLOW if self.event_verdict is None else self.event_verdict(eio_sid)
         if verdict is not ALLOW:
             if verdict is Verdict.REFUSE:
                 self.observer.rate_limited(namespace, False)
@@ -79,7 +83,8 @@ class EventDispatcher:
             )
             self.refuse(eio_sid, namespace, id, errors.INVALID_PAYLOAD, problem)
         elif self.manager.is_connected(sid, namespace):
-            self.observer.event_received(namespace, sid, data)
+            if self.event_received is not None:
+                self.event_received(namespace, sid, data)
             handler = self.handlers.get(namespace)
             if handler is None:
                 text = f"no handlers in namespace {namespace}"
@@ -143,7 +148,7 @@ class EventDispatcher:
             self.log_refusal(exc.cause, "ack not sent in %s: %s", namespace, exc.message)
             result = exc.to_ack()
             self.send(eio_sid, protocol.ACK, namespace, [result], id)
-        return error_code(result)
+        return error_code(result) if type(result) is dict else None
 
 
 def error_code(result: Any) -> str | None:

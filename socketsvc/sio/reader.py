@@ -23,6 +23,7 @@ from socketsvc.protocol import (
     MsgPackPacket,
     PacketClass,
     PacketError,
+    encode_frames,
 )
 from socketsvc.protocol.json_format import loads
 from socketsvc.protocol.msgpack_format import unpack
@@ -79,6 +80,12 @@ class PacketReader:
     def format_of(self, eio_sid: str) -> PacketClass:
         """The packet class (wire format) of one connection."""
         return self._formats.get(eio_sid, self.default)
+
+    def encode(
+        self, eio_sid: str, kind: int, namespace: str, data: Any, id: int | None = None
+    ) -> list[str | bytes]:
+        """One packet for one connection, in its wire format (see ``encode_frames``)."""
+        return encode_frames(self._formats.get(eio_sid, self.default), kind, namespace, data, id)
 
     def wire_format(self, eio_sid: str) -> str | None:
         """``json`` or ``msgpack`` once the connection's first packet told, else None."""

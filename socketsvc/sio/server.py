@@ -473,8 +473,7 @@ class SocketServer(SocketIOServer):
     def _send(
         self, eio_sid: str, kind: int, namespace: str, data: Any, id: int | None = None
     ) -> None:
-        wire = self.reader.format_of(eio_sid)
-        self.eio.push(eio_sid, protocol.encode_frames(wire, kind, namespace, data, id))
+        self.eio.push(eio_sid, self.reader.encode(eio_sid, kind, namespace, data, id))
 
     # -- shutdown ------------------------------------------------------------------------------
 

@@ -41,7 +41,11 @@ class TaskSet:
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def start(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-        task = start(coro)
+        if EAGER:  # as start() above, written out: every event of every client comes here
+            loop = asyncio.get_running_loop()
+            task = asyncio.Task(coro, loop=loop, eager_start=True)  # type: ignore[call-arg,unused-ignore]
+        else:
+            task = start(coro)
         if not task.done():  # an eager task that finished at once needs no keeping
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
