@@ -110,10 +110,15 @@ class PacketReader:
                 if head is not None and wire is JsonPacket and eio_sid not in self._partial:
                     namespace, digits = head.groups()
                     id = None if digits is None else int(digits)
-                    args = loads(head.string, head.end() - 1)
-                    usual = bool(args) and type(args[0]) is str
-                    usual = usual and (id is None or id <= MAX_ACK_ID)
-                pkt = None if usual else self._decode(eio_sid, data)  # says what is wrong
+                    try:
+                        args = loads(data, head.end() - 1)
+                    except (ValueError, RecursionError):
+                        pass  # the general decoder below says what is wrong
+                    else:
+                        usual = bool(args) and type(args[0]) is str
+                        usual = usual and (id is None or id <= MAX_ACK_ID)
+                # anything unusual: the general decoder reads it, and says what is wrong
+                pkt = None if usual else self._decode(eio_sid, data)
             elif wire is MsgPackPacket:
                 packet, problem = unpack(data)
                 if packet.get("type") == EVENT:
