@@ -5,8 +5,8 @@ the ack. Every event of every client goes through :meth:`EventDispatcher.dispatc
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
+from time import perf_counter
 from typing import Any
 
 from socketsvc import errors, protocol
@@ -82,7 +82,7 @@ class EventDispatcher:
                 extra={"sid": sid, "eio_sid": eio_sid, "namespace": namespace},
             )
             self.refuse(eio_sid, namespace, id, errors.INVALID_PAYLOAD, problem)
-        elif self.manager.is_connected(sid, namespace):
+        elif self.manager.settled(sid, namespace):
             if self.event_received is not None:
                 self.event_received(namespace, sid, data)
             handler = self.handlers.get(namespace)
@@ -103,7 +103,7 @@ class EventDispatcher:
     ) -> None:
         """One event in its own task: the handler, then its ack."""
         namespace = handler.namespace
-        started = time.perf_counter()
+        started = perf_counter()
         acked, error = False, None
         try:
             try:
@@ -126,7 +126,7 @@ class EventDispatcher:
                 extra={"sid": sid, "namespace": namespace, "event": event},
             )
         finally:
-            self.observer.event_handled(namespace, time.perf_counter() - started, acked, error)
+            self.observer.event_handled(namespace, perf_counter() - started, acked, error)
 
     def refuse(self, eio_sid: str, namespace: str, id: int | None, code: str, text: str) -> None:
         """Answer an event no handler will see with an error ack, if it asked for one."""
