@@ -38,6 +38,9 @@ MESSAGES = {
     errors.UNAUTHORIZED: "authentication required",
     errors.TOKEN_EXPIRED: "token expired",
     errors.TOKEN_INVALID: "token invalid",
+    errors.TOKEN_REVOKED: "token revoked",
+    errors.TOKEN_SUBJECT_CHANGED: "a refreshed token must have the connection's subject",
+    errors.AUTH_NOT_REQUIRED: "this namespace takes no token",
 }
 
 
@@ -52,10 +55,14 @@ class AuthRefused(Exception):
     def refusal(self) -> dict[str, Any]:
         return {"message": MESSAGES[self.code], "data": {"code": self.code}}
 
+    def to_ack(self) -> dict[str, Any]:
+        """The error ack of a refused token refresh: the connect refusal's code and message."""
+        return errors.error_ack(self.code, MESSAGES[self.code])
+
 
 @dataclass(frozen=True)
 class Identity:
-    """The verified claims of one connection's token."""
+    """The verified claims of one connection's token (the latest one, after a refresh)."""
 
     claims: Mapping[str, Any]
 
@@ -63,6 +70,16 @@ class Identity:
     def subject(self) -> str | None:
         sub = self.claims.get("sub")
         return sub if isinstance(sub, str) and sub else None
+
+    @property
+    def expires(self) -> int | None:
+        """``exp`` in seconds since the epoch, read as the verifier read it; None without one
+        (verified tokens always have one)."""
+        exp = self.claims.get("exp")
+        try:
+            return None if exp is None else int(exp)
+        except (TypeError, ValueError, OverflowError):
+            return None
 
     def display_name(self, claim: str) -> str | None:
         """``claim`` if it is a non-empty string, else ``sub``; control characters removed."""
@@ -248,3 +265,19 @@ class Authenticator:
             return None
         assert self.verifier is not None  # config validation guarantees a key
         return self.verifier.verify(token)
+
+    def reauthenticate(self, namespace: str, current: Identity | None, token: Any) -> Identity:
+        """The identity of the token a live connection sends to replace its own
+        (``auth:refresh``), or raise :class:`AuthRefused`: ``auth_not_required`` where the
+        namespace takes no token; the connect refusals for the token itself, checked as at
+        connect; ``token_subject_changed`` for another ``sub``, or for an anonymous connection
+        (a connection does not change who it is; it reconnects as someone else)."""
+        if self.mode(namespace) == "none":
+            raise AuthRefused(errors.AUTH_NOT_REQUIRED)
+        if token is None or token == "":
+            raise AuthRefused(errors.UNAUTHORIZED)
+        assert self.verifier is not None  # config validation guarantees a key
+        identity = self.verifier.verify(token)
+        if current is None or identity.claims.get("sub") != current.claims.get("sub"):
+            raise AuthRefused(errors.TOKEN_SUBJECT_CHANGED)
+        return identity

@@ -20,6 +20,9 @@ What changes against stock python-socketio 5.18, and why:
 - A transport that joins no namespace within ``connect_timeout`` is closed.
 - Connection-state recovery (recovery.py, sessions.py): a client that drops and comes back
   within its namespace's window gets its sid, rooms, session data and the packets it missed.
+- A token's lifetime holds on a live connection (tokens.py): ``auth:expiring`` before its
+  ``exp``, a disconnect after it, ``auth:refresh`` to carry on with a new token; connections
+  can be closed by subject, sid or room on every node (:meth:`SocketServer.disconnect_clients`).
 
 The connect, disconnect and ack flows are python-socketio's own (``base_*`` in _socketio.py);
 this class adds the checks around them.
@@ -48,6 +51,7 @@ from socketsvc.security.policy import Refused, SecurityPolicy
 
 from ._socketio import SocketIOServer
 from .deadlines import Deadlines
+from .disconnects import Selection
 from .dispatch import EventDispatcher
 from .namespaces import NamespaceTable, Route
 from .observer import Observer
@@ -55,6 +59,7 @@ from .reader import PacketReader, UnacceptedFormat, default_format
 from .recovery import NAMESPACE_LEFT, RecoveryLog, Session
 from .sessions import RecoverableSessions
 from .tasks import TaskSet
+from .tokens import TokenSessions
 
 log = logging.getLogger("socketsvc.server")
 
@@ -127,6 +132,14 @@ class SocketServer(SocketIOServer):
             in_use=lambda namespace: namespace in self.manager.rooms,
             run=self.tasks.start,
         )
+        self.tokens = TokenSessions(
+            security,
+            self.manager,
+            self.namespace_handlers,
+            self._send,
+            lambda sid, namespace: self.disconnect(sid, namespace=namespace, ignore_queue=True),
+            self.tasks.start,
+        )
         self.dispatcher = EventDispatcher(
             self.manager,
             self.namespace_handlers,
@@ -135,6 +148,7 @@ class SocketServer(SocketIOServer):
             self._send,
             self._rate_exceeded,
             self.observer,
+            self.tokens.refresh,
         )
         self.reader = PacketReader(
             accepted, settings.max_payload, self._is_connected, self.dispatcher.dispatch
@@ -303,6 +317,7 @@ class SocketServer(SocketIOServer):
             await self.namespace_disconnect(eio_sid, namespace, self.reason.TRANSPORT_CLOSE)
             return
         self.deadlines.cancel(eio_sid)
+        self.security.established(sid)
         if restored is not None:
             await sessions.restore(eio_sid, namespace, restored, offset)
             self.observer.recovery_hit(namespace, sid)
@@ -340,13 +355,13 @@ class SocketServer(SocketIOServer):
         eio_sid = self.manager.eio_sid_from_sid(sid, namespace)
         joined = sum(1 for ns in self.manager.rooms if self._is_connected(eio_sid, ns)) - 1
         try:
-            identity = self.security.admit(namespace, auth, joined)
+            identity = await self.security.admit(namespace, auth, joined)
         except Refused as exc:
             self.observer.namespace_refused(namespace, _code(exc.refusal.get("data")))
             raise _refused(exc.refusal) from None
+        self.security.connected(sid, namespace, identity)
         if handler is None:
             return None
-        self.security.connected(sid, identity)
         auth = auth or {}
         self.handshakes[sid] = Handshake.of(environ["aiohttp.request"], auth, self.security.proxies)
         try:
@@ -404,6 +419,16 @@ class SocketServer(SocketIOServer):
         for recovery (``kept``), or forget it."""
         self._forget(sid)
         await self.sessions.gone(sid, kept)
+
+    def disconnect_clients(self, selection: Selection) -> None:
+        """Close the connections ``selection`` names on every node: this node's now, the
+        others' when the bus brings them the message (at-most-once, like every bus message)."""
+        self.disconnect_here(selection)
+        self.manager.publish_disconnect(selection)
+
+    def disconnect_here(self, selection: Selection) -> int:
+        """Close this node's connections ``selection`` names; returns how many there were."""
+        return self.tokens.close_here(selection)
 
     async def enter_room(self, sid: str, room: str, namespace: str | None = None) -> None:
         await super().enter_room(sid, room, namespace=namespace)
