@@ -9,58 +9,17 @@ before ``exp + jwt_leeway``), never with durations.
 
 from __future__ import annotations
 
-import asyncio
-import json
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from tests.conftest import StartServer
-from tests.security.conftest import AUTH_SETTINGS, HERE, token
+from tests.security.conftest import AUTH_SETTINGS, Sockets, run_sockets, token
 
 LEEWAY = AUTH_SETTINGS["jwt_leeway"]
 NOTICE = 2.0
 SETTINGS: dict[str, Any] = {**AUTH_SETTINGS, "token_refresh_notice": NOTICE}
-COMBINATIONS = [
-    (parser, transports)
-    for parser in ("json", "msgpack")
-    for transports in (["websocket"], ["polling"])
-]
-
-
-Sockets = list[dict[str, Any]]
-
-
-async def run_sockets(
-    node: str, url: str, sockets: Sockets | Callable[[int], Sockets], **options: Any
-) -> Any:
-    """Run ``token_client.mjs`` with these sockets (or ``sockets(i)`` for the i-th run) once
-    per parser and transport, all at once; returns the four reports, in COMBINATIONS order."""
-
-    async def one(i: int, parser: str, transports: list[str]) -> dict[str, Any]:
-        spec = {"url": url.rstrip("/"), "parser": parser, "transports": transports}
-        spec.update(options, sockets=sockets(i) if callable(sockets) else sockets)
-        proc = await asyncio.create_subprocess_exec(
-            node,
-            str(HERE / "token_client.mjs"),
-            json.dumps(spec),
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        try:
-            stdout, stderr = await asyncio.wait_for(proc.communicate(), 40)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-            raise
-        assert proc.returncode == 0, stderr.decode()
-        result: dict[str, Any] = json.loads(stdout.decode().strip().splitlines()[-1])
-        assert result["status"] == "done", (parser, transports, result)
-        return dict(result["report"])
-
-    return await asyncio.gather(*(one(i, p, t) for i, (p, t) in enumerate(COMBINATIONS)))
 
 
 def closed_at_expiry(seen: dict[str, Any], exp: int) -> None:

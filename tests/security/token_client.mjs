@@ -1,8 +1,10 @@
 // Stock socket.io-client sockets, each following a script of steps, run side by side; prints one
 // JSON line with what each socket saw, then exits. Bounded by a timeout.
 //   node token_client.mjs '<json options>'
-// options: {url, parser?: "json"|"msgpack", transports?, timeoutMs?,
-//           sockets: [{name, namespace, token?, steps: [step, ...]}]}
+// options: {url, parser?: "json"|"msgpack", transports?, timeoutMs?, announce?,
+//           sockets: [{name, namespace, token?, url?, steps: [step, ...]}]}
+// With `announce`, a line {"connected": true} is printed once every socket has connected (or
+// been refused), for a test that acts on the server side then.
 // steps (each waits for the previous one):
 //   {wait: "<event>"}            the next such event from the server: {event, args, at}
 //   {emit: "<event>", args: [..]} emitWithAck (3 s timeout): {ack, at}
@@ -77,9 +79,15 @@ function inbox(socket) {
   };
 }
 
-async function run({ name, namespace, token, steps }) {
+let unsettled = opts.sockets.length;
+const settled = () => {
+  if (--unsettled === 0 && opts.announce) process.stdout.write(JSON.stringify({ connected: true }) + "\n");
+};
+
+async function run({ name, namespace, token, url, steps }) {
   const seen = (report[name] = []);
-  const socket = io(opts.url + namespace, { ...clientOpts, auth: token ? { token } : {} });
+  const base = url ?? opts.url;
+  const socket = io(base + namespace, { ...clientOpts, auth: token ? { token } : {} });
   sockets.push(socket);
   const next = inbox(socket);
   const outcome = await Promise.race([
@@ -88,9 +96,11 @@ async function run({ name, namespace, token, steps }) {
   ]);
   if (outcome) {
     seen.push({ connect_error: outcome.message, code: outcome.data?.code ?? null });
+    settled();
     return;
   }
   seen.push({ connected: true, at: Date.now() });
+  settled();
   for (const step of steps) {
     if (step.wait) seen.push(await next(step.wait));
     else if (step.emit) {
