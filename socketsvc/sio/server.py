@@ -119,6 +119,7 @@ class SocketServer(SocketIOServer):
         )
         self.tasks = TaskSet()  # handler calls and packet flows still running
         self.handshakes: dict[str, Handshake] = {}  # socket.io sid -> its connect request
+        self._ending: set[str] = set()  # sids being closed for good (see end_session)
         # Set once shutdown begins: from then on nothing new is accepted for delivery.
         self.stopping = asyncio.Event()
         self.deadlines = Deadlines(settings.connect_timeout, self._connect_deadline_passed)
@@ -137,7 +138,7 @@ class SocketServer(SocketIOServer):
             self.manager,
             self.namespace_handlers,
             self._send,
-            lambda sid, namespace: self.disconnect(sid, namespace=namespace, ignore_queue=True),
+            self.end_session,
             self.tasks.start,
         )
         self.dispatcher = EventDispatcher(
@@ -442,8 +443,23 @@ class SocketServer(SocketIOServer):
         await super().save_session(sid, session, namespace=namespace)
         await self.sessions.changed(sid, namespace or "/")
 
+    async def end_session(self, sid: str, namespace: str) -> None:
+        """Disconnect ``sid`` for good: its token expired or was revoked. Unlike other server
+        disconnects (python-socketio gives them all the reason ``server disconnect``, also
+        when a node shuts down), handlers are told it will not come back
+        (``may_come_back`` is False in ``on_disconnect``), so ``/chat`` announces ``left``
+        at once instead of after the recovery window."""
+        self._ending.add(sid)
+        try:
+            await self.disconnect(sid, namespace=namespace, ignore_queue=True)
+        finally:
+            self._ending.discard(sid)
+
     def session_pid(self, sid: str) -> str | None:
-        """The private id of ``sid``'s recoverable session (None without recovery)."""
+        """The private id of ``sid``'s recoverable session (None without recovery, and while
+        the connection is ended for good)."""
+        if sid in self._ending:
+            return None
         return self.sessions.pid(sid)
 
     @property

@@ -47,8 +47,9 @@ class TokenSessions:
         disconnect: Callable[[str, str], Coroutine[Any, Any, None]],
         run: Callable[[Coroutine[Any, Any, Any]], Any],
     ) -> None:
-        """``disconnect(sid, namespace)``: the server drops a client on purpose (this node);
-        ``run``: start a coroutine in a task of its own."""
+        """``disconnect(sid, namespace)``: the server drops a client for good (this node;
+        its session is not kept for recovery); ``run``: start a coroutine in a task of its
+        own."""
         self.security = security
         self.manager = manager
         self.handlers = handlers

@@ -13,7 +13,7 @@ import socketio
 from aiohttp.test_utils import TestServer
 
 from socketsvc.app.factory import SIO
-from tests.conftest import CLIENT_SERIALIZERS, StartServer, eventually
+from tests.conftest import CLIENT_SERIALIZERS, Inbox, StartServer, eventually
 from tests.security.conftest import AUTH_SETTINGS, token
 
 KEY = "test-key-0123456789"
@@ -161,3 +161,26 @@ async def test_unparsable_bodies_wrong_keys_and_no_api(start_server: StartServer
     assert (status, reply["error"]["code"]) == (401, "unauthorized")
     closed = await start_server()  # no api_key: no API
     assert (await post(closed, {"subject": "u"}))[0] == 404
+
+
+async def test_a_closed_chat_member_is_announced_left_at_once_even_with_recovery(
+    start_server: StartServer, serializer: str, transport: str
+) -> None:
+    """Closed for good: not kept for the recovery window (/chat keeps 120 s here)."""
+    srv = await start_server(**AUTH_SETTINGS, api_key=KEY, namespace_recovery={"/chat": 120})
+    fired = await Member(serializer).connect(srv, ["/chat"], transport, token(sub="u-5", name="Fi"))
+    stays = await Member(serializer).connect(srv, ["/chat"], transport, token(sub="u-6"))
+    try:
+        left = Inbox(stays.client, "left")
+        for m in (fired, stays):
+            await m.client.call("join", {"room": "r"}, namespace="/chat", timeout=5)
+        assert await post(srv, {"subject": "u-5"}) == ACCEPTED
+        await fired.gone("/chat")
+        data, _offset = await left.get()  # /chat with recovery: an offset as last argument
+        assert data == {"room": "r", "name": "Fi"}
+        members = await stays.client.call("members", {"room": "r"}, namespace="/chat", timeout=5)
+        assert members == {"room": "r", "members": ["Alice"]}
+    finally:
+        for m in (fired, stays):
+            await m.client.disconnect()
+            await m.client.shutdown()
