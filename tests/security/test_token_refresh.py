@@ -7,13 +7,18 @@ and refresh is in test_token_lifetime.py.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
+import jwt
 import pytest
 import socketio
 from aiohttp.test_utils import TestServer
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from socketsvc.app.factory import SIO, create_app
 from socketsvc.cli import main
@@ -219,3 +224,66 @@ async def test_an_expired_connection_leaves_nothing_behind(
     finally:
         await client.disconnect()
         await client.shutdown()
+
+
+# -- JWKS rotation --------------------------------------------------------------------------
+def _jwks(*keys: tuple[str, Any]) -> str:
+    return json.dumps(
+        {
+            "keys": [
+                {**json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key())), "kid": kid}
+                for kid, key in keys
+            ]
+        }
+    )
+
+
+async def test_a_refresh_signed_with_a_rotated_in_key_is_accepted(
+    start_server: StartServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    old, new = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    path = tmp_path / "jwks.json"
+    path.write_text(_jwks(("k1", old)))
+    settings = {k: v for k, v in AUTH_SETTINGS.items() if k != "jwt_secret"}
+    srv = await start_server(**settings, jwt_jwks_file=str(path))
+
+    def signed(key: Any, kid: str, **claims: Any) -> str:
+        return token(key, "ES256", headers={"kid": kid}, **claims)
+
+    client = socketio.AsyncClient(reconnection=False)
+    try:
+        await client.connect(
+            str(srv.make_url("/")), namespaces=["/test"], auth={"token": signed(old, "k1")}
+        )
+        rotated = signed(new, "k2", exp=int(time.time()) + 600)
+        assert code_of(await refresh(client, rotated)) == "token_invalid"  # not published yet
+        path.write_text(_jwks(("k1", old), ("k2", new)))
+        replies: list[Any] = []
+
+        async def accepted() -> bool:  # the file is looked at again at most once a second
+            replies.append(await refresh(client, rotated))
+            return "exp" in replies[-1]
+
+        await until(accepted)
+        path.write_text("{ not a key set")
+
+        async def warned() -> bool:
+            reply = await refresh(client, signed(new, "k3"))
+            assert code_of(reply) == "token_invalid"
+            return any("keeping the JWKS keys loaded before" in m for m in caplog.messages)
+
+        await until(warned)
+        assert "exp" in await refresh(client, signed(old, "k1"))  # the keys loaded before
+    finally:
+        await client.disconnect()
+        await client.shutdown()
+
+
+async def until(check: Callable[[], Awaitable[bool]], timeout: float = 5.0) -> None:
+    """Repeat ``check()`` until it holds; fail after ``timeout`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not await check():
+        if loop.time() > deadline:
+            pytest.fail(f"{check.__name__} did not hold within {timeout}s")
+        await asyncio.sleep(0.05)
