@@ -34,8 +34,12 @@ class Selection:
     def __post_init__(self) -> None:
         for name in FIELDS:
             value = getattr(self, name)
-            if value is not None and (not isinstance(value, str) or not 1 <= len(value) <= 256):
-                raise ValueError(f"{name}: must be a non-empty string of at most 256 characters")
+            if value is not None and (
+                not isinstance(value, str) or not 1 <= len(value) <= MAX_LENGTH
+            ):
+                raise ValueError(
+                    f"{name}: must be a non-empty string of at most {MAX_LENGTH} characters"
+                )
         namespace = self.namespace
         if namespace is not None and (not NAMESPACE_PATTERN.match(namespace) or "*" in namespace):
             raise ValueError("namespace: must be a namespace path such as '/chat'")
