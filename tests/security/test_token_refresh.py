@@ -219,6 +219,9 @@ async def test_an_expired_connection_leaves_nothing_behind(
             wait_timeout=5,
         )
         await asyncio.wait_for(gone.wait(), 10)
+        # the client closes its transport itself (no namespace left): let it finish, or
+        # its polling loop may open an HTTP session after shutdown() closed the last one
+        await eventually(lambda: client.eio.state == "disconnected")
         assert notices.so_far() == []  # token_refresh_notice = 0: no notice
         await eventually(lambda: srv.app[SIO].security.state_size() == 0)
     finally:
