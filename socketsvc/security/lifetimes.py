@@ -10,7 +10,8 @@ its timer. Timers, not tasks: a connection holds no coroutine while it waits.
 
 A token that has less than the notice left when it arrives (at connect or at a refresh) gets
 its notice halfway through what it has left, so a client whose issuer hands out short tokens is
-not asked to refresh again the moment it has.
+not asked to refresh again the moment it has; a refresh to a token that expires no later than
+the current one gets no new notice at all.
 
 Times are wall-clock (``exp`` is), timers monotonic: a timer that fires while its time is not
 yet due on the wall clock (the clock was set back, or the wait was longer than a timer takes)
@@ -91,8 +92,11 @@ class TokenLifetimes:
             return False
         if record.timer is not None:
             record.timer.cancel()
+        before, after = record.identity.expires, identity.expires
         record.identity = identity
-        record.noticed = False
+        # A token that lasts no longer than the one it replaces gets no notice of its own: the
+        # client was told already, and telling it again would only have it send the same.
+        record.noticed = record.noticed and (before is None or after is None or after <= before)
         self._arm(sid, record)
         return True
 

@@ -290,3 +290,32 @@ async def until(check: Callable[[], Awaitable[bool]], timeout: float = 5.0) -> N
         if loop.time() > deadline:
             pytest.fail(f"{check.__name__} did not hold within {timeout}s")
         await asyncio.sleep(0.05)
+
+
+async def test_short_tokens_get_their_notice_halfway_and_the_same_one_no_new_notice(
+    start_server: StartServer,
+) -> None:
+    """Tokens shorter than token_refresh_notice (30 s here): each new one is noticed halfway
+    through what it has left; refreshing to one that lasts no longer is not noticed again
+    (a client sending the same token back is not asked again and again)."""
+    srv = await start_server(**AUTH_SETTINGS)
+    now = int(time.time())
+    first, longer = token(exp=now + 2), token(exp=now + 4)
+    client = socketio.AsyncClient(reconnection=False)
+    notices = Inbox(client, "auth:expiring", namespace="/test")
+    gone = asyncio.Event()
+    client.on("disconnect", lambda *_: gone.set(), namespace="/test")
+    try:
+        await client.connect(
+            str(srv.make_url("/")), namespaces=["/test"], auth={"token": first}, wait_timeout=5
+        )
+        assert await notices.get() == {"exp": now + 2}
+        assert await refresh(client, longer) == {"exp": now + 4}
+        assert await notices.get() == {"exp": now + 4}
+        assert await refresh(client, longer) == {"exp": now + 4}  # nothing new
+        await asyncio.wait_for(gone.wait(), 10)  # closed at now + 4 + leeway
+        assert notices.so_far() == []
+        await eventually(lambda: client.eio.state == "disconnected")
+    finally:
+        await client.disconnect()
+        await client.shutdown()
