@@ -25,15 +25,15 @@ import enum
 import types
 import typing
 from collections.abc import Callable
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Generic, Literal, TypeVar, Union
 
 from socketsvc.errors import InvalidPayload
 from socketsvc.protocol.json_format import has_lone_surrogate
 
-from .constraints import Length, Pattern, SchemaError, constraints_of, type_name
+from .constraints import Constraints, Length, Pattern, SchemaError, constraints_of, type_name
 from .records import Field, record, within
 
-__all__ = ["Length", "Pattern", "SchemaError", "compile", "describe", "parse", "within"]
+__all__ = ["Length", "Pattern", "Reader", "SchemaError", "compile", "describe", "parse", "within"]
 
 Validator = Callable[[Any], Any]
 """Returns the value converted (dataclasses instantiated, arrays as tuples where declared) or
@@ -42,6 +42,7 @@ raises :class:`InvalidPayload` with a field path relative to the value."""
 NOT_UNICODE = "must be valid Unicode (it holds a lone surrogate)"
 _MISSING = dataclasses.MISSING
 _NONE = type(None)
+Out = TypeVar("Out")
 
 
 def is_schema(kind: Any) -> bool:
@@ -70,53 +71,137 @@ def parse(kind: Any, value: Any, path: str = "") -> Any:
         raise within(exc, path) from None
 
 
-class _Compiler:
+class Reader(Generic[Out]):
+    """The one reading of a payload annotation: which kind it is, and whether a client can
+    send it (:class:`SchemaError` otherwise). Subclasses say what each kind becomes: a
+    validator (:class:`_Compiler`), or a JSON Schema / TypeScript shape (socketsvc.contract),
+    so what is validated and what is published cannot drift apart."""
+
+    # How refusals read: the direction the payload travels.
+    cannot = "cannot come from a client"
+    keys = "from a client are strings"
+
+    def build(self, kind: Any) -> Out:
+        if kind is Any:
+            return self.anything()
+        if kind is None or kind is _NONE:
+            return self.null()
+        origin = typing.get_origin(kind)
+        if origin is Annotated:
+            base, *metadata = typing.get_args(kind)
+            inner = self.build(base)
+            return self.annotated(base, inner, constraints_of(metadata, base))
+        if origin in (Union, types.UnionType):
+            options = [o for o in typing.get_args(kind) if o is not _NONE]
+            optional = len(options) < len(typing.get_args(kind))
+            return self.union(kind, [self.build(o) for o in options], optional)
+        if origin is Literal:
+            return self.literal(self.literal_options(kind))
+        if isinstance(kind, type) and issubclass(kind, enum.Enum):
+            self.check_enum(kind)
+            return self.enumeration(kind)
+        if is_schema(kind):
+            return self.dataclass(kind)
+        if kind is list or origin is list:
+            (item,) = typing.get_args(kind) or (Any,)
+            return self.list_of(self.build(item))
+        if kind is tuple or origin is tuple:
+            items = typing.get_args(kind)
+            if not items or (len(items) == 2 and items[1] is Ellipsis):
+                return self.variadic_tuple(self.build(items[0] if items else Any))
+            if items == ((),):  # tuple[()]
+                items = ()
+            return self.fixed_tuple([self.build(i) for i in items])
+        if kind is dict or origin is dict:
+            key, item = typing.get_args(kind) or (str, Any)
+            if key not in (str, Any):
+                raise SchemaError(f"{type_name(kind)}: map keys {self.keys}")
+            return self.map_of(self.build(item))
+        if kind not in _SCALARS:
+            raise SchemaError(
+                f"{type_name(kind)} {self.cannot}: use str, int, float, bool, bytes, "
+                "None, list, tuple, dict[str, ...], a dataclass, Literal or an Enum"
+            )
+        return self.scalar(kind)
+
+    def literal_options(self, kind: Any) -> tuple[Any, ...]:
+        options: tuple[Any, ...] = typing.get_args(kind)
+        for option in options:
+            if not isinstance(option, (str, int, bool, bytes)) and option is not None:
+                raise SchemaError(f"Literal[{option!r}] {self.cannot}")
+        return options
+
+    def check_enum(self, kind: type[enum.Enum]) -> None:
+        for member in kind:
+            value = member.value
+            if isinstance(value, bool) or not isinstance(value, (str, int)):
+                raise SchemaError(f"{kind.__name__}.{member.name}: enum values must be str or int")
+
+    @staticmethod
+    def init_fields(kind: type) -> list[tuple[dataclasses.Field[Any], Any]]:
+        """The fields a client's map fills (``init`` ones), with their resolved annotations."""
+        hints = typing.get_type_hints(kind, include_extras=True)
+        return [(f, hints[f.name]) for f in dataclasses.fields(kind) if f.init]
+
+    # What each kind becomes.
+    def anything(self) -> Out:
+        raise NotImplementedError
+
+    def null(self) -> Out:
+        raise NotImplementedError
+
+    def scalar(self, kind: type) -> Out:
+        raise NotImplementedError
+
+    def annotated(self, base: Any, inner: Out, plan: Constraints) -> Out:
+        raise NotImplementedError
+
+    def union(self, kind: Any, options: list[Out], optional: bool) -> Out:
+        raise NotImplementedError
+
+    def literal(self, options: tuple[Any, ...]) -> Out:
+        raise NotImplementedError
+
+    def enumeration(self, kind: type[enum.Enum]) -> Out:
+        raise NotImplementedError
+
+    def dataclass(self, kind: type) -> Out:
+        raise NotImplementedError
+
+    def list_of(self, item: Out) -> Out:
+        raise NotImplementedError
+
+    def variadic_tuple(self, item: Out) -> Out:
+        raise NotImplementedError
+
+    def fixed_tuple(self, items: list[Out]) -> Out:
+        raise NotImplementedError
+
+    def map_of(self, item: Out) -> Out:
+        raise NotImplementedError
+
+
+class _Compiler(Reader[Validator]):
     """Builds validators; ``dataclasses`` holds the ones being built, for recursive types."""
 
     def __init__(self) -> None:
         self.dataclasses: dict[type, list[Validator]] = {}
 
-    def build(self, kind: Any) -> Validator:
-        if kind is Any:
-            return identity
-        if kind is None or kind is _NONE:
-            return _none
-        origin = typing.get_origin(kind)
-        if origin is Annotated:
-            base, *metadata = typing.get_args(kind)
-            inner = self.build(base)
-            checks = constraints_of(metadata, base).checks()
-            return _annotated(inner, checks, base) if checks else inner
-        if origin in (Union, types.UnionType):
-            return self._union(kind)
-        if origin is Literal:
-            return _literal(typing.get_args(kind))
-        if isinstance(kind, type) and issubclass(kind, enum.Enum):
-            return _enum(kind)
-        if is_schema(kind):
-            return self._dataclass(kind)
-        if kind is list or origin is list:
-            (item,) = typing.get_args(kind) or (Any,)
-            return _list(self.build(item))
-        if kind is tuple or origin is tuple:
-            return self._tuple(typing.get_args(kind))
-        if kind is dict or origin is dict:
-            key, item = typing.get_args(kind) or (str, Any)
-            if key not in (str, Any):
-                raise SchemaError(f"{type_name(kind)}: map keys from a client are strings")
-            return _dict(self.build(item))
-        scalar = _SCALARS.get(kind)
-        if scalar is None:
-            raise SchemaError(
-                f"{type_name(kind)} cannot come from a client: use str, int, float, bool, bytes, "
-                "None, list, tuple, dict[str, ...], a dataclass, Literal or an Enum"
-            )
-        return scalar
+    def anything(self) -> Validator:
+        return identity
 
-    def _union(self, kind: Any) -> Validator:
-        options = [o for o in typing.get_args(kind) if o is not _NONE]
-        optional = len(options) < len(typing.get_args(kind))
-        validators = [self.build(o) for o in options]
+    def null(self) -> Validator:
+        return _none
+
+    def scalar(self, kind: type) -> Validator:
+        return _SCALARS[kind]
+
+    def annotated(self, base: Any, inner: Validator, plan: Constraints) -> Validator:
+        checks = plan.checks()
+        return _annotated(inner, checks, base) if checks else inner
+
+    def union(self, kind: Any, options: list[Validator], optional: bool) -> Validator:
+        validators = options
         described = describe(kind)
 
         def union(value: Any) -> Any:
@@ -134,25 +219,31 @@ class _Compiler:
 
         return union
 
-    def _tuple(self, items: tuple[Any, ...]) -> Validator:
-        if not items or (len(items) == 2 and items[1] is Ellipsis):
-            return _variadic_tuple(self.build(items[0] if items else Any))
-        if items == ((),):  # tuple[()]
-            items = ()
-        return _fixed_tuple([self.build(i) for i in items])
+    def literal(self, options: tuple[Any, ...]) -> Validator:
+        return _literal(options)
 
-    def _dataclass(self, kind: type) -> Validator:
+    def enumeration(self, kind: type[enum.Enum]) -> Validator:
+        return _enum(kind)
+
+    def list_of(self, item: Validator) -> Validator:
+        return _list(item)
+
+    def variadic_tuple(self, item: Validator) -> Validator:
+        return _variadic_tuple(item)
+
+    def fixed_tuple(self, items: list[Validator]) -> Validator:
+        return _fixed_tuple(items)
+
+    def map_of(self, item: Validator) -> Validator:
+        return _dict(item)
+
+    def dataclass(self, kind: type) -> Validator:
         building = self.dataclasses.get(kind)
         if building is not None:  # a recursive type: refer to the one being built
             return lambda value: building[0](value)
         cell: list[Validator] = []
         self.dataclasses[kind] = cell
-        hints = typing.get_type_hints(kind, include_extras=True)
-        fields = [
-            Field(f.name, hints[f.name], self.build(hints[f.name]), f)
-            for f in dataclasses.fields(kind)
-            if f.init
-        ]
+        fields = [Field(f.name, hint, self.build(hint), f) for f, hint in self.init_fields(kind)]
         cell.append(record(kind, fields, _SCALARS))
         del self.dataclasses[kind]
         return cell[0]
@@ -264,9 +355,6 @@ def _dict(item: Validator) -> Validator:
 
 
 def _literal(options: tuple[Any, ...]) -> Validator:
-    for option in options:
-        if not isinstance(option, (str, int, bool, bytes)) and option is not None:
-            raise SchemaError(f"Literal[{option!r}] cannot come from a client")
     # By type and value: Literal[1] must not accept True, which equals 1.
     allowed = {(type(o), o) for o in options}
     shown = ", ".join(repr(o) for o in options)
@@ -285,10 +373,8 @@ def _literal(options: tuple[Any, ...]) -> Validator:
 def _enum(kind: type[enum.Enum]) -> Validator:
     """By value; ``IntEnum`` values must arrive as integers, ``StrEnum`` ones as strings."""
     members: dict[tuple[type, Any], enum.Enum] = {}
-    for member in kind:
+    for member in kind:  # values checked by Reader.check_enum
         value = member.value
-        if isinstance(value, bool) or not isinstance(value, (str, int)):
-            raise SchemaError(f"{kind.__name__}.{member.name}: enum values must be str or int")
         members[(str if isinstance(value, str) else int, value)] = member
     shown = ", ".join(repr(m.value) for m in kind)
 
