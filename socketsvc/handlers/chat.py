@@ -147,6 +147,8 @@ class ChatNamespace(BaseNamespace):
         return req.name
 
     async def on_join(self, sid: str, req: JoinRequest) -> JoinAck:
+        """Join a room (named by the token, else by ``name``); the room is told ``joined``.
+        The ack lists its members, and its latest messages when ``history`` asks."""
         presence = self.services.presence
         name = self._display_name(sid, req)
         rejoin = await presence.name_of(self.namespace, req.room, sid) is not None
@@ -167,6 +169,8 @@ class ChatNamespace(BaseNamespace):
         return ack
 
     async def on_message(self, sid: str, req: MessageRequest) -> MessageAck:
+        """Say something in a room; a retry with the same ``client_id`` is answered with the
+        first ack and not delivered again."""
         name = await self._name_in(sid, req.room)
         message: ChatMessage = {
             "id": uuid.uuid4().hex,
@@ -198,18 +202,21 @@ class ChatNamespace(BaseNamespace):
         return f"pid:{pid}" if pid is not None else f"sid:{sid}"
 
     async def on_leave(self, sid: str, req: RoomRequest) -> LeaveAck:
+        """Leave a room; the room is told ``left``."""
         await self._name_in(sid, req.room)
         await self._depart(sid, req.room)
         await self.leave(sid, req.room)
         return {"room": req.room}
 
     async def on_typing(self, sid: str, req: RoomRequest) -> None:
+        """Tell a room one is typing (best effort, no ack needed)."""
         name = await self._name_in(sid, req.room)
         await self.emit(
             self.typing, {"room": req.room, "name": name}, to=req.room, skip_sid=sid, volatile=True
         )
 
     async def on_members(self, sid: str, req: RoomRequest) -> MembersAck:
+        """The display names in a room one is in."""
         await self._name_in(sid, req.room)
         return {
             "room": req.room,
