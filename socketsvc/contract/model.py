@@ -9,6 +9,7 @@ the validators are compiled from), the auth mode and the recovery window of each
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import typing
 from dataclasses import dataclass
@@ -122,6 +123,13 @@ def build(settings: Settings) -> Contract:
     namespaces = tuple(
         _namespace(route, modes.mode(route.namespace), windows(route.namespace), catalog)
         for route in routes
+    )
+    fixed = {ns.name for ns in namespaces if not ns.path.endswith("*")}
+    namespaces = tuple(  # /board and /board/* both served: BoardWildcard... for the pattern
+        dataclasses.replace(ns, name=f"{ns.name}Wildcard")
+        if ns.path.endswith("*") and ns.name in fixed
+        else ns
+        for ns in namespaces
     )
     seen: dict[str, str] = {}
     for ns in namespaces:

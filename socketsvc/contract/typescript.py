@@ -106,7 +106,10 @@ class _Writer:
             f"Events a client sends on `{_pattern(ns.path)}` "
             f"({ns.handler.__module__}:{ns.handler.__qualname__}).{auth}"
         )
-        members = [self._member(e.name, e.doc, self._client_signature(e)) for e in ns.client_events]
+        members = [
+            self._member(e.name, _join(e.doc, _argument_rules(e)), self._client_signature(e))
+            for e in ns.client_events
+        ]
         return _interface(f"{ns.name}ClientToServerEvents", head, members)
 
     def server_interface(self, ns: Namespace) -> str:
@@ -265,6 +268,12 @@ def _literal(value: object) -> str:
         return str(value)
     text = str(value)
     return json.dumps(text, ensure_ascii=has_lone_surrogate(text))
+
+
+def _argument_rules(event: ClientEvent) -> str:
+    """The constraints on an event's arguments (a payload's own are on its type)."""
+    found = [(a.name, _rules_text(a.shape)) for a in event.arguments]
+    return " ".join(f"`{name}`: {text}." for name, text in found if text)
 
 
 def _rules_text(shape: Shape) -> str:
