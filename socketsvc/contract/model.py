@@ -19,7 +19,7 @@ from socketsvc.config import Settings
 from socketsvc.handlers import BaseNamespace
 from socketsvc.handlers.checks import arguments, class_name
 from socketsvc.handlers.events import ServerEvent
-from socketsvc.handlers.schema import Reader, SchemaError
+from socketsvc.handlers.reader import Reader, SchemaError
 from socketsvc.security.auth import AuthModes
 from socketsvc.sio.namespaces import Route, class_windows, load_routes
 from socketsvc.sio.recovery import Windows

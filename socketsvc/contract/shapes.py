@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from typing import Any, NotRequired, Required
 
 from socketsvc.handlers.constraints import Constraints, SchemaError
+from socketsvc.handlers.reader import Reader
 from socketsvc.handlers.records import is_required
-from socketsvc.handlers.schema import Reader
 
 __all__ = [
     "AnyOf",
