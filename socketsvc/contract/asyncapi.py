@@ -130,9 +130,9 @@ class _Schemas:
             notes.append("A JWT in `auth: {token}` is optional: it identifies the client.")
         if ns.recovery:
             notes.append(
-                f"Connection-state recovery is on ({ns.recovery:g} s): events the server "
-                "stores for clients that drop and come back carry their offset as one more "
-                "last argument (a string); volatile events and emits with an ack do not."
+                f"Connection-state recovery is on ({ns.recovery:g} s): the events the server "
+                "keeps for clients that drop and come back (all but volatile ones and emits "
+                "with an ack) carry their offset as one more last argument (a string)."
             )
         messages: dict[str, Any] = {}
         for event in ns.client_events:

@@ -185,6 +185,8 @@ def _read(reader: Reader[Shape], annotation: Any, where: str) -> Shape:
         return reader.build(annotation)
     except SchemaError as exc:
         raise ContractError(f"{where}: {exc}") from None
+    except NameError as exc:  # in a type only the contract reads (what an ack or event sends)
+        raise ContractError(f"{where}: annotation cannot be resolved: {exc}") from None
     except RecursionError:
         raise ContractError(f"{where}: the annotation nests too deeply") from None
 

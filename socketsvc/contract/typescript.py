@@ -116,9 +116,9 @@ class _Writer:
         head = f"Events the server sends on `{_pattern(ns.path)}`."
         if ns.recovery:
             head += (
-                f" Connection-state recovery is on ({ns.recovery:g} s): an event stored for a "
-                "client that drops carries its offset as a last argument (socket.io-client "
-                "reads it itself; volatile events and emits with an ack have none)."
+                f" Connection-state recovery is on ({ns.recovery:g} s): the events kept for "
+                "clients that drop and come back (all but volatile ones and emits with an ack) "
+                "carry their offset as a last argument, which socket.io-client reads itself."
             )
         members = [
             self._member(e.name, e.doc, self._server_signature(e, ns)) for e in ns.server_events

@@ -15,7 +15,7 @@ HEADER = (
     "from datetime import datetime\n"
     "from decimal import Decimal\n"
     "from enum import Enum\n"
-    "from typing import Annotated, Literal\n"
+    "from typing import Annotated, Literal, TypedDict\n"
     "from annotated_types import Ge\n"
     "from socketsvc.handlers import BaseNamespace, Length, Pattern, ServerEvent\n"
 )
@@ -64,6 +64,14 @@ MISTAKES = {
         "class Board(BaseNamespace):\n    cleared = ServerEvent['Nowhere']()\n",
         "/board: Board.cleared (ServerEvent 'cleared'): payload annotation cannot be resolved: "
         "name 'Nowhere' is not defined",
+    ),
+    "unresolvable ack type": (
+        "class Ack(TypedDict):\n"
+        "    when: 'Later'\n"
+        "class Board(BaseNamespace):\n"
+        "    async def on_ask(self, sid) -> Ack: ...\n",
+        "/board: Board.on_ask: return value: annotation cannot be resolved: name 'Later' is not "
+        "defined",
     ),
     # what serve refuses at start-up, contract refuses the same way
     "start-up check": (

@@ -31,9 +31,9 @@ export interface ChatClientToServerEvents {
 }
 
 /**
- * Events the server sends on `/chat`. Connection-state recovery is on (120 s): an event stored for
- * a client that drops carries its offset as a last argument (socket.io-client reads it itself;
- * volatile events and emits with an ack have none).
+ * Events the server sends on `/chat`. Connection-state recovery is on (120 s): the events kept for
+ * clients that drop and come back (all but volatile ones and emits with an ack) carry their offset
+ * as a last argument, which socket.io-client reads itself.
  */
 export interface ChatServerToClientEvents {
   /** someone joined a room you are in */
