@@ -111,6 +111,7 @@ class Contract:
     catalog: Catalog
     names: dict[TypeKey, str]  # what each named type is called in TypeScript and JSON Schema
     port: int
+    serializer: str  # auto | json | msgpack: the parsers clients may use
 
 
 def build(settings: Settings) -> Contract:
@@ -144,7 +145,8 @@ def build(settings: Settings) -> Contract:
         for ns in namespaces
         for side in ("ClientToServerEvents", "ServerToClientEvents")
     )
-    return Contract(namespaces, catalog, type_names(catalog, interfaces), settings.port)
+    names = type_names(catalog, interfaces)
+    return Contract(namespaces, catalog, names, settings.port, settings.serializer)
 
 
 def _namespace(route: Route, auth: str, recovery: float, catalog: Catalog) -> Namespace:

@@ -113,34 +113,3 @@ async def test_namespaces_whose_type_names_would_collide_are_refused(tmp_path: P
     code, out = await contract_cli("--config", str(config), "--format", "typescript")
     assert code == 2, out
     assert "namespaces /my-app and /my_app both make TypeScript names MyApp...: rename one" in out
-
-
-async def test_a_bad_configuration_exits_2_as_serve_does(tmp_path: Path) -> None:
-    config = tmp_path / "app.toml"
-    config.write_text('[namespaces]\n"/x" = "no_such_module:Handler"\n')
-    code, out = await contract_cli("--config", str(config), "--format", "typescript")
-    assert code == 2, out
-    assert (
-        "socketsvc: configuration error: namespaces./x: cannot import module 'no_such_module'"
-        in out
-    )
-    code, out = await contract_cli(
-        "--format", "typescript", "--config", str(tmp_path / "none.toml")
-    )
-    assert code == 2 and "configuration error" in out, out
-
-
-async def test_the_output_file_is_what_standard_output_would_be(
-    tmp_path: Path, auction_config: Path
-) -> None:
-    output = tmp_path / "out" / "contract.ts"
-    output.parent.mkdir()
-    output.write_text("stale")
-    code, printed = await contract_cli("--config", str(auction_config), "--format", "typescript")
-    assert code == 0, printed
-    code, out = await contract_cli(
-        "--config", str(auction_config), "--format", "typescript", "--output", str(output)
-    )
-    assert code == 0 and out == "", out
-    assert output.read_text() == printed
-    assert [p.name for p in output.parent.iterdir()] == ["contract.ts"]  # no leftovers
