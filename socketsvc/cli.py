@@ -48,7 +48,7 @@ CONTRACT_EPILOG = """\
   socketsvc contract --config app.toml --format asyncapi > asyncapi.json
 
 A parameter, return value or ServerEvent payload whose annotation has no JSON Schema or
-TypeScript form (a bytes Literal, a plain Enum sent to clients, a Python-only regex) is
+TypeScript form (a bytes Literal, a datetime sent to clients, a Python-only regex) is
 reported naming the namespace, method and parameter, with exit status 2.
 """
 

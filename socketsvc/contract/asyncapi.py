@@ -249,6 +249,8 @@ class _Schemas:
         if isinstance(shape, Scalar):
             if shape.kind == "binary":
                 return dict(BINARY)
+            if shape.kind == "uuid":
+                return {"type": "string", "format": "uuid"}
             return {} if shape.kind == "unknown" else {"type": shape.kind}
         if isinstance(shape, Choice):
             return {"enum": list(shape.values)}

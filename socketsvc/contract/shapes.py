@@ -1,12 +1,13 @@
 """Payload types as the contract shows them: a small tree of shapes that the TypeScript and
 AsyncAPI writers render.
 
-What a client sends is read by :class:`Incoming`, a :class:`~socketsvc.handlers.schema.Reader`:
+What a client sends is read by :class:`Incoming`, a :class:`~socketsvc.handlers.reader.Reader`:
 the same classification the server's validators are compiled from, so the contract accepts
 what the server accepts (a dataclass field with a default is optional, ``X | None`` takes
 null). What the server sends (acks, declared events) is read by :class:`Outgoing`, which adds
-what only the server produces: ``TypedDict``, every field of a dataclass, ``Sequence`` and
-``Mapping``. An annotation with no JSON Schema or TypeScript form raises :class:`SchemaError`.
+what only the server produces: ``TypedDict``, every field of a dataclass, ``UUID``,
+``Sequence`` and ``Mapping``. An annotation with no JSON Schema or TypeScript form raises
+:class:`SchemaError`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import collections.abc
 import dataclasses
 import enum
 import typing
+import uuid
 from dataclasses import dataclass
 from typing import Any, NotRequired, Required
 
@@ -48,7 +50,7 @@ _QUALIFIERS = tuple(q for q in (Required, NotRequired, getattr(typing, "ReadOnly
 
 @dataclass(frozen=True)
 class Scalar:
-    kind: str  # string, integer, number, boolean, binary, null, unknown
+    kind: str  # string, integer, number, boolean, binary, uuid, null, unknown
 
 
 @dataclass(frozen=True)
@@ -217,13 +219,15 @@ class Incoming(Reader[Shape]):
 
 class Outgoing(Incoming):
     """Server→client payloads (acks, declared events): what the encoders carry. A dataclass
-    arrives with every field; an Enum must be a ``str`` or ``int`` one to be encodable."""
+    arrives with every field, an Enum member as its value, a UUID as its string."""
 
     variant = "out"
     cannot = "cannot be sent to a client"
     keys = "sent to a client must be strings"
 
     def build(self, kind: Any) -> Shape:
+        if kind is uuid.UUID:  # the encoders send its canonical string
+            return Scalar("uuid")
         if typing.is_typeddict(kind):
             return self.catalog.define((kind, ""), lambda: self.typed_dict(kind))
         origin = typing.get_origin(kind) or kind
@@ -236,14 +240,6 @@ class Outgoing(Incoming):
                 raise SchemaError(f"{kind}: map keys {self.keys}")
             return MapOf(self.build(item))
         return super().build(kind)
-
-    def enumeration(self, kind: type[enum.Enum]) -> Shape:
-        if not issubclass(kind, str | int):
-            raise SchemaError(
-                f"{kind.__name__} {self.cannot}: its members are neither str nor int "
-                "(derive it from StrEnum or IntEnum)"
-            )
-        return super().enumeration(kind)
 
     def object_of(self, kind: type) -> ObjectType:
         hints = typing.get_type_hints(kind, include_extras=True)

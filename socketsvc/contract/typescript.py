@@ -51,6 +51,7 @@ SCALARS = {
     "number": "number",
     "boolean": "boolean",
     "binary": "Binary",
+    "uuid": "string",
     "null": "null",
     "unknown": "unknown",
 }

@@ -5,9 +5,10 @@ keywords, event names that are not identifiers, and a payload name taken twice."
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import IntEnum
+from enum import Enum, IntEnum
 from typing import Annotated, Any, Literal, TypedDict
 
 from annotated_types import Ge, Lt, MultipleOf, Predicate
@@ -20,6 +21,11 @@ from . import other
 class Level(IntEnum):
     LOW = 1
     HIGH = 2
+
+
+class Colour(Enum):  # not a str subclass: members still go as their values
+    RED = "red"
+    BLUE = "blue"
 
 
 @dataclass
@@ -98,6 +104,9 @@ class KitchenNamespace(BaseNamespace):
     @event("order:created")
     async def created(self, sid: str, order: Literal["a", 1, True, None]) -> Req | other.Req | None:
         return None
+
+    async def on_paint(self, sid: str, colour: Colour) -> tuple[Colour, uuid.UUID]:
+        return colour, uuid.uuid4()
 
     @event("with-dash")
     async def dashed(self, sid: str) -> list[Level]:

@@ -14,7 +14,6 @@ HEADER = (
     "from dataclasses import dataclass\n"
     "from datetime import datetime\n"
     "from decimal import Decimal\n"
-    "from enum import Enum\n"
     "from typing import Annotated, Literal, TypedDict\n"
     "from annotated_types import Ge\n"
     "from socketsvc.handlers import BaseNamespace, Length, Pattern, ServerEvent\n"
@@ -35,14 +34,9 @@ MISTAKES = {
         "/board: Board.on_draw: parameter 'stroke': Pattern('(?P<hex>[0-9a-f]{6})') uses a "
         "(?P...) group, which JSON Schema (ECMA-262) patterns lack",
     ),
-    "plain enum returned": (
-        "class Colour(Enum):\n"
-        "    RED = 'red'\n"
-        "class Board(BaseNamespace):\n"
-        "    async def on_pick(self, sid) -> Colour:\n"
-        "        return Colour.RED\n",
-        "/board: Board.on_pick: return value: Colour cannot be sent to a client: its members "
-        "are neither str nor int (derive it from StrEnum or IntEnum)",
+    "integer keys returned": (
+        "class Board(BaseNamespace):\n    async def on_scores(self, sid) -> dict[int, str]: ...\n",
+        "/board: Board.on_scores: return value: dict: map keys sent to a client must be strings",
     ),
     "datetime returned": (
         "class Board(BaseNamespace):\n"

@@ -35,6 +35,7 @@ kitchen.emit("even", 4);
 kitchen.emit("even", 4, (error) => error?.error.message);
 kitchen.emit("order:created", true, (reply) => reply);
 kitchen.emit("maps", { a: [1, 2] }, ["x", 1.5], (reply) => reply);
+kitchen.emit("paint", "red", (...reply) => (reply.length === 2 ? reply[1].toUpperCase() : reply));
 kitchen.on("tree", (tree: NodeOutput) => tree.children.map((c) => c.name));
 kitchen.on("triple:sent", (n, s, b) => [n + 1, s.length, !b]);
 kitchen.on("maybe", (...args) => args[0]?.large);
@@ -78,6 +79,12 @@ async def test_every_kind_of_annotation_compiles(
     assert "/** `n`: a multiple of 4, satisfies is_even (checked by the server). */" in contract
     assert "export type Binary = ArrayBuffer | ArrayBufferView;" in contract
     assert "export type Level = 1 | 2;" in contract
+    # an Enum goes as its value, a UUID as its string
+    assert 'export type Colour = "red" | "blue";' in contract
+    assert (
+        "  paint: (colour: Colour, ack: (...reply: [Colour, string] | [ErrorAck]) => void)"
+        in contract
+    )
 
 
 async def test_every_kind_of_annotation_makes_a_valid_asyncapi_document(
@@ -103,3 +110,7 @@ async def test_every_kind_of_annotation_makes_a_valid_asyncapi_document(
     assert subset(grow, {"minItems": 1, "maxItems": 2}), grow
     assert subset(grow["items"][1], {"type": "integer", "minimum": 0, "exclusiveMaximum": 8})
     assert grow["items"][0]["properties"]["children"]["items"] == "[cycle]"  # recursive
+    paint = report["operations"]["kitchen.receive.paint"]["reply"][0]["payload"]
+    assert subset(
+        paint, {"items": [{"enum": ["red", "blue"]}, {"type": "string", "format": "uuid"}]}
+    )
