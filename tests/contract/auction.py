@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Literal, NotRequired, TypedDict
 
-from annotated_types import Gt, Le, MaxLen
+from annotated_types import Ge, Gt, Le, MaxLen
 
 from socketsvc.errors import SocketsvcError
 from socketsvc.handlers import BaseNamespace, Length, Pattern, ServerEvent, Services
@@ -30,6 +30,7 @@ class Bid:
     amount: Annotated[int, Gt(0), Le(1_000_000)]  # whole units of the currency
     currency: Literal["EUR", "USD"]
     note: Annotated[str, Length(1, 140)] | None = None
+    quantity: Annotated[int, Ge(1)] = 1
     tags: Annotated[list[str], MaxLen(3)] | None = None
 
 

@@ -108,6 +108,7 @@ async def test_the_document_is_valid_and_carries_every_constraint(
                         {"type": "null"},
                     ]
                 },
+                "quantity": {"type": "integer", "minimum": 1},
             },
         },
     ), message["payload"]
@@ -189,6 +190,11 @@ SAMPLES: list[tuple[str, list[Any]]] = [
     ("auction.receive.bid", [{**BID, "note": "x" * 141}]),
     ("auction.receive.bid", [{**BID, "tags": ["a", "b", "c", "d"]}]),
     ("auction.receive.bid", [{**BID, "tags": [1]}]),
+    ("auction.receive.bid", [{**BID, "quantity": 2}]),
+    ("auction.receive.bid", [{**BID, "quantity": 0}]),
+    # null for a field with a default: the server takes the default, the contract does not
+    # offer it (the annotation says optional, not nullable); the one known difference
+    ("auction.receive.bid", [{**BID, "quantity": None}]),
     ("auction.receive.bid", [[BID]]),
     ("auction.receive.bid", ["bid"]),
     ("auction.receive.watch", [LOT]),
@@ -248,4 +254,5 @@ async def test_the_payload_schemas_accept_what_the_server_accepts(
         for (op, args), server, schema in zip(SAMPLES, expected, report["verdicts"], strict=True)
         if server != schema
     ]
-    assert not disagree, disagree
+    null_for_a_default = ("auction.receive.bid", [{**BID, "quantity": None}])
+    assert disagree == [(*null_for_a_default, "server accepts: True", "schema accepts: False")]

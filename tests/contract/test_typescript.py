@@ -160,6 +160,7 @@ async def test_payload_types_are_named_after_the_python_classes(contract_ts: str
     assert "  lot: string;" in bid and "  amount: number;" in bid
     assert '  currency: "EUR" | "USD";' in bid
     assert "  note?: string | null;" in bid  # a default: optional; `| None`: nullable
+    assert "  quantity?: number;" in bid
     assert "  tags?: string[] | null;" in bid and "/** length <= 3 */" in bid
     assert "/** matches `[A-Z]{3}-[0-9]{4}` in full */" in bid  # what tsc cannot check, said
     assert "/** > 0, <= 1000000 */" in bid
