@@ -61,10 +61,11 @@ async def test_the_package_does_not_build_when_the_contract_breaks_it(
     """The build depends on the generated types: a handler whose ack type changes shape
     breaks the package's compile (here: JoinAck without its members)."""
     package = copy_package(tmp_path / "client", node_modules)
-    broken = (await built_ins()).replace(
+    generated = await built_ins()
+    broken = generated.replace(
         "  members: string[];\n  history?: ChatMessage[];", "  history?: ChatMessage[];"
     )
-    assert broken != await built_ins()
+    assert broken != generated
     (package / "src" / "contract.ts").write_text(broken)
     code, out = await tsc(package, config="tsconfig.test.json")
     assert code != 0 and any("members" in e for e in errors(out)), out
