@@ -19,6 +19,7 @@ from aiohttp import WSMsgType, web
 from ._aiohttp import write_transport
 from .direct import Deferred, direct_queue
 from .framing import ProtocolError, ws_frame
+from .state import SessionState
 
 # Above this many unsent bytes in the socket's write buffer, writes go through the writer task
 # and aiohttp's flow control instead of straight to the transport.
@@ -58,8 +59,10 @@ def frames_of(items: list[Any]) -> bytes:
     return b"".join(ws_frame(ptype, data) for ptype, data in items)
 
 
-class WebSocketTransport:
+class WebSocketTransport(SessionState):
     """The websocket half of ``EngineSession`` (upgrade, reader, writer)."""
+
+    __slots__ = ()
 
     server: Any
     sid: str
