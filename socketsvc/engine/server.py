@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 from aiohttp import web
 from multidict import MultiMapping
 
-from ._aiohttp import answer_and_close, drop_http_parser
+from ._aiohttp import answer_and_close, drop_http_parser, share_mask_source
 from ._engineio import EngineIOServer
 from .coalescer import WriteCoalescer
 from .direct import websocket_response
@@ -131,10 +131,11 @@ class EngineServer(EngineIOServer):
 
     async def _prepare_websocket(self, request: web.Request) -> web.WebSocketResponse:
         """The websocket handshake; the connection's HTTP parser is freed, nothing is left
-        for it to parse."""
+        for it to parse, and its writer shares the mask source it never uses."""
         ws = websocket_response(self.max_http_buffer_size)
         await ws.prepare(request)
         drop_http_parser(request)
+        share_mask_source(ws)
         return ws
 
     def _open_packet(self, sid: str, transport: str) -> str:
