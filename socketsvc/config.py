@@ -490,6 +490,10 @@ def read_file(path: str | Path) -> dict[str, Any]:
     return values
 
 
+# Variables of socketsvc's own scripts (scripts/test, scripts/serve), not settings.
+SCRIPT_VARIABLES = frozenset({"pythons", "venv"})
+
+
 def read_env(environ: Mapping[str, str]) -> dict[str, Any]:
     """Settings from ``SOCKETSVC_<NAME>`` variables; unknown ones only warn (shared envs)."""
     values: dict[str, Any] = {}
@@ -498,7 +502,7 @@ def read_env(environ: Mapping[str, str]) -> dict[str, Any]:
             continue
         key = var[len(ENV_PREFIX) :].lower()
         if key not in FIELDS or is_table(key):
-            if not key.startswith("test_"):
+            if not key.startswith("test_") and key not in SCRIPT_VARIABLES:
                 log.warning("ignoring unknown environment variable %s", var)
             continue
         values[key] = cast(key, raw, f"environment variable {var}")

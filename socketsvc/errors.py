@@ -113,13 +113,6 @@ class UnsupportedValue(TypeError):
         )
         self.type_name = type_name
 
-    @classmethod
-    def of(cls, data: Any, exc: BaseException) -> UnsupportedValue:
-        """For the data an encoder refused with ``exc`` (a TypeError)."""
-        from socketsvc.protocol.values import unsupported
-
-        return cls(unsupported(data) or str(exc).split("\n")[0][:80])
-
 
 class ConfigError(Exception):
     """A setting or handler module is wrong; start-up stops with exit status 2."""

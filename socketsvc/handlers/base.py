@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, overload
 
 import socketio
 
@@ -28,7 +28,9 @@ from socketsvc.handlers.checks import (
     class_name,
     event_specs,
     event_table,
+    server_event_table,
 )
+from socketsvc.handlers.events import Arguments, Calls, Emits, ServerEvent
 from socketsvc.handlers.handshake import Handshake
 from socketsvc.handlers.services import Services
 from socketsvc.security.auth import Identity
@@ -61,6 +63,8 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     """
 
     events: ClassVar[dict[str, str]] = {}
+    server_events: ClassVar[dict[str, ServerEvent[Any]]] = {}
+    """The server→client events the class declares (:class:`ServerEvent` attributes)."""
     # Connection-state recovery for this namespace, in seconds (None: the ``recovery_window``
     # setting; ``[namespace_recovery]`` in the settings overrides both). Recovery adds an
     # offset as the last argument of stored events: see README "Connection-state recovery".
@@ -77,6 +81,7 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls.events = event_table(cls)
+        cls.server_events = server_event_table(cls, BaseNamespace)
         check_lifecycle(cls, BaseNamespace)
         try:
             cls._specs = event_specs(cls, cls.events)
@@ -266,6 +271,12 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         """The rooms ``sid`` has joined, without its private sid room."""
         return [r for r in self.server.rooms(sid, namespace=self.namespace) if r != sid]
 
+    @overload
+    async def emit(
+        self, event: Emits[Arguments], /, *args: Arguments.args, **kwargs: Arguments.kwargs
+    ) -> None: ...
+
+    @overload
     async def emit(
         self,
         event: str,
@@ -278,10 +289,27 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         ignore_queue: bool = False,
         *,
         volatile: bool = False,
+    ) -> None: ...
+
+    async def emit(  # type: ignore[misc]  # (the first overload's arguments: see ServerEvent)
+        self,
+        event: str | ServerEvent[Any],
+        data: Any = None,
+        to: Any = None,
+        room: Any = None,
+        skip_sid: Any = None,
+        namespace: str | None = None,
+        callback: Any = None,
+        ignore_queue: bool = False,
+        *,
+        volatile: bool = False,
     ) -> None:
         """Emit as ``AsyncNamespace.emit``; ``volatile=True`` marks a best-effort message
         (typing indicators, cursor moves) that is dropped for clients with a backlog instead
-        of queueing behind what they have not read yet."""
+        of queueing behind what they have not read yet. ``event`` is a name or a declared
+        :class:`ServerEvent`, whose payload type mypy checks ``data`` against."""
+        if type(event) is not str:
+            event = event.name  # type: ignore[union-attr]
         if not volatile:
             await super().emit(
                 event,
@@ -303,8 +331,22 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             volatile=True,
         )
 
-    async def call(self, event: str, data: Any = None, *, to: str, timeout: float = 10.0) -> Any:
+    @overload
+    async def call(
+        self, event: Calls[Arguments], /, *args: Arguments.args, **kwargs: Arguments.kwargs
+    ) -> Any: ...
+
+    @overload
+    async def call(
+        self, event: str, data: Any = None, *, to: str, timeout: float = 10.0
+    ) -> Any: ...
+
+    async def call(  # type: ignore[misc]  # (the first overload's arguments: see ServerEvent)
+        self, event: str | ServerEvent[Any], data: Any = None, *, to: str, timeout: float = 10.0
+    ) -> Any:
         """Emit to one client and wait for its ack; raises :class:`AckTimeout` when none comes."""
+        if type(event) is not str:
+            event = event.name  # type: ignore[union-attr]
         try:
             return await self.server.call(
                 event, data, to=to, namespace=self.namespace, timeout=timeout

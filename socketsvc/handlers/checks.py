@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 from socketsvc.errors import InvalidPayload
 
 from . import schema
+from .events import ServerEvent
 
 EVENT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.:-]{0,63}$")
 TOKEN_REFRESH = "auth:refresh"  # answered by the server itself, before any handler (sio/)
@@ -84,6 +85,33 @@ def event_table(cls: type) -> dict[str, str]:
     return table
 
 
+def server_event_table(cls: type, base: type) -> dict[str, ServerEvent[Any]]:
+    """Event name -> the class's :class:`ServerEvent` declarations (its own and inherited);
+    a declaration must have an event name and must not hide a method of ``base``."""
+    declared: dict[str, ServerEvent[Any]] = {}  # by attribute: a subclass may override one
+    for klass in reversed(cls.__mro__):
+        for attr, value in vars(klass).items():
+            if isinstance(value, ServerEvent):
+                declared[attr] = value
+            else:
+                declared.pop(attr, None)
+    table: dict[str, ServerEvent[Any]] = {}
+    for attr, declaration in declared.items():
+        where = f"{class_name(cls)}.{attr}"
+        if hasattr(base, attr):
+            raise HandlerError(
+                f"{where}: a ServerEvent would hide BaseNamespace.{attr}: name the attribute "
+                f"otherwise and give the event name, ServerEvent[...]({attr!r})"
+            )
+        name = declaration.name
+        if not EVENT_NAME.match(name) or name in RESERVED_EVENTS:
+            raise HandlerError(f"{where}: {name!r} cannot be an event name")
+        if name in table:
+            raise HandlerError(f"{where}: event {name!r} is also declared by {table[name].attr}")
+        table[name] = declaration
+    return table
+
+
 def check_lifecycle(cls: type, base: type) -> None:
     """The methods the server calls take the arguments it passes; ``__init__`` is callable
     with ``(namespace, services)``; a ``lifespan`` is an async generator of ``(services)``."""
@@ -124,20 +152,49 @@ def event_specs(cls: type, events: dict[str, str]) -> dict[str, EventSpec]:
     return {name: _spec(cls, attr) for name, attr in events.items()}
 
 
-def _spec(cls: type, attr: str) -> EventSpec:
+class Argument(NamedTuple):
+    """One positional parameter of an event handler: what a client passes."""
+
+    name: str
+    annotation: Any  # Any when not annotated
+    required: bool
+
+
+class Arguments(NamedTuple):
+    """What a client passes to an event handler (after ``self`` and ``sid``): the positional
+    parameters, the type of ``*args`` items if it takes them, and the return annotation (the
+    ack). Validation (here) and the published contract (socketsvc.contract) both read this."""
+
+    positional: list[Argument]
+    rest: Any | None  # the annotation of *args items; None: no *args
+    returns: Any  # Any when not annotated
+
+
+def arguments(cls: type, attr: str) -> Arguments:
+    """Raises ``NameError`` while an annotation names something not defined yet."""
     method = getattr(cls, attr)
     params = list(inspect.signature(method).parameters.values())[2:]  # self, sid
     hints = typing.get_type_hints(method, include_extras=True)
-    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    required = sum(1 for p in positional if p.default is p.empty)
-    variadic = any(p.kind == p.VAR_POSITIONAL for p in params)
-    most = float("inf") if variadic else len(positional)
+    positional = [
+        Argument(p.name, hints.get(p.name, Any), p.default is p.empty)
+        for p in params
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    rest = next((hints.get(p.name, Any) for p in params if p.kind == p.VAR_POSITIONAL), None)
+    return Arguments(positional, rest, hints.get("return", Any))
+
+
+def _spec(cls: type, attr: str) -> EventSpec:
+    method = getattr(cls, attr)
+    positional, rest, _ = arguments(cls, attr)
+    required = sum(1 for a in positional if a.required)
+    most = float("inf") if rest is not None else len(positional)
     validators: list[tuple[str, schema.Validator]] = []
-    for p in positional:
+    for a in positional:
         try:
-            validators.append((p.name, schema.compile(hints.get(p.name, Any))))
+            validators.append((a.name, schema.compile(a.annotation)))
         except schema.SchemaError as exc:
-            raise HandlerError(f"{class_name(cls)}.{attr}: parameter '{p.name}': {exc}") from None
+            raise HandlerError(f"{class_name(cls)}.{attr}: parameter '{a.name}': {exc}") from None
     if all(v is schema.identity for _, v in validators):
         return EventSpec(attr, required, most, None, method)  # nothing declared: no parsing
     return EventSpec(attr, required, most, argument_parser(validators), method)

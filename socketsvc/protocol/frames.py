@@ -12,7 +12,7 @@ from socketsvc.errors import Unencodable, UnsupportedValue
 from .json_format import JsonPacket, dumps
 from .msgpack_format import MsgPackPacket
 from .packets import BINARY_ACK, BINARY_EVENT
-from .values import fields_of, plain
+from .values import fields_of, plain, unsupported_value
 
 PacketClass = type[JsonPacket] | type[MsgPackPacket]
 FORMATS: dict[str, PacketClass] = {"json": JsonPacket, "msgpack": MsgPackPacket}
@@ -41,7 +41,7 @@ def encode_frames(
             return [_PACKER.pack(packet)]
         except TypeError as exc:
             _PACKER.reset()
-            raise UnsupportedValue.of(data, exc) from None
+            raise unsupported_value(data, exc) from None
         except (OverflowError, ValueError) as exc:
             _PACKER.reset()
             raise Unencodable.from_exception("msgpack", exc) from None

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 from socketio import packet as sio_packet
 
-from socketsvc.errors import Unencodable, UnsupportedValue
+from socketsvc.errors import Unencodable
 
 from .packets import (
     BINARY_ACK,
@@ -23,7 +23,7 @@ from .packets import (
     check,
     is_digits,
 )
-from .values import fields_of
+from .values import fields_of, unsupported_value
 
 
 def _reject_constant(text: str) -> Any:
@@ -151,7 +151,7 @@ class JsonPacket(Parsed, sio_packet.Packet):  # type: ignore[misc]
         try:
             encoded: str | list[str | bytes] = super().encode()
         except TypeError as exc:
-            raise UnsupportedValue.of(self.data, exc) from None
+            raise unsupported_value(self.data, exc) from None
         except (ValueError, RecursionError) as exc:
             raise Unencodable.from_exception("json", exc) from None
         return encoded

@@ -8,10 +8,10 @@ from typing import Any
 import msgpack
 from socketio import packet as sio_packet
 
-from socketsvc.errors import Unencodable, UnsupportedValue
+from socketsvc.errors import Unencodable
 
 from .packets import BINARY_ACK, BINARY_EVENT, PacketError, Parsed, check
-from .values import fields_of
+from .values import fields_of, unsupported_value
 
 
 class _Undefined:
@@ -79,7 +79,7 @@ class MsgPackPacket(Parsed, sio_packet.Packet):  # type: ignore[misc]
         try:
             return msgpack.packb(packet, default=fields_of)  # type: ignore[no-any-return]
         except TypeError as exc:
-            raise UnsupportedValue.of(self.data, exc) from None
+            raise unsupported_value(self.data, exc) from None
         except (OverflowError, ValueError) as exc:
             raise Unencodable.from_exception("msgpack", exc) from None
 

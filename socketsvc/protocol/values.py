@@ -14,6 +14,8 @@ import enum
 import uuid
 from typing import Any
 
+from socketsvc.errors import UnsupportedValue
+
 _PLAIN = (str, int, float, bool, type(None), bytes, bytearray, memoryview, enum.Enum, uuid.UUID)
 
 
@@ -65,3 +67,9 @@ def unsupported(value: Any, depth: int = 0) -> str | None:
         if found is not None:
             return found
     return None
+
+
+def unsupported_value(data: Any, exc: BaseException) -> UnsupportedValue:
+    """The handler bug an encoder refused ``data`` for with ``exc`` (a TypeError), naming
+    the first value of a type no wire format carries."""
+    return UnsupportedValue(unsupported(data) or str(exc).split("\n")[0][:80])

@@ -21,8 +21,8 @@ from typing import Any
 
 import msgpack
 
-from socketsvc.errors import Unencodable, UnsupportedValue
-from socketsvc.protocol.values import fields_of
+from socketsvc.errors import Unencodable
+from socketsvc.protocol.values import fields_of, unsupported_value
 
 VERSION = 1
 # socketsvc's own: close the connections a Selection names (sio/disconnects.py), on every node
@@ -65,7 +65,7 @@ def pack(value: Any) -> bytes:
         return _PACKER.pack(value)  # type: ignore[no-any-return]
     except TypeError as exc:
         _PACKER.reset()  # drop what a failed pack left behind
-        raise UnsupportedValue.of(value, exc) from None
+        raise unsupported_value(value, exc) from None
     except (OverflowError, ValueError) as exc:
         _PACKER.reset()
         raise Unencodable.from_exception("other nodes", exc) from None

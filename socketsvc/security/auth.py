@@ -293,15 +293,15 @@ def _jwks(settings: Settings) -> Keys:
     return keys
 
 
-class Authenticator:
-    """Decides each connect by namespace mode; the only auth step on the connect path."""
+class AuthModes:
+    """Which auth mode (required, optional, none) each namespace has; also what the published
+    contract (``socketsvc contract``) reads, without loading any key."""
 
     def __init__(self, settings: Settings) -> None:
         self.default = settings.auth
         self.table = dict(settings.namespace_auth)
         if settings.admin_ui:  # the Admin UI sends a user and password, checked by its namespace
             self.table[settings.admin_namespace] = "none"
-        self.verifier = load_verifier(settings)
 
     def mode(self, namespace: str) -> str:
         """Exact entry, then a ``/prefix/*`` pattern entry, then the ``auth`` default."""
@@ -314,6 +314,14 @@ class Authenticator:
                 if namespace.startswith(prefix) and rest and "/" not in rest:
                     return mode
         return self.default
+
+
+class Authenticator(AuthModes):
+    """Decides each connect by namespace mode; the only auth step on the connect path."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.verifier = load_verifier(settings)
 
     def authenticate(self, namespace: str, auth: Any) -> Identity | None:
         """The connection's identity (None = anonymous), or raise :class:`AuthRefused`."""

@@ -49,8 +49,9 @@ class FanoutManager(ManagerBase):
         self.observer = observer or Observer()  # sees emits and room changes
         self.log_refusal = OncePerCause(log)
         # (namespace, sid) -> rooms it is in (None and its own sid room included), in join
-        # order: python-socketio finds them by scanning every room of the namespace.
-        self._memberships: dict[tuple[str, str], dict[Any, None]] = {}
+        # order: python-socketio finds them by scanning every room of the namespace. A tuple
+        # (replaced when it changes): every client has one, and few join many rooms.
+        self._memberships: dict[tuple[str, str], tuple[Any, ...]] = {}
 
     # -- lifecycle: nothing to start for memory, always healthy ------------------------------
 
@@ -68,26 +69,32 @@ class FanoutManager(ManagerBase):
 
     def basic_enter_room(self, sid: str, namespace: str, room: Any, eio_sid: Any = None) -> None:
         super().basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
-        rooms = self._memberships.setdefault((namespace, sid), {})
-        if room not in rooms and room is not None:
-            self.observer.room_joined(namespace, room, sid)
-        rooms[room] = None
+        key = (namespace, sid)
+        rooms = self._memberships.get(key, ())
+        if room not in rooms:
+            self._memberships[key] = (*rooms, room)
+            if room is not None:
+                self.observer.room_joined(namespace, room, sid)
 
     def basic_leave_room(self, sid: str, namespace: str, room: Any) -> None:
         super().basic_leave_room(sid, namespace, room)
-        rooms = self._memberships.get((namespace, sid))
-        if rooms is not None:
-            if room in rooms and room is not None:
-                self.observer.room_left(namespace, room, sid)
-            rooms.pop(room, None)
-            if not rooms:
-                del self._memberships[(namespace, sid)]
+        key = (namespace, sid)
+        rooms = self._memberships.get(key)
+        if rooms is None or room not in rooms:
+            return
+        if room is not None:
+            self.observer.room_left(namespace, room, sid)
+        rest = tuple(r for r in rooms if r != room)
+        if rest:
+            self._memberships[key] = rest
+        else:
+            del self._memberships[key]
 
     def rooms_of_client(self, sid: str, namespace: str) -> list[Any]:
         return list(self._memberships.get((namespace, sid), ()))
 
     def get_rooms(self, sid: str, namespace: str) -> list[Any]:
-        return [r for r in self._memberships.get((namespace, sid), {}) if r is not None]
+        return [r for r in self._memberships.get((namespace, sid), ()) if r is not None]
 
     # -- targeted disconnects ----------------------------------------------------------------
 

@@ -43,6 +43,7 @@ from socketio import exceptions as sio_exceptions
 from socketsvc import errors, protocol
 from socketsvc.config import Settings
 from socketsvc.engine import EngineServer
+from socketsvc.engine.timers import TimerList
 from socketsvc.handlers.base import BaseNamespace
 from socketsvc.handlers.handshake import Handshake
 from socketsvc.handlers.services import Services
@@ -50,7 +51,6 @@ from socketsvc.protocol import PacketError
 from socketsvc.security.policy import Refused, SecurityPolicy
 
 from ._socketio import SocketIOServer
-from .deadlines import Deadlines
 from .disconnects import Selection
 from .dispatch import EventDispatcher
 from .namespaces import NamespaceTable, Route
@@ -122,7 +122,8 @@ class SocketServer(SocketIOServer):
         self._ending: set[str] = set()  # sids being closed for good (see end_session)
         # Set once shutdown begins: from then on nothing new is accepted for delivery.
         self.stopping = asyncio.Event()
-        self.deadlines = Deadlines(settings.connect_timeout, self._connect_deadline_passed)
+        # One timer per transport that has not joined a namespace yet (connect_timeout).
+        self.deadlines = TimerList(settings.connect_timeout, self._connect_deadline_passed)
         # Not ``self.namespaces``: python-socketio's connect flow reads that as its list of
         # accepted namespaces (["/"] by default, which lets "/" connect without a handler).
         self.routes = NamespaceTable(
@@ -322,7 +323,7 @@ class SocketServer(SocketIOServer):
         if restored is not None:
             await sessions.restore(eio_sid, namespace, restored, offset)
             self.observer.recovery_hit(namespace, sid)
-        if handler is not None:
+        if handler is not None and _has_own(handler, "after_connect"):
             try:
                 await self.tasks.start(handler.after_connect(sid))
             except Exception:
@@ -340,6 +341,8 @@ class SocketServer(SocketIOServer):
         if event == "disconnect":
             self.observer.namespace_disconnected(namespace, *args[:2])
         if handler is not None and event in self.reserved_events:
+            if event == "disconnect" and not _has_own(handler, "on_disconnect"):
+                return None  # BaseNamespace's does nothing: no task to run it
             return await self.tasks.start(handler.trigger_event(event, *args))
         return None
 
@@ -365,6 +368,8 @@ class SocketServer(SocketIOServer):
             return None
         auth = auth or {}
         self.handshakes[sid] = Handshake.of(environ["aiohttp.request"], auth, self.security.proxies)
+        if not _has_own(handler, "on_connect"):
+            return None  # BaseNamespace's accepts everyone: no task to run it
         try:
             accepted = await self.tasks.start(handler.trigger_event("connect", sid, environ, auth))
         except sio_exceptions.ConnectionRefusedError as exc:
@@ -545,6 +550,15 @@ async def _call(callback: Callable[..., Any], args: tuple[Any, ...]) -> None:
             await result
     except Exception:
         log.exception("ack callback failed: %r", callback)
+
+
+def _has_own(handler: BaseNamespace, hook: str) -> bool:
+    """Whether ``handler``'s class gives lifecycle ``hook`` code of its own (or reroutes
+    ``trigger_event``); BaseNamespace's own hooks do nothing, so no task is started for them."""
+    cls = type(handler)
+    return getattr(cls, hook) is not getattr(BaseNamespace, hook) or (
+        hook != "after_connect" and cls.trigger_event is not BaseNamespace.trigger_event
+    )
 
 
 def _code(data: Any) -> str:

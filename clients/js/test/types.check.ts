@@ -11,8 +11,11 @@ export async function typed(): Promise<void> {
   chat.on("typing", ({ room, name }) => room + name);
   // @ts-expect-error: unknown server event
   chat.on("nope", () => {});
-  // @ts-expect-error: join needs a name
-  await chat.request("join", { room: "lobby" });
+  await chat.request("join", { room: "lobby" }); // no name: a connection with a token is named by it
+  // @ts-expect-error: a room is a string
+  await chat.request("join", { room: 1, name: "ada" });
+  // @ts-expect-error: message needs a text
+  await chat.request("message", { room: "lobby" });
   // @ts-expect-error: the format is msgpack or json
   connect("http://x", { format: "xml" });
 
