@@ -68,8 +68,9 @@ class SecurityPolicy:
         self.lifetimes.bind(expiry)
 
     # -- connect -------------------------------------------------------------------------------
-    async def admit(self, namespace: str, auth: Any, namespaces_joined: int) -> Identity | None:
-        """The identity for a namespace connect, or raise :class:`Refused`."""
+    def admit(self, namespace: str, auth: Any, namespaces_joined: int) -> Identity | None:
+        """The identity for a namespace connect, or raise :class:`Refused`; an identity must
+        then pass :meth:`not_revoked` (when :attr:`revoked` is set) before it is admitted."""
         limit = self.limits.max_namespaces
         if limit and namespaces_joined >= limit:
             raise Refused(
@@ -79,21 +80,22 @@ class SecurityPolicy:
                 }
             )
         try:
-            identity = self.authenticator.authenticate(namespace, auth)
-            revoked = self.revoked
-            if identity is not None and revoked is not None and await revoked(identity.claims):
-                raise AuthRefused(errors.TOKEN_REVOKED)
-            return identity
+            return self.authenticator.authenticate(namespace, auth)
         except AuthRefused as exc:
-            log.info(
-                "refused connect to %s: %s", namespace, exc.code, extra={"namespace": namespace}
-            )
-            raise Refused(exc.refusal) from None
+            raise self._refused(namespace, exc) from None
 
-    def connected(self, sid: str, namespace: str, identity: Identity | None) -> None:
-        """A namespace connection was admitted (its connect handler runs next)."""
-        if identity is not None:
-            self.lifetimes.add(sid, namespace, identity)
+    async def not_revoked(self, namespace: str, identity: Identity) -> None:
+        """Raise :class:`Refused` (``token_revoked``) when the deny-list hook says so."""
+        if self.revoked is not None and await self.revoked(identity.claims):
+            raise self._refused(namespace, AuthRefused(errors.TOKEN_REVOKED))
+
+    def _refused(self, namespace: str, exc: AuthRefused) -> Refused:
+        log.info("refused connect to %s: %s", namespace, exc.code, extra={"namespace": namespace})
+        return Refused(exc.refusal)
+
+    def connected(self, sid: str, namespace: str, identity: Identity) -> None:
+        """A namespace connection was admitted with a token (its connect handler runs next)."""
+        self.lifetimes.add(sid, namespace, identity)
 
     def established(self, sid: str) -> None:
         """The client knows it is connected: its token's lifetime is enforced from now."""

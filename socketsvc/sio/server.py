@@ -358,12 +358,16 @@ class SocketServer(SocketIOServer):
         python-socketio's ``ConnectionRefusedError``, which sends the CONNECT_ERROR."""
         eio_sid = self.manager.eio_sid_from_sid(sid, namespace)
         joined = sum(1 for ns in self.manager.rooms if self._is_connected(eio_sid, ns)) - 1
+        security = self.security
         try:
-            identity = await self.security.admit(namespace, auth, joined)
+            identity = security.admit(namespace, auth, joined)
+            if identity is not None and security.revoked is not None:
+                await security.not_revoked(namespace, identity)
         except Refused as exc:
             self.observer.namespace_refused(namespace, _code(exc.refusal.get("data")))
             raise _refused(exc.refusal) from None
-        self.security.connected(sid, namespace, identity)
+        if identity is not None:  # an anonymous connection costs nothing here
+            security.connected(sid, namespace, identity)
         if handler is None:
             return None
         auth = auth or {}
