@@ -123,6 +123,20 @@ class Settings:
     jwt_leeway: float = field(
         default=5.0, metadata=_doc("seconds of clock skew allowed on exp/nbf/iat")
     )
+    token_refresh_notice: float = field(
+        default=30.0,
+        metadata=_doc(
+            "seconds before a connection's token expires that the server emits auth:expiring; "
+            "0 = no notice (the connection is closed at exp + jwt_leeway unless refreshed)"
+        ),
+    )
+    revoked_hook: str = field(
+        default="",
+        metadata=_doc(
+            "deny-list check 'package.module:function', awaited as revoked(claims) -> bool at "
+            "connect and at token refresh; empty = nothing revoked"
+        ),
+    )
     name_claim: str = field(
         default="name", metadata=_doc("claim /chat takes display names from (falls back to sub)")
     )
@@ -355,6 +369,12 @@ def _validate_security(s: Settings) -> None:
         )
     if s.jwt_leeway < 0:
         raise ConfigError("jwt_leeway: must not be negative")
+    if s.token_refresh_notice < 0:
+        raise ConfigError("token_refresh_notice: must not be negative (0 = no notice)")
+    if s.revoked_hook and not HANDLER_PATH.match(s.revoked_hook):
+        raise ConfigError(
+            f"revoked_hook: {s.revoked_hook!r} is not a 'package.module:function' path"
+        )
     for name in (
         "max_connections_per_ip",
         "max_namespaces_per_connection",

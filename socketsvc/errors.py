@@ -23,6 +23,10 @@ UNENCODABLE = "unencodable"
 UNAUTHORIZED = "unauthorized"
 TOKEN_EXPIRED = "token_expired"
 TOKEN_INVALID = "token_invalid"
+TOKEN_REVOKED = "token_revoked"
+# token refresh (``auth:refresh``) answers, besides the connect refusals
+TOKEN_SUBJECT_CHANGED = "token_subject_changed"
+AUTH_NOT_REQUIRED = "auth_not_required"
 RATE_LIMITED = "rate_limited"
 LIMIT_EXCEEDED = "limit_exceeded"
 

@@ -52,6 +52,10 @@ class EchoNamespace(BaseNamespace):
         identity = self.identity(sid)
         return None if identity is None else dict(identity.claims)
 
+    async def on_expires(self, sid: str) -> int | None:
+        identity = self.identity(sid)
+        return None if identity is None else identity.expires
+
     async def on_point(self, sid: str, point: Point) -> dict[str, Any]:
         return {"sum": point.x + point.y, "label": point.label}
 

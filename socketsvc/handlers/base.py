@@ -226,16 +226,24 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     # -- identity and authorization -----------------------------------------------------------
 
     def identity(self, sid: str) -> Identity | None:
-        """The verified token claims of ``sid``'s connection, or None when anonymous."""
-        identity: Identity | None = self.server.security.identities.get(sid)
+        """The verified token claims of ``sid``'s connection, or None when anonymous; after an
+        ``auth:refresh``, the new token's (``.expires`` is its ``exp``)."""
+        identity: Identity | None = self.server.security.identity(sid)
         return identity
 
     async def can_join(self, sid: str, room: str) -> bool:
         """The authorization hook: whether ``sid`` may join ``room`` (everyone, by default).
 
         Consulted by :meth:`join` for every join; a False answers the client ``forbidden``.
+        Consulted again for each of the connection's rooms when it refreshes its token: a
+        room the new token no longer allows is left through :meth:`on_room_revoked`.
         """
         return True
+
+    async def on_room_revoked(self, sid: str, room: str) -> None:
+        """``sid`` refreshed its token and :meth:`can_join` no longer allows it in ``room``:
+        take it out (the default leaves the room; ``/chat`` also tells the room it left)."""
+        await self.leave(sid, room)
 
     # -- rooms -------------------------------------------------------------------------------
 

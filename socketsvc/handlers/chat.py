@@ -7,7 +7,8 @@ Wire contract (client code relies on it):
   ``joined {room, name}``. A connection with a token is named by its ``name_claim`` (else
   ``sub``); the ``name`` it sends is then ignored, so nobody can speak as another identity.
   Rooms starting with ``private_room_prefix`` need a token whose ``rooms_claim`` lists them
-  (``forbidden`` otherwise).
+  (``forbidden`` otherwise); a connection that refreshes its token (``auth:refresh``) to one
+  that no longer lists a room it is in leaves it, and the others get ``left``.
 - ``message {room, text, client_id?}`` -> ack ``{id, ts}``; others get
   ``message {id, room, name, text, ts}``. A send repeated with the same ``client_id`` (a retry
   after a lost ack) within ``chat_retry_window`` is answered with the first ack and not sent
@@ -133,6 +134,11 @@ class ChatNamespace(BaseNamespace):
             return True
         identity = self.identity(sid)
         return identity is not None and identity.listed(self.services.settings.rooms_claim, room)
+
+    async def on_room_revoked(self, sid: str, room: str) -> None:
+        """A refreshed token no longer lists ``room``: out of it, and the others are told."""
+        await self._depart(sid, room)
+        await self.leave(sid, room)
 
     def _display_name(self, sid: str, req: JoinRequest) -> str:
         identity = self.identity(sid)

@@ -21,8 +21,17 @@ from . import schema
 from .events import ServerEvent
 
 EVENT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.:-]{0,63}$")
+TOKEN_REFRESH = "auth:refresh"  # answered by the server itself, before any handler (sio/)
 RESERVED_EVENTS = frozenset(
-    {"connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"}
+    {
+        "connect",
+        "connect_error",
+        "disconnect",
+        "disconnecting",
+        "newListener",
+        "removeListener",
+        TOKEN_REFRESH,
+    }
 )
 # Methods the server calls, with the arguments it passes (after self) and how to write them.
 LIFECYCLE = {
@@ -30,6 +39,7 @@ LIFECYCLE = {
     "after_connect": (("sid",), "async def after_connect(self, sid)"),
     "on_disconnect": (("sid", "reason"), "async def on_disconnect(self, sid, reason)"),
     "can_join": (("sid", "room"), "async def can_join(self, sid, room)"),
+    "on_room_revoked": (("sid", "room"), "async def on_room_revoked(self, sid, room)"),
     "on_release": ((), "async def on_release(self)"),
 }
 

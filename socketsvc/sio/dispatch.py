@@ -1,17 +1,22 @@
 """The event path: a client's event to its handler, and the handler's return value back as
 the ack. Every event of every client goes through :meth:`EventDispatcher.dispatch`.
+
+One event is the server's own: ``auth:refresh`` (a new token for the connection) goes to the
+``refresh`` it is given, after the same checks as any event (rate limit included), never to a
+handler nor to observers of event data (it carries a token).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from time import perf_counter
 from typing import Any
 
 from socketsvc import errors, protocol
 from socketsvc.errors import OncePerCause, Unencodable, UnsupportedValue
 from socketsvc.handlers.base import BaseNamespace
+from socketsvc.handlers.checks import TOKEN_REFRESH
 from socketsvc.protocol import PacketError
 from socketsvc.security.limits import Verdict
 
@@ -23,6 +28,8 @@ ALLOW = Verdict.ALLOW  # a module constant: an Enum's class attribute costs more
 
 # send(eio_sid, packet type, namespace, data, ack id): encode in the client's format and queue.
 Send = Callable[[str, int, str, Any, "int | None"], None]
+# refresh(sid, namespace, arguments): the ack of an ``auth:refresh`` (an error ack on refusal).
+Refresh = Callable[[str, str, list[Any]], Awaitable[Any]]
 
 
 class EventDispatcher:
@@ -43,6 +50,7 @@ class EventDispatcher:
         send: Send,
         on_rate_exceeded: Callable[[str, str], None],
         observer: Observer,
+        refresh: Refresh,
     ) -> None:
         self.manager = manager
         self.handlers = handlers
@@ -51,6 +59,7 @@ class EventDispatcher:
         self.send = send
         self.on_rate_exceeded = on_rate_exceeded
         self.observer = observer
+        self.refresh = refresh
         # Called for every event only when someone listens (the Admin UI's feed).
         self.event_received = (
             observer.event_received if listens(observer, "event_received") else None
@@ -83,6 +92,10 @@ class EventDispatcher:
             )
             self.refuse(eio_sid, namespace, id, errors.INVALID_PAYLOAD, problem)
         elif self.manager.settled(sid, namespace):
+            event = data[0]
+            if event == TOKEN_REFRESH:
+                self.tasks.start(self._refresh(sid, namespace, data[1:], eio_sid, id))
+                return
             if self.event_received is not None:
                 self.event_received(namespace, sid, data)
             handler = self.handlers.get(namespace)
@@ -90,7 +103,7 @@ class EventDispatcher:
                 text = f"no handlers in namespace {namespace}"
                 self.refuse(eio_sid, namespace, id, errors.UNKNOWN_EVENT, text)
                 return
-            self.tasks.start(self._run(handler, data[0], sid, data[1:], eio_sid, id))
+            self.tasks.start(self._run(handler, event, sid, data[1:], eio_sid, id))
 
     async def _run(
         self,
@@ -127,6 +140,27 @@ class EventDispatcher:
             )
         finally:
             self.observer.event_handled(namespace, perf_counter() - started, acked, error)
+
+    async def _refresh(
+        self, sid: str, namespace: str, args: list[Any], eio_sid: str, id: int | None
+    ) -> None:
+        """``auth:refresh`` in its own task, acked like any event."""
+        started = perf_counter()
+        error = None
+        try:
+            error = self.ack(eio_sid, namespace, id, await self.refresh(sid, namespace, args))
+        except Exception:  # never an orphaned task failure, nor a silent client
+            log.exception(
+                "token refresh failed: sid=%s namespace=%s",
+                *(sid, namespace),
+                extra={"sid": sid, "namespace": namespace},
+            )
+            error = errors.INTERNAL
+            if id is not None:
+                reply = errors.error_ack(error, "internal server error")
+                self.send(eio_sid, protocol.ACK, namespace, [reply], id)
+        finally:
+            self.observer.event_handled(namespace, perf_counter() - started, id is not None, error)
 
     def refuse(self, eio_sid: str, namespace: str, id: int | None, code: str, text: str) -> None:
         """Answer an event no handler will see with an error ack, if it asked for one."""

@@ -18,6 +18,7 @@ from socketsvc.errors import OncePerCause, Unencodable
 from socketsvc.protocol import PacketClass
 
 from ._socketio import ManagerBase
+from .disconnects import Selection
 from .observer import Observer
 from .recovery import Recorder, skipped, target
 
@@ -94,6 +95,13 @@ class FanoutManager(ManagerBase):
 
     def get_rooms(self, sid: str, namespace: str) -> list[Any]:
         return [r for r in self._memberships.get((namespace, sid), ()) if r is not None]
+
+    # -- targeted disconnects ----------------------------------------------------------------
+
+    def publish_disconnect(self, selection: Selection) -> None:
+        """Tell the other nodes to close their connections matching ``selection`` (the server
+        closes this node's). In memory there is no other node."""
+        return None
 
     # -- emit ------------------------------------------------------------------------------
 
