@@ -13,16 +13,18 @@ import dataclasses
 import sys
 import typing
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 from socketsvc.config import Settings
 from socketsvc.handlers import BaseNamespace
-from socketsvc.handlers.checks import arguments, class_name
+from socketsvc.handlers.checks import TOKEN_REFRESH, arguments, class_name
+from socketsvc.handlers.constraints import Length
 from socketsvc.handlers.events import ServerEvent
 from socketsvc.handlers.reader import Reader, SchemaError
-from socketsvc.security.auth import AuthModes
+from socketsvc.security.auth import MAX_TOKEN_LENGTH, AuthModes
 from socketsvc.sio.namespaces import Route, class_windows, load_routes
 from socketsvc.sio.recovery import Windows
+from socketsvc.sio.tokens import EXPIRING, Expiry, Refreshed
 
 from .names import type_names, type_prefix
 from .shapes import (
@@ -171,6 +173,12 @@ def _namespace(route: Route, auth: str, recovery: float, catalog: Catalog) -> Na
         where = f"{route.namespace}: {class_name(cls)}.{declaration.attr} (ServerEvent {event!r})"
         values = _values(outgoing, _payload(cls, declaration, where), f"{where}: payload")
         server.append(ServerEventInfo(event, declaration.attr, declaration.doc, values))
+    if auth != "none":  # the server's own events of a namespace with tokens (sio/tokens.py)
+        token = Argument("token", _read(incoming, TOKEN, "auth:refresh"), True)
+        ack = _values(outgoing, Refreshed, "auth:refresh")
+        client.append(ClientEvent(TOKEN_REFRESH, "", REFRESH_DOC, (token,), None, ack))
+        expiring = _values(outgoing, Expiry, EXPIRING)
+        server.append(ServerEventInfo(EXPIRING, "", EXPIRING_DOC, expiring))
     return Namespace(
         route.namespace,
         type_prefix(route.namespace),
@@ -180,6 +188,17 @@ def _namespace(route: Route, auth: str, recovery: float, catalog: Catalog) -> Na
         tuple(client),
         tuple(server),
     )
+
+
+TOKEN = Annotated[str, Length(1, MAX_TOKEN_LENGTH)]
+EXPIRING_DOC = (
+    "The connection's token ends soon: refresh it (`auth:refresh`) before `exp`, or the "
+    "connection is closed. Sent by the server itself, for every namespace with auth."
+)
+REFRESH_DOC = (
+    "A new token (a JWT) for this connection, without reconnecting: checked as at connect, "
+    "with the same subject. Answered by the server itself, for every namespace with auth."
+)
 
 
 def _read(reader: Reader[Shape], annotation: Any, where: str) -> Shape:

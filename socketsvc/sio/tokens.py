@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Coroutine, Mapping
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 from socketsvc import protocol
 from socketsvc.handlers.base import BaseNamespace
@@ -30,6 +30,22 @@ from .disconnects import Selection
 log = logging.getLogger("socketsvc.server")
 
 EXPIRING = "auth:expiring"
+
+
+class Expiry(TypedDict):
+    """The payload of ``auth:expiring``: when the connection's token ends (``exp``, Unix time
+    in seconds). Refresh before then (``auth:refresh``) or the connection is closed."""
+
+    exp: int
+
+
+class Refreshed(TypedDict):
+    """The ack of ``auth:refresh``: when the new token ends, and the rooms whose access its
+    claims no longer give, left (only when there are any)."""
+
+    exp: int
+    left: NotRequired[list[str]]
+
 
 # send(eio_sid, packet type, namespace, data): encode in the client's format and queue.
 Send = Callable[[str, int, str, Any], None]

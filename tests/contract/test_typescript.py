@@ -180,6 +180,22 @@ async def test_payload_types_are_named_after_the_python_classes(contract_ts: str
     assert "  closing: (arg1: string, arg2: number) => void;" in server  # a tuple: arguments
 
 
+async def test_a_namespace_with_auth_has_the_token_events(contract_ts: str) -> None:
+    # /auction requires a token: the server's own auth:refresh and auth:expiring are in its
+    # contract (answered and sent before any handler); /chat (no auth here) has neither.
+    client = _block(contract_ts, "export interface AuctionClientToServerEvents {")
+    assert (
+        '  "auth:refresh": (token: string, ack: (reply: Refreshed | ErrorAck) => void) => void;'
+        in client
+    )
+    server = _block(contract_ts, "export interface AuctionServerToClientEvents {")
+    assert '  "auth:expiring": (payload: Expiry) => void;' in server
+    refreshed = _block(contract_ts, "export interface Refreshed {")
+    assert "  exp: number;\n  left?: string[];" in refreshed
+    for side in ("ClientToServerEvents", "ServerToClientEvents"):
+        assert "auth:" not in _block(contract_ts, f"export interface Chat{side} {{")
+
+
 def _block(text: str, start: str) -> str:
     head = text.index(start)
     return text[head : text.index("\n}", head) + 2]
