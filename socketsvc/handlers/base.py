@@ -34,6 +34,7 @@ from socketsvc.handlers.events import Arguments, Calls, Emits, ServerEvent
 from socketsvc.handlers.handshake import Handshake
 from socketsvc.handlers.services import Services
 from socketsvc.security.auth import Identity
+from socketsvc.sio.cluster import Cluster, SingleNode, SocketRecord
 from socketsvc.sio.recovery import RECOVERABLE
 
 log = logging.getLogger("socketsvc.handlers")
@@ -222,6 +223,55 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         """In ``on_disconnect``: whether this client's session is kept for it to come back
         (it dropped without meaning to, and the namespace has recovery)."""
         return self.server.session_pid(sid) is not None and reason in RECOVERABLE
+
+    # -- the cluster: every node, socketsvc's and Node.js's -------------------------------------
+
+    @property
+    def cluster(self) -> Cluster:
+        cluster = self.services.cluster
+        return cluster if cluster is not None else SingleNode(self.server.manager)
+
+    async def fetch_sockets(
+        self,
+        room: str | Sequence[str] | None = None,
+        *,
+        except_rooms: str | Sequence[str] = (),
+        timeout: float = 5.0,
+    ) -> list[SocketRecord]:
+        """The sockets of this namespace in ``room`` (any of several; None: all) and in none
+        of ``except_rooms``, on every node of the cluster (Socket.IO's ``fetchSockets()``):
+        this node's first. Raises :class:`~socketsvc.errors.ClusterTimeout` (its
+        ``partial`` has what arrived) when a node does not answer within ``timeout`` s."""
+        rooms = [] if room is None else [room] if isinstance(room, str) else list(room)
+        skip = [except_rooms] if isinstance(except_rooms, str) else list(except_rooms)
+        return await self.cluster.fetch_sockets(self.namespace, rooms, skip, timeout)
+
+    async def server_side_emit(self, event: str, *args: Any) -> None:
+        """Send a server-side event to this namespace on the *other* nodes (Socket.IO's
+        ``serverSideEmit``): their :meth:`handle_server_event`, or Node's ``io.on(event)``."""
+        await self.cluster.server_side_emit(self.namespace, event, list(args))
+
+    async def server_side_call(self, event: str, *args: Any, timeout: float = 5.0) -> list[Any]:
+        """:meth:`server_side_emit` that waits for every other node's answer (Node's
+        ``serverSideEmitWithAck``); one answer per node, in arrival order. Raises
+        :class:`~socketsvc.errors.ClusterTimeout` when a node does not answer in time."""
+        return await self.cluster.server_side_call(self.namespace, event, list(args), timeout)
+
+    async def handle_server_event(self, event: str, *args: Any) -> Any:
+        """Another node's server-side event for this namespace; the return value is the
+        answer when it asked for one (Node's ack). Override it; by default every event is
+        answered ``unknown_event`` (errors are answered as error acks, as for clients)."""
+        raise SocketsvcError(
+            errors.UNKNOWN_EVENT,
+            f"no server-side event '{event[:64]}' in namespace {self.namespace}",
+        )
+
+    async def dispatch_server_event(self, event: str, args: list[Any]) -> Any:
+        """:meth:`handle_server_event`, its exceptions turned into error acks."""
+        try:
+            return await self.handle_server_event(event, *args)
+        except Exception as exc:
+            return self.failure(exc, event, "(server-side)")
 
     # -- identity and authorization -----------------------------------------------------------
 
