@@ -1,0 +1,369 @@
+"""One cluster with Node.js (``redis_protocol = "socket.io"``): a real socket.io 4.8 server on
+``@socket.io/redis-adapter`` 8.3, socketsvc nodes, a real ``redis-server``, stock clients of
+both parsers on each side (npm socket.io-client on Node and socketsvc, python-socketio on
+socketsvc), binary payloads, and ``@socket.io/redis-emitter`` 5.1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import aiohttp
+import pytest
+import redis.asyncio as aioredis
+from aiohttp.test_utils import TestServer
+
+from socketsvc.app.factory import SIO
+from tests.conftest import ConnectTo, Inbox, StartServer
+from tests.scaleout.mixed_handlers import NAMESPACES, MixedNamespace
+from tests.scaleout.node_cluster import NodeFailed, NodeNode, start_node
+
+NSP = "/mixed"
+BLOB = bytes([0, 1, 2, 254, 255])
+
+
+@pytest.fixture(scope="module")
+def key() -> str:
+    return f"sio{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="module")
+def node_js(redis_url: str, key: str) -> Iterator[NodeNode]:
+    yield from start_node("classic", redis_url, key)
+
+
+@pytest.fixture
+async def nodejs(node_js: NodeNode) -> AsyncIterator[NodeNode]:
+    """The module's Node node; this test's clients are closed at its end."""
+    yield node_js
+    await node_js.call("closeAll")
+
+
+@pytest.fixture
+async def svc(start_server: StartServer, redis_url: str, key: str) -> TestServer:
+    MixedNamespace.received.clear()
+    return await start_server(
+        manager="redis",
+        redis_url=redis_url,
+        redis_protocol="socket.io",
+        redis_prefix=key,
+        namespaces=NAMESPACES,
+    )
+
+
+async def js_client(node: NodeNode, name: str, url: str, parser: str) -> str:
+    """A stock npm socket.io-client (hosted by the Node process) on ``url``; its sid."""
+    opened = await node.call("connect", name=name, url=url, nsp=NSP, parser=parser)
+    return str(opened["id"])
+
+
+def base(server: TestServer) -> str:
+    return str(server.make_url("")).rstrip("/")
+
+
+async def rooms_become(py: Any, rooms: list[str]) -> None:
+    """Wait until the client's rooms are ``rooms`` (Node's socketsJoin does not wait)."""
+    deadline = time.monotonic() + 5
+    while sorted((await py.call("state", namespace=NSP, timeout=5))["rooms"]) != rooms:
+        assert time.monotonic() < deadline, f"rooms never became {rooms}"
+        await asyncio.sleep(0.02)
+
+
+async def enter(py: Any, room: str) -> None:
+    assert await py.call("enter", room, namespace=NSP, timeout=5) is True
+
+
+async def test_room_broadcasts_cross_both_ways_for_every_parser_with_binary(
+    nodejs: NodeNode, svc: TestServer, connect_to: ConnectTo
+) -> None:
+    clients = {
+        "node-json": nodejs.urls["json"],
+        "node-msgpack": nodejs.urls["msgpack"],
+        "svc-json": base(svc),
+        "svc-msgpack": base(svc),
+    }
+    for name, url in clients.items():
+        await js_client(nodejs, name, url, name.split("-")[1])
+        await nodejs.call("clientAsk", name=name, event="enter", args=["room1"])
+    pys = [await connect_to(svc, parser, ns=NSP) for parser in ("json", "msgpack")]
+    inboxes = [Inbox(py, "news", NSP) for py in pys]
+    for py in pys:
+        await enter(py, "room1")
+
+    payload = {"blob": BLOB, "n": 2**40, "text": "zażółć"}
+    # Node -> everyone in the room, socketsvc's clients included
+    await nodejs.call("serverEmit", nsp=NSP, to=["room1"], event="news", args=["node", payload])
+    for name in clients:
+        (got,) = await nodejs.call("next", name=name, event="news")
+        assert got == ["node", payload], name
+    for inbox in inboxes:
+        assert await inbox.get() == ("node", payload)
+
+    # socketsvc (handler API) -> everyone in the room, Node's clients included
+    assert await pys[0].call("shout", ("room1", "news", payload), namespace=NSP, timeout=5)
+    for name in clients:
+        (got,) = await nodejs.call("next", name=name, event="news")
+        assert got == [payload], name
+    for inbox in inboxes:
+        assert await inbox.get() == payload
+
+    # each once: a marker after, and nothing else before it
+    await nodejs.call("serverEmit", nsp=NSP, to=["room1"], event="news", args=["end"])
+    for name in clients:
+        assert await nodejs.call("next", name=name, event="news") == [["end"]]
+        assert await nodejs.call("received", name=name, event="news") == []
+    for inbox in inboxes:
+        assert await inbox.get() == "end"
+        assert inbox.so_far() == []
+
+
+async def test_except_and_volatile_cross_both_ways(
+    nodejs: NodeNode, svc: TestServer, connect_to: ConnectTo
+) -> None:
+    await js_client(nodejs, "n1", nodejs.urls["json"], "json")
+    await js_client(nodejs, "n2", nodejs.urls["msgpack"], "msgpack")
+    py_in = await connect_to(svc, "msgpack", ns=NSP)
+    py_out = await connect_to(svc, "json", ns=NSP)
+    got_in, got_out = Inbox(py_in, "note", NSP), Inbox(py_out, "note", NSP)
+    for name in ("n1", "n2"):
+        await nodejs.call("clientAsk", name=name, event="enter", args=["all"])
+    await enter(py_in, "all")
+    await enter(py_out, "all")
+    await enter(py_out, "quiet")
+    await nodejs.call("clientAsk", name="n2", event="enter", args=["quiet"])
+
+    await nodejs.call(
+        "serverEmit",
+        nsp=NSP,
+        to=["all"],
+        event="note",
+        args=["v"],
+        volatile=True,
+        **{"except": ["quiet"]},
+    )
+    assert await got_in.get() == "v"
+    assert await nodejs.call("next", name="n1", event="note") == [["v"]]
+    await nodejs.call("serverEmit", nsp=NSP, to=["all"], event="note", args=["last"])
+    assert await got_out.get() == "last"  # "v" skipped it: it is in "quiet"
+    assert await nodejs.call("next", name="n2", event="note") == [["last"]]
+    assert await nodejs.call("next", name="n1", event="note") == [["last"]]
+
+    # socketsvc -> Node: skip_sid becomes Node's except; volatile stays volatile
+    n1 = await nodejs.call("clientAsk", name="n1", event="state", args=[])
+    sio = svc.app[SIO]
+    await sio.emit("note", "from svc", to="all", skip_sid=n1["id"], namespace=NSP)
+    assert await nodejs.call("next", name="n2", event="note") == [["from svc"]]
+    await sio.manager.emit("note", "vol", namespace=NSP, room="all", volatile=True)
+    assert await nodejs.call("next", name="n1", event="note") == [["vol"]]
+    assert await nodejs.call("next", name="n2", event="note") == [["vol"]]
+    assert await nodejs.call("received", name="n1", event="note") == []  # "from svc" skipped n1
+
+
+async def test_node_fetch_join_leave_disconnect_include_socketsvc_sockets(
+    nodejs: NodeNode, svc: TestServer, connect_to: ConnectTo
+) -> None:
+    await js_client(nodejs, "n", nodejs.url, "json")
+    await nodejs.call("clientAsk", name="n", event="enter", args=["team"])
+    py = await connect_to(svc, "msgpack", ns=NSP)
+    await enter(py, "team")
+    sid = py.get_sid(NSP)
+
+    started = time.monotonic()
+    fetched = await nodejs.call("fetchSockets", nsp=NSP, to=["team"])
+    assert time.monotonic() - started < 4  # socketsvc answered: Node did not wait out 5 s
+    mine = [s for s in fetched if s["id"] == sid]
+    assert len(fetched) == 2 and len(mine) == 1
+    assert sorted(mine[0]["rooms"]) == sorted([sid, "team"])
+    assert mine[0]["data"] == {"from": "socketsvc", "name": None}
+
+    await nodejs.call("socketsJoin", nsp=NSP, to=["team"], rooms=["extra"])
+    await rooms_become(py, ["extra", "team"])
+    await nodejs.call("socketsLeave", nsp=NSP, to=["extra"], rooms=["team"])
+    await rooms_become(py, ["extra"])
+
+    gone = asyncio.Event()
+    py.on("disconnect", lambda *args: gone.set(), namespace=NSP)
+    await nodejs.call("disconnectSockets", nsp=NSP, to=["extra"])
+    await asyncio.wait_for(gone.wait(), 5)
+    assert await nodejs.call("fetchSockets", nsp=NSP, to=["extra"]) == []
+
+
+async def test_server_side_events_and_acked_broadcasts_both_ways(
+    nodejs: NodeNode, svc: TestServer, connect_to: ConnectTo
+) -> None:
+    await js_client(nodejs, "n", nodejs.urls["msgpack"], "msgpack")
+    py = await connect_to(svc, "json", ns=NSP)
+    py.on("ask", lambda *args: {"answer": "py", "args": list(args)}, namespace=NSP)
+
+    # Node -> socketsvc's handler, without and with an ack
+    await nodejs.call("serverSideEmit", nsp=NSP, event="hello", args=["plain", BLOB])
+    answers = await nodejs.call("serverSideEmitWithAck", nsp=NSP, event="question", args=[1])
+    assert sorted(a["node"] for a in answers) == ["node-msgpack", "socketsvc"]
+    assert {"node": "socketsvc", "event": "question", "args": [1]} in answers
+    # as the Node nodes get it: the classic adapter sends server-side events as JSON
+    as_json = {"type": "Buffer", "data": list(BLOB)}
+    assert ("/mixed", "hello", ["plain", as_json]) in MixedNamespace.received
+    node_got = [e for e in await nodejs.call("serverEvents") if e["event"] == "hello"]
+    assert node_got == [
+        {"nsp": NSP, "event": "hello", "args": ["plain", as_json], "server": "msgpack"}
+    ]
+    # an event socketsvc has no handler for is still answered, at once
+    started = time.monotonic()
+    answers = await nodejs.call("serverSideEmitWithAck", nsp=NSP, event="unknown", args=[])
+    (answer,) = [a for a in answers if "error" in a]
+    assert answer["error"]["code"] == "unknown_event"
+    assert time.monotonic() - started < 4
+
+    # socketsvc's handler API -> Node's io.on(...)
+    assert await py.call("tell", ("hello", "to node", BLOB), namespace=NSP, timeout=5)
+    answers = await py.call("ask", ("question", 7), namespace=NSP, timeout=5)
+    assert sorted(answers, key=str) == [
+        {"node": f"node-{parser}", "event": "question", "args": [7]}
+        for parser in ("json", "msgpack")
+    ]
+    events = await nodejs.call("serverEvents")
+    for parser in ("json", "msgpack"):
+        hello = {"nsp": NSP, "event": "hello", "args": ["to node", BLOB], "server": parser}
+        assert hello in events
+
+    # Node's emitWithAck broadcast gets the answers of socketsvc's clients too
+    responses = await nodejs.call("serverEmitWithAck", nsp=NSP, event="ask", args=["q", BLOB])
+    assert sorted(r["answer"] for r in responses) == ["n", "py"]
+    assert {"answer": "py", "args": ["q", BLOB]} in responses
+
+
+async def test_socketsvc_fetch_sockets_reaches_node(
+    nodejs: NodeNode, svc: TestServer, connect_to: ConnectTo
+) -> None:
+    node_sid = await js_client(nodejs, "n", nodejs.url, "json")
+    await nodejs.call("clientAsk", name="n", event="enter", args=["crew"])
+    py = await connect_to(svc, "msgpack", ns=NSP)
+    await enter(py, "crew")
+    found = await py.call("fetch", ("crew", None), namespace=NSP, timeout=5)
+    assert {s["id"] for s in found} == {node_sid, py.get_sid(NSP)}
+    theirs = next(s for s in found if s["id"] == node_sid)
+    assert theirs["data"] == {"from": "node", "name": "n"}
+    assert theirs["rooms"] == sorted([node_sid, "crew"])
+    only_node = await py.call("fetch", ("crew", py.get_sid(NSP)), namespace=NSP, timeout=5)
+    assert [s["id"] for s in only_node] == [node_sid]
+
+
+async def test_the_redis_emitter_drives_socketsvc(
+    nodejs: NodeNode, svc: TestServer, connect_to: ConnectTo
+) -> None:
+    """``@socket.io/redis-emitter`` 5.1: emit, to/except, volatile, socketsJoin/Leave,
+    disconnectSockets and serverSideEmit reach socketsvc's clients and handler."""
+    py = await connect_to(svc, "msgpack", ns=NSP)
+    other = await connect_to(svc, "json", ns=NSP)
+    news, other_news = Inbox(py, "news", NSP), Inbox(other, "news", NSP)
+    await enter(py, "a")
+    await enter(other, "a")
+    await enter(other, "b")
+
+    await nodejs.call("emitterEmit", nsp=NSP, event="news", args=["all", BLOB])
+    assert await news.get() == ("all", BLOB)
+    assert await other_news.get() == ("all", BLOB)
+    await nodejs.call(
+        "emitterEmit", nsp=NSP, to=["a"], event="news", args=["a"], **{"except": ["b"]}
+    )
+    await nodejs.call("emitterEmit", nsp=NSP, to=["a"], event="news", args=["vol"], volatile=True)
+    assert await news.get() == "a"
+    assert await news.get() == "vol"
+    assert await other_news.get() == "vol"  # "a" left it out: it is in "b"
+
+    await nodejs.call("emitterJoin", nsp=NSP, to=["b"], rooms=["c"])
+    await nodejs.call("emitterLeave", nsp=NSP, to=["c"], rooms=["a"])
+    await nodejs.call("emitterEmit", nsp=NSP, to=["a"], event="news", args=["only py"])
+    assert await news.get() == "only py"
+    assert (await other.call("state", namespace=NSP, timeout=5))["rooms"] == ["b", "c"]
+
+    await nodejs.call("emitterServerSideEmit", nsp=NSP, event="hello", args=["from emitter"])
+    gone = asyncio.Event()
+    other.on("disconnect", lambda *args: gone.set(), namespace=NSP)
+    await nodejs.call("emitterDisconnect", nsp=NSP, to=["c"])
+    await asyncio.wait_for(gone.wait(), 5)
+    assert ("/mixed", "hello", ["from emitter"]) in MixedNamespace.received
+    assert py.connected
+
+
+async def test_bad_input_is_counted_answered_and_harms_nobody(
+    nodejs: NodeNode,
+    svc: TestServer,
+    connect_to: ConnectTo,
+    redis_url: str,
+    key: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    py = await connect_to(svc, "json", ns=NSP)
+    news = Inbox(py, "news", NSP)
+    request = f"{key}-request#{NSP}#"
+    response = f"{key}-response#{NSP}#"
+    async with aioredis.from_url(redis_url) as r, r.pubsub() as answers:
+        await answers.subscribe(response)
+        # (on a namespace Node does not serve: Node's own adapter dies of an undecodable
+        # broadcast, an uncaught exception in its Redis listener)
+        await r.publish(f"{key}#/nowhere#", b"\xc1 garbage")
+        await r.publish(f"{key}#/nowhere#", b"\x91\xa3uid")
+        await r.publish(
+            f"{key}#/nowhere#", _packed(["x", {"type": 2, "data": ["e"], "nsp": "/nowhere"}, {}])
+        )
+        await r.publish(request, b"{not json")
+        await r.publish(request, b'{"type": 99, "uid": "newer", "requestId": "r99"}')
+        # the newer adapter's request is still answered, so its sender counts this node
+        deadline = time.monotonic() + 5
+        reply = None
+        while reply is None and time.monotonic() < deadline:
+            message = await answers.get_message(ignore_subscribe_messages=True, timeout=1)
+            if message is not None:
+                reply = message["data"]
+        assert reply is not None and b"r99" in reply
+    await nodejs.call("emitterEmit", nsp=NSP, event="news", args=["still fine"])
+    assert await news.get() == "still fine"
+    async with aiohttp.ClientSession() as http, http.get(svc.make_url("/metrics")) as m:
+        text = await m.text()
+    for cause in (
+        "undecodable broadcast",
+        "not a broadcast",
+        "unknown namespace",
+        "request type 99",
+    ):
+        assert f'socketsvc_bus_ignored_total{{cause="{cause}"}} 1' in text, cause
+    assert (
+        sum(
+            "ignoring input on socket.io channels: request type 99" in r.getMessage()
+            for r in caplog.records
+        )
+        == 1
+    )
+
+
+async def test_node_waits_for_nobody_when_socketsvc_is_gone(
+    nodejs: NodeNode, start_server: StartServer, redis_url: str, key: str
+) -> None:
+    """A stopped socketsvc node unsubscribes: Node counts only the nodes that are there."""
+    server = await start_server(
+        manager="redis",
+        redis_url=redis_url,
+        redis_protocol="socket.io",
+        redis_prefix=key,
+        namespaces=NAMESPACES,
+    )
+    assert await nodejs.call("serverCount", nsp=NSP) == 3  # two Node nodes and socketsvc
+    await server.close()
+    assert await nodejs.call("serverCount", nsp=NSP) == 2
+    started = time.monotonic()
+    answers = await nodejs.call("serverSideEmitWithAck", nsp=NSP, event="question", args=[])
+    assert [a["node"] for a in answers] == ["node-msgpack"]
+    assert time.monotonic() - started < 4
+    with pytest.raises(NodeFailed):
+        await nodejs.call("nope")
+
+
+def _packed(value: Any) -> bytes:
+    import msgpack
+
+    return bytes(msgpack.packb(value))
