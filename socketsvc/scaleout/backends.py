@@ -104,10 +104,21 @@ def _classic_bus(settings: Settings, windows: Windows, observer: Observer) -> Bu
     return manager, recovery, manager
 
 
-PROTOCOLS: dict[str, Callable[[Settings, Windows, Observer], Bus]] = {  # noqa: RUF012
+def _streams_bus(settings: Settings, windows: Windows, observer: Observer) -> Bus:
+    from socketsvc.scaleout.sio_streams import StreamsManager
+    from socketsvc.scaleout.sio_streams_recovery import StreamsRecovery
+
+    recovery = StreamsRecovery(settings, windows, observer)
+    manager = StreamsManager(settings.redis_url, settings.redis_prefix, recovery, observer)
+    return manager, recovery, manager
+
+
+PROTOCOLS: dict[str, Callable[[Settings, Windows, Observer], Bus]] = {
     "socketsvc": _socketsvc_bus,
     "socket.io": _classic_bus,
+    "socket.io-streams": _streams_bus,
 }
+assert set(PROTOCOLS) == set(REDIS_PROTOCOLS)
 
 
 FACTORIES: dict[str, Callable[[Settings, Windows, Observer], Backends]] = {

@@ -13,7 +13,7 @@ NAMESPACES = {"/mixed": "tests.scaleout.mixed_handlers:MixedNamespace"}
 
 
 class MixedNamespace(BaseNamespace):
-    received: list[tuple[str, str, list[Any]]] = []  # noqa: RUF012 - the tests read it
+    received: list[tuple[str, str, list[Any]]] = []
 
     async def on_connect(self, sid: str, environ: Mapping[str, Any], auth: dict[str, Any]) -> None:
         await self.server.save_session(

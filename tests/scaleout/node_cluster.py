@@ -53,6 +53,9 @@ class NodeFailed(AssertionError):
 class NodeNode:
     """One Node.js node; ``await node.call(op, **arguments)``."""
 
+    adapter = "classic"  # or "streams"
+    key = "socket.io"
+
     def __init__(self, proc: subprocess.Popen[str], ports: list[int], control: int) -> None:
         self.proc = proc
         # two Node nodes of the cluster: socket.io servers with the JSON and the msgpack parser
