@@ -87,12 +87,14 @@ Bus = tuple[FanoutManager, RecoveryLog, Cluster]
 
 
 def _socketsvc_bus(settings: Settings, windows: Windows, observer: Observer) -> Bus:
+    from socketsvc.scaleout.bus_requests import BusRequests
     from socketsvc.scaleout.redis_manager import RedisManager
     from socketsvc.scaleout.redis_recovery import RedisRecovery
 
     recovery = RedisRecovery(settings, windows, observer)
     manager = RedisManager(settings.redis_url, settings.redis_prefix, recovery, observer)
-    return manager, recovery, SingleNode(manager)
+    cluster = BusRequests(settings.redis_url, settings.redis_prefix, manager, observer)
+    return manager, recovery, cluster
 
 
 def _classic_bus(settings: Settings, windows: Windows, observer: Observer) -> Bus:

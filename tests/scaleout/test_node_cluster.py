@@ -78,11 +78,19 @@ async def svc(start_server: StartServer, redis_url: str, nodejs: NodeNode) -> Te
 
 def plain(args: Any) -> Any:
     """Event arguments without the recovery offset the streams cluster adds as the last one."""
-    if isinstance(args, list | tuple) and args and isinstance(args[-1], str):
-        if re.fullmatch(r"\d+-\d+", args[-1]):
-            args = args[:-1]
-            return args[0] if isinstance(args, tuple) and len(args) == 1 else args
+    if isinstance(args, list | tuple) and args and is_offset(args[-1]):
+        args = args[:-1]
+        return args[0] if isinstance(args, tuple) and len(args) == 1 else args
     return args
+
+
+def entry(offset: str) -> tuple[int, int]:
+    ms, _, seq = offset.partition("-")
+    return int(ms), int(seq)
+
+
+def is_offset(value: Any) -> bool:
+    return isinstance(value, str) and re.fullmatch(r"\d+-\d+", value) is not None
 
 
 async def js_client(node: NodeNode, name: str, url: str, parser: str) -> str:
@@ -394,3 +402,75 @@ def _packed(value: Any) -> bytes:
     import msgpack
 
     return bytes(msgpack.packb(value))
+
+
+@STREAMS
+@pytest.mark.parametrize("parser", ["json", "msgpack"])
+async def test_a_client_dropped_by_node_is_recovered_on_socketsvc(
+    nodejs: NodeNode, svc: TestServer, connect_to: ConnectTo, parser: str
+) -> None:
+    """★ The stock client's own recovery (its pid and last offset) across the two kinds of
+    node: same id, rooms and data, and what it missed, with offsets, in order."""
+    sid = await js_client(nodejs, "c", nodejs.urls[parser], parser)
+    await nodejs.call("clientAsk", name="c", event="enter", args=["r"])
+    await nodejs.call("serverEmit", nsp=NSP, to=["r"], event="news", args=["before"])
+    (before,) = await nodejs.call("next", name="c", event="news")
+    assert before[0] == "before" and is_offset(before[1])
+
+    await nodejs.call("dropTransport", name="c")
+    await nodejs.call("next", name="c", event="disconnect")
+    sio = svc.app[SIO]
+    await sio.emit("news", ("missed 1", BLOB), to="r", namespace=NSP)
+    await nodejs.call("serverEmit", nsp=NSP, to=["r"], event="news", args=["missed 2"])
+    await nodejs.call("serverEmit", nsp=NSP, to=["elsewhere"], event="news", args=["not for c"])
+
+    back = await nodejs.call("reconnect", name="c", url=base(svc) + NSP)
+    assert back == {"id": sid, "recovered": True}
+    first, second = await nodejs.call("next", name="c", event="news", count=2)
+    assert first[:2] == ["missed 1", BLOB] and is_offset(first[2])
+    assert second[0] == "missed 2" and is_offset(second[1])
+    assert entry(first[2]) < entry(second[1])  # in stream order
+    state = await nodejs.call("clientAsk", name="c", event="state", args=[])
+    assert state == {"id": sid, "rooms": ["r"], "recovered": True}
+    fetched = await nodejs.call("fetchSockets", nsp=NSP, to=["r"])
+    assert [(s["id"], s["data"]) for s in fetched] == [(sid, {"from": "node", "name": "c"})]
+    # and it is a member of the cluster on its new node: live emits reach it
+    await nodejs.call("serverEmit", nsp=NSP, to=["r"], event="news", args=["live"])
+    (live,) = await nodejs.call("next", name="c", event="news")
+    assert live[0] == "live"
+
+
+@STREAMS
+@pytest.mark.parametrize("parser", ["json", "msgpack"])
+async def test_a_client_dropped_by_socketsvc_is_recovered_on_node(
+    nodejs: NodeNode, svc: TestServer, parser: str
+) -> None:
+    sid = await js_client(nodejs, "c", base(svc), parser)
+    assert await nodejs.call("clientAsk", name="c", event="enter", args=["r"]) is True
+    await svc.app[SIO].emit("news", "before", to="r", namespace=NSP)
+    (before,) = await nodejs.call("next", name="c", event="news")
+    assert before[0] == "before" and is_offset(before[1])
+
+    await nodejs.call("dropTransport", name="c")
+    await nodejs.call("next", name="c", event="disconnect")
+    sio = svc.app[SIO]
+    await eventually_gone(sio, sid)
+    await nodejs.call("serverEmit", nsp=NSP, to=["r"], event="news", args=["missed", BLOB])
+    await sio.emit("news", "missed too", to="r", namespace=NSP)
+
+    back = await nodejs.call("reconnect", name="c", url=nodejs.urls[parser] + NSP)
+    assert back == {"id": sid, "recovered": True}
+    first, second = await nodejs.call("next", name="c", event="news", count=2)
+    assert first[:2] == ["missed", BLOB] and is_offset(first[2])
+    assert second[0] == "missed too" and is_offset(second[1])
+    state = await nodejs.call("clientAsk", name="c", event="state", args=[])
+    assert state["id"] == sid and sorted(state["rooms"]) == sorted([sid, "r"])
+    assert state["recovered"] is True
+
+
+async def eventually_gone(sio: Any, sid: str) -> None:
+    """Wait until socketsvc has seen the transport close (and kept the session)."""
+    deadline = time.monotonic() + 5
+    while sio.manager.is_connected(sid, NSP):
+        assert time.monotonic() < deadline, "socketsvc never saw the client go"
+        await asyncio.sleep(0.01)
