@@ -93,7 +93,7 @@ class BadInput:
         self.observer.bus_ignored(cause)
         self._log(
             cause,
-            "ignoring input on %s: %s%s (counted in bus_ignored_total; logged once per cause)",
+            "ignoring input on %s: %s%s (counted in bus_ignored_total)",
             self.where,
             cause,
             f" ({detail[:120]})" if detail else "",

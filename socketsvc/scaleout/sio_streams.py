@@ -138,9 +138,9 @@ class StreamsManager(NodeFormatManager):
                 "type": BROADCAST,
                 "data": {"packet": packet, "opts": opts, "requestId": rid},
             }
-        self._publish(self.count_channel(namespace), namespace, message)
+        self._send_message(self.count_channel(namespace), namespace, message)
 
-    def _publish(self, channel: str, namespace: str, message: dict[str, Any]) -> None:
+    def _send_message(self, channel: str, namespace: str, message: dict[str, Any]) -> None:
         try:
             self.outbox.put(channel, bus.pack({"uid": self.uid, "nsp": namespace, **message}))
         except Unencodable as exc:
@@ -149,7 +149,7 @@ class StreamsManager(NodeFormatManager):
     def _answer(self, asker: Any, namespace: str, kind: int, data: dict[str, Any]) -> None:
         if isinstance(asker, str):
             channel = f"{self.count_channel(namespace)}{asker}#"
-            self._publish(channel, namespace, {"type": kind, "data": data})
+            self._send_message(channel, namespace, {"type": kind, "data": data})
 
     # -- what arrives on pub/sub ----------------------------------------------------------------
 

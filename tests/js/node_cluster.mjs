@@ -173,6 +173,7 @@ const OPS = {
   serverSideEmit: ({ nsp, event, args, server = "json" }) => { servers[server].io.of(nsp).serverSideEmit(event, ...decode(args)); return true; },
   serverSideEmitWithAck: async ({ nsp, event, args, server = "json" }) =>
     encode(await servers[server].io.of(nsp).serverSideEmitWithAck(event, ...decode(args))),
+  allRooms: async ({ nsp, server = "json" }) => [...(await servers[server].io.of(nsp).adapter.allRooms())],
   serverCount: async ({ nsp, server = "json" }) => servers[server].io.of(nsp).adapter.serverCount(),
   serverEvents: () => serverEvents.splice(0),
   connect: (options) => openClient(options),

@@ -23,6 +23,7 @@ import redis.asyncio as aioredis
 from aiohttp.test_utils import TestServer
 
 from socketsvc.app.factory import SIO
+from socketsvc.scaleout.emitter import Emitter
 from tests.conftest import ConnectTo, Inbox, StartServer
 from tests.scaleout.mixed_handlers import NAMESPACES, MixedNamespace
 from tests.scaleout.node_cluster import NodeFailed, NodeNode, start_node
@@ -219,6 +220,9 @@ async def test_node_fetch_join_leave_disconnect_include_socketsvc_sockets(
     assert sorted(mine[0]["rooms"]) == sorted([sid, "team"])
     assert mine[0]["data"] == {"from": "socketsvc", "name": None}
 
+    if nodejs.adapter == "classic":  # the classic adapter's allRooms() asks every node too
+        assert {"team", sid} <= set(await nodejs.call("allRooms", nsp=NSP))
+
     await nodejs.call("socketsJoin", nsp=NSP, to=["team"], rooms=["extra"])
     await rooms_become(py, ["extra", "team"])
     await nodejs.call("socketsLeave", nsp=NSP, to=["extra"], rooms=["team"])
@@ -228,6 +232,8 @@ async def test_node_fetch_join_leave_disconnect_include_socketsvc_sockets(
     py.on("disconnect", lambda *args: gone.set(), namespace=NSP)
     await nodejs.call("disconnectSockets", nsp=NSP, to=["extra"])
     await asyncio.wait_for(gone.wait(), 5)
+    # (Node applies its own disconnectSockets when its request comes back from Redis)
+    assert await nodejs.call("next", name="n", event="disconnect") == [["io server disconnect"]]
     assert await nodejs.call("fetchSockets", nsp=NSP, to=["extra"]) == []
 
 
@@ -474,3 +480,25 @@ async def eventually_gone(sio: Any, sid: str) -> None:
     while sio.manager.is_connected(sid, NSP):
         assert time.monotonic() < deadline, "socketsvc never saw the client go"
         await asyncio.sleep(0.01)
+
+
+async def test_socketsvcs_own_emitter_drives_node_and_socketsvc(
+    nodejs: NodeNode, svc: TestServer, connect_to: ConnectTo, redis_url: str
+) -> None:
+    """socketsvc's Emitter in the cluster's protocol reaches the Node nodes' clients and
+    socketsvc's alike, binary included; close_room empties the room everywhere."""
+    await js_client(nodejs, "n", nodejs.urls["msgpack"], "msgpack")
+    await nodejs.call("clientAsk", name="n", event="enter", args=["r"])
+    py = await connect_to(svc, "json", ns=NSP)
+    news = Inbox(py, "news", NSP)
+    await enter(py, "r")
+    protocol = PROTOCOLS[nodejs.adapter]
+    async with Emitter(redis_url, prefix=nodejs.key, protocol=protocol) as emitter:
+        await emitter.emit("news", ("e", BLOB), namespace=NSP, to="r")
+        (got,) = await nodejs.call("next", name="n", event="news")
+        assert plain(got) == ["e", BLOB]
+        assert plain(await news.get()) == ("e", BLOB)
+        await emitter.close_room("r", namespace=NSP)
+        await rooms_become(py, [])
+        state = await nodejs.call("clientAsk", name="n", event="state", args=[])
+        assert state["rooms"] == [state["id"]]
