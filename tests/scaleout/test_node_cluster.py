@@ -275,6 +275,11 @@ async def test_server_side_events_and_acked_broadcasts_both_ways(
         hello = {"nsp": NSP, "event": "hello", "args": ["to node", BLOB], "server": parser}
         assert hello in events
 
+    # socketsvc's call() to a client of a Node node: its ack comes back through Redis
+    node_sid = (await nodejs.call("clientAsk", name="n", event="state", args=[]))["id"]
+    answer = await svc.app[SIO].call("ask", "to n", to=node_sid, namespace=NSP, timeout=5)
+    assert answer == {"answer": "n", "args": ["to n"]}
+
     # Node's emitWithAck broadcast gets the answers of socketsvc's clients too
     responses = await nodejs.call("serverEmitWithAck", nsp=NSP, event="ask", args=["q", BLOB])
     assert sorted(r["answer"] for r in responses) == ["n", "py"]
