@@ -228,8 +228,7 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     @property
     def cluster(self) -> Cluster:
-        cluster = self.services.cluster
-        return cluster if cluster is not None else SingleNode(self.server.manager)
+        return self.services.cluster or SingleNode(self.server.manager)
 
     async def fetch_sockets(
         self,
@@ -238,29 +237,25 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         except_rooms: str | Sequence[str] = (),
         timeout: float = 5.0,
     ) -> list[SocketRecord]:
-        """The sockets of this namespace in ``room`` (any of several; None: all) and in none
-        of ``except_rooms``, on every node of the cluster (Socket.IO's ``fetchSockets()``):
-        this node's first. Raises :class:`~socketsvc.errors.ClusterTimeout` (its
-        ``partial`` has what arrived) when a node does not answer within ``timeout`` s."""
+        """This namespace's sockets in ``room`` (one, several, None: all) and in none of
+        ``except_rooms`` on every node, this one's first (Socket.IO's ``fetchSockets()``).
+        :class:`~socketsvc.errors.ClusterTimeout` when a node does not answer in time."""
         rooms = [] if room is None else [room] if isinstance(room, str) else list(room)
         skip = [except_rooms] if isinstance(except_rooms, str) else list(except_rooms)
         return await self.cluster.fetch_sockets(self.namespace, rooms, skip, timeout)
 
     async def server_side_emit(self, event: str, *args: Any) -> None:
-        """Send a server-side event to this namespace on the *other* nodes (Socket.IO's
-        ``serverSideEmit``): their :meth:`handle_server_event`, or Node's ``io.on(event)``."""
+        """A server-side event to this namespace on the *other* nodes (``serverSideEmit``)."""
         await self.cluster.server_side_emit(self.namespace, event, list(args))
 
     async def server_side_call(self, event: str, *args: Any, timeout: float = 5.0) -> list[Any]:
-        """:meth:`server_side_emit` that waits for every other node's answer (Node's
-        ``serverSideEmitWithAck``); one answer per node, in arrival order. Raises
-        :class:`~socketsvc.errors.ClusterTimeout` when a node does not answer in time."""
+        """:meth:`server_side_emit` that returns every other node's answer, in arrival order
+        (``serverSideEmitWithAck``); :class:`~socketsvc.errors.ClusterTimeout` as above."""
         return await self.cluster.server_side_call(self.namespace, event, list(args), timeout)
 
     async def handle_server_event(self, event: str, *args: Any) -> Any:
-        """Another node's server-side event for this namespace; the return value is the
-        answer when it asked for one (Node's ack). Override it; by default every event is
-        answered ``unknown_event`` (errors are answered as error acks, as for clients)."""
+        """Override: another node's server-side event; the return value is its answer
+        (Node's ack). Errors are answered as error acks; by default ``unknown_event``."""
         raise SocketsvcError(
             errors.UNKNOWN_EVENT,
             f"no server-side event '{event[:64]}' in namespace {self.namespace}",
