@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import aiohttp
+import msgpack
 import pytest
 import redis.asyncio as aioredis
 from aiohttp.test_utils import TestServer
@@ -410,9 +411,7 @@ async def test_node_waits_for_nobody_when_socketsvc_is_gone(
 
 
 def _packed(value: Any) -> bytes:
-    import msgpack
-
-    return bytes(msgpack.packb(value))
+    return bytes(msgpack.packb(value, use_bin_type=True))
 
 
 @STREAMS
@@ -507,3 +506,20 @@ async def test_socketsvcs_own_emitter_drives_node_and_socketsvc(
         await rooms_become(py, [])
         state = await nodejs.call("clientAsk", name="n", event="state", args=[])
         assert state["rooms"] == [state["id"]]
+
+
+@CLASSIC
+async def test_the_pre_2016_emitter_format_is_accepted(
+    nodejs: NodeNode, svc: TestServer, connect_to: ConnectTo, redis_url: str, key: str
+) -> None:
+    """What rase/socket.io-php-emitter and yosuke-furukawa/socket.io-go-emitter publish:
+    the same array, without ``except``, on ``<key>#emitter`` (Node's adapter ignores it)."""
+    py = await connect_to(svc, "msgpack", ns=NSP)
+    news = Inbox(py, "news", NSP)
+    await enter(py, "old")
+    packet = {"type": 2, "data": ["news", "from php", BLOB], "nsp": NSP}
+    async with aioredis.from_url(redis_url) as r:
+        await r.publish(
+            f"{key}#emitter", _packed(["emitter", packet, {"rooms": ["old"], "flags": {}}])
+        )
+    assert await news.get() == ("from php", BLOB)
