@@ -114,6 +114,20 @@ SERVERS["socketsvc-recovery"] = dataclasses.replace(
         for a in SERVERS["socketsvc"].argv
     ),
 )
+# socketsvc speaking the formats of Node's Redis adapters on Redis (redis_protocol): only the
+# two-node scenarios differ from "socketsvc"; `--servers socketsvc,socketsvc-sio,
+# socketsvc-sio-streams --scenarios bcast-2node-max,bcast-2node-rate` puts the cost of each
+# protocol against today's bus in one run.
+SERVERS["socketsvc-sio"] = dataclasses.replace(
+    SERVERS["socketsvc"],
+    name="socketsvc-sio",
+    argv=(*SERVERS["socketsvc"].argv, "--redis-protocol", "socket.io"),
+)
+SERVERS["socketsvc-sio-streams"] = dataclasses.replace(
+    SERVERS["socketsvc"],
+    name="socketsvc-sio-streams",
+    argv=(*SERVERS["socketsvc"].argv, "--redis-protocol", "socket.io-streams"),
+)
 # socketsvc with GET /metrics and its observer switched off (the null observer): the other side
 # of the metrics-on/off cost row. `--servers socketsvc,socketsvc-nometrics`.
 SERVERS["socketsvc-nometrics"] = dataclasses.replace(
@@ -414,6 +428,7 @@ def run_one(
                 argv += ["--port2", str(servers[1].port)]
             timeout = deadline + 10
         res = run_loadgen(argv, timeout, pin)
+        add_cpu_per_op(sc, res)
         for node in servers:
             if node.proc.poll() is not None:
                 res = {"ok": False, "error": f"server died: {node.tail()}", **res}
@@ -429,6 +444,15 @@ def run_one(
             node.stop()
         if redis is not None:
             redis.stop()
+
+
+def add_cpu_per_op(sc: Scenario, res: dict[str, Any]) -> None:
+    """Server CPU µs per unit of a rate metric (per ack, connection, delivery), per run:
+    what the server pays for one, whether or not it was the bottleneck."""
+    metrics = res.get("metrics") or {}
+    rate, cpu = metrics.get(sc.metric), res.get("server_cpu_pct")
+    if sc.metric.endswith("_per_s") and rate and cpu is not None:
+        metrics["cpu_us_per_op"] = cpu / 100 / rate * 1e6
 
 
 # ---------------------------------------------------------------------------
@@ -508,6 +532,7 @@ def detail(sc: Scenario, m: dict[str, Any], ref: dict[str, Any] | None) -> str:
 def render_table(summary: list[dict[str, Any]], order: list[tuple[str, str, str]]) -> str:
     by_key = {(r["scenario"], r["format"], r["server"]): r for r in summary}
     headers = ["scenario", "format", "server", "result", "vs node", "detail", "LG cpu%", "srv cpu%"]
+    headers.append("srv µs/op (vs node)")
     rows = []
     for key in order:
         r = by_key.get(key)
@@ -522,7 +547,7 @@ def render_table(summary: list[dict[str, Any]], order: list[tuple[str, str, str]
                 text = "n/a (one format per endpoint)" if "one parser" in why else f"n/a ({why})"
             else:
                 text = f"FAILED ({str(r.get('error', ''))[:60]})"
-            rows.append([r["scenario"], r["format"], r["server"], text, "", "", "", ""])
+            rows.append([r["scenario"], r["format"], r["server"], text, "", "", "", "", ""])
             continue
         m = r["metrics"]
         ref_row = by_key.get((r["scenario"], r["format"], "node"))
@@ -540,6 +565,10 @@ def render_table(summary: list[dict[str, Any]], order: list[tuple[str, str, str]
         lg = r.get("lg_cpu_pct")
         lg_s = "-" if lg is None else f"{lg:.0f}{'!' if lg >= 90 else ''}"
         srv = r.get("server_cpu_pct")
+        per_op = m.get("cpu_us_per_op")
+        node_row = by_key.get((r["scenario"], r["format"], "node"))
+        node_op = node_row.get("metrics", {}).get("cpu_us_per_op") if node_row else None
+        per_op_s = "-" if per_op is None else f"{fmt_num(per_op)} ({ratio(per_op, node_op)})"
         rows.append(
             [
                 r["scenario"],
@@ -550,6 +579,7 @@ def render_table(summary: list[dict[str, Any]], order: list[tuple[str, str, str]
                 detail(sc, m, ref),
                 lg_s,
                 "-" if srv is None else f"{srv:.0f}",
+                per_op_s,
             ]
         )
     widths = [

@@ -19,10 +19,15 @@ FORBIDDEN = "forbidden"
 ACK_TIMEOUT = "ack_timeout"
 INVALID_NAMESPACE = "invalid_namespace"
 UNENCODABLE = "unencodable"
+CLUSTER_TIMEOUT = "cluster_timeout"
 # connect refusals (CONNECT_ERROR data.code) and limits; see docs/security.md
 UNAUTHORIZED = "unauthorized"
 TOKEN_EXPIRED = "token_expired"
 TOKEN_INVALID = "token_invalid"
+TOKEN_REVOKED = "token_revoked"
+# token refresh (``auth:refresh``) answers, besides the connect refusals
+TOKEN_SUBJECT_CHANGED = "token_subject_changed"
+AUTH_NOT_REQUIRED = "auth_not_required"
 RATE_LIMITED = "rate_limited"
 LIMIT_EXCEEDED = "limit_exceeded"
 
@@ -62,6 +67,19 @@ class AckTimeout(SocketsvcError):
         )
         self.event = event
         self.timeout = timeout
+
+
+class ClusterTimeout(SocketsvcError):
+    """Not every node of the cluster answered a cluster-wide request in time (a node is
+    slow, or went away between counting and asking); ``partial`` holds the answers that came."""
+
+    def __init__(self, what: str, answered: int, expected: int, partial: list[Any]) -> None:
+        super().__init__(
+            CLUSTER_TIMEOUT,
+            f"{what}: {answered} of {expected} other nodes answered in time",
+            temporary=True,
+        )
+        self.partial = partial
 
 
 class Unencodable(SocketsvcError):
@@ -108,13 +126,6 @@ class UnsupportedValue(TypeError):
             "lists, tuples, maps with string keys or dataclasses"
         )
         self.type_name = type_name
-
-    @classmethod
-    def of(cls, data: Any, exc: BaseException) -> UnsupportedValue:
-        """For the data an encoder refused with ``exc`` (a TypeError)."""
-        from socketsvc.protocol.values import unsupported
-
-        return cls(unsupported(data) or str(exc).split("\n")[0][:80])
 
 
 class ConfigError(Exception):

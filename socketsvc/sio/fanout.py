@@ -18,6 +18,7 @@ from socketsvc.errors import OncePerCause, Unencodable
 from socketsvc.protocol import PacketClass
 
 from ._socketio import ManagerBase
+from .disconnects import Selection
 from .observer import Observer
 from .recovery import Recorder, skipped, target
 
@@ -48,8 +49,9 @@ class FanoutManager(ManagerBase):
         self.observer = observer or Observer()  # sees emits and room changes
         self.log_refusal = OncePerCause(log)
         # (namespace, sid) -> rooms it is in (None and its own sid room included), in join
-        # order: python-socketio finds them by scanning every room of the namespace.
-        self._memberships: dict[tuple[str, str], dict[Any, None]] = {}
+        # order: python-socketio finds them by scanning every room of the namespace. A tuple
+        # (replaced when it changes): every client has one, and few join many rooms.
+        self._memberships: dict[tuple[str, str], tuple[Any, ...]] = {}
 
     # -- lifecycle: nothing to start for memory, always healthy ------------------------------
 
@@ -67,26 +69,39 @@ class FanoutManager(ManagerBase):
 
     def basic_enter_room(self, sid: str, namespace: str, room: Any, eio_sid: Any = None) -> None:
         super().basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
-        rooms = self._memberships.setdefault((namespace, sid), {})
-        if room not in rooms and room is not None:
-            self.observer.room_joined(namespace, room, sid)
-        rooms[room] = None
+        key = (namespace, sid)
+        rooms = self._memberships.get(key, ())
+        if room not in rooms:
+            self._memberships[key] = (*rooms, room)
+            if room is not None:
+                self.observer.room_joined(namespace, room, sid)
 
     def basic_leave_room(self, sid: str, namespace: str, room: Any) -> None:
         super().basic_leave_room(sid, namespace, room)
-        rooms = self._memberships.get((namespace, sid))
-        if rooms is not None:
-            if room in rooms and room is not None:
-                self.observer.room_left(namespace, room, sid)
-            rooms.pop(room, None)
-            if not rooms:
-                del self._memberships[(namespace, sid)]
+        key = (namespace, sid)
+        rooms = self._memberships.get(key)
+        if rooms is None or room not in rooms:
+            return
+        if room is not None:
+            self.observer.room_left(namespace, room, sid)
+        rest = tuple(r for r in rooms if r != room)
+        if rest:
+            self._memberships[key] = rest
+        else:
+            del self._memberships[key]
 
     def rooms_of_client(self, sid: str, namespace: str) -> list[Any]:
         return list(self._memberships.get((namespace, sid), ()))
 
     def get_rooms(self, sid: str, namespace: str) -> list[Any]:
-        return [r for r in self._memberships.get((namespace, sid), {}) if r is not None]
+        return [r for r in self._memberships.get((namespace, sid), ()) if r is not None]
+
+    # -- targeted disconnects ----------------------------------------------------------------
+
+    def publish_disconnect(self, selection: Selection) -> None:
+        """Tell the other nodes to close their connections matching ``selection`` (the server
+        closes this node's). In memory there is no other node."""
+        return None
 
     # -- emit ------------------------------------------------------------------------------
 
@@ -103,29 +118,8 @@ class FanoutManager(ManagerBase):
     ) -> None:
         room = to if to is not None else room
         args = [event, *_as_args(data)]
-        server = self.server
         if callback is not None:
-            if namespace not in self.rooms:
-                self.observer.emitted(namespace, room, skip_sid, args, 0)
-                return
-            skip = set(skip_sid) if isinstance(skip_sid, list | tuple | set) else {skip_sid}
-            failure: Unencodable | None = None
-            reached = 0
-            for sid, eio_sid in list(self._recipients(namespace, room, skip)):
-                ack_id = self.ack_id(sid, callback)
-                try:
-                    frames = protocol.encode_frames(
-                        server.format_of(eio_sid), protocol.EVENT, namespace, args, ack_id
-                    )
-                except Unencodable as exc:
-                    self.drop_ack_id(sid, ack_id)  # no answer will come for it
-                    failure = failure or self._refused(exc, namespace)
-                    continue
-                server.eio.push(eio_sid, frames)
-                reached += 1
-            self.observer.emitted(namespace, room, skip_sid, args, reached)
-            if failure is not None:
-                raise failure
+            self.deliver_with_acks(namespace, room, skip_sid, args, callback)
             return
         volatile = bool(kwargs.get("volatile"))  # dropped for clients with a backlog
         recovery = self.recovery
@@ -137,6 +131,42 @@ class FanoutManager(ManagerBase):
         offset = recovery.record(namespace, target(room), skipped(skip_sid), args)
         self.deliver(namespace, room, skip_sid, [*args, offset])
 
+    def deliver_with_acks(
+        self,
+        namespace: str,
+        room: Any,
+        skip_sid: Any,
+        args: list[Any],
+        callback: Callable[..., Any],
+    ) -> int:
+        """Send event ``args`` to this node's clients in ``room``, each with an ack id whose
+        answer calls ``callback``; how many were sent it. Raises the first
+        :class:`Unencodable` after sending to everyone else (no ack is awaited from those
+        it did not reach)."""
+        if namespace not in self.rooms:
+            self.observer.emitted(namespace, room, skip_sid, args, 0)
+            return 0
+        server = self.server
+        skip = set(skip_sid) if isinstance(skip_sid, (list, tuple, set)) else {skip_sid}
+        failure: Unencodable | None = None
+        reached = 0
+        for sid, eio_sid in list(self._recipients(namespace, room, skip)):
+            ack_id = self.ack_id(sid, callback)
+            try:
+                frames = protocol.encode_frames(
+                    server.format_of(eio_sid), protocol.EVENT, namespace, args, ack_id
+                )
+            except Unencodable as exc:
+                self.drop_ack_id(sid, ack_id)  # no answer will come for it
+                failure = failure or self._refused(exc, namespace)
+                continue
+            server.eio.push(eio_sid, frames)
+            reached += 1
+        self.observer.emitted(namespace, room, skip_sid, args, reached)
+        if failure is not None:
+            raise failure
+        return reached
+
     def deliver(
         self, namespace: str, room: Any, skip_sid: Any, args: list[Any], volatile: bool = False
     ) -> None:
@@ -146,7 +176,7 @@ class FanoutManager(ManagerBase):
         if namespace not in self.rooms:
             self.observer.emitted(namespace, room, skip_sid, args, 0)
             return
-        skip = set(skip_sid) if isinstance(skip_sid, list | tuple | set) else {skip_sid}
+        skip = set(skip_sid) if isinstance(skip_sid, (list, tuple, set)) else {skip_sid}
         server = self.server
         groups: dict[PacketClass, list[str]] = {}
         for _, eio_sid in self._recipients(namespace, room, skip):

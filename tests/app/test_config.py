@@ -47,6 +47,15 @@ def test_cli_flags_and_config_from_env(tmp_path: Path) -> None:
     assert config.load(environ={"SOCKETSVC_CONFIG": str(path)}).transports == ("websocket",)
 
 
+def test_redis_prefix_defaults_to_the_protocols_key() -> None:
+    assert config.load(environ={}).redis_prefix == "socketsvc"
+    for protocol in ("socket.io", "socket.io-streams"):
+        env = {"SOCKETSVC_REDIS_PROTOCOL": protocol}
+        assert config.load(environ=env).redis_prefix == "socket.io"  # Node's default key
+        env["SOCKETSVC_REDIS_PREFIX"] = "chat-io"
+        assert config.load(environ=env).redis_prefix == "chat-io"
+
+
 @pytest.mark.parametrize(
     "env, message",
     [
@@ -58,6 +67,7 @@ def test_cli_flags_and_config_from_env(tmp_path: Path) -> None:
         ({"SOCKETSVC_CHAT_PAGE": "maybe"}, "chat_page: 'maybe'"),
         ({"SOCKETSVC_TRANSPORTS": "polling,carrier-pigeon"}, "transports:"),
         ({"SOCKETSVC_MAX_PAYLOAD": "10"}, "max_payload: 10 is below the minimum"),
+        ({"SOCKETSVC_REDIS_PROTOCOL": "socketio"}, "redis_protocol: 'socketio' is not one of"),
     ],
 )
 def test_bad_values_name_the_setting(env: dict[str, str], message: str) -> None:
@@ -92,6 +102,17 @@ def test_unknown_environment_variables_warn(caplog: pytest.LogCaptureFixture) ->
     with caplog.at_level(logging.WARNING, logger="socketsvc.config"):
         config.load(environ={"SOCKETSVC_PROT": "1"})
     assert "SOCKETSVC_PROT" in caplog.text
+
+
+def test_the_variables_of_socketsvcs_own_scripts_do_not_warn(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # scripts/test reads SOCKETSVC_PYTHONS and scripts/serve SOCKETSVC_VENV; the servers
+    # they start see them too, and must not warn about them on every start.
+    scripts = {"SOCKETSVC_PYTHONS": "3.13", "SOCKETSVC_VENV": "/tmp/v", "SOCKETSVC_TEST_X": "1"}
+    with caplog.at_level(logging.WARNING, logger="socketsvc.config"):
+        config.load(environ=scripts)
+    assert caplog.text == ""
 
 
 @pytest.mark.parametrize(
