@@ -392,8 +392,8 @@ def test_each_event_spec_holds_its_method_arity_and_parser() -> None:
 
     specs = Specs._specs
     assert specs is not None
-    assert specs["bare"] == EventSpec("on_bare", 0, 0, None)
-    assert specs["free"] == EventSpec("on_free", 1, 2, None)  # nothing declared: no parsing
+    assert specs["bare"] == EventSpec("on_bare", 0, 0, None, Specs.on_bare)
+    assert specs["free"] == EventSpec("on_free", 1, 2, None, Specs.on_free)  # nothing declared
     many = specs["many"]
     assert (many.attr, many.least, many.most) == ("on_many", 1, float("inf"))
     assert many.parse is not None and many.parse((1, "x", None)) == (1, "x", None)
