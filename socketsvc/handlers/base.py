@@ -31,10 +31,11 @@ from socketsvc.handlers.checks import (
     server_event_table,
 )
 from socketsvc.handlers.events import Arguments, Calls, Emits, ServerEvent
-from socketsvc.handlers.handshake import Handshake
 from socketsvc.handlers.services import Services
 from socketsvc.security.auth import Identity
 from socketsvc.sio.cluster import Cluster, SingleNode, SocketRecord
+from socketsvc.sio.handler import HOOKS
+from socketsvc.sio.handshake import Handshake
 from socketsvc.sio.recovery import RECOVERABLE
 
 log = logging.getLogger("socketsvc.handlers")
@@ -78,9 +79,19 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     code before its ``yield`` runs before the node accepts clients (``services.provide`` goes
     there), code after it once every client is gone."""
     _specs: ClassVar[dict[str, EventSpec] | None] = {}
+    own_hooks: ClassVar[frozenset[str]] = frozenset()
+    """The lifecycle hooks the class defines (read by the server, which starts no task for
+    the others): set when the class is defined."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        rerouted = cls.trigger_event is not BaseNamespace.trigger_event  # may answer them
+        cls.own_hooks = frozenset(
+            hook
+            for hook in HOOKS
+            if getattr(cls, hook) is not getattr(BaseNamespace, hook)
+            or (rerouted and hook != "after_connect")
+        )
         cls.events = event_table(cls)
         cls.server_events = server_event_table(cls, BaseNamespace)
         check_lifecycle(cls, BaseNamespace)

@@ -34,7 +34,7 @@ import asyncio
 import builtins
 import inspect
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import socketio
@@ -44,15 +44,14 @@ from socketsvc import errors, protocol
 from socketsvc.config import Settings
 from socketsvc.engine import EngineServer
 from socketsvc.engine.timers import TimerList
-from socketsvc.handlers.base import BaseNamespace
-from socketsvc.handlers.handshake import Handshake
-from socketsvc.handlers.services import Services
 from socketsvc.protocol import PacketError
 from socketsvc.security.policy import Refused, SecurityPolicy
 
 from ._socketio import SocketIOServer
 from .disconnects import Selection
 from .dispatch import EventDispatcher
+from .handler import Handler
+from .handshake import Handshake
 from .namespaces import NamespaceTable, Route
 from .observer import Observer
 from .reader import PacketReader, UnacceptedFormat, default_format
@@ -77,13 +76,14 @@ class SocketServer(SocketIOServer):
         self,
         settings: Settings,
         manager: socketio.AsyncManager,
-        routes: list[Route],
-        services: Services,
+        routes: Sequence[Route[type[Handler]]],
+        services: Any,
         security: SecurityPolicy,
         recovery: RecoveryLog,
         observer: Observer | None = None,
     ) -> None:
-        """``observer`` sees what the node does (metrics, the Admin UI); None: nobody."""
+        """``services``: what handler classes are instantiated with (opaque here);
+        ``observer`` sees what the node does (metrics, the Admin UI); None: nobody."""
         debug = settings.log_level == "debug"
         accepted = (
             tuple(protocol.FORMATS) if settings.serializer == "auto" else (settings.serializer,)
@@ -106,7 +106,6 @@ class SocketServer(SocketIOServer):
         )
         self.observer: Observer = observer or Observer()
         self.settings = settings
-        self.services = services
         self.security = security
         self.recovery = recovery
         self.sessions = RecoverableSessions(
@@ -323,7 +322,7 @@ class SocketServer(SocketIOServer):
         if restored is not None:
             await sessions.restore(eio_sid, namespace, restored, offset)
             self.observer.recovery_hit(namespace, sid)
-        if handler is not None and _has_own(handler, "after_connect"):
+        if handler is not None and "after_connect" in handler.own_hooks:
             try:
                 await self.tasks.start(handler.after_connect(sid))
             except Exception:
@@ -341,14 +340,14 @@ class SocketServer(SocketIOServer):
         if event == "disconnect":
             self.observer.namespace_disconnected(namespace, *args[:2])
         if handler is not None and event in self.reserved_events:
-            if event == "disconnect" and not _has_own(handler, "on_disconnect"):
-                return None  # BaseNamespace's does nothing: no task to run it
+            if event == "disconnect" and "on_disconnect" not in handler.own_hooks:
+                return None  # the base class's does nothing: no task to run it
             return await self.tasks.start(handler.trigger_event(event, *args))
         return None
 
     async def _admit(
         self,
-        handler: BaseNamespace | None,
+        handler: Handler | None,
         namespace: str,
         sid: str,
         environ: Any,
@@ -372,8 +371,8 @@ class SocketServer(SocketIOServer):
             return None
         auth = auth or {}
         self.handshakes[sid] = Handshake.of(environ["aiohttp.request"], auth, self.security.proxies)
-        if not _has_own(handler, "on_connect"):
-            return None  # BaseNamespace's accepts everyone: no task to run it
+        if "on_connect" not in handler.own_hooks:
+            return None  # the base class's accepts everyone: no task to run it
         try:
             accepted = await self.tasks.start(handler.trigger_event("connect", sid, environ, auth))
         except sio_exceptions.ConnectionRefusedError as exc:
@@ -554,15 +553,6 @@ async def _call(callback: Callable[..., Any], args: tuple[Any, ...]) -> None:
             await result
     except Exception:
         log.exception("ack callback failed: %r", callback)
-
-
-def _has_own(handler: BaseNamespace, hook: str) -> bool:
-    """Whether ``handler``'s class gives lifecycle ``hook`` code of its own (or reroutes
-    ``trigger_event``); BaseNamespace's own hooks do nothing, so no task is started for them."""
-    cls = type(handler)
-    return getattr(cls, hook) is not getattr(BaseNamespace, hook) or (
-        hook != "after_connect" and cls.trigger_event is not BaseNamespace.trigger_event
-    )
 
 
 def _code(data: Any) -> str:
