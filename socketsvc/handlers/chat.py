@@ -205,7 +205,7 @@ class ChatNamespace(BaseNamespace):
         identity = self.identity(sid)
         if identity is not None and identity.subject is not None:
             return f"sub:{identity.subject}"
-        pid = self.server.session_pid(sid)
+        pid = self.door.session_pid(sid)
         return f"pid:{pid}" if pid is not None else f"sid:{sid}"
 
     async def on_leave(self, sid: str, req: RoomRequest) -> LeaveAck:
@@ -246,7 +246,7 @@ class ChatNamespace(BaseNamespace):
     async def on_disconnect(self, sid: str, reason: str) -> None:
         rooms = self.rooms_of(sid)
         if self.may_come_back(sid, reason) and rooms:
-            window = self.server.recovery.windows(self.namespace)
+            window = self.door.recovery_window(self.namespace)
             loop = asyncio.get_running_loop()
             self._away[sid] = loop.call_later(window, self._start_gone, sid, rooms)
             return
@@ -255,11 +255,11 @@ class ChatNamespace(BaseNamespace):
 
     def _start_gone(self, sid: str, rooms: list[str]) -> None:
         self._away.pop(sid, None)
-        self.server.tasks.start(self._gone(sid, rooms))
+        self.door.start(self._gone(sid, rooms))
 
     async def _gone(self, sid: str, rooms: list[str]) -> None:
         """The window passed: unless the client came back (here or on another node), it left."""
-        if self.server.manager.is_connected(sid, self.namespace):
+        if self.door.is_connected(sid, self.namespace):
             return
         presence = self.services.presence
         for room in rooms:

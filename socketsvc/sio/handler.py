@@ -5,7 +5,10 @@ implementation, and mypy checks it against these protocols where the app wires t
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+if TYPE_CHECKING:
+    from .door import NodeDoor
 
 # The lifecycle hooks the server starts a task for only when a handler class defines its own
 # (the base class's do nothing): most classes define few, and a task costs a connection.
@@ -26,6 +29,10 @@ class Handler(Protocol):
     ``on_connect`` and ``on_disconnect``: it may answer them)."""
 
     def __init__(self, namespace: str, services: Any) -> None: ...
+
+    def bind(self, door: NodeDoor) -> None:
+        """Before it serves: the node's front door, its only way to the node."""
+        ...
 
     def resolve(
         self, event: str, args: Sequence[Any]

@@ -50,6 +50,7 @@ from socketsvc.security.policy import Refused, SecurityPolicy
 from ._socketio import SocketIOServer
 from .disconnects import Selection
 from .dispatch import EventDispatcher
+from .door import NodeDoor
 from .handler import Handler
 from .handshake import Handshake
 from .namespaces import NamespaceTable, Route
@@ -125,6 +126,7 @@ class SocketServer(SocketIOServer):
         self.deadlines = TimerList(settings.connect_timeout, self._connect_deadline_passed)
         # Not ``self.namespaces``: python-socketio's connect flow reads that as its list of
         # accepted namespaces (["/"] by default, which lets "/" connect without a handler).
+        self.door = NodeDoor(self)  # what handlers may ask of this node
         self.routes = NamespaceTable(
             routes,
             services,
@@ -189,6 +191,12 @@ class SocketServer(SocketIOServer):
         finally:
             self.reader.forget(eio_sid)
             self.security.closed(eio_sid)
+
+    def register_namespace(self, namespace_handler: Handler) -> None:
+        """A handler instance starts serving its namespace: its door first, then
+        python-socketio's table (which also sets its ``server``, not used by socketsvc)."""
+        namespace_handler.bind(self.door)
+        super().register_namespace(namespace_handler)
 
     async def close_transport(self, eio_sid: str) -> None:
         """Send the Engine.IO close packet and drop the session without waiting for the client."""
