@@ -13,7 +13,12 @@ what arrives. Around that:
   for a publisher task. While Redis is unreachable, queued and new messages are dropped (the
   bus is at-most-once, like Redis pub/sub itself), the outage is logged once, ``/readyz``
   answers 503, and the listener reconnects with backoff (0.1 s to 5 s). Delivery across nodes
-  resumes by itself when Redis returns.
+  resumes by itself when Redis returns;
+- an emit kept for recovery is appended to the recovery stream instead of the bus (one round
+  trip), and delivered to this node's clients as soon as the append answers, before the emit
+  returns: the answer holds every entry from this node's position up to the new one, so this
+  node's clients get the stream in order, each entry once, whether an entry arrives that way
+  or through the reader that follows the stream for the other nodes' entries.
 
 Who sees an emit: every client in the room on every node subscribed at that moment, except
 ``skip_sid``; each node encodes once per wire format for its own clients. Data a node cannot
@@ -34,7 +39,7 @@ from redis import asyncio as aioredis
 from socketsvc.errors import Unencodable, UnsupportedValue
 from socketsvc.scaleout import bus
 from socketsvc.scaleout.redis_health import Backoff, RedisHealth, redis_client
-from socketsvc.scaleout.redis_recovery import RedisRecovery
+from socketsvc.scaleout.redis_recovery import Entry, RedisRecovery, ids
 from socketsvc.sio._socketio import PubSubManager
 from socketsvc.sio.fanout import FanoutManager
 from socketsvc.sio.observer import Observer
@@ -142,16 +147,7 @@ class RedisManager(PubSubManager, FanoutManager):
         volatile = bool(kwargs.get("volatile"))
         stream = self.stream
         if stream is not None and not volatile and stream.windows(namespace):
-            args = [event, *(list(data) if isinstance(data, tuple) else [data])]
-            try:
-                if await stream.publish(namespace, target(room), skipped(skip_sid), args):
-                    return  # every node, this one too, delivers it from the stream, in order
-            except Unencodable as exc:  # as on the bus: this node's clients still get it
-                self.log_refusal(exc.cause, "not stored nor sent to other nodes: %s", exc.message)
-                self.deliver(namespace, room, skip_sid, args)
-                raise
-            # Redis is unreachable: this node's clients get it now, without an offset.
-            self.deliver(namespace, room, skip_sid, args)
+            await self._append(stream, namespace, room, skip_sid, data, event)
             return
         message = {
             "method": "emit",
@@ -183,6 +179,51 @@ class RedisManager(PubSubManager, FanoutManager):
                 self._enqueue(raw)
         if failure is not None:
             raise failure
+
+    async def _append(
+        self, stream: RedisRecovery, namespace: str, room: Any, skip_sid: Any, data: Any, event: str
+    ) -> None:
+        """A kept emit: into the stream, and to this node's clients as soon as it is there.
+        What the stream cannot keep is sent to nobody: a recovering client could not get it."""
+        args = [event, *(list(data) if isinstance(data, tuple) else [data])]
+        try:
+            fields = stream.entry(namespace, target(room), skipped(skip_sid), args)
+        except Unencodable as exc:
+            self.log_refusal(exc.cause, "not sent in %s: %s", namespace, exc.message)
+            raise
+        appended = await stream.append(fields)
+        if appended is None:  # Redis is unreachable: this node's clients get it, no offset
+            self.deliver(namespace, room, skip_sid, args)
+            return
+        own, entries = appended
+        if not entries or entries[-1][0] != own:
+            # A new stream (Redis lost it) whose ids are behind this node's position.
+            stream.position = own
+            self.deliver(namespace, room, skip_sid, [*args, own])
+            return
+        failure = self.advance(stream, entries, own)
+        if failure is not None:
+            raise failure
+
+    def advance(
+        self, stream: RedisRecovery, entries: list[Entry], own: str | None = None
+    ) -> Unencodable | None:
+        """Deliver the entries after this node's position to its clients, in stream order,
+        and move the position on. What some format cannot carry the others get (the fan-out
+        logs it once); the refusal of entry ``own`` is returned, for its emitter."""
+        failure = None
+        position = ids(stream.position or "0-0")
+        for entry_id, namespace, rooms, skip, args in entries:
+            at = ids(entry_id)
+            if at <= position:
+                continue  # delivered already (by the reader, or another emit's append)
+            try:
+                self.deliver(namespace, None if rooms is None else list(rooms), list(skip), args)
+            except Unencodable as exc:
+                if entry_id == own:
+                    failure = exc
+            stream.position, position = entry_id, at
+        return failure
 
     async def deliver_remote(self, message: dict[str, Any]) -> None:
         """Another node's emit, for this node's clients; volatile ones are dropped here too for
@@ -259,15 +300,7 @@ class RedisManager(PubSubManager, FanoutManager):
     async def _follow(self, stream: RedisRecovery) -> None:
         """Deliver the recovery stream's entries to this node's clients, in stream order."""
         async for entries in stream.link.repeat(stream.read, lambda: self._stopping):
-            if not entries:
-                continue
-            async with stream.delivering():
-                for entry_id, namespace, rooms, skip, args in entries:
-                    room = None if rooms is None else list(rooms)
-                    # what some format cannot carry the others got; the fan-out logged it once
-                    with contextlib.suppress(Unencodable):
-                        self.deliver(namespace, room, list(skip), args)
-                    stream.position = entry_id
+            self.advance(stream, entries)
 
     async def listen(self) -> AsyncIterator[dict[str, Any]]:
         """Bus messages as they arrive, across reconnects, until :meth:`stop`."""

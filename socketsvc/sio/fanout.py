@@ -5,12 +5,16 @@ asyncio task per recipient and encodes for one wire format. Here an emit encodes
 once per wire format present among the recipients and queues the same frames on each
 recipient's session synchronously. It is the manager for ``manager = "memory"`` and the local
 delivery of the Redis one.
+
+A restored client (sio/sessions.py) joins its rooms at once, but what is sent to it is held
+back until it has received what it missed: each packet reaches it once, in order.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from socketsvc import protocol
@@ -22,6 +26,20 @@ from .observer import Observer
 from .recovery import Recorder, skipped, target
 
 log = logging.getLogger("socketsvc.server")
+
+MAX_HELD = 10_000  # packets held for one restoring client; past that its restore is abandoned
+
+
+@dataclass
+class Held:
+    """What was sent to a restoring client meanwhile, encoded for it, in order."""
+
+    eio_sid: str
+    frames: list[list[Any]] = field(default_factory=list)
+
+    @property
+    def overflowed(self) -> bool:
+        return len(self.frames) > MAX_HELD
 
 
 class FanoutManager(ManagerBase):
@@ -50,6 +68,8 @@ class FanoutManager(ManagerBase):
         # (namespace, sid) -> rooms it is in (None and its own sid room included), in join
         # order: python-socketio finds them by scanning every room of the namespace.
         self._memberships: dict[tuple[str, str], dict[Any, None]] = {}
+        self._restoring: dict[tuple[str, str], list[str]] = {}  # (eio_sid, namespace) -> rooms
+        self._held: dict[str, Held] = {}  # by sid: restoring clients
 
     # -- lifecycle: nothing to start for memory, always healthy ------------------------------
 
@@ -82,6 +102,72 @@ class FanoutManager(ManagerBase):
             if not rooms:
                 del self._memberships[(namespace, sid)]
 
+    def restore_as(self, eio_sid: str, namespace: str, sid: str, rooms: list[str]) -> None:
+        """The next connect of ``eio_sid`` to ``namespace`` takes ``sid``, and joins ``rooms``
+        in the same step as the namespace (a restored session)."""
+        self.connect_as(eio_sid, namespace, sid)
+        self._restoring[eio_sid, namespace] = rooms
+
+    def connect_as(self, eio_sid: str, namespace: str, sid: str | None) -> None:
+        if sid is None:
+            self._restoring.pop((eio_sid, namespace), None)
+        super().connect_as(eio_sid, namespace, sid)
+
+    async def pre_connect(self, eio_sid: str, namespace: str) -> str | None:
+        rooms = self._restoring.pop((eio_sid, namespace), None)
+        sid = await super().pre_connect(eio_sid, namespace)
+        if sid is not None and rooms:
+            for room in rooms:
+                self.basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
+        return sid
+
+    # -- restoring clients --------------------------------------------------------------------
+
+    def hold(self, sid: str, eio_sid: str) -> None:
+        """Hold back what is sent to ``sid`` (connection ``eio_sid``) from now on."""
+        self._held[sid] = Held(eio_sid)
+
+    def release(self, sid: str, eio_sid: str) -> bool:
+        """Send what was held for ``sid``, in order, and stop holding; False when more was
+        held than :data:`MAX_HELD` (nothing is sent then: its connection must be closed)."""
+        held = self._held.get(sid)
+        if held is None or held.eio_sid != eio_sid:
+            return True
+        del self._held[sid]
+        if held.overflowed:
+            return False
+        push = self.server.eio.push
+        for frames in held.frames:
+            push(eio_sid, frames)
+        return True
+
+    def drop_hold(self, sid: str, eio_sid: str) -> None:
+        held = self._held.get(sid)
+        if held is not None and held.eio_sid == eio_sid:
+            del self._held[sid]
+
+    def _hold_back(
+        self, sids: list[str], namespace: str, args: list[Any], encoded: dict[PacketClass, Any]
+    ) -> Unencodable | None:
+        """Hold event ``args`` for restoring clients, encoded in their formats."""
+        failure = None
+        for sid in sids:
+            held = self._held[sid]
+            if held.overflowed:
+                continue
+            wire = self.server.format_of(held.eio_sid)
+            frames = encoded.get(wire)
+            if frames is None:
+                try:
+                    frames = encoded[wire] = protocol.encode_frames(
+                        wire, protocol.EVENT, namespace, args
+                    )
+                except Unencodable as exc:
+                    failure = failure or self._refused(exc, namespace)
+                    continue
+            held.frames.append(frames)
+        return failure
+
     def rooms_of_client(self, sid: str, namespace: str) -> list[Any]:
         return list(self._memberships.get((namespace, sid), ()))
 
@@ -111,6 +197,7 @@ class FanoutManager(ManagerBase):
             skip = set(skip_sid) if isinstance(skip_sid, list | tuple | set) else {skip_sid}
             failure: Unencodable | None = None
             reached = 0
+            held = self._held
             for sid, eio_sid in list(self._recipients(namespace, room, skip)):
                 ack_id = self.ack_id(sid, callback)
                 try:
@@ -121,7 +208,10 @@ class FanoutManager(ManagerBase):
                     self.drop_ack_id(sid, ack_id)  # no answer will come for it
                     failure = failure or self._refused(exc, namespace)
                     continue
-                server.eio.push(eio_sid, frames)
+                if held and sid in held:
+                    held[sid].frames.append(frames)
+                else:
+                    server.eio.push(eio_sid, frames)
                 reached += 1
             self.observer.emitted(namespace, room, skip_sid, args, reached)
             if failure is not None:
@@ -133,8 +223,13 @@ class FanoutManager(ManagerBase):
             self.deliver(namespace, room, skip_sid, args, volatile)
             return
         # Stored even when nobody is connected: clients that dropped will ask for it. Kept
-        # when some format cannot carry it: the others received it, and may recover it.
-        offset = recovery.record(namespace, target(room), skipped(skip_sid), args)
+        # when some format cannot carry it: the others received it, and may recover it. What
+        # the log cannot keep is sent to nobody: a recovering client could not get it.
+        try:
+            offset = recovery.record(namespace, target(room), skipped(skip_sid), args)
+        except Unencodable as exc:
+            self.log_refusal(exc.cause, "not sent in %s: %s", namespace, exc.message)
+            raise
         self.deliver(namespace, room, skip_sid, [*args, offset])
 
     def deliver(
@@ -149,7 +244,12 @@ class FanoutManager(ManagerBase):
         skip = set(skip_sid) if isinstance(skip_sid, list | tuple | set) else {skip_sid}
         server = self.server
         groups: dict[PacketClass, list[str]] = {}
-        for _, eio_sid in self._recipients(namespace, room, skip):
+        held = self._held
+        deferred: list[str] = []
+        for sid, eio_sid in self._recipients(namespace, room, skip):
+            if held and sid in held:
+                deferred.append(sid)  # restoring: held back until it has what it missed
+                continue
             wire = server.format_of(eio_sid)
             group = groups.get(wire)
             if group is None:
@@ -157,9 +257,12 @@ class FanoutManager(ManagerBase):
             group.append(eio_sid)
         failure = None
         recipients = 0
+        encoded: dict[PacketClass, Any] = {}
         for wire, eio_sids in groups.items():
             try:
-                frames = protocol.encode_frames(wire, protocol.EVENT, namespace, args)
+                frames = encoded[wire] = protocol.encode_frames(
+                    wire, protocol.EVENT, namespace, args
+                )
             except Unencodable as exc:
                 failure = failure or self._refused(exc, namespace)
                 continue
@@ -168,6 +271,10 @@ class FanoutManager(ManagerBase):
                 server.eio.push(eio_sids[0], frames, volatile)
             else:
                 server.eio.push_many(eio_sids, frames, volatile)
+        if deferred and not volatile:  # volatile: dropped, as for any client with a backlog
+            refused = self._hold_back(deferred, namespace, args, encoded)
+            failure = failure or refused
+            recipients += len(deferred)
         self.observer.emitted(namespace, room, skip_sid, args, recipients)
         if failure is not None:
             raise failure
