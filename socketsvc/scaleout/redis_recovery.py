@@ -153,10 +153,8 @@ class RedisRecovery:
 
     def _keys(self, session: Session) -> list[str]:
         """``rlive`` and ``rsess`` of the session."""
-        return [
-            f"{self.prefix}:rlive:{session.namespace}:{session.pid}",
-            f"{self.prefix}:rsess:{session.namespace}:{session.pid}",
-        ]
+        tail = f"{session.namespace}:{session.pid}"
+        return [f"{self.prefix}:rlive:{tail}", f"{self.prefix}:rsess:{tail}"]
 
     def _holder(self, session: Session) -> str:
         return f"{self.node}/{session.holder}"
