@@ -67,6 +67,7 @@ async def test_a_client_that_drops_during_its_restore_is_recovered_wherever_it_r
     hold.resume()
     await abandon(restoring)
     await cluster.all_received(member)
+    assert not await cluster.kept(str(member.pid))  # held by its live connection only
 
     # The flow that was held changed nothing: the session is still there for the next drop.
     await cluster.drop(back_to, member)
@@ -91,11 +92,32 @@ async def test_a_reconnect_that_claims_before_the_old_node_keeps_the_session_is_
     await recovered(member, new, sid)
     hold.resume()
     await dropping
+    assert not await cluster.kept(str(member.pid))  # the late step did not keep it again
     await cluster.all_received(member)
     await cluster.drop(new, member)
     await wait_for(lambda: cluster.kept(str(member.pid)))
     await cluster.publish(3)
     await recovered(member, old, sid)
+    await cluster.all_received(member)
+
+
+@pytest.mark.parametrize("point", ["claimed", "connected", "replaying"])
+async def test_what_is_sent_during_a_restore_comes_after_what_was_missed(
+    cluster: Cluster, member: Member, point: str
+) -> None:
+    """Packets sent while the client is being restored (before or during its replay) reach
+    it after everything it missed, each once."""
+    first, restorer = cluster.nodes[0], cluster.nodes[-1]
+    sid = await joined(cluster, member, first)
+    await cluster.drop(first, member)
+    await wait_for(lambda: cluster.kept(str(member.pid)))
+    await cluster.publish(MISSED)
+    hold = cluster.hold(restorer, point, str(member.pid))
+    restoring = asyncio.create_task(recovered(member, restorer, sid))
+    await hold.wait()
+    await cluster.publish(5)
+    hold.resume()
+    await restoring
     await cluster.all_received(member)
 
 
