@@ -32,6 +32,7 @@ from socketsvc.handlers.checks import (
 from socketsvc.handlers.handshake import Handshake
 from socketsvc.handlers.services import Services
 from socketsvc.security.auth import Identity
+from socketsvc.sio.once import Once
 from socketsvc.sio.recovery import RECOVERABLE
 
 log = logging.getLogger("socketsvc.handlers")
@@ -257,11 +258,14 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         ignore_queue: bool = False,
         *,
         volatile: bool = False,
+        once: Once | None = None,
     ) -> None:
         """Emit as ``AsyncNamespace.emit``; ``volatile=True`` marks a best-effort message
         (typing indicators, cursor moves) that is dropped for clients with a backlog instead
-        of queueing behind what they have not read yet."""
-        if not volatile:
+        of queueing behind what they have not read yet; ``once`` makes it at most once per
+        key (a retried send, sio/once.py: when it was sent already, ``once.earlier`` holds
+        the first one's answer)."""
+        if not volatile and once is None:
             await super().emit(
                 event,
                 data,
@@ -279,7 +283,8 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             namespace=namespace or self.namespace,
             room=to if to is not None else room,
             skip_sid=skip_sid,
-            volatile=True,
+            volatile=volatile,
+            once=once,
         )
 
     async def call(self, event: str, data: Any = None, *, to: str, timeout: float = 10.0) -> Any:

@@ -39,10 +39,11 @@ from redis import asyncio as aioredis
 from socketsvc.errors import Unencodable, UnsupportedValue
 from socketsvc.scaleout import bus
 from socketsvc.scaleout.redis_health import Backoff, RedisHealth, redis_client
-from socketsvc.scaleout.redis_recovery import Entry, RedisRecovery, ids
+from socketsvc.scaleout.redis_recovery import Entry, RedisRecovery, ids, sent_key
 from socketsvc.sio._socketio import PubSubManager
 from socketsvc.sio.fanout import FanoutManager
 from socketsvc.sio.observer import Observer
+from socketsvc.sio.once import Once
 from socketsvc.sio.recovery import skipped, target
 
 log = logging.getLogger("socketsvc.bus")
@@ -67,6 +68,7 @@ class RedisManager(PubSubManager, FanoutManager):
     ) -> None:
         """``stream``: the recovery log; emits it stores travel through it, not the bus."""
         super().__init__(channel=bus.channel(prefix), logger=log)
+        self.prefix = prefix
         self.stream = stream
         self.observer = observer or Observer()  # python-socketio's __init__ passes no arguments on
         self.redis: aioredis.Redis = redis_client(url)
@@ -146,9 +148,12 @@ class RedisManager(PubSubManager, FanoutManager):
         room = to if to is not None else room
         volatile = bool(kwargs.get("volatile"))
         stream = self.stream
+        once: Once | None = kwargs.get("once")
         if stream is not None and not volatile and stream.windows(namespace):
-            await self._append(stream, namespace, room, skip_sid, data, event)
+            await self._append(stream, namespace, room, skip_sid, data, event, once)
             return
+        if once is not None and not await self._first(namespace, once):
+            return  # sent already: once.earlier holds its answer
         message = {
             "method": "emit",
             "event": event,
@@ -180,8 +185,28 @@ class RedisManager(PubSubManager, FanoutManager):
         if failure is not None:
             raise failure
 
+    async def _first(self, namespace: str, once: Once) -> bool:
+        """Whether ``once`` is sent for the first time (recorded now). While Redis is
+        unreachable every send is a first: at least once, never lost."""
+        name = sent_key(self.prefix, namespace, once.key)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.set(name, bus.pack(once.answer), nx=True, px=max(1, int(once.seconds * 1000)))
+        pipe.get(name)
+        results = await self.link.attempt(pipe.execute(), None)
+        if results is None or results[0] or results[1] is None:
+            return True
+        once.earlier = bus.unpack(results[1])
+        return False
+
     async def _append(
-        self, stream: RedisRecovery, namespace: str, room: Any, skip_sid: Any, data: Any, event: str
+        self,
+        stream: RedisRecovery,
+        namespace: str,
+        room: Any,
+        skip_sid: Any,
+        data: Any,
+        event: str,
+        once: Once | None,
     ) -> None:
         """A kept emit: into the stream, and to this node's clients as soon as it is there.
         What the stream cannot keep is sent to nobody: a recovering client could not get it."""
@@ -191,9 +216,11 @@ class RedisManager(PubSubManager, FanoutManager):
         except Unencodable as exc:
             self.log_refusal(exc.cause, "not sent in %s: %s", namespace, exc.message)
             raise
-        appended = await stream.append(fields)
-        if appended is None:  # Redis is unreachable: this node's clients get it, no offset
-            self.deliver(namespace, room, skip_sid, args)
+        appended = await stream.append(namespace, fields, once)
+        if appended is None:
+            if once is not None and once.earlier is not None:
+                return  # sent already
+            self.deliver(namespace, room, skip_sid, args)  # Redis unreachable: no offset
             return
         own, entries = appended
         if not entries or entries[-1][0] != own:

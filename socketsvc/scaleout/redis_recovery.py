@@ -43,6 +43,7 @@ from socketsvc.errors import OncePerCause, Unencodable, UnsupportedValue
 from socketsvc.scaleout import bus
 from socketsvc.scaleout.redis_health import RedisHealth, redis_client
 from socketsvc.sio.observer import Observer
+from socketsvc.sio.once import Once
 from socketsvc.sio.recovery import REPLAY_SLICE, Checkpoints, Session, Stored, Unavailable, Windows
 
 log = logging.getLogger("socketsvc.recovery")
@@ -79,9 +80,15 @@ if h == ARGV[1] or (not h and redis.call('EXISTS', KEYS[2]) == 0) then
 end
 return 0
 """
-# KEYS stream; ARGV maxlen, body, origin, position. The new id, and the entries after position.
+# KEYS stream, sent; ARGV maxlen, body, origin, position, answer, ttl (ms; 0: no key). The new
+# id and the entries after position; or, when the key was sent already, nil and its answer.
 APPEND = """
+if ARGV[6] ~= '0' then
+  local earlier = redis.call('GET', KEYS[2])
+  if earlier then return {false, earlier} end
+end
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'm', ARGV[2], 'o', ARGV[3])
+if ARGV[6] ~= '0' then redis.call('SET', KEYS[2], ARGV[5], 'PX', ARGV[6]) end
 return {id, redis.call('XRANGE', KEYS[1], '(' .. ARGV[4], id)}
 """
 
@@ -106,6 +113,11 @@ def stream_entry(
     messages are, and raises as :func:`~socketsvc.scaleout.bus.pack` does."""
     body = bus.pack([namespace, None if rooms is None else sorted(rooms), sorted(skip), args])
     return {"m": body, "o": origin.encode()}
+
+
+def sent_key(prefix: str, namespace: str, key: str) -> str:
+    """Where the answer to an emit made once per ``key`` is kept (see sio/once.py)."""
+    return f"{prefix}:sent:{namespace}:{key}"
 
 
 def ids(entry_id: str) -> tuple[int, int]:
@@ -167,20 +179,31 @@ class RedisRecovery:
         """A stored emit's stream fields (raises as :func:`stream_entry` does)."""
         return stream_entry(namespace, rooms, skip, args, self.node)
 
-    async def append(self, fields: dict[str, bytes]) -> tuple[str, list[Entry]] | None:
+    async def append(
+        self, namespace: str, fields: dict[str, bytes], once: Once | None = None
+    ) -> tuple[str, list[Entry]] | None:
         """Append a stored emit: its id (the offset), and the entries from this node's
-        position up to it, oldest first; None when Redis is unreachable."""
+        position up to it, oldest first; None when Redis is unreachable, or when ``once``
+        was sent already (its :attr:`~socketsvc.sio.once.Once.earlier` is set then)."""
         try:
             position = await self.ensure_position()
         except Exception as exc:
             self.link.mark_down(exc)
             return None
-        args: list[Any] = [self.max_packets, fields["m"], fields["o"], position]
-        answer: Any = await self.link.attempt(self._append(keys=[self.stream], args=args), None)
+        args: list[Any] = [self.max_packets, fields["m"], fields["o"], position, b"", 0]
+        keys = [self.stream, self.stream]
+        if once is not None:
+            keys[1] = sent_key(self.prefix, namespace, once.key)
+            args[4:] = [bus.pack(once.answer), max(1, int(once.seconds * 1000))]
+        answer: Any = await self.link.attempt(self._append(keys=keys, args=args), None)
         if answer is None:
             return None
-        self.observer.bus_published(1)
         raw_id, items = answer
+        if raw_id is None:
+            assert once is not None
+            once.earlier = bus.unpack(items)
+            return None
+        self.observer.bus_published(1)
         entries = []
         for item_id, flat in items:
             decoded = self._decode(item_id, dict(zip(flat[::2], flat[1::2], strict=True)))

@@ -23,6 +23,7 @@ from socketsvc.protocol import PacketClass
 
 from ._socketio import ManagerBase
 from .observer import Observer
+from .once import Once, SentOnce
 from .recovery import Recorder, skipped, target
 
 log = logging.getLogger("socketsvc.server")
@@ -51,7 +52,7 @@ class FanoutManager(ManagerBase):
     then :class:`~socketsvc.errors.Unencodable` (the first such format's) is raised to the
     emitter; the cause is logged once. In a namespace with recovery, an emit without ack
     callback that is not volatile is stored first (``recovery``) and carries its offset as
-    last argument.
+    last argument. An emit with ``once=Once(...)`` is made at most once per key (sio/once.py).
     """
 
     def __init__(
@@ -70,6 +71,7 @@ class FanoutManager(ManagerBase):
         self._memberships: dict[tuple[str, str], dict[Any, None]] = {}
         self._restoring: dict[tuple[str, str], list[str]] = {}  # (eio_sid, namespace) -> rooms
         self._held: dict[str, Held] = {}  # by sid: restoring clients
+        self.sent_once = SentOnce()  # emits made once per key (a retried send)
 
     # -- lifecycle: nothing to start for memory, always healthy ------------------------------
 
@@ -218,6 +220,9 @@ class FanoutManager(ManagerBase):
                 raise failure
             return
         volatile = bool(kwargs.get("volatile"))  # dropped for clients with a backlog
+        once: Once | None = kwargs.get("once")
+        if once is not None and not self.sent_once.first(namespace, once):
+            return  # sent already: once.earlier holds its answer
         recovery = self.recovery
         if volatile or recovery is None or not recovery.windows(namespace):
             self.deliver(namespace, room, skip_sid, args, volatile)

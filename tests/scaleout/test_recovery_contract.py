@@ -187,3 +187,47 @@ async def test_a_handler_emit_the_log_cannot_keep_is_refused_once_per_cause(
     refusals = [r for r in caplog.records if "integer" in r.getMessage().lower()]
     assert len(refusals) == 1, [r.getMessage() for r in refusals]  # on the emitting node
     assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+
+
+@pytest.mark.parametrize("window", [0, 30.0], ids=["without-recovery", "with-recovery"])
+async def test_a_retried_chat_message_is_sent_once_wherever_the_retry_lands(
+    make_cluster: MakeCluster, window: float
+) -> None:
+    """A send repeated with the same ``client_id`` (its ack was lost) is answered with the
+    first ack and reaches the room once: on the same node, and (with recovery, the sender's
+    session surviving its reconnect) after the sender comes back on the other node. With
+    Redis and recovery, checking the key and storing the message are one step, so a node
+    dying between them cannot make the retry's message vanish (bench/chaos.py ``kill``)."""
+    cluster = await make_cluster(namespace_recovery={"/chat": window})
+    first, last = cluster.nodes[0], cluster.nodes[-1]
+    sender = socketio.AsyncClient(reconnection=False)
+    bob = socketio.AsyncClient(serializer="msgpack", reconnection=False)
+    messages: list[Any] = []
+    bob.on("message", lambda m, *offset: messages.append(m["text"]), namespace="/chat")
+    try:
+        for client, node, name in [(sender, first, "alice"), (bob, last, "bob")]:
+            await client.connect(str(node.make_url("/")), namespaces=["/chat"], wait_timeout=5)
+            await client.call("join", {"room": "r", "name": name}, namespace="/chat", timeout=5)
+        send = {"room": "r", "text": "once", "client_id": "m-1"}
+        ack = await sender.call("message", send, namespace="/chat", timeout=5)
+        assert await sender.call("message", send, namespace="/chat", timeout=5) == ack
+        if window:
+            pid = first.app[SIO].session_pid(sender.get_sid("/chat"))
+            await first.app[SIO].close_transport(sender.eio.sid)
+            assert pid is not None
+            await wait_for(lambda: first.app[BACKENDS].recovery.pending("/chat", pid))
+            await sender.shutdown()
+            sender = socketio.AsyncClient(reconnection=False)
+            await sender.connect(
+                str(last.make_url("/")), namespaces=["/chat"], auth={"pid": pid}, wait_timeout=5
+            )
+            assert await sender.call("message", send, namespace="/chat", timeout=5) == ack
+        then = {"room": "r", "text": "then", "client_id": "m-2"}
+        assert await sender.call("message", then, namespace="/chat", timeout=5) != ack
+        await until(lambda: "then" in messages)
+        assert messages == ["once", "then"]
+    finally:
+        for client in (sender, bob):
+            if client.connected:
+                await client.disconnect()
+            await client.shutdown()
