@@ -203,9 +203,8 @@ class Clients:
     def report(self) -> dict[str, Any]:
         self.send("stop")
         self.expect("stopped", 120)
-        time.sleep(3)  # what is still in flight reaches the members
-        self.send("report")
-        report: dict[str, Any] = json.loads(self.expect("{", 60))
+        self.send("report")  # once what is still in flight has reached the members
+        report: dict[str, Any] = json.loads(self.expect("{", 240))
         self.proc.wait(timeout=30)
         return report
 
@@ -276,6 +275,7 @@ def run(
         "sent": report["sent"],
         "acked": len(acked),
         "failed": len(report["failed"]),
+        "drained_s": round(report["drained_s"], 1),
         "reconnects": reconnects,
         "recovered": recovered,
         "lost": lost,

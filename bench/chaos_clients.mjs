@@ -5,7 +5,9 @@
 // websocket and polling transports in turn (--transports). Commands on stdin, one per line:
 //   publish   start sending "seq:<n>" at --rate messages/s
 //   stop      stop sending
-//   report    print one JSON line (every acked seq, and what each member received) and exit
+//   report    once every member has the last acked seq (or --drain seconds passed: members
+//             behind, polling ones above all, catch up), print one JSON line (every acked
+//             seq, what each member received, how long the wait took) and exit
 // It prints "ready" once every member has joined. Bounded: exits by itself after --deadline s.
 import http from "node:http";
 import readline from "node:readline";
@@ -21,6 +23,7 @@ const { values: opt } = parseArgs({
     sources: { type: "string", default: "16" },
     deadline: { type: "string", default: "600" },
     transports: { type: "string", default: "websocket,polling" },
+    drain: { type: "string", default: "120" },
   },
 });
 const TRANSPORTS = opt.transports.split(",");
@@ -107,7 +110,14 @@ for await (const line of lines) {
     await Promise.allSettled([...inflight]);
     console.log("stopped");
   } else if (command === "report") {
+    const last = acked.reduce((a, b) => Math.max(a, b), 0);
+    const started = Date.now();
+    const deadline = started + Number(opt.drain) * 1000;
+    while (Date.now() < deadline && received.some((seen) => !seen.has(last))) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
     const report = {
+      drained_s: (Date.now() - started) / 1000,
       sent: seq,
       acked,
       failed,

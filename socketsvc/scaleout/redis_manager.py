@@ -39,7 +39,8 @@ from redis import asyncio as aioredis
 from socketsvc.errors import Unencodable, UnsupportedValue
 from socketsvc.scaleout import bus
 from socketsvc.scaleout.redis_health import Backoff, RedisHealth, redis_client
-from socketsvc.scaleout.redis_recovery import Entry, RedisRecovery, ids, sent_key
+from socketsvc.scaleout.redis_recovery import RedisRecovery, sent_key
+from socketsvc.scaleout.redis_stream import StreamFeed
 from socketsvc.sio._socketio import PubSubManager
 from socketsvc.sio.fanout import FanoutManager
 from socketsvc.sio.observer import Observer
@@ -70,6 +71,7 @@ class RedisManager(PubSubManager, FanoutManager):
         super().__init__(channel=bus.channel(prefix), logger=log)
         self.prefix = prefix
         self.stream = stream
+        self.feed = None if stream is None else StreamFeed(stream, self.deliver)
         self.observer = observer or Observer()  # python-socketio's __init__ passes no arguments on
         self.redis: aioredis.Redis = redis_client(url)
         self.link = RedisHealth("bus", url, self.observer)
@@ -90,10 +92,11 @@ class RedisManager(PubSubManager, FanoutManager):
             asyncio.create_task(self.run_listener(), name="socketsvc-bus-listener"),
             asyncio.create_task(self._publisher(), name="socketsvc-bus-publisher"),
         ]
-        if self.stream is not None:
-            self._tasks.append(
-                asyncio.create_task(self._follow(self.stream), name="socketsvc-recovery-reader")
-            )
+        if self.feed is not None:
+            self._tasks += [
+                asyncio.create_task(self.feed.run_reader(), name="socketsvc-recovery-reader"),
+                asyncio.create_task(self.feed.run_appender(), name="socketsvc-recovery-appender"),
+            ]
         await self.link.wait_settled(START_WAIT)
 
     async def stop(self, drain: float = 1.0) -> None:
@@ -104,6 +107,8 @@ class RedisManager(PubSubManager, FanoutManager):
         # A flag and a sentinel as well as cancel(): on Python 3.11 a cancel that coincides with
         # an internal timeout (asyncio.timeout/wait_for) can be swallowed.
         self._stopping = True
+        if self.feed is not None:
+            self.feed.stop()
         with contextlib.suppress(asyncio.QueueFull):
             self._outbox.put_nowait(None)
         for task in self._tasks:
@@ -147,10 +152,16 @@ class RedisManager(PubSubManager, FanoutManager):
         namespace = namespace or "/"
         room = to if to is not None else room
         volatile = bool(kwargs.get("volatile"))
-        stream = self.stream
         once: Once | None = kwargs.get("once")
-        if stream is not None and not volatile and stream.windows(namespace):
-            await self._append(stream, namespace, room, skip_sid, data, event, once)
+        feed = self.feed
+        if feed is not None and not volatile and feed.stream.windows(namespace):
+            args = [event, *(list(data) if isinstance(data, tuple) else [data])]
+            try:  # what the stream cannot keep is sent to nobody: none could recover it
+                fields = feed.stream.entry(namespace, target(room), skipped(skip_sid), args)
+            except Unencodable as exc:
+                self.log_refusal(exc.cause, "not sent in %s: %s", namespace, exc.message)
+                raise
+            await feed.emit(namespace, room, skip_sid, args, fields, once)
             return
         if once is not None and not await self._first(namespace, once):
             return  # sent already: once.earlier holds its answer
@@ -197,60 +208,6 @@ class RedisManager(PubSubManager, FanoutManager):
             return True
         once.earlier = bus.unpack(results[1])
         return False
-
-    async def _append(
-        self,
-        stream: RedisRecovery,
-        namespace: str,
-        room: Any,
-        skip_sid: Any,
-        data: Any,
-        event: str,
-        once: Once | None,
-    ) -> None:
-        """A kept emit: into the stream, and to this node's clients as soon as it is there.
-        What the stream cannot keep is sent to nobody: a recovering client could not get it."""
-        args = [event, *(list(data) if isinstance(data, tuple) else [data])]
-        try:
-            fields = stream.entry(namespace, target(room), skipped(skip_sid), args)
-        except Unencodable as exc:
-            self.log_refusal(exc.cause, "not sent in %s: %s", namespace, exc.message)
-            raise
-        appended = await stream.append(namespace, fields, once)
-        if appended is None:
-            if once is not None and once.earlier is not None:
-                return  # sent already
-            self.deliver(namespace, room, skip_sid, args)  # Redis unreachable: no offset
-            return
-        own, entries = appended
-        if not entries or entries[-1][0] != own:
-            # A new stream (Redis lost it) whose ids are behind this node's position.
-            stream.position = own
-            self.deliver(namespace, room, skip_sid, [*args, own])
-            return
-        failure = self.advance(stream, entries, own)
-        if failure is not None:
-            raise failure
-
-    def advance(
-        self, stream: RedisRecovery, entries: list[Entry], own: str | None = None
-    ) -> Unencodable | None:
-        """Deliver the entries after this node's position to its clients, in stream order,
-        and move the position on. What some format cannot carry the others get (the fan-out
-        logs it once); the refusal of entry ``own`` is returned, for its emitter."""
-        failure = None
-        position = ids(stream.position or "0-0")
-        for entry_id, namespace, rooms, skip, args in entries:
-            at = ids(entry_id)
-            if at <= position:
-                continue  # delivered already (by the reader, or another emit's append)
-            try:
-                self.deliver(namespace, None if rooms is None else list(rooms), list(skip), args)
-            except Unencodable as exc:
-                if entry_id == own:
-                    failure = exc
-            stream.position, position = entry_id, at
-        return failure
 
     async def deliver_remote(self, message: dict[str, Any]) -> None:
         """Another node's emit, for this node's clients; volatile ones are dropped here too for
@@ -323,11 +280,6 @@ class RedisManager(PubSubManager, FanoutManager):
             finally:
                 for _ in batch:
                     self._outbox.task_done()
-
-    async def _follow(self, stream: RedisRecovery) -> None:
-        """Deliver the recovery stream's entries to this node's clients, in stream order."""
-        async for entries in stream.link.repeat(stream.read, lambda: self._stopping):
-            self.advance(stream, entries)
 
     async def listen(self) -> AsyncIterator[dict[str, Any]]:
         """Bus messages as they arrive, across reconnects, until :meth:`stop`."""

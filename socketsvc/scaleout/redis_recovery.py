@@ -41,6 +41,7 @@ from redis import asyncio as aioredis
 from socketsvc.config import Settings
 from socketsvc.errors import OncePerCause, Unencodable, UnsupportedValue
 from socketsvc.scaleout import bus
+from socketsvc.scaleout.recovery_scripts import APPEND, CLAIM, PERSIST, TRACK
 from socketsvc.scaleout.redis_health import RedisHealth, redis_client
 from socketsvc.sio.observer import Observer
 from socketsvc.sio.once import Once
@@ -52,45 +53,6 @@ REFRESH_SECONDS = 20.0  # live sessions' keys are re-armed this often
 READ_BLOCK_MS = 1000  # below the client's socket timeout
 READ_COUNT = 512
 START_WAIT = 2.0
-
-# KEYS rsess, rlive; ARGV holder, ttl (ms). The session and whether it was live, or nil.
-CLAIM = """
-local s, live = redis.call('GET', KEYS[1]), 0
-if s then redis.call('DEL', KEYS[1]) else
-  s, live = redis.call('HGET', KEYS[2], 'session'), 1
-  if not s then return false end
-end
-redis.call('HSET', KEYS[2], 'holder', ARGV[1], 'session', s)
-redis.call('PEXPIRE', KEYS[2], ARGV[2])
-return {s, live}
-"""
-# KEYS rlive, rsess; ARGV session, window (ms, 0: forget), holder.
-PERSIST = """
-if redis.call('HGET', KEYS[1], 'holder') ~= ARGV[3] then return 0 end
-redis.call('DEL', KEYS[1])
-if tonumber(ARGV[2]) > 0 then redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2]) end
-return 1
-"""
-# KEYS rlive, rsess; ARGV holder, session, ttl (ms). Created only for a session kept nowhere.
-TRACK = """
-local h = redis.call('HGET', KEYS[1], 'holder')
-if h == ARGV[1] or (not h and redis.call('EXISTS', KEYS[2]) == 0) then
-  redis.call('HSET', KEYS[1], 'holder', ARGV[1], 'session', ARGV[2])
-  redis.call('PEXPIRE', KEYS[1], ARGV[3])
-end
-return 0
-"""
-# KEYS stream, sent; ARGV maxlen, body, origin, position, answer, ttl (ms; 0: no key). The new
-# id and the entries after position; or, when the key was sent already, nil and its answer.
-APPEND = """
-if ARGV[6] ~= '0' then
-  local earlier = redis.call('GET', KEYS[2])
-  if earlier then return {false, earlier} end
-end
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'm', ARGV[2], 'o', ARGV[3])
-if ARGV[6] ~= '0' then redis.call('SET', KEYS[2], ARGV[5], 'PX', ARGV[6]) end
-return {id, redis.call('XRANGE', KEYS[1], '(' .. ARGV[4], id)}
-"""
 
 # id, namespace, rooms (None: all), skipped sids, event args with the offset last
 Entry = tuple[str, str, frozenset[str] | None, frozenset[str], list[Any]]
@@ -180,36 +142,46 @@ class RedisRecovery:
         return stream_entry(namespace, rooms, skip, args, self.node)
 
     async def append(
-        self, namespace: str, fields: dict[str, bytes], once: Once | None = None
-    ) -> tuple[str, list[Entry]] | None:
-        """Append a stored emit: its id (the offset), and the entries from this node's
-        position up to it, oldest first; None when Redis is unreachable, or when ``once``
-        was sent already (its :attr:`~socketsvc.sio.once.Once.earlier` is set then)."""
+        self, emits: list[tuple[str, dict[str, bytes], Once | None]]
+    ) -> tuple[list[str | None], list[Entry]] | None:
+        """Append stored emits ``(namespace, fields, once)``, in one step: each one's id
+        (its offset), or None when its ``once`` was sent already (its
+        :attr:`~socketsvc.sio.once.Once.earlier` is set then); and the entries from this
+        node's position up to the last, oldest first. None when Redis is unreachable."""
         try:
             position = await self.ensure_position()
         except Exception as exc:
             self.link.mark_down(exc)
             return None
-        args: list[Any] = [self.max_packets, fields["m"], fields["o"], position, b"", 0]
-        keys = [self.stream, self.stream]
-        if once is not None:
-            keys[1] = sent_key(self.prefix, namespace, once.key)
-            args[4:] = [bus.pack(once.answer), max(1, int(once.seconds * 1000))]
+        keys = [self.stream]
+        args: list[Any] = [self.max_packets, position]
+        for namespace, fields, once in emits:
+            if once is None:
+                keys.append(self.stream)
+                args += [fields["m"], fields["o"], b"", 0]
+            else:
+                keys.append(sent_key(self.prefix, namespace, once.key))
+                ttl = max(1, int(once.seconds * 1000))
+                args += [fields["m"], fields["o"], bus.pack(once.answer), ttl]
         answer: Any = await self.link.attempt(self._append(keys=keys, args=args), None)
         if answer is None:
             return None
-        raw_id, items = answer
-        if raw_id is None:
-            assert once is not None
-            once.earlier = bus.unpack(items)
-            return None
-        self.observer.bus_published(1)
+        outcomes, items = answer
+        offsets: list[str | None] = []
+        for (_, _, once), (added, value) in zip(emits, outcomes, strict=True):
+            if added:
+                offsets.append(_text(value))
+            else:
+                assert once is not None
+                once.earlier = bus.unpack(value)
+                offsets.append(None)
+        self.observer.bus_published(sum(1 for offset in offsets if offset is not None))
         entries = []
         for item_id, flat in items:
             decoded = self._decode(item_id, dict(zip(flat[::2], flat[1::2], strict=True)))
             if decoded is not None:
                 entries.append(decoded)
-        return _text(raw_id), entries
+        return offsets, entries
 
     async def ensure_position(self) -> str:
         """Where this node starts reading: the stream's end when it first could ask."""
