@@ -87,6 +87,8 @@ class Member:
         for client in self._made:
             if client.connected:
                 await client.disconnect()
+            else:  # a connect abandoned half-way may still have its transport
+                await client.eio.disconnect(abort=True)
             await client.shutdown()
             # A connection the server dropped while its connect was abandoned: end its loops.
             eio = client.eio

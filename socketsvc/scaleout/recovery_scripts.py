@@ -9,16 +9,18 @@ no other node's step can come between its reads and its writes.
   (sio/once.py), and answers the entries from the node's position up to the last.
 """
 
-# KEYS rsess, rlive; ARGV holder, ttl (ms). The session and whether it was live, or nil.
+# KEYS rsess, rlive; ARGV holder, ttl (ms). The session, and its holder when it was live
+# (else ''); or nil.
 CLAIM = """
-local s, live = redis.call('GET', KEYS[1]), 0
+local s, previous = redis.call('GET', KEYS[1]), ''
 if s then redis.call('DEL', KEYS[1]) else
-  s, live = redis.call('HGET', KEYS[2], 'session'), 1
+  s = redis.call('HGET', KEYS[2], 'session')
   if not s then return false end
+  previous = redis.call('HGET', KEYS[2], 'holder') or '?'
 end
 redis.call('HSET', KEYS[2], 'holder', ARGV[1], 'session', s)
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
-return {s, live}
+return {s, previous}
 """
 # KEYS rlive, rsess; ARGV session, window (ms, 0: forget), holder.
 PERSIST = """

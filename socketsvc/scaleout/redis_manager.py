@@ -239,6 +239,13 @@ class RedisManager(PubSubManager, FanoutManager):
         except UnsupportedValue as exc:
             log.warning("not published to other nodes: %s", exc)
 
+    def drop_elsewhere(self, sid: str, namespace: str, eio_sid: str) -> None:
+        """python-socketio's bus ``disconnect`` for ``sid``, done only by the node whose
+        connection of ``sid`` is ``eio_sid`` (:meth:`listen` filters it): a reconnect that
+        took a session over drops the old connection, never a newer one with the same sid."""
+        message = {"method": "disconnect", "sid": sid, "namespace": namespace}
+        self._enqueue(bus.encode({**message, "eio_sid": eio_sid, "host_id": self.host_id}))
+
     def _enqueue(self, raw: bytes) -> None:
         if self.link.down:
             self._drop(1)
@@ -281,6 +288,14 @@ class RedisManager(PubSubManager, FanoutManager):
                 for _ in batch:
                     self._outbox.task_done()
 
+    def _for_here(self, message: dict[str, Any]) -> bool:
+        """Whether a bus message concerns this node: a ``disconnect`` naming a connection
+        (:meth:`drop_elsewhere`) only where that connection of the sid is."""
+        if message.get("method") != "disconnect" or "eio_sid" not in message:
+            return True
+        namespace = message.get("namespace") or "/"
+        return bool(self.eio_sid_from_sid(message.get("sid"), namespace) == message["eio_sid"])
+
     async def listen(self) -> AsyncIterator[dict[str, Any]]:
         """Bus messages as they arrive, across reconnects, until :meth:`stop`."""
         backoff = Backoff()
@@ -302,6 +317,8 @@ class RedisManager(PubSubManager, FanoutManager):
                         continue
                     if decoded.get("host_id") != self.host_id:
                         self.observer.bus_received()
+                    if not self._for_here(decoded):
+                        continue
                     yield decoded
             except asyncio.CancelledError:
                 raise

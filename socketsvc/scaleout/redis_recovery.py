@@ -280,13 +280,15 @@ class RedisRecovery:
         )
         if answer is None:
             return None
-        raw, live = answer
+        raw, previous = answer
         try:
             session = self._unpack(raw)
         except Exception:  # not a session this version wrote: it cannot be restored
             await self.link.attempt(self._persist(keys=keys, args=[b"", 0, claimer]), None)
             return None
-        session.live, session.holder = bool(live), holder
+        session.holder = holder
+        if previous:  # "<node>/<eio sid>" of the connection that may still be open
+            session.previous = _text(previous).rpartition("/")[2]
         self._live[namespace, pid] = holder
         return session
 

@@ -123,6 +123,9 @@ class FanoutManager(ManagerBase):
                 self.basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
         return sid
 
+    def drop_elsewhere(self, sid: str, namespace: str, eio_sid: str) -> None:
+        """Drop connection ``eio_sid`` of ``sid`` on another node: one node, none."""
+
     # -- restoring clients --------------------------------------------------------------------
 
     def hold(self, sid: str, eio_sid: str) -> None:

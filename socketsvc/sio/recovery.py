@@ -5,10 +5,8 @@ The protocol is socket.io 4.6+'s, which the stock JS client speaks: the CONNECT 
 namespace with recovery carries ``{sid, pid}`` (``pid`` is the private id of the session);
 every packet the server stores for recovery carries its offset as its last argument; a client
 that reconnects sends ``{pid, offset}`` (its last offset) merged into its auth. Packets with an
-ack id and volatile packets are not stored, as in Node.
-
-Beyond Node: a client that had not received any stored packet before it dropped (it has a pid
-but no offset) is recovered from its session's start.
+ack id and volatile packets are not stored, as in Node. Beyond Node: a client with a pid but
+no offset (it had received nothing stored) is recovered from its session's start.
 
 :class:`RecoveryLog` is what a node keeps; :class:`MemoryRecovery` is node-local (sessions
 survive a dropped connection, not a node restart); the Redis one (scaleout/) is cluster-wide.
@@ -64,8 +62,10 @@ class Session:
     rooms: list[str] = field(default_factory=list)  # joined rooms, without the sid room
     data: Any = None  # the python-socketio session of the namespace (save_session)
     start: str | None = None  # the log position when the connection began
-    live: bool = False  # claimed while its old connection may still be open: drop that first
     holder: str = ""  # the connection that holds it (its Engine.IO sid)
+    # Claimed from a connection that may still be open (its node crashed, or has not noticed
+    # yet): that connection, which must be dropped first.
+    previous: str = ""
 
 
 @dataclass(frozen=True)
@@ -86,8 +86,7 @@ class Stored:
         return self.rooms is None or sid in self.rooms or any(r in self.rooms for r in rooms)
 
 
-# The settings of scaleout/bus.py's packer: what nodes exchange through Redis.
-_PACKER = msgpack.Packer(
+_PACKER = msgpack.Packer(  # scaleout/bus.py's: what nodes exchange through Redis
     use_bin_type=True, unicode_errors="surrogatepass", autoreset=True, default=fields_of
 )
 
@@ -118,9 +117,8 @@ def target(room: Any) -> frozenset[str] | None:
 
 
 def skipped(skip_sid: Any) -> frozenset[str]:
-    if skip_sid is None:
-        return frozenset()
-    return frozenset([skip_sid]) if isinstance(skip_sid, str) else frozenset(skip_sid)
+    """The sids an emit left out."""
+    return frozenset([skip_sid] if isinstance(skip_sid, str) else skip_sid or ())
 
 
 class Windows:
@@ -163,7 +161,7 @@ class Checkpoints:
 
 
 class Unavailable(Exception):
-    """The log could not be read (its backend went down): a restore cannot be completed."""
+    """The log could not be read (its backend went down): a restore cannot complete."""
 
 
 class RecoveryLog(Protocol):
@@ -183,9 +181,9 @@ class RecoveryLog(Protocol):
         ...
 
     async def track(self, session: Session) -> None:
-        """A live connection's session (at connect, and when its rooms change), recorded
-        while its holder holds it. Its client may claim it when it reconnects before the
-        server noticed the old connection died, or after the node holding it crashed."""
+        """A live connection's session (at connect, and as its rooms change), while its
+        holder holds it: claimable before the old connection is noticed dead, or its node
+        crashed."""
 
     async def persist(self, session: Session) -> None:
         """Its connection dropped: keep the session for the namespace's window, unless
@@ -320,13 +318,15 @@ class MemoryRecovery:
             session, expires = kept
             if time.monotonic() >= expires:
                 return None
-            live = False
+            previous = ""
         else:
             found = self._live.get(key)
             if found is None:
                 return None
-            session, live = found, True
-        claimed = dataclasses.replace(session, rooms=list(session.rooms), live=live, holder=holder)
+            session, previous = found, found.holder
+        claimed = dataclasses.replace(
+            session, rooms=list(session.rooms), holder=holder, previous=previous
+        )
         self._live[key] = claimed
         return claimed
 

@@ -110,7 +110,7 @@ class SocketServer(SocketIOServer):
             self.manager,
             self.eio,
             self.observer,
-            lambda sid, namespace: self.disconnect(sid, namespace=namespace),
+            self._drop_connection,
             self._send,
             self.close_transport,
         )
@@ -405,6 +405,15 @@ class SocketServer(SocketIOServer):
         if here and not self.manager.is_connected(sid, namespace):
             await self._gone(sid, eio_sid, None)
             await self.routes.release(namespace)
+
+    async def _drop_connection(self, sid: str, namespace: str, eio_sid: str) -> None:
+        """Drop connection ``eio_sid`` of ``sid`` (a reconnect took its session over): here
+        if it is this node's, else through the bus to whichever node has it. Only that
+        connection: a later one with the same sid is left alone."""
+        if self.manager.eio_sid_from_sid(sid, namespace) == eio_sid:
+            await self.disconnect(sid, namespace=namespace)
+        else:
+            self.manager.drop_elsewhere(sid, namespace, eio_sid)
 
     async def _gone(self, sid: str, eio_sid: str, kept: Session | None) -> None:
         """Connection ``eio_sid`` of ``sid`` left a namespace: drop what this server held

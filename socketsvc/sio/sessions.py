@@ -47,7 +47,7 @@ class RecoverableSessions:
         manager: Any,
         engine: Any,
         observer: Observer,
-        disconnect: Callable[[str, str], Awaitable[None]],
+        drop: Callable[[str, str, str], Awaitable[None]],
         send: Send,
         close: Callable[[str], Awaitable[None]],
     ) -> None:
@@ -55,13 +55,15 @@ class RecoverableSessions:
         self.manager = manager  # a FanoutManager: rooms, and live packets held per sid
         self.engine = engine
         self.observer = observer
-        self.disconnect = disconnect  # (sid, namespace): the server drops a client on purpose
+        # (sid, namespace, eio_sid): the server drops that connection of sid, here or elsewhere
+        self.drop = drop
         self.send = send
         self.close = close  # (eio_sid): close a transport; its client reconnects
         # By (eio_sid, namespace) while the client connects: its session, and for a restore
         # the log's head when the client joined (it missed what came before, live after).
         self._connecting: dict[tuple[str, str], tuple[Session, str]] = {}
         self._sessions: dict[str, Session] = {}  # by sid, from the claim or the connect on
+        self._claiming: dict[str, str] = {}  # pid -> the connection that claimed it last here
         self.recovered: set[str] = set()
         self._replays = asyncio.Semaphore(REPLAYS)
         self._refused = OncePerCause(log)
@@ -81,7 +83,16 @@ class RecoverableSessions:
         offset = offset if isinstance(offset, str) else None
         if not self.recovery.windows(namespace) or not isinstance(pid, str):
             return auth, None, None
-        session = await self.recovery.claim(pid, namespace, eio_sid)
+        self._claiming[pid] = eio_sid
+        try:
+            session = await self.recovery.claim(pid, namespace, eio_sid)
+            if session is not None and not await self._take_over(session, eio_sid):
+                await self.recovery.persist(session)  # not yet: kept for the next attempt
+                self._miss(namespace, "unknown_session", "an older connection is still leaving")
+                return auth, None, None
+        finally:
+            if self._claiming.get(pid) == eio_sid:
+                del self._claiming[pid]
         if session is None:
             self._miss(namespace, "unknown_session", "no session (expired, unknown or taken)")
             return auth, None, None
@@ -89,17 +100,25 @@ class RecoverableSessions:
             await self.recovery.forget(session)
             self._miss(namespace, "missed_too_much", "what the client missed is no longer kept")
             return auth, None, None
-        if session.live:
-            # Its old connection still counts as open somewhere (its node crashed, or has not
-            # noticed yet): drop it, on this node or through the bus, before the sid is reused.
-            await self.disconnect(session.sid, namespace)
-            if self.manager.eio_sid_from_sid(session.sid, namespace) is not None:
-                await self.recovery.persist(session)  # still joining here: not yet
-                self._miss(namespace, "unknown_session", "its old connection is still joining")
-                return auth, None, None
         self._sessions[session.sid] = session  # held by this connection from now on
-        await self.recovery.checkpoints.reached("claimed", pid)
         return auth, session, offset
+
+    async def _take_over(self, session: Session, eio_sid: str) -> bool:
+        """Drop the connections the claimed session's sid still has: the one it was claimed
+        from (here, or through the bus to its node), and any older one on this node, but
+        never a newer one. False when the sid cannot be taken yet (a connection of it is
+        still leaving this node), or a later claim on this node took the session over."""
+        sid, namespace = session.sid, session.namespace
+        await self.recovery.checkpoints.reached("claimed", session.pid)
+        if session.previous:
+            await self.drop(sid, namespace, session.previous)
+        here = self.manager.eio_sid_from_sid(sid, namespace)
+        if here is None:
+            return True
+        if self._claiming.get(session.pid) != eio_sid:
+            return False  # a later claim here holds it (and drops what it must)
+        await self.drop(sid, namespace, here)  # older than this claim: its client left it
+        return self.manager.eio_sid_from_sid(sid, namespace) is None
 
     def _miss(self, namespace: str, reason: str, why: str) -> None:
         log.info("recovery of %s: %s", namespace, why)

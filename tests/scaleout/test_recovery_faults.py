@@ -13,8 +13,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+import socketio
 
 from socketsvc.app.factory import SIO
+from tests.conftest import Inbox
 from tests.recovering import (  # noqa: F401 - fixtures
     Cluster,
     MakeCluster,
@@ -145,4 +147,36 @@ async def test_a_claim_that_meets_the_old_node_keeping_the_session_is_recovered(
     await cluster.drop(new, member)
     await wait_for(lambda: cluster.kept(str(member.pid)))
     await recovered(member, old, sid)
+    await cluster.all_received(member)
+
+
+async def test_a_takeover_that_comes_late_drops_only_the_connection_it_took_over(
+    cluster: Cluster, member: Member
+) -> None:
+    """The client's first connection is still open on A; it reconnects to B, whose claim is
+    held before it drops that first connection; meanwhile it reconnects once more, to A. The
+    late takeover from B must not drop the newest connection (python-socketio's bus
+    disconnect names only a sid: a client so dropped is told "io server disconnect" and
+    stays offline)."""
+    first, other = cluster.nodes[0], cluster.nodes[-1]
+    sid = await joined(cluster, member, first)
+    hold = cluster.hold(other, "claimed", str(member.pid))
+    abandoned = asyncio.create_task(member.connect(other))  # its claim is held
+    await hold.wait()
+    await cluster.publish(3)
+    await recovered(member, first, sid)  # the newest connection, on A again
+    newest = member.client
+    hold.resume()
+    await abandon(abandoned)
+    # What B sends over the bus arrives before anything it sends later: wait for one.
+    watcher = socketio.AsyncClient(reconnection=False)
+    try:
+        await watcher.connect(str(first.make_url("/")), namespaces=["/test"], wait_timeout=5)
+        pings = Inbox(watcher, "ping", "/test")
+        await other.app[SIO].emit("ping", 1, namespace="/test")
+        assert await pings.get() == 1
+    finally:
+        await watcher.disconnect()
+        await watcher.shutdown()
+    assert newest is member.client and newest is not None and newest.connected
     await cluster.all_received(member)
