@@ -34,6 +34,9 @@ Send = Callable[[str, int, str, Any], None]
 # Restores replaying at once: each replays a slice, then lets the others (and every other
 # task of the node) run; more wait their turn, so a burst of them cannot stall the node.
 REPLAYS = 4
+# Claims asking the log at once: a burst of reconnects (a rolling restart) queues here rather
+# than for the log's connections, where a wait past the socket timeout counts as an outage.
+CLAIMS = 16
 DRAIN_WAIT = 0.02  # seconds between looks at a client's backlog before its next slice
 
 
@@ -66,6 +69,7 @@ class RecoverableSessions:
         self._claiming: dict[str, str] = {}  # pid -> the connection that claimed it last here
         self.recovered: set[str] = set()
         self._replays = asyncio.Semaphore(REPLAYS)
+        self._claims = asyncio.Semaphore(CLAIMS)
         self._refused = OncePerCause(log)
 
     # -- connecting ---------------------------------------------------------------------------
@@ -85,7 +89,8 @@ class RecoverableSessions:
             return auth, None, None
         self._claiming[pid] = eio_sid
         try:
-            session = await self.recovery.claim(pid, namespace, eio_sid)
+            async with self._claims:
+                session = await self.recovery.claim(pid, namespace, eio_sid)
             if session is not None and not await self._take_over(session, eio_sid):
                 await self.recovery.persist(session)  # not yet: kept for the next attempt
                 self._miss(namespace, "unknown_session", "an older connection is still leaving")
@@ -96,7 +101,9 @@ class RecoverableSessions:
         if session is None:
             self._miss(namespace, "unknown_session", "no session (expired, unknown or taken)")
             return auth, None, None
-        if not await self.recovery.resumable(session, offset):
+        async with self._claims:
+            resumable = await self.recovery.resumable(session, offset)
+        if not resumable:
             await self.recovery.forget(session)
             self._miss(namespace, "missed_too_much", "what the client missed is no longer kept")
             return auth, None, None
@@ -184,13 +191,16 @@ class RecoverableSessions:
                 await self._drained(eio_sid)
                 async with self._replays:
                     missed = await anext(slices, None)
-                    if missed is None or not self._holds(session.sid, eio_sid):
+                    if missed is None:  # all sent: was any of it dropped from the log since?
+                        complete = await self.recovery.resumable(session, offset)
+                        break
+                    if not self._holds(session.sid, eio_sid):
+                        complete = False
                         break
                     for args in missed:
                         self._replay(eio_sid, namespace, args)
                 await asyncio.sleep(0)  # let the node's other tasks run between slices
                 await checkpoints.reached("replaying", session.pid)
-            complete = await self.recovery.resumable(session, offset)
         except Unavailable:
             complete = False
         finally:
@@ -198,7 +208,10 @@ class RecoverableSessions:
         if not self._holds(session.sid, eio_sid):
             return False  # it dropped (kept again) or was taken over meanwhile
         if not complete or not self.manager.release(session.sid, eio_sid):
-            log.warning("recovery of %s: replay not completed; closing %s", namespace, eio_sid)
+            why = "the log went down or dropped part of it" if not complete else "held too much"
+            log.warning(
+                "recovery of %s: replay not completed (%s); closing %s", namespace, why, eio_sid
+            )
             await self.close(eio_sid)
             return False
         await checkpoints.reached("restored", session.pid)

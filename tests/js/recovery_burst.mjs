@@ -70,6 +70,10 @@ for await (const line of lines) {
   } else if (command === "back") {
     await Promise.all(clients.map(async (c) => {
       const back = connected(c.socket);
+      // From now on reconnecting by itself, as apps' clients do: one the node closes while
+      // it is behind (it could not finish its replay) comes back and recovers from there.
+      c.socket.io.reconnection(true);
+      c.socket.io.reconnectionDelay(200);
       c.socket.connect();
       await back;
       c.recovered = c.socket.recovered && c.socket.id === c.id;

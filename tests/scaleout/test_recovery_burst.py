@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from redis import asyncio as aioredis
 
 from socketsvc.scaleout.emitter import Emitter
@@ -125,6 +126,7 @@ async def test_a_burst_of_recoveries_keeps_the_node_responsive_and_loses_nothing
             if driver.returncode is None:
                 driver.kill()
             await driver.wait()
+            log = server.output
     print(f"slowest answers during the burst: {probe.worst}")
     assert probe.failures == []
     assert probe.worst["healthz"] < WORST and probe.worst["api"] < WORST, probe.worst
@@ -132,7 +134,22 @@ async def test_a_burst_of_recoveries_keeps_the_node_responsive_and_loses_nothing
     assert len(report) == CLIENTS
     assert [c["recovered"] for c in report] == [True] * CLIENTS
     wrong = [i for i, c in enumerate(report) if c["got"] != expected]
-    assert wrong == [], f"{len(wrong)} clients: {report[wrong[0]]['got'][:5]}..." if wrong else ""
+    if wrong:
+        first = mismatch(report[wrong[0]]["got"], expected)
+        pytest.fail(f"{len(wrong)} clients, the first: {first}; the node:\n{log[-3000:]}")
+
+
+def mismatch(got: list[int], expected: list[int]) -> str:
+    """How ``got`` differs from ``expected``: missing, repeated, where the order breaks."""
+    missing = sorted(set(expected) - set(got))
+    repeated = len(got) - len(set(got))
+    at = next((i for i, (g, e) in enumerate(zip(got, expected, strict=False)) if g != e), None)
+    return (
+        f"{len(got)} of {len(expected)}, missing {missing[:10]}{'...' if len(missing) > 10 else ''}"
+        f", {repeated} repeated, first difference at {at}: "
+        f"{got[at - 2 : at + 3] if at is not None else None} "
+        f"vs {expected[at - 2 : at + 3] if at is not None else None}"
+    )
 
 
 async def kept(redis_url: str, prefix: str, count: int) -> None:
