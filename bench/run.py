@@ -414,6 +414,7 @@ def run_one(
                 argv += ["--port2", str(servers[1].port)]
             timeout = deadline + 10
         res = run_loadgen(argv, timeout, pin)
+        add_cpu_per_op(sc, res)
         for node in servers:
             if node.proc.poll() is not None:
                 res = {"ok": False, "error": f"server died: {node.tail()}", **res}
@@ -429,6 +430,15 @@ def run_one(
             node.stop()
         if redis is not None:
             redis.stop()
+
+
+def add_cpu_per_op(sc: Scenario, res: dict[str, Any]) -> None:
+    """Server CPU µs per unit of a rate metric (per ack, connection, delivery), per run:
+    what the server pays for one, whether or not it was the bottleneck."""
+    metrics = res.get("metrics") or {}
+    rate, cpu = metrics.get(sc.metric), res.get("server_cpu_pct")
+    if sc.metric.endswith("_per_s") and rate and cpu is not None:
+        metrics["cpu_us_per_op"] = cpu / 100 / rate * 1e6
 
 
 # ---------------------------------------------------------------------------
@@ -508,6 +518,7 @@ def detail(sc: Scenario, m: dict[str, Any], ref: dict[str, Any] | None) -> str:
 def render_table(summary: list[dict[str, Any]], order: list[tuple[str, str, str]]) -> str:
     by_key = {(r["scenario"], r["format"], r["server"]): r for r in summary}
     headers = ["scenario", "format", "server", "result", "vs node", "detail", "LG cpu%", "srv cpu%"]
+    headers.append("srv µs/op (vs node)")
     rows = []
     for key in order:
         r = by_key.get(key)
@@ -522,7 +533,7 @@ def render_table(summary: list[dict[str, Any]], order: list[tuple[str, str, str]
                 text = "n/a (one format per endpoint)" if "one parser" in why else f"n/a ({why})"
             else:
                 text = f"FAILED ({str(r.get('error', ''))[:60]})"
-            rows.append([r["scenario"], r["format"], r["server"], text, "", "", "", ""])
+            rows.append([r["scenario"], r["format"], r["server"], text, "", "", "", "", ""])
             continue
         m = r["metrics"]
         ref_row = by_key.get((r["scenario"], r["format"], "node"))
@@ -540,6 +551,10 @@ def render_table(summary: list[dict[str, Any]], order: list[tuple[str, str, str]
         lg = r.get("lg_cpu_pct")
         lg_s = "-" if lg is None else f"{lg:.0f}{'!' if lg >= 90 else ''}"
         srv = r.get("server_cpu_pct")
+        per_op = m.get("cpu_us_per_op")
+        node_row = by_key.get((r["scenario"], r["format"], "node"))
+        node_op = node_row.get("metrics", {}).get("cpu_us_per_op") if node_row else None
+        per_op_s = "-" if per_op is None else f"{fmt_num(per_op)} ({ratio(per_op, node_op)})"
         rows.append(
             [
                 r["scenario"],
@@ -550,6 +565,7 @@ def render_table(summary: list[dict[str, Any]], order: list[tuple[str, str, str]
                 detail(sc, m, ref),
                 lg_s,
                 "-" if srv is None else f"{srv:.0f}",
+                per_op_s,
             ]
         )
     widths = [

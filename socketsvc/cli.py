@@ -1,4 +1,5 @@
-"""Command line: ``socketsvc serve`` (also ``python -m socketsvc serve``).
+"""Command line: ``socketsvc serve`` (also ``python -m socketsvc serve``), ``socketsvc
+contract`` and ``socketsvc hash-password``.
 
 Every setting is a flag, derived from the fields of :class:`~socketsvc.config.Settings`, so
 ``socketsvc serve --help`` always lists them all with their defaults. Configuration problems
@@ -14,6 +15,7 @@ import logging
 import sys
 import typing
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from socketsvc import __version__, config
@@ -41,6 +43,15 @@ Secrets (--jwt-secret, --api-key) given as flags are visible to every user of th
 the process list: set SOCKETSVC_JWT_SECRET / SOCKETSVC_API_KEY or the config file instead.
 """
 
+CONTRACT_EPILOG = """\
+  socketsvc contract --config app.toml --format typescript --output src/contract.ts
+  socketsvc contract --config app.toml --format asyncapi > asyncapi.json
+
+A parameter, return value or ServerEvent payload whose annotation has no JSON Schema or
+TypeScript form (a bytes Literal, a datetime sent to clients, a Python-only regex) is
+reported naming the namespace, method and parameter, with exit status 2.
+"""
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="socketsvc", description=DESCRIPTION)
@@ -59,6 +70,28 @@ def build_parser() -> argparse.ArgumentParser:
         if config.is_table(f.name):
             continue
         serve_flag(serve, f)
+    contract = commands.add_parser(
+        "contract",
+        help="write the event contract as TypeScript types or an AsyncAPI document",
+        description="Write the event contract of the namespaces a configuration serves (the\n"
+        "same file and SOCKETSVC_* variables as serve): what clients send, the acks, what the\n"
+        "server sends, read from the handler modules' annotations.",
+        epilog=CONTRACT_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    contract.add_argument(
+        "--config", metavar="FILE", help="TOML settings file (or $SOCKETSVC_CONFIG)"
+    )
+    contract.add_argument(
+        "--format",
+        required=True,
+        choices=("typescript", "asyncapi"),
+        help="typescript: interfaces for socket.io-client's typed Socket; asyncapi: an "
+        "AsyncAPI 3.0 document (JSON)",
+    )
+    contract.add_argument(
+        "--output", metavar="PATH", help="write to this file instead of standard output"
+    )
     commands.add_parser(
         "hash-password",
         help="print a bcrypt hash for admin_password_hash",
@@ -117,6 +150,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "hash-password":
         return hash_password()
+    if args.command == "contract":
+        return write_contract(args)
     try:
         settings = settings_from_args(args)
     except ConfigError as exc:
@@ -150,6 +185,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(
             f"socketsvc: cannot listen on {settings.host}:{settings.port}: {exc}", file=sys.stderr
         )
+        return 1
+    return 0
+
+
+def write_contract(args: argparse.Namespace) -> int:
+    """``socketsvc contract``: the contract on standard output or in ``--output`` (written
+    whole or not at all); a configuration or annotation it cannot show exits with status 2."""
+    from socketsvc.contract import ContractError, render
+
+    try:
+        text = render(config.load(args.config), args.format)
+    except ConfigError as exc:
+        print(f"socketsvc: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except ContractError as exc:
+        print(f"socketsvc: contract: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.output is None:
+        sys.stdout.write(text)
+        return 0
+    target = Path(args.output)
+    partial = target.with_name(f".{target.name}.partial")
+    try:
+        partial.write_text(text, encoding="utf-8")
+        partial.replace(target)
+    except OSError as exc:
+        print(f"socketsvc: cannot write {target}: {exc}", file=sys.stderr)
         return 1
     return 0
 

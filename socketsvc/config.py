@@ -123,6 +123,20 @@ class Settings:
     jwt_leeway: float = field(
         default=5.0, metadata=_doc("seconds of clock skew allowed on exp/nbf/iat")
     )
+    token_refresh_notice: float = field(
+        default=30.0,
+        metadata=_doc(
+            "seconds before a connection's token expires that the server emits auth:expiring; "
+            "0 = no notice (the connection is closed at exp + jwt_leeway unless refreshed)"
+        ),
+    )
+    revoked_hook: str = field(
+        default="",
+        metadata=_doc(
+            "deny-list check 'package.module:function', awaited as revoked(claims) -> bool at "
+            "connect and at token refresh; empty = nothing revoked"
+        ),
+    )
     name_claim: str = field(
         default="name", metadata=_doc("claim /chat takes display names from (falls back to sub)")
     )
@@ -355,6 +369,12 @@ def _validate_security(s: Settings) -> None:
         )
     if s.jwt_leeway < 0:
         raise ConfigError("jwt_leeway: must not be negative")
+    if s.token_refresh_notice < 0:
+        raise ConfigError("token_refresh_notice: must not be negative (0 = no notice)")
+    if s.revoked_hook and not HANDLER_PATH.match(s.revoked_hook):
+        raise ConfigError(
+            f"revoked_hook: {s.revoked_hook!r} is not a 'package.module:function' path"
+        )
     for name in (
         "max_connections_per_ip",
         "max_namespaces_per_connection",
@@ -470,6 +490,10 @@ def read_file(path: str | Path) -> dict[str, Any]:
     return values
 
 
+# Variables of socketsvc's own scripts (scripts/test, scripts/serve), not settings.
+SCRIPT_VARIABLES = frozenset({"pythons", "venv"})
+
+
 def read_env(environ: Mapping[str, str]) -> dict[str, Any]:
     """Settings from ``SOCKETSVC_<NAME>`` variables; unknown ones only warn (shared envs)."""
     values: dict[str, Any] = {}
@@ -478,7 +502,7 @@ def read_env(environ: Mapping[str, str]) -> dict[str, Any]:
             continue
         key = var[len(ENV_PREFIX) :].lower()
         if key not in FIELDS or is_table(key):
-            if not key.startswith("test_"):
+            if not key.startswith("test_") and key not in SCRIPT_VARIABLES:
                 log.warning("ignoring unknown environment variable %s", var)
             continue
         values[key] = cast(key, raw, f"environment variable {var}")

@@ -23,6 +23,10 @@ UNENCODABLE = "unencodable"
 UNAUTHORIZED = "unauthorized"
 TOKEN_EXPIRED = "token_expired"
 TOKEN_INVALID = "token_invalid"
+TOKEN_REVOKED = "token_revoked"
+# token refresh (``auth:refresh``) answers, besides the connect refusals
+TOKEN_SUBJECT_CHANGED = "token_subject_changed"
+AUTH_NOT_REQUIRED = "auth_not_required"
 RATE_LIMITED = "rate_limited"
 LIMIT_EXCEEDED = "limit_exceeded"
 
@@ -108,13 +112,6 @@ class UnsupportedValue(TypeError):
             "lists, tuples, maps with string keys or dataclasses"
         )
         self.type_name = type_name
-
-    @classmethod
-    def of(cls, data: Any, exc: BaseException) -> UnsupportedValue:
-        """For the data an encoder refused with ``exc`` (a TypeError)."""
-        from socketsvc.protocol.values import unsupported
-
-        return cls(unsupported(data) or str(exc).split("\n")[0][:80])
 
 
 class ConfigError(Exception):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextvars
+import enum
+import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal
@@ -49,6 +51,10 @@ class EchoNamespace(BaseNamespace):
     async def on_whoami(self, sid: str) -> Any:
         identity = self.identity(sid)
         return None if identity is None else dict(identity.claims)
+
+    async def on_expires(self, sid: str) -> int | None:
+        identity = self.identity(sid)
+        return None if identity is None else identity.expires
 
     async def on_point(self, sid: str, point: Point) -> dict[str, Any]:
         return {"sum": point.x + point.y, "label": point.label}
@@ -346,6 +352,27 @@ class Cell:
     blob: bytes = b""
 
 
+class Color(enum.Enum):
+    RED = "red"
+
+
+class Level(enum.IntEnum):
+    HIGH = 3
+
+
+class Pair(enum.Enum):
+    ORIGIN = (0, 0)
+
+
+ENUMS_AND_UUID = {
+    "color": Color.RED,
+    "level": Level.HIGH,
+    "pair": Pair.ORIGIN,
+    "id": uuid.UUID("12345678-1234-5678-1234-567812345678"),
+    "list": [Color.RED, Cell(1, 2)],
+}
+
+
 class ReturnsNamespace(BaseNamespace):
     """Return values and emits of every kind a handler author might try."""
 
@@ -377,4 +404,12 @@ class ReturnsNamespace(BaseNamespace):
 
     async def on_emit_cell(self, sid: str) -> str:
         await self.emit("cell", Cell(7, 8), to=sid)
+        return "emitted"
+
+    async def on_enums(self, sid: str) -> dict[str, Any]:
+        """Enum members of every kind, and a UUID, as a handler may hold them."""
+        return ENUMS_AND_UUID
+
+    async def on_emit_enums(self, sid: str) -> str:
+        await self.emit("enums", ENUMS_AND_UUID, to=sid)
         return "emitted"

@@ -22,7 +22,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
@@ -112,11 +112,11 @@ class AdminNamespace(BaseNamespace):
 
     # -- actions -------------------------------------------------------------------------------
 
-    async def dispatch(self, event: str, sid: str, args: tuple[Any, ...]) -> Any:
+    def resolve(
+        self, event: str, args: Sequence[Any]
+    ) -> tuple[Callable[..., Awaitable[Any]], Sequence[Any]]:
         """``_disconnect`` is not a name handler methods can have; everything else is."""
-        if event == "_disconnect":
-            return await super().dispatch("disconnect_sockets", sid, args)
-        return await super().dispatch(event, sid, args)
+        return super().resolve("disconnect_sockets" if event == "_disconnect" else event, args)
 
     def _writable(self) -> None:
         if self.read_only:
@@ -204,7 +204,7 @@ class AdminNamespace(BaseNamespace):
             ]
         if event == "event_sent":
             namespace, room, skip_sid, data, t = args
-            skip = set(skip_sid) if isinstance(skip_sid, list | tuple | set) else {skip_sid}
+            skip = set(skip_sid) if isinstance(skip_sid, (list, tuple, set)) else {skip_sid}
             sids = self._recipients(namespace, room, skip)
             return [(namespace, sid, data, iso(t)) for sid in sids[:MAX_SENT_REPORTS]]
         *rest, t = args
@@ -214,7 +214,7 @@ class AdminNamespace(BaseNamespace):
         manager = self.server.manager
         if namespace not in manager.rooms:
             return []
-        rooms = room if isinstance(room, list | tuple) else [room]
+        rooms = room if isinstance(room, (list, tuple)) else [room]
         found: dict[str, None] = {}
         for name in rooms:
             for sid, _ in manager.get_participants(namespace, name):

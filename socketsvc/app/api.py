@@ -14,6 +14,14 @@ integer past 2**53, nesting past :data:`MAX_DEPTH` levels); 408 when the body do
 arrive within ``body_timeout``; 503 ``shutting_down`` once this node has begun to shut down,
 whose clients are being closed (retry on another node). With an empty ``api_key`` the route
 does not exist (404).
+
+``POST /api/v1/disconnect`` (same key) closes connections on every node: ``{"subject": "u-1"}``
+(every connection whose token has that ``sub``), ``{"sid": "..."}`` (one namespace
+connection) or ``{"namespace": "/chat", "room": "lobby"}`` (everyone in the room); a
+``namespace`` beside ``subject`` or ``sid`` narrows it to that namespace. The clients get a
+DISCONNECT for the namespace (stock clients do not reconnect by themselves). Answers: 202
+``{"status": "accepted"}`` once this node's matches are being closed and the message is queued
+for the other nodes; 400 naming the bad field; 401, 408 and 503 as for emit.
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ from socketsvc.config import NAMESPACE_PATTERN
 from socketsvc.engine import answer_and_close
 from socketsvc.handlers.base import EVENT_NAME, RESERVED_EVENTS
 from socketsvc.protocol.json_format import MAX_SAFE_INT, has_lone_surrogate
+from socketsvc.sio.disconnects import Selection
 from socketsvc.sio.server import SocketServer
 
 BAD_REQUEST = "bad_request"
@@ -188,3 +197,40 @@ def _problem(value: Any, depth: int) -> str | None:
 
 def _error(status: int, code: str, message: str) -> web.Response:
     return web.json_response(errors.error_ack(code, message), status=status)
+
+
+def disconnect_route(
+    sio: SocketServer, api_key: str, body_timeout: float
+) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """The handler of ``POST /api/v1/disconnect``, bound to this node's server and key."""
+    expected = f"Bearer {api_key}".encode()
+
+    async def disconnect(request: web.Request) -> web.Response:
+        given = request.headers.get("Authorization", "").encode()
+        if not hmac.compare_digest(given, expected):
+            return _error(401, UNAUTHORIZED, "missing or wrong bearer token")
+        try:
+            raw = await _read(request, sio.stopping, body_timeout)
+        except (_Stopping, TimeoutError) as exc:
+            response = (
+                _stopping()
+                if isinstance(exc, _Stopping)
+                else _error(408, BAD_REQUEST, "body: not received within body_timeout")
+            )
+            await answer_and_close(request, response)
+            return response
+        try:
+            selection = Selection.of(json.loads(raw))
+        except RecursionError:
+            return _error(400, BAD_REQUEST, "body: nested too deeply")
+        except UnicodeDecodeError:
+            return _error(400, BAD_REQUEST, "body: not valid JSON")
+        except ValueError as exc:  # json.JSONDecodeError is one
+            text = "body: not valid JSON" if isinstance(exc, json.JSONDecodeError) else str(exc)
+            return _error(400, BAD_REQUEST, text)
+        if sio.stopping.is_set():
+            return _stopping()
+        sio.disconnect_clients(selection)
+        return web.json_response({"status": "accepted"}, status=202)
+
+    return disconnect

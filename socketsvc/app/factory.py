@@ -11,7 +11,7 @@ from aiohttp import web
 from socketsvc.admin.feed import ADMIN_FEED, AdminFeed
 from socketsvc.admin.namespace import AdminNamespace
 from socketsvc.app import health
-from socketsvc.app.api import emit_route
+from socketsvc.app.api import disconnect_route, emit_route
 from socketsvc.app.exposition import NodeCollector, metrics_route, registry_for
 from socketsvc.app.metrics import NamespaceLabels, NodeMetrics
 from socketsvc.config import Settings, node_name
@@ -79,6 +79,8 @@ def create_app(settings: Settings) -> web.Application:
     if settings.api_key:
         api = emit_route(sio, settings.api_key, settings.body_timeout)
         app.router.add_route("POST", "/api/v1/emit", api)
+        revoke = disconnect_route(sio, settings.api_key, settings.body_timeout)
+        app.router.add_route("POST", "/api/v1/disconnect", revoke)
     for backend in backends.all():
         app.cleanup_ctx.append(_running(backend))
     for handler in dict.fromkeys(route.handler for route in routes):

@@ -16,6 +16,10 @@ that. The contacts, each pinned by tests/engine/test_aiohttp_fence.py:
   transport, for direct frame writes and the slow-consumer backlog;
 - :func:`drop_http_parser` clears ``RequestHandler._parser`` on an upgraded connection, which
   has nothing left to parse (about 700 bytes per idle websocket);
+- :func:`share_mask_source` gives a server's websocket writer (``WebSocketResponse._writer``)
+  one mask source shared by all: each writer builds its own ``partial(random.getrandbits, 32)``
+  on aiohttp's one default ``Random``, and only a client's writer ever masks (264 bytes and a
+  garbage-collected object per idle websocket);
 - :func:`answer_and_close` writes a refusal and then force-closes the connection through
   ``request.protocol`` (aiohttp's ``RequestHandler``): otherwise aiohttp keeps reading the
   refused request's body for up to ``lingering_time`` (10 s), and if the client closes first
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import inspect
 import logging
@@ -34,6 +39,7 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp._websocket.reader import WebSocketDataQueue, WebSocketReader
+from aiohttp._websocket.writer import WebSocketWriter
 from aiohttp.helpers import DEFAULT_CHUNK_SIZE
 
 from socketsvc.dependencies import require
@@ -116,6 +122,20 @@ def write_transport(ws: web.WebSocketResponse) -> asyncio.WriteTransport | None:
         return None
     transport: asyncio.WriteTransport | None = writer.transport
     return transport
+
+
+# What every server-side writer's ``get_random_bits`` is: aiohttp's default ``Random``, 32 bits.
+MASK_SOURCE = functools.partial(
+    inspect.signature(WebSocketWriter).parameters["random"].default.getrandbits, 32
+)
+
+
+def share_mask_source(ws: web.WebSocketResponse) -> None:
+    """Swap a prepared server websocket's own copy of :data:`MASK_SOURCE` for the shared one
+    (a server's frames are never masked: the writer never calls it)."""
+    writer = ws._writer
+    if writer is not None and not writer.use_mask:
+        writer.get_random_bits = MASK_SOURCE
 
 
 def drop_http_parser(request: web.BaseRequest) -> None:

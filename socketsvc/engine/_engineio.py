@@ -32,10 +32,6 @@ class EngineIOServer(engineio.AsyncServer):  # type: ignore[misc]
 
     # -- socketsvc calls these: python-engineio's implementations ----------------------------
 
-    async def run_handler(self, event: str, *args: Any) -> Any:
-        """Call the application's ``event`` handler (``connect``, ``disconnect``), awaited."""
-        return await self._trigger_event(event, *args, run_async=False)
-
     def log_once(self, message: str, key: str) -> None:
         """Log an error the first time ``key`` is seen, then only at debug level."""
         self._log_error_once(message, key)

@@ -11,6 +11,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from .framing import CLOSE, NOOP, Item
+from .state import SessionState
 
 # Node's engine.io answers the poll that is pending when the probe completes at
 # once, and any later poll during the upgrade after its 100 ms "check" tick; a poll with
@@ -40,8 +41,10 @@ async def read_body(stream: Any, limit: int) -> bytearray | None:
     return body
 
 
-class PollingTransport:
+class PollingTransport(SessionState):
     """The long-polling half of ``EngineSession``."""
+
+    __slots__ = ()
 
     server: Any
     loop: asyncio.AbstractEventLoop

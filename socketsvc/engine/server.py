@@ -9,14 +9,15 @@ It knows nothing of Socket.IO. Only the aiohttp async mode is supported.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
-import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, NamedTuple
 
 from aiohttp import web
+from multidict import MultiMapping
 
-from ._aiohttp import answer_and_close, drop_http_parser
+from ._aiohttp import answer_and_close, drop_http_parser, share_mask_source
 from ._engineio import EngineIOServer
 from .coalescer import WriteCoalescer
 from .direct import websocket_response
@@ -38,6 +39,7 @@ from .responses import (
     refusal,
 )
 from .session import EngineSession
+from .timers import TimerList
 from .traffic import Traffic
 
 # Handle one MESSAGE's data as far as it goes without waiting; return the rest (None: done),
@@ -71,21 +73,52 @@ class EngineServer(EngineIOServer):
         self.policy = policy or EnginePolicy()
         self.observer = observer or EngineObserver()
         self.traffic = Traffic()
-        self._on_message = on_message
-        # per-session call_later timers replace the global monitor task
+        # Handle one MESSAGE as far as it goes without waiting; return the rest (None: done),
+        # which the transport awaits before it handles the session's next packet: the
+        # application's ``on_message`` itself when it gave one (no call in between).
+        self.deliver_message: MessageHandler = on_message or self._message_event
+        # Every session's heartbeat, in two timer lists (one per delay), replaces the global
+        # monitor task.
         self.start_service_task = False
+        self.ping_timers = TimerList(self.ping_interval, self._ping_due)
+        self.pong_timers = TimerList(self.ping_timeout, self._pong_missed)
+        self._open_tail = self._open_settings()  # of every OPEN packet: the settings are fixed
         self.coalescer = WriteCoalescer()
 
-    def deliver_message(self, sid: str, data: str | bytes) -> Awaitable[None] | None:
-        """Handle one MESSAGE as far as it goes without waiting; return the rest (None: done),
-        which the transport awaits before it handles the session's next packet.
-
-        The application's ``on_message`` when it gave one; else the "message" event handler
-        registered the python-engineio way, awaited as a whole."""
-        if self._on_message is not None:
-            return self._on_message(sid, data)
+    def _message_event(self, sid: str, data: str | bytes) -> Awaitable[None] | None:
+        """Without ``on_message``: the "message" event handler registered the python-engineio
+        way, awaited as a whole."""
         handler: Callable[[str, str | bytes], Awaitable[None]] = self.handlers["message"]
         return handler(sid, data)
+
+    def _ping_due(self, sid: str) -> None:
+        s = self.sockets.get(sid)
+        if s is not None:
+            s.ping_due()
+
+    def _pong_missed(self, sid: str) -> None:
+        s = self.sockets.get(sid)
+        if s is not None:
+            s.pong_missed()
+
+    async def call_handler(self, event: str, *args: Any) -> Any:
+        """The application's ``connect`` or ``disconnect`` handler, awaited, as python-engineio
+        runs it (a handler that raises is logged, and a connect handler that raises refuses
+        the connection; a cancelled one counts as returning None), without the closure and
+        coroutine-function check its generic event dispatch costs every connection."""
+        handler = self.handlers.get(event)
+        if handler is None:
+            return None
+        try:
+            result = handler(*args)
+            if inspect.isawaitable(result):
+                result = await result
+        except asyncio.CancelledError:
+            return None
+        except Exception:
+            self.logger.exception("%s handler error", event)
+            return False if event == "connect" else None
+        return result
 
     # ------------------------------------------------------------- plumbing
     def attach(self, app: web.Application, engineio_path: str = "engine.io") -> None:
@@ -96,23 +129,30 @@ class EngineServer(EngineIOServer):
 
     async def _prepare_websocket(self, request: web.Request) -> web.WebSocketResponse:
         """The websocket handshake; the connection's HTTP parser is freed, nothing is left
-        for it to parse."""
+        for it to parse, and its writer shares the mask source it never uses."""
         ws = websocket_response(self.max_http_buffer_size)
         await ws.prepare(request)
         drop_http_parser(request)
+        share_mask_source(ws)
         return ws
 
     def _open_packet(self, sid: str, transport: str) -> str:
+        # Written out rather than json.dumps'ed (it builds an encoder per call): the sid is
+        # URL-safe base64, the upgrades are transport names, the rest is fixed (_open_tail).
+        if transport == "websocket":  # nothing to upgrade to (python-engineio's rule)
+            upgrades = ""
+        else:
+            upgrades = ",".join(f'"{name}"' for name in self.upgrades_for(sid, transport))
+        return f'{{"sid":"{sid}","upgrades":[{upgrades}],{self._open_tail}'
+
+    def _open_settings(self) -> str:
         # Rule (EIO4 handshake): pingInterval/pingTimeout are integer
         # milliseconds; sub-second float seconds must not truncate to 0.
-        # Written out rather than json.dumps'ed (it builds an encoder per call): the sid is
-        # URL-safe base64, the upgrades are transport names, the rest are integers.
-        upgrades = ",".join(f'"{name}"' for name in self.upgrades_for(sid, transport))
         interval = round((self.ping_interval + self.ping_interval_grace_period) * 1000)
         timeout = round(self.ping_timeout * 1000)
         return (
-            f'{{"sid":"{sid}","upgrades":[{upgrades}],"pingInterval":{interval},'
-            f'"pingTimeout":{timeout},"maxPayload":{int(self.max_http_buffer_size)}}}'
+            f'"pingInterval":{interval},"pingTimeout":{timeout},'
+            f'"maxPayload":{int(self.max_http_buffer_size)}}}'
         )
 
     def live_session(self, sid: str) -> EngineSession:
@@ -134,9 +174,15 @@ class EngineServer(EngineIOServer):
             return
         if volatile and s.backlogged():
             return
-        for frame in frames:
-            s.enqueue(MESSAGE, frame)
         traffic = self.traffic
+        if len(frames) == 1:  # the usual case: one text or msgpack message
+            frame = frames[0]
+            s.push_message(frame)
+            traffic.messages_out += 1
+            traffic.bytes_out += len(frame)
+            return
+        for frame in frames:
+            s.push_message(frame)
         traffic.messages_out += len(frames)
         traffic.bytes_out += _size(frames)
 
@@ -167,33 +213,43 @@ class EngineServer(EngineIOServer):
 
     # --------------------------------------------------------------- requests
     async def handle_request(self, *args: Any, **kwargs: Any) -> web.StreamResponse:
+        # A websocket's whole life runs in this coroutine: it keeps few locals, since every
+        # one is memory held per connection (the rest is in _origin_refusal and _respond).
         request: web.Request = args[0]
         environ = RequestEnviron(request, self.policy.client_address)
+        r = self._origin_refusal(request, environ)
+        if r is None:
+            r = await self._route(request, environ)
+            if type(r) is WebSocketSession:
+                # Run the session here rather than down in _route: the fewer coroutine frames
+                # stay suspended for a connection's whole life, the less memory it holds (nor
+                # does this frame keep the tuple).
+                session, ws, upgrade = r
+                del r
+                await session.run_websocket(ws, upgrade=upgrade)
+                return ws
+        return await self._respond(request, environ, r)
+
+    def _origin_refusal(self, request: web.Request, environ: Mapping[str, Any]) -> Any:
+        """The answer to a request from an origin that is not allowed, else None."""
         allows_origin = self.policy.allows_origin
         if allows_origin is not None:
             if not allows_origin(request):
                 self.observer.handshake_refused("origin")
-                refused: web.StreamResponse = await self.make_response(
-                    error(FORBIDDEN, 403), environ
-                )
-                return refused
+                return error(FORBIDDEN, 403)
         elif self.cors_allowed_origins != []:
             origin = environ.get("HTTP_ORIGIN")
             if origin:
                 allowed = self.allowed_origins(environ)
                 if allowed is not None and origin not in allowed:
                     self.log_once(origin + " is not an accepted origin.", "bad-origin")
-                    resp: web.StreamResponse = await self.make_response(
-                        self.bad_request_response(origin + " is not an accepted origin."),
-                        environ,
-                    )
-                    return resp
-        r = await self._route(request, environ)
-        if type(r) is WebSocketSession:
-            # Run the session here rather than down in _route: the fewer coroutine frames
-            # stay suspended for a connection's whole life, the less memory it holds.
-            await r.session.run_websocket(r.ws, upgrade=r.upgrade)
-            return r.ws
+                    return self.bad_request_response(origin + " is not an accepted origin.")
+        return None
+
+    async def _respond(
+        self, request: web.Request, environ: Mapping[str, Any], r: Any
+    ) -> web.StreamResponse:
+        """The HTTP response for what ``_route`` (or the origin check) answered."""
         if isinstance(r, web.StreamResponse):
             return r
         if self.http_compression and len(r["response"]) >= self.compression_threshold:
@@ -212,30 +268,31 @@ class EngineServer(EngineIOServer):
 
     async def _route(self, request: web.Request, environ: Mapping[str, Any]) -> Any:
         method = request.method
-        query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
-        transport = query.get("transport", [None])[0]
-        sid = query.get("sid", [None])[0]
+        query = request.query  # parsed once per request (aiohttp keeps it for the handshake)
+        transport = _first(query, "transport")
+        sid = _first(query, "sid")
         if method == "OPTIONS":
             return self.ok_response()  # CORS preflight (python-engineio behaviour)
         # Rule (Node verify()): transport must be present and enabled, else 400
         # "Transport unknown" (python-engineio defaulted a missing one to polling).
-        if transport not in self.transports:
+        if transport is None or transport not in self.transports:
             self.log_once("Invalid transport", "bad-transport")
             return error(UNKNOWN_TRANSPORT)
         # Rule (EIO4 only): EIO must be 4 on every request.
-        if query.get("EIO") != ["4"]:
+        if [v for v in query.getall("EIO", ()) if v] != ["4"]:
             self.log_once("Unsupported Engine.IO protocol version", "bad-version")
             return error(UNSUPPORTED_PROTOCOL_VERSION)
         jsonp_index = None
-        if "j" in query:
+        j = _first(query, "j")
+        if j is not None:
             try:
-                jsonp_index = int(query["j"][0])
+                jsonp_index = int(j)
             except ValueError:
                 return error(BAD_REQUEST)
         is_ws = (
             method == "GET"
             and transport == "websocket"
-            and environ.get("HTTP_UPGRADE", "").lower() == "websocket"
+            and request.headers.get("Upgrade", "").lower() == "websocket"
         )
         if sid is None:
             # Rule (Node verify()): the handshake is GET only; anything else
@@ -357,7 +414,7 @@ class EngineServer(EngineIOServer):
         s.address = address
         self.sockets[sid] = s
         open_data = self._open_packet(sid, transport)
-        ret = await self.run_handler("connect", sid, environ)
+        ret = await self.call_handler("connect", sid, environ)
         if ret is not None and ret is not True:
             self.sockets.pop(sid, None)
             s.closed = True
@@ -388,7 +445,18 @@ class EngineServer(EngineIOServer):
         await self.disconnect()
         for s in list(self.sockets.values()):
             s.forget()  # no lingering CLOSE delivery after shutdown
+        self.ping_timers.cancel_all()
+        self.pong_timers.cancel_all()
         await super().shutdown()
+
+
+def _first(query: MultiMapping[str], name: str) -> str | None:
+    """The first non-empty value of ``name`` (``urllib.parse.parse_qs`` drops empty ones,
+    and Node treats ``sid=`` as no sid)."""
+    for value in query.getall(name, ()):
+        if value:
+            return value
+    return None
 
 
 def _size(frames: list[Any]) -> int:

@@ -7,14 +7,13 @@ its queue-based methods can be reached by mistake); python-engineio's server nee
 * outgoing packets go straight to the websocket (see ``websocket.py``) or to a plain
   list buffer that the pending long-polling GET (``polling.py``) or a websocket writer task,
   while a client has a backlog, takes; sending a message creates no task;
-* the heartbeat is two ``loop.call_later`` timers per session (next ping, pong
-  deadline) instead of a sleeping task per ping plus a global monitor task.
+* the heartbeat is two timers per session (next ping, pong deadline) in the server's timer
+  lists (``timers.py``), instead of a sleeping task per ping plus a global monitor task.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 from aiohttp import web
@@ -23,22 +22,23 @@ from engineio import packet as eio_packet
 from ._aiohttp import write_transport
 from .framing import CLOSE, MESSAGE, NOOP, PING, PONG, Item, ProtocolError, decode_packet, ws_frame
 from .polling import PollingTransport
-from .websocket import WebSocketTransport, can_write_now
+from .websocket import WRITE_HIGH_WATER, WebSocketTransport, can_write_now
 
 
 class EngineSession(WebSocketTransport, PollingTransport):
     """One Engine.IO session, over long-polling, websocket, or polling then websocket."""
 
+    __slots__ = ()
+
     def __init__(self, server: Any, sid: str) -> None:
         self.server = server
         self.sid = sid
-        self.last_ping: float | None = None
         self.connected = False
         self.upgrading = False
         self.upgraded = False
         self.closing = False
         self.closed = False
-        self.session: dict[str, Any] = {}  # python-engineio's per-session user data
+        self._session: dict[str, Any] | None = None  # see ``session``
         self.loop = asyncio.get_running_loop()
         self.buffer: list[Item] = []
         self._waiter: asyncio.Future[None] | None = None
@@ -53,18 +53,44 @@ class EngineSession(WebSocketTransport, PollingTransport):
         self._writer_task: asyncio.Task[None] | None = None
         self._send_close_on_flush = False  # polling: append CLOSE to the next poll
         self._finalize_handle: asyncio.TimerHandle | None = None
-        self._ping_handle: asyncio.TimerHandle | None = None
-        self._timeout_handle: asyncio.TimerHandle | None = None
+        self._pong_due = False  # a PING is out and its pong deadline runs
         self._timeout_refreshed = False
         self._close_task: asyncio.Task[None] | None = None
         self._upgrade_close_task: asyncio.Future[bool] | None = None
         self.buffered_bytes = 0  # size of the payloads in self.buffer
         self.address: str | None = None  # counted by the policy's connection counter
 
+    @property
+    def session(self) -> dict[str, Any]:
+        """python-engineio's per-session user data (python-socketio's ``save_session``),
+        created when first used: most connections never use it."""
+        session = self._session
+        if session is None:
+            session = self._session = {}
+        return session
+
+    @session.setter
+    def session(self, value: dict[str, Any]) -> None:
+        self._session = value
+
     # ------------------------------------------------------------------ output
     async def send(self, pkt: eio_packet.Packet) -> None:
         """Queue an engineio ``Packet`` (python-socketio API)."""
         self.enqueue(pkt.packet_type, pkt.data)
+
+    def push_message(self, data: str | bytes) -> None:
+        """Send one MESSAGE: the common case of :meth:`enqueue`, in a few steps. While the
+        websocket keeps up it is the only transport, is not closing, and has nothing
+        buffered (``_direct`` is set only then), so the frame goes straight out."""
+        direct = self._direct
+        if (
+            direct is not None
+            and not direct.is_closing()
+            and direct.get_write_buffer_size() <= WRITE_HIGH_WATER
+        ):
+            self.server.coalescer.write(direct, ws_frame(MESSAGE, data))
+        else:
+            self.enqueue(MESSAGE, data)
 
     def enqueue(
         self, ptype: int, data: Any = None, frame: bytes | None = None, now: bool = False
@@ -77,7 +103,7 @@ class EngineSession(WebSocketTransport, PollingTransport):
         # Rule (Node sendPacket): nothing is sent once the session is closing.
         if self.closing or self.closed:
             return
-        if data is not None and not isinstance(data, str | bytes):
+        if data is not None and not isinstance(data, (str, bytes)):
             if isinstance(data, bytearray):
                 data = bytes(data)
             else:
@@ -147,51 +173,48 @@ class EngineSession(WebSocketTransport, PollingTransport):
             self._writer_task = self.loop.create_task(self._ws_writer(self._ws))
 
     # --------------------------------------------------------------- heartbeat
+    # The timers are the server's: one list per delay for all sessions (engine/timers.py).
     def start_heartbeat(self) -> None:
         # Rule (EIO4 heartbeat): the server sends PING every pingInterval ...
-        self._ping_handle = self.loop.call_later(self.server.ping_interval, self._ping_due)
+        self.server.ping_timers.arm(self.sid)
 
-    def _ping_due(self) -> None:
-        self._ping_handle = None
+    def ping_due(self) -> None:
         if self.closing or self.closed:
             return
-        self.last_ping = time.time()
         self._timeout_refreshed = False
         self.enqueue(PING)
         # ... and closes the session if no PONG arrives within pingTimeout.
-        self._timeout_handle = self.loop.call_later(self.server.ping_timeout, self._ping_timed_out)
+        self._pong_due = True
+        self.server.pong_timers.arm(self.sid)
 
     def _on_pong(self) -> None:
-        if self._timeout_handle is not None:
-            self._timeout_handle.cancel()
-            self._timeout_handle = None
+        server = self.server
+        if self._pong_due:
+            self._pong_due = False
+            server.pong_timers.cancel(self.sid)
         # Rule (Node pingIntervalTimer.refresh()): next ping pingInterval after the pong.
-        if self._ping_handle is not None:
-            self._ping_handle.cancel()
-        self.start_heartbeat()
+        server.ping_timers.arm(self.sid)
 
     def _refresh_timeout_once(self) -> None:
         # Rule (Node Socket.onPacket): any non-pong packet received while a pong
         # is awaited refreshes the pong deadline once per ping cycle.
-        if self._timeout_handle is not None and not self._timeout_refreshed:
+        if self._pong_due and not self._timeout_refreshed:
             self._timeout_refreshed = True
-            self._timeout_handle.cancel()
-            self._timeout_handle = self.loop.call_later(
-                self.server.ping_timeout, self._ping_timed_out
-            )
+            self.server.pong_timers.arm(self.sid)
 
-    def _ping_timed_out(self) -> None:
-        self._timeout_handle = None
+    def pong_missed(self) -> None:
+        self._pong_due = False
         self.server.logger.info(
             "%s: pong timeout, closing session", self.sid, extra={"eio_sid": self.sid}
         )
         self.close_soon(self.server.reason.PING_TIMEOUT)
 
     def _cancel_timers(self) -> None:
-        for handle in (self._ping_handle, self._timeout_handle):
-            if handle is not None:
-                handle.cancel()
-        self._ping_handle = self._timeout_handle = None
+        server = self.server
+        server.ping_timers.cancel(self.sid)
+        if self._pong_due:
+            self._pong_due = False
+            server.pong_timers.cancel(self.sid)
 
     # ----------------------------------------------------------------- closing
     def close_soon(self, reason: str, send_close: bool = True) -> None:
@@ -222,7 +245,7 @@ class EngineSession(WebSocketTransport, PollingTransport):
             self._upgrade_close_task = asyncio.ensure_future(self._ws.close())
         linger = self._shutdown_transport(reason, abort)
         try:
-            await self.server.run_handler("disconnect", self.sid, reason)
+            await self.server.call_handler("disconnect", self.sid, reason)
         finally:
             self.closed = True
             if not linger:

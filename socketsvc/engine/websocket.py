@@ -19,6 +19,7 @@ from aiohttp import WSMsgType, web
 from ._aiohttp import write_transport
 from .direct import Deferred, direct_queue
 from .framing import ProtocolError, ws_frame
+from .state import SessionState
 
 # Above this many unsent bytes in the socket's write buffer, writes go through the writer task
 # and aiohttp's flow control instead of straight to the transport.
@@ -58,8 +59,10 @@ def frames_of(items: list[Any]) -> bytes:
     return b"".join(ws_frame(ptype, data) for ptype, data in items)
 
 
-class WebSocketTransport:
+class WebSocketTransport(SessionState):
     """The websocket half of ``EngineSession`` (upgrade, reader, writer)."""
+
+    __slots__ = ()
 
     server: Any
     sid: str
@@ -76,6 +79,7 @@ class WebSocketTransport:
     _ws_closing: bool
     _direct: asyncio.WriteTransport | None
     _writer_task: asyncio.Task[None] | None
+    _pong_due: bool
     _poll_request: web.Request | None
     _probed: bool
     _upgrade_settled: asyncio.Event | None
@@ -217,7 +221,8 @@ class WebSocketTransport:
             if raw[:1] != "4":
                 return self.receive_raw(raw, False)
             raw = raw[1:]
-        self._refresh_timeout_once()
+        if self._pong_due:  # a ping awaits its pong
+            self._refresh_timeout_once()
         try:
             return self.server.deliver_message(self.sid, raw)  # type: ignore[no-any-return]
         except Exception:  # the application's problem, not the transport's

@@ -6,6 +6,7 @@ from __future__ import annotations
 from socketsvc.handlers.base import BaseNamespace, event
 from socketsvc.handlers.chat import ChatNamespace
 from socketsvc.handlers.checks import HandlerError
+from socketsvc.handlers.events import ServerEvent
 from socketsvc.handlers.handshake import Handshake
 from socketsvc.handlers.schema import Length, Pattern
 from socketsvc.handlers.services import ServiceKey, Services
@@ -22,6 +23,7 @@ __all__ = [
     "Handshake",
     "Length",
     "Pattern",
+    "ServerEvent",
     "ServiceKey",
     "Services",
     "event",

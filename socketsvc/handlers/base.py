@@ -12,8 +12,8 @@ sid, namespace and event and answered as ``internal``; the connection always sta
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
-from typing import Any, ClassVar, TypeVar
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
+from typing import Any, ClassVar, TypeVar, overload
 
 import socketio
 
@@ -28,7 +28,9 @@ from socketsvc.handlers.checks import (
     class_name,
     event_specs,
     event_table,
+    server_event_table,
 )
+from socketsvc.handlers.events import Arguments, Calls, Emits, ServerEvent
 from socketsvc.handlers.handshake import Handshake
 from socketsvc.handlers.services import Services
 from socketsvc.security.auth import Identity
@@ -62,6 +64,8 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     """
 
     events: ClassVar[dict[str, str]] = {}
+    server_events: ClassVar[dict[str, ServerEvent[Any]]] = {}
+    """The server→client events the class declares (:class:`ServerEvent` attributes)."""
     # Connection-state recovery for this namespace, in seconds (None: the ``recovery_window``
     # setting; ``[namespace_recovery]`` in the settings overrides both). Recovery adds an
     # offset as the last argument of stored events: see README "Connection-state recovery".
@@ -78,6 +82,7 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls.events = event_table(cls)
+        cls.server_events = server_event_table(cls, BaseNamespace)
         check_lifecycle(cls, BaseNamespace)
         try:
             cls._specs = event_specs(cls, cls.events)
@@ -126,27 +131,40 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             return await getattr(self, f"on_{event}")(*args)
         return await self.dispatch(event, args[0], args[1:])
 
-    async def dispatch(self, event: str, sid: str, args: tuple[Any, ...]) -> Any:
+    async def dispatch(self, event: str, sid: str, args: Sequence[Any]) -> Any:
         """Run the handler for ``event`` and return its ack value, or an error ack."""
+        try:
+            function, parsed = self.resolve(event, args)
+            return await function(self, sid, *parsed)
+        except Exception as exc:
+            return self.failure(exc, event, sid)
+
+    def resolve(
+        self, event: str, args: Sequence[Any]
+    ) -> tuple[Callable[..., Awaitable[Any]], Sequence[Any]]:
+        """The function that handles ``event`` (called with this instance, the sid and the
+        arguments) and its arguments, parsed as its annotations declare. Raises
+        :class:`SocketsvcError` (``unknown_event``, ``invalid_payload``)."""
         spec = self._event_specs.get(event)
         if spec is None:
-            return errors.error_ack(
+            raise SocketsvcError(
                 errors.UNKNOWN_EVENT, f"no event '{event[:64]}' in namespace {self.namespace}"
             )
-        try:
-            if not spec.least <= len(args) <= spec.most:
-                raise SocketsvcError(
-                    errors.INVALID_PAYLOAD, f"wrong number of arguments for '{event}'"
-                )
-            if spec.parse is not None:  # None: nothing declared, the common Any/*args handler
-                args = spec.parse(args)
-            return await getattr(self, spec.attr)(sid, *args)
-        except SocketsvcError as exc:
+        if not spec.least <= len(args) <= spec.most:
+            raise SocketsvcError(errors.INVALID_PAYLOAD, f"wrong number of arguments for '{event}'")
+        if spec.parse is None:  # nothing declared, the common Any/*args handler
+            return spec.function, args
+        return spec.function, spec.parse(tuple(args))
+
+    def failure(self, exc: Exception, event: str, sid: str) -> dict[str, Any]:
+        """The error ack for what handling ``event`` raised: a :class:`SocketsvcError` as
+        its code and message, anything else logged here and answered ``internal``."""
+        if isinstance(exc, SocketsvcError):
             return exc.to_ack()
-        except UnsupportedValue as exc:  # emitted something no wire format carries
+        if isinstance(exc, UnsupportedValue):  # emitted something no wire format carries
             self.report_bug(event, exc.type_name, str(exc), sid)
             return errors.error_ack(errors.INTERNAL, "internal server error")
-        except RecursionError:
+        if isinstance(exc, RecursionError):
             # Client data nested deeper than the handler can walk (JSON parses up to 10^4
             # levels on Python 3.12+): the client's doing, one line per event, no traceback.
             self._log_deep(
@@ -157,13 +175,13 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 self.namespace,
             )
             return errors.error_ack(errors.INVALID_PAYLOAD, "data is nested too deeply")
-        except Exception:
-            log.exception(
-                "handler failed: sid=%s namespace=%s event=%s",
-                *(sid, self.namespace, event),
-                extra={"sid": sid, "namespace": self.namespace, "event": event},
-            )
-            return errors.error_ack(errors.INTERNAL, "internal server error")
+        log.error(
+            "handler failed: sid=%s namespace=%s event=%s",
+            *(sid, self.namespace, event),
+            exc_info=exc,
+            extra={"sid": sid, "namespace": self.namespace, "event": event},
+        )
+        return errors.error_ack(errors.INTERNAL, "internal server error")
 
     def report_bug(self, event: str, cause: str, text: str, sid: str) -> None:
         """Log a handler bug once per (class, event, cause); repeats go to debug level."""
@@ -209,16 +227,24 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     # -- identity and authorization -----------------------------------------------------------
 
     def identity(self, sid: str) -> Identity | None:
-        """The verified token claims of ``sid``'s connection, or None when anonymous."""
-        identity: Identity | None = self.server.security.identities.get(sid)
+        """The verified token claims of ``sid``'s connection, or None when anonymous; after an
+        ``auth:refresh``, the new token's (``.expires`` is its ``exp``)."""
+        identity: Identity | None = self.server.security.identity(sid)
         return identity
 
     async def can_join(self, sid: str, room: str) -> bool:
         """The authorization hook: whether ``sid`` may join ``room`` (everyone, by default).
 
         Consulted by :meth:`join` for every join; a False answers the client ``forbidden``.
+        Consulted again for each of the connection's rooms when it refreshes its token: a
+        room the new token no longer allows is left through :meth:`on_room_revoked`.
         """
         return True
+
+    async def on_room_revoked(self, sid: str, room: str) -> None:
+        """``sid`` refreshed its token and :meth:`can_join` no longer allows it in ``room``:
+        take it out (the default leaves the room; ``/chat`` also tells the room it left)."""
+        await self.leave(sid, room)
 
     # -- rooms -------------------------------------------------------------------------------
 
@@ -246,9 +272,30 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         """The rooms ``sid`` has joined, without its private sid room."""
         return [r for r in self.server.rooms(sid, namespace=self.namespace) if r != sid]
 
+    @overload
+    async def emit(
+        self, event: Emits[Arguments], /, *args: Arguments.args, **kwargs: Arguments.kwargs
+    ) -> None: ...
+
+    @overload
     async def emit(
         self,
         event: str,
+        data: Any = None,
+        to: Any = None,
+        room: Any = None,
+        skip_sid: Any = None,
+        namespace: str | None = None,
+        callback: Any = None,
+        ignore_queue: bool = False,
+        *,
+        volatile: bool = False,
+        once: Once | None = None,
+    ) -> None: ...
+
+    async def emit(  # type: ignore[misc]  # (the first overload's arguments: see ServerEvent)
+        self,
+        event: str | ServerEvent[Any],
         data: Any = None,
         to: Any = None,
         room: Any = None,
@@ -264,7 +311,10 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         (typing indicators, cursor moves) that is dropped for clients with a backlog instead
         of queueing behind what they have not read yet; ``once`` makes it at most once per
         key (a retried send, sio/once.py: when it was sent already, ``once.earlier`` holds
-        the first one's answer)."""
+        the first one's answer). ``event`` is a name or a declared :class:`ServerEvent`,
+        whose payload type mypy checks ``data`` against."""
+        if type(event) is not str:
+            event = event.name  # type: ignore[union-attr]
         if not volatile and once is None:
             await super().emit(
                 event,
@@ -287,8 +337,22 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             once=once,
         )
 
-    async def call(self, event: str, data: Any = None, *, to: str, timeout: float = 10.0) -> Any:
+    @overload
+    async def call(
+        self, event: Calls[Arguments], /, *args: Arguments.args, **kwargs: Arguments.kwargs
+    ) -> Any: ...
+
+    @overload
+    async def call(
+        self, event: str, data: Any = None, *, to: str, timeout: float = 10.0
+    ) -> Any: ...
+
+    async def call(  # type: ignore[misc]  # (the first overload's arguments: see ServerEvent)
+        self, event: str | ServerEvent[Any], data: Any = None, *, to: str, timeout: float = 10.0
+    ) -> Any:
         """Emit to one client and wait for its ack; raises :class:`AckTimeout` when none comes."""
+        if type(event) is not str:
+            event = event.name  # type: ignore[union-attr]
         try:
             return await self.server.call(
                 event, data, to=to, namespace=self.namespace, timeout=timeout

@@ -7,7 +7,8 @@ Wire contract (client code relies on it):
   ``joined {room, name}``. A connection with a token is named by its ``name_claim`` (else
   ``sub``); the ``name`` it sends is then ignored, so nobody can speak as another identity.
   Rooms starting with ``private_room_prefix`` need a token whose ``rooms_claim`` lists them
-  (``forbidden`` otherwise).
+  (``forbidden`` otherwise); a connection that refreshes its token (``auth:refresh``) to one
+  that no longer lists a room it is in leaves it, and the others get ``left``.
 - ``message {room, text, client_id?}`` -> ack ``{id, ts}``; others get
   ``message {id, room, name, text, ts}``. A send repeated with the same ``client_id`` (a retry
   after a lost ack) within ``chat_retry_window`` is answered with the first ack and not sent
@@ -38,11 +39,12 @@ import contextlib
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, NotRequired, TypedDict, cast
 
 from socketsvc import errors
 from socketsvc.errors import InvalidPayload, SocketsvcError, Unencodable
 from socketsvc.handlers.base import BaseNamespace
+from socketsvc.handlers.events import ServerEvent
 from socketsvc.handlers.schema import NOT_UNICODE, Length, Pattern
 from socketsvc.handlers.services import Services
 from socketsvc.protocol.json_format import has_lone_surrogate
@@ -71,6 +73,43 @@ class RoomRequest:
     room: Room
 
 
+class ChatMessage(TypedDict):
+    """A message as the room receives it (and as ``history`` returns it)."""
+
+    id: str  # server-assigned, hex
+    room: str
+    name: str
+    text: str
+    ts: int  # server time, milliseconds since the epoch
+
+
+class RoomMember(TypedDict):
+    """Someone in a room: who joined, left or is typing."""
+
+    room: str
+    name: str
+
+
+class JoinAck(TypedDict):
+    room: str
+    members: list[str]  # display names, the caller's included
+    history: NotRequired[list[ChatMessage]]  # when the join asked for it, oldest first
+
+
+class MessageAck(TypedDict):
+    id: str
+    ts: int
+
+
+class LeaveAck(TypedDict):
+    room: str
+
+
+class MembersAck(TypedDict):
+    room: str
+    members: list[str]
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -80,6 +119,11 @@ class ChatNamespace(BaseNamespace):
     connection's session, which recovery restores)."""
 
     recovery_window = 120.0
+
+    joined = ServerEvent[RoomMember](doc="someone joined a room you are in")
+    left = ServerEvent[RoomMember](doc="someone left a room you are in (or did not come back)")
+    message = ServerEvent[ChatMessage](doc="a message in a room you are in")
+    typing = ServerEvent[RoomMember](doc="someone is typing (best effort, volatile)")
 
     def __init__(self, namespace: str, services: Services) -> None:
         super().__init__(namespace, services)
@@ -91,6 +135,11 @@ class ChatNamespace(BaseNamespace):
             return True
         identity = self.identity(sid)
         return identity is not None and identity.listed(self.services.settings.rooms_claim, room)
+
+    async def on_room_revoked(self, sid: str, room: str) -> None:
+        """A refreshed token no longer lists ``room``: out of it, and the others are told."""
+        await self._depart(sid, room)
+        await self.leave(sid, room)
 
     def _display_name(self, sid: str, req: JoinRequest) -> str:
         identity = self.identity(sid)
@@ -104,7 +153,9 @@ class ChatNamespace(BaseNamespace):
             raise SocketsvcError(errors.INVALID_PAYLOAD, "'name' is required")
         return req.name
 
-    async def on_join(self, sid: str, req: JoinRequest) -> dict[str, Any]:
+    async def on_join(self, sid: str, req: JoinRequest) -> JoinAck:
+        """Join a room (named by the token, else by ``name``); the room is told ``joined``.
+        The ack lists its members, and its latest messages when ``history`` asks."""
         presence = self.services.presence
         name = self._display_name(sid, req)
         rejoin = await presence.name_of(self.namespace, req.room, sid) is not None
@@ -113,34 +164,38 @@ class ChatNamespace(BaseNamespace):
         async with self.session(sid) as session:
             session.setdefault("names", {})[req.room] = name
         if not rejoin:
-            await self._announce("joined", {"room": req.room, "name": name}, req.room, sid)
-        ack: dict[str, Any] = {
+            await self._announce(self.joined, {"room": req.room, "name": name}, req.room, sid)
+        ack: JoinAck = {
             "room": req.room,
             "members": await presence.members(self.namespace, req.room),
         }
         if req.history:
             count = min(req.history, self.services.settings.chat_history)
-            ack["history"] = await self.services.archive.recent(self.namespace, req.room, count)
+            history = await self.services.archive.recent(self.namespace, req.room, count)
+            ack["history"] = cast("list[ChatMessage]", history)  # what on_message appended
         return ack
 
-    async def on_message(self, sid: str, req: MessageRequest) -> dict[str, Any]:
+    async def on_message(self, sid: str, req: MessageRequest) -> MessageAck:
+        """Say something in a room; a retry with the same ``client_id`` is answered with the
+        first ack and not delivered again."""
         name = await self._name_in(sid, req.room)
-        message = {
+        message: ChatMessage = {
             "id": uuid.uuid4().hex,
             "room": req.room,
             "name": name,
             "text": req.text,
             "ts": now_ms(),
         }
-        ack = {"id": message["id"], "ts": message["ts"]}
+        ack: MessageAck = {"id": message["id"], "ts": message["ts"]}
         once = None
         if req.client_id is not None:
             key = f"{self._sender(sid)}:{req.client_id}"
             once = Once(key, ack, self.services.settings.chat_retry_window)
-        await self.emit("message", message, to=req.room, skip_sid=sid, once=once)
+        await self.emit(self.message, message, to=req.room, skip_sid=sid, once=once)
         if once is not None and once.earlier is not None:
-            return dict(once.earlier)  # a retry of a message already sent
-        await self.services.archive.append(self.namespace, req.room, message)
+            return cast(MessageAck, once.earlier)  # a retry of a message already sent
+        stored = cast("dict[str, Any]", message)  # (a cast by name: no typing object per message)
+        await self.services.archive.append(self.namespace, req.room, stored)
         return ack
 
     def _sender(self, sid: str) -> str:
@@ -152,19 +207,22 @@ class ChatNamespace(BaseNamespace):
         pid = self.server.session_pid(sid)
         return f"pid:{pid}" if pid is not None else f"sid:{sid}"
 
-    async def on_leave(self, sid: str, req: RoomRequest) -> dict[str, Any]:
+    async def on_leave(self, sid: str, req: RoomRequest) -> LeaveAck:
+        """Leave a room; the room is told ``left``."""
         await self._name_in(sid, req.room)
         await self._depart(sid, req.room)
         await self.leave(sid, req.room)
         return {"room": req.room}
 
     async def on_typing(self, sid: str, req: RoomRequest) -> None:
+        """Tell a room one is typing (best effort, no ack needed)."""
         name = await self._name_in(sid, req.room)
         await self.emit(
-            "typing", {"room": req.room, "name": name}, to=req.room, skip_sid=sid, volatile=True
+            self.typing, {"room": req.room, "name": name}, to=req.room, skip_sid=sid, volatile=True
         )
 
-    async def on_members(self, sid: str, req: RoomRequest) -> dict[str, Any]:
+    async def on_members(self, sid: str, req: RoomRequest) -> MembersAck:
+        """The display names in a room one is in."""
         await self._name_in(sid, req.room)
         return {
             "room": req.room,
@@ -206,7 +264,7 @@ class ChatNamespace(BaseNamespace):
         for room in rooms:
             name = await presence.remove(self.namespace, room, sid)
             if name is not None and not await presence.has(self.namespace, room, sid):
-                await self._announce("left", {"room": room, "name": name}, room, sid)
+                await self._announce(self.left, {"room": room, "name": name}, room, sid)
 
     async def _name_in(self, sid: str, room: str) -> str:
         name = await self.services.presence.name_of(self.namespace, room, sid)
@@ -217,9 +275,11 @@ class ChatNamespace(BaseNamespace):
     async def _depart(self, sid: str, room: str) -> None:
         name = await self.services.presence.remove(self.namespace, room, sid)
         if name is not None:
-            await self._announce("left", {"room": room, "name": name}, room, sid)
+            await self._announce(self.left, {"room": room, "name": name}, room, sid)
 
-    async def _announce(self, event: str, data: dict[str, Any], room: str, sid: str) -> None:
+    async def _announce(
+        self, event: ServerEvent[RoomMember], data: RoomMember, room: str, sid: str
+    ) -> None:
         """Tell the rest of the room; what some client cannot receive was logged by the
         fan-out and does not undo what was announced."""
         with contextlib.suppress(Unencodable):

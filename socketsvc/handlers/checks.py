@@ -12,16 +12,26 @@ from __future__ import annotations
 import inspect
 import re
 import typing
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple
 
 from socketsvc.errors import InvalidPayload
 
 from . import schema
+from .events import ServerEvent
 
 EVENT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.:-]{0,63}$")
+TOKEN_REFRESH = "auth:refresh"  # answered by the server itself, before any handler (sio/)
 RESERVED_EVENTS = frozenset(
-    {"connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"}
+    {
+        "connect",
+        "connect_error",
+        "disconnect",
+        "disconnecting",
+        "newListener",
+        "removeListener",
+        TOKEN_REFRESH,
+    }
 )
 # Methods the server calls, with the arguments it passes (after self) and how to write them.
 LIFECYCLE = {
@@ -29,6 +39,7 @@ LIFECYCLE = {
     "after_connect": (("sid",), "async def after_connect(self, sid)"),
     "on_disconnect": (("sid", "reason"), "async def on_disconnect(self, sid, reason)"),
     "can_join": (("sid", "room"), "async def can_join(self, sid, room)"),
+    "on_room_revoked": (("sid", "room"), "async def on_room_revoked(self, sid, room)"),
     "on_release": ((), "async def on_release(self)"),
 }
 
@@ -38,13 +49,15 @@ class HandlerError(TypeError):
 
 
 class EventSpec(NamedTuple):
-    """How one event is dispatched: the method, how many arguments it takes, and the parser
-    of its declared arguments (None when nothing is declared: no per-event work)."""
+    """How one event is dispatched: the method (its name, and the function the class holds
+    under it), how many arguments it takes, and the parser of its declared arguments (None
+    when nothing is declared: no per-event work)."""
 
     attr: str
     least: int
     most: float
     parse: Callable[[tuple[Any, ...]], tuple[Any, ...]] | None
+    function: Callable[..., Awaitable[Any]]
 
 
 def event_table(cls: type) -> dict[str, str]:
@@ -69,6 +82,33 @@ def event_table(cls: type) -> dict[str, str]:
         if name in table:
             raise HandlerError(f"{where}: event {name!r} is also handled by {table[name]}")
         table[name] = attr
+    return table
+
+
+def server_event_table(cls: type, base: type) -> dict[str, ServerEvent[Any]]:
+    """Event name -> the class's :class:`ServerEvent` declarations (its own and inherited);
+    a declaration must have an event name and must not hide a method of ``base``."""
+    declared: dict[str, ServerEvent[Any]] = {}  # by attribute: a subclass may override one
+    for klass in reversed(cls.__mro__):
+        for attr, value in vars(klass).items():
+            if isinstance(value, ServerEvent):
+                declared[attr] = value
+            else:
+                declared.pop(attr, None)
+    table: dict[str, ServerEvent[Any]] = {}
+    for attr, declaration in declared.items():
+        where = f"{class_name(cls)}.{attr}"
+        if hasattr(base, attr):
+            raise HandlerError(
+                f"{where}: a ServerEvent would hide BaseNamespace.{attr}: name the attribute "
+                f"otherwise and give the event name, ServerEvent[...]({attr!r})"
+            )
+        name = declaration.name
+        if not EVENT_NAME.match(name) or name in RESERVED_EVENTS:
+            raise HandlerError(f"{where}: {name!r} cannot be an event name")
+        if name in table:
+            raise HandlerError(f"{where}: event {name!r} is also declared by {table[name].attr}")
+        table[name] = declaration
     return table
 
 
@@ -112,23 +152,52 @@ def event_specs(cls: type, events: dict[str, str]) -> dict[str, EventSpec]:
     return {name: _spec(cls, attr) for name, attr in events.items()}
 
 
-def _spec(cls: type, attr: str) -> EventSpec:
+class Argument(NamedTuple):
+    """One positional parameter of an event handler: what a client passes."""
+
+    name: str
+    annotation: Any  # Any when not annotated
+    required: bool
+
+
+class Arguments(NamedTuple):
+    """What a client passes to an event handler (after ``self`` and ``sid``): the positional
+    parameters, the type of ``*args`` items if it takes them, and the return annotation (the
+    ack). Validation (here) and the published contract (socketsvc.contract) both read this."""
+
+    positional: list[Argument]
+    rest: Any | None  # the annotation of *args items; None: no *args
+    returns: Any  # Any when not annotated
+
+
+def arguments(cls: type, attr: str) -> Arguments:
+    """Raises ``NameError`` while an annotation names something not defined yet."""
     method = getattr(cls, attr)
     params = list(inspect.signature(method).parameters.values())[2:]  # self, sid
     hints = typing.get_type_hints(method, include_extras=True)
-    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    required = sum(1 for p in positional if p.default is p.empty)
-    variadic = any(p.kind == p.VAR_POSITIONAL for p in params)
-    most = float("inf") if variadic else len(positional)
+    positional = [
+        Argument(p.name, hints.get(p.name, Any), p.default is p.empty)
+        for p in params
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    rest = next((hints.get(p.name, Any) for p in params if p.kind == p.VAR_POSITIONAL), None)
+    return Arguments(positional, rest, hints.get("return", Any))
+
+
+def _spec(cls: type, attr: str) -> EventSpec:
+    method = getattr(cls, attr)
+    positional, rest, _ = arguments(cls, attr)
+    required = sum(1 for a in positional if a.required)
+    most = float("inf") if rest is not None else len(positional)
     validators: list[tuple[str, schema.Validator]] = []
-    for p in positional:
+    for a in positional:
         try:
-            validators.append((p.name, schema.compile(hints.get(p.name, Any))))
+            validators.append((a.name, schema.compile(a.annotation)))
         except schema.SchemaError as exc:
-            raise HandlerError(f"{class_name(cls)}.{attr}: parameter '{p.name}': {exc}") from None
+            raise HandlerError(f"{class_name(cls)}.{attr}: parameter '{a.name}': {exc}") from None
     if all(v is schema.identity for _, v in validators):
-        return EventSpec(attr, required, most, None)  # nothing declared: no parsing at all
-    return EventSpec(attr, required, most, argument_parser(validators))
+        return EventSpec(attr, required, most, None, method)  # nothing declared: no parsing
+    return EventSpec(attr, required, most, argument_parser(validators), method)
 
 
 def argument_parser(

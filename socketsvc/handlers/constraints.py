@@ -69,6 +69,9 @@ class Constraints:
     bounds: list[Bound] = field(default_factory=list)
     patterns: list[tuple[re.Pattern[str], str]] = field(default_factory=list)
     others: list[Check] = field(default_factory=list)  # MultipleOf, Predicate
+    # What ``others`` checks, for the published contract (socketsvc.contract)
+    multiples: list[Any] = field(default_factory=list)
+    predicates: list[str] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return self.sized or bool(self.bounds or self.patterns or self.others)
@@ -113,8 +116,10 @@ def constraints_of(metadata: list[Any], base: Any) -> Constraints:
         elif isinstance(meta, at.MultipleOf):
             _require(base, _NUMERIC, meta, "is not a number")
             plan.others.append(_multiple(meta.multiple_of))
+            plan.multiples.append(meta.multiple_of)
         elif isinstance(meta, at.Predicate):
             plan.others.append(_predicate(meta.func))
+            plan.predicates.append(predicate_name(meta.func))
         elif isinstance(meta, at.BaseMetadata):
             raise SchemaError(f"{meta!r} is not supported on a payload")
     return plan
@@ -195,8 +200,12 @@ def _multiple(step: Any) -> Check:
     return check
 
 
+def predicate_name(func: Callable[[Any], Any]) -> str:
+    return getattr(func, "__qualname__", None) or repr(func)
+
+
 def _predicate(func: Callable[[Any], Any]) -> Check:
-    name = getattr(func, "__qualname__", repr(func))
+    name = predicate_name(func)
 
     def check(value: Any) -> None:
         if not func(value):

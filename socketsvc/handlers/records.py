@@ -36,16 +36,26 @@ class Field(NamedTuple):
 
     @property
     def required(self) -> bool:
-        return self.spec.default is _MISSING and self.spec.default_factory is _MISSING
+        return is_required(self.spec)
 
     @property
     def nullable(self) -> bool:
-        kind = self.annotation
-        if typing.get_origin(kind) is Annotated:
-            kind = typing.get_args(kind)[0]
-        return kind is Any or (
-            typing.get_origin(kind) in (Union, types.UnionType) and _NONE in typing.get_args(kind)
-        )
+        return is_nullable(self.annotation)
+
+
+def is_required(spec: dataclasses.Field[Any]) -> bool:
+    """A field without a default: absent (or null, unless nullable) is refused."""
+    return spec.default is _MISSING and spec.default_factory is _MISSING
+
+
+def is_nullable(annotation: Any) -> bool:
+    """Whether a field takes null as a value (``X | None`` or ``Any``)."""
+    kind = annotation
+    if typing.get_origin(kind) is Annotated:
+        kind = typing.get_args(kind)[0]
+    return kind is Any or (
+        typing.get_origin(kind) in (Union, types.UnionType) and _NONE in typing.get_args(kind)
+    )
 
 
 def within(exc: InvalidPayload, key: str) -> InvalidPayload:

@@ -30,10 +30,21 @@ from typing import Annotated, Any, Literal, Union
 from socketsvc.errors import InvalidPayload
 from socketsvc.protocol.json_format import has_lone_surrogate
 
-from .constraints import Length, Pattern, SchemaError, constraints_of, type_name
+from .constraints import Constraints, Length, Pattern, SchemaError, type_name
+from .reader import SCALARS, Reader, is_schema
 from .records import Field, record, within
 
-__all__ = ["Length", "Pattern", "SchemaError", "compile", "describe", "parse", "within"]
+__all__ = [
+    "Length",
+    "Pattern",
+    "Reader",
+    "SchemaError",
+    "compile",
+    "describe",
+    "is_schema",
+    "parse",
+    "within",
+]
 
 Validator = Callable[[Any], Any]
 """Returns the value converted (dataclasses instantiated, arrays as tuples where declared) or
@@ -42,11 +53,6 @@ raises :class:`InvalidPayload` with a field path relative to the value."""
 NOT_UNICODE = "must be valid Unicode (it holds a lone surrogate)"
 _MISSING = dataclasses.MISSING
 _NONE = type(None)
-
-
-def is_schema(kind: Any) -> bool:
-    """Whether an annotation is a dataclass payload."""
-    return dataclasses.is_dataclass(kind) and isinstance(kind, type)
 
 
 def identity(value: Any) -> Any:
@@ -70,53 +76,27 @@ def parse(kind: Any, value: Any, path: str = "") -> Any:
         raise within(exc, path) from None
 
 
-class _Compiler:
+class _Compiler(Reader[Validator]):
     """Builds validators; ``dataclasses`` holds the ones being built, for recursive types."""
 
     def __init__(self) -> None:
         self.dataclasses: dict[type, list[Validator]] = {}
 
-    def build(self, kind: Any) -> Validator:
-        if kind is Any:
-            return identity
-        if kind is None or kind is _NONE:
-            return _none
-        origin = typing.get_origin(kind)
-        if origin is Annotated:
-            base, *metadata = typing.get_args(kind)
-            inner = self.build(base)
-            checks = constraints_of(metadata, base).checks()
-            return _annotated(inner, checks, base) if checks else inner
-        if origin in (Union, types.UnionType):
-            return self._union(kind)
-        if origin is Literal:
-            return _literal(typing.get_args(kind))
-        if isinstance(kind, type) and issubclass(kind, enum.Enum):
-            return _enum(kind)
-        if is_schema(kind):
-            return self._dataclass(kind)
-        if kind is list or origin is list:
-            (item,) = typing.get_args(kind) or (Any,)
-            return _list(self.build(item))
-        if kind is tuple or origin is tuple:
-            return self._tuple(typing.get_args(kind))
-        if kind is dict or origin is dict:
-            key, item = typing.get_args(kind) or (str, Any)
-            if key not in (str, Any):
-                raise SchemaError(f"{type_name(kind)}: map keys from a client are strings")
-            return _dict(self.build(item))
-        scalar = _SCALARS.get(kind)
-        if scalar is None:
-            raise SchemaError(
-                f"{type_name(kind)} cannot come from a client: use str, int, float, bool, bytes, "
-                "None, list, tuple, dict[str, ...], a dataclass, Literal or an Enum"
-            )
-        return scalar
+    def anything(self) -> Validator:
+        return identity
 
-    def _union(self, kind: Any) -> Validator:
-        options = [o for o in typing.get_args(kind) if o is not _NONE]
-        optional = len(options) < len(typing.get_args(kind))
-        validators = [self.build(o) for o in options]
+    def null(self) -> Validator:
+        return _none
+
+    def scalar(self, kind: type) -> Validator:
+        return _SCALARS[kind]
+
+    def annotated(self, base: Any, inner: Validator, plan: Constraints) -> Validator:
+        checks = plan.checks()
+        return _annotated(inner, checks, base) if checks else inner
+
+    def union(self, kind: Any, options: list[Validator], optional: bool) -> Validator:
+        validators = options
         described = describe(kind)
 
         def union(value: Any) -> Any:
@@ -134,25 +114,31 @@ class _Compiler:
 
         return union
 
-    def _tuple(self, items: tuple[Any, ...]) -> Validator:
-        if not items or (len(items) == 2 and items[1] is Ellipsis):
-            return _variadic_tuple(self.build(items[0] if items else Any))
-        if items == ((),):  # tuple[()]
-            items = ()
-        return _fixed_tuple([self.build(i) for i in items])
+    def literal(self, options: tuple[Any, ...]) -> Validator:
+        return _literal(options)
 
-    def _dataclass(self, kind: type) -> Validator:
+    def enumeration(self, kind: type[enum.Enum]) -> Validator:
+        return _enum(kind)
+
+    def list_of(self, item: Validator) -> Validator:
+        return _list(item)
+
+    def variadic_tuple(self, item: Validator) -> Validator:
+        return _variadic_tuple(item)
+
+    def fixed_tuple(self, items: list[Validator]) -> Validator:
+        return _fixed_tuple(items)
+
+    def map_of(self, item: Validator) -> Validator:
+        return _dict(item)
+
+    def dataclass(self, kind: type) -> Validator:
         building = self.dataclasses.get(kind)
         if building is not None:  # a recursive type: refer to the one being built
             return lambda value: building[0](value)
         cell: list[Validator] = []
         self.dataclasses[kind] = cell
-        hints = typing.get_type_hints(kind, include_extras=True)
-        fields = [
-            Field(f.name, hints[f.name], self.build(hints[f.name]), f)
-            for f in dataclasses.fields(kind)
-            if f.init
-        ]
+        fields = [Field(f.name, hint, self.build(hint), f) for f, hint in self.init_fields(kind)]
         cell.append(record(kind, fields, _SCALARS))
         del self.dataclasses[kind]
         return cell[0]
@@ -183,7 +169,7 @@ def _int(value: Any) -> Any:
 def _float(value: Any) -> Any:
     if type(value) is float:
         return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     raise InvalidPayload("", "must be a number")
 
@@ -197,12 +183,14 @@ def _bool(value: Any) -> Any:
 def _bytes(value: Any) -> Any:
     if type(value) is bytes:
         return value
-    if isinstance(value, bytes | bytearray | memoryview):
+    if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value)
     raise InvalidPayload("", "must be binary data")
 
 
-_SCALARS: dict[Any, Validator] = {str: _str, int: _int, float: _float, bool: _bool, bytes: _bytes}
+_SCALARS: dict[Any, Validator] = dict(
+    zip(SCALARS, (_str, _int, _float, _bool, _bytes), strict=True)
+)
 
 
 def _list(item: Validator) -> Validator:
@@ -264,9 +252,6 @@ def _dict(item: Validator) -> Validator:
 
 
 def _literal(options: tuple[Any, ...]) -> Validator:
-    for option in options:
-        if not isinstance(option, str | int | bool | bytes) and option is not None:
-            raise SchemaError(f"Literal[{option!r}] cannot come from a client")
     # By type and value: Literal[1] must not accept True, which equals 1.
     allowed = {(type(o), o) for o in options}
     shown = ", ".join(repr(o) for o in options)
@@ -285,10 +270,8 @@ def _literal(options: tuple[Any, ...]) -> Validator:
 def _enum(kind: type[enum.Enum]) -> Validator:
     """By value; ``IntEnum`` values must arrive as integers, ``StrEnum`` ones as strings."""
     members: dict[tuple[type, Any], enum.Enum] = {}
-    for member in kind:
+    for member in kind:  # values checked by Reader.check_enum
         value = member.value
-        if isinstance(value, bool) or not isinstance(value, str | int):
-            raise SchemaError(f"{kind.__name__}.{member.name}: enum values must be str or int")
         members[(str if isinstance(value, str) else int, value)] = member
     shown = ", ".join(repr(m.value) for m in kind)
 

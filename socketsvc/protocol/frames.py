@@ -9,10 +9,10 @@ import msgpack
 
 from socketsvc.errors import Unencodable, UnsupportedValue
 
-from .json_format import JsonPacket, dumps, may_hold_unsafe_int, reject_unsafe_ints
+from .json_format import JsonPacket, dumps
 from .msgpack_format import MsgPackPacket
 from .packets import BINARY_ACK, BINARY_EVENT
-from .values import fields_of, plain
+from .values import fields_of, plain, unsupported_value
 
 PacketClass = type[JsonPacket] | type[MsgPackPacket]
 FORMATS: dict[str, PacketClass] = {"json": JsonPacket, "msgpack": MsgPackPacket}
@@ -41,7 +41,7 @@ def encode_frames(
             return [_PACKER.pack(packet)]
         except TypeError as exc:
             _PACKER.reset()
-            raise UnsupportedValue.of(data, exc) from None
+            raise unsupported_value(data, exc) from None
         except (OverflowError, ValueError) as exc:
             _PACKER.reset()
             raise Unencodable.from_exception("msgpack", exc) from None
@@ -57,12 +57,13 @@ def encode_frames(
                 except UnsupportedValue:  # perhaps bytes inside a dataclass: the slow way
                     encoded = cls(kind, data=plain(data), namespace=namespace, id=id).encode()
                 return encoded if isinstance(encoded, list) else [encoded]
-            if may_hold_unsafe_int(body):
-                reject_unsafe_ints(data)
         except (ValueError, RecursionError) as exc:
             raise Unencodable.from_exception("json", exc) from None
-    prefix = str(kind) if namespace == "/" else f"{kind}{namespace},"
+    prefix = _DIGITS[kind] if namespace == "/" else f"{kind}{namespace},"
     return [prefix + body if id is None else f"{prefix}{id}{body}"]
+
+
+_DIGITS = "0123456"  # a packet type's digit: cheaper than str(kind)
 
 
 _PACKER = msgpack.Packer(autoreset=True, default=fields_of)

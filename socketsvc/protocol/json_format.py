@@ -4,14 +4,14 @@ input and exact on output."""
 from __future__ import annotations
 
 import json
+import json.scanner
 import re
-from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
-from json.scanner import c_make_scanner  # type: ignore[attr-defined]
 from typing import Any
 
+import orjson
 from socketio import packet as sio_packet
 
-from socketsvc.errors import Unencodable, UnsupportedValue
+from socketsvc.errors import Unencodable
 
 from .packets import (
     BINARY_ACK,
@@ -23,31 +23,64 @@ from .packets import (
     check,
     is_digits,
 )
-from .values import fields_of
+from .values import fields_of, unsupported_value
 
 
 def _reject_constant(text: str) -> Any:
     raise PacketError(f"{text} is not valid JSON")
 
 
-# The C encoder and scanner of the json module, built once: json.dumps/loads with options
-# construct new ones on every call, which costs more than encoding a small packet.
-# Integer literals are bounded by Python's int_max_str_digits (4300 digits).
-_c_encode = c_make_encoder(None, fields_of, encode_basestring, None, ":", ",", False, False, False)
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
-_c_scan = c_make_scanner(_DECODER)
+# orjson encodes (a maintained C library, several times faster than the json module on the
+# small packets every ack and emit is made of). It refuses, so that the exact path below
+# decides, everything whose JSON form socketsvc defines differently: integers beyond 2**53
+# (STRICT_INTEGER), lone surrogates, non-string map keys, bytes (attachments), nesting past
+# its 254 levels, and types it would otherwise write in its own way (dataclasses go through
+# ``fields_of`` as in the msgpack format; datetimes are not data). It writes NaN and
+# Infinity as ``null``: output holding ``null`` is therefore encoded again the exact way.
+_FAST_OPTIONS = (
+    orjson.OPT_STRICT_INTEGER | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
+)
+_fast_dumps = orjson.dumps
+# The exact path: the json module's own encoder (public API), compact, UTF-8 kept as is.
+_exact_encode = json.JSONEncoder(
+    ensure_ascii=False,
+    check_circular=False,
+    allow_nan=False,
+    separators=(",", ":"),
+    default=fields_of,
+).encode
+# The json module's scanner for its strict decoder (json.scanner.make_scanner, the C one):
+# one value from an index on. Integer literals are bounded by int_max_str_digits (4300 digits).
+_STRICT = json.JSONDecoder(parse_constant=_reject_constant)
+_scan = json.scanner.make_scanner(_STRICT)  # type: ignore[arg-type]  # typeshed: a decoder
 
 
 def dumps(value: Any) -> str:
-    """Compact JSON as socket.io-parser writes it; NaN/Infinity raise ValueError.
+    """Compact JSON as socket.io-parser writes it.
 
-    Lone surrogates (a JS string may hold one, and ``"\\udfff"`` is valid JSON) are written
-    as ``\\uXXXX`` escapes, as ``JSON.stringify`` does: kept raw, the text would have no UTF-8
-    form and could not be sent at all. Checked only in text that is not ASCII (an O(1) test).
+    Raises ValueError for NaN/Infinity, :class:`Unencodable` for an integer beyond 2**53 (a
+    JS client would round it), TypeError for what JSON has no form for (bytes, which travel
+    as attachments, and types no format carries). Lone surrogates (a JS string may hold one,
+    and ``"\\udfff"`` is valid JSON) are written as ``\\uXXXX`` escapes, as
+    ``JSON.stringify`` does: kept raw, the text would have no UTF-8 form and could not be sent.
     """
-    text = "".join(_c_encode(value, 0))
+    try:
+        fast = _fast_dumps(value, fields_of, _FAST_OPTIONS)
+    except TypeError:
+        return exact_dumps(value)
+    if fast.find(b"null") != -1:  # not ``in``: bytes' ``in`` tries an int first, and raises
+        return exact_dumps(value)
+    text: str = fast.decode()
+    return text
+
+
+def exact_dumps(value: Any) -> str:
+    """:func:`dumps` with the json module alone: the reference for every case orjson leaves."""
+    text = _exact_encode(value)
     if has_lone_surrogate(text):
-        return _LONE_SURROGATE.sub(_escape_surrogate, text)
+        text = _LONE_SURROGATE.sub(_escape_surrogate, text)
+    if may_hold_unsafe_int(text):
+        reject_unsafe_ints(value)
     return text
 
 
@@ -75,7 +108,7 @@ def has_lone_surrogate(text: str) -> bool:
 def loads(text: str, start: int = 0) -> Any:
     """Strict JSON: one value from ``start`` on, nothing after it; NaN/Infinity are refused."""
     try:
-        value, end = _c_scan(text, start)
+        value, end = _scan(text, start)
     except StopIteration:
         raise ValueError("expecting a JSON value") from None
     if end != len(text) and text[end:].strip():
@@ -92,7 +125,7 @@ class _StrictJson:
 
     @staticmethod
     def loads(text: str | bytes, **kwargs: Any) -> Any:
-        if isinstance(text, bytes | bytearray):
+        if isinstance(text, (bytes, bytearray)):
             text = text.decode()
         return loads(text)
 
@@ -106,9 +139,9 @@ class JsonPacket(Parsed, sio_packet.Packet):  # type: ignore[misc]
     @classmethod
     def data_is_binary(cls, data: Any) -> bool:
         # Same answer as python-socketio's, without building a list per container.
-        if isinstance(data, bytes | bytearray):
+        if isinstance(data, (bytes, bytearray)):
             return True
-        if isinstance(data, list | tuple):
+        if isinstance(data, (list, tuple)):
             return any(cls.data_is_binary(item) for item in data)
         if isinstance(data, dict):
             return any(cls.data_is_binary(item) for item in data.values())
@@ -118,12 +151,9 @@ class JsonPacket(Parsed, sio_packet.Packet):  # type: ignore[misc]
         try:
             encoded: str | list[str | bytes] = super().encode()
         except TypeError as exc:
-            raise UnsupportedValue.of(self.data, exc) from None
+            raise unsupported_value(self.data, exc) from None
         except (ValueError, RecursionError) as exc:
             raise Unencodable.from_exception("json", exc) from None
-        text = encoded[0] if isinstance(encoded, list) else encoded
-        if may_hold_unsafe_int(text):  # type: ignore[arg-type]
-            reject_unsafe_ints(self.data)
         return encoded
 
     def decode(self, encoded_packet: str) -> int:
@@ -223,6 +253,6 @@ def reject_unsafe_ints(value: Any) -> None:
     elif isinstance(value, dict):
         for item in value.values():
             reject_unsafe_ints(item)
-    elif isinstance(value, list | tuple):
+    elif isinstance(value, (list, tuple)):
         for item in value:
             reject_unsafe_ints(item)

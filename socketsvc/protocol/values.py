@@ -1,4 +1,6 @@
-"""What a handler may send beyond JSON's own types: a dataclass instance travels as its fields.
+"""What a handler may send beyond JSON's own types: a dataclass instance travels as its
+fields, an ``Enum`` member as its value (as handlers read Enum parameters by value), a UUID as
+its canonical string.
 
 The encoders call :func:`fields_of` only for objects they do not know, so plain data pays
 nothing. Anything else that neither format carries (a set, an arbitrary object) is a handler
@@ -8,15 +10,25 @@ bug: :func:`unsupported` names its type for the log.
 from __future__ import annotations
 
 import dataclasses
+import enum
+import uuid
 from typing import Any
 
-_PLAIN = (str, int, float, bool, type(None), bytes, bytearray, memoryview)
+from socketsvc.errors import UnsupportedValue
+
+_PLAIN = (str, int, float, bool, type(None), bytes, bytearray, memoryview, enum.Enum, uuid.UUID)
 
 
-def fields_of(obj: Any) -> dict[str, Any]:
-    """An encoder's ``default`` hook: a dataclass instance as a map of its fields."""
+def fields_of(obj: Any) -> Any:
+    """An encoder's ``default`` hook: a dataclass instance as a map of its fields, an Enum
+    member as its value, a UUID as its string. Every wire format uses this one hook, so
+    they all carry the same values."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+    if isinstance(obj, enum.Enum):
+        return obj.value
+    if isinstance(obj, uuid.UUID):
+        return str(obj)
     if isinstance(obj, int):  # msgpack asks about integers beyond 64 bits too
         raise OverflowError("Integer value out of range")
     raise TypeError(f"Object of type {type(obj).__name__} is not serializable")
@@ -27,20 +39,24 @@ def plain(value: Any) -> Any:
     attachment path, which looks for bytes only inside maps and lists)."""
     if isinstance(value, dict):
         return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
+    if isinstance(value, (list, tuple)):
         return [plain(v) for v in value]
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {k: plain(v) for k, v in fields_of(value).items()}
+    if isinstance(value, (enum.Enum, uuid.UUID)):
+        return plain(fields_of(value))
     return value
 
 
 def unsupported(value: Any, depth: int = 0) -> str | None:
     """The type name of the first value in ``value`` that no wire format carries, if any."""
+    if isinstance(value, enum.Enum):
+        return unsupported(value.value, depth + 1)
     if isinstance(value, _PLAIN) or depth > 100:
         return None
     if isinstance(value, dict):
         items: Any = value.values()
-    elif isinstance(value, list | tuple):
+    elif isinstance(value, (list, tuple)):
         items = value
     elif dataclasses.is_dataclass(value) and not isinstance(value, type):
         items = fields_of(value).values()
@@ -51,3 +67,9 @@ def unsupported(value: Any, depth: int = 0) -> str | None:
         if found is not None:
             return found
     return None
+
+
+def unsupported_value(data: Any, exc: BaseException) -> UnsupportedValue:
+    """The handler bug an encoder refused ``data`` for with ``exc`` (a TypeError), naming
+    the first value of a type no wire format carries."""
+    return UnsupportedValue(unsupported(data) or str(exc).split("\n")[0][:80])

@@ -6,6 +6,10 @@ A bus message is the dict python-socketio's pub/sub managers exchange (``method`
 unchanged: bytes (no base64), non-string map keys, NaN, 64-bit integers. It is independent of
 each client's wire format; the receiving node encodes once per format for its own clients.
 
+One method is socketsvc's own: ``disconnect_clients`` with the fields of a
+:class:`~socketsvc.sio.disconnects.Selection` (``subject``, ``sid``, ``namespace``, ``room``);
+nodes of an older version ignore it (with a warning).
+
 For interoperability, JSON messages from stock python-socketio emitters
 (``socketio.AsyncRedisManager(write_only=True)`` on the same channel) are accepted too.
 """
@@ -17,11 +21,23 @@ from typing import Any
 
 import msgpack
 
-from socketsvc.errors import Unencodable, UnsupportedValue
-from socketsvc.protocol.values import fields_of
+from socketsvc.errors import Unencodable
+from socketsvc.protocol.values import fields_of, unsupported_value
 
 VERSION = 1
-METHODS = frozenset({"emit", "callback", "disconnect", "enter_room", "leave_room", "close_room"})
+# socketsvc's own: close the connections a Selection names (sio/disconnects.py), on every node
+DISCONNECT_CLIENTS = "disconnect_clients"
+METHODS = frozenset(
+    {
+        "emit",
+        "callback",
+        "disconnect",
+        "enter_room",
+        "leave_room",
+        "close_room",
+        DISCONNECT_CLIENTS,
+    }
+)
 
 
 class BadMessage(ValueError):
@@ -49,7 +65,7 @@ def pack(value: Any) -> bytes:
         return _PACKER.pack(value)  # type: ignore[no-any-return]
     except TypeError as exc:
         _PACKER.reset()  # drop what a failed pack left behind
-        raise UnsupportedValue.of(value, exc) from None
+        raise unsupported_value(value, exc) from None
     except (OverflowError, ValueError) as exc:
         _PACKER.reset()
         raise Unencodable.from_exception("other nodes", exc) from None

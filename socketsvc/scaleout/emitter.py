@@ -5,6 +5,8 @@
 
 Every socketsvc node on that Redis with the same ``redis_prefix`` delivers the event to its
 clients in the room (at-most-once: nodes that are not subscribed at that moment miss it).
+``await emitter.disconnect(subject="u-1")`` closes a user's connections on every node the same
+way (also by ``sid``, or by ``namespace`` and ``room``).
 Unlike a node, the emitter does wait for Redis and raises ``redis.RedisError`` (or
 ``OSError``) when the message could not be published, so the caller can retry.
 """
@@ -20,6 +22,7 @@ from redis import asyncio as aioredis
 from socketsvc.scaleout import bus
 from socketsvc.scaleout.redis_health import redis_client
 from socketsvc.scaleout.redis_recovery import stream_entry, stream_key
+from socketsvc.sio.disconnects import Selection
 from socketsvc.sio.recovery import skipped, target
 
 STREAM_MAXLEN = 10_000  # as recovery_max_packets' default; the nodes trim it too
@@ -76,6 +79,26 @@ class Emitter:
     async def close_room(self, room: str, *, namespace: str = "/") -> int:
         """Make every client leave ``room`` on every node."""
         message = {"method": "close_room", "room": room, "namespace": namespace}
+        receivers: int = await self.redis.publish(
+            self.channel, bus.encode({**message, "host_id": self.host_id})
+        )
+        return receivers
+
+    async def disconnect(
+        self,
+        *,
+        subject: str | None = None,
+        sid: str | None = None,
+        namespace: str | None = None,
+        room: str | None = None,
+    ) -> int:
+        """Close connections on every node: every one whose token has ``sub`` = ``subject``,
+        the one namespace connection ``sid``, or everyone in ``room`` of ``namespace``
+        (``namespace`` beside ``subject`` or ``sid`` narrows them to it). The clients get a
+        DISCONNECT for the namespace. Returns how many nodes were subscribed; raises
+        ``ValueError`` naming a bad argument (exactly one of subject, sid, room)."""
+        selection = Selection(subject=subject, sid=sid, namespace=namespace, room=room)
+        message = {"method": bus.DISCONNECT_CLIENTS, **selection.fields()}
         receivers: int = await self.redis.publish(
             self.channel, bus.encode({**message, "host_id": self.host_id})
         )

@@ -42,6 +42,7 @@ from socketsvc.scaleout.redis_health import Backoff, RedisHealth, redis_client
 from socketsvc.scaleout.redis_recovery import RedisRecovery, sent_key
 from socketsvc.scaleout.redis_stream import StreamFeed
 from socketsvc.sio._socketio import PubSubManager
+from socketsvc.sio.disconnects import Selection
 from socketsvc.sio.fanout import FanoutManager
 from socketsvc.sio.observer import Observer
 from socketsvc.sio.once import Once
@@ -246,6 +247,21 @@ class RedisManager(PubSubManager, FanoutManager):
         message = {"method": "disconnect", "sid": sid, "namespace": namespace}
         self._enqueue(bus.encode({**message, "eio_sid": eio_sid, "host_id": self.host_id}))
 
+    def publish_disconnect(self, selection: Selection) -> None:
+        """The other nodes close their connections matching ``selection`` when this arrives."""
+        message = {"method": bus.DISCONNECT_CLIENTS, **selection.fields(), "host_id": self.host_id}
+        self._enqueue(bus.encode(message))
+
+    def _disconnect_here(self, message: dict[str, Any]) -> None:
+        """Another node's (or an emitter's) ``disconnect_clients``: close the matches here."""
+        fields = {k: v for k, v in message.items() if k not in ("method", "host_id", "v")}
+        try:
+            selection = Selection.of(fields)
+        except ValueError as exc:
+            log.warning("ignoring a message on %s: disconnect_clients: %s", self.channel, exc)
+            return
+        self.server.disconnect_here(selection)
+
     def _enqueue(self, raw: bytes) -> None:
         if self.link.down:
             self._drop(1)
@@ -315,8 +331,13 @@ class RedisManager(PubSubManager, FanoutManager):
                     except bus.BadMessage as exc:
                         log.warning("ignoring a message on %s: %s", self.channel, exc)
                         continue
-                    if decoded.get("host_id") != self.host_id:
+                    own = decoded.get("host_id") == self.host_id
+                    if not own:
                         self.observer.bus_received()
+                    if decoded["method"] == bus.DISCONNECT_CLIENTS:  # python-socketio's loop
+                        if not own:  # would ignore it; this node closed its own already
+                            self._disconnect_here(decoded)
+                        continue
                     if not self._for_here(decoded):
                         continue
                     yield decoded

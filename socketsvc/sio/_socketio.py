@@ -8,10 +8,12 @@ them to a public name, in one place:
   server, a transport closing, a namespace disconnecting, running a lifecycle handler, sending
   a packet) lead to socketsvc's methods; its own connect, disconnect and ack flows are reachable
   as ``base_*``;
-- :class:`ManagerBase`: ack ids; python-socketio's per-client cleanup called on a view of the
-  client's own rooms, so that it stays O(own rooms) (see :meth:`ManagerBase.basic_disconnect`);
-  and its ``pre_connect`` with a given sid, for a recovered session (a copy of five lines,
-  pinned by the source hash of the original);
+- :class:`ManagerBase`: ack ids; whether a known sid is connected, without a lookup while
+  nothing is pending (``pending_connect``/``pending_disconnect``); python-socketio's
+  per-client cleanup called on a view of the client's own rooms, so that it stays O(own
+  rooms) (see :meth:`ManagerBase.basic_disconnect`); and its ``pre_connect`` with a given
+  sid, for a recovered session (a copy of five lines, pinned by the source hash of the
+  original);
 - :class:`PubSubManager`: ``_publish``/``_listen``, the two hooks python-socketio's pub/sub
   managers are built on, the listener loop that drives them, and its handling of another
   node's emit (``_handle_emit``), which socketsvc wraps: python-socketio drops ``volatile``
@@ -133,6 +135,14 @@ class ManagerBase(socketio.AsyncManager):  # type: ignore[misc]
         self.basic_enter_room(sid, namespace, sid, eio_sid=eio_sid)
         self.pending_connect.setdefault(namespace, []).append(sid)
         return sid
+
+    def settled(self, sid: str, namespace: str) -> bool:
+        """``is_connected`` for a sid found in the namespace's table by its eio_sid: while
+        no client is connecting or disconnecting (python-socketio drops a namespace's pending
+        list when it empties), such a sid is connected, and the check costs no lookup."""
+        if self.pending_connect or self.pending_disconnect:
+            return bool(self.is_connected(sid, namespace))
+        return True
 
     def rooms_of_client(self, sid: str, namespace: str) -> list[Any]:
         """Every room ``sid`` is in, its own sid room and the ``None`` room included."""

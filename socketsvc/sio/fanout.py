@@ -22,6 +22,7 @@ from socketsvc.errors import OncePerCause, Unencodable
 from socketsvc.protocol import PacketClass
 
 from ._socketio import ManagerBase
+from .disconnects import Selection
 from .observer import Observer
 from .once import Once, SentOnce
 from .recovery import Recorder, skipped, target
@@ -67,8 +68,9 @@ class FanoutManager(ManagerBase):
         self.observer = observer or Observer()  # sees emits and room changes
         self.log_refusal = OncePerCause(log)
         # (namespace, sid) -> rooms it is in (None and its own sid room included), in join
-        # order: python-socketio finds them by scanning every room of the namespace.
-        self._memberships: dict[tuple[str, str], dict[Any, None]] = {}
+        # order: python-socketio finds them by scanning every room of the namespace. A tuple
+        # (replaced when it changes): every client has one, and few join many rooms.
+        self._memberships: dict[tuple[str, str], tuple[Any, ...]] = {}
         self._restoring: dict[tuple[str, str], list[str]] = {}  # (eio_sid, namespace) -> rooms
         self._held: dict[str, Held] = {}  # by sid: restoring clients
         self.sent_once = SentOnce()  # emits made once per key (a retried send)
@@ -89,20 +91,26 @@ class FanoutManager(ManagerBase):
 
     def basic_enter_room(self, sid: str, namespace: str, room: Any, eio_sid: Any = None) -> None:
         super().basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
-        rooms = self._memberships.setdefault((namespace, sid), {})
-        if room not in rooms and room is not None:
-            self.observer.room_joined(namespace, room, sid)
-        rooms[room] = None
+        key = (namespace, sid)
+        rooms = self._memberships.get(key, ())
+        if room not in rooms:
+            self._memberships[key] = (*rooms, room)
+            if room is not None:
+                self.observer.room_joined(namespace, room, sid)
 
     def basic_leave_room(self, sid: str, namespace: str, room: Any) -> None:
         super().basic_leave_room(sid, namespace, room)
-        rooms = self._memberships.get((namespace, sid))
-        if rooms is not None:
-            if room in rooms and room is not None:
-                self.observer.room_left(namespace, room, sid)
-            rooms.pop(room, None)
-            if not rooms:
-                del self._memberships[(namespace, sid)]
+        key = (namespace, sid)
+        rooms = self._memberships.get(key)
+        if rooms is None or room not in rooms:
+            return
+        if room is not None:
+            self.observer.room_left(namespace, room, sid)
+        rest = tuple(r for r in rooms if r != room)
+        if rest:
+            self._memberships[key] = rest
+        else:
+            del self._memberships[key]
 
     def restore_as(self, eio_sid: str, namespace: str, sid: str, rooms: list[str]) -> None:
         """The next connect of ``eio_sid`` to ``namespace`` takes ``sid``, and joins ``rooms``
@@ -177,7 +185,14 @@ class FanoutManager(ManagerBase):
         return list(self._memberships.get((namespace, sid), ()))
 
     def get_rooms(self, sid: str, namespace: str) -> list[Any]:
-        return [r for r in self._memberships.get((namespace, sid), {}) if r is not None]
+        return [r for r in self._memberships.get((namespace, sid), ()) if r is not None]
+
+    # -- targeted disconnects ----------------------------------------------------------------
+
+    def publish_disconnect(self, selection: Selection) -> None:
+        """Tell the other nodes to close their connections matching ``selection`` (the server
+        closes this node's). In memory there is no other node."""
+        return None
 
     # -- emit ------------------------------------------------------------------------------
 
@@ -199,7 +214,7 @@ class FanoutManager(ManagerBase):
             if namespace not in self.rooms:
                 self.observer.emitted(namespace, room, skip_sid, args, 0)
                 return
-            skip = set(skip_sid) if isinstance(skip_sid, list | tuple | set) else {skip_sid}
+            skip = set(skip_sid) if isinstance(skip_sid, (list, tuple, set)) else {skip_sid}
             failure: Unencodable | None = None
             reached = 0
             held = self._held
@@ -249,7 +264,7 @@ class FanoutManager(ManagerBase):
         if namespace not in self.rooms:
             self.observer.emitted(namespace, room, skip_sid, args, 0)
             return
-        skip = set(skip_sid) if isinstance(skip_sid, list | tuple | set) else {skip_sid}
+        skip = set(skip_sid) if isinstance(skip_sid, (list, tuple, set)) else {skip_sid}
         server = self.server
         groups: dict[PacketClass, list[str]] = {}
         held = self._held

@@ -124,6 +124,12 @@ class _Combined(Observer):
                 setattr(self, name, _each(calls))
 
 
+def listens(observer: Observer, hook: str) -> bool:
+    """Whether ``observer`` does anything on ``hook``: callers on the hot path skip calling
+    a hook nobody listens to."""
+    return hook in getattr(observer, "__dict__", ()) or _overrides(type(observer), hook, Observer)
+
+
 def _overrides(cls: type, name: str, base: type) -> bool:
     return getattr(cls, name) is not getattr(base, name)
 

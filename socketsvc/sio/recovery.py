@@ -36,8 +36,8 @@ from typing import Any, Protocol
 import msgpack
 
 from socketsvc.config import Settings
-from socketsvc.errors import Unencodable, UnsupportedValue
-from socketsvc.protocol.values import fields_of
+from socketsvc.errors import Unencodable
+from socketsvc.protocol.values import fields_of, unsupported_value
 
 # The reason handlers get when a client leaves a namespace on purpose (its DISCONNECT packet),
 # in Node's words; the session is not kept then.
@@ -98,7 +98,7 @@ def packed_size(value: Any) -> int:
         return len(_PACKER.pack(value))
     except TypeError as exc:
         _PACKER.reset()
-        raise UnsupportedValue.of(value, exc) from None
+        raise unsupported_value(value, exc) from None
     except (OverflowError, ValueError) as exc:
         _PACKER.reset()
         raise Unencodable.from_exception("recovering", exc) from None

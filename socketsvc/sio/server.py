@@ -20,6 +20,9 @@ What changes against stock python-socketio 5.18, and why:
 - A transport that joins no namespace within ``connect_timeout`` is closed.
 - Connection-state recovery (recovery.py, sessions.py): a client that drops and comes back
   within its namespace's window gets its sid, rooms, session data and the packets it missed.
+- A token's lifetime holds on a live connection (tokens.py): ``auth:expiring`` before its
+  ``exp``, a disconnect after it, ``auth:refresh`` to carry on with a new token; connections
+  can be closed by subject, sid or room on every node (:meth:`SocketServer.disconnect_clients`).
 
 The connect, disconnect and ack flows are python-socketio's own (``base_*`` in _socketio.py);
 this class adds the checks around them.
@@ -40,6 +43,7 @@ from socketio import exceptions as sio_exceptions
 from socketsvc import errors, protocol
 from socketsvc.config import Settings
 from socketsvc.engine import EngineServer
+from socketsvc.engine.timers import TimerList
 from socketsvc.handlers.base import BaseNamespace
 from socketsvc.handlers.handshake import Handshake
 from socketsvc.handlers.services import Services
@@ -47,14 +51,15 @@ from socketsvc.protocol import PacketError
 from socketsvc.security.policy import Refused, SecurityPolicy
 
 from ._socketio import SocketIOServer
-from .deadlines import Deadlines
+from .disconnects import Selection
 from .dispatch import EventDispatcher
 from .namespaces import NamespaceTable, Route
 from .observer import Observer
-from .reader import PacketReader, UnacceptedFormat
+from .reader import PacketReader, UnacceptedFormat, default_format
 from .recovery import NAMESPACE_LEFT, RecoveryLog, Session
 from .sessions import RecoverableSessions
 from .tasks import TaskSet
+from .tokens import TokenSessions
 
 log = logging.getLogger("socketsvc.server")
 
@@ -83,12 +88,11 @@ class SocketServer(SocketIOServer):
         accepted = (
             tuple(protocol.FORMATS) if settings.serializer == "auto" else (settings.serializer,)
         )
-        self.reader = PacketReader(accepted, settings.max_payload, self._is_connected)
         super().__init__(
             client_manager=manager,
             logger=_quiet_logger("socketsvc.sio", debug),
             engineio_logger=_quiet_logger("socketsvc.engine", debug),
-            serializer=self.reader.default,
+            serializer=default_format(accepted),
             async_handlers=True,
             ping_interval=settings.ping_interval,
             ping_timeout=settings.ping_timeout,
@@ -116,9 +120,11 @@ class SocketServer(SocketIOServer):
         )
         self.tasks = TaskSet()  # handler calls and packet flows still running
         self.handshakes: dict[str, Handshake] = {}  # socket.io sid -> its connect request
+        self._ending: set[str] = set()  # sids being closed for good (see end_session)
         # Set once shutdown begins: from then on nothing new is accepted for delivery.
         self.stopping = asyncio.Event()
-        self.deadlines = Deadlines(settings.connect_timeout, self._connect_deadline_passed)
+        # One timer per transport that has not joined a namespace yet (connect_timeout).
+        self.deadlines = TimerList(settings.connect_timeout, self._connect_deadline_passed)
         # Not ``self.namespaces``: python-socketio's connect flow reads that as its list of
         # accepted namespaces (["/"] by default, which lets "/" connect without a handler).
         self.routes = NamespaceTable(
@@ -129,6 +135,14 @@ class SocketServer(SocketIOServer):
             in_use=lambda namespace: namespace in self.manager.rooms,
             run=self.tasks.start,
         )
+        self.tokens = TokenSessions(
+            security,
+            self.manager,
+            self.namespace_handlers,
+            self._send,
+            self.end_session,
+            self.tasks.start,
+        )
         self.dispatcher = EventDispatcher(
             self.manager,
             self.namespace_handlers,
@@ -137,6 +151,10 @@ class SocketServer(SocketIOServer):
             self._send,
             self._rate_exceeded,
             self.observer,
+            self.tokens.refresh,
+        )
+        self.reader = PacketReader(
+            accepted, settings.max_payload, self._is_connected, self.dispatcher.dispatch
         )
 
     def format_of(self, eio_sid: str) -> protocol.PacketClass:
@@ -192,11 +210,8 @@ class SocketServer(SocketIOServer):
         if eio_sid not in self.environ:
             return None  # the transport is closing; what it still delivers has no session
         try:
-            pkt = self.reader.read(eio_sid, data)
+            pkt = self.reader.read(eio_sid, data)  # events go to the dispatcher: the hot path
             if pkt is None:
-                return None
-            if pkt.packet_type in (protocol.EVENT, protocol.BINARY_EVENT):
-                self.dispatcher.dispatch(eio_sid, pkt)  # the hot path
                 return None
         except PacketError as exc:
             return self._refuse_packet(eio_sid, exc)
@@ -308,11 +323,12 @@ class SocketServer(SocketIOServer):
             await self.namespace_disconnect(eio_sid, namespace, self.reason.TRANSPORT_CLOSE)
             return
         self.deadlines.cancel(eio_sid)
+        self.security.established(sid)
         if restored is not None:
             if not await sessions.restore(eio_sid, namespace, restored, offset, head):
                 return  # dropped meanwhile (its session kept again), or closed
             self.observer.recovery_hit(namespace, sid)
-        if handler is not None:
+        if handler is not None and _has_own(handler, "after_connect"):
             try:
                 await self.tasks.start(handler.after_connect(sid))
             except Exception:
@@ -330,6 +346,8 @@ class SocketServer(SocketIOServer):
         if event == "disconnect":
             self.observer.namespace_disconnected(namespace, *args[:2])
         if handler is not None and event in self.reserved_events:
+            if event == "disconnect" and not _has_own(handler, "on_disconnect"):
+                return None  # BaseNamespace's does nothing: no task to run it
             return await self.tasks.start(handler.trigger_event(event, *args))
         return None
 
@@ -345,16 +363,22 @@ class SocketServer(SocketIOServer):
         python-socketio's ``ConnectionRefusedError``, which sends the CONNECT_ERROR."""
         eio_sid = self.manager.eio_sid_from_sid(sid, namespace)
         joined = sum(1 for ns in self.manager.rooms if self._is_connected(eio_sid, ns)) - 1
+        security = self.security
         try:
-            identity = self.security.admit(namespace, auth, joined)
+            identity = security.admit(namespace, auth, joined)
+            if identity is not None and security.revoked is not None:
+                await security.not_revoked(namespace, identity)
         except Refused as exc:
             self.observer.namespace_refused(namespace, _code(exc.refusal.get("data")))
             raise _refused(exc.refusal) from None
+        if identity is not None:  # an anonymous connection costs nothing here
+            security.connected(sid, namespace, identity)
         if handler is None:
             return None
-        self.security.connected(sid, identity)
         auth = auth or {}
         self.handshakes[sid] = Handshake.of(environ["aiohttp.request"], auth, self.security.proxies)
+        if not _has_own(handler, "on_connect"):
+            return None  # BaseNamespace's accepts everyone: no task to run it
         try:
             accepted = await self.tasks.start(handler.trigger_event("connect", sid, environ, auth))
         except sio_exceptions.ConnectionRefusedError as exc:
@@ -421,6 +445,16 @@ class SocketServer(SocketIOServer):
         self._forget(sid)
         await self.sessions.gone(sid, eio_sid, kept)
 
+    def disconnect_clients(self, selection: Selection) -> None:
+        """Close the connections ``selection`` names on every node: this node's now, the
+        others' when the bus brings them the message (at-most-once, like every bus message)."""
+        self.disconnect_here(selection)
+        self.manager.publish_disconnect(selection)
+
+    def disconnect_here(self, selection: Selection) -> int:
+        """Close this node's connections ``selection`` names; returns how many there were."""
+        return self.tokens.close_here(selection)
+
     async def enter_room(self, sid: str, room: str, namespace: str | None = None) -> None:
         await super().enter_room(sid, room, namespace=namespace)
         await self.sessions.changed(sid, namespace or "/")
@@ -433,8 +467,23 @@ class SocketServer(SocketIOServer):
         await super().save_session(sid, session, namespace=namespace)
         await self.sessions.changed(sid, namespace or "/")
 
+    async def end_session(self, sid: str, namespace: str) -> None:
+        """Disconnect ``sid`` for good: its token expired or was revoked. Unlike other server
+        disconnects (python-socketio gives them all the reason ``server disconnect``, also
+        when a node shuts down), handlers are told it will not come back
+        (``may_come_back`` is False in ``on_disconnect``), so ``/chat`` announces ``left``
+        at once instead of after the recovery window."""
+        self._ending.add(sid)
+        try:
+            await self.disconnect(sid, namespace=namespace, ignore_queue=True)
+        finally:
+            self._ending.discard(sid)
+
     def session_pid(self, sid: str) -> str | None:
-        """The private id of ``sid``'s recoverable session (None without recovery)."""
+        """The private id of ``sid``'s recoverable session (None without recovery, and while
+        the connection is ended for good)."""
+        if sid in self._ending:
+            return None
         return self.sessions.pid(sid)
 
     @property
@@ -489,8 +538,7 @@ class SocketServer(SocketIOServer):
     def _send(
         self, eio_sid: str, kind: int, namespace: str, data: Any, id: int | None = None
     ) -> None:
-        wire = self.reader.format_of(eio_sid)
-        self.eio.push(eio_sid, protocol.encode_frames(wire, kind, namespace, data, id))
+        self.eio.push(eio_sid, self.reader.encode(eio_sid, kind, namespace, data, id))
 
     # -- shutdown ------------------------------------------------------------------------------
 
@@ -521,6 +569,15 @@ async def _call(callback: Callable[..., Any], args: tuple[Any, ...]) -> None:
             await result
     except Exception:
         log.exception("ack callback failed: %r", callback)
+
+
+def _has_own(handler: BaseNamespace, hook: str) -> bool:
+    """Whether ``handler``'s class gives lifecycle ``hook`` code of its own (or reroutes
+    ``trigger_event``); BaseNamespace's own hooks do nothing, so no task is started for them."""
+    cls = type(handler)
+    return getattr(cls, hook) is not getattr(BaseNamespace, hook) or (
+        hook != "after_connect" and cls.trigger_event is not BaseNamespace.trigger_event
+    )
 
 
 def _code(data: Any) -> str:

@@ -28,9 +28,8 @@ EAGER = sys.version_info >= (3, 12)
 def start(coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
     """Run ``coro`` in a new Task (eagerly where the standard library can) and return it."""
     loop = asyncio.get_running_loop()
-    if EAGER:
-        task: asyncio.Task[T] = asyncio.eager_task_factory(loop, coro)  # type: ignore[attr-defined,unused-ignore]
-        return task
+    if EAGER:  # what asyncio.eager_task_factory does, without its Python-level wrapper
+        return asyncio.Task(coro, loop=loop, eager_start=True)  # type: ignore[call-arg,unused-ignore]
     return loop.create_task(coro)
 
 
@@ -42,7 +41,11 @@ class TaskSet:
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def start(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-        task = start(coro)
+        if EAGER:  # as start() above, written out: every event of every client comes here
+            loop = asyncio.get_running_loop()
+            task = asyncio.Task(coro, loop=loop, eager_start=True)  # type: ignore[call-arg,unused-ignore]
+        else:
+            task = start(coro)
         if not task.done():  # an eager task that finished at once needs no keeping
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)

@@ -13,9 +13,18 @@ const STATE_TEXT = {
   connected: "connected",
   reconnecting: "reconnecting…",
   offline: "offline",
+  expired: "session expired",
 };
 
-const client = ChatClient.connect(undefined, { format, requestTimeout: 8000 });
+// A site that signs its users in passes the token in the URL fragment (#token=…), which browsers
+// never send to servers or write to their logs. Putting a fresh one there before it expires
+// (location.hash, or an iframe's src) keeps the session going without reconnecting; the client
+// reads it again whenever the server says the token is about to expire, and before reconnecting.
+function tokenFromFragment() {
+  return new URLSearchParams(location.hash.slice(1)).get("token") || null;
+}
+
+const client = ChatClient.connect(undefined, { format, requestTimeout: 8000, getToken: tokenFromFragment });
 let current = null; // { room, name } while in a room
 const typers = new Map(); // name -> timer
 let lastTypingSent = 0;
@@ -58,6 +67,7 @@ function describe(err) {
 const BANNER_TEXT = {
   reconnecting: "Connection lost. Reconnecting… Messages you send now go out once it is back.",
   offline: "You are offline. Reload the page to connect again.",
+  expired: "Your session has expired. Sign in again to keep chatting.",
 };
 
 function setState(state) {

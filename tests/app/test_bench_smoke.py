@@ -74,3 +74,28 @@ def test_bench_smoke() -> None:
                 assert result == "ok", (fmt, server, result)
             else:
                 assert result[0].isdigit(), (scenario, fmt, server, result)
+
+
+@pytest.mark.timeout(200)
+def test_conncost_smoke() -> None:
+    """bench/conncost.py (the per-connection ledger) runs end to end: msgpack plain, JSON with
+    the memory view (tracemalloc makes that one slow)."""
+    require_executable("node")
+    require_path(NODE_MODULES / "ws", "clients/js/node_modules/ws (npm ci in clients/js)")
+    checkout = os.path.basename(REPO_ROOT)
+    for fmt, extra in (("msgpack", []), ("json", ["--memory", "--frames", "5", "--top", "5"])):
+        argv = ["--clients", "20", "--batch", "10", "--reps", "1", "--formats", fmt, *extra]
+        proc = subprocess.run(
+            [sys.executable, "bench/conncost.py", *argv],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=90,  # a bound, not a speed check
+        )
+        assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+        lines = proc.stdout.splitlines()
+        row = next(line for line in lines if line.startswith(f"{checkout} | {fmt} |"))
+        cells = [c.strip() for c in row.split("|")]
+        assert all(c.replace(",", "").replace(".", "").lstrip("-").isdigit() for c in cells[2:])
+        if extra:
+            assert f"{fmt}: bytes per connection by line" in proc.stdout

@@ -94,6 +94,17 @@ def test_unknown_environment_variables_warn(caplog: pytest.LogCaptureFixture) ->
     assert "SOCKETSVC_PROT" in caplog.text
 
 
+def test_the_variables_of_socketsvcs_own_scripts_do_not_warn(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # scripts/test reads SOCKETSVC_PYTHONS and scripts/serve SOCKETSVC_VENV; the servers
+    # they start see them too, and must not warn about them on every start.
+    scripts = {"SOCKETSVC_PYTHONS": "3.13", "SOCKETSVC_VENV": "/tmp/v", "SOCKETSVC_TEST_X": "1"}
+    with caplog.at_level(logging.WARNING, logger="socketsvc.config"):
+        config.load(environ=scripts)
+    assert caplog.text == ""
+
+
 @pytest.mark.parametrize(
     "target, message",
     [

@@ -222,11 +222,36 @@ async function reconnect(context) {
   await shoot(alice, "reconnected-desktop", DESKTOP);
 }
 
+// Tokens that expire (E2E_TOKENS: {ann, bob, annLater, exp, leeway}): Ann's site puts a fresh
+// token in the fragment in time and her page carries on; Bob's page shows the expired session.
+async function session(context) {
+  const { ann, bob, annLater, exp, leeway } = JSON.parse(process.env.E2E_TOKENS);
+  const stays = await openPage(context, `format=msgpack#token=${ann}`);
+  await stays.evaluate((token) => {
+    location.hash = `token=${token}`; // what the embedding site does when it has a new one
+  }, annLater);
+  const ends = await openPage(context, `format=json#token=${bob}`);
+  await joinAs(stays, "Ann", room);
+  await joinAs(ends, "Bob", room);
+
+  await state(ends, "expired");
+  await ends.locator("#conn-banner", { hasText: "Your session has expired. Sign in again" }).waitFor();
+  assert.equal(await ends.textContent("#state-text"), "session expired");
+  await notice(stays, "Bob left");
+  await shoot(ends, "session-expired-phone", PHONE);
+
+  await stays.waitForFunction((t) => Date.now() > t, (exp + leeway) * 1000 + 300);
+  assert.equal(await stays.getAttribute("#state", "data-state"), "connected");
+  await send(stays, "Still here after my first token expired.");
+  await members(stays, ["Ann"]);
+}
+
 const SCENARIOS = {
   "two-pages-json": (ctx) => twoPages(ctx, "json"),
   "two-pages-msgpack": (ctx) => twoPages(ctx, "msgpack"),
   "mixed-formats": mixedFormats,
   reconnect,
+  session,
 };
 
 // -- main -------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ they fail.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -22,6 +23,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import jwt
 import pytest
 
 from tests.tools import require_executable, require_path
@@ -180,3 +182,28 @@ def test_server_restart_shows_reconnecting_then_rejoins(
     """Stopping the server shows 'reconnecting'; after a restart on the same port the pages
     show 'connected', are back in their room and chat again."""
     run_scenario(tools, "reconnect", start_node_server("json"))
+
+
+@pytest.mark.timeout(120)
+def test_an_expired_session_is_shown_plainly_and_a_refreshed_one_carries_on(
+    tools: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tokens in the URL fragment: the page whose site puts a fresh one there before it expires
+    stays connected past the first token's expiry; the other shows "session expired"."""
+    secret = "s3cret-for-the-page-tests-0123456789"
+    exp = int(time.time()) + 10  # the notice (3 s before) comes once both pages are in
+    tokens = {
+        "ann": jwt.encode({"sub": "ann", "name": "Ann", "exp": exp}, secret),
+        "bob": jwt.encode({"sub": "bob", "name": "Bob", "exp": exp}, secret),
+        "annLater": jwt.encode({"sub": "ann", "name": "Ann", "exp": exp + 300}, secret),
+        "exp": exp,
+        "leeway": 1,
+    }
+    flags = ["--auth", "required", "--jwt-secret", secret, "--jwt-leeway", "1"]
+    server = Server(tmp_path / "socketsvc.log", None, *flags, "--token-refresh-notice", "3")
+    server.start()
+    monkeypatch.setenv("E2E_TOKENS", json.dumps(tokens))
+    try:
+        run_scenario(tools, "session", server)
+    finally:
+        server.stop()

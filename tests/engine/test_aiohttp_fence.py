@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import re
 from collections import deque
 from typing import Any
 
@@ -15,6 +16,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp._websocket.reader import WebSocketDataQueue
+from aiohttp._websocket.writer import WebSocketWriter
 
 from socketsvc.dependencies import IncompatibleDependency, release, require
 from socketsvc.engine import _aiohttp as fence
@@ -71,6 +73,9 @@ async def test_a_live_websocket_has_the_transport_and_parser_the_fence_reaches(
         seen["request transport"] = request.transport
         seen["had parser"] = hasattr(request.protocol, "_parser")
         fence.drop_http_parser(request)
+        seen["own mask source"] = ws._writer.get_random_bits
+        fence.share_mask_source(ws)
+        seen["mask source"] = ws._writer.get_random_bits
         await ws.send_str("ready")
         msg = await ws.receive()
         await ws.send_str(f"echo {msg.data}")
@@ -87,6 +92,15 @@ async def test_a_live_websocket_has_the_transport_and_parser_the_fence_reaches(
     assert isinstance(seen["queue"], DirectQueue)
     assert seen["transport"] is seen["request transport"]
     assert seen["had parser"]
+    # A server writer's own mask source is the shared one's twin: the same bound method of
+    # aiohttp's one default Random, for 32 bits (and it is used only to mask, which it never
+    # does: the frames above went out after the swap).
+    own, shared = seen["own mask source"], seen["mask source"]
+    assert shared is fence.MASK_SOURCE
+    assert (own.func, own.args, own.keywords) == (shared.func, shared.args, shared.keywords)
+    source = inspect.getsource(WebSocketWriter)
+    assert source.count("get_random_bits") == 2  # set, and called only to mask:
+    assert re.search(r"if use_mask:\s+mask = PACK_RANDBITS\(self\.get_random_bits\(\)\)", source)
 
 
 async def test_a_refusal_closes_the_connection_without_reading_the_rest_of_the_body(

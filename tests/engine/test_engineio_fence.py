@@ -18,7 +18,6 @@ from tests.conftest import Inbox, StartServer
 # Every python-engineio private the fence calls or overrides, with its parameters.
 PRIVATE = {
     "_get_socket": ["self", "sid"],
-    "_trigger_event": ["self", "event", "args", "kwargs"],
     "_log_error_once": ["self", "message", "message_key"],
     "_make_response": ["self", "response_dict", "environ"],
     "_ok": ["self", "packets", "headers", "jsonp_index"],

@@ -48,6 +48,25 @@ async def test_an_emitted_dataclass_arrives_as_its_fields(connect: Connect) -> N
     assert await cells.get() == {"row": 7, "col": 8, "blob": b""}
 
 
+ENUMS_AND_UUID = {
+    "color": "red",
+    "level": 3,
+    "pair": [0, 0],
+    "id": "12345678-1234-5678-1234-567812345678",
+    "list": ["red", {"row": 1, "col": 2, "blob": b""}],
+}
+
+
+async def test_enum_members_go_as_their_value_and_uuids_as_strings(connect: Connect) -> None:
+    # Every wire format carries the same values (JSON through orjson, msgpack through its
+    # packer): a plain Enum as its value, as handlers read Enum parameters by value.
+    client = await connect([NS])
+    assert await client.call("enums", namespace=NS, timeout=5) == ENUMS_AND_UUID
+    emitted = Inbox(client, "enums", NS)
+    assert await client.call("emit_enums", namespace=NS, timeout=5) == "emitted"
+    assert await emitted.get() == ENUMS_AND_UUID
+
+
 @pytest.mark.parametrize("event, cause", [("a_set", "a set"), ("an_object", "an object")])
 async def test_an_unsendable_return_value_is_a_handler_bug_logged_once(
     connect: Connect, caplog: pytest.LogCaptureFixture, event: str, cause: str

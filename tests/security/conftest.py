@@ -69,3 +69,55 @@ def run_node(node: str) -> RunNode:
         return result
 
     return run
+
+
+# -- token_client.mjs: stock clients following scripts, once per wire format and transport ----
+COMBINATIONS = [
+    (parser, transports)
+    for parser in ("json", "msgpack")
+    for transports in (["websocket"], ["polling"])
+]
+Sockets = list[dict[str, Any]]
+
+
+async def run_sockets(
+    node: str,
+    url: str,
+    sockets: Sockets | Callable[[int], Sockets],
+    when_connected: Callable[[int], Awaitable[None]] | None = None,
+    **options: Any,
+) -> list[dict[str, Any]]:
+    """Run ``token_client.mjs`` with these sockets (or ``sockets(i)`` for the i-th run) once
+    per parser and transport of COMBINATIONS, all at once; returns the reports in that order.
+    ``when_connected(i)`` runs once the i-th run's sockets are all connected."""
+
+    async def one(i: int, parser: str, transports: list[str]) -> dict[str, Any]:
+        spec: dict[str, Any] = {"url": url.rstrip("/"), "parser": parser}
+        spec["transports"] = transports
+        spec.update(options, sockets=sockets(i) if callable(sockets) else sockets)
+        spec["announce"] = when_connected is not None
+        proc = await asyncio.create_subprocess_exec(
+            node,
+            str(HERE / "token_client.mjs"),
+            json.dumps(spec),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        assert proc.stdout is not None
+        try:
+            async with asyncio.timeout(40):
+                if when_connected is not None:
+                    line = await proc.stdout.readline()
+                    assert json.loads(line) == {"connected": True}, line
+                    await when_connected(i)
+                stdout, stderr = await proc.communicate()
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+            raise
+        assert proc.returncode == 0, stderr.decode()
+        result: dict[str, Any] = json.loads(stdout.decode().strip().splitlines()[-1])
+        assert result["status"] == "done", (parser, transports, result)
+        return dict(result["report"])
+
+    return await asyncio.gather(*(one(i, p, t) for i, (p, t) in enumerate(COMBINATIONS)))

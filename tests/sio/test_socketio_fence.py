@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import socketio
+from aiohttp.test_utils import TestServer
 from socketio import base_manager
 from socketio.async_pubsub_manager import AsyncPubSubManager
 
@@ -130,3 +131,36 @@ async def test_disconnect_runs_python_socketios_cleanup_and_leaves_nothing(
     assert all(gone not in sids for sids in manager.pending_connect.values())
     assert all(gone not in sids for sids in manager.pending_disconnect.values())
     assert ("/test", gone) not in manager._memberships
+
+
+async def test_settled_agrees_with_is_connected_through_a_connect_and_a_disconnect(
+    server: TestServer,
+) -> None:
+    # ManagerBase.settled skips python-socketio's lookup while nothing is pending; at every
+    # step of a connect and a disconnect, for the client and a bystander, it must say what
+    # is_connected says about a sid found in the table.
+    manager = server.app[SIO].manager
+    bystander = await manager.pre_connect("eio-b", "/")
+    await manager.connect(bystander, "/")
+
+    def agree() -> None:
+        for sid in (bystander, client):
+            if sid is not None and manager.sid_from_eio_sid(eids[sid], "/") == sid:
+                assert manager.settled(sid, "/") == manager.is_connected(sid, "/")
+
+    client = None
+    eids = {bystander: "eio-b"}
+    agree()
+    client = await manager.pre_connect("eio-c", "/")
+    eids[client] = "eio-c"
+    agree()
+    assert not manager.settled(client, "/")  # still connecting
+    await manager.connect(client, "/")
+    agree()
+    assert manager.settled(client, "/") and not manager.pending_connect
+    manager.pre_disconnect(client, "/")
+    agree()
+    assert not manager.settled(client, "/") and manager.settled(bystander, "/")
+    manager.basic_disconnect(client, "/")
+    agree()
+    assert not manager.pending_disconnect  # the emptied list is dropped: no lookup again

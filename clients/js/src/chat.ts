@@ -1,14 +1,26 @@
 /**
- * The `/chat` wire contract of socketsvc (see `socketsvc/handlers/chat.py`), as TypeScript types.
+ * The `/chat` wire contract of socketsvc, as TypeScript types.
  *
- * Limits enforced by the server: `room` 1–64 characters, `name` 1–32, `text` 1–4000, no control
- * characters in `room` or `name`. A payload that breaks them is answered with `invalid_payload`.
+ * The event maps and payload types come from `./contract.ts`, which `npm run contract` writes
+ * from the server's handler module (`socketsvc/handlers/chat.py`, via `socketsvc contract`);
+ * a test fails when the two drift. Limits the server enforces (`room` 1–64 characters,
+ * `name` 1–32, `text` 1–4000, no control characters in `room` or `name`) are in its doc
+ * comments; a payload that breaks them is answered with `invalid_payload`.
  */
+import type {
+  ChatClientToServerEvents,
+  ChatServerToClientEvents,
+  JoinAck,
+  JoinRequest,
+  LeaveAck,
+  MembersAck,
+  MessageAck,
+  MessageRequest,
+  RoomMember,
+  RoomRequest,
+} from "./contract.js";
 
-/** The error ack every socketsvc handler may answer with instead of its normal ack. */
-export interface ErrorAck {
-  error: { code: string; message: string };
-}
+export type * from "./contract.js";
 
 /** Error codes socketsvc itself sends; applications may add their own. */
 export type ServerErrorCode =
@@ -20,84 +32,18 @@ export type ServerErrorCode =
   | "ack_timeout"
   | "invalid_namespace";
 
-// -- client -> server payloads and acks ---------------------------------------------------------
-
-export interface JoinRequest {
-  room: string;
-  name: string;
-  /** Ask for up to this many of the room's latest messages (the server caps it). */
-  history?: number;
-}
-export interface JoinAck {
-  room: string;
-  /** Display names of everyone in the room, including the caller. */
-  members: string[];
-  /** The room's latest messages, oldest first, when the join asked for `history`. */
-  history?: ChatMessage[];
-}
-
-export interface MessageRequest {
-  room: string;
-  text: string;
-  /** The same for every retry of one message: a retry is answered, never delivered twice. */
-  client_id?: string;
-}
-export interface MessageAck {
-  /** Server-assigned message id (hex). */
-  id: string;
-  /** Server time in milliseconds since the epoch. */
-  ts: number;
-}
-
-export interface RoomRequest {
-  room: string;
-}
-export interface LeaveAck {
-  room: string;
-}
-export interface MembersAck {
-  room: string;
-  members: string[];
-}
-
-// -- server -> client events --------------------------------------------------------------------
-
-export interface JoinedEvent {
-  room: string;
-  name: string;
-}
-export interface LeftEvent {
-  room: string;
-  name: string;
-}
-export interface ChatMessage {
-  id: string;
-  room: string;
-  name: string;
-  text: string;
-  ts: number;
-}
-export interface TypingEvent {
-  room: string;
-  name: string;
-}
-
 /** Events the server emits on `/chat` (typed `socket.on(...)`). */
-export interface ChatServerEvents {
-  joined: (event: JoinedEvent) => void;
-  left: (event: LeftEvent) => void;
-  message: (event: ChatMessage) => void;
-  typing: (event: TypingEvent) => void;
-}
+export type ChatServerEvents = ChatServerToClientEvents;
 
 /** Events a client emits on `/chat`; every one but `typing` is acknowledged. */
-export interface ChatClientEvents {
-  join: (payload: JoinRequest, ack: (reply: JoinAck | ErrorAck) => void) => void;
-  message: (payload: MessageRequest, ack: (reply: MessageAck | ErrorAck) => void) => void;
-  leave: (payload: RoomRequest, ack: (reply: LeaveAck | ErrorAck) => void) => void;
-  members: (payload: RoomRequest, ack: (reply: MembersAck | ErrorAck) => void) => void;
-  typing: (payload: RoomRequest) => void;
-}
+export type ChatClientEvents = ChatClientToServerEvents;
+
+/** Someone joined a room the client is in. */
+export type JoinedEvent = RoomMember;
+/** Someone left a room the client is in. */
+export type LeftEvent = RoomMember;
+/** Someone in a room the client is in is typing. */
+export type TypingEvent = RoomMember;
 
 /** Request payload and successful ack of each acknowledged `/chat` event. */
 export interface ChatRequests {

@@ -10,6 +10,7 @@ import type {
 } from "./chat.js";
 import { connect, type ConnectOptions } from "./connect.js";
 import { CLOSED, isErrorAck, SocketsvcError, TIMEOUT } from "./errors.js";
+import { tokenSession } from "./session.js";
 
 export type ChatSocket = Socket<ChatServerEvents, ChatClientEvents>;
 
@@ -18,8 +19,11 @@ export type ChatSocket = Socket<ChatServerEvents, ChatClientEvents>;
  * - `connected`: connected, and every room joined before a reconnect has been rejoined.
  * - `reconnecting`: the connection dropped (or an attempt failed); retrying with back-off.
  * - `offline`: not trying any more (closed by `close()`, refused by the server, or out of attempts).
+ * - `expired`: the server ended the session because its token expired, and no fresh token could be
+ *   had (`getToken`); sign the user in again, then `socket.connect()`. Comes with a
+ *   `SocketsvcError` whose code is `session_expired`.
  */
-export type ConnectionState = "connecting" | "connected" | "reconnecting" | "offline";
+export type ConnectionState = "connecting" | "connected" | "reconnecting" | "offline" | "expired";
 
 export interface ChatClientOptions {
   /** Milliseconds a request may wait for its ack (including time spent reconnecting). Default 5000. */
@@ -99,13 +103,20 @@ export class ChatClient {
     this.#state = socket.connected ? "connected" : socket.active ? "connecting" : "offline";
     this.#ready = socket.connected;
     socket.on("connect", () => void this.#onConnect());
+    const session = tokenSession(socket);
     socket.on("disconnect", () => {
       this.#notReady();
+      if (session?.expired) return; // its onExpired listener sets "expired"
       this.#setState(socket.active ? "reconnecting" : "offline");
     });
     socket.on("connect_error", (error: Error) => {
       this.#notReady();
+      if (session?.expired) return;
       this.#setState(socket.active ? "reconnecting" : "offline", error);
+    });
+    session?.onExpired((error) => {
+      this.#notReady();
+      this.#setState("expired", error);
     });
     socket.io.on("reconnect_attempt", () => {
       if (!socket.connected) this.#setState("reconnecting");
@@ -283,6 +294,8 @@ export class ChatClient {
 
   #setState(state: ConnectionState, error?: Error): void {
     if (this.#closed && state !== "offline") return;
+    // the socket closing after the session expired does not hide why (close() still does)
+    if (this.#state === "expired" && state === "offline" && !this.#closed) return;
     if (state === this.#state && error === undefined) return;
     this.#state = state;
     for (const listener of this.#stateListeners) listener(state, error);

@@ -2,6 +2,7 @@ import { io } from "socket.io-client";
 import type { ManagerOptions, Socket, SocketOptions } from "socket.io-client";
 import * as msgpackParser from "socket.io-msgpack-parser";
 import type { ChatClientEvents, ChatServerEvents } from "./chat.js";
+import { type GetToken, TokenSession } from "./session.js";
 
 /** Wire format of Socket.IO packets: socketsvc speaks both (one binary msgpack frame per packet,
  * or the standard JSON text encoding). */
@@ -15,6 +16,12 @@ export interface ConnectOptions extends Partial<ManagerOptions & SocketOptions> 
   namespace?: string;
   /** Sent as the Socket.IO auth payload `{token}` (merged into `auth` if that is an object). */
   token?: string;
+  /**
+   * Where fresh tokens come from: asked before every connection attempt, when the server says
+   * the token is about to expire (the client then refreshes it on the live connection), and after
+   * a `token_expired` refusal. See {@link TokenSession}; `tokenSession(socket)` returns it.
+   */
+  getToken?: GetToken;
   /** Wire format. Default: `msgpack` in browsers (where `document` exists), `json` elsewhere
    * (Node, React Native, workers). */
   format?: Format;
@@ -72,7 +79,7 @@ export function connect<
   ListenEvents extends EventsMap = ChatServerEvents,
   EmitEvents extends EventsMap = ChatClientEvents,
 >(url?: string, options: ConnectOptions = {}): Socket<ListenEvents, EmitEvents> {
-  const { namespace = "/chat", token, format = defaultFormat(), ...rest } = options;
+  const { namespace = "/chat", token, getToken, format = defaultFormat(), ...rest } = options;
   if (format !== "msgpack" && format !== "json") {
     throw new TypeError(`format must be "msgpack" or "json", not ${JSON.stringify(format)}`);
   }
@@ -80,10 +87,28 @@ export function connect<
   if (format === "msgpack") socketOptions.parser = msgpackParser;
   // Always send an auth object: with msgpack an absent auth reaches the server as an opaque
   // extension value, and an `undefined` field would too, so only defined keys go in.
+  let session: TokenSession | undefined;
   if (typeof rest.auth !== "function") {
     const auth: Record<string, unknown> = { ...(rest.auth ?? {}) };
     if (token !== undefined) auth.token = token;
     socketOptions.auth = auth;
+    if (getToken !== undefined) {
+      // socket.io-client calls this before every connection attempt, reconnects included
+      socketOptions.auth = (send: (data: object) => void) => {
+        void session?.auth(auth).then(send);
+      };
+    }
+  } else if (getToken !== undefined) {
+    throw new TypeError("pass either getToken or an auth function, not both");
   }
-  return io(namespaceUrl(url, namespace), socketOptions) as Socket<ListenEvents, EmitEvents>;
+  if (getToken === undefined) {
+    return io(namespaceUrl(url, namespace), socketOptions) as Socket<ListenEvents, EmitEvents>;
+  }
+  // The session listens before the first attempt starts.
+  const autoConnect = socketOptions.autoConnect ?? true;
+  socketOptions.autoConnect = false;
+  const socket = io(namespaceUrl(url, namespace), socketOptions) as Socket<ListenEvents, EmitEvents>;
+  session = new TokenSession(socket, getToken, token);
+  if (autoConnect) socket.connect();
+  return socket;
 }

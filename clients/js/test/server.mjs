@@ -1,5 +1,6 @@
 // Start a real socketsvc node as a subprocess for the package's tests.
 import { spawn } from "node:child_process";
+import { createHmac } from "node:crypto";
 import net from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
@@ -22,10 +23,10 @@ export function freePort() {
 }
 
 /**
- * `python -m socketsvc serve` on 127.0.0.1:`port` with the given serializer, ready once
- * `/healthz` answers. Returns {url, port, process, stop(), freeze(), thaw(), restart()}.
+ * `python -m socketsvc serve` on 127.0.0.1:`port` with the given serializer (and more flags in
+ * `args`), ready once `/healthz` answers. Returns {url, port, process, stop(), freeze(), thaw(), restart()}.
  */
-export async function startServer({ serializer = "json", port } = {}) {
+export async function startServer({ serializer = "json", port, args = [] } = {}) {
   port ??= await freePort();
   const server = {
     url: `http://127.0.0.1:${port}`,
@@ -37,7 +38,7 @@ export async function startServer({ serializer = "json", port } = {}) {
       const child = spawn(
         PYTHON,
         ["-m", "socketsvc", "serve", "--host", "127.0.0.1", "--port", String(port),
-          "--serializer", serializer, "--log-level", "warning", "--shutdown-grace", "1"],
+          "--serializer", serializer, "--log-level", "warning", "--shutdown-grace", "1", ...args],
         {
           cwd: ROOT,
           env: { ...process.env, PYTHONPATH: [ROOT, process.env.PYTHONPATH].filter(Boolean).join(":") },
@@ -92,6 +93,22 @@ async function waitHealthy(server, timeoutMs = 15000) {
     await sleep(50);
   }
   throw new Error(`socketsvc did not answer /healthz within ${timeoutMs} ms:\n${server.log}`);
+}
+
+/** An HS256 JWT of `claims` signed with `secret` (what an identity provider would issue). */
+export function signToken(claims, secret) {
+  const part = (value) => Buffer.from(JSON.stringify(value)).toString("base64url");
+  const body = `${part({ alg: "HS256", typ: "JWT" })}.${part(claims)}`;
+  return `${body}.${createHmac("sha256", secret).update(body).digest("base64url")}`;
+}
+
+/** Resolve once `condition()` is true (checked every 20 ms), or reject after `ms`. */
+export async function until(condition, ms = 10000, what = "condition") {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`${what} not met within ${ms} ms`);
+    await sleep(20);
+  }
 }
 
 /** Resolve with the next `event` on `client` (a ChatClient), or reject after `ms`. */

@@ -1,5 +1,5 @@
 // Compile-time checks of the public types (npm run typecheck); never executed.
-import { ChatClient, connect, SocketsvcError } from "../src/index.js";
+import { ChatClient, connect, SocketsvcError, tokenSession } from "../src/index.js";
 import type { ChatMessage, JoinAck, MembersAck, MessageAck } from "../src/index.js";
 
 export async function typed(): Promise<void> {
@@ -11,8 +11,11 @@ export async function typed(): Promise<void> {
   chat.on("typing", ({ room, name }) => room + name);
   // @ts-expect-error: unknown server event
   chat.on("nope", () => {});
-  // @ts-expect-error: join needs a name
-  await chat.request("join", { room: "lobby" });
+  await chat.request("join", { room: "lobby" }); // no name: a connection with a token is named by it
+  // @ts-expect-error: a room is a string
+  await chat.request("join", { room: 1, name: "ada" });
+  // @ts-expect-error: message needs a text
+  await chat.request("message", { room: "lobby" });
   // @ts-expect-error: the format is msgpack or json
   connect("http://x", { format: "xml" });
 
@@ -24,6 +27,18 @@ export async function typed(): Promise<void> {
   const reply = await socket.timeout(1000).emitWithAck("members", { room: "lobby" });
   if ("error" in reply) reply.error.code.toUpperCase();
   else reply.members.join();
+
+  const renewing = ChatClient.connect("http://x", { getToken: async () => "t" });
+  renewing.onState((state) => state === "expired");
+  const session = tokenSession(renewing.socket);
+  if (session) {
+    const refreshed: boolean = await session.refresh();
+    const exp: number | undefined = session.expires;
+    void [refreshed, exp];
+  }
+  connect("http://x", { getToken: () => null });
+  // @ts-expect-error: getToken returns a token (or nothing), not a number
+  connect("http://x", { getToken: () => 42 });
 
   try {
     await chat.leave("lobby");
