@@ -114,6 +114,20 @@ SERVERS["socketsvc-recovery"] = dataclasses.replace(
         for a in SERVERS["socketsvc"].argv
     ),
 )
+# socketsvc speaking the formats of Node's Redis adapters on Redis (redis_protocol): only the
+# two-node scenarios differ from "socketsvc"; `--servers socketsvc,socketsvc-sio,
+# socketsvc-sio-streams --scenarios bcast-2node-max,bcast-2node-rate` puts the cost of each
+# protocol against today's bus in one run.
+SERVERS["socketsvc-sio"] = dataclasses.replace(
+    SERVERS["socketsvc"],
+    name="socketsvc-sio",
+    argv=(*SERVERS["socketsvc"].argv, "--redis-protocol", "socket.io"),
+)
+SERVERS["socketsvc-sio-streams"] = dataclasses.replace(
+    SERVERS["socketsvc"],
+    name="socketsvc-sio-streams",
+    argv=(*SERVERS["socketsvc"].argv, "--redis-protocol", "socket.io-streams"),
+)
 # socketsvc with GET /metrics and its observer switched off (the null observer): the other side
 # of the metrics-on/off cost row. `--servers socketsvc,socketsvc-nometrics`.
 SERVERS["socketsvc-nometrics"] = dataclasses.replace(

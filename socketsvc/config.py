@@ -27,6 +27,13 @@ log = logging.getLogger("socketsvc.config")
 ENV_PREFIX = "SOCKETSVC_"
 SERIALIZERS = ("auto", "json", "msgpack")
 MANAGERS = ("memory", "redis")
+REDIS_PROTOCOLS = ("socketsvc", "socket.io", "socket.io-streams")
+# redis_prefix when it is left empty: socketsvc's own, or Node's default key for its formats
+DEFAULT_PREFIXES = {
+    "socketsvc": "socketsvc",
+    "socket.io": "socket.io",
+    "socket.io-streams": "socket.io",
+}
 TRANSPORTS = ("polling", "websocket")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("text", "json")
@@ -215,8 +222,19 @@ class Settings:
         metadata=_doc("Redis for manager = redis: rooms, broadcasts and presence across nodes"),
     )
     redis_prefix: str = field(
+        default="",
+        metadata=_doc(
+            "prefix of every Redis key and of the pub/sub channels; same on all nodes "
+            "(empty = socketsvc, or socket.io, Node's key, for the socket.io protocols)"
+        ),
+    )
+    redis_protocol: Literal["socketsvc", "socket.io", "socket.io-streams"] = field(
         default="socketsvc",
-        metadata=_doc("prefix of every Redis key and of the pub/sub channel; same on all nodes"),
+        metadata=_doc(
+            "what nodes say on Redis: socketsvc's own bus, or the formats of Node's "
+            "@socket.io/redis-adapter (socket.io) or redis-streams-adapter (socket.io-streams)",
+            choices=REDIS_PROTOCOLS,
+        ),
     )
     presence_refresh: float = field(
         default=10.0,
@@ -266,6 +284,9 @@ class Settings:
     )
 
     def __post_init__(self) -> None:
+        if not self.redis_prefix and self.redis_protocol in DEFAULT_PREFIXES:
+            # a derived default: the one documented place a frozen field is filled in
+            object.__setattr__(self, "redis_prefix", DEFAULT_PREFIXES[self.redis_protocol])
         _validate(self)
 
 

@@ -19,6 +19,7 @@ FORBIDDEN = "forbidden"
 ACK_TIMEOUT = "ack_timeout"
 INVALID_NAMESPACE = "invalid_namespace"
 UNENCODABLE = "unencodable"
+CLUSTER_TIMEOUT = "cluster_timeout"
 # connect refusals (CONNECT_ERROR data.code) and limits; see docs/security.md
 UNAUTHORIZED = "unauthorized"
 TOKEN_EXPIRED = "token_expired"
@@ -66,6 +67,19 @@ class AckTimeout(SocketsvcError):
         )
         self.event = event
         self.timeout = timeout
+
+
+class ClusterTimeout(SocketsvcError):
+    """Not every node of the cluster answered a cluster-wide request in time (a node is
+    slow, or went away between counting and asking); ``partial`` holds the answers that came."""
+
+    def __init__(self, what: str, answered: int, expected: int, partial: list[Any]) -> None:
+        super().__init__(
+            CLUSTER_TIMEOUT,
+            f"{what}: {answered} of {expected} other nodes answered in time",
+            temporary=True,
+        )
+        self.partial = partial
 
 
 class Unencodable(SocketsvcError):

@@ -237,6 +237,13 @@ class NodeCollector:
             {(): m.bus_lost},
         )
         yield counter(
+            "bus_ignored_total",
+            "Messages on the Redis channels ignored as bad input, by cause (garbage, a request "
+            "type from a newer adapter, an unknown namespace, ...)",
+            ("cause",),
+            {(cause,): n for cause, n in m.ignored_input.items()},
+        )
+        yield counter(
             "redis_outages_total", "Redis outages seen, by component", ("component",), m.outages
         )
         yield counter(

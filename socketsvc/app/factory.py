@@ -49,7 +49,12 @@ def create_app(settings: Settings) -> web.Application:
     feed = AdminFeed(settings.admin_namespace) if settings.admin_ui else None
     observer = combine(metrics, feed)
     backends = make_backends(settings, Windows(settings, class_windows(routes)), observer)
-    services = Services(settings=settings, presence=backends.presence, archive=backends.archive)
+    services = Services(
+        settings=settings,
+        presence=backends.presence,
+        archive=backends.archive,
+        cluster=backends.cluster,
+    )
     security = SecurityPolicy(settings)
     _log_routes(routes, security)
     sio = SocketServer(

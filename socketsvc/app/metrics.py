@@ -149,6 +149,7 @@ class NodeMetrics(Observer):
         self.fanout = Histogram(FANOUT_SIZES)
         # cross-node backends
         self.bus_out = self.bus_in = self.bus_lost = 0
+        self.ignored_input: dict[str, int] = {}  # by cause (bounded by Codes)
         self.outages: dict[str, int] = {}
         self.reconnects: dict[str, int] = {}
         self.presence_refreshes = 0
@@ -250,6 +251,9 @@ class NodeMetrics(Observer):
 
     def bus_dropped(self, messages: int) -> None:
         self.bus_lost += messages
+
+    def bus_ignored(self, cause: str) -> None:
+        bump(self.ignored_input, self.code(cause))
 
     def backend_down(self, component: str) -> None:
         bump(self.outages, component)

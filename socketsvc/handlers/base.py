@@ -34,6 +34,7 @@ from socketsvc.handlers.events import Arguments, Calls, Emits, ServerEvent
 from socketsvc.handlers.handshake import Handshake
 from socketsvc.handlers.services import Services
 from socketsvc.security.auth import Identity
+from socketsvc.sio.cluster import Cluster, SingleNode, SocketRecord
 from socketsvc.sio.once import Once
 from socketsvc.sio.recovery import RECOVERABLE
 
@@ -224,6 +225,50 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         (it dropped without meaning to, and the namespace has recovery)."""
         return self.server.session_pid(sid) is not None and reason in RECOVERABLE
 
+    # -- the cluster: every node, socketsvc's and Node.js's -------------------------------------
+
+    @property
+    def cluster(self) -> Cluster:
+        return self.services.cluster or SingleNode(self.server.manager)
+
+    async def fetch_sockets(
+        self,
+        room: str | Sequence[str] | None = None,
+        *,
+        except_rooms: str | Sequence[str] = (),
+        timeout: float = 5.0,
+    ) -> list[SocketRecord]:
+        """This namespace's sockets in ``room`` (one, several, None: all) and in none of
+        ``except_rooms`` on every node, this one's first (Socket.IO's ``fetchSockets()``).
+        :class:`~socketsvc.errors.ClusterTimeout` when a node does not answer in time."""
+        rooms = [] if room is None else [room] if isinstance(room, str) else list(room)
+        skip = [except_rooms] if isinstance(except_rooms, str) else list(except_rooms)
+        return await self.cluster.fetch_sockets(self.namespace, rooms, skip, timeout)
+
+    async def server_side_emit(self, event: str, *args: Any) -> None:
+        """A server-side event to this namespace on the *other* nodes (``serverSideEmit``)."""
+        await self.cluster.server_side_emit(self.namespace, event, list(args))
+
+    async def server_side_call(self, event: str, *args: Any, timeout: float = 5.0) -> list[Any]:
+        """:meth:`server_side_emit` that returns every other node's answer, in arrival order
+        (``serverSideEmitWithAck``); :class:`~socketsvc.errors.ClusterTimeout` as above."""
+        return await self.cluster.server_side_call(self.namespace, event, list(args), timeout)
+
+    async def handle_server_event(self, event: str, *args: Any) -> Any:
+        """Override: another node's server-side event; the return value is its answer
+        (Node's ack). Errors are answered as error acks; by default ``unknown_event``."""
+        raise SocketsvcError(
+            errors.UNKNOWN_EVENT,
+            f"no server-side event '{event[:64]}' in namespace {self.namespace}",
+        )
+
+    async def dispatch_server_event(self, event: str, args: list[Any]) -> Any:
+        """:meth:`handle_server_event`, its exceptions turned into error acks."""
+        try:
+            return await self.handle_server_event(event, *args)
+        except Exception as exc:
+            return self.failure(exc, event, "(server-side)")
+
     # -- identity and authorization -----------------------------------------------------------
 
     def identity(self, sid: str) -> Identity | None:
@@ -327,15 +372,9 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 ignore_queue=ignore_queue,
             )
             return
-        await self.server.manager.emit(
-            event,
-            data,
-            namespace=namespace or self.namespace,
-            room=to if to is not None else room,
-            skip_sid=skip_sid,
-            volatile=volatile,
-            once=once,
-        )
+        room = to if to is not None else room
+        manager, namespace = self.server.manager, namespace or self.namespace
+        await manager.emit(event, data, namespace, room, skip_sid, volatile=volatile, once=once)
 
     @overload
     async def call(

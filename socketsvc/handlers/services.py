@@ -11,6 +11,7 @@ from typing import Any, Generic, TypeVar
 from socketsvc.config import Settings
 from socketsvc.scaleout.archive import ChatArchive
 from socketsvc.scaleout.presence import Presence
+from socketsvc.sio.cluster import Cluster
 
 T = TypeVar("T")
 
@@ -41,6 +42,7 @@ class Services:
     settings: Settings
     presence: Presence
     archive: ChatArchive
+    cluster: Cluster | None = None  # None: a node alone (handlers see only its sockets)
     _provided: dict[ServiceKey[Any], Any] = field(default_factory=dict, repr=False)
     _reported: set[Hashable] = field(default_factory=set, repr=False)
 

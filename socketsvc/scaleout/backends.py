@@ -1,5 +1,7 @@
 """The one place that picks a node's backends: ``memory`` (one node, the default) or ``redis``
-(every node on one Redis shares rooms, broadcasts and presence).
+(every node on one Redis shares rooms, broadcasts and presence), and with ``redis`` what the
+nodes say there (``redis_protocol``): socketsvc's own bus, or the formats of Node's Redis
+adapters, so that socketsvc and Node.js nodes form one cluster.
 
 Both backends of a node (the room manager and presence) have the same lifecycle: ``start``
 before the node serves, ``stop`` after, and ``problem()`` for ``/readyz``. The memory ones are
@@ -10,17 +12,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
-from socketsvc.config import MANAGERS, Settings
+from socketsvc.config import MANAGERS, REDIS_PROTOCOLS, Settings
 from socketsvc.errors import ConfigError
 from socketsvc.scaleout.archive import ChatArchive, MemoryArchive
 from socketsvc.scaleout.presence import MemoryPresence, Presence
+from socketsvc.sio.cluster import Cluster, SingleNode
 from socketsvc.sio.fanout import FanoutManager
 from socketsvc.sio.observer import Observer
 from socketsvc.sio.recovery import MemoryRecovery, RecoveryLog, Windows
 
 
+@runtime_checkable
 class Backend(Protocol):
     """What the app runs for each backend: start, stop, and whether it can serve."""
 
@@ -33,43 +37,90 @@ class Backend(Protocol):
 
 @dataclass(frozen=True)
 class Backends:
-    """The room/broadcast manager, presence, the recovery log and the chat archive of a node."""
+    """The room/broadcast manager, presence, the recovery log and the chat archive of a node,
+    and its cluster-wide operations (``fetch_sockets``, server-side events)."""
 
     manager: FanoutManager
     presence: Presence
     recovery: RecoveryLog
     archive: ChatArchive
+    cluster: Cluster
 
     def all(self) -> tuple[Backend, ...]:
         """In start order (stopped in reverse)."""
-        return (self.recovery, self.manager, self.presence, self.archive)
+        extra: tuple[Backend, ...] = ()
+        cluster: object = self.cluster
+        if cluster is not self.manager and isinstance(cluster, Backend):
+            extra = (cluster,)
+        return (self.recovery, self.manager, *extra, self.presence, self.archive)
 
 
 def _memory(settings: Settings, windows: Windows, observer: Observer) -> Backends:
     recovery = MemoryRecovery(windows, settings.recovery_max_packets, settings.recovery_max_bytes)
+    manager = FanoutManager(recovery=recovery, observer=observer)
     return Backends(
-        manager=FanoutManager(recovery=recovery, observer=observer),
+        manager=manager,
         presence=MemoryPresence(),
         recovery=recovery,
         archive=MemoryArchive(settings.chat_history),
+        cluster=SingleNode(manager),
     )
 
 
 def _redis(settings: Settings, windows: Windows, observer: Observer) -> Backends:
     from socketsvc.scaleout.redis_archive import RedisArchive
-    from socketsvc.scaleout.redis_manager import RedisManager
     from socketsvc.scaleout.redis_presence import RedisPresence
-    from socketsvc.scaleout.redis_recovery import RedisRecovery
 
-    recovery = RedisRecovery(settings, windows, observer)
+    manager, recovery, cluster = PROTOCOLS[settings.redis_protocol](settings, windows, observer)
     return Backends(
-        manager=RedisManager(settings.redis_url, settings.redis_prefix, recovery, observer),
+        manager=manager,
         presence=RedisPresence(
             settings.redis_url, settings.redis_prefix, settings.presence_refresh, observer
         ),
         recovery=recovery,
         archive=RedisArchive(settings, observer),
+        cluster=cluster,
     )
+
+
+Bus = tuple[FanoutManager, RecoveryLog, Cluster]
+
+
+def _socketsvc_bus(settings: Settings, windows: Windows, observer: Observer) -> Bus:
+    from socketsvc.scaleout.bus_requests import BusRequests
+    from socketsvc.scaleout.redis_manager import RedisManager
+    from socketsvc.scaleout.redis_recovery import RedisRecovery
+
+    recovery = RedisRecovery(settings, windows, observer)
+    manager = RedisManager(settings.redis_url, settings.redis_prefix, recovery, observer)
+    cluster = BusRequests(settings.redis_url, settings.redis_prefix, manager, observer)
+    return manager, recovery, cluster
+
+
+def _classic_bus(settings: Settings, windows: Windows, observer: Observer) -> Bus:
+    from socketsvc.scaleout.redis_recovery import RedisRecovery
+    from socketsvc.scaleout.sio_classic import ClassicManager
+
+    recovery = RedisRecovery(settings, windows, observer)
+    manager = ClassicManager(settings.redis_url, settings.redis_prefix, recovery, observer)
+    return manager, recovery, manager
+
+
+def _streams_bus(settings: Settings, windows: Windows, observer: Observer) -> Bus:
+    from socketsvc.scaleout.sio_streams import StreamsManager
+    from socketsvc.scaleout.sio_streams_recovery import StreamsRecovery
+
+    recovery = StreamsRecovery(settings, windows, observer)
+    manager = StreamsManager(settings.redis_url, settings.redis_prefix, recovery, observer)
+    return manager, recovery, manager
+
+
+PROTOCOLS: dict[str, Callable[[Settings, Windows, Observer], Bus]] = {
+    "socketsvc": _socketsvc_bus,
+    "socket.io": _classic_bus,
+    "socket.io-streams": _streams_bus,
+}
+assert set(PROTOCOLS) == set(REDIS_PROTOCOLS)
 
 
 FACTORIES: dict[str, Callable[[Settings, Windows, Observer], Backends]] = {

@@ -9,6 +9,10 @@ clients in the room (at-most-once: nodes that are not subscribed at that moment 
 way (also by ``sid``, or by ``namespace`` and ``room``).
 Unlike a node, the emitter does wait for Redis and raises ``redis.RedisError`` (or
 ``OSError``) when the message could not be published, so the caller can retry.
+
+``protocol`` is the nodes' ``redis_protocol``: with ``"socket.io"`` the emitter writes what
+``@socket.io/redis-emitter`` writes, with ``"socket.io-streams"`` a Streams adapter entry, so
+Node.js nodes of the cluster deliver it too (``prefix`` is then their ``key``).
 """
 
 from __future__ import annotations
@@ -19,19 +23,26 @@ from typing import Any
 
 from redis import asyncio as aioredis
 
-from socketsvc.scaleout import bus
+from socketsvc.config import DEFAULT_PREFIXES
+from socketsvc.scaleout import bus, sio_classic, sio_streams
 from socketsvc.scaleout.redis_health import redis_client
 from socketsvc.scaleout.redis_recovery import stream_entry, stream_key
 from socketsvc.sio.disconnects import Selection
 from socketsvc.sio.recovery import skipped, target
 
 STREAM_MAXLEN = 10_000  # as recovery_max_packets' default; the nodes trim it too
+UID = "emitter"  # what @socket.io/redis-emitter calls itself
 
 
 class Emitter:
     """A write-only member of the bus (modelled on ``AsyncRedisManager(write_only=True)``)."""
 
-    def __init__(self, redis_url: str, prefix: str = "socketsvc") -> None:
+    def __init__(self, redis_url: str, prefix: str = "", protocol: str = "socketsvc") -> None:
+        if protocol not in DEFAULT_PREFIXES:
+            raise ValueError(f"protocol: {protocol!r} is not one of {', '.join(DEFAULT_PREFIXES)}")
+        prefix = prefix or DEFAULT_PREFIXES[protocol]
+        self.protocol = protocol
+        self.prefix = prefix
         self.channel = bus.channel(prefix)
         self.stream = stream_key(prefix)
         self.host_id = f"emitter-{uuid.uuid4().hex}"
@@ -58,6 +69,8 @@ class Emitter:
         delivered to whoever is connected and carries no offset.
         """
         args = [event, *(list(data) if isinstance(data, tuple) else [data])]
+        if self.protocol != "socketsvc":
+            return await self._emit_node_format(namespace, args, to, skip_sid, recoverable)
         if recoverable:
             fields = stream_entry(namespace, target(to), skipped(skip_sid), args)
             await self.redis.xadd(self.stream, fields, maxlen=STREAM_MAXLEN, approximate=True)  # type: ignore[arg-type]
@@ -76,8 +89,42 @@ class Emitter:
         receivers: int = await self.redis.publish(self.channel, bus.encode(message))
         return receivers
 
+    async def _emit_node_format(
+        self, namespace: str, args: list[Any], to: Any, skip_sid: Any, recoverable: bool
+    ) -> int:
+        rooms = [] if to is None else [to] if isinstance(to, str) else list(to)
+        skip = (
+            [] if skip_sid is None else [skip_sid] if isinstance(skip_sid, str) else list(skip_sid)
+        )
+        packet = {"type": 2, "data": args, "nsp": namespace}
+        opts: dict[str, Any] = {"rooms": rooms, "except": skip, "flags": {}}
+        if self.protocol == "socket.io-streams":  # every broadcast is a stream entry
+            data = {"packet": packet, "opts": opts}
+            fields = sio_streams.encode_entry(UID, namespace, sio_streams.BROADCAST, data)
+            await self.redis.xadd(self.prefix, fields, maxlen=STREAM_MAXLEN, approximate=True)  # type: ignore[arg-type]
+            return 1
+        if recoverable:  # socketsvc nodes take it from their stream, Node nodes from here
+            stored = stream_entry(namespace, target(to), skipped(skip_sid), args)
+            await self.redis.xadd(self.stream, stored, maxlen=STREAM_MAXLEN, approximate=True)  # type: ignore[arg-type]
+            opts["flags"] = {sio_classic.STORED: True}
+        channel = f"{self.prefix}#{namespace}#" + (f"{rooms[0]}#" if len(rooms) == 1 else "")
+        receivers: int = await self.redis.publish(channel, bus.pack([UID, packet, opts]))
+        return receivers
+
     async def close_room(self, room: str, *, namespace: str = "/") -> int:
         """Make every client leave ``room`` on every node."""
+        opts = {"rooms": [room], "except": []}
+        if self.protocol == "socket.io-streams":
+            data = {"opts": {**opts, "flags": {}}, "rooms": [room]}
+            fields = sio_streams.encode_entry(UID, namespace, sio_streams.SOCKETS_LEAVE, data)
+            await self.redis.xadd(self.prefix, fields, maxlen=STREAM_MAXLEN, approximate=True)  # type: ignore[arg-type]
+            return 1
+        if self.protocol == "socket.io":
+            request = {"uid": UID, "type": sio_classic.REMOTE_LEAVE, "opts": opts, "rooms": [room]}
+            left: int = await self.redis.publish(
+                f"{self.prefix}-request#{namespace}#", bus.pack(request)
+            )
+            return left
         message = {"method": "close_room", "room": room, "namespace": namespace}
         receivers: int = await self.redis.publish(
             self.channel, bus.encode({**message, "host_id": self.host_id})

@@ -3,7 +3,7 @@
 Keys (``P`` = ``redis_prefix``): ``P:hist:<ns>:<room>`` — a list of the room's latest
 ``chat_history`` messages (msgpack), trimmed on every append and expiring a day after the
 room's last message. (``P:sent:<ns>:<key>``, the answers to sends made once per key, belong
-to the emit: scaleout/redis_recovery.py ``sent_key``.)
+to the emit: scaleout/redis_once.py ``sent_key``.)
 
 While Redis is unreachable, history is empty, and the outage is logged once.
 """

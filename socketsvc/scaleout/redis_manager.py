@@ -39,7 +39,8 @@ from redis import asyncio as aioredis
 from socketsvc.errors import Unencodable, UnsupportedValue
 from socketsvc.scaleout import bus
 from socketsvc.scaleout.redis_health import Backoff, RedisHealth, redis_client
-from socketsvc.scaleout.redis_recovery import RedisRecovery, sent_key
+from socketsvc.scaleout.redis_once import first_send, sent_key
+from socketsvc.scaleout.redis_recovery import RedisRecovery
 from socketsvc.scaleout.redis_stream import StreamFeed
 from socketsvc.sio._socketio import PubSubManager
 from socketsvc.sio.disconnects import Selection
@@ -198,17 +199,8 @@ class RedisManager(PubSubManager, FanoutManager):
             raise failure
 
     async def _first(self, namespace: str, once: Once) -> bool:
-        """Whether ``once`` is sent for the first time (recorded now). While Redis is
-        unreachable every send is a first: at least once, never lost."""
         name = sent_key(self.prefix, namespace, once.key)
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.set(name, bus.pack(once.answer), nx=True, px=max(1, int(once.seconds * 1000)))
-        pipe.get(name)
-        results = await self.link.attempt(pipe.execute(), None)
-        if results is None or results[0] or results[1] is None:
-            return True
-        once.earlier = bus.unpack(results[1])
-        return False
+        return await first_send(self.redis, self.link, name, once)
 
     async def deliver_remote(self, message: dict[str, Any]) -> None:
         """Another node's emit, for this node's clients; volatile ones are dropped here too for

@@ -43,6 +43,7 @@ from socketsvc.errors import OncePerCause, Unencodable, UnsupportedValue
 from socketsvc.scaleout import bus
 from socketsvc.scaleout.recovery_scripts import APPEND, CLAIM, PERSIST, TRACK
 from socketsvc.scaleout.redis_health import RedisHealth, redis_client
+from socketsvc.scaleout.redis_once import sent_key
 from socketsvc.sio.observer import Observer
 from socketsvc.sio.once import Once
 from socketsvc.sio.recovery import REPLAY_SLICE, Checkpoints, Session, Stored, Unavailable, Windows
@@ -75,11 +76,6 @@ def stream_entry(
     messages are, and raises as :func:`~socketsvc.scaleout.bus.pack` does."""
     body = bus.pack([namespace, None if rooms is None else sorted(rooms), sorted(skip), args])
     return {"m": body, "o": origin.encode()}
-
-
-def sent_key(prefix: str, namespace: str, key: str) -> str:
-    """Where the answer to an emit made once per ``key`` is kept (see sio/once.py)."""
-    return f"{prefix}:sent:{namespace}:{key}"
 
 
 def ids(entry_id: str) -> tuple[int, int]:
@@ -286,11 +282,21 @@ class RedisRecovery:
         except Exception:  # not a session this version wrote: it cannot be restored
             await self.link.attempt(self._persist(keys=keys, args=[b"", 0, claimer]), None)
             return None
+        if not self._fits(session, namespace):  # another namespace's: kept as it was
+            window = int(self.windows(session.namespace) * 1000)
+            await self.link.attempt(self._persist(keys=keys, args=[raw, window, claimer]), None)
+            return None
+        session.namespace = namespace
         session.holder = holder
         if previous:  # "<node>/<eio sid>" of the connection that may still be open
             session.previous = _text(previous).rpartition("/")[2]
         self._live[namespace, pid] = holder
         return session
+
+    @staticmethod
+    def _fits(session: Session, namespace: str) -> bool:
+        """Whether a claimed session can be restored in ``namespace``."""
+        return session.namespace == namespace
 
     async def pending(self, namespace: str, pid: str) -> bool:
         kept = self._keys(Session(pid, "", namespace))[1]
@@ -331,16 +337,22 @@ class RedisRecovery:
             wanted = []
             for raw_id, fields in items:
                 cursor = _text(raw_id)
-                entry = self._decode(raw_id, fields)
-                if entry is None or entry[1] != session.namespace:
-                    continue
-                stored = Stored(entry[0], entry[2], entry[3], entry[4], 0, 0.0)
-                if stored.wanted_by(session.sid, session.rooms):
-                    wanted.append(stored.args)
+                args = self._wanted(session, raw_id, fields)
+                if args is not None:
+                    wanted.append(args)
             if wanted:
                 yield wanted
             if len(items) < REPLAY_SLICE:
                 return
+
+    def _wanted(self, session: Session, raw_id: Any, fields: Any) -> list[Any] | None:
+        """A stream entry's event arguments (offset last) if the session's client was meant
+        to receive it, else None."""
+        entry = self._decode(raw_id, fields)
+        if entry is None or entry[1] != session.namespace:
+            return None
+        stored = Stored(entry[0], entry[2], entry[3], entry[4], 0, 0.0)
+        return stored.args if stored.wanted_by(session.sid, session.rooms) else None
 
     # -- lifecycle ------------------------------------------------------------------------------
 

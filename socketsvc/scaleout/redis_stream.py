@@ -59,23 +59,25 @@ class StreamFeed:
         args: list[Any],
         fields: dict[str, bytes],
         once: Once | None,
-    ) -> None:
-        """Store one emit (``fields``: :meth:`RedisRecovery.entry`) and deliver it; raises
-        the :class:`Unencodable` of a format that refused it, after delivering to the
-        others. While Redis is unreachable, this node's clients get it without an offset;
-        when ``once`` was sent already, nothing is sent (``once.earlier`` is set)."""
+    ) -> str | None:
+        """Store one emit (``fields``: :meth:`RedisRecovery.entry`) and deliver it: its
+        offset. Raises the :class:`Unencodable` of a format that refused it, after
+        delivering to the others. While Redis is unreachable, this node's clients get it
+        without an offset (None); when ``once`` was sent already, nothing is sent (``""``,
+        and ``once.earlier`` is set)."""
         if self._stopping:
             self.deliver(namespace, room, skip_sid, args)
-            return
+            return None
         emit = _Emit(namespace, room, skip_sid, args, fields, once)
         self._waiting.put_nowait(emit)
         outcome = await emit.done
         if outcome is None:
             self.deliver(namespace, room, skip_sid, args)
-            return
-        _, failure = outcome
+            return None
+        offset, failure = outcome
         if failure is not None:
             raise failure
+        return offset
 
     async def run_appender(self) -> None:
         """Append the waiting emits, a batch at a time, until :meth:`stop`."""

@@ -209,33 +209,8 @@ class FanoutManager(ManagerBase):
     ) -> None:
         room = to if to is not None else room
         args = [event, *_as_args(data)]
-        server = self.server
         if callback is not None:
-            if namespace not in self.rooms:
-                self.observer.emitted(namespace, room, skip_sid, args, 0)
-                return
-            skip = set(skip_sid) if isinstance(skip_sid, (list, tuple, set)) else {skip_sid}
-            failure: Unencodable | None = None
-            reached = 0
-            held = self._held
-            for sid, eio_sid in list(self._recipients(namespace, room, skip)):
-                ack_id = self.ack_id(sid, callback)
-                try:
-                    frames = protocol.encode_frames(
-                        server.format_of(eio_sid), protocol.EVENT, namespace, args, ack_id
-                    )
-                except Unencodable as exc:
-                    self.drop_ack_id(sid, ack_id)  # no answer will come for it
-                    failure = failure or self._refused(exc, namespace)
-                    continue
-                if held and sid in held:
-                    held[sid].frames.append(frames)
-                else:
-                    server.eio.push(eio_sid, frames)
-                reached += 1
-            self.observer.emitted(namespace, room, skip_sid, args, reached)
-            if failure is not None:
-                raise failure
+            self.deliver_with_acks(namespace, room, skip_sid, args, callback)
             return
         volatile = bool(kwargs.get("volatile"))  # dropped for clients with a backlog
         once: Once | None = kwargs.get("once")
@@ -254,6 +229,46 @@ class FanoutManager(ManagerBase):
             self.log_refusal(exc.cause, "not sent in %s: %s", namespace, exc.message)
             raise
         self.deliver(namespace, room, skip_sid, [*args, offset])
+
+    def deliver_with_acks(
+        self,
+        namespace: str,
+        room: Any,
+        skip_sid: Any,
+        args: list[Any],
+        callback: Callable[..., Any],
+    ) -> int:
+        """Send event ``args`` to this node's clients in ``room``, each with an ack id whose
+        answer calls ``callback``; how many were sent it. Raises the first
+        :class:`Unencodable` after sending to everyone else (no ack is awaited from those
+        it did not reach)."""
+        if namespace not in self.rooms:
+            self.observer.emitted(namespace, room, skip_sid, args, 0)
+            return 0
+        server = self.server
+        skip = set(skip_sid) if isinstance(skip_sid, (list, tuple, set)) else {skip_sid}
+        failure: Unencodable | None = None
+        reached = 0
+        held = self._held
+        for sid, eio_sid in list(self._recipients(namespace, room, skip)):
+            ack_id = self.ack_id(sid, callback)
+            try:
+                frames = protocol.encode_frames(
+                    server.format_of(eio_sid), protocol.EVENT, namespace, args, ack_id
+                )
+            except Unencodable as exc:
+                self.drop_ack_id(sid, ack_id)  # no answer will come for it
+                failure = failure or self._refused(exc, namespace)
+                continue
+            if held and sid in held:
+                held[sid].frames.append(frames)
+            else:
+                server.eio.push(eio_sid, frames)
+            reached += 1
+        self.observer.emitted(namespace, room, skip_sid, args, reached)
+        if failure is not None:
+            raise failure
+        return reached
 
     def deliver(
         self, namespace: str, room: Any, skip_sid: Any, args: list[Any], volatile: bool = False

@@ -215,6 +215,14 @@ class NamespaceTable:
                 handler.namespace,
             )
 
+    def serves(self, namespace: str) -> bool:
+        """Whether a client may connect to ``namespace`` here (``/`` always may)."""
+        return (
+            namespace == "/"
+            or namespace in self.handlers
+            or any(route.matches(namespace) for route in self._patterns)
+        )
+
     def pattern_instances(self) -> list[str]:
         """The concrete namespaces that have a pattern instance now."""
         return sorted(self._from_pattern)

@@ -93,6 +93,10 @@ class Observer(EngineObserver):
     def bus_dropped(self, messages: int) -> None:
         """Messages that could not be published (Redis unreachable, or the outbox full)."""
 
+    def bus_ignored(self, cause: str) -> None:
+        """A message on the Redis channels was bad input and was ignored (garbage, a request
+        type from a newer adapter, a packet for an unknown namespace); ``cause`` is short."""
+
     def backend_down(self, component: str) -> None:
         """A backend component (``bus``, ``presence``) lost Redis: an outage began."""
 

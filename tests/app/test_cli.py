@@ -117,6 +117,11 @@ async def test_a_missing_handler_module_says_where_it_looked(tmp_path: Path) -> 
         (["--port", "http"], {}, "port: 'http' from --port"),
         (["--serializer", "xml"], {}, "--serializer"),
         ([], {"SOCKETSVC_PING_INTERVAL": "soon"}, "ping_interval"),
+        (
+            [],
+            {"SOCKETSVC_REDIS_PROTOCOL": "socket.io-5"},
+            "redis_protocol: 'socket.io-5' is not one of socketsvc, socket.io, socket.io-streams",
+        ),
         (["--config", "{bad_key}"], {}, "colour: unknown setting"),
         (["--config", "{bad_module}"], {}, "cannot import module 'nowhere.handlers'"),
     ],

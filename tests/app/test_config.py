@@ -47,6 +47,15 @@ def test_cli_flags_and_config_from_env(tmp_path: Path) -> None:
     assert config.load(environ={"SOCKETSVC_CONFIG": str(path)}).transports == ("websocket",)
 
 
+def test_redis_prefix_defaults_to_the_protocols_key() -> None:
+    assert config.load(environ={}).redis_prefix == "socketsvc"
+    for protocol in ("socket.io", "socket.io-streams"):
+        env = {"SOCKETSVC_REDIS_PROTOCOL": protocol}
+        assert config.load(environ=env).redis_prefix == "socket.io"  # Node's default key
+        env["SOCKETSVC_REDIS_PREFIX"] = "chat-io"
+        assert config.load(environ=env).redis_prefix == "chat-io"
+
+
 @pytest.mark.parametrize(
     "env, message",
     [
@@ -58,6 +67,7 @@ def test_cli_flags_and_config_from_env(tmp_path: Path) -> None:
         ({"SOCKETSVC_CHAT_PAGE": "maybe"}, "chat_page: 'maybe'"),
         ({"SOCKETSVC_TRANSPORTS": "polling,carrier-pigeon"}, "transports:"),
         ({"SOCKETSVC_MAX_PAYLOAD": "10"}, "max_payload: 10 is below the minimum"),
+        ({"SOCKETSVC_REDIS_PROTOCOL": "socketio"}, "redis_protocol: 'socketio' is not one of"),
     ],
 )
 def test_bad_values_name_the_setting(env: dict[str, str], message: str) -> None:
