@@ -252,11 +252,12 @@ def run(
             for log in [*Path(tmp).glob("*.log"), *Path(tmp).glob("logs/*.log")]:
                 shutil.copy(log, keep_logs / f"{scenario}-{log.name}")
     acked = set(report["acked"])
-    lost, duplicated, affected = 0, 0, 0
+    lost, duplicated, affected, delivered = 0, 0, 0, 0
     by_client: dict[str, list[int]] = {}  # "json/polling" -> [members, lost, duplicated]
     for member in report["members"]:
         counts = dict(member["received"])
         missing = len(acked - counts.keys())
+        delivered += len(acked) - missing
         extra = sum(n - 1 for n in counts.values() if n > 1)
         lost += missing
         duplicated += extra
@@ -278,6 +279,7 @@ def run(
         "drained_s": round(report["drained_s"], 1),
         "reconnects": reconnects,
         "recovered": recovered,
+        "delivered": delivered,  # acked messages members received (acked x members, if none lost)
         "lost": lost,
         "duplicated": duplicated,
         "clients_affected": affected,
