@@ -48,6 +48,7 @@ from socketsvc.handlers.events import ServerEvent
 from socketsvc.handlers.schema import NOT_UNICODE, Length, Pattern
 from socketsvc.handlers.services import Services
 from socketsvc.protocol.json_format import has_lone_surrogate
+from socketsvc.sio.once import Once
 
 Room = Annotated[str, Length(1, 64), Pattern(r"[^\x00-\x1f]+")]
 Name = Annotated[str, Length(1, 32), Pattern(r"[^\x00-\x1f]+")]
@@ -186,15 +187,13 @@ class ChatNamespace(BaseNamespace):
             "ts": now_ms(),
         }
         ack: MessageAck = {"id": message["id"], "ts": message["ts"]}
+        once = None
         if req.client_id is not None:
             key = f"{self._sender(sid)}:{req.client_id}"
-            window = self.services.settings.chat_retry_window
-            earlier = await self.services.archive.accept_once(
-                self.namespace, key, cast("dict[str, Any]", ack), window
-            )
-            if earlier is not None:
-                return cast(MessageAck, earlier)  # a retry of a message already sent
-        await self.emit(self.message, message, to=req.room, skip_sid=sid)
+            once = Once(key, ack, self.services.settings.chat_retry_window)
+        await self.emit(self.message, message, to=req.room, skip_sid=sid, once=once)
+        if once is not None and once.earlier is not None:
+            return cast(MessageAck, once.earlier)  # a retry of a message already sent
         stored = cast("dict[str, Any]", message)  # (a cast by name: no typing object per message)
         await self.services.archive.append(self.namespace, req.room, stored)
         return ack

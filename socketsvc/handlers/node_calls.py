@@ -20,6 +20,7 @@ from socketsvc.security.auth import Identity
 from socketsvc.sio.cluster import Cluster, SocketRecord
 from socketsvc.sio.door import NodeDoor
 from socketsvc.sio.handshake import Handshake
+from socketsvc.sio.once import Once
 
 
 class NodeCalls:
@@ -53,6 +54,7 @@ class NodeCalls:
         ignore_queue: bool = False,
         *,
         volatile: bool = False,
+        once: Once | None = None,
     ) -> None: ...
 
     async def emit(  # type: ignore[misc]  # (the first overload's arguments: see ServerEvent)
@@ -67,11 +69,14 @@ class NodeCalls:
         ignore_queue: bool = False,
         *,
         volatile: bool = False,
+        once: Once | None = None,
     ) -> None:
         """Emit as ``AsyncNamespace.emit``; ``volatile=True`` marks a best-effort message
         (typing indicators, cursor moves) that is dropped for clients with a backlog instead
-        of queueing behind what they have not read yet. ``event`` is a name or a declared
-        :class:`ServerEvent`, whose payload type mypy checks ``data`` against."""
+        of queueing behind what they have not read yet; ``once`` makes it at most once per
+        key (a retried send, sio/once.py: when it was sent already, ``once.earlier`` holds
+        the first one's answer). ``event`` is a name or a declared :class:`ServerEvent`,
+        whose payload type mypy checks ``data`` against."""
         if type(event) is not str:
             event = event.name  # type: ignore[union-attr]
         await self.door.emit(
@@ -84,6 +89,7 @@ class NodeCalls:
             callback=callback,
             ignore_queue=ignore_queue,
             volatile=volatile,
+            once=once,
         )
 
     async def send(

@@ -21,6 +21,7 @@ from socketsvc.security.auth import Identity
 from .cluster import Cluster, SingleNode
 from .handshake import Handshake
 from .inspection import NodeInspection
+from .once import Once
 from .recovery import RECOVERABLE
 
 if TYPE_CHECKING:
@@ -50,17 +51,14 @@ class NodeDoor:
         callback: Any = None,
         ignore_queue: bool = False,
         volatile: bool = False,
+        once: Once | None = None,
     ) -> None:
-        """``AsyncServer.emit``; ``volatile``: dropped for a client with a backlog."""
-        if volatile:
-            await self._server.manager.emit(
-                event,
-                data,
-                namespace=namespace,
-                room=to if to is not None else room,
-                skip_sid=skip_sid,
-                volatile=True,
-            )
+        """``AsyncServer.emit``; ``volatile``: dropped for a client with a backlog; ``once``:
+        at most once per key (sio/once.py)."""
+        if volatile or once is not None:
+            room = to if to is not None else room
+            manager = self._server.manager
+            await manager.emit(event, data, namespace, room, skip_sid, volatile=volatile, once=once)
             return
         await self._server.emit(
             event,

@@ -114,8 +114,9 @@ class SocketServer(SocketIOServer):
             self.manager,
             self.eio,
             self.observer,
-            lambda sid, namespace: self.disconnect(sid, namespace=namespace),
+            self._drop_connection,
             self._send,
+            self.close_transport,
         )
         self.tasks = TaskSet()  # handler calls and packet flows still running
         self.handshakes: dict[str, Handshake] = {}  # socket.io sid -> its connect request
@@ -307,18 +308,21 @@ class SocketServer(SocketIOServer):
         if self._is_connected(eio_sid, namespace):
             raise PacketError(f"already connected to namespace {namespace}")
         sessions = self.sessions
-        auth, restored, offset = await sessions.claim(namespace, auth)
+        auth, restored, offset = await sessions.claim(eio_sid, namespace, auth)
+        if eio_sid not in self.environ:  # the transport closed while the claim ran
+            await sessions.refused(eio_sid, restored)
+            return
         sessions.begin(eio_sid, namespace, restored)
         try:
             await self.base_namespace_connect(eio_sid, namespace, auth)
         finally:
-            session = sessions.end(eio_sid, namespace)
+            session, head = sessions.end(eio_sid, namespace)
         sid = self.manager.sid_from_eio_sid(eio_sid, namespace)
         if sid is None or not self.manager.is_connected(sid, namespace):
-            sessions.refused(restored)
+            await sessions.refused(eio_sid, restored)
             await self.routes.release(namespace)  # refused
             return
-        await sessions.connected(sid, namespace, session, restored)
+        await sessions.connected(sid, session, restored)
         self.observer.namespace_connected(namespace, sid, eio_sid)
         if eio_sid not in self.environ:
             # The transport closed while the connect handler ran and found this namespace
@@ -328,7 +332,8 @@ class SocketServer(SocketIOServer):
         self.deadlines.cancel(eio_sid)
         self.security.established(sid)
         if restored is not None:
-            await sessions.restore(eio_sid, namespace, restored, offset)
+            if not await sessions.restore(eio_sid, namespace, restored, offset, head):
+                return  # dropped meanwhile (its session kept again), or closed
             self.observer.recovery_hit(namespace, sid)
         if handler is not None and "after_connect" in handler.own_hooks:
             try:
@@ -413,10 +418,10 @@ class SocketServer(SocketIOServer):
         self, eio_sid: str, namespace: str, reason: str | None = None
     ) -> None:
         sid = self.manager.sid_from_eio_sid(eio_sid, namespace)
-        kept = self.sessions.keep(sid, namespace, reason)
+        kept = self.sessions.keep(sid, eio_sid, namespace, reason)
         await self.base_namespace_disconnect(eio_sid, namespace, reason)
         if sid is not None:
-            await self._gone(sid, namespace, kept)
+            await self._gone(sid, eio_sid, kept)
         await self.routes.release(namespace)
 
     async def disconnect(
@@ -426,16 +431,26 @@ class SocketServer(SocketIOServer):
         nothing is kept for recovery), with this server's per-client state cleaned too."""
         namespace = namespace or "/"
         here = self.manager.is_connected(sid, namespace)
+        eio_sid = self.manager.eio_sid_from_sid(sid, namespace)
         await super().disconnect(sid, namespace=namespace, ignore_queue=ignore_queue)
         if here and not self.manager.is_connected(sid, namespace):
-            await self._gone(sid, namespace, None)
+            await self._gone(sid, eio_sid, None)
             await self.routes.release(namespace)
 
-    async def _gone(self, sid: str, namespace: str, kept: Session | None) -> None:
-        """A client left a namespace: drop what this server held for it; keep its session
-        for recovery (``kept``), or forget it."""
+    async def _drop_connection(self, sid: str, namespace: str, eio_sid: str) -> None:
+        """Drop connection ``eio_sid`` of ``sid`` (a reconnect took its session over): here
+        if it is this node's, else through the bus to whichever node has it. Only that
+        connection: a later one with the same sid is left alone."""
+        if self.manager.eio_sid_from_sid(sid, namespace) == eio_sid:
+            await self.disconnect(sid, namespace=namespace)
+        else:
+            self.manager.drop_elsewhere(sid, namespace, eio_sid)
+
+    async def _gone(self, sid: str, eio_sid: str, kept: Session | None) -> None:
+        """Connection ``eio_sid`` of ``sid`` left a namespace: drop what this server held
+        for it; keep its session for recovery (``kept``), or forget it."""
         self._forget(sid)
-        await self.sessions.gone(sid, kept)
+        await self.sessions.gone(sid, eio_sid, kept)
 
     def disconnect_clients(self, selection: Selection) -> None:
         """Close the connections ``selection`` names on every node: this node's now, the
