@@ -24,7 +24,8 @@ from socketsvc.config import Settings
 from socketsvc.scaleout import bus
 from socketsvc.scaleout.redis_recovery import RedisRecovery, _ids
 from socketsvc.scaleout.sio_requests import node_unpack, str_list
-from socketsvc.scaleout.sio_streams import BROADCAST, decode_entry, encode_entry
+from socketsvc.scaleout.sio_streams import decode_entry
+from socketsvc.scaleout.sio_streams_format import BROADCAST, encode_entry
 from socketsvc.sio.observer import Observer
 from socketsvc.sio.recovery import Session, Windows
 
