@@ -105,9 +105,10 @@ class AuctionNamespace(BaseNamespace):
         return await self.lots.leading(lot)
 
     async def on_bid(self, sid: str, bid: Bid) -> Leading:
-        """Bid on a lot: accepted (the ack) only above its best bid, else `outbid`."""
+        """Bid on a lot: accepted (the ack; the lot's other watchers are told `leading`) only
+        above its best bid, else refused as `outbid`."""
         accepted, best = await self.lots.offer(bid.lot, bid.amount, sid)
         if not accepted:
             raise SocketsvcError("outbid", f"the best bid on {bid.lot} is {best['amount']}")
-        await self.emit(self.leading, best, to=f"lot:{bid.lot}")
+        await self.emit(self.leading, best, to=f"lot:{bid.lot}", skip_sid=sid)
         return best

@@ -8,7 +8,8 @@ const url = process.env.AUCTION_URL ?? "http://127.0.0.1:8000";
 const socket = io(`${url}/auction`, { transports: ["websocket"] });
 socket.on("leading", ({ lot, amount }) => console.log(`new best bid on ${lot}: ${amount}`));
 
-console.log("watching:", await socket.emitWithAck("watch", "A-1"));
+const best = await socket.emitWithAck("watch", "A-1"); // the ack: the best bid so far, if any
+console.log("watching A-1, best bid so far:", best ?? "none");
 const reply = await socket.timeout(5000).emitWithAck("bid", { lot: "A-1", amount: "12.50" });
 if (reply.error) console.log("refused:", reply.error.code, reply.error.message);
 else console.log("leading:", reply);
