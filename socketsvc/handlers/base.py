@@ -19,6 +19,7 @@ import socketio
 
 from socketsvc import errors
 from socketsvc.errors import OncePerCause, SocketsvcError, UnsupportedValue
+from socketsvc.handlers.awaited import awaited
 from socketsvc.handlers.checks import (
     EVENT_NAME,
     RESERVED_EVENTS,
@@ -108,9 +109,8 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self.services = services
         self._log_deep = OncePerCause(log)
         self.prepare()
-        specs = self._specs
-        assert specs is not None
-        self._event_specs: dict[str, EventSpec] = specs
+        assert self._specs is not None
+        self._event_specs: dict[str, EventSpec] = self._specs
 
     async def on_connect(self, sid: str, environ: Mapping[str, Any], auth: dict[str, Any]) -> Any:
         """Accept everyone by default; raise ``ConnectionRefusedError`` to refuse.
@@ -209,8 +209,7 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     def handshake(self, sid: str) -> Handshake:
         """The connect request of ``sid`` (headers, query, auth, client address): available
         from ``on_connect`` on, in ``after_connect``, every event and ``on_disconnect``."""
-        handshake: Handshake = self.server.handshakes[sid]
-        return handshake
+        return self.server.handshakes[sid]  # type: ignore[no-any-return]
 
     # -- recovery -----------------------------------------------------------------------------
 
@@ -273,8 +272,7 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     def identity(self, sid: str) -> Identity | None:
         """The verified token claims of ``sid``'s connection, or None when anonymous; after an
         ``auth:refresh``, the new token's (``.expires`` is its ``exp``)."""
-        identity: Identity | None = self.server.security.identity(sid)
-        return identity
+        return self.server.security.identity(sid)  # type: ignore[no-any-return]
 
     async def can_join(self, sid: str, room: str) -> bool:
         """The authorization hook: whether ``sid`` may join ``room`` (everyone, by default).
@@ -336,7 +334,8 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         volatile: bool = False,
     ) -> None: ...
 
-    async def emit(  # type: ignore[misc]  # (the first overload's arguments: see ServerEvent)
+    @awaited  # type: ignore[misc]  # (the first overload's arguments: see ServerEvent)
+    async def emit(
         self,
         event: str | ServerEvent[Any],
         data: Any = None,
@@ -386,7 +385,8 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self, event: str, data: Any = None, *, to: str, timeout: float = 10.0
     ) -> Any: ...
 
-    async def call(  # type: ignore[misc]  # (the first overload's arguments: see ServerEvent)
+    @awaited  # type: ignore[misc]  # (the first overload's arguments: see ServerEvent)
+    async def call(
         self, event: str | ServerEvent[Any], data: Any = None, *, to: str, timeout: float = 10.0
     ) -> Any:
         """Emit to one client and wait for its ack; raises :class:`AckTimeout` when none comes."""

@@ -51,6 +51,14 @@ class TaskSet:
             task.add_done_callback(self._tasks.discard)
         return task
 
+    def later(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Run ``coro`` in a Task that starts on a later loop turn (never inside the caller,
+        which may be a finalizer), kept like the others."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
     async def wait(self, timeout: float) -> None:
         """Wait up to ``timeout`` seconds for the running tasks (and those they start)."""
         loop = asyncio.get_running_loop()
