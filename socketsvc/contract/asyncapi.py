@@ -14,7 +14,7 @@ import json
 from typing import Any
 
 from socketsvc import __version__
-from socketsvc.handlers.schema import DECIMAL_TEXT
+from socketsvc.handlers.kinds import DECIMAL_TEXT
 
 from .model import ClientEvent, Contract, Namespace, Values
 from .shapes import (

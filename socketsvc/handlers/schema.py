@@ -25,9 +25,6 @@ from __future__ import annotations
 import dataclasses
 import decimal
 import enum
-import math
-import re
-import sys
 import types
 import typing
 from collections.abc import Callable
@@ -37,6 +34,7 @@ from socketsvc.errors import InvalidPayload
 from socketsvc.protocol.json_format import has_lone_surrogate
 
 from .constraints import Constraints, Length, Pattern, SchemaError, type_name
+from .kinds import decimal_value, msgspec_struct, pydantic_model, typed_dict
 from .reader import SCALARS, Reader, is_schema
 from .records import Field, is_nullable, record, within
 
@@ -153,7 +151,7 @@ class _Compiler(Reader[Validator]):
             (name, self.build(hint), required, is_nullable(hint))
             for name, hint, required in self.typed_dict_fields(kind)
         ]
-        return _typed_dict(plan)
+        return typed_dict(plan)
 
     def _record(self, kind: Any, make: Callable[[Any], Validator]) -> Validator:
         building = self.dataclasses.get(kind)
@@ -166,10 +164,10 @@ class _Compiler(Reader[Validator]):
         return cell[0]
 
     def decimal(self) -> Validator:
-        return _decimal
+        return decimal_value
 
     def model(self, kind: type, library: str) -> Validator:
-        return _pydantic(kind) if library == "pydantic" else _msgspec(kind)
+        return pydantic_model(kind) if library == "pydantic" else msgspec_struct(kind)
 
 
 # -- validators ---------------------------------------------------------------------------------
@@ -214,29 +212,6 @@ def _bytes(value: Any) -> Any:
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value)
     raise InvalidPayload("", "must be binary data")
-
-
-DECIMAL_TEXT = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?")
-DECIMAL_RANGE = 1000  # powers of ten either way: beyond, arithmetic on it would be a hazard
-NOT_DECIMAL = 'must be a decimal number (a number, or a string such as "12.50")'
-
-
-def _decimal(value: Any) -> Any:
-    """A ``Decimal`` from a number (a float as the shortest text that reads back as it: what
-    the client wrote) or from a numeric string, which keeps every digit."""
-    if isinstance(value, str):
-        if len(value) > 100 or DECIMAL_TEXT.fullmatch(value) is None:
-            raise InvalidPayload("", NOT_DECIMAL)
-        number = decimal.Decimal(value)
-    elif isinstance(value, int) and not isinstance(value, bool):
-        number = decimal.Decimal(value)
-    elif isinstance(value, float) and math.isfinite(value):
-        number = decimal.Decimal(repr(value))
-    else:
-        raise InvalidPayload("", NOT_DECIMAL)
-    if number and abs(number.adjusted()) > DECIMAL_RANGE:
-        raise InvalidPayload("", f"must be within 1e-{DECIMAL_RANGE}..1e{DECIMAL_RANGE}")
-    return number
 
 
 _SCALARS: dict[Any, Validator] = dict(
@@ -300,75 +275,6 @@ def _dict(item: Validator) -> Validator:
         return out
 
     return validate
-
-
-def _typed_dict(plan: list[tuple[str, Validator, bool, bool]]) -> Validator:
-    """A map in, a dict of the declared keys out (others ignored, as for dataclasses); null
-    for a key that is not required and not nullable counts as absent."""
-
-    def validate(value: Any) -> Any:
-        if not isinstance(value, dict):
-            raise InvalidPayload("", "must be an object")
-        out = {}
-        for name, check, required, nullable in plan:
-            v = value.get(name)
-            if v is not None:
-                try:
-                    out[name] = check(v)
-                except InvalidPayload as exc:
-                    raise within(exc, name) from None
-            elif nullable and name in value:
-                out[name] = None
-            elif required:
-                raise InvalidPayload(name, "is required")
-        return out
-
-    return validate
-
-
-def _pydantic(kind: Any) -> Validator:
-    """The model's own ``model_validate``; its first error as ``invalid_payload`` naming the
-    field path (``items[2].x``) and pydantic's message."""
-    error = sys.modules["pydantic"].ValidationError
-    validate = kind.model_validate
-
-    def check(value: Any) -> Any:
-        if not isinstance(value, dict):
-            raise InvalidPayload("", "must be an object")
-        try:
-            return validate(value)
-        except error as exc:
-            first = exc.errors(include_url=False)[0]
-            raise InvalidPayload(_path(first["loc"]), _lower(first["msg"])) from None
-
-    return check
-
-
-def _msgspec(kind: Any) -> Validator:
-    """``msgspec.convert`` to the Struct; its error (``... - at `$.items[2].x```) as
-    ``invalid_payload`` naming the field path."""
-    msgspec = sys.modules["msgspec"]
-    convert, error = msgspec.convert, msgspec.ValidationError
-
-    def check(value: Any) -> Any:
-        try:
-            return convert(value, kind)
-        except error as exc:
-            problem, _, where = str(exc).partition(" - at `$")
-            raise InvalidPayload(where.rstrip("`").lstrip("."), _lower(problem)) from None
-
-    return check
-
-
-def _path(loc: tuple[Any, ...]) -> str:
-    path = ""
-    for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else f".{part}" if path else str(part)
-    return path
-
-
-def _lower(text: str) -> str:
-    return text[:1].lower() + text[1:]
 
 
 def _literal(options: tuple[Any, ...]) -> Validator:
