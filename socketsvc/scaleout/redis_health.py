@@ -22,6 +22,12 @@ from redis.asyncio.connection import BlockingConnectionPool
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from socketsvc.scaleout.redis_topology import (
+    failover_timeout,
+    is_sentinel,
+    safe_sentinel_url,
+    sentinel_client,
+)
 from socketsvc.sio.observer import Observer
 
 log = logging.getLogger("socketsvc.redis")
@@ -49,7 +55,10 @@ def client_options() -> dict[str, Any]:
 
 
 def redis_client(url: str) -> aioredis.Redis:
-    """A client for ``url`` with :func:`client_options` and a bounded, blocking pool."""
+    """A client for ``url`` with :func:`client_options` and a bounded, blocking pool; of the
+    Sentinels' primary for a ``redis+sentinel://`` URL (see :mod:`redis_topology`)."""
+    if is_sentinel(url):
+        return sentinel_client(url, client_options(), MAX_CONNECTIONS)
     pool = BlockingConnectionPool.from_url(
         url, max_connections=MAX_CONNECTIONS, timeout=SOCKET_TIMEOUT, **client_options()
     )
@@ -58,6 +67,8 @@ def redis_client(url: str) -> aioredis.Redis:
 
 def safe_url(url: str) -> str:
     """``url`` without its password, for logs and readiness reasons."""
+    if is_sentinel(url):
+        return safe_sentinel_url(url)
     parts = urlsplit(url)
     if parts.password is None:
         return url
@@ -89,6 +100,7 @@ class RedisHealth:
         self.component = component
         self.observer = observer or Observer()  # told of outages and reconnects
         self.url = safe_url(url)
+        self.failover = failover_timeout(url)  # 0.0: one server, no Sentinel to wait for
         self._ready = asyncio.Event()
         self._settled = asyncio.Event()  # the first attempt has an outcome
         self._down_since: float | None = None
@@ -127,6 +139,8 @@ class RedisHealth:
 
     def mark_down(self, exc: BaseException) -> None:
         reason = f"Redis at {self.url} unreachable: {type(exc).__name__}: {exc}"[:300]
+        if self.failover:
+            reason = f"redis_failover: waiting for Sentinel's primary ({reason})"[:300]
         if self._down_since is not None:
             return
         self._down_since = time.monotonic()
@@ -151,6 +165,27 @@ class RedisHealth:
             return failed
         self.mark_up()
         return result
+
+    async def attempt_through_failover(self, call: Callable[[], Awaitable[T]], failed: T) -> T:
+        """:meth:`attempt` on ``call()``; with Sentinel a failure is retried with backoff for up
+        to the failover timeout, so a write reaches the promoted replica instead of being lost.
+        ``call`` must be safe to repeat (its effect idempotent)."""
+        if not self.failover:
+            return await self.attempt(call(), failed)
+        deadline = time.monotonic() + self.failover
+        backoff = Backoff(0.05, 1.0)
+        while True:
+            try:
+                result = await call()
+            except Exception as exc:
+                self.mark_down(exc)
+                delay = backoff.next()
+                if time.monotonic() + delay > deadline:
+                    return failed
+                await asyncio.sleep(delay)
+                continue
+            self.mark_up()
+            return result
 
     async def repeat(
         self, step: Callable[[], Awaitable[T]], stopped: Callable[[], bool]

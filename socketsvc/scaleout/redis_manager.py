@@ -11,7 +11,9 @@ what arrives. Around that:
   data crosses nodes as bytes, and ``volatile`` emits stay volatile on every node;
 - an emit never waits for Redis: it delivers to this node's clients, then queues the message
   for a publisher task. While Redis is unreachable, queued and new messages are dropped (the
-  bus is at-most-once, like Redis pub/sub itself), the outage is logged once, ``/readyz``
+  bus is at-most-once, like Redis pub/sub itself) and counted (``bus_dropped_total``); with
+  Sentinel they are held (up to the outbox's size) and retried until the promoted replica
+  answers, or ``redis_failover_timeout`` passes. The outage is logged once, ``/readyz``
   answers 503, and the listener reconnects with backoff (0.1 s to 5 s). Delivery across nodes
   resumes by itself when Redis returns.
 
@@ -26,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from redis import asyncio as aioredis
@@ -231,7 +233,7 @@ class RedisManager(PubSubManager, FanoutManager):
         self.server.disconnect_here(selection)
 
     def _enqueue(self, raw: bytes) -> None:
-        if self.link.down:
+        if self.link.down and not self.link.failover:
             self._drop(1)
             return
         try:
@@ -253,14 +255,16 @@ class RedisManager(PubSubManager, FanoutManager):
             try:
                 if self._stopping:
                     return
-                if self.link.down:
+                if self.link.down and not self.link.failover:
                     self._drop(len(batch))
                     continue
-                pipe = self.redis.pipeline(transaction=False)
-                for raw in batch:
-                    if raw is not None:
-                        pipe.publish(self.channel, raw)
-                await pipe.execute()
+                if self.link.failover:  # Sentinel: held and retried until the new primary
+                    if await self.link.attempt_through_failover(self._sender(batch), None) is None:
+                        self._drop(len(batch))
+                        self._resubscribe.set()
+                        continue
+                else:
+                    await self._sender(batch)()
                 self.observer.bus_published(sum(1 for raw in batch if raw is not None))
             except asyncio.CancelledError:
                 raise
@@ -271,6 +275,18 @@ class RedisManager(PubSubManager, FanoutManager):
             finally:
                 for _ in batch:
                     self._outbox.task_done()
+
+    def _sender(self, batch: list[bytes | None]) -> Callable[[], Awaitable[Any]]:
+        """One pipelined round trip publishing ``batch``; can be repeated."""
+
+        async def send() -> Any:
+            pipe = self.redis.pipeline(transaction=False)
+            for raw in batch:
+                if raw is not None:
+                    pipe.publish(self.channel, raw)
+            return await pipe.execute()
+
+        return send
 
     async def _follow(self, stream: RedisRecovery) -> None:
         """Deliver the recovery stream's entries to this node's clients, in stream order."""

@@ -36,7 +36,9 @@ from redis import asyncio as aioredis
 from socketsvc.config import Settings
 from socketsvc.errors import Unencodable, UnsupportedValue
 from socketsvc.scaleout import bus
+from socketsvc.scaleout.redis_failover import APPEND_ONCE, EPOCH, WAIT_REPLICAS_MS, RecentKeys
 from socketsvc.scaleout.redis_health import RedisHealth, redis_client
+from socketsvc.scaleout.redis_topology import connection_url
 from socketsvc.sio.observer import Observer
 from socketsvc.sio.recovery import Session, Stored, Windows
 
@@ -86,8 +88,8 @@ class RedisRecovery:
         self.longest = max([settings.recovery_window, 120.0, *settings.namespace_recovery.values()])
         self._live: set[str] = set()  # pids of this node's live sessions
         self.node = secrets.token_hex(8)  # who holds a live session
-        self.link = RedisHealth("recovery", settings.redis_url, observer)
-        self.redis: aioredis.Redis = redis_client(settings.redis_url)
+        self.link = RedisHealth("recovery", connection_url(settings), observer)
+        self.redis: aioredis.Redis = redis_client(connection_url(settings))
         self.stream = stream_key(self.prefix)
         # A node keeps (as dropped) or forgets a live session only while it is its holder.
         self._persist_script = self.redis.register_script(
@@ -99,6 +101,12 @@ class RedisRecovery:
             "local s = redis.call('HGET', KEYS[1], 'session') "
             "if s then redis.call('DEL', KEYS[1]) end return s"
         )
+        self._append_once = self.redis.register_script(APPEND_ONCE)
+        self._epoch_script = self.redis.register_script(EPOCH)
+        self._appended = 0  # this node's appends, numbered: an append's key
+        self._delivered = RecentKeys()
+        self.epoch = "0-0"  # offsets before it are from a Redis that restarted empty since
+        self._epoch_seen = -1  # the outage count when the epoch was last asked for
         self.position: str | None = None  # the last entry this node has delivered
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
@@ -118,7 +126,10 @@ class RedisRecovery:
         self, namespace: str, rooms: frozenset[str] | None, skip: frozenset[str], args: list[Any]
     ) -> str | None:
         """Append a stored emit; its id (the offset), or None when Redis is unreachable.
-        Raises as :func:`~socketsvc.scaleout.bus.pack` does for what the stream cannot hold."""
+        Raises as :func:`~socketsvc.scaleout.bus.pack` does for what the stream cannot hold.
+        With Sentinel the append is retried through a failover (see redis_failover.py)."""
+        if self.link.failover:
+            return await self._publish_once(stream_entry(namespace, rooms, skip, args, self.node))
         added = self.redis.xadd(
             self.stream,
             stream_entry(namespace, rooms, skip, args, self.node),  # type: ignore[arg-type]
@@ -131,6 +142,40 @@ class RedisRecovery:
         self.observer.bus_published(1)
         return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
 
+    async def _publish_once(self, fields: dict[str, bytes]) -> str | None:
+        self._appended += 1
+        tail = f"{self.node}:{self._appended}"
+        key = f"{self.prefix}:rappend:{tail}"
+        keep_ms = int(self.link.failover * 2000)
+
+        async def append() -> Any:
+            pipe = self.redis.pipeline(transaction=False)
+            args: list[Any] = [self.max_packets, fields["m"], fields["o"], keep_ms, tail]
+            await self._append_once(keys=[self.stream, key], args=args, client=pipe)
+            pipe.wait(1, WAIT_REPLICAS_MS)
+            return (await pipe.execute())[0]
+
+        entry_id = await self.link.attempt_through_failover(append, None)
+        if entry_id is None:
+            return None
+        self.observer.bus_published(1)
+        return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+
+    async def check_epoch(self) -> None:
+        """Learn the stream's epoch; when it changed (Redis restarted empty), read the new
+        stream from its start and never resume an offset from the old one."""
+        raw = await self._epoch_script(keys=[f"{self.stream}:epoch", self.stream])
+        epoch = raw.decode() if isinstance(raw, bytes) else str(raw)
+        if epoch != self.epoch and self.epoch != "0-0":
+            log.warning(
+                "recovery stream reset (Redis restarted without its data): reading the new "
+                "stream from its start; sessions from before cannot be recovered"
+            )
+            self.observer.backend_down("recovery_reset")
+            self.position = "0-0"
+        self.epoch = epoch
+        self._epoch_seen = self.link.outages
+
     async def ensure_position(self) -> str:
         """Where this node starts reading: the stream's end when it first could ask."""
         if self.position is None:
@@ -141,6 +186,8 @@ class RedisRecovery:
 
     async def read(self) -> list[Entry]:
         """The entries after :attr:`position` (waits up to a second for one)."""
+        if self._epoch_seen != self.link.outages:
+            await self.check_epoch()
         position = await self.ensure_position()
         answer: Any = await self.redis.xread(
             {self.stream: position}, count=READ_COUNT, block=READ_BLOCK_MS
@@ -150,6 +197,8 @@ class RedisRecovery:
             for raw_id, fields in items:
                 if fields.get(b"o") != self.node.encode():
                     self.observer.bus_received()
+                if not self._delivered.first(fields.get(b"k", b"")):
+                    continue  # appended again after a failover: delivered already
                 decoded = self._decode(raw_id, fields)
                 if decoded is not None:
                     entries.append(decoded)
@@ -180,7 +229,8 @@ class RedisRecovery:
         return self.delivering()
 
     def head(self, namespace: str) -> str:
-        return self.position or "0-0"
+        position = self.position or "0-0"
+        return self.epoch if _ids(position) < _ids(self.epoch) else position
 
     # -- sessions -----------------------------------------------------------------------------
 
@@ -255,7 +305,8 @@ class RedisRecovery:
         if after is None:
             return False
         try:
-            _ids(after)
+            if _ids(after) < _ids(self.epoch):
+                return False  # from before Redis restarted empty: what followed may be gone
             info = await self.redis.xinfo_stream(self.stream)
         except ValueError:
             return False
@@ -278,7 +329,10 @@ class RedisRecovery:
         read = self.redis.xrange(self.stream, min=f"({after}", max=self.position)
         items: Any = await self.link.attempt(read, [])
         missed: list[list[Any]] = []
+        appended = RecentKeys()
         for raw_id, fields in items:
+            if not appended.first(fields.get(b"k", b"")):
+                continue
             entry = self._decode(raw_id, fields)
             if entry is None or entry[1] != session.namespace:
                 continue
@@ -312,6 +366,7 @@ class RedisRecovery:
             await asyncio.sleep(REFRESH_SECONDS)
 
     async def _refresh(self) -> None:
+        await self.check_epoch()
         await self.ensure_position()
         pipe = self.redis.pipeline(transaction=False)
         for pid in list(self._live):
