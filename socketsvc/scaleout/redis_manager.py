@@ -153,7 +153,9 @@ class RedisManager(PubSubManager, FanoutManager):
                 self.log_refusal(exc.cause, "not stored nor sent to other nodes: %s", exc.message)
                 self.deliver(namespace, room, skip_sid, args)
                 raise
-            # Redis is unreachable: this node's clients get it now, without an offset.
+            # Redis is unreachable: this node's clients get it now, without an offset; the
+            # other nodes' clients do not (counted as dropped).
+            self._drop(1)
             self.deliver(namespace, room, skip_sid, args)
             return
         message = {
