@@ -28,6 +28,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from socketsvc.config import load
 from tests.conftest import ROOT
 from tests.redis_support import HOST, free_port
 from tests.tools import require_executable
@@ -78,6 +79,30 @@ def test_prometheus_profile_scrapes_every_replica() -> None:
     assert job["metrics_path"] == "/metrics"
     targets = [t for group in job["static_configs"] for t in group["targets"]]
     assert sorted(targets) == [f"{name}:8000" for name in replicas]
+
+
+def test_sentinel_profile_is_a_primary_a_replica_and_three_sentinels() -> None:
+    services = compose()["services"]
+    profile = sorted(n for n, s in services.items() if s.get("profiles") == ["sentinel"])
+    assert profile == ["redis-primary", "redis-replica", "sentinel-1", "sentinel-2", "sentinel-3"]
+    replica = services["redis-replica"]["command"]
+    assert replica[replica.index("--replicaof") + 1 :][:2] == ["redis-primary", "6379"]
+    for name in ("sentinel-1", "sentinel-2", "sentinel-3"):
+        script = " ".join(services[name]["command"])
+        assert "sentinel monitor socketsvc redis-primary 6379 2" in script
+        assert "--sentinel" in script
+    env = dict(
+        line.split("=", 1)
+        for line in (ROOT / "deploy/sentinel.env").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    assert env["COMPOSE_PROFILES"] == "sentinel"
+    assert env["SOCKETSVC_REDIS_SENTINELS"] == ",".join(f"{n}:26379" for n in profile[2:])
+    settings = load(environ={k: v for k, v in env.items() if k.startswith("SOCKETSVC_")})
+    assert settings.redis_sentinel_service == "socketsvc"  # the name the Sentinels monitor
+    for node in ("socketsvc-1", "socketsvc-2"):
+        node_env = services[node]["environment"]
+        assert node_env["SOCKETSVC_REDIS_SENTINELS"] == "${SOCKETSVC_REDIS_SENTINELS:-}"
 
 
 def test_dockerfile() -> None:
