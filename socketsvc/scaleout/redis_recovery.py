@@ -91,6 +91,7 @@ class RedisRecovery:
         self.link = RedisHealth("recovery", connection_url(settings), observer)
         self.redis: aioredis.Redis = redis_client(connection_url(settings))
         self.stream = stream_key(self.prefix)
+        self._epoch_key = f"{self.stream}:epoch"
         # A node keeps (as dropped) or forgets a live session only while it is its holder.
         self._persist_script = self.redis.register_script(
             "if redis.call('HGET', KEYS[1], 'holder') == ARGV[3] then "
@@ -106,7 +107,6 @@ class RedisRecovery:
         self._appended = 0  # this node's appends, numbered: an append's key
         self._delivered = RecentKeys()
         self.epoch = "0-0"  # offsets before it are from a Redis that restarted empty since
-        self._epoch_seen = -1  # the outage count when the epoch was last asked for
         self.position: str | None = None  # the last entry this node has delivered
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
@@ -164,7 +164,7 @@ class RedisRecovery:
     async def check_epoch(self) -> None:
         """Learn the stream's epoch; when it changed (Redis restarted empty), read the new
         stream from its start and never resume an offset from the old one."""
-        raw = await self._epoch_script(keys=[f"{self.stream}:epoch", self.stream])
+        raw = await self._epoch_script(keys=[self._epoch_key, self.stream])
         epoch = raw.decode() if isinstance(raw, bytes) else str(raw)
         if epoch != self.epoch and self.epoch != "0-0":
             log.warning(
@@ -174,7 +174,6 @@ class RedisRecovery:
             self.observer.backend_down("recovery_reset")
             self.position = "0-0"
         self.epoch = epoch
-        self._epoch_seen = self.link.outages
 
     async def ensure_position(self) -> str:
         """Where this node starts reading: the stream's end when it first could ask."""
@@ -186,12 +185,17 @@ class RedisRecovery:
 
     async def read(self) -> list[Entry]:
         """The entries after :attr:`position` (waits up to a second for one)."""
-        if self._epoch_seen != self.link.outages:
-            await self.check_epoch()
         position = await self.ensure_position()
-        answer: Any = await self.redis.xread(
-            {self.stream: position}, count=READ_COUNT, block=READ_BLOCK_MS
-        )
+        # The epoch comes with every read, in the same round trip: a Redis that restarted
+        # empty between two reads (even unseen, redis-py reconnects by itself) is noticed
+        # before anything of the new stream is delivered.
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.get(self._epoch_key)
+        pipe.xread({self.stream: position}, count=READ_COUNT, block=READ_BLOCK_MS)
+        epoch, answer = await pipe.execute()
+        if epoch is None or epoch.decode() != self.epoch:
+            await self.check_epoch()
+            return []  # read again from the position it set
         entries: list[Entry] = []
         for _, items in answer or ():
             for raw_id, fields in items:
@@ -366,7 +370,6 @@ class RedisRecovery:
             await asyncio.sleep(REFRESH_SECONDS)
 
     async def _refresh(self) -> None:
-        await self.check_epoch()
         await self.ensure_position()
         pipe = self.redis.pipeline(transaction=False)
         for pid in list(self._live):
