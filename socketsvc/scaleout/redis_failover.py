@@ -30,18 +30,22 @@ redis.call('SET', KEYS[2], id, 'PX', ARGV[4])
 return id
 """
 
-# KEYS: epoch key, stream. The epoch, when missing made from the stream's first entry (a
-# Redis kept across an upgrade: its offsets stay valid), else from the Redis clock.
+# KEYS: epoch key, stream. The epoch, when missing: just before the stream's first entry (a
+# Redis kept across an upgrade: its offsets stay valid), else just before the Redis clock's
+# now. "Just before" (a millisecond earlier): an entry may take the epoch's millisecond, and
+# it must come after the epoch, which is where a session starting then begins.
 EPOCH = """
 local epoch = redis.call('GET', KEYS[1])
 if epoch then return epoch end
 local first = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)[1]
+local ms
 if first then
-  epoch = first[1]
+  ms = tonumber(string.match(first[1], '^(%d+)'))
 else
   local now = redis.call('TIME')
-  epoch = tostring(tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)) .. '-0'
+  ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 end
+epoch = string.format('%d-0', ms - 1)
 redis.call('SET', KEYS[1], epoch)
 return epoch
 """

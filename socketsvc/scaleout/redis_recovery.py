@@ -348,7 +348,8 @@ class RedisRecovery:
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(Exception):  # the epoch first: sessions start at head()
+            await asyncio.wait_for(self.check_epoch(), START_WAIT)
             await asyncio.wait_for(self.ensure_position(), START_WAIT)
         self._task = asyncio.create_task(self._keep_alive(), name="socketsvc-recovery-heartbeat")
         await self.link.wait_settled(START_WAIT)
