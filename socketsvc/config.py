@@ -251,6 +251,13 @@ class Settings:
         repr=False,
         metadata=_doc("password of the Sentinels themselves (prefer env)", secret=True),
     )
+    redis_cluster: bool = field(
+        default=False,
+        metadata=_doc(
+            "redis_url names any node of a Redis Cluster: the bus on sharded pub/sub, a channel "
+            "per room, and every key under one hash tag (redis_prefix in braces)"
+        ),
+    )
     redis_failover_timeout: float = field(
         default=30.0,
         metadata=_doc(
@@ -309,6 +316,9 @@ class Settings:
         if not self.redis_prefix and self.redis_protocol in DEFAULT_PREFIXES:
             # a derived default: the one documented place a frozen field is filled in
             object.__setattr__(self, "redis_prefix", DEFAULT_PREFIXES[self.redis_protocol])
+        if self.redis_cluster and "{" not in self.redis_prefix:
+            # Cluster: a multi-key command or script must stay in one hash slot
+            object.__setattr__(self, "redis_prefix", f"{{{self.redis_prefix}}}")
         _validate(self)
 
 
@@ -372,6 +382,14 @@ def _validate_sentinel(s: Settings) -> None:
         raise ConfigError(
             f"redis_sentinel_service: {s.redis_sentinel_service!r} is not a Sentinel master name"
         )
+    if s.redis_cluster and s.redis_sentinels:
+        raise ConfigError(
+            "redis_cluster: a Redis Cluster fails over by itself; drop redis_sentinels"
+        )
+    if s.redis_cluster and s.redis_protocol != "socketsvc":
+        raise ConfigError(f"redis_cluster: not with redis_protocol = {s.redis_protocol!r}")
+    if s.redis_cluster and not re.fullmatch(r"rediss?://[^/]*(/0?)?", s.redis_url):
+        raise ConfigError(f"redis_url: {s.redis_url!r}: a Redis Cluster has database 0 only")
     if s.redis_failover_timeout <= 0:
         raise ConfigError("redis_failover_timeout: must be a positive number of seconds")
 

@@ -14,8 +14,10 @@ import pytest
 import redis
 
 from tests.redis_support import HOST, free_port, ping, redis_binary
+from tests.tools import require_executable
 
 SERVICE = "socketsvc-test"
+CREATE = ["--cluster-replicas", "0", "--cluster-yes"]  # redis-cli --cluster create
 
 
 class Process:
@@ -159,6 +161,64 @@ class SentinelGroup:
 def sentinel_group() -> Iterator[SentinelGroup]:
     with tempfile.TemporaryDirectory(prefix="socketsvc-sentinel-") as directory:
         group = SentinelGroup(Path(directory))
+        try:
+            yield group
+        finally:
+            group.close()
+
+
+class ClusterGroup:
+    """A Redis Cluster of three primaries (no replicas) made by ``redis-cli --cluster create``."""
+
+    def __init__(self, directory: Path, size: int = 3) -> None:
+        binary = redis_binary()
+        cli = require_executable("redis-cli", hint="apt-get install -y redis-tools")
+        self.ports = [free_port() for _ in range(size)]
+        self.processes: list[Process] = []
+        try:
+            for port in self.ports:
+                argv = ["--port", str(port), "--bind", HOST, "--save", "", "--appendonly", "no"]
+                argv += [
+                    "--cluster-enabled",
+                    "yes",
+                    "--dir",
+                    str(directory),
+                    "--loglevel",
+                    "warning",
+                ]
+                argv += ["--cluster-config-file", f"nodes-{port}.conf"]
+                argv += ["--cluster-port", str(free_port())]  # not port + 10000: may be > 65535
+                self.processes.append(Process(binary, port, argv, directory / f"c{port}"))
+            for process in self.processes:
+                process.wait_up()
+            subprocess.run(
+                [cli, "--cluster", "create", *(f"{HOST}:{p}" for p in self.ports), *CREATE],
+                check=True,
+                capture_output=True,
+                timeout=30,
+            )
+            client = redis.RedisCluster(host=HOST, port=self.ports[0])
+            try:
+                until(lambda: client.cluster_info()["cluster_state"] == "ok", "cluster not ok")
+            finally:
+                client.close()
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def url(self) -> str:
+        return f"redis://{HOST}:{self.ports[0]}/0"
+
+    def close(self) -> None:
+        for process in self.processes:
+            process.stop()
+
+
+@pytest.fixture(scope="module")
+def redis_cluster() -> Iterator[ClusterGroup]:
+    with tempfile.TemporaryDirectory(prefix="socketsvc-cluster-") as directory:
+        group = ClusterGroup(Path(directory))
         try:
             yield group
         finally:

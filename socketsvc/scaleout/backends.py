@@ -93,7 +93,14 @@ def _socketsvc_bus(settings: Settings, windows: Windows, observer: Observer) -> 
     from socketsvc.scaleout.redis_recovery import RedisRecovery
 
     recovery = RedisRecovery(settings, windows, observer)
-    manager = RedisManager(connection_url(settings), settings.redis_prefix, recovery, observer)
+    if settings.redis_cluster:  # the bus on sharded channels, one per room
+        from socketsvc.scaleout.redis_sharded import ShardedManager
+
+        manager: RedisManager = ShardedManager(
+            connection_url(settings), settings.redis_prefix, recovery, observer
+        )
+    else:
+        manager = RedisManager(connection_url(settings), settings.redis_prefix, recovery, observer)
     cluster = BusRequests(connection_url(settings), settings.redis_prefix, manager, observer)
     return manager, recovery, cluster
 

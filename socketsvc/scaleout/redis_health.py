@@ -23,7 +23,9 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from socketsvc.scaleout.redis_topology import (
+    cluster_client,
     failover_timeout,
+    is_cluster,
     is_sentinel,
     safe_sentinel_url,
     sentinel_client,
@@ -59,6 +61,8 @@ def redis_client(url: str) -> aioredis.Redis:
     Sentinels' primary for a ``redis+sentinel://`` URL (see :mod:`redis_topology`)."""
     if is_sentinel(url):
         return sentinel_client(url, client_options(), MAX_CONNECTIONS)
+    if is_cluster(url):
+        return cluster_client(url, client_options(), MAX_CONNECTIONS)
     pool = BlockingConnectionPool.from_url(
         url, max_connections=MAX_CONNECTIONS, timeout=SOCKET_TIMEOUT, **client_options()
     )

@@ -55,6 +55,7 @@ class RedisManager(PubSubManager, FanoutManager):
     """Cross-node rooms over Redis pub/sub with non-blocking, encode-once local delivery."""
 
     name = "socketsvc-redis"
+    channel: str  # set by python-socketio's __init__: this bus's channel
 
     def __init__(
         self,
@@ -70,7 +71,8 @@ class RedisManager(PubSubManager, FanoutManager):
         self.redis: aioredis.Redis = redis_client(url)
         self.link = RedisHealth("bus", url, self.observer)
         self.dropped = 0
-        self._outbox: asyncio.Queue[bytes | None] = asyncio.Queue(OUTBOX_LIMIT)  # None: stop
+        # (channel, message); None: stop
+        self._outbox: asyncio.Queue[tuple[str, bytes] | None] = asyncio.Queue(OUTBOX_LIMIT)
         self._stopping = False
         self._resubscribe = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -185,7 +187,7 @@ class RedisManager(PubSubManager, FanoutManager):
             )
         finally:
             if raw is not None:
-                self._enqueue(raw)
+                self._enqueue(raw, self.channel_for(namespace, room))
         if failure is not None:
             raise failure
 
@@ -234,12 +236,16 @@ class RedisManager(PubSubManager, FanoutManager):
             return
         self.server.disconnect_here(selection)
 
-    def _enqueue(self, raw: bytes) -> None:
+    def channel_for(self, namespace: str, room: Any) -> str:
+        """The channel an emit to ``room`` is published on: the one bus channel here."""
+        return self.channel
+
+    def _enqueue(self, raw: bytes, channel: str | None = None) -> None:
         if self.link.down and not self.link.failover:
             self._drop(1)
             return
         try:
-            self._outbox.put_nowait(raw)
+            self._outbox.put_nowait((channel or self.channel, raw))
         except asyncio.QueueFull:
             self._drop(1)
 
@@ -278,17 +284,21 @@ class RedisManager(PubSubManager, FanoutManager):
                 for _ in batch:
                     self._outbox.task_done()
 
-    def _sender(self, batch: list[bytes | None]) -> Callable[[], Awaitable[Any]]:
+    def _sender(self, batch: list[tuple[str, bytes] | None]) -> Callable[[], Awaitable[Any]]:
         """One pipelined round trip publishing ``batch``; can be repeated."""
 
         async def send() -> Any:
             pipe = self.redis.pipeline(transaction=False)
-            for raw in batch:
-                if raw is not None:
-                    pipe.publish(self.channel, raw)
+            for item in batch:
+                if item is not None:
+                    self.publish_on(pipe, *item)
             return await pipe.execute()
 
         return send
+
+    def publish_on(self, pipe: Any, channel: str, raw: bytes) -> None:
+        """Queue the command that publishes ``raw`` on ``channel`` in ``pipe``."""
+        pipe.publish(channel, raw)
 
     async def _follow(self, stream: RedisRecovery) -> None:
         """Deliver the recovery stream's entries to this node's clients, in stream order."""
@@ -302,6 +312,23 @@ class RedisManager(PubSubManager, FanoutManager):
                     with contextlib.suppress(Unencodable):
                         self.deliver(namespace, room, list(skip), args)
                     stream.position = entry_id
+
+    def incoming(self, raw: bytes) -> dict[str, Any] | None:
+        """A message from the bus for python-socketio's listener loop; None when it is bad
+        input (logged) or was handled here."""
+        try:
+            decoded = bus.decode(raw)
+        except bus.BadMessage as exc:
+            log.warning("ignoring a message on %s: %s", self.channel, exc)
+            return None
+        own = decoded.get("host_id") == self.host_id
+        if not own:
+            self.observer.bus_received()
+        if decoded["method"] == bus.DISCONNECT_CLIENTS:  # python-socketio's loop
+            if not own:  # would ignore it; this node closed its own already
+                self._disconnect_here(decoded)
+            return None
+        return decoded
 
     async def listen(self) -> AsyncIterator[dict[str, Any]]:
         """Bus messages as they arrive, across reconnects, until :meth:`stop`."""
@@ -317,19 +344,9 @@ class RedisManager(PubSubManager, FanoutManager):
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                     if message is None or message.get("type") != "message":
                         continue
-                    try:
-                        decoded = bus.decode(message["data"])
-                    except bus.BadMessage as exc:
-                        log.warning("ignoring a message on %s: %s", self.channel, exc)
-                        continue
-                    own = decoded.get("host_id") == self.host_id
-                    if not own:
-                        self.observer.bus_received()
-                    if decoded["method"] == bus.DISCONNECT_CLIENTS:  # python-socketio's loop
-                        if not own:  # would ignore it; this node closed its own already
-                            self._disconnect_here(decoded)
-                        continue
-                    yield decoded
+                    decoded = self.incoming(message["data"])
+                    if decoded is not None:
+                        yield decoded
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

@@ -1,5 +1,5 @@
-"""Where a node's Redis is: one server named by ``redis_url``, or a primary that Redis
-Sentinel names and replaces on failover.
+"""Where a node's Redis is: one server named by ``redis_url``, a primary that Redis
+Sentinel names and replaces on failover, or a Redis Cluster (``redis+cluster://`` a node).
 
 Every component connects with one URL (:func:`connection_url`), so the choice is made here
 once and each client of a node, and the emitter, follows it. A Sentinel deployment is the URL
@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 from redis import asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import BlockingConnectionPool
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 
@@ -26,10 +27,14 @@ if TYPE_CHECKING:  # the emitter imports this module without the server's settin
     from socketsvc.config import Settings
 
 SENTINEL_SCHEMES = ("redis+sentinel", "rediss+sentinel")
+CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
 
 
 def connection_url(settings: Settings) -> str:
     """The URL every Redis client of a node with ``settings`` connects with."""
+    if settings.redis_cluster:
+        scheme, rest = settings.redis_url.split("://", 1)
+        return f"{scheme}+cluster://{rest}"
     if not settings.redis_sentinels:
         return settings.redis_url
     data = urlsplit(settings.redis_url)
@@ -42,6 +47,20 @@ def connection_url(settings: Settings) -> str:
     hosts = ",".join(settings.redis_sentinels)
     service = quote(settings.redis_sentinel_service, safe="")
     return f"{scheme}://{auth + '@' if auth else ''}{hosts}/{service}/{db}?{urlencode(query)}"
+
+
+def is_cluster(url: str) -> bool:
+    return url.split("://", 1)[0] in CLUSTER_SCHEMES
+
+
+def cluster_client(url: str, options: dict[str, Any], max_connections: int) -> aioredis.Redis:
+    """A client of the Redis Cluster that the node in ``url`` belongs to. Typed as a
+    ``Redis``: the commands socketsvc uses are the same (pub/sub is sharded, see
+    redis_sharded.py), and each multi-key one stays in one slot."""
+    plain = url.replace("+cluster", "", 1)
+    kept = {k: v for k, v in options.items() if k != "health_check_interval"}
+    client = RedisCluster.from_url(plain, max_connections=max_connections, **kept)
+    return cast(aioredis.Redis, client)
 
 
 def is_sentinel(url: str) -> bool:

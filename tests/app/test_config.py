@@ -78,6 +78,11 @@ def test_sentinel_settings_make_the_url_every_redis_client_connects_with() -> No
     )
     assert safe_url(url) == "redis+sentinel://app:***@10.0.0.1:26379,[::1]:26380/main/3"
     assert "s&cret" not in repr(settings)
+    cluster = config.load(
+        environ={"SOCKETSVC_REDIS_CLUSTER": "true", "SOCKETSVC_REDIS_URL": "rediss://:pw@h:7000"}
+    )
+    assert connection_url(cluster) == "rediss+cluster://:pw@h:7000"
+    assert cluster.redis_prefix == "{socketsvc}"  # one hash tag: multi-key commands in one slot
     plain = config.load(environ={"SOCKETSVC_REDIS_URL": "redis://h:1/2"})
     assert connection_url(plain) == "redis://h:1/2"  # no Sentinel: the URL as given
 
@@ -111,6 +116,15 @@ def test_sentinel_settings_make_the_url_every_redis_client_connects_with() -> No
             "redis_url: a unix:// URL cannot name Sentinel's primary",
         ),
         ({**SENTINEL, "SOCKETSVC_REDIS_FAILOVER_TIMEOUT": "0"}, "redis_failover_timeout: must be"),
+        ({**SENTINEL, "SOCKETSVC_REDIS_CLUSTER": "true"}, "redis_cluster: a Cluster fails over"),
+        (
+            {"SOCKETSVC_REDIS_CLUSTER": "1", "SOCKETSVC_REDIS_PROTOCOL": "socket.io"},
+            "redis_cluster: not with redis_protocol = 'socket.io'",
+        ),
+        (
+            {"SOCKETSVC_REDIS_CLUSTER": "1", "SOCKETSVC_REDIS_URL": "redis://h:7000/2"},
+            "redis_url: 'redis://h:7000/2': a Redis Cluster has database 0 only",
+        ),
     ],
 )
 def test_bad_values_name_the_setting(env: dict[str, str], message: str) -> None:
