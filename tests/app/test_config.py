@@ -116,7 +116,7 @@ def test_sentinel_settings_make_the_url_every_redis_client_connects_with() -> No
             "redis_url: a unix:// URL cannot name Sentinel's primary",
         ),
         ({**SENTINEL, "SOCKETSVC_REDIS_FAILOVER_TIMEOUT": "0"}, "redis_failover_timeout: must be"),
-        ({**SENTINEL, "SOCKETSVC_REDIS_CLUSTER": "true"}, "redis_cluster: a Cluster fails over"),
+        ({**SENTINEL, "SOCKETSVC_REDIS_CLUSTER": "true"}, "redis_cluster: a Redis Cluster fails"),
         (
             {"SOCKETSVC_REDIS_CLUSTER": "1", "SOCKETSVC_REDIS_PROTOCOL": "socket.io"},
             "redis_cluster: not with redis_protocol = 'socket.io'",
