@@ -12,7 +12,7 @@ Channels (``B`` = ``redis_prefix`` without its braces):
   clients in the room; the braces are the hash tag, so rooms spread over the shards.
 
 A join returns once its room's subscription is in place (:meth:`ShardedManager.enter_room`
-waits for it, at most :data:`SUBSCRIBE_WAIT`); a room that emptied is unsubscribed by a sweep
+subscribes at once, waiting at most :data:`SUBSCRIBE_WAIT`); a room that emptied is unsubscribed by a sweep
 every :data:`SWEEP_SECONDS` (a message arriving meanwhile finds no member). Emits kept for
 recovery do not use the bus: they stay one stream that every node reads.
 """
@@ -57,6 +57,8 @@ class ShardedManager(RedisManager):
         self._wanted: set[str] = set()  # channels of rooms with clients here
         self._subscribed: dict[str, asyncio.Event] = {}  # set once subscribed
         self._changed = asyncio.Event()
+        self._pubsub: Any = None  # the listener's, while it is connected
+        self._applying = asyncio.Lock()
 
     def room_channel(self, namespace: str, room: Any) -> str | None:
         """The channel of ``room`` alone, or None when it travels on :attr:`channel`."""
@@ -89,9 +91,12 @@ class ShardedManager(RedisManager):
         await super().enter_room(sid, namespace, room, eio_sid=eio_sid)
         channel = self.room_channel(namespace, room)
         heard = None if channel is None else self._subscribed.get(channel)
-        if heard is not None and not heard.is_set() and self.link.ready:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(heard.wait(), SUBSCRIBE_WAIT)
+        if heard is None or heard.is_set() or not self.link.ready:
+            return
+        with contextlib.suppress(Exception):  # else the listener subscribes, or reconnects
+            await asyncio.wait_for(self._apply(), SUBSCRIBE_WAIT)  # now, not at its next poll
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(heard.wait(), SUBSCRIBE_WAIT)
 
     def _sweep(self) -> None:
         """Forget the channels of rooms without clients here."""
@@ -105,18 +110,23 @@ class ShardedManager(RedisManager):
             self._wanted &= present
             self._changed.set()
 
-    async def _apply(self, pubsub: Any) -> None:
-        self._changed.clear()
-        heard = {channel for channel, event in self._subscribed.items() if event.is_set()}
-        new, gone = self._wanted - heard, heard - self._wanted
-        if new:
-            await pubsub.ssubscribe(*new)
-            for channel in new:
-                self._subscribed[channel].set()
-        if gone:
-            for channel in gone:
-                del self._subscribed[channel]
-            await pubsub.sunsubscribe(*gone)
+    async def _apply(self) -> None:
+        """Subscribe to the rooms joined and drop the ones swept, on the listener's pubsub."""
+        async with self._applying:
+            pubsub = self._pubsub
+            if pubsub is None or not self._changed.is_set():
+                return
+            self._changed.clear()
+            heard = {channel for channel, event in self._subscribed.items() if event.is_set()}
+            new, gone = self._wanted - heard, heard - self._wanted
+            if new:
+                await pubsub.ssubscribe(*new)
+                for channel in new:
+                    self._subscribed[channel].set()
+            if gone:
+                for channel in gone:
+                    del self._subscribed[channel]
+                await pubsub.sunsubscribe(*gone)
 
     async def listen(self) -> AsyncIterator[dict[str, Any]]:
         """Messages of :attr:`channel` and of this node's rooms, across reconnects."""
@@ -129,13 +139,14 @@ class ShardedManager(RedisManager):
             self._changed.set()
             try:
                 await pubsub.ssubscribe(self.channel)
+                self._pubsub = pubsub
                 self._resubscribe.clear()
                 self.link.mark_up()
                 backoff.reset()
                 swept = loop.time()
                 while not self._resubscribe.is_set() and not self._stopping:
                     if self._changed.is_set():
-                        await self._apply(pubsub)
+                        await self._apply()
                     message = await pubsub.get_sharded_message(
                         ignore_subscribe_messages=True, timeout=POLL_SECONDS
                     )
@@ -151,6 +162,7 @@ class ShardedManager(RedisManager):
             except Exception as exc:
                 self.link.mark_down(exc)
             finally:
+                self._pubsub = None
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(pubsub.aclose(), 1.0)
             if self.link.down and not self._stopping:
