@@ -12,9 +12,11 @@ Channels (``B`` = ``redis_prefix`` without its braces):
   clients in the room; the braces are the hash tag, so rooms spread over the shards.
 
 A join returns once its room's subscription is in place (:meth:`ShardedManager.enter_room`
-subscribes at once, waiting at most :data:`SUBSCRIBE_WAIT`); a room that emptied is unsubscribed by a sweep
-every :data:`SWEEP_SECONDS` (a message arriving meanwhile finds no member). Emits kept for
-recovery do not use the bus: they stay one stream that every node reads.
+subscribes at once, waiting at most :data:`SUBSCRIBE_WAIT`); a room that emptied is
+unsubscribed by a sweep every :data:`SWEEP_SECONDS` (a message arriving meanwhile finds no
+member). Emits kept for recovery do not use the bus: they stay one stream that every node
+reads. Order holds per channel: a room's emits arrive in order, but an emit to a room and a
+namespace-wide one (two channels) may arrive at another node in either order.
 """
 
 from __future__ import annotations
