@@ -63,6 +63,15 @@ def cluster_client(url: str, options: dict[str, Any], max_connections: int) -> a
     return cast(aioredis.Redis, client)
 
 
+async def shard_subscribers(client: aioredis.Redis, channel: str) -> Any:
+    """``PUBSUB SHARDNUMSUB channel`` asked of the shard that holds ``channel`` (redis-py
+    would send it to any node, which counts only its own subscribers)."""
+    cluster = cast(RedisCluster, client)
+    await cluster.initialize()  # the slot map (a no-op once known)
+    node = cluster.get_node_from_key(channel)
+    return await cluster.execute_command("PUBSUB SHARDNUMSUB", channel, target_nodes=node)
+
+
 def is_sentinel(url: str) -> bool:
     return url.split("://", 1)[0] in SENTINEL_SCHEMES
 

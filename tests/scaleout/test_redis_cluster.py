@@ -1,6 +1,6 @@
 """Redis Cluster (``redis_cluster = true``): three primaries made by ``redis-cli --cluster
 create``, two nodes: rooms across nodes on sharded channels (a node hears only its rooms and
-the cluster-wide channel), presence, and recovery across nodes."""
+the cluster-wide channel), presence, fetch_sockets, and recovery across nodes."""
 
 from __future__ import annotations
 
@@ -13,18 +13,20 @@ from redis.asyncio.cluster import RedisCluster
 
 from socketsvc.app.factory import SIO
 from socketsvc.scaleout import redis_sharded
+from socketsvc.scaleout.redis_topology import shard_subscribers
 from tests import raw_client
 from tests.app.test_metrics import scrape
 from tests.cluster import Client
-from tests.conftest import Inbox, StartServer, eventually
+from tests.conftest import TEST_NAMESPACES, ConnectTo, Inbox, StartServer, eventually
 from tests.redis_ha_support import ClusterGroup, redis_cluster  # noqa: F401 - a fixture
+from tests.scaleout.mixed_handlers import NAMESPACES
 from tests.scaleout.test_cluster import call
 
 
 async def listeners(cluster: ClusterGroup, channel: str) -> int:
     client = RedisCluster.from_url(cluster.url)
     try:
-        return int(dict(await client.pubsub_shardnumsub(channel))[channel.encode()])
+        return int(dict(await shard_subscribers(client, channel))[channel.encode()])
     finally:
         await client.aclose()
 
@@ -37,11 +39,13 @@ async def test_rooms_presence_and_recovery_across_nodes_on_a_redis_cluster(
     redis_cluster: ClusterGroup,  # noqa: F811
     start_server: StartServer,
     client: Client,
+    connect_to: ConnectTo,
     redis_prefix: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     shared = {"manager": "redis", "redis_url": redis_cluster.url, "redis_cluster": True}
     shared["redis_prefix"] = redis_prefix
+    shared["namespaces"] = {**TEST_NAMESPACES, **NAMESPACES}
     a, b = await start_server(**shared), await start_server(**shared)
     alice, bob, carol = await client(a), await client(b, "msgpack"), await client(b)
     to_alice, to_bob = Inbox(alice, "message"), Inbox(bob, "message")
@@ -77,6 +81,16 @@ async def test_rooms_presence_and_recovery_across_nodes_on_a_redis_cluster(
     await call(alice, "join", {"room": "r", "name": "alice"})
     await call(bob, "message", {"room": "r", "text": "again"})
     assert (await to_alice.get())["text"] == "again"
+
+    # Cluster-wide requests (fetch_sockets) on classic pub/sub, which a Cluster broadcasts.
+    on_a, on_b = (
+        await connect_to(a, "json", ns="/mixed"),
+        await connect_to(b, "msgpack", ns="/mixed"),
+    )
+    for member in (on_a, on_b):
+        assert await member.call("enter", "r", namespace="/mixed", timeout=5)
+    found = await on_a.call("fetch", ("r", None), namespace="/mixed", timeout=5)
+    assert [s["id"] for s in found] == [on_a.get_sid("/mixed"), on_b.get_sid("/mixed")]
 
     # Recovery across nodes: one stream, kept sessions claimed on the other node.
     async with aiohttp.ClientSession() as http:
