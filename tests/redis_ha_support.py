@@ -67,6 +67,7 @@ class SentinelGroup:
         binary = redis_binary()
         self.directory = directory
         base = ["--bind", HOST, "--save", "", "--appendonly", "no", "--loglevel", "warning"]
+        base += ["--dir", str(directory)]  # a replica's full sync writes an RDB file there
         self.primary_port, self.replica_port = free_port(), free_port()
         self.primary = Process(
             binary, self.primary_port, ["--port", str(self.primary_port), *base], directory / "p"
