@@ -13,8 +13,11 @@ from typing import Any
 import aiohttp
 import socketio
 
+from socketsvc.config import Settings
+from socketsvc.emitter import Emitter
 from socketsvc.scaleout.redis_failover import APPEND_ONCE
 from socketsvc.scaleout.redis_health import redis_client
+from socketsvc.scaleout.redis_topology import connection_url
 from tests.conftest import StartServer
 from tests.redis_ha_support import SentinelGroup, sentinel_group  # noqa: F401 - a fixture
 
@@ -24,11 +27,14 @@ KILL_AT = 30  # the primary is SIGKILLed after this many were sent
 
 
 async def joined(
-    node: Any, serializer: str, inbox: list[int], all_in: asyncio.Event
+    node: Any, serializer: str, inbox: list[int], all_in: asyncio.Event, emitted: asyncio.Event
 ) -> socketio.AsyncClient:
     member = socketio.AsyncClient(serializer=serializer, reconnection=False)
 
     def notice(data: Any, *_offset: Any) -> None:
+        if data["n"] == "emitter":
+            emitted.set()
+            return
         inbox.append(data["n"])
         if len(inbox) >= MESSAGES:
             all_in.set()
@@ -52,8 +58,11 @@ async def test_a_failover_loses_and_repeats_nothing_where_namespaces_recover(
     a, b = await start_server(**shared), await start_server(**shared)
     inboxes: dict[str, list[int]] = {"default": [], "msgpack": []}
     complete = {name: asyncio.Event() for name in inboxes}
-    members = [await joined(a, "default", inboxes["default"], complete["default"])]
-    members.append(await joined(b, "msgpack", inboxes["msgpack"], complete["msgpack"]))
+    emitted = {name: asyncio.Event() for name in inboxes}
+    members = [
+        await joined(node, name, inboxes[name], complete[name], emitted[name])
+        for node, name in ((a, "default"), (b, "msgpack"))
+    ]
     failover_seen: set[str] = set()
     publishing = True
 
@@ -102,6 +111,14 @@ async def test_a_failover_loses_and_repeats_nothing_where_namespaces_recover(
             for node in (a, b):
                 async with http.get(node.make_url("/readyz")) as r:
                     assert r.status == 200, await r.text()
+        # The emitter follows Sentinel too: its URL names the Sentinels, not the old primary.
+        url = connection_url(Settings(**shared))
+        async with Emitter(url, prefix=redis_prefix) as emitter:
+            data = {"n": "emitter"}
+            await emitter.emit("notice", data, namespace="/chat", to="news", recoverable=True)
+        async with asyncio.timeout(5):
+            for event in emitted.values():
+                await event.wait()
     finally:
         for member in members:
             await member.disconnect()
