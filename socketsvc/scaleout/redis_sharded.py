@@ -123,8 +123,8 @@ class ShardedManager(RedisManager):
             new, gone = self._wanted - heard, heard - self._wanted
             if new:
                 await pubsub.ssubscribe(*new)
-                for channel in new:
-                    self._subscribed[channel].set()
+                for channel in new:  # a room joined again while it was being dropped: no event
+                    self._subscribed.setdefault(channel, asyncio.Event()).set()
             if gone:
                 for channel in gone:
                     del self._subscribed[channel]
