@@ -17,7 +17,9 @@ from socketsvc.config import Settings
 from socketsvc.emitter import Emitter
 from socketsvc.scaleout.redis_failover import APPEND_ONCE
 from socketsvc.scaleout.redis_health import redis_client
+from socketsvc.scaleout.redis_recovery import stream_entry, stream_key
 from socketsvc.scaleout.redis_topology import connection_url
+from tests import raw_client
 from tests.conftest import StartServer
 from tests.redis_ha_support import SentinelGroup, sentinel_group  # noqa: F401 - a fixture
 
@@ -138,5 +140,26 @@ async def test_an_append_retried_after_a_lost_answer_is_not_stored_twice(
         other = await append(keys=[keys[0], f"{keys[1]}0"], args=[100, b"m", b"n1", 60_000, "x"])
         assert first == again != other
         assert await client.xlen(keys[0]) == 2
+    finally:
+        await client.aclose()
+
+
+async def test_an_entry_appended_again_after_a_failover_is_delivered_once(
+    start_server: StartServer, redis_url: str, redis_prefix: str
+) -> None:
+    """What a reader took from the old primary just before it died, without the replica
+    having it, its node appends again with the same key: readers drop the repeat."""
+    node = await start_server(manager="redis", redis_url=redis_url, redis_prefix=redis_prefix)
+    client = redis_client(redis_url)
+    try:
+        async with aiohttp.ClientSession() as http:
+            reader, _ = await raw_client.join(http, node, "/recovering", None)
+            assert await raw_client.ask(reader, "/recovering", 1, "enter", "r") is True
+            for text, key in (("once", b"n1:1"), ("once", b"n1:1"), ("next", b"n1:2")):
+                fields = stream_entry("/recovering", frozenset({"r"}), frozenset(), ["news", text])
+                await client.xadd(stream_key(redis_prefix), {**fields, "k": key})  # type: ignore[dict-item]
+            frames = [await reader.receive_str(timeout=5) for _ in range(2)]
+            assert [json.loads(f.split(",", 1)[1])[1] for f in frames] == ["once", "next"]
+            await reader.close()
     finally:
         await client.aclose()
