@@ -617,3 +617,13 @@ def load(
             str(here),
         )
     return Settings(**values)
+
+
+def search_path(settings: Settings) -> list[str]:
+    """Where handler modules are looked for, before the installed packages: ``handler_path``
+    (which ends with the config file's directory when there is one), then the working
+    directory."""
+    seen: dict[str, None] = {}
+    for entry in (*settings.handler_path, os.getcwd()):
+        seen.setdefault(os.path.abspath(entry), None)
+    return list(seen)

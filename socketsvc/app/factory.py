@@ -17,10 +17,11 @@ from socketsvc.app.metrics import NamespaceLabels, NodeMetrics
 from socketsvc.config import Settings, node_name
 from socketsvc.errors import StartupError
 from socketsvc.handlers.base import BaseNamespace
+from socketsvc.handlers.routes import HandlerRoute, load_routes
 from socketsvc.handlers.services import Services
 from socketsvc.scaleout.backends import Backend, Backends, make_backends
 from socketsvc.security.policy import SecurityPolicy
-from socketsvc.sio.namespaces import Route, class_windows, load_routes
+from socketsvc.sio.namespaces import class_windows
 from socketsvc.sio.observer import combine
 from socketsvc.sio.recovery import Windows
 from socketsvc.sio.server import SocketServer
@@ -95,7 +96,7 @@ def create_app(settings: Settings) -> web.Application:
     return app
 
 
-def _log_routes(routes: list[Route], security: SecurityPolicy) -> None:
+def _log_routes(routes: list[HandlerRoute], security: SecurityPolicy) -> None:
     """One line per namespace at start-up: which class serves it, with which auth mode."""
     for route in routes:
         kind = ""

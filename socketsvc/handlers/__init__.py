@@ -7,13 +7,10 @@ from socketsvc.handlers.base import BaseNamespace, event
 from socketsvc.handlers.chat import ChatNamespace
 from socketsvc.handlers.checks import HandlerError
 from socketsvc.handlers.events import ServerEvent
-from socketsvc.handlers.handshake import Handshake
+from socketsvc.handlers.routes import BUILTIN_NAMESPACES
 from socketsvc.handlers.schema import Length, Pattern
 from socketsvc.handlers.services import ServiceKey, Services
-
-BUILTIN_NAMESPACES: dict[str, type[BaseNamespace]] = {
-    "/chat": ChatNamespace,
-}
+from socketsvc.sio.handshake import Handshake
 
 __all__ = [
     "BUILTIN_NAMESPACES",

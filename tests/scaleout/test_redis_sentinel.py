@@ -15,7 +15,7 @@ import socketio
 
 from socketsvc.config import Settings
 from socketsvc.emitter import Emitter
-from socketsvc.scaleout.redis_failover import APPEND_ONCE
+from socketsvc.scaleout.recovery_scripts import APPEND
 from socketsvc.scaleout.redis_health import redis_client
 from socketsvc.scaleout.redis_recovery import stream_entry, stream_key
 from socketsvc.scaleout.redis_topology import connection_url
@@ -130,16 +130,20 @@ async def test_a_failover_loses_and_repeats_nothing_where_namespaces_recover(
 async def test_an_append_retried_after_a_lost_answer_is_not_stored_twice(
     redis_url: str, redis_prefix: str
 ) -> None:
-    """The failover append: the same key again answers the first id and appends nothing."""
+    """With Sentinel each emit's key (``node#n``) is the APPEND script's once-key: the same
+    append again (its answer lost with the old primary) adds nothing."""
     client = redis_client(redis_url)
     try:
-        append = client.register_script(APPEND_ONCE)
-        keys = [f"{redis_prefix}:recovery", f"{redis_prefix}:rappend:n1:1"]
-        first = await append(keys=keys, args=[100, b"m", b"n1", 60_000, "n1:1"])
-        again = await append(keys=keys, args=[100, b"m", b"n1", 60_000, "n1:1"])
-        other = await append(keys=[keys[0], f"{keys[1]}0"], args=[100, b"m", b"n1", 60_000, "x"])
-        assert first == again != other
-        assert await client.xlen(keys[0]) == 2
+        append = client.register_script(APPEND)
+        stream = stream_key(redis_prefix)
+
+        async def once(origin: bytes) -> Any:
+            keys = [stream, f"{redis_prefix}:rappend:{origin.decode()}"]
+            return await append(keys=keys, args=[100, "0-0", b"m", origin, b"", 60_000])
+
+        first, again, other = await once(b"n1#1"), await once(b"n1#1"), await once(b"n1#2")
+        assert first[0][0][0] == 1 and again[0] == [[0, b""]] and other[0][0][0] == 1
+        assert await client.xlen(stream) == 2
     finally:
         await client.aclose()
 
@@ -155,9 +159,9 @@ async def test_an_entry_appended_again_after_a_failover_is_delivered_once(
         async with aiohttp.ClientSession() as http:
             reader, _ = await raw_client.join(http, node, "/recovering", None)
             assert await raw_client.ask(reader, "/recovering", 1, "enter", "r") is True
-            for text, key in (("once", b"n1:1"), ("once", b"n1:1"), ("next", b"n1:2")):
+            for text, key in (("once", b"n1#1"), ("once", b"n1#1"), ("next", b"n1#2")):
                 fields = stream_entry("/recovering", frozenset({"r"}), frozenset(), ["news", text])
-                await client.xadd(stream_key(redis_prefix), {**fields, "k": key})  # type: ignore[dict-item]
+                await client.xadd(stream_key(redis_prefix), {**fields, "o": key})  # type: ignore[dict-item]
             frames = [await reader.receive_str(timeout=5) for _ in range(2)]
             assert [json.loads(f.split(",", 1)[1])[1] for f in frames] == ["once", "next"]
             await reader.close()
