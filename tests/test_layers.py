@@ -10,6 +10,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "socketsvc"
+TEMPLATES = PACKAGE / "templates"
 
 
 def drawn() -> list[tuple[str, set[str]]]:
@@ -59,6 +60,8 @@ def actual() -> dict[str, dict[str, list[str]]]:
     ``TYPE_CHECKING`` blocks too)."""
     edges: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     for path in sorted(PACKAGE.rglob("*.py")):
+        if path.is_relative_to(TEMPLATES):
+            continue  # files `socketsvc new` copies into a user's app: the app's code, not ours
         source = layer_of(path)
         edges[source]  # a layer that imports nothing is a layer too
         for node in ast.walk(ast.parse(path.read_text())):

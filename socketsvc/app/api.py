@@ -11,9 +11,12 @@ the recovery stream in a namespace with recovery on Redis, else queued it for th
 is wrong, nothing sent: a body nested too deeply to parse, or ``data`` holding a value some
 client or the recovery log cannot carry unchanged (a lone surrogate, NaN or Infinity, an
 integer past 2**53, nesting past :data:`MAX_DEPTH` levels); 408 when the body does not
-arrive within ``body_timeout``; 503 ``shutting_down`` once this node has begun to shut down,
-whose clients are being closed (retry on another node). With an empty ``api_key`` the route
-does not exist (404).
+arrive within ``body_timeout``; 404 ``unknown_namespace`` for a namespace this node serves no
+handler for (a misspelled one: every node of a cluster runs the same ``[namespaces]``, so
+none would deliver it; ``/`` is always served, and a pattern such as ``/board/*`` serves
+every ``/board/<name>``); 503 ``shutting_down`` once this node has begun to shut down, whose
+clients are being closed (retry on another node). With an empty ``api_key`` the route does
+not exist (404).
 
 ``POST /api/v1/disconnect`` (same key) closes connections on every node: ``{"subject": "u-1"}``
 (every connection whose token has that ``sub``), ``{"sid": "..."}`` (one namespace
@@ -21,7 +24,7 @@ connection) or ``{"namespace": "/chat", "room": "lobby"}`` (everyone in the room
 ``namespace`` beside ``subject`` or ``sid`` narrows it to that namespace. The clients get a
 DISCONNECT for the namespace (stock clients do not reconnect by themselves). Answers: 202
 ``{"status": "accepted"}`` once this node's matches are being closed and the message is queued
-for the other nodes; 400 naming the bad field; 401, 408 and 503 as for emit.
+for the other nodes; 400 naming the bad field; 401, 404, 408 and 503 as for emit.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from socketsvc.sio.server import SocketServer
 BAD_REQUEST = "bad_request"
 UNAUTHORIZED = "unauthorized"
 SHUTTING_DOWN = "shutting_down"
+UNKNOWN_NAMESPACE = "unknown_namespace"
 # Levels of nesting ``data`` may have: well inside what every part carries (msgpack and the
 # Redis stream 1024, the JSON encoder about 1000 on Python 3.11).
 MAX_DEPTH = 512
@@ -83,6 +87,8 @@ def emit_route(
             namespace, room, event, data = parse(body)
         except ValueError as exc:
             return _error(400, BAD_REQUEST, str(exc))
+        if not sio.routes.serves(namespace):
+            return _unknown_namespace(namespace)
         if sio.stopping.is_set():  # from here to the clients' sessions nothing waits
             return _stopping()
         try:
@@ -195,6 +201,13 @@ def _problem(value: Any, depth: int) -> str | None:
     return None
 
 
+def _unknown_namespace(namespace: str) -> web.Response:
+    """No handler serves it here; nodes of one cluster serve the same namespaces (see module
+    doc), so none does anywhere: a misspelled namespace, which would reach nobody."""
+    text = f"namespace: no namespace {namespace!r} is served"
+    return _error(404, UNKNOWN_NAMESPACE, text)
+
+
 def _error(status: int, code: str, message: str) -> web.Response:
     return web.json_response(errors.error_ack(code, message), status=status)
 
@@ -228,6 +241,8 @@ def disconnect_route(
         except ValueError as exc:  # json.JSONDecodeError is one
             text = "body: not valid JSON" if isinstance(exc, json.JSONDecodeError) else str(exc)
             return _error(400, BAD_REQUEST, text)
+        if selection.namespace is not None and not sio.routes.serves(selection.namespace):
+            return _unknown_namespace(selection.namespace)
         if sio.stopping.is_set():
             return _stopping()
         sio.disconnect_clients(selection)

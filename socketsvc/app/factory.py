@@ -55,6 +55,7 @@ def create_app(settings: Settings) -> web.Application:
         presence=backends.presence,
         archive=backends.archive,
         cluster=backends.cluster,
+        redis=backends.redis,
     )
     security = SecurityPolicy(settings)
     _log_routes(routes, security)
@@ -79,7 +80,7 @@ def create_app(settings: Settings) -> web.Application:
         app.router.add_get("/admin", admin_redirect)
         app.router.add_get("/admin/", admin_index)
         app.router.add_static("/admin/", str(ADMIN_UI))
-    if settings.chat_page:
+    if settings.chat_page and any(route.namespace == "/chat" for route in routes):
         app.router.add_get("/", index)
         app.router.add_static("/static/", str(STATIC), append_version=True)
     if settings.api_key:

@@ -14,6 +14,7 @@ import asyncio
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, overload
 
+from socketsvc.handlers import awaited
 from socketsvc.handlers.events import Arguments, Calls, Emits, ServerEvent
 from socketsvc.handlers.services import Services
 from socketsvc.security.auth import Identity
@@ -33,6 +34,7 @@ class NodeCalls:
 
     def bind(self, door: NodeDoor) -> None:
         self.door = door
+        awaited.install({f.__code__: f for f in (NodeCalls.emit, NodeCalls.call)})
 
     # -- sending ----------------------------------------------------------------------------------
 

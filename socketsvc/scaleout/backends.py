@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from socketsvc.config import MANAGERS, REDIS_PROTOCOLS, Settings
 from socketsvc.errors import ConfigError
@@ -23,6 +23,9 @@ from socketsvc.sio.cluster import Cluster, SingleNode
 from socketsvc.sio.fanout import FanoutManager
 from socketsvc.sio.observer import Observer
 from socketsvc.sio.recovery import MemoryRecovery, RecoveryLog, Windows
+
+if TYPE_CHECKING:
+    from socketsvc.scaleout.node_redis import NodeRedis
 
 
 @runtime_checkable
@@ -39,13 +42,15 @@ class Backend(Protocol):
 @dataclass(frozen=True)
 class Backends:
     """The room/broadcast manager, presence, the recovery log and the chat archive of a node,
-    and its cluster-wide operations (``fetch_sockets``, server-side events)."""
+    its cluster-wide operations (``fetch_sockets``, server-side events), and the Redis
+    connection it offers handlers (``services.redis``; None in memory)."""
 
     manager: FanoutManager
     presence: Presence
     recovery: RecoveryLog
     archive: ChatArchive
     cluster: Cluster
+    redis: NodeRedis | None = None
 
     def all(self) -> tuple[Backend, ...]:
         """In start order (stopped in reverse)."""
@@ -53,7 +58,8 @@ class Backends:
         cluster: object = self.cluster
         if cluster is not self.manager and isinstance(cluster, Backend):
             extra = (cluster,)
-        return (self.recovery, self.manager, *extra, self.presence, self.archive)
+        handlers = () if self.redis is None else (self.redis,)
+        return (self.recovery, self.manager, *extra, self.presence, self.archive, *handlers)
 
 
 def _memory(settings: Settings, windows: Windows, observer: Observer) -> Backends:
@@ -69,6 +75,7 @@ def _memory(settings: Settings, windows: Windows, observer: Observer) -> Backend
 
 
 def _redis(settings: Settings, windows: Windows, observer: Observer) -> Backends:
+    from socketsvc.scaleout.node_redis import NodeRedis
     from socketsvc.scaleout.redis_archive import RedisArchive
     from socketsvc.scaleout.redis_presence import RedisPresence
 
@@ -81,6 +88,7 @@ def _redis(settings: Settings, windows: Windows, observer: Observer) -> Backends
         recovery=recovery,
         archive=RedisArchive(settings, observer),
         cluster=cluster,
+        redis=NodeRedis(connection_url(settings), settings.redis_prefix, observer),
     )
 
 

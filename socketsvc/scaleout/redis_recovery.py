@@ -41,6 +41,10 @@ from redis import asyncio as aioredis
 from socketsvc.config import Settings
 from socketsvc.errors import OncePerCause, Unencodable, UnsupportedValue
 from socketsvc.scaleout import bus
+from socketsvc.scaleout.bus import (  # the entry format, shared with the emitter
+    stream_entry,
+    stream_key,
+)
 from socketsvc.scaleout.recovery_scripts import APPEND, CLAIM, PERSIST, TRACK
 from socketsvc.scaleout.redis_failover import Epoch, RecentKeys, append_key, replicated
 from socketsvc.scaleout.redis_health import RedisHealth, redis_client
@@ -59,25 +63,6 @@ START_WAIT = 2.0
 
 # id, namespace, rooms (None: all), skipped sids, event args with the offset last
 Entry = tuple[str, str, frozenset[str] | None, frozenset[str], list[Any]]
-
-
-def stream_key(prefix: str) -> str:
-    """The recovery stream of every node configured with ``redis_prefix = prefix``."""
-    return f"{prefix}:recovery"
-
-
-def stream_entry(
-    namespace: str,
-    rooms: frozenset[str] | None,
-    skip: frozenset[str],
-    args: list[Any],
-    origin: str = "",
-) -> dict[str, bytes]:
-    """The fields of one stored emit in the recovery stream; ``origin``: the node that wrote
-    it (metrics tell its own entries from the others'), empty from an emitter. Packed as bus
-    messages are, and raises as :func:`~socketsvc.scaleout.bus.pack` does."""
-    body = bus.pack([namespace, None if rooms is None else sorted(rooms), sorted(skip), args])
-    return {"m": body, "o": origin.encode()}
 
 
 def ids(entry_id: str) -> tuple[int, int]:

@@ -32,19 +32,29 @@ from socketsvc.scaleout import bus
 from socketsvc.scaleout.redis_channels import escape_pattern
 from socketsvc.scaleout.redis_recovery import RedisRecovery
 from socketsvc.scaleout.redis_stream import StreamFeed
+from socketsvc.scaleout.sio_classic_format import (
+    ALL_ROOMS,
+    BINARY_EVENT,
+    BROADCAST,
+    BROADCAST_ACK,
+    BROADCAST_CLIENT_COUNT,
+    EVENT,
+    KINDS,
+    REMOTE_DISCONNECT,
+    REMOTE_FETCH,
+    REMOTE_JOIN,
+    REMOTE_LEAVE,
+    SERVER_SIDE_EMIT,
+    SOCKETS,
+    STORED,
+)
 from socketsvc.scaleout.sio_node import NodeFormatManager
 from socketsvc.scaleout.sio_requests import node_unpack, str_list
 from socketsvc.sio.observer import Observer
 from socketsvc.sio.once import Once
 from socketsvc.sio.recovery import skipped, target
 
-SOCKETS, ALL_ROOMS, REMOTE_JOIN, REMOTE_LEAVE, REMOTE_DISCONNECT, REMOTE_FETCH = range(6)
-SERVER_SIDE_EMIT, BROADCAST, BROADCAST_CLIENT_COUNT, BROADCAST_ACK = range(6, 10)
-EVENT, BINARY_EVENT = 2, 5
-STORED = "socketsvcStored"  # a flag: socketsvc nodes deliver this broadcast from the stream
 CONNECTION = "socketsvcConnection"  # a disconnect for one connection of the sid (Node ignores it)
-KINDS = {"fetch": REMOTE_FETCH, "server_side": SERVER_SIDE_EMIT, "ack_broadcast": BROADCAST}
-KINDS |= {"disconnect": REMOTE_DISCONNECT, "join": REMOTE_JOIN, "leave": REMOTE_LEAVE}
 
 
 class ClassicManager(NodeFormatManager):

@@ -29,29 +29,27 @@ from socketsvc.errors import Unencodable, UnsupportedValue
 from socketsvc.scaleout import bus
 from socketsvc.scaleout.sio_node import NodeFormatManager
 from socketsvc.scaleout.sio_requests import node_unpack, str_list
+from socketsvc.scaleout.sio_streams_format import (
+    BROADCAST,
+    BROADCAST_ACK,
+    BROADCAST_CLIENT_COUNT,
+    DISCONNECT_SOCKETS,
+    FETCH_SOCKETS,
+    FETCH_SOCKETS_RESPONSE,
+    KINDS,
+    MEMBERSHIP,
+    QUIET,
+    SERVER_SIDE_EMIT,
+    SERVER_SIDE_EMIT_RESPONSE,
+    encode_entry,
+)
 from socketsvc.sio.observer import Observer
 from socketsvc.sio.once import Once
 
 if TYPE_CHECKING:
     from socketsvc.scaleout.sio_streams_recovery import StreamsRecovery
 
-BROADCAST, SOCKETS_JOIN, SOCKETS_LEAVE, DISCONNECT_SOCKETS = 3, 4, 5, 6
-FETCH_SOCKETS, FETCH_SOCKETS_RESPONSE, SERVER_SIDE_EMIT, SERVER_SIDE_EMIT_RESPONSE = 7, 8, 9, 10
-BROADCAST_CLIENT_COUNT, BROADCAST_ACK = 11, 12
-QUIET = frozenset({1, 2, 13})  # heartbeats and closes: nothing to do
-MEMBERSHIP = {SOCKETS_JOIN: "join", SOCKETS_LEAVE: "leave", DISCONNECT_SOCKETS: "disconnect"}
-KINDS = {"join": SOCKETS_JOIN, "leave": SOCKETS_LEAVE, "disconnect": DISCONNECT_SOCKETS}
 CONNECTION = "socketsvcConnection"  # a disconnect for one connection of the sid (Node ignores it)
-
-
-def encode_entry(uid: str, namespace: str, kind: int, data: Any) -> dict[str, str]:
-    """A stream entry's fields; ``data`` as JSON, or base64 msgpack when JSON cannot hold it
-    (binary, NaN). Raises as :func:`~socketsvc.scaleout.bus.pack` does."""
-    try:
-        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    except (TypeError, ValueError):
-        text = base64.b64encode(bus.pack(data)).decode()
-    return {"uid": uid, "nsp": namespace, "type": str(kind), "data": text}
 
 
 def decode_entry(fields: Any) -> dict[str, Any] | None:

@@ -27,7 +27,8 @@ from socketsvc.config import Settings
 from socketsvc.scaleout import bus
 from socketsvc.scaleout.redis_recovery import RedisRecovery
 from socketsvc.scaleout.sio_requests import node_unpack, str_list
-from socketsvc.scaleout.sio_streams import BROADCAST, decode_entry
+from socketsvc.scaleout.sio_streams import decode_entry
+from socketsvc.scaleout.sio_streams_format import BROADCAST
 from socketsvc.sio.observer import Observer
 from socketsvc.sio.recovery import Session, Windows
 

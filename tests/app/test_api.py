@@ -172,3 +172,43 @@ async def test_a_body_that_does_not_arrive_in_time_gets_408(start_server: StartS
             assert (await reader.readline()).split()[1] == b"408"
     finally:
         writer.close()
+
+
+@pytest.mark.parametrize(
+    "namespace, status",
+    [
+        ("/chta", 404),
+        ("/workspace", 404),
+        ("/workspace/a/b", 404),
+        ("/workspace/plans", 202),  # a pattern's namespace: served without an instance yet
+        ("/", 202),
+        ("/test", 202),
+        ("/chat", 202),
+    ],
+)
+async def test_an_emit_to_a_namespace_no_node_serves_is_404(
+    start_server: StartServer, namespace: str, status: int
+) -> None:
+    server = await start_server(api_key=KEY)
+    body = json.dumps({**NOTICE, "namespace": namespace}).encode()
+    code, reply = await post(str(server.make_url("/api/v1/emit")), body)
+    assert code == status, reply
+    if status == 404:
+        message = f"namespace: no namespace '{namespace}' is served"
+        assert reply == {"error": {"code": "unknown_namespace", "message": message}}
+    url = str(server.make_url("/api/v1/disconnect"))
+    code, reply = await post(url, json.dumps({"namespace": namespace, "room": "r"}).encode())
+    assert code == status, reply
+
+
+async def test_chat_is_not_served_beside_an_apps_own_namespaces(
+    start_server: StartServer, connect_to: ConnectTo
+) -> None:
+    server = await start_server(chat=None, api_key=KEY)  # the test namespaces are the app's
+    code, reply = await post(str(server.make_url("/api/v1/emit")), json.dumps(NOTICE).encode())
+    assert (code, reply["error"]["code"]) == (404, "unknown_namespace")
+    async with aiohttp.ClientSession() as http, http.get(server.make_url("/")) as page:
+        assert page.status == 404  # the chat page goes with /chat
+    with pytest.raises(socketio.exceptions.ConnectionError, match="failed to connect: /chat"):
+        await connect_to(server, ns="/chat")
+    assert (await connect_to(server, ns="/test")).connected

@@ -15,9 +15,9 @@ import socketio
 
 from socketsvc.config import Settings
 from socketsvc.emitter import Emitter
+from socketsvc.scaleout.bus import stream_entry, stream_key
 from socketsvc.scaleout.recovery_scripts import APPEND
 from socketsvc.scaleout.redis_health import redis_client
-from socketsvc.scaleout.redis_recovery import stream_entry, stream_key
 from socketsvc.scaleout.redis_topology import connection_url
 from tests import raw_client
 from tests.conftest import StartServer
