@@ -33,7 +33,6 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import AsyncGenerator
 from typing import Any
 
 from redis import asyncio as aioredis
@@ -49,10 +48,11 @@ from socketsvc.scaleout.recovery_scripts import APPEND, CLAIM, PERSIST, TRACK
 from socketsvc.scaleout.redis_failover import Epoch, RecentKeys, append_key, replicated
 from socketsvc.scaleout.redis_health import RedisHealth, redis_client
 from socketsvc.scaleout.redis_once import sent_key
+from socketsvc.scaleout.redis_replay import Entry, StreamReplay, as_text, ids
 from socketsvc.scaleout.redis_topology import connection_url
 from socketsvc.sio.observer import Observer
 from socketsvc.sio.once import Once
-from socketsvc.sio.recovery import REPLAY_SLICE, Checkpoints, Session, Stored, Unavailable, Windows
+from socketsvc.sio.recovery import Checkpoints, Session, Windows
 
 log = logging.getLogger("socketsvc.recovery")
 
@@ -61,21 +61,8 @@ READ_BLOCK_MS = 1000  # below the client's socket timeout
 READ_COUNT = 512
 START_WAIT = 2.0
 
-# id, namespace, rooms (None: all), skipped sids, event args with the offset last
-Entry = tuple[str, str, frozenset[str] | None, frozenset[str], list[Any]]
 
-
-def ids(entry_id: str) -> tuple[int, int]:
-    """A stream entry id as a pair that compares in stream order."""
-    ms, _, seq = entry_id.partition("-")
-    return int(ms), int(seq or 0)
-
-
-def _text(raw: Any) -> str:
-    return raw.decode() if isinstance(raw, bytes) else str(raw)
-
-
-class RedisRecovery:
+class RedisRecovery(StreamReplay):
     """The cluster's :class:`~socketsvc.sio.recovery.RecoveryLog` (see module doc)."""
 
     def __init__(
@@ -167,7 +154,7 @@ class RedisRecovery:
         offsets: list[str | None] = []
         for (_, _, once), (added, value) in zip(emits, outcomes, strict=True):
             if added:
-                offsets.append(_text(value))
+                offsets.append(as_text(value))
             else:  # sent already: its once-key, or (Sentinel) an attempt whose answer was lost
                 if once is not None:
                     once.earlier = bus.unpack(value)
@@ -177,7 +164,7 @@ class RedisRecovery:
         entries = []
         for item_id, flat in items:
             fields = dict(zip(flat[::2], flat[1::2], strict=True))
-            if _text(item_id) in stored:  # this call's own: the feed needs them as they are
+            if as_text(item_id) in stored:  # this call's own: the feed needs them as they are
                 self._delivered.first(append_key(fields))
                 entry = self._decode(item_id, fields)
             else:
@@ -209,7 +196,7 @@ class RedisRecovery:
         """Where this node starts reading: the stream's end when it first could ask."""
         if self.position is None:
             last = await self.redis.xrevrange(self.stream, count=1)
-            self.position = _text(last[0][0]) if last else "0-0"
+            self.position = as_text(last[0][0]) if last else "0-0"
         return self.position
 
     async def read(self) -> list[Entry]:
@@ -236,7 +223,7 @@ class RedisRecovery:
         return entries
 
     def _decode(self, raw_id: Any, fields: Any) -> Entry | None:
-        entry_id = _text(raw_id)
+        entry_id = as_text(raw_id)
         try:
             namespace, rooms, skip, args = bus.unpack(fields[b"m"])
             return (
@@ -323,7 +310,7 @@ class RedisRecovery:
         session.namespace = namespace
         session.holder = holder
         if previous:  # "<node>/<eio sid>" of the connection that may still be open
-            session.previous = _text(previous).rpartition("/")[2]
+            session.previous = as_text(previous).rpartition("/")[2]
         self._live[namespace, pid] = holder
         return session
 
@@ -335,62 +322,6 @@ class RedisRecovery:
     async def pending(self, namespace: str, pid: str) -> bool:
         kept = self._keys(Session(pid, "", namespace))[1]
         return bool(await self.link.attempt(self.redis.exists(kept), 0))
-
-    async def resumable(self, session: Session, offset: str | None) -> bool:
-        after = offset if offset is not None else session.start
-        if after is None:
-            return False
-        try:
-            if self.epoch.before(*ids(after)):
-                return False  # from before Redis restarted empty: what followed may be gone
-            info = await self.redis.xinfo_stream(self.stream)
-        except ValueError:
-            return False
-        except Exception as exc:
-            if "no such key" in str(exc).lower():
-                return ids(after) == (0, 0)
-            self.link.mark_down(exc)
-            return False
-        deleted = _text(info.get("max-deleted-entry-id", b"0-0"))
-        last = _text(info.get("last-generated-id", b"0-0"))
-        # Everything after the client's place must still be there, and the place must exist.
-        return ids(deleted) <= ids(after) <= ids(last)
-
-    async def missed(
-        self, session: Session, offset: str | None, upto: str
-    ) -> AsyncGenerator[list[list[Any]], None]:
-        cursor = offset if offset is not None else session.start
-        if cursor is None or ids(cursor) >= ids(upto):
-            return
-        appended = RecentKeys()  # an entry appended again after a failover: replayed once
-        while True:
-            read = self.redis.xrange(self.stream, min=f"({cursor}", max=upto, count=REPLAY_SLICE)
-            try:
-                items: Any = await read
-            except Exception as exc:
-                self.link.mark_down(exc)
-                raise Unavailable(str(exc)) from None
-            wanted = []
-            for raw_id, fields in items:
-                cursor = _text(raw_id)
-                if not appended.first(append_key(fields)):
-                    continue
-                args = self._wanted(session, raw_id, fields)
-                if args is not None:
-                    wanted.append(args)
-            if wanted:
-                yield wanted
-            if len(items) < REPLAY_SLICE:
-                return
-
-    def _wanted(self, session: Session, raw_id: Any, fields: Any) -> list[Any] | None:
-        """A stream entry's event arguments (offset last) if the session's client was meant
-        to receive it, else None."""
-        entry = self._decode(raw_id, fields)
-        if entry is None or entry[1] != session.namespace:
-            return None
-        stored = Stored(entry[0], entry[2], entry[3], entry[4], 0, 0.0)
-        return stored.args if stored.wanted_by(session.sid, session.rooms) else None
 
     # -- lifecycle ------------------------------------------------------------------------------
 
