@@ -176,9 +176,11 @@ def topology(workdir: Path) -> Iterator[tuple[Redis, list[Node], str]]:
 
 
 class Clients:
-    def __init__(self, url: str, clients: int, rate: int, transports: str) -> None:
+    def __init__(self, url: str, clients: int, rate: int, transports: str, drain: int) -> None:
         argv = ["node", str(ROOT / "bench" / "chaos_clients.mjs"), "--url", url]
         argv += ["--clients", str(clients), "--rate", str(rate), "--transports", transports]
+        argv += ["--drain", str(drain)]
+        self.drain = drain
         self.proc = subprocess.Popen(
             argv, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )
@@ -204,7 +206,7 @@ class Clients:
         self.send("stop")
         self.expect("stopped", 120)
         self.send("report")  # once what is still in flight has reached the members
-        report: dict[str, Any] = json.loads(self.expect("{", 240))
+        report: dict[str, Any] = json.loads(self.expect("{", self.drain + 120))
         self.proc.wait(timeout=30)
         return report
 
@@ -234,11 +236,16 @@ ACTIONS = {"rolling": rolling, "kill": kill, "redis": redis_restart}
 
 
 def run(
-    scenario: str, clients: int, rate: int, transports: str, keep_logs: Path | None = None
+    scenario: str,
+    clients: int,
+    rate: int,
+    transports: str,
+    drain: int = 120,
+    keep_logs: Path | None = None,
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix=f"socketsvc-chaos-{scenario}-") as tmp:
         with topology(Path(tmp)) as (redis, nodes, url):
-            crowd = Clients(url, clients, rate, transports)
+            crowd = Clients(url, clients, rate, transports, drain)
             crowd.send("publish")
             time.sleep(3)
             started = time.monotonic()
@@ -252,7 +259,7 @@ def run(
             for log in [*Path(tmp).glob("*.log"), *Path(tmp).glob("logs/*.log")]:
                 shutil.copy(log, keep_logs / f"{scenario}-{log.name}")
     acked = set(report["acked"])
-    lost, duplicated, affected, delivered = 0, 0, 0, 0
+    lost, duplicated, affected, delivered, holes, tails = 0, 0, 0, 0, 0, 0
     by_client: dict[str, list[int]] = {}  # "json/polling" -> [members, lost, duplicated]
     for member in report["members"]:
         counts = dict(member["received"])
@@ -260,6 +267,12 @@ def run(
         delivered += len(acked) - missing
         extra = sum(n - 1 for n in counts.values() if n > 1)
         lost += missing
+        if missing:  # a hole: a later message arrived, an earlier one never; else a tail (stall)
+            first_missing = min(acked - counts.keys())
+            if any(seq > first_missing for seq in counts):
+                holes += 1
+            else:
+                tails += 1
         duplicated += extra
         affected += 1 if missing or extra else 0
         kind = by_client.setdefault(f"{member['format']}/{member['transport']}", [0, 0, 0])
@@ -283,6 +296,8 @@ def run(
         "lost": lost,
         "duplicated": duplicated,
         "clients_affected": affected,
+        "members_with_hole": holes,
+        "members_with_tail_only": tails,
         "by_client": {
             kind: dict(zip(("members", "lost", "dup"), v, strict=True))
             for kind, v in by_client.items()
@@ -297,6 +312,7 @@ def main() -> int:
     parser.add_argument("--rate", type=int, default=200)
     parser.add_argument("--transports", default="websocket,polling")
     parser.add_argument("--runs", type=int, default=1, help="run the scenarios this many times")
+    parser.add_argument("--drain", type=int, default=120, help="seconds members may catch up")
     parser.add_argument("--keep-logs", type=Path, help="copy the nodes' logs into this folder")
     parser.add_argument("--out", type=Path, help="append each row, as JSON, to this file")
     args = parser.parse_args()
@@ -304,7 +320,10 @@ def main() -> int:
     for number in range(1, args.runs + 1):
         for scenario in args.scenarios.split(","):
             logs = args.keep_logs / f"run{number}" if args.keep_logs else None
-            row = {"run": number, **run(scenario, args.clients, args.rate, args.transports, logs)}
+            row = {
+                "run": number,
+                **run(scenario, args.clients, args.rate, args.transports, args.drain, logs),
+            }
             rows.append(row)
             print(json.dumps(row), flush=True)
             if args.out is not None:

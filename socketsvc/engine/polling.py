@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from .framing import CLOSE, NOOP, Item, ProtocolError
+from .framing import CLOSE, NOOP, PING, Item, ProtocolError
 from .responses import BAD_REQUEST, error, ok_post, refusal
 from .state import SessionState
 
@@ -21,6 +21,20 @@ UPGRADE_SETTLE_SECONDS = 0.1
 # python-engineio clients refuse a polling payload of more than 16 packets ("Too many packets
 # in payload"); the rest of a backlog goes out in the next poll, which follows at once.
 MAX_PACKETS_PER_POLL = 16
+_PING: Item = (PING, None)
+
+
+def heartbeat_first(buffer: list[Item]) -> list[Item]:
+    """``buffer`` with a PING queued behind more than one poll's worth of packets moved to the
+    front. Node answers a poll with its whole buffer, so its PING reaches the client at the
+    next poll; paged 16 at a time, a PING behind a long backlog (a client catching up, a
+    restore's replay) would arrive only after the pong deadline, and the heartbeat would cut
+    a client that is reading as fast as it can. A PING carries nothing a message depends on."""
+    try:
+        at = buffer.index(_PING, MAX_PACKETS_PER_POLL)
+    except ValueError:
+        return buffer
+    return [_PING, *buffer[:at], *buffer[at + 1 :]]
 
 
 class BodyIncomplete(Exception):
@@ -69,8 +83,11 @@ class PollingTransport(SessionState):
     close: Callable[..., Awaitable[None]]
 
     def _take_payload(self) -> list[Item]:
-        items = self.buffer[:MAX_PACKETS_PER_POLL]
-        self.buffer = self.buffer[MAX_PACKETS_PER_POLL:]
+        buffer = self.buffer
+        if len(buffer) > MAX_PACKETS_PER_POLL:
+            buffer = heartbeat_first(buffer)
+        items = buffer[:MAX_PACKETS_PER_POLL]
+        self.buffer = buffer[MAX_PACKETS_PER_POLL:]
         self.buffered_bytes = sum(len(d) for _, d in self.buffer if d is not None)
         if self._send_close_on_flush and not items:
             # Rule (Node socket.close() waits for "drain"): the CLOSE of a

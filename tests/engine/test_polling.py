@@ -294,6 +294,38 @@ async def test_a_poll_takes_at_most_16_packets_and_the_backlog_falls_by_them(
         assert client.backlog() == 0
 
 
+async def test_a_ping_behind_a_long_backlog_goes_out_in_the_next_poll(
+    start_server: StartServer,
+) -> None:
+    """A client catching up on a backlog (a restore's replay, a burst) reads 16 packets a
+    poll; the server's PING must not wait behind the whole backlog, or the pong deadline
+    passes while the client reads as fast as it can and the heartbeat cuts it (the chaos run
+    of #30: lagging polling clients cut by ping timeouts again and again). It goes out in the
+    next poll, first; the messages follow in their order, none lost, and the pong keeps the
+    session."""
+    srv = await start_server(ping_interval=1, ping_timeout=5)
+    sio = srv.app[SIO]
+    async with aiohttp.ClientSession() as http:
+        sid = await open_polling(http, srv)
+        url = url_of(srv, transport="polling", sid=sid)
+        client = sio.eio.sockets[sid]
+        for n in range(40):
+            sio.eio.push(sid, [f"m{n:02}"])
+        await eventually(lambda: any(ptype == 2 for ptype, _ in client.buffer))  # PING queued
+        async with http.get(url) as r:
+            first = (await r.text()).split("\x1e")
+        assert first[0] == "2"
+        assert len(first) == 16  # still at most 16 packets a poll
+        assert await post(http, url, "3") == (200, "ok")  # the pong, in time
+        received = first[1:]
+        while len(received) < 40:  # two polls, well within the next ping interval
+            async with http.get(url) as r:
+                assert r.status == 200
+                received += (await r.text()).split("\x1e")
+        assert received == [f"4m{n:02}" for n in range(40)]  # and the PING went out once
+        assert sid in sio.eio.sockets
+
+
 async def test_a_poll_to_a_session_still_closing_is_refused_at_once(
     start_server: StartServer,
 ) -> None:
