@@ -168,6 +168,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f.name.replace("_", "-"),
                 f.name.upper(),
             )
+    if settings.workers > 1:
+        from socketsvc.workers.primary import run_primary
+
+        return run_primary(settings)
     from socketsvc.app.runner import serve
     from socketsvc.app.tuning import run, tune_gc
 

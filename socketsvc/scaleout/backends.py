@@ -6,13 +6,17 @@ adapters, so that socketsvc and Node.js nodes form one cluster.
 Both backends of a node (the room manager and presence) have the same lifecycle: ``start``
 before the node serves, ``stop`` after, and ``problem()`` for ``/readyz``. The memory ones are
 null objects for it. Redis modules are imported only when ``redis`` is chosen.
+
+With ``workers`` > 1 and ``memory``, the workers of the machine share everything through the
+primary process's hub (``local_*`` modules); with ``redis``, each worker is a node of the
+cluster like any other.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from socketsvc.config import MANAGERS, REDIS_PROTOCOLS, Settings
 from socketsvc.errors import ConfigError
@@ -22,6 +26,9 @@ from socketsvc.sio.cluster import Cluster, SingleNode
 from socketsvc.sio.fanout import FanoutManager
 from socketsvc.sio.observer import Observer
 from socketsvc.sio.recovery import MemoryRecovery, RecoveryLog, Windows
+
+if TYPE_CHECKING:
+    from socketsvc.workers.client import HubClient
 
 
 @runtime_checkable
@@ -83,6 +90,23 @@ def _redis(settings: Settings, windows: Windows, observer: Observer) -> Backends
     )
 
 
+def _workers(hub: HubClient, windows: Windows, observer: Observer) -> Backends:
+    from socketsvc.scaleout.local_manager import LocalManager
+    from socketsvc.scaleout.local_recovery import LocalRecovery
+    from socketsvc.scaleout.local_requests import LocalRequests
+    from socketsvc.scaleout.local_state import LocalArchive, LocalPresence
+
+    recovery = LocalRecovery(hub, windows)
+    manager = LocalManager(hub, recovery, observer)
+    return Backends(
+        manager=manager,
+        presence=LocalPresence(hub),
+        recovery=recovery,
+        archive=LocalArchive(hub),
+        cluster=LocalRequests(hub, manager),
+    )
+
+
 Bus = tuple[FanoutManager, RecoveryLog, Cluster]
 
 
@@ -131,10 +155,16 @@ assert set(FACTORIES) == set(MANAGERS)
 
 
 def make_backends(
-    settings: Settings, windows: Windows, observer: Observer | None = None
+    settings: Settings,
+    windows: Windows,
+    observer: Observer | None = None,
+    hub: HubClient | None = None,
 ) -> Backends:
     """Single node, in memory, unless configured otherwise; ``windows`` gives each
-    namespace's recovery window; ``observer`` sees emits, rooms, the bus and Redis outages."""
+    namespace's recovery window; ``observer`` sees emits, rooms, the bus and Redis outages;
+    ``hub``: this process is a worker of several on one machine (see workers/)."""
+    if hub is not None and settings.manager == "memory":
+        return _workers(hub, windows, observer or Observer())
     try:
         factory = FACTORIES[settings.manager]
     except KeyError:

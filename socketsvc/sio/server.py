@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import dataclasses
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
@@ -82,8 +83,10 @@ class SocketServer(SocketIOServer):
         security: SecurityPolicy,
         recovery: RecoveryLog,
         observer: Observer | None = None,
+        sid_prefix: str = "",
     ) -> None:
-        """``observer`` sees what the node does (metrics, the Admin UI); None: nobody."""
+        """``observer`` sees what the node does (metrics, the Admin UI); None: nobody.
+        ``sid_prefix`` starts every Engine.IO session id (a worker's tag, see workers/)."""
         debug = settings.log_level == "debug"
         accepted = (
             tuple(protocol.FORMATS) if settings.serializer == "auto" else (settings.serializer,)
@@ -100,7 +103,7 @@ class SocketServer(SocketIOServer):
             cors_allowed_origins=list(settings.cors_origins) or None,
             transports=list(settings.transports),
             # EngineServer's own arguments: the transport-level rules and the message handler
-            policy=security.engine_policy(),
+            policy=dataclasses.replace(security.engine_policy(), sid_prefix=sid_prefix),
             on_message=self.handle_message,
             observer=observer,
         )
