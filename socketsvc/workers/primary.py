@@ -64,6 +64,7 @@ class Primary:
         settings = self.settings
         self.groups = bind(settings.host, settings.port, self.count, LISTEN_BACKLOG)
         self.rundir = tempfile.mkdtemp(prefix="socketsvc-")
+        log.debug("workers' sockets in %s", self.rundir)
         hub = Hub(settings, hub_path(self.rundir), on_ready=self._ready)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

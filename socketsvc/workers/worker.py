@@ -118,6 +118,9 @@ def main() -> int:
     tune_gc()
     try:
         run(serve_worker(settings, spec))
+    except ConfigError as exc:  # a handler module named in [namespaces], say
+        print(f"socketsvc: configuration error: {exc}", file=sys.stderr)
+        return 2
     except StartupError as exc:
         log.error("start-up failed", exc_info=exc.__cause__)
         print(f"socketsvc: start-up failed: {exc}", file=sys.stderr)
