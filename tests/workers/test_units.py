@@ -1,0 +1,207 @@
+"""The pieces of ``--workers`` that need no processes: the ``workers`` setting, session tags,
+the frames between processes, and what the hub keeps."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from socketsvc import config
+from socketsvc.errors import ConfigError
+from socketsvc.scaleout import bus
+from socketsvc.workers import link as link_module
+from socketsvc.workers.link import Kind, Link, frame, packed
+from socketsvc.workers.sockets import owner, tag
+from socketsvc.workers.stores import HubPresence, HubRecovery
+from tests.cli_node import run_cli
+
+# -- the setting -----------------------------------------------------------------------------
+
+
+def test_workers_default_to_one_and_auto_is_the_cores(tmp_path: Path) -> None:
+    assert config.load(environ={}).workers == 1
+    assert config.load(environ={"SOCKETSVC_WORKERS": "auto"}).workers == config.cores()
+    path = tmp_path / "s.toml"
+    path.write_text('workers = "auto"\n')
+    assert config.load(path, environ={}).workers == config.cores()
+    path.write_text("workers = 3\n")
+    assert config.load(path, environ={}).workers == 3
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("0", "workers: 0 is not between 1 and 256 (or auto)"),
+        ("257", "workers: 257 is not between 1 and 256 (or auto)"),
+        ("many", "workers: 'many' from environment variable SOCKETSVC_WORKERS is not a valid "
+         "integer or 'auto'"),
+    ],
+)  # fmt: skip
+def test_bad_worker_counts_name_the_setting(value: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        config.load(environ={"SOCKETSVC_WORKERS": value})
+
+
+async def test_a_bad_workers_flag_exits_2() -> None:
+    status, output = await run_cli("serve", "--workers", "lots")
+    assert status == 2
+    assert "workers: 'lots' from --workers is not a valid integer or 'auto'" in output
+
+
+# -- session tags ------------------------------------------------------------------------------
+
+
+def test_every_worker_has_a_tag_its_sessions_are_known_by() -> None:
+    for index in range(4096):
+        assert owner(tag(index) + "RandomPartOfTheSid", 4096) == index
+    assert owner(tag(3) + "xyz", 2) is None  # no such worker
+    for forged in ("", "A", "AA", "!!xyz", "é€xyz"):
+        assert owner(forged, 2) is None
+
+
+# -- frames ------------------------------------------------------------------------------------
+
+
+async def linked(
+    received: list[tuple[Kind, bytes]], expected: int = 0
+) -> tuple[Link, Link, asyncio.Transport, asyncio.Event, asyncio.Event]:
+    """Two links over a socketpair: what the second receives is appended to ``received``; the
+    first event is set once ``expected`` frames arrived, the second when the receiver is lost."""
+    loop = asyncio.get_running_loop()
+    left, right = socket.socketpair()
+    arrived, lost = asyncio.Event(), asyncio.Event()
+
+    def on_frame(link: Link, kind: Kind, payload: bytes) -> None:
+        received.append((kind, payload))
+        if len(received) >= expected:
+            arrived.set()
+
+    _, sender = await loop.connect_accepted_socket(
+        lambda: Link(lambda *_: None, lambda _: None), left
+    )
+    transport, receiver = await loop.connect_accepted_socket(
+        lambda: Link(on_frame, lambda _: lost.set()), right
+    )
+    return sender, receiver, transport, arrived, lost
+
+
+async def test_frames_arrive_whole_and_in_order() -> None:
+    received: list[tuple[Kind, bytes]] = []
+    payloads = [bytes([n % 256]) * (n * 997 % 70_000) for n in range(300)]
+    sender, receiver, _, arrived, _ = await linked(received, len(payloads) + 1)
+    try:
+        for payload in payloads:
+            sender.send(frame(Kind.BUS, payload))
+        sender.send(packed(Kind.CALL, [1, "presence", "members", ["/chat", "lobby"]]))
+        async with asyncio.timeout(5):
+            await arrived.wait()
+        assert received[:-1] == [(Kind.BUS, p) for p in payloads]
+        assert received[-1][0] is Kind.CALL
+        assert bus.unpack(received[-1][1]) == [1, "presence", "members", ["/chat", "lobby"]]
+    finally:
+        sender.close()
+        receiver.close()
+
+
+async def test_a_peer_that_stops_reading_loses_bus_frames_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(link_module, "BUS_LIMIT", 64 * 1024)
+    monkeypatch.setattr(link_module, "HARD_LIMIT", 1024 * 1024)
+    received: list[tuple[Kind, bytes]] = []
+    sender, receiver, transport, _, _ = await linked(received)
+    transport.pause_reading()
+    try:
+        sent = [sender.send(frame(Kind.BUS, b"x" * 1000), droppable=True) for _ in range(2000)]
+        assert sender.dropped > 0 and sent.count(False) == sender.dropped
+        # what may not be dropped waits, up to the hard limit, then the peer is cut off
+        accepted = [sender.send(frame(Kind.ENTRY, b"y" * 10_000)) for _ in range(200)]
+        assert accepted.count(False) > 0 and accepted[0]
+        assert not sender.open
+    finally:
+        sender.close()
+        receiver.close()
+
+
+async def test_a_frame_of_an_absurd_size_closes_the_link() -> None:
+    received: list[tuple[Kind, bytes]] = []
+    sender, receiver, _, _, lost = await linked(received)
+    assert sender.transport is not None
+    sender.transport.write(b"\xff\xff\xff\xff\x03")
+    async with asyncio.timeout(5):
+        await lost.wait()
+    assert not receiver.open
+    assert received == []
+    sender.close()
+
+
+# -- the hub's stores --------------------------------------------------------------------------
+
+
+def entries(hub: HubRecovery, count: int, namespace: str = "/r", rooms: Any = None) -> list[str]:
+    return [
+        hub.offset(hub.append(namespace, rooms, [], 60.0, bus.pack([f"e{n}"])).number)
+        for n in range(count)
+    ]
+
+
+def test_the_log_says_what_a_client_missed_and_when_too_much_is_gone() -> None:
+    hub = HubRecovery(max_packets=5, max_bytes=10_000)
+    start = hub.offset(hub.last)
+    offsets = entries(hub, 3)
+    hub.append("/other", None, [], 60.0, bus.pack(["elsewhere"]))
+    hub.append("/r", ["room-b"], [], 60.0, bus.pack(["not for a"]))
+    hub.append("/r", ["room-a"], ["sid-a"], 60.0, bus.pack(["skips a"]))
+    assert hub.resumable("/r", start) and hub.resumable("/r", offsets[1])
+    missed = hub.missed("/r", "sid-a", ["room-a"], offsets[0], hub.offset(hub.last))
+    assert [bus.unpack(args) for args, _ in missed] == [["e1"], ["e2"]]
+    assert [offset for _, offset in missed] == offsets[1:]
+    # only up to what the asking worker has delivered: the rest reaches it live
+    assert len(hub.missed("/r", "sid-a", ["room-a"], offsets[0], offsets[1])) == 1
+    entries(hub, 5)  # the oldest of /r are evicted (5 kept)
+    assert not hub.resumable("/r", offsets[1])
+    assert hub.resumable("/other", start)  # nothing of /other was evicted
+    assert not hub.resumable("/r", "another-epoch-1")
+    assert not hub.resumable("/r", hub.offset(hub.last + 1))
+
+
+def test_a_session_is_claimed_once_and_only_its_holder_keeps_it() -> None:
+    hub = HubRecovery(10, 10_000)
+    hub.track(0, "pid-1", "/r", b"state", 30.0)
+    hub.persist(1, "pid-1", "/r", b"other", 30.0)  # not worker 1's: ignored
+    assert not hub.pending("pid-1")
+    assert hub.claim("pid-1", "/r") == [b"state", True]  # still live: its worker died or lags
+    assert hub.claim("pid-1", "/r") is None
+    hub.track(1, "pid-1", "/r", b"moved", 30.0)  # the claimer holds it now
+    hub.persist(0, "pid-1", "/r", b"stale", 30.0)  # the old worker noticed late: ignored
+    hub.persist(1, "pid-1", "/r", b"dropped", 30.0)
+    assert hub.pending("pid-1")
+    assert hub.claim("pid-1", "/elsewhere") is None  # and it is gone: one try
+    hub.track(0, "pid-2", "/r", b"two", 30.0)
+    hub.forget(0, "pid-2")
+    assert hub.claim("pid-2", "/r") is None
+
+
+def test_a_dead_workers_sessions_wait_for_their_clients() -> None:
+    hub = HubRecovery(10, 10_000)
+    hub.track(0, "pid-a", "/r", b"a", 30.0)
+    hub.track(0, "pid-none", "/r", b"n", 0.0)
+    hub.track(1, "pid-b", "/r", b"b", 30.0)
+    hub.worker_gone(0)
+    assert hub.pending("pid-a") and not hub.pending("pid-none")
+    assert hub.claim("pid-a", "/r") == [b"a", False]
+    assert hub.claim("pid-b", "/r") == [b"b", True]  # worker 1's is live still
+
+
+async def test_a_dead_workers_members_leave() -> None:
+    presence = HubPresence()
+    await presence.add(0, "/chat", "lobby", "s0", "ann")
+    await presence.add(1, "/chat", "lobby", "s1", "bob")
+    await presence.add(0, "/chat", "kitchen", "s2", "cy")
+    await presence.worker_gone(0)
+    assert await presence.names.members("/chat", "lobby") == ["bob"]
+    assert await presence.names.members("/chat", "kitchen") == []
