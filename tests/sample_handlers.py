@@ -15,7 +15,7 @@ from annotated_types import Ge, Le
 from socketio.exceptions import ConnectionRefusedError
 
 from socketsvc.errors import SocketsvcError
-from socketsvc.handlers import BaseNamespace, ServiceKey, Services, event
+from socketsvc.handlers import BaseNamespace, Length, ServiceKey, Services, event
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,9 @@ class EchoNamespace(BaseNamespace):
 
     async def on_point(self, sid: str, point: Point) -> dict[str, Any]:
         return {"sum": point.x + point.y, "label": point.label}
+
+    async def on_tag(self, sid: str, tag: Annotated[str, Length(1, 16)]) -> str:
+        return tag
 
     async def on_boom(self, sid: str) -> None:
         raise RuntimeError("secret internals")
@@ -148,6 +151,53 @@ class SlowConnectNamespace(BaseNamespace):
     async def on_nap(self, sid: str, seconds: float) -> str:
         await asyncio.sleep(seconds)
         return "rested"
+
+
+GATES: dict[str, tuple[asyncio.Event, asyncio.Event]] = {}
+"""A test's gates for GatedConnectNamespace: name -> (entered, opened)."""
+
+
+class GatedConnectNamespace(BaseNamespace):
+    """A connect handler that waits until the test opens its gate (``auth["gate"]``), as one
+    held up by a slow database would: the transport is handling that packet meanwhile."""
+
+    async def on_connect(self, sid: str, environ: Mapping[str, Any], auth: dict[str, Any]) -> Any:
+        entered, opened = GATES[auth["gate"]]
+        entered.set()
+        await opened.wait()
+        return None
+
+
+class GatedDisconnectNamespace(BaseNamespace):
+    """A disconnect handler that waits until the test opens the gate the client named in its
+    auth: its session stays closing (not yet closed) meanwhile."""
+
+    async def on_connect(self, sid: str, environ: Mapping[str, Any], auth: dict[str, Any]) -> Any:
+        await self.save_session(sid, {"gate": auth["gate"]})
+        return None
+
+    async def on_disconnect(self, sid: str, reason: str) -> None:
+        entered, opened = GATES[(await self.get_session(sid))["gate"]]
+        entered.set()
+        await opened.wait()
+
+
+REASONS: dict[str, str] = {}
+"""Why each client of ReasonsNamespace left (sid -> reason), as its handler was told."""
+
+
+class ReasonsNamespace(BaseNamespace):
+    """Records the reason each client's disconnect handler is given."""
+
+    async def on_disconnect(self, sid: str, reason: str) -> None:
+        REASONS[sid] = reason
+
+
+class FarewellNamespace(BaseNamespace):
+    """Says goodbye to a client as it leaves: too late when its session is closing."""
+
+    async def on_disconnect(self, sid: str, reason: str) -> None:
+        await self.emit("bye", reason, to=sid)
 
 
 REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)

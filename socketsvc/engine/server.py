@@ -130,7 +130,9 @@ class EngineServer(EngineIOServer):
     async def _prepare_websocket(self, request: web.Request) -> web.WebSocketResponse:
         """The websocket handshake; the connection's HTTP parser is freed, nothing is left
         for it to parse, and its writer shares the mask source it never uses."""
-        ws = websocket_response(self.max_http_buffer_size)
+        # max_payload is the largest message allowed (Node's ws refuses only what is over
+        # it); aiohttp refuses a message of max_msg_size bytes itself, so one byte more.
+        ws = websocket_response(self.max_http_buffer_size + 1)
         await ws.prepare(request)
         drop_http_parser(request)
         share_mask_source(ws)

@@ -73,9 +73,6 @@ class Constraints:
     multiples: list[Any] = field(default_factory=list)
     predicates: list[str] = field(default_factory=list)
 
-    def __bool__(self) -> bool:
-        return self.sized or bool(self.bounds or self.patterns or self.others)
-
     @property
     def length_text(self) -> str:
         if self.max_len is None:

@@ -61,12 +61,12 @@ class Reader(Generic[Out]):
         if kind is list or origin is list:
             (item,) = typing.get_args(kind) or (Any,)
             return self.list_of(self.build(item))
-        if kind is tuple or origin is tuple:
-            items = typing.get_args(kind)
-            if not items or (len(items) == 2 and items[1] is Ellipsis):
-                return self.variadic_tuple(self.build(items[0] if items else Any))
-            if items == ((),):  # tuple[()]
-                items = ()
+        if kind is tuple or kind is typing.Tuple:  # noqa: UP006 - bare: any items
+            return self.variadic_tuple(self.build(Any))
+        if origin is tuple:
+            items = typing.get_args(kind)  # () for tuple[()] (Python 3.11+): no items
+            if len(items) == 2 and items[1] is Ellipsis:
+                return self.variadic_tuple(self.build(items[0]))
             return self.fixed_tuple([self.build(i) for i in items])
         if kind is dict or origin is dict:
             key, item = typing.get_args(kind) or (str, Any)

@@ -17,7 +17,8 @@ import socketio
 from prometheus_client.parser import text_string_to_metric_families
 
 from socketsvc.app.factory import SIO
-from socketsvc.app.metrics import MAX_CODES
+from socketsvc.app.metrics import MAX_CODES, NamespaceLabels, NodeMetrics
+from socketsvc.sio.namespaces import Route
 from tests import raw_client
 from tests.conftest import StartServer, eventually
 from tests.security.test_access import eio, slow_consumer
@@ -142,6 +143,9 @@ async def test_metrics_add_up_over_repeats_and_keep_their_labels_bounded(
     url = srv.make_url("/metrics")
     before = await scrape(url)
     assert before.value("socketsvc_namespace_connects_total", namespace="/") == 0
+    # every route's label starts at zero, patterns' too, so that rate() has a start
+    assert before.value("socketsvc_events_received_total", namespace="/workspace/*") == 0
+    assert before.value("socketsvc_room_joins_total", namespace="/board/*") == 0
     assert before.value("socketsvc_broadcast_recipients_sum") == 0
     assert before.value("socketsvc_transport_upgrades_total") == 0
     for name in ("bus_published", "bus_received", "bus_dropped", "presence_refreshes"):
@@ -317,3 +321,72 @@ async def test_metrics_count_refused_events_as_error_acks(
     assert refusals == limited
     action = "disconnected"
     assert gone.value("socketsvc_rate_limited_events_total", namespace="/test", action=action) == 1
+
+
+# -- NodeMetrics on its own: what the scripted sessions cannot pin ------------------------------
+def node_metrics() -> NodeMetrics:
+    routes = [Route("/test", object), Route("/team/*", object)]
+    return NodeMetrics(NamespaceLabels(routes, extra=["/admin"]))
+
+
+def test_labels_are_routes_patterns_extras_or_other() -> None:
+    labels = node_metrics().label
+    assert [labels(n) for n in ("/test", "/team/a", "/admin", "/", "/team/a/b", "/nope")] == [
+        "/test",
+        "/team/*",
+        "/admin",
+        "/",
+        "other",
+        "other",
+    ]
+    assert labels.known() == ["/", "/admin", "/team/*", "/test"]
+
+
+def test_a_value_on_a_bucket_bound_is_counted_in_that_bucket() -> None:
+    """Prometheus buckets are ``le``: an observation equal to a bound belongs to it."""
+    m = node_metrics()
+    m.emitted("/test", "r", None, [], 5)  # 5 is a bound of FANOUT_SIZES
+    m.event_handled("/test", 0.001, acked=False, error=None)  # and 0.001 of HANDLER_SECONDS
+    fanout = dict(m.fanout.cumulative())
+    assert (fanout["2.0"], fanout["5.0"]) == (0, 1)
+    handler = dict(m.stats("/test").handler.cumulative())
+    assert (handler["0.0005"], handler["0.001"]) == (0, 1)
+
+
+def test_an_event_that_asked_for_no_ack_counts_no_ack_and_no_error_ack() -> None:
+    m = node_metrics()
+    m.event_handled("/test", 0.01, acked=False, error="internal")
+    m.event_handled("/test", 0.01, acked=True, error="internal")
+    assert m.stats("/test").acks == 1
+    assert m.error_acks == {("/test", "internal"): 1}
+
+
+def test_refused_connects_keep_their_labels_bounded() -> None:
+    """The codes of refused connects share the MAX_CODES bound (a handler's refusal data can
+    carry any code), and the namespace a client asked for is labelled by route or other."""
+    m = node_metrics()
+    for n in range(MAX_CODES + 3):
+        m.namespace_refused(f"/nope{n}", f"code_{n}")
+    assert m.refusals[("other", "code_0")] == 1
+    assert m.refusals[("other", "other")] == 3
+    assert len(m.refusals) == MAX_CODES + 1
+
+
+def test_totals_add_up() -> None:
+    m = node_metrics()
+    for seconds in (0.5, 0.25):
+        m.presence_refreshed(seconds)
+    m.bus_dropped(3)
+    m.bus_dropped(2)
+    m.bus_published(4)
+    m.bus_published(1)
+    for _ in range(3):
+        m.bus_received()
+    for component in ("bus", "presence", "bus"):
+        m.backend_down(component)
+    m.backend_up("bus", reconnected=False)  # the first connection is no reconnect
+    m.backend_up("bus", reconnected=True)
+    assert (m.presence_refreshes, m.presence_seconds) == (2, 0.75)
+    assert (m.bus_lost, m.bus_out, m.bus_in) == (5, 5, 3)
+    assert m.outages == {"bus": 2, "presence": 1}
+    assert m.reconnects == {"bus": 1}

@@ -5,59 +5,149 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 import pytest
+from annotated_types import Ge
 
+from socketsvc.errors import InvalidPayload
 from socketsvc.handlers import BaseNamespace, HandlerError, Length, Services, event
+from socketsvc.handlers.checks import EventSpec
 from tests.cli_node import run_cli
 
 
-def test_a_plain_def_event_handler_is_refused() -> None:
-    with pytest.raises(HandlerError, match=r"Sync\.on_draw is a plain 'def'"):
+def refusal(define: Any) -> str:
+    """The whole message of the HandlerError raised by ``define()`` (a class definition)."""
+    with pytest.raises(HandlerError) as caught:
+        define()
+    return str(caught.value)
 
+
+def test_a_plain_def_event_handler_is_refused() -> None:
+    def define() -> None:
         class Sync(BaseNamespace):
             def on_draw(self, sid: str) -> None:
                 return None
 
+    assert refusal(define) == (
+        "Sync.on_draw is a plain 'def': event handlers must be 'async def' "
+        "(clients could not reach it)"
+    )
+
 
 def test_a_plain_def_marked_as_event_is_refused() -> None:
-    with pytest.raises(HandlerError, match=r"Marked\.draw is a plain 'def'"):
-
+    def define() -> None:
         class Marked(BaseNamespace):
             @event("draw-line")
             def draw(self, sid: str) -> None:  # type: ignore[type-var]
                 return None
 
+    assert refusal(define).startswith("Marked.draw is a plain 'def'")
+
+
+def test_an_on_name_that_is_not_a_method_is_refused() -> None:
+    def define() -> None:
+        class Valued(BaseNamespace):
+            on_draw = 5
+
+    assert refusal(define) == "Valued.on_draw is not a method: on_* names are reserved for events"
+
+
+def test_class_names_in_messages_are_what_a_reader_wrote() -> None:
+    """``Outer.Board``, never ``test_x.<locals>.Board`` however deep the definition is."""
+
+    def outer() -> None:
+        def inner() -> None:
+            class Board(BaseNamespace):
+                def on_draw(self, sid: str) -> None:
+                    return None
+
+        inner()
+
+    assert refusal(outer).startswith("Board.on_draw is a plain 'def'")
+
+    def nested() -> None:
+        class Outer:
+            class Board(BaseNamespace):
+                def on_draw(self, sid: str) -> None:
+                    return None
+
+    assert refusal(nested).startswith("Outer.Board.on_draw is a plain 'def'")
+
 
 def test_python_socketios_two_argument_on_connect_is_refused() -> None:
-    with pytest.raises(HandlerError, match=r"Legacy\.on_connect\(self, sid, environ\) must accept"):
-
+    def define() -> None:
         class Legacy(BaseNamespace):
             async def on_connect(self, sid: str, environ: Mapping[str, Any]) -> None:  # type: ignore[override]
                 return None
 
+    assert refusal(define) == (
+        "Legacy.on_connect(self, sid, environ) must accept (sid, environ, auth): "
+        "async def on_connect(self, sid, environ, auth)"
+    )
 
-@pytest.mark.parametrize("method", ["on_disconnect", "after_connect", "can_join", "on_release"])
-def test_lifecycle_methods_must_be_async_with_the_server_arguments(method: str) -> None:
+
+@pytest.mark.parametrize(
+    "method, shape",
+    [
+        ("on_disconnect", "async def on_disconnect(self, sid, reason)"),
+        ("after_connect", "async def after_connect(self, sid)"),
+        ("can_join", "async def can_join(self, sid, room)"),
+        ("on_release", "async def on_release(self)"),
+    ],
+)
+def test_lifecycle_methods_must_be_async_with_the_server_arguments(method: str, shape: str) -> None:
     def plain(self: Any, *args: Any) -> None:
         return None
 
-    async def too_many(self: Any, a: Any, b: Any, c: Any, d: Any) -> None:
+    async def too_many(self: Any, a: Any, b: Any, c: Any, d: Any = 1) -> None:
         return None
 
-    for body, problem in ((plain, "must be written as"), (too_many, "must accept")):
-        with pytest.raises(HandlerError, match=f"Bad\\.{method}.*{problem}"):
-            type("Bad", (BaseNamespace,), {method: body})
+    wanted = shape[shape.index("(self") + 5 :].lstrip(", ")[:-1]
+    assert refusal(lambda: type("Bad", (BaseNamespace,), {method: plain})) == (
+        f"Bad.{method} must be written as '{shape}'"
+    )
+    assert refusal(lambda: type("Bad", (BaseNamespace,), {method: too_many})) == (
+        f"Bad.{method}(self, a, b, c, d) must accept ({wanted}): {shape}"
+    )
+
+
+def test_lifecycle_methods_with_the_server_arguments_are_accepted() -> None:
+    class Complete(BaseNamespace):
+        async def on_connect(self, sid: str, environ: Any, auth: Any) -> None:
+            return None
+
+        async def after_connect(self, sid: str, *extra: Any) -> None:
+            return None
+
+        async def on_disconnect(self, sid: str, reason: str, note: str = "") -> None:
+            return None
+
+        async def can_join(self, sid: str, room: str) -> bool:
+            return True
+
+        async def on_release(self) -> None:
+            return None
+
+        @classmethod
+        async def lifespan(cls, services: Services) -> AsyncIterator[None]:
+            yield
+
+    assert Complete.events == {}
 
 
 def test_an_init_the_server_cannot_call_is_refused() -> None:
-    with pytest.raises(HandlerError, match=r"Needy\.__init__\(self, namespace\) must accept"):
-
+    def define() -> None:
         class Needy(BaseNamespace):
             def __init__(self, namespace: str) -> None:
                 super().__init__(namespace, None)  # type: ignore[arg-type]
+
+    assert refusal(define) == (
+        "Needy.__init__(self, namespace) must accept (namespace, services) "
+        "and pass both to super().__init__"
+    )
 
 
 def test_length_on_a_type_without_length_names_class_method_and_parameter() -> None:
@@ -70,13 +160,32 @@ def test_length_on_a_type_without_length_names_class_method_and_parameter() -> N
                 return None
 
 
-def test_a_lifespan_must_be_an_async_generator_classmethod() -> None:
-    with pytest.raises(HandlerError, match=r"Hooked\.lifespan must be an async generator"):
+def test_a_lifespan_must_be_an_async_generator_classmethod_of_services() -> None:
+    shape = (
+        "Hooked.lifespan must be an async generator classmethod: "
+        "@classmethod async def lifespan(cls, services): ... yield ..."
+    )
 
+    def coroutine() -> None:
         class Hooked(BaseNamespace):
             @classmethod
             async def lifespan(cls, services: Services) -> None:  # type: ignore[override]
                 return None
+
+    def not_a_classmethod() -> None:
+        class Hooked(BaseNamespace):
+            async def lifespan(self, services: Services) -> AsyncIterator[None]:  # type: ignore[override]
+                yield
+
+    def no_services() -> None:
+        class Hooked(BaseNamespace):
+            @classmethod
+            async def lifespan(cls) -> AsyncIterator[None]:  # type: ignore[override]
+                yield
+
+    assert refusal(coroutine) == shape
+    assert refusal(not_a_classmethod) == shape
+    assert refusal(no_services) == "Hooked.lifespan(cls) must accept (services)"
 
     class Fine(BaseNamespace):
         @classmethod
@@ -194,3 +303,102 @@ async def test_a_lifespan_hook_that_fails_stops_start_up_naming_the_class(tmp_pa
         in out
     )
     assert "listening on" not in out
+
+
+# -- events: names, and the arguments each one declares -----------------------------------------
+def test_an_event_name_has_at_most_64_characters() -> None:
+    name = "a" * 64
+
+    class Long(BaseNamespace):
+        @event(name)
+        async def longest(self, sid: str) -> None:
+            return None
+
+    assert Long.events == {name: "longest"}
+    with pytest.raises(HandlerError, match=r"Longer\.longer: 'a{65}' cannot be an event name"):
+
+        class Longer(BaseNamespace):
+            @event("a" * 65)
+            async def longer(self, sid: str) -> None:
+                return None
+
+
+def test_one_event_cannot_have_two_handlers() -> None:
+    with pytest.raises(HandlerError, match=r"event 'draw' is also handled by"):
+
+        class Twice(BaseNamespace):
+            async def on_draw(self, sid: str) -> None:
+                return None
+
+            @event("draw")
+            async def paint(self, sid: str) -> None:
+                return None
+
+
+@dataclass(frozen=True)
+class Spot:
+    x: int
+    y: int
+
+
+def test_several_declared_arguments_are_each_named_and_defaults_are_left_alone() -> None:
+    """A lone payload's problem names its field bare (``'y'``); with several arguments the
+    argument's name comes first (``'spot.y'``, ``'steps'``). An argument the client did not
+    send keeps the handler's default, unparsed."""
+
+    class Moves(BaseNamespace):
+        async def on_one(self, sid: str, spot: Spot) -> None:
+            return None
+
+        async def on_two(
+            self, sid: str, spot: Spot, steps: Annotated[int, Ge(0)] = 1, note: str = "x"
+        ) -> None:
+            return None
+
+    one, two = Moves._specs["one"].parse, Moves._specs["two"].parse  # type: ignore[index]
+    assert one is not None and two is not None
+    with pytest.raises(InvalidPayload) as caught:
+        one(({"x": 1, "y": "a"},))
+    assert caught.value.field == "y"
+    assert two(({"x": 1, "y": 2},)) == (Spot(1, 2),)
+    assert two(({"x": 1, "y": 2}, 3)) == (Spot(1, 2), 3)
+    for args, where in (
+        (({"x": 1, "y": "a"}, 3), "spot.y"),
+        (({"x": 1, "y": 2}, -1), "steps"),
+        (({"x": 1, "y": 2}, 1, 5), "note"),
+    ):
+        with pytest.raises(InvalidPayload) as caught:
+            two(args)
+        assert caught.value.field == where, args
+    assert (Moves._specs["two"].least, Moves._specs["two"].most) == (1, 3)  # type: ignore[index]
+
+
+def test_each_event_spec_holds_its_method_arity_and_parser() -> None:
+    """Defined here, not at import: what a class definition computes is computed under test."""
+
+    class Specs(BaseNamespace):
+        async def on_bare(self, sid: str) -> None:
+            return None
+
+        async def on_free(self, sid, a, b=1):  # type: ignore[no-untyped-def]  # anything
+            return None
+
+        async def on_many(self, sid: str, first: int, *rest: Any) -> None:
+            return None
+
+        @event("typed-one")
+        async def typed(self, sid: str, spot: Spot) -> None:
+            return None
+
+    specs = Specs._specs
+    assert specs is not None
+    assert specs["bare"] == EventSpec("on_bare", 0, 0, None, Specs.on_bare)
+    assert specs["free"] == EventSpec("on_free", 1, 2, None, Specs.on_free)  # nothing declared
+    many = specs["many"]
+    assert (many.attr, many.least, many.most) == ("on_many", 1, float("inf"))
+    assert many.parse is not None and many.parse((1, "x", None)) == (1, "x", None)
+    with pytest.raises(InvalidPayload):
+        many.parse(("1",))
+    typed = specs["typed-one"]
+    assert (typed.attr, typed.least, typed.most) == ("typed", 1, 1)
+    assert typed.parse is not None and typed.parse(({"x": 1, "y": 2},)) == (Spot(1, 2),)

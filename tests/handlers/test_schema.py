@@ -73,11 +73,36 @@ def test_scalars_are_strict_about_bool_and_convert_ints_to_float() -> None:
     assert compile(None)(None) is None
 
 
+def test_null_alone() -> None:
+    assert compile(None)(None) is None
+    with pytest.raises(InvalidPayload) as caught:
+        compile(None)(0)
+    assert (caught.value.field, caught.value.message) == ("", "payload must be null")
+
+
+@pytest.mark.parametrize(
+    "kind, message",
+    [
+        (int | list[int], "an integer or a list"),
+        (float | tuple[int, ...], "a number or a list"),
+        (bool | dict[str, int], "a boolean or an object"),
+        (bytes | Point, "binary data or an object"),
+        (Literal["a", "b"] | int, "one of 'a', 'b' or an integer"),
+        (Annotated[int, at.Ge(0)] | Annotated[str, Length(1, 2)], "an integer or a string"),
+        (Colour | int, "Colour or an integer"),
+        (list | tuple | dict | None, "a list or a list or an object"),
+    ],
+)
+def test_a_value_no_option_of_a_union_takes_is_told_every_option(kind: Any, message: str) -> None:
+    assert refused(kind, 1.5j if kind is not None else 1) == f"payload must be {message}"
+
+
 def test_optional_and_unions() -> None:
     assert compile(int | None)(None) is None
     assert compile(int | str)("a") == "a"
     assert refused(int | str, 1.5) == "payload must be an integer or a string"
     assert refused(int | None, "a") == "payload must be an integer"
+    assert refused(int | str, None) == "payload must be an integer or a string"  # not optional
 
 
 # -- Literal, Enum, tuple --------------------------------------------------------------------
@@ -98,17 +123,26 @@ def test_enums_come_by_value_and_become_members() -> None:
     assert refused(Level, "2") == "payload must be one of 1, 2"
     assert refused(Level, True) == "payload must be one of 1, 2"
     assert refused(Colour, "RED") == "payload must be one of 'red', 'blue'"
+    for unhashable in ([1], {"red": 1}):
+        assert refused(Colour, unhashable) == "payload must be one of 'red', 'blue'"
+        assert refused(Literal["red"], unhashable) == "payload must be one of 'red'"
 
 
 def test_tuples_fixed_and_variadic_come_from_arrays() -> None:
     pair = tuple[int, str]
     assert compile(pair)([1, "a"]) == (1, "a")
     assert refused(pair, [1]) == "payload must be a list of 2 items"
+    assert refused(pair, [1, "a", "extra"]) == "payload must be a list of 2 items"
     assert refused(pair, [1, 2]) == "'[1]' must be a string"
     assert compile(tuple[int, ...])([1, 2, 3]) == (1, 2, 3)
     assert compile(tuple[int, ...])([]) == ()
     assert refused(tuple[int, ...], [1, "x"]) == "'[1]' must be an integer"
     assert refused(tuple[int, ...], (1, 2)) == "payload must be a list"
+    for bare in (tuple, typing.Tuple):  # noqa: UP006 - bare: any items
+        assert compile(bare)([1, "a"]) == (1, "a")
+    for empty in (tuple[()], typing.Tuple[()]):  # noqa: UP006 - no items (it took any)
+        assert compile(empty)([]) == ()
+        assert refused(empty, [1]) == "payload must be a list of 0 items"
 
 
 # -- constraints -----------------------------------------------------------------------------
@@ -166,11 +200,75 @@ def test_parse_prefixes_the_path_it_is_given() -> None:
         parse(Point, {"x": -1, "y": 0}, "point")
     assert caught.value.message == "'point.x' must be >= 0 (got -1)"
     assert caught.value.field == "point.x"
+    with pytest.raises(InvalidPayload) as caught:
+        parse(Point, {"x": -1, "y": 0})
+    assert caught.value.message == "'x' must be >= 0 (got -1)"
+    assert parse(Point, {"x": 1, "y": 0}) == Point(1, 0.0)
 
 
 def test_null_for_a_field_with_a_default_takes_the_default() -> None:
     assert compile(Point)({"x": 1, "y": 0, "label": None}) == Point(1, 0.0)
     assert compile(Point)({"x": 1, "y": 0, "label": "p"}).label == "p"
+
+
+def test_map_keys_must_be_strings() -> None:
+    """A msgpack map can have integer (or binary) keys; a declared map's keys are strings."""
+    for kind in (dict[str, int], dict[str, Any], dict):
+        assert refused(kind, {1: 2}) == "payload must be an object with string keys"
+        assert refused(kind, {"a": 1, b"b": 2}) == "payload must be an object with string keys"
+    assert refused(Shape, {"points": [{"x": 1, "y": 0}], "tags": {1: 1}}) == (
+        "'tags' must be an object with string keys"
+    )
+
+
+@dataclass
+class Counted:
+    name: str
+    seen: int = field(init=False, default=0)  # the server's, never the client's
+
+    def __post_init__(self) -> None:
+        self.seen = len(self.name)
+
+
+def test_fields_outside_init_are_never_read_from_the_payload() -> None:
+    counted = compile(Counted)({"name": "abc", "seen": 99})
+    assert (counted.name, counted.seen) == ("abc", 3)
+
+
+@dataclass
+class Nullable:
+    value: int | None  # required, and may be null
+    anything: Any  # required, anything including null
+    either: int | str | None = None
+
+
+@pytest.mark.parametrize("way", ["generated", "looped"])
+def test_a_required_nullable_field_must_be_present_but_may_be_null(way: str) -> None:
+    from socketsvc.handlers import records, schema
+
+    if way == "generated":
+        validate = compile(Nullable)
+    else:
+        compiler = schema._Compiler()
+        hints = typing.get_type_hints(Nullable, include_extras=True)
+        fields = [
+            records.Field(f.name, hints[f.name], compiler.build(hints[f.name]), f)
+            for f in dataclasses.fields(Nullable)
+        ]
+        validate = records._looped(Nullable, fields)
+    assert validate({"value": None, "anything": None}) == Nullable(None, None)
+    assert validate({"value": 1, "anything": [1], "either": "a"}) == Nullable(1, [1], "a")
+    assert validate({"value": 1, "anything": 0, "either": 2}).either == 2
+    for missing in ({"anything": 1}, {"anything": 1, "extra": None}):
+        with pytest.raises(InvalidPayload) as caught:
+            validate(missing)
+        assert caught.value.message == "'value' is required"
+    with pytest.raises(InvalidPayload) as caught:
+        validate({"value": 1})
+    assert caught.value.message == "'anything' is required"
+    with pytest.raises(InvalidPayload) as caught:
+        validate({"value": 1, "anything": 1, "either": 1.5})
+    assert caught.value.message == "'either' must be an integer or a string"
 
 
 def test_recursive_dataclasses() -> None:
@@ -204,6 +302,44 @@ def test_recursive_dataclasses() -> None:
 def test_annotations_no_payload_can_satisfy_are_refused(kind: Any, message: str) -> None:
     with pytest.raises(SchemaError, match=re.escape(message)):
         compile(kind)
+
+
+@pytest.mark.parametrize(
+    "kind, message",
+    [
+        (dict[int, str], "dict: map keys from a client are strings"),
+        (
+            set[int],
+            "set cannot come from a client: use str, int, float, bool, bytes, None, list, "
+            "tuple, dict[str, ...], a dataclass, Literal or an Enum",
+        ),
+        (
+            Annotated[int, Length(1, 2)],
+            "Length(min=1, max=2) cannot apply to int: it has no length",
+        ),
+        (
+            Annotated[int, at.MaxLen(2)],
+            "MaxLen(max_length=2) cannot apply to int: it has no length",
+        ),
+        (
+            Annotated[int, Pattern("x")],
+            "Pattern(regex='x') cannot apply to int: it is not a string",
+        ),
+        (Annotated[str, at.Gt(0)], "Gt(gt=0) cannot apply to str: it is not a number"),
+        (
+            Annotated[str, at.MultipleOf(2)],
+            "MultipleOf(multiple_of=2) cannot apply to str: it is not a number",
+        ),
+        (
+            Annotated[list[Any] | int, at.MinLen(1)],
+            "MinLen(min_length=1) cannot apply to list[Any] | int: it has no length",
+        ),
+    ],
+)
+def test_a_refused_annotation_is_named_whole(kind: Any, message: str) -> None:
+    with pytest.raises(SchemaError) as caught:
+        compile(kind)
+    assert str(caught.value) == message
 
 
 def test_enum_values_must_be_strings_or_integers() -> None:

@@ -28,18 +28,22 @@ async def assert_session_gone(session, target, sid) -> None:
     assert json.loads(text)["code"] in (1, 3)
 
 
-async def test_polling_client_close_answers_pending_poll(target, session):
-    c = await Polling.open(session, target)
-    clock = Clock()
-    poll = asyncio.ensure_future(c.get())
-    status, text = await c.post("1")
-    assert (status, text) == (200, "ok")
-    status, text = await poll
-    # answered at once (well before the first PING would have been due)
-    assert clock.elapsed < PING_INTERVAL
-    # Node answers with NOOP; 400 only if the POST overtook the GET
-    assert (status, text) == (200, "6") or status == 400
-    await assert_session_gone(session, target, c.sid)
+async def test_polling_client_close_answers_pending_poll(target):
+    # the CLOSE is sent once the GET's request is out
+    http_session, poll_sent = traced_poll_session()
+    async with http_session as session:
+        c = await Polling.open(session, target)
+        clock = Clock()
+        poll = asyncio.ensure_future(c.get())
+        await asyncio.wait_for(poll_sent.wait(), WAIT)
+        status, text = await c.post("1")
+        assert (status, text) == (200, "ok")
+        status, text = await poll
+        # answered at once (well before the first PING would have been due), and with NOOP:
+        # a client's own CLOSE is not echoed
+        assert clock.elapsed < PING_INTERVAL
+        assert (status, text) == (200, "6")
+        await assert_session_gone(session, target, c.sid)
 
 
 async def test_websocket_client_close(target, session):
@@ -103,15 +107,32 @@ async def test_polling_invalid_packet_closes_session(target, session):
     await assert_session_gone(session, target, c.sid)
 
 
-async def test_polling_invalid_packet_answers_pending_poll(target, session):
-    c = await Polling.open(session, target)
-    await sio_connect(c)
-    poll = asyncio.ensure_future(c.get())
-    with contextlib.suppress(aiohttp.ClientError):
-        await c.post("abc")
-    status, text = await poll
-    assert (status, text) == (200, "1") or status == 400
-    await assert_session_gone(session, target, c.sid)
+def traced_poll_session() -> tuple[aiohttp.ClientSession, asyncio.Event]:
+    """A client session that sets the event once a poll's (GET with a sid) request is out."""
+    poll_sent = asyncio.Event()
+
+    async def sent(session, context, params):  # aiohttp trace hook
+        if params.method == "GET" and "sid=" in str(params.url):
+            poll_sent.set()
+
+    tracing = aiohttp.TraceConfig()
+    tracing.on_request_headers_sent.append(sent)
+    return aiohttp.ClientSession(trace_configs=[tracing]), poll_sent
+
+
+async def test_polling_invalid_packet_answers_pending_poll(target):
+    http_session, poll_sent = traced_poll_session()
+    async with http_session as session:
+        c = await Polling.open(session, target)
+        await sio_connect(c)
+        poll_sent.clear()
+        poll = asyncio.ensure_future(c.get())
+        await asyncio.wait_for(poll_sent.wait(), WAIT)
+        with contextlib.suppress(aiohttp.ClientError):
+            await c.post("abc")
+        # the pending poll is told the session closed (not a NOOP, as for a client's CLOSE)
+        assert await poll == (200, "1")
+        await assert_session_gone(session, target, c.sid)
 
 
 async def test_websocket_invalid_packet_closes(target, session):
@@ -127,4 +148,13 @@ async def test_polling_payload_too_large(target, session):
         assert status == 413
     except aiohttp.ClientError:
         pass
+    await assert_session_gone(session, target, c.sid)
+
+
+async def test_polling_packets_after_a_close_in_one_post_are_ignored(target, session):
+    """What follows a CLOSE in the same POST is not handled: even a client PING (which would
+    close the session as a protocol error) leaves the POST answered ok."""
+    c = await Polling.open(session, target)
+    await sio_connect(c)
+    assert await c.post("1", "2", sio_event("/", "message", "after")) == (200, "ok")
     await assert_session_gone(session, target, c.sid)

@@ -91,3 +91,32 @@ async def test_websocket_binary_frames(target, session):
     # raw binary frame, no Engine.IO type byte
     assert await c.recv() == b"\x01\x02\x03\x04"
     await c.close()
+
+
+MAX_PAYLOAD = 1_000_000
+
+
+def event_of_size(size: int) -> str:
+    """A ``message`` event whose Engine.IO packet is exactly ``size`` bytes."""
+    head, tail = '42["message","', '"]'
+    return head + "x" * (size - len(head) - len(tail)) + tail
+
+
+async def test_a_message_of_exactly_max_payload_is_handled_on_both_transports(target, session):
+    """maxPayload is the largest message allowed, not the first one refused: a websocket
+    message of exactly 1e6 bytes is handled as a polling POST of 1e6 bytes is (Node's ws
+    refuses a message only *over* maxPayload); one byte more closes the websocket (1009)."""
+    exact = event_of_size(MAX_PAYLOAD)
+    assert len(exact.encode()) == MAX_PAYLOAD
+    back = exact.replace('"message"', '"message-back"', 1)
+    ws = await WebSocket.open(session, target)
+    await sio_connect(ws)
+    await ws.send(exact)
+    assert await ws.recv() == back
+    await ws.send(event_of_size(MAX_PAYLOAD + 1))
+    assert await ws.wait_closed() == []
+    assert ws.ws.close_code == 1009
+    polling = await Polling.open(session, target)
+    await sio_connect(polling)
+    await polling.send(exact)
+    assert await polling.recv() == back

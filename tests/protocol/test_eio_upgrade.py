@@ -150,3 +150,27 @@ async def test_poll_during_upgrade_is_answered_when_a_packet_comes(target, sessi
     assert await poll == (200, '42["message-back","during"]')
     assert clock.elapsed < FAST, clock.elapsed
     await ws.close()
+
+
+async def test_an_unfinished_upgrade_ends_with_its_session(target, session):
+    """The client closes over polling between the probe and the upgrade: the probe websocket
+    is closed too, at once, not left open until its upgrade times out (10 s)."""
+    c = await open_connected(session, target)
+    ws = await WebSocket.connect(session, target, sid=c.sid)
+    await ws.send("2probe")
+    assert await ws.recv_raw() == "3probe"
+    assert await c.post("1") == (200, "ok")
+    assert await ws.wait_closed(within=2) == []
+
+
+async def test_a_poll_before_the_probe_waits_for_something_to_send(target, session):
+    """Only once the probe is answered do polls get a NOOP to make way for the websocket;
+    before it a poll is an ordinary long-poll, answered by the next packet (here one that
+    comes after the 100 ms the server gives an upgrade to settle)."""
+    c = await open_connected(session, target)
+    ws = await WebSocket.connect(session, target, sid=c.sid)  # upgrading, not yet probed
+    poll = asyncio.ensure_future(c.get())
+    await asyncio.sleep(0.2)  # the client's timing is the behaviour under test
+    await c.send(sio_event("/", "message", "later"))
+    assert await poll == (200, '42["message-back","later"]')
+    await ws.close()

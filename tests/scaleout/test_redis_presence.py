@@ -184,9 +184,10 @@ async def test_departures_during_an_outage_are_gone_once_redis_answers(
     rooms the node emptied meanwhile must lose its entries when Redis answers again, the one
     whose write failed and the one emptied once the outage was known (nothing even tried)."""
     a, b = await make(redis_process.url), await make(redis_process.url)
-    for room, name in (("r1", "ann"), ("r2", "amy")):
+    for room, name in (("r1", "ann"), ("r2", "amy"), ("r3", "abe")):
         await a.add(NS, room, "s1", name)
         await b.add(NS, room, "s2", "bob")
+    await a.add(NS, "r3", "s3", "al")  # r3 keeps a member here: its hash is rewritten
     peek = aioredis.Redis.from_url(redis_process.url)
     try:
         # Only this client may stay connected: every other connection attempt is refused.
@@ -195,6 +196,7 @@ async def test_departures_during_an_outage_are_gone_once_redis_answers(
         assert await a.remove(NS, "r1", "s1") == "ann"  # the write fails: the outage is known
         assert (a.problem() or "").startswith("presence: Redis at"), a.problem()
         assert await a.remove(NS, "r2", "s1") == "amy"  # locally, at once
+        assert await a.remove(NS, "r3", "s1") == "abe"
         assert await a.members(NS, "r2") == []
         await asyncio.sleep(0.3)  # the refresher's retries fail too (backoff from 0.1 s)
         await peek.config_set("maxclients", 10_000)
@@ -206,6 +208,7 @@ async def test_departures_during_an_outage_are_gone_once_redis_answers(
         for room in ("r1", "r2"):
             assert await b.members(NS, room) == ["bob"]
             assert await peek.zrange(f"{a.prefix}:pn:{NS}:{room}", 0, -1) == [b.node.encode()]
+        assert await b.members(NS, "r3") == ["bob", "al"]  # abe's entry did not outlive it
     finally:
         await peek.config_set("maxclients", 10_000)
         await peek.aclose()
@@ -306,3 +309,20 @@ async def test_a_room_emptied_while_a_resync_fails_is_cleaned_later(
     await until(up, 15.0, "the node did not resynchronise")
     assert await b.members(NS, "r3") == ["bob"]
     assert await b.members(NS, "r1") == ["bob"]
+
+
+async def test_a_sid_on_two_nodes_is_listed_once_as_this_node_knows_it(
+    redis_url: str, make: Make
+) -> None:
+    """A client recovered on node B while node A's entry for it lives on (until A's refresh or
+    its TTL): each node lists it once, by its own entry; any node finds every member."""
+    a, b, c = await make(redis_url), await make(redis_url), await make(redis_url)
+    await a.add(NS, "r", "s1", "old name")
+    await b.add(NS, "r", "s1", "new name")
+    await b.add(NS, "r", "s2", "bob")
+    assert await b.members(NS, "r") == ["new name", "bob"]
+    assert await a.members(NS, "r") == ["old name", "bob"]
+    for sid, there in (("s1", True), ("s2", True), ("s3", False)):
+        assert await c.has(NS, "r", sid) is there, sid
+        assert await a.has(NS, "r", sid) is there, sid
+    assert not await c.has(NS, "elsewhere", "s2")

@@ -288,37 +288,25 @@ async def test_oversized_messages_close_the_connection(start_server: StartServer
     await eventually(lambda: not srv.app[SIO].eio.sockets)
 
 
-async def test_chunked_polling_post_is_bounded_like_a_sized_one(start_server: StartServer) -> None:
-    """A POST without Content-Length (chunked) is read up to ``max_payload`` and no further:
-    exactly the limit is served, one byte more is 413 and closes the session."""
-    limit = 4096
-    srv = await start_server(max_payload=limit)
-
-    async def chunked(body: str) -> Any:
-        data = body.encode()
-        for start in range(0, len(data), 1024):
-            yield data[start : start + 1024]
-
-    async with aiohttp.ClientSession() as http:
-        async with http.get(eio(srv, transport="polling")) as r:
-            sid = (await r.text()).split('"sid":"')[1].split('"')[0]
-        url = eio(srv, transport="polling", sid=sid)
-        async with http.post(url, data="40/test,") as r:
-            assert r.status == 200
-        async with http.get(url) as r:
-            assert (await r.text()).startswith("40/test,")
-        head, tail = '42/test,1["echo","', '"]'
-        text = "x" * (limit - len(head) - len(tail))
-        async with http.post(url, data=chunked(head + text + tail)) as r:
-            assert r.request_info.headers.get("Transfer-Encoding") == "chunked"
-            assert r.status == 200
-        async with http.get(url) as r:
-            assert await r.text() == f'43/test,1["{text}"]'
-        async with http.post(url, data=chunked(head + text + "x" + tail)) as r:
-            assert r.status == 413
-        async with http.get(url) as r:
-            assert r.status == 400  # the session was closed
-    await eventually(lambda: not srv.app[SIO].eio.sockets)
+async def test_a_polling_post_body_must_arrive_within_body_timeout(
+    start_server: StartServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``body_timeout`` reaches the engine: a POST whose body stalls is answered 408 and its
+    session closed (the CLI node's own test is in tests/engine/test_http_timeouts.py)."""
+    srv = await start_server(body_timeout=0.3)
+    async with aiohttp.ClientSession() as http, http.get(eio(srv, transport="polling")) as r:
+        sid = (await r.text()).split('"sid":"')[1].split('"')[0]
+    reader, writer = await asyncio.open_connection(srv.host, srv.port)
+    head = f"POST /socket.io/?EIO=4&transport=polling&sid={sid} HTTP/1.1\r\n"
+    writer.write(head.encode() + b"Host: x\r\nContent-Length: 20\r\n\r\n4")
+    await writer.drain()
+    try:
+        status = await asyncio.wait_for(reader.readline(), 5)
+        assert status.split()[1] == b"408"
+    finally:
+        writer.close()
+    await eventually(lambda: sid not in srv.app[SIO].eio.sockets)
+    assert f"{sid}: POST body not in within body_timeout, closing" in caplog.messages
 
 
 async def test_binary_attachments_are_bounded_together(start_server: StartServer) -> None:
@@ -381,6 +369,17 @@ async def test_slow_polling_consumer_drops_volatile_then_is_closed(
             assert backlog > 65_536 // 4
             await writer.call("typing", {"room": "r"}, namespace="/chat")
             assert slow.buffered_bytes == backlog  # the volatile typing event was dropped
+            # and when it goes to several clients at once, for the slow one only
+            reader = socketio.AsyncClient()
+            await reader.connect(str(srv.make_url("/")), namespaces=["/chat"], wait_timeout=5)
+            typing = Inbox(reader, "typing", "/chat")
+            await reader.call("join", {"room": "r", "name": "reader"}, namespace="/chat")
+            backlog = slow.buffered_bytes
+            await writer.call("typing", {"room": "r"}, namespace="/chat")
+            assert await typing.get() == {"room": "r", "name": "w"}
+            assert slow.buffered_bytes == backlog
+            await reader.disconnect()
+            await reader.shutdown()
             for _ in range(20):
                 await writer.call("message", {"room": "r", "text": text}, namespace="/chat")
             await eventually(lambda: sid not in sio.eio.sockets)

@@ -143,6 +143,38 @@ async def test_optional_namespace_anonymous_or_verified(connect: Connect) -> Non
     assert await refused(connect, "/test", bad) == REFUSAL["token_invalid"]
 
 
+async def test_a_falsy_token_is_refused_not_downgraded_to_anonymous(
+    start_server: StartServer,
+) -> None:
+    """In an optional namespace no token (absent, null, "") is anonymous; a token that is sent
+    is checked, a falsy one too: 0, false, [] and {} are refused as invalid, over both wire
+    formats."""
+    srv = await start_server(serializer="auto", **AUTH_SETTINGS)
+    url = str(srv.make_url("/"))
+
+    async def attempt(serializer: str, auth: dict[str, Any]) -> Any:
+        """The connect_error, or what ``whoami`` says once connected."""
+        client = socketio.AsyncClient(serializer=serializer, reconnection=False)
+        seen: list[Any] = []
+        client.on("connect_error", seen.append, namespace="/test")
+        try:
+            await client.connect(url, namespaces=["/test"], auth=auth, wait_timeout=5)
+            return await client.call("whoami", namespace="/test", timeout=5)
+        except socketio.exceptions.ConnectionError:
+            assert len(seen) == 1, seen
+            return seen[0]
+        finally:
+            await client.disconnect()
+            await client.shutdown()
+
+    for serializer in ("default", "msgpack"):
+        for bad in (0, False, [], {}):
+            refusal = await attempt(serializer, {"token": bad})
+            assert refusal == REFUSAL["token_invalid"], (serializer, bad)
+        for nothing in ({}, {"token": None}, {"token": ""}):
+            assert await attempt(serializer, nothing) is None, (serializer, nothing)
+
+
 async def test_chat_name_falls_back_to_sub_and_never_trusts_the_client(connect: Connect) -> None:
     client = await connect(["/chat"], auth={"token": token(name=None, sub="user-7")})
     reply = await client.call("join", {"room": "r", "name": "Mallory"}, namespace="/chat")
@@ -173,10 +205,12 @@ async def test_each_refusal_is_one_log_line_with_namespace_and_code(
 ) -> None:
     await refused(connect, "/chat", {})
     await refused(connect, "/test", {"token": "not.a.jwt"})
-    assert [r.getMessage() for r in caplog.records if r.name == "socketsvc.security"] == [
+    records = [r for r in caplog.records if r.name == "socketsvc.security"]
+    assert [r.getMessage() for r in records] == [
         "refused connect to /chat: unauthorized",
         "refused connect to /test: token_invalid",
     ]
+    assert [r.namespace for r in records] == ["/chat", "/test"]  # type: ignore[attr-defined]
 
 
 @pytest.mark.logs_tracebacks  # the crash case

@@ -126,6 +126,13 @@ async def test_declared_string_fields_refuse_lone_surrogates_naming_the_field(
         "sum": 3,
         "label": "ok",
     }
+    # a constrained string argument, not inside a dataclass: the same defence
+    reply = await call(client, "tag", "ab" + LONE, ns="/test")
+    assert reply["error"] == {
+        "code": "invalid_payload",
+        "message": "payload must be valid Unicode (it holds a lone surrogate)",
+    }
+    assert await call(client, "tag", "été", ns="/test") == "été"
 
 
 async def test_free_form_lone_surrogates_reach_json_clients_and_msgpack_refusal_hurts_nobody(

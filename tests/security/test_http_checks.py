@@ -113,8 +113,13 @@ async def test_same_origin_listed_origins_and_non_browsers(probe: Any) -> None:
     refused = ("http://app.example", "https://app.example.evil", "https://app.exampleX")
     for origin in (*refused, "null", "https://other"):
         assert (await ask(Origin=origin))["allowed"] is False, origin
-    anyone = await probe(cors=("*",))
-    assert (await anyone(Origin="https://whatever.example"))["allowed"] is True
+    # an Origin that is sent is checked, even an empty one; same origin includes the scheme
+    host = (await ask())["host"]
+    for origin in ("", " ", f"https://{host}", f"ws://{host}", host):
+        assert (await ask(Origin=origin))["allowed"] is False, origin
+    for cors in (("*",), ("https://app.example", "*")):  # "*" beside others: still anyone
+        anyone = await probe(cors=cors)
+        assert (await anyone(Origin="https://whatever.example"))["allowed"] is True, cors
     one_letter = await probe(cors=("https://X",))  # a host name may be one letter
     assert (await one_letter(Origin="https://x"))["allowed"] is True
 
@@ -155,6 +160,8 @@ async def test_refusals_are_logged_once_per_origin_and_at_most_a_thousand(
         f"refused origin {long[:200]!r} (peer 127.0.0.1): not in cors_origins; "
         "further requests from it are refused silently",
     ]
+    # the client as a field of its own, for JSON logs (socketsvc.app.logs)
+    assert [r.client for r in caplog.records] == ["127.0.0.1", "127.0.0.1"]  # type: ignore[attr-defined]
     caplog.clear()
     for n in range(MAX_LOGGED_ORIGINS + 5):
         assert (await ask(Origin=f"https://o{n}.example"))["allowed"] is False

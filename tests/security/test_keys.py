@@ -83,6 +83,9 @@ def pem_file(tmp_path: Path, key: Any) -> str:
 def test_a_secret_needs_32_bytes() -> None:
     assert refusal(jwt_secret="s" * 31) == "jwt_secret: must be at least 32 bytes long"
     assert verifier(jwt_secret="s" * 32).verify(signed("s" * 32, "HS256")).subject == "u-1"
+    # bytes, not characters: 16 two-byte characters are 32 bytes, 31 bytes are too few
+    assert verifier(jwt_secret="é" * 16).verify(signed("é" * 16, "HS256")).subject == "u-1"
+    assert refusal(jwt_secret="é" * 15 + "s") == "jwt_secret: must be at least 32 bytes long"
 
 
 def test_jwt_algorithms_must_name_the_keys_algorithm() -> None:
@@ -239,6 +242,35 @@ def test_display_names_keep_spaces_lose_control_characters_and_fit_32() -> None:
     assert Identity({"name": "\x00\x1f", "sub": "u-3"}).display_name("name") == "u-3"
     assert Identity({"name": 7, "sub": "u-3"}).display_name("name") == "u-3"
     assert Identity({"name": 7}).display_name("name") is None
+    # trimmed, then cut: leading blanks do not eat into the 32 characters
+    assert Identity({"name": "\t  " + "y" * 40}).display_name("name") == "y" * 32
+    assert Identity({"name": "\x00" * 5 + "z" * 40}).display_name("name") == "z" * 32
+
+
+def test_only_a_non_empty_string_sub_is_a_subject() -> None:
+    """The subject keys a user's retries (``sub:<subject>``): an empty or non-string ``sub``
+    is no subject, or every such token would share one user's retries."""
+    assert Identity({"sub": "u-1"}).subject == "u-1"
+    for sub in ("", 5, None, ["u-1"]):
+        assert Identity({"sub": sub}).subject is None, sub
+    assert Identity({}).subject is None
+
+
+def test_the_admin_ui_namespace_has_its_own_login_not_jwt() -> None:
+    """With ``admin_ui`` on, the Admin UI namespace is exempt from JWT auth (its users log in
+    with the admin password), whatever ``auth`` says for the rest."""
+    settings = Settings(
+        jwt_secret=SECRET,
+        auth="required",
+        admin_ui=True,
+        admin_password_hash="$2b$04$" + "a" * 53,
+        namespace_auth={"/admin": "required"},
+    )
+    authenticator = Authenticator(settings)
+    assert authenticator.mode("/admin") == "none"
+    assert authenticator.authenticate("/admin", {"username": "admin"}) is None
+    assert authenticator.mode("/chat") == "required"
+    assert Authenticator(Settings(jwt_secret=SECRET, auth="required")).mode("/admin") == "required"
 
 
 @pytest.mark.parametrize(
@@ -260,3 +292,28 @@ def test_namespace_modes_exact_then_pattern_then_default(namespace: str, mode: s
     required = Settings(jwt_secret=SECRET, auth="required", namespace_auth=table)
     expected = "required" if mode == "none" else mode
     assert Authenticator(required).mode(namespace) == expected
+
+
+# -- which tokens count as none -----------------------------------------------------------------
+@pytest.mark.parametrize("auth", [None, {}, {"token": None}, {"token": ""}, "token", ["token"]])
+def test_no_token_is_anonymous_in_optional_mode_and_unauthorized_in_required(auth: Any) -> None:
+    table = {"/opt": "optional", "/req": "required"}
+    authenticator = Authenticator(Settings(jwt_secret=SECRET, namespace_auth=table))
+    assert authenticator.authenticate("/opt", auth) is None
+    with pytest.raises(AuthRefused) as info:
+        authenticator.authenticate("/req", auth)
+    assert info.value.code == "unauthorized"
+
+
+@pytest.mark.parametrize("token", [0, False, 0.0, [], {}, "x", 42, True])
+def test_a_token_that_is_sent_is_checked_even_when_falsy(token: Any) -> None:
+    """docs/security.md: a bad token is refused, never silently downgraded to anonymous, in
+    optional mode as in required mode; ``0``, ``false``, ``[]`` and ``{}`` are bad tokens, not
+    missing ones."""
+    table = {"/opt": "optional", "/req": "required", "/off": "none"}
+    authenticator = Authenticator(Settings(jwt_secret=SECRET, namespace_auth=table))
+    for namespace in ("/opt", "/req"):
+        with pytest.raises(AuthRefused) as info:
+            authenticator.authenticate(namespace, {"token": token})
+        assert info.value.code == "token_invalid", namespace
+    assert authenticator.authenticate("/off", {"token": token}) is None

@@ -6,6 +6,8 @@ that counts per address never go wrong."""
 
 from __future__ import annotations
 
+import pytest
+
 from socketsvc.config import Settings
 from socketsvc.security.limits import (
     MemoryConnectionLimiter,
@@ -14,6 +16,7 @@ from socketsvc.security.limits import (
     Verdict,
     make_limits,
 )
+from socketsvc.security.policy import Refused, SecurityPolicy
 
 ALLOW, REFUSE, DISCONNECT = Verdict.ALLOW, Verdict.REFUSE, Verdict.DISCONNECT
 
@@ -103,3 +106,17 @@ async def test_limits_from_settings_and_zero_means_unlimited() -> None:
     assert len(off.events) == 0  # type: ignore[arg-type]
     assert [await off.connections.acquire("a") for _ in range(1000)] == [True] * 1000
     await off.connections.release("a")
+
+
+def test_namespaces_per_connection_up_to_the_limit_and_zero_is_no_limit() -> None:
+    limited = SecurityPolicy(Settings(max_namespaces_per_connection=2))
+    assert limited.admit("/a", None, 0) is None
+    assert limited.admit("/b", None, 1) is None
+    with pytest.raises(Refused) as info:
+        limited.admit("/c", None, 2)
+    assert info.value.refusal == {
+        "message": "at most 2 namespaces per connection",
+        "data": {"code": "limit_exceeded"},
+    }
+    unlimited = SecurityPolicy(Settings(max_namespaces_per_connection=0))
+    assert unlimited.admit("/z", None, 10_000) is None
