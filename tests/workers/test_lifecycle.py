@@ -61,7 +61,7 @@ async def test_sigterm_drains_every_worker_and_leaves_no_process(tmp_path: Path)
         pids: set[int] = set()
         while len(pids) < 2:
             assert len(clients) < 40
-            client = socketio.AsyncClient()
+            client = socketio.AsyncClient(reconnection=False)  # the machine is going away
             closed = asyncio.Event()
             client.on("disconnect", closed.set, namespace="/machine")
             clients.append(client)
