@@ -5,10 +5,12 @@ primary's hub in place of Redis pub/sub: a python-socketio pub/sub manager (room
 and acks of clients on other workers), with encode-once local delivery and the same bus format
 (:mod:`socketsvc.scaleout.bus`). The hub relays each message to every other worker.
 
-Who sees an emit: every client in the room on every worker, except ``skip_sid``. An emit never
-waits: this worker's clients get it at once, the others' as soon as the hub relays it. In a
-namespace with recovery it is stored first (:mod:`.local_recovery`), and every worker delivers
-it from the log, in the log's order. Should a worker stop reading, bus messages for it are
+Who sees an emit: every client in the room on every worker, except ``skip_sid``. An emit does
+not wait for delivery: this worker's clients get it at once, the others' as soon as the hub
+relays it. In a namespace with recovery it is stored first (:mod:`.local_recovery`): the emit
+returns once the hub has given it its place in the log (one round trip, as an XADD on Redis),
+so an emit a handler awaited comes before any later one on any worker, and every worker
+delivers it from the log, in the log's order. Should a worker stop reading, bus messages for it are
 dropped (at-most-once, as on Redis) and counted in ``bus_dropped_total``.
 """
 
@@ -100,7 +102,7 @@ class LocalManager(PubSubManager, FanoutManager):
         if not volatile and self.stream.windows(namespace):
             args = [event, *values]
             try:
-                if self.stream.publish(namespace, target(room), skipped(skip_sid), args):
+                if await self.stream.publish(namespace, target(room), skipped(skip_sid), args):
                     return  # every worker, this one too, delivers it from the log, in order
             except Unencodable as exc:  # as on Redis: this worker's clients still get it
                 self.log_refusal(exc.cause, "not stored nor sent to other workers: %s", exc.message)

@@ -47,11 +47,12 @@ class LocalRecovery:
 
     # -- the log ------------------------------------------------------------------------------
 
-    def publish(
+    async def publish(
         self, namespace: str, rooms: frozenset[str] | None, skip: frozenset[str], args: list[Any]
     ) -> bool:
-        """Store an emit; it comes back (to every worker) with its offset. False when the
-        hub is gone. Raises as :func:`~socketsvc.scaleout.bus.pack` does."""
+        """Store an emit; it comes back (to every worker) with its offset, and this returns
+        once it has its place in the log. False when the hub is gone. Raises as
+        :func:`~socketsvc.scaleout.bus.pack` does."""
         message = [
             namespace,
             None if rooms is None else sorted(rooms),
@@ -59,7 +60,7 @@ class LocalRecovery:
             self.windows(namespace),
             bus.pack(args),
         ]
-        return self.hub.append(message)
+        return await self.hub.append(message)
 
     def arrived(self, entry: list[Any]) -> None:
         if self._held:

@@ -1,14 +1,18 @@
 """A worker's connection to the primary's hub (see :mod:`.hub`).
 
 Calls to the hub's stores are answered in the order they were sent, so a worker always reads
-its own writes. Requests to the other workers (``ask``) wait for as many answers as the hub
-says it asked for. When the connection is lost the primary is gone: calls answer their
-default, and the worker shuts down (see :mod:`.worker`).
+its own writes. A stored emit is placed in the recovery log's one order before
+:meth:`HubClient.append` returns (its entry has come back), as an XADD is on Redis: an emit
+that a handler awaited comes before any emit that starts after it, on any worker. Requests
+to the other workers (``ask``) wait for as many answers as the hub says it asked for. When
+the connection is lost the primary is gone: calls answer their default, and the worker shuts
+down (see :mod:`.worker`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
 import logging
 import os
@@ -56,6 +60,7 @@ class HubClient:
         self._hello: asyncio.Future[Any] | None = None
         self._ids = itertools.count()
         self._calls: dict[int, tuple[asyncio.Future[Any], Any]] = {}
+        self._appended: collections.deque[asyncio.Future[bool]] = collections.deque()
         self._asked: dict[str, _Asked] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -109,11 +114,16 @@ class HubClient:
         link.send(packed(Kind.CALL, [call_id, store, method, list(args)]))
         return await future
 
-    def append(self, message: list[Any]) -> bool:
+    async def append(self, message: list[Any]) -> bool:
         """A stored emit for the recovery log (``[namespace, rooms, skip, window, args]``,
-        ``args`` packed); False when the hub is gone."""
+        ``args`` packed): True once the hub has placed it (its entry came back, in order with
+        this worker's other appends), False when the hub is gone."""
         link = self.link
-        return link is not None and link.send(packed(Kind.APPEND, message))
+        if link is None or not link.send(packed(Kind.APPEND, message)):
+            return False
+        placed: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._appended.append(placed)
+        return await placed
 
     def tell(self, body: dict[str, Any]) -> None:
         """A request to every other worker that wants no answer."""
@@ -145,7 +155,12 @@ class HubClient:
         if kind is Kind.BUS:
             self.on_bus(payload)
         elif kind is Kind.ENTRY:
-            self.on_entry(bus.unpack(payload))
+            *entry, appender = bus.unpack(payload)
+            self.on_entry(entry)
+            if appender == self.index and self._appended:
+                placed = self._appended.popleft()
+                if not placed.done():
+                    placed.set_result(True)
         elif kind is Kind.RESULT:
             call_id, value = bus.unpack(payload)
             future, _ = self._calls.pop(call_id, (None, None))
@@ -193,6 +208,10 @@ class HubClient:
             if not future.done():
                 future.set_result(default)
         self._calls.clear()
+        while self._appended:
+            placed = self._appended.popleft()
+            if not placed.done():
+                placed.set_result(False)
         for asked in self._asked.values():
             if not asked.done.done():
                 asked.done.set_result(None)

@@ -120,7 +120,7 @@ class Hub:
                 if other != index:
                     peer.send(relayed, droppable=True)
         elif kind is Kind.APPEND:
-            self._append(payload)
+            self._append(index, payload)
         elif kind is Kind.CAST or kind is Kind.CALL:
             self._run(link, index, kind, bus.unpack(payload))
         elif kind is Kind.ASK:
@@ -145,7 +145,7 @@ class Hub:
         log.debug("worker %d (pid %d) joined the hub", index, pid)
         link.send(packed(Kind.HELLO, [self.recovery.epoch, self.recovery.last]))
 
-    def _append(self, payload: bytes) -> None:
+    def _append(self, index: int, payload: bytes) -> None:
         namespace, rooms, skip, window, args = bus.unpack(payload)
         entry = self.recovery.append(namespace, rooms, skip, window, args)
         out = packed(
@@ -156,6 +156,7 @@ class Hub:
                 None if entry.rooms is None else list(entry.rooms),
                 list(entry.skip),
                 args,
+                index,
             ],
         )
         for peer in self.workers.values():

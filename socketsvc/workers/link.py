@@ -39,7 +39,7 @@ class Kind(IntEnum):
     CALL = 5  # W: [id, store, method, args]; H: RESULT
     RESULT = 6  # H: [id, value]
     APPEND = 7  # W: [namespace, rooms, skip, window, packed args]: a stored emit
-    ENTRY = 8  # H: [offset number, namespace, rooms, skip, packed args]: to every worker
+    ENTRY = 8  # H: [offset number, namespace, rooms, skip, packed args, appender]: to every worker
     ASK = 9  # W: [rid or None, body]; H: [asker, rid, body] to every other worker
     COUNT = 10  # H: [rid, how many workers were asked]
     ANSWER = 11  # W: [asker, rid, value]; H: [rid, value] to the asker

@@ -4,6 +4,7 @@ the frames between processes, and what the hub keeps."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,8 @@ from socketsvc import config
 from socketsvc.errors import ConfigError
 from socketsvc.scaleout import bus
 from socketsvc.workers import link as link_module
+from socketsvc.workers.client import HubClient
+from socketsvc.workers.hub import Hub
 from socketsvc.workers.link import Kind, Link, frame, packed
 from socketsvc.workers.sockets import owner, tag
 from socketsvc.workers.stores import HubPresence, HubRecovery
@@ -137,6 +140,77 @@ async def test_a_frame_of_an_absurd_size_closes_the_link() -> None:
     assert not receiver.open
     assert received == []
     sender.close()
+
+
+# -- the hub's one order ------------------------------------------------------------------------
+
+
+def stored(text: str) -> list[Any]:
+    return ["/r", None, [], 60.0, bus.pack(["news", text])]
+
+
+async def test_an_emit_awaited_on_one_worker_comes_before_a_later_one_on_another(
+    tmp_path: Path,
+) -> None:
+    """A handler's ``await emit`` on worker 0, then (its ack seen by the client) an emit on
+    worker 1: every worker delivers them in that order, also when the hub is slow to read
+    worker 0 (here it stops reading it until worker 1 appended, or for 0.5 s)."""
+    hub = Hub(config.load(environ={}), str(tmp_path / "hub.sock"))
+    await hub.start()
+    workers = [HubClient(0), HubClient(1)]
+    try:
+        for worker in workers:
+            await worker.connect(hub.path)
+        seen: list[list[Any]] = []
+        second_placed = asyncio.Event()
+
+        def arrived(entry: list[Any]) -> None:
+            seen.append(entry)
+            if bus.unpack(entry[4])[1] == "second":
+                second_placed.set()
+
+        workers[1].on_entry = arrived
+        slow = hub.workers[0].transport
+        assert slow is not None
+        slow.pause_reading()
+        first = asyncio.create_task(workers[0].append(stored("first")))
+
+        async def second() -> None:
+            await first  # the client got the first handler's ack, then emits through worker 1
+            assert await workers[1].append(stored("second"))
+
+        later = asyncio.create_task(second())
+        with contextlib.suppress(TimeoutError):  # the hub placed the second before the first
+            await asyncio.wait_for(second_placed.wait(), 0.5)
+        slow.resume_reading()
+        async with asyncio.timeout(5):
+            await later
+        assert first.result() is True
+        assert [bus.unpack(entry[4])[1] for entry in seen] == ["first", "second"]
+        assert [entry[0] for entry in seen] == [1, 2]  # offset numbers, in that order
+    finally:
+        for worker in workers:
+            worker.close()
+        await hub.stop()
+
+
+async def test_an_append_answers_false_when_the_hub_is_gone(tmp_path: Path) -> None:
+    hub = Hub(config.load(environ={}), str(tmp_path / "hub.sock"))
+    await hub.start()
+    worker = HubClient(0)
+    try:
+        await worker.connect(hub.path)
+        link = hub.workers[0].transport
+        assert link is not None
+        link.pause_reading()
+        pending = asyncio.create_task(worker.append(stored("lost")))
+        link.abort()  # the primary is gone before it read the append
+        async with asyncio.timeout(5):
+            assert await pending is False
+        assert await worker.append(stored("after")) is False
+    finally:
+        worker.close()
+        await hub.stop()
 
 
 # -- the hub's stores --------------------------------------------------------------------------
