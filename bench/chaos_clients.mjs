@@ -1,10 +1,13 @@
 // The client side of bench/chaos.py: N members of one /chat room and one publisher, all stock
 // socket.io-client under @socketsvc/client's ChatClient (which rejoins after a fresh connect
 // and retries a send with the same message id), spread over loopback source addresses so that
-// nginx's ip_hash puts them on both nodes. Commands on stdin, one per line:
+// nginx's ip_hash puts them on both nodes. Members take the JSON and msgpack parsers and the
+// websocket and polling transports in turn (--transports). Commands on stdin, one per line:
 //   publish   start sending "seq:<n>" at --rate messages/s
 //   stop      stop sending
-//   report    print one JSON line (every acked seq, and what each member received) and exit
+//   report    once every member has the last acked seq (or --drain seconds passed: members
+//             behind, polling ones above all, catch up), print one JSON line (every acked
+//             seq, what each member received, how long the wait took) and exit
 // It prints "ready" once every member has joined. Bounded: exits by itself after --deadline s.
 import http from "node:http";
 import readline from "node:readline";
@@ -19,18 +22,29 @@ const { values: opt } = parseArgs({
     room: { type: "string", default: "chaos" },
     sources: { type: "string", default: "16" },
     deadline: { type: "string", default: "600" },
+    transports: { type: "string", default: "websocket,polling" },
+    drain: { type: "string", default: "120" },
   },
 });
+const TRANSPORTS = opt.transports.split(",");
 const N = Number(opt.clients);
 setTimeout(() => { console.error("deadline reached"); process.exit(2); }, Number(opt.deadline) * 1000).unref();
 
 const agents = Array.from({ length: Number(opt.sources) }, (_, i) =>
   new http.Agent({ keepAlive: true, localAddress: `127.${i}.0.1` }));
 
+function format(i) {
+  return i % 2 ? "msgpack" : "json";
+}
+
+function transport(i) {
+  return TRANSPORTS[Math.floor(i / 2) % TRANSPORTS.length];
+}
+
 function client(i, options = {}) {
   return ChatClient.connect(opt.url, {
-    format: i % 2 ? "msgpack" : "json",
-    transports: ["websocket"],
+    format: format(i),
+    transports: [transport(i)],
     agent: agents[i % agents.length],
     requestTimeout: 10000,
     ...options,
@@ -96,7 +110,14 @@ for await (const line of lines) {
     await Promise.allSettled([...inflight]);
     console.log("stopped");
   } else if (command === "report") {
+    const last = acked.reduce((a, b) => Math.max(a, b), 0);
+    const started = Date.now();
+    const deadline = started + Number(opt.drain) * 1000;
+    while (Date.now() < deadline && received.some((seen) => !seen.has(last))) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
     const report = {
+      drained_s: (Date.now() - started) / 1000,
       sent: seq,
       acked,
       failed,
@@ -105,6 +126,8 @@ for await (const line of lines) {
         recovered: recovered[i],
         fresh: fresh[i],
         state: members[i].state,
+        format: format(i),
+        transport: transport(i),
       })),
     };
     for (const m of [...members, publisher]) m.close();

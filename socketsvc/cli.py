@@ -1,5 +1,5 @@
 """Command line: ``socketsvc serve`` (also ``python -m socketsvc serve``), ``socketsvc
-contract`` and ``socketsvc hash-password``.
+contract``, ``socketsvc new`` and ``socketsvc hash-password``.
 
 Every setting is a flag, derived from the fields of :class:`~socketsvc.config.Settings`, so
 ``socketsvc serve --help`` always lists them all with their defaults. Configuration problems
@@ -53,6 +53,11 @@ reported naming the namespace, method and parameter, with exit status 2.
 """
 
 
+NEW_EPILOG = """\
+  socketsvc new auction && cd auction && socketsvc serve --config app.toml
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="socketsvc", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"socketsvc {__version__}")
@@ -92,6 +97,16 @@ def build_parser() -> argparse.ArgumentParser:
     contract.add_argument(
         "--output", metavar="PATH", help="write to this file instead of standard output"
     )
+    new = commands.add_parser(
+        "new",
+        help="write a starter app (handler module, app.toml, client, Dockerfile, compose.yaml)",
+        description="Write a starter app into DIR: the README's auction (a handler module, its\n"
+        "app.toml, a client, a Dockerfile built on socketsvc's image and a compose.yaml that\n"
+        "runs it on two nodes with Redis). Existing files are never overwritten.",
+        epilog=NEW_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    new.add_argument("directory", metavar="DIR", nargs="?", default=".", help="default: .")
     commands.add_parser(
         "hash-password",
         help="print a bcrypt hash for admin_password_hash",
@@ -152,6 +167,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return hash_password()
     if args.command == "contract":
         return write_contract(args)
+    if args.command == "new":
+        return new_app(Path(args.directory))
     try:
         settings = settings_from_args(args)
     except ConfigError as exc:
@@ -169,9 +186,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f.name.upper(),
             )
     if settings.workers > 1:
+        from socketsvc.app.runner import LISTEN_BACKLOG
         from socketsvc.workers.primary import run_primary
 
-        return run_primary(settings)
+        return run_primary(settings, LISTEN_BACKLOG, "socketsvc.app.worker")
     from socketsvc.app.runner import serve
     from socketsvc.app.tuning import run, tune_gc
 
@@ -217,6 +235,22 @@ def write_contract(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"socketsvc: cannot write {target}: {exc}", file=sys.stderr)
         return 1
+    return 0
+
+
+def new_app(directory: Path) -> int:
+    """``socketsvc new DIR``: the starter app, and how to run it."""
+    from socketsvc.scaffold import create
+
+    try:
+        written = create(directory)
+    except (FileExistsError, OSError) as exc:
+        print(f"socketsvc: new: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    for path in written:
+        print(f"wrote {path}")
+    where = "" if directory.resolve() == Path.cwd() else f"cd {directory} && "
+    print(f"run it: {where}socketsvc serve --config app.toml  (then: node client.mjs)")
     return 0
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from socketsvc.errors import ConfigError
+from socketsvc.suggest import did_you_mean
 
 log = logging.getLogger("socketsvc.config")
 
@@ -104,7 +105,16 @@ class Settings:
     shutdown_grace: float = field(
         default=5.0, metadata=_doc("seconds to disconnect clients on SIGTERM before exiting")
     )
-    chat_page: bool = field(default=True, metadata=_doc("serve the chat page at /"))
+    chat: bool | None = field(
+        default=None,
+        metadata=_doc(
+            "serve the built-in /chat namespace; unset = only when no [namespaces] are declared "
+            "(the embedded defaults)"
+        ),
+    )
+    chat_page: bool = field(
+        default=True, metadata=_doc("serve the chat page at / (where /chat is served)")
+    )
     namespaces: Mapping[str, str] = field(
         default_factory=dict,
         metadata=_doc("extra handler modules: namespace -> 'package.module:Class' (file only)"),
@@ -341,6 +351,7 @@ def _validate(s: Settings) -> None:
         if not NAMESPACE_PATTERN.match(namespace):
             raise ConfigError(
                 f"namespaces: {namespace!r} is not a namespace path like '/orders' or '/team/*'"
+                + misplaced(namespace, "namespaces")
             )
         if not isinstance(target, str) or not HANDLER_PATH.match(target):
             raise ConfigError(
@@ -356,7 +367,10 @@ def _validate_recovery(s: Settings) -> None:
         raise ConfigError("recovery_window: must not be negative (0 = off)")
     for namespace, seconds in s.namespace_recovery.items():
         if not NAMESPACE_PATTERN.match(namespace):
-            raise ConfigError(f"namespace_recovery: {namespace!r} is not a namespace path")
+            raise ConfigError(
+                f"namespace_recovery: {namespace!r} is not a namespace path"
+                + misplaced(namespace, "namespace_recovery")
+            )
         if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
             raise ConfigError(
                 f"namespace_recovery.{namespace}: {seconds!r} is not a number of seconds (0 = off)"
@@ -378,7 +392,7 @@ def _validate_observing(s: Settings) -> None:
     namespace = s.admin_namespace
     if not NAMESPACE_PATTERN.match(namespace) or "*" in namespace or namespace == "/":
         raise ConfigError(f"admin_namespace: {namespace!r} is not a namespace path like '/admin'")
-    if namespace in s.namespaces or namespace == "/chat":
+    if namespace in s.namespaces or (namespace == "/chat" and serves_chat(s)):
         raise ConfigError(f"admin_namespace: {namespace!r} is already served by a handler module")
     if not s.admin_username:
         raise ConfigError("admin_username: must not be empty")
@@ -392,7 +406,10 @@ def _validate_observing(s: Settings) -> None:
 def _validate_security(s: Settings) -> None:
     for namespace, mode in s.namespace_auth.items():
         if not NAMESPACE_PATTERN.match(namespace):
-            raise ConfigError(f"namespace_auth: {namespace!r} is not a namespace path")
+            raise ConfigError(
+                f"namespace_auth: {namespace!r} is not a namespace path"
+                + misplaced(namespace, "namespace_auth")
+            )
         if mode not in AUTH_MODES:
             raise ConfigError(
                 f"namespace_auth.{namespace}: {mode!r} is not one of {', '.join(AUTH_MODES)}"
@@ -436,6 +453,12 @@ def _validate_security(s: Settings) -> None:
 FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
 
 
+def serves_chat(settings: Settings) -> bool:
+    """Whether the built-in ``/chat`` runs: ``chat`` when set, else only on the embedded
+    defaults (an app that declares its own ``[namespaces]`` opts in with ``chat = true``)."""
+    return not settings.namespaces if settings.chat is None else settings.chat
+
+
 def node_name(settings: Settings) -> str:
     """The node's id in logs, metrics and the Admin UI: ``node_id``, else ``<host>-<pid>``."""
     return settings.node_id or f"{socket.gethostname()}-{os.getpid()}"
@@ -452,6 +475,8 @@ def field_type(name: str) -> Any:
     hint = typing.get_type_hints(Settings)[name]
     if typing.get_origin(hint) is Literal:
         return str
+    if hint == bool | None:  # unset has a meaning of its own (chat)
+        return bool
     return hint
 
 
@@ -529,9 +554,22 @@ def read_file(path: str | Path) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for key, raw in data.items():
         if key not in FIELDS:
-            raise ConfigError(f"{key}: unknown setting in {path}")
+            tables = [name for name in FIELDS if is_table(name)]
+            if isinstance(raw, dict):
+                hint = did_you_mean(key, tables, "[{}]")
+                raise ConfigError(f"[{key}]: unknown table in {path}{hint}")
+            hint = did_you_mean(key, [n for n in FIELDS if n not in tables])
+            raise ConfigError(f"{key}: unknown setting in {path}{hint}")
         values[key] = cast(key, raw, str(path))
     return values
+
+
+def misplaced(key: str, table: str) -> str:
+    """The hint for a setting written below a ``[table]`` header, where TOML puts it in the
+    table: empty when ``key`` is no setting."""
+    if key not in FIELDS:
+        return ""
+    return f" (`{key}` is a setting: in TOML it belongs above the [{table}] header)"
 
 
 # Variables of socketsvc's own scripts (scripts/test, scripts/serve), not settings.
@@ -547,7 +585,9 @@ def read_env(environ: Mapping[str, str]) -> dict[str, Any]:
         key = var[len(ENV_PREFIX) :].lower()
         if key not in FIELDS or is_table(key):
             if not key.startswith("test_") and key not in SCRIPT_VARIABLES:
-                log.warning("ignoring unknown environment variable %s", var)
+                names = [ENV_PREFIX + n.upper() for n in FIELDS if not is_table(n)]
+                hint = did_you_mean(var, names)
+                log.warning("ignoring unknown environment variable %s%s", var, hint)
             continue
         values[key] = cast(key, raw, f"environment variable {var}")
     return values
@@ -566,15 +606,26 @@ def load(
     environ = os.environ if environ is None else environ
     config_file = config_file or environ.get(ENV_PREFIX + "CONFIG") or None
     values: dict[str, Any] = {}
-    if config_file:
+    here = Path(config_file).resolve().parent if config_file else None
+    if config_file and here is not None:
         values.update(read_file(config_file))
+        # In the file, a relative handler_path is relative to the file.
+        values["handler_path"] = tuple(str(here / p) for p in values.get("handler_path", ()))
     values.update(read_env(environ))
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    if config_file:
+    # From the environment or a flag, relative to the working directory.
+    values["handler_path"] = tuple(os.path.abspath(p) for p in values.get("handler_path", ()))
+    if here is not None:
         # Handler modules beside the config file are found however socketsvc was started.
-        here = Path(config_file).resolve().parent
-        values["handler_path"] = (
-            *(str(here / p) for p in values.get("handler_path", ())),
-            str(here),
-        )
+        values["handler_path"] = (*values["handler_path"], str(here))
     return Settings(**values)
+
+
+def search_path(settings: Settings) -> list[str]:
+    """Where handler modules are looked for, before the installed packages: ``handler_path``
+    (which ends with the config file's directory when there is one), then the working
+    directory."""
+    seen: dict[str, None] = {}
+    for entry in (*settings.handler_path, os.getcwd()):
+        seen.setdefault(os.path.abspath(entry), None)
+    return list(seen)

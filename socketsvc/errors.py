@@ -20,6 +20,7 @@ ACK_TIMEOUT = "ack_timeout"
 INVALID_NAMESPACE = "invalid_namespace"
 UNENCODABLE = "unencodable"
 CLUSTER_TIMEOUT = "cluster_timeout"
+UNAVAILABLE = "unavailable"  # a handler's Redis call failed (services.redis): retry later
 # connect refusals (CONNECT_ERROR data.code) and limits; see docs/security.md
 UNAUTHORIZED = "unauthorized"
 TOKEN_EXPIRED = "token_expired"

@@ -43,6 +43,7 @@ def make_settings(**overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "port": 0,
         "namespaces": TEST_NAMESPACES,
+        "chat": True,  # beside the test namespaces (an app's own [namespaces] turn it off)
         "log_level": "warning",
         "shutdown_grace": 2.0,
         # /chat has recovery (an offset as extra last event argument) by default; the tests of

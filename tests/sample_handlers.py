@@ -246,6 +246,10 @@ class RecoveringNamespace(BaseNamespace):
 
     recovery_window = 30.0
 
+    def __init__(self, namespace: str, services: Any) -> None:
+        super().__init__(namespace, services)
+        self.connect_auth: dict[str, Any] = {}  # by sid: the auth its on_connect saw last
+
     async def on_enter(self, sid: str, room: str) -> bool:
         await self.join(sid, room)
         return True
@@ -281,6 +285,14 @@ class RecoveringNamespace(BaseNamespace):
             "rooms": sorted(self.rooms_of(sid)),
             "kept": (session or {}).get("kept"),
         }
+
+    async def on_whoami(self, sid: str) -> dict[str, Any]:
+        """What only the server knows: the session's pid, and the auth on_connect was given."""
+        return {"sid": sid, "pid": self.server.session_pid(sid), "auth": self.connect_auth[sid]}
+
+    async def on_connect(self, sid: str, environ: Any, auth: dict[str, Any]) -> Any:
+        self.connect_auth[sid] = auth
+        return await super().on_connect(sid, environ, auth)
 
 
 # -- state, services and lifecycle ----------------------------------------------------------

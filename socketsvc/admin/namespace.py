@@ -120,13 +120,13 @@ class AdminNamespace(BaseNamespace):
     def _unwatch(self) -> None:
         self.feed.watching = False
         self.feed.queue.clear()
-        self.feed.take_counts(self.server.eio.traffic)
+        self.feed.take_counts(self.door.inspect.traffic)
         if self._stats is not None:
             self._stats.cancel()
             self._stats = None
 
     async def _to(self, sid: str, event: str, data: Any) -> None:
-        await self.server.emit(event, data, to=sid, namespace=self.namespace, ignore_queue=True)
+        await self.emit(event, data, to=sid, ignore_queue=True)
 
     async def _all(self, event: str, data: Any) -> None:
         if self.admins:
@@ -143,7 +143,7 @@ class AdminNamespace(BaseNamespace):
         self._watch()
 
     async def show(self, event: str, data: Any) -> None:
-        await self.server.emit(event, data, namespace=self.namespace, ignore_queue=True)
+        await self.emit(event, data, ignore_queue=True)
 
     async def act(self, action: str, args: list[Any]) -> None:
         actions = {"join": self._join, "leave": self._leave, "disconnect": self._disconnect_targets}
@@ -168,10 +168,7 @@ class AdminNamespace(BaseNamespace):
         if not isinstance(namespace, str) or namespace == self.namespace:
             raise SocketsvcError(errors.INVALID_PAYLOAD, "'namespace' must be a client namespace")
         room = room_filter if isinstance(room_filter, str) and room_filter else None
-        manager = self.server.manager
-        if namespace not in manager.rooms:
-            return []
-        return [sid for sid, _ in manager.get_participants(namespace, room)]
+        return [sid for sid, _ in self.door.inspect.sids(namespace, room)]
 
     async def on_emit(
         self, sid: str, namespace: Any, room_filter: Any, event: Any, *data: Any
@@ -182,7 +179,7 @@ class AdminNamespace(BaseNamespace):
             raise SocketsvcError(errors.INVALID_PAYLOAD, "'event' is not an event name")
         to = room_filter if isinstance(room_filter, str) and room_filter else None
         payload = data[0] if len(data) == 1 else (data or None)
-        await self.server.emit(event, payload, to=to, namespace=namespace)
+        await self.emit(event, payload, to=to, namespace=namespace)
 
     async def on_join(self, sid: str, namespace: Any, room: Any, room_filter: Any = None) -> None:
         self._writable()
@@ -193,7 +190,7 @@ class AdminNamespace(BaseNamespace):
     async def _join(self, namespace: Any, room: Any, room_filter: Any) -> None:
         _room_name(room)
         for target in self._targets(namespace, room_filter):
-            await self.server.enter_room(target, room, namespace=namespace)
+            await self.enter_room(target, room, namespace=namespace)
 
     async def on_leave(self, sid: str, namespace: Any, room: Any, room_filter: Any = None) -> None:
         self._writable()
@@ -205,7 +202,7 @@ class AdminNamespace(BaseNamespace):
         _room_name(room)
         for target in self._targets(namespace, room_filter):
             if room != target:
-                await self.server.leave_room(target, room, namespace=namespace)
+                await self.leave_room(target, room, namespace=namespace)
 
     async def on_disconnect_sockets(
         self, sid: str, namespace: Any, close: Any = False, room_filter: Any = None
@@ -217,11 +214,10 @@ class AdminNamespace(BaseNamespace):
 
     async def _disconnect_targets(self, namespace: Any, close: Any, room_filter: Any) -> None:
         for target in self._targets(namespace, room_filter):
-            eio_sid = self.server.manager.eio_sid_from_sid(target, namespace)
-            if close is True and eio_sid is not None:
-                await self.server.close_transport(eio_sid)
+            if close is True:
+                await self.door.inspect.close_transport(target, namespace)
             else:
-                await self.server.disconnect(target, namespace=namespace)
+                await self.disconnect(target, namespace=namespace)
 
     # -- sending what the feed recorded ---------------------------------------------------------
 
@@ -236,7 +232,7 @@ class AdminNamespace(BaseNamespace):
 
     def _start_flush(self) -> None:
         if not self._flushing() and self.feed.queue:
-            self._flush = self.server.tasks.start(self._send_entries())
+            self._flush = self.door.start(self._send_entries())
 
     async def _send_entries(self) -> None:
         try:
@@ -267,34 +263,29 @@ class AdminNamespace(BaseNamespace):
         return [(*rest, iso(t))]
 
     def _recipients(self, namespace: str, room: Any, skip: set[Any]) -> list[str]:
-        manager = self.server.manager
-        if namespace not in manager.rooms:
-            return []
         rooms = room if isinstance(room, (list, tuple)) else [room]
         found: dict[str, None] = {}
         for name in rooms:
-            for sid, _ in manager.get_participants(namespace, name):
+            for sid, _ in self.door.inspect.sids(namespace, name):
                 if sid not in skip:
                     found[sid] = None
         return list(found)
 
     def _sockets_of(self, eio_sid: str) -> list[tuple[str, str]]:
-        manager = self.server.manager
-        found = []
-        for namespace in list(manager.rooms):
-            sid = manager.sid_from_eio_sid(eio_sid, namespace)
-            if sid is not None and namespace != self.namespace:
-                found.append((namespace, sid))
-        return found
+        return [
+            (namespace, sid)
+            for namespace, sid in self.door.inspect.namespaces_of(eio_sid)
+            if namespace != self.namespace
+        ]
 
     # -- snapshots ------------------------------------------------------------------------------
 
     def _all_sockets(self) -> list[dict[str, Any]]:
-        manager, out = self.server.manager, []
-        for namespace in list(manager.rooms):
+        out = []
+        for namespace in self.door.inspect.namespaces():
             if namespace == self.namespace:
                 continue
-            for sid, eio_sid in list(manager.get_participants(namespace, None)):
+            for sid, eio_sid in self.door.inspect.sids(namespace):
                 serialized = self._serialize(namespace, sid, eio_sid)
                 if serialized is not None:
                     out.append(serialized)
@@ -302,12 +293,10 @@ class AdminNamespace(BaseNamespace):
 
     def _serialize(self, namespace: str, sid: str, eio_sid: str) -> dict[str, Any] | None:
         """One client as the UI shows it, or None when it is gone."""
-        server = self.server
-        session = server.eio.sockets.get(eio_sid)
-        environ = server.environ.get(eio_sid)
-        if session is None or environ is None or not server.manager.is_connected(sid, namespace):
+        found = self.door.inspect.connection(namespace, sid, eio_sid)
+        if found is None:
             return None
-        request = environ["aiohttp.request"]
+        request = found.request
         connected = self.feed.connected_at.get((namespace, sid), 0.0)
         headers = {
             key.lower(): value
@@ -318,11 +307,11 @@ class AdminNamespace(BaseNamespace):
         return {
             "id": sid,
             "clientId": eio_sid,
-            "transport": "websocket" if session.upgraded else "polling",
+            "transport": "websocket" if found.websocket else "polling",
             "nsp": namespace,
             "data": {},
             "handshake": {
-                "address": server.security.proxies.client_address(request),
+                "address": found.address,
                 "headers": headers,
                 "query": query,
                 "secure": request.secure,
@@ -330,7 +319,7 @@ class AdminNamespace(BaseNamespace):
                 "issued": int(connected * 1000),
                 "time": iso(connected) if connected else "",
             },
-            "rooms": server.manager.get_rooms(sid, namespace),
+            "rooms": found.rooms,
         }
 
     def _schedule_stats(self, delay: float) -> None:
@@ -343,27 +332,22 @@ class AdminNamespace(BaseNamespace):
             return
         if self.admins and self.relay is not None:
             self.relay.announce()  # renewed while admins watch here
-        self.server.tasks.start(self._all("server_stats", self._server_stats()))
+        self.door.start(self._all("server_stats", self._server_stats()))
         self._schedule_stats(STATS_SECONDS)
 
     def _server_stats(self) -> dict[str, Any]:
-        server = self.server
-        sessions = [s for s in server.eio.sockets.values() if not s.closed]
-        namespaces = sorted(set(server.namespace_handlers) | set(server.manager.rooms))
+        inspect = self.door.inspect
+        clients, polling = inspect.transports()
         return {
             "serverId": self.node,
             "hostname": socket.gethostname(),
             "pid": os.getpid(),
             "uptime": time.monotonic() - self.started,
-            "clientsCount": len(sessions),
-            "pollingClientsCount": sum(1 for s in sessions if not s.upgraded),
-            "aggregatedEvents": self.feed.take_counts(self.server.eio.traffic),
+            "clientsCount": clients,
+            "pollingClientsCount": polling,
+            "aggregatedEvents": self.feed.take_counts(inspect.traffic),
             "namespaces": [
-                {
-                    "name": ns,
-                    "socketsCount": len(server.manager.rooms.get(ns, {}).get(None, ())),
-                }
-                for ns in namespaces
+                {"name": ns, "socketsCount": inspect.count(ns)} for ns in inspect.namespaces()
             ],
         }
 

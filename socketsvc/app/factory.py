@@ -18,10 +18,11 @@ from socketsvc.app.metrics import NamespaceLabels, NodeMetrics
 from socketsvc.config import Settings, node_name
 from socketsvc.errors import StartupError
 from socketsvc.handlers.base import BaseNamespace
+from socketsvc.handlers.routes import HandlerRoute, load_routes
 from socketsvc.handlers.services import Services
 from socketsvc.scaleout.backends import Backend, Backends, make_backends
 from socketsvc.security.policy import SecurityPolicy
-from socketsvc.sio.namespaces import Route, class_windows, load_routes
+from socketsvc.sio.namespaces import class_windows
 from socketsvc.sio.observer import combine
 from socketsvc.sio.recovery import Windows
 from socketsvc.sio.server import SocketServer
@@ -55,13 +56,19 @@ def create_app(settings: Settings, worker: Worker | None = None) -> web.Applicat
     metrics = NodeMetrics(NamespaceLabels(routes, extra)) if settings.metrics else None
     feed = AdminFeed(settings.admin_namespace) if settings.admin_ui else None
     observer = combine(metrics, feed)
-    hub = worker.hub if worker is not None else None
-    backends = make_backends(settings, Windows(settings, class_windows(routes)), observer, hub)
+    windows = Windows(settings, class_windows(routes))
+    if worker is not None and settings.manager == "memory":
+        from socketsvc.workers.backends import worker_backends
+
+        backends = worker_backends(worker.hub, windows, observer)
+    else:
+        backends = make_backends(settings, windows, observer)
     services = Services(
         settings=settings,
         presence=backends.presence,
         archive=backends.archive,
         cluster=backends.cluster,
+        redis=backends.redis,
     )
     security = SecurityPolicy(settings)
     _log_routes(routes, security)
@@ -110,7 +117,7 @@ def create_app(settings: Settings, worker: Worker | None = None) -> web.Applicat
         app.router.add_get("/admin", admin_redirect)
         app.router.add_get("/admin/", admin_index)
         app.router.add_static("/admin/", str(ADMIN_UI))
-    if settings.chat_page:
+    if settings.chat_page and any(route.namespace == "/chat" for route in routes):
         app.router.add_get("/", index)
         app.router.add_static("/static/", str(STATIC), append_version=True)
     if settings.api_key:
@@ -127,7 +134,7 @@ def create_app(settings: Settings, worker: Worker | None = None) -> web.Applicat
     return app
 
 
-def _log_routes(routes: list[Route], security: SecurityPolicy) -> None:
+def _log_routes(routes: list[HandlerRoute], security: SecurityPolicy) -> None:
     """One line per namespace at start-up: which class serves it, with which auth mode."""
     for route in routes:
         kind = ""

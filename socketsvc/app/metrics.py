@@ -16,6 +16,7 @@ from bisect import bisect_left
 from collections.abc import Iterable
 from typing import Any
 
+from socketsvc.sio.handler import Handler
 from socketsvc.sio.namespaces import Route
 from socketsvc.sio.observer import Observer
 
@@ -60,7 +61,7 @@ def _le(bound: float) -> str:
 class NamespaceLabels:
     """The label of a concrete namespace: its route, ``/`` , or :data:`OTHER`."""
 
-    def __init__(self, routes: Iterable[Route], extra: Iterable[str] = ()) -> None:
+    def __init__(self, routes: Iterable[Route[type[Handler]]], extra: Iterable[str] = ()) -> None:
         routes = list(routes)
         self.fixed = {r.namespace for r in routes if not r.is_pattern} | {"/", *extra}
         self.patterns = [r for r in routes if r.is_pattern]

@@ -14,6 +14,7 @@ import json
 from typing import Any
 
 from socketsvc import __version__
+from socketsvc.handlers.kinds import DECIMAL_TEXT
 
 from .model import ClientEvent, Contract, Namespace, Values
 from .shapes import (
@@ -251,6 +252,8 @@ class _Schemas:
                 return dict(BINARY)
             if shape.kind == "uuid":
                 return {"type": "string", "format": "uuid"}
+            if shape.kind in DECIMAL:
+                return dict(DECIMAL[shape.kind])
             return {} if shape.kind == "unknown" else {"type": shape.kind}
         if isinstance(shape, Choice):
             return {"enum": list(shape.values)}
@@ -369,6 +372,23 @@ def _bounds(rules: Rules) -> dict[str, int | float]:
         tighter = max if op in (">=", ">") else min
         merged[name] = tighter(merged[name], limit) if name in merged else limit
     return merged
+
+
+# A Decimal from a client: a number, or a numeric string (bounds apply to numbers only in JSON
+# Schema; the server checks them on both). Sent: always the string.
+DECIMAL_PATTERN = f"^{DECIMAL_TEXT.pattern}$"  # what the server's validator takes
+DECIMAL: dict[str, dict[str, Any]] = {
+    "decimal": {
+        "type": ["number", "string"],
+        "pattern": DECIMAL_PATTERN,
+        "description": 'a decimal number: a number, or a string such as "12.50"',
+    },
+    "decimal_text": {
+        "type": "string",
+        "pattern": DECIMAL_PATTERN,
+        "description": 'a decimal number as a string, e.g. "12.50"',
+    },
+}
 
 
 def _kinds(shape: Shape) -> set[str]:

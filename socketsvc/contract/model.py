@@ -17,14 +17,15 @@ from typing import Annotated, Any
 
 from socketsvc.config import Settings
 from socketsvc.handlers import BaseNamespace
-from socketsvc.handlers.checks import TOKEN_REFRESH, arguments, class_name
+from socketsvc.handlers.checks import arguments, class_name
 from socketsvc.handlers.constraints import Length
 from socketsvc.handlers.events import ServerEvent
 from socketsvc.handlers.reader import Reader, SchemaError
+from socketsvc.handlers.routes import HandlerRoute, load_routes
 from socketsvc.security.auth import MAX_TOKEN_LENGTH, AuthModes
-from socketsvc.sio.namespaces import Route, class_windows, load_routes
+from socketsvc.sio.namespaces import class_windows
 from socketsvc.sio.recovery import Windows
-from socketsvc.sio.tokens import EXPIRING, Expiry, Refreshed
+from socketsvc.sio.tokens import EXPIRING, TOKEN_REFRESH, Expiry, Refreshed
 
 from .names import type_names, type_prefix
 from .shapes import (
@@ -151,7 +152,7 @@ def build(settings: Settings) -> Contract:
     return Contract(namespaces, catalog, names, settings.port, settings.serializer)
 
 
-def _namespace(route: Route, auth: str, recovery: float, catalog: Catalog) -> Namespace:
+def _namespace(route: HandlerRoute, auth: str, recovery: float, catalog: Catalog) -> Namespace:
     cls = route.handler
     incoming, outgoing = Incoming(catalog), Outgoing(catalog)
     client = []

@@ -5,20 +5,21 @@ What a client sends is read by :class:`Incoming`, a :class:`~socketsvc.handlers.
 the same classification the server's validators are compiled from, so the contract accepts
 what the server accepts (a dataclass field with a default is optional, ``X | None`` takes
 null). What the server sends (acks, declared events) is read by :class:`Outgoing`, which adds
-what only the server produces: ``TypedDict``, every field of a dataclass, ``UUID``,
-``Sequence`` and ``Mapping``. An annotation with no JSON Schema or TypeScript form raises
-:class:`SchemaError`.
+what only the server produces: every field of a dataclass or model, ``UUID``, a ``Decimal``
+as its string, ``Sequence`` and ``Mapping``. An annotation with no JSON Schema or TypeScript
+form raises :class:`SchemaError`.
 """
 
 from __future__ import annotations
 
 import collections.abc
 import dataclasses
+import decimal
 import enum
 import typing
 import uuid
 from dataclasses import dataclass
-from typing import Any, NotRequired, Required
+from typing import Any
 
 from socketsvc.handlers.constraints import Constraints, SchemaError
 from socketsvc.handlers.reader import Reader
@@ -45,12 +46,13 @@ __all__ = [
 ]
 
 _NONE = type(None)
-_QUALIFIERS = tuple(q for q in (Required, NotRequired, getattr(typing, "ReadOnly", None)) if q)
 
 
 @dataclass(frozen=True)
 class Scalar:
-    kind: str  # string, integer, number, boolean, binary, uuid, null, unknown
+    # string, integer, number, boolean, binary, uuid, null, unknown; decimal (a number or a
+    # numeric string, as clients may send it), decimal_text (a numeric string, as sent)
+    kind: str
 
 
 @dataclass(frozen=True)
@@ -204,6 +206,26 @@ class Incoming(Reader[Shape]):
         )
         return ObjectType(properties, doc_of(kind))
 
+    def decimal(self) -> Shape:
+        return Scalar("decimal")
+
+    def typed_dict(self, kind: Any) -> Shape:
+        return self.catalog.define((kind, ""), lambda: self.fields_of(kind, None))
+
+    def model(self, kind: type, library: str) -> Shape:
+        return self.catalog.define((kind, self.variant), lambda: self.fields_of(kind, library))
+
+    def fields_of(self, kind: Any, library: str | None) -> ObjectType:
+        """A TypedDict's keys (``library`` None), or a pydantic or msgspec model's fields."""
+        if library is None:
+            fields = self.typed_dict_fields(kind)
+        else:
+            fields = self.model_fields(kind, library)
+            if self.variant == "out":  # sent whole (model_dump, to_builtins)
+                fields = [(name, hint, True) for name, hint, _ in fields]
+        properties = tuple(Property(name, self.build(hint), req) for name, hint, req in fields)
+        return ObjectType(properties, doc_of(kind))
+
     def list_of(self, item: Shape) -> Shape:
         return ListOf(item)
 
@@ -228,8 +250,8 @@ class Outgoing(Incoming):
     def build(self, kind: Any) -> Shape:
         if kind is uuid.UUID:  # the encoders send its canonical string
             return Scalar("uuid")
-        if typing.is_typeddict(kind):
-            return self.catalog.define((kind, ""), lambda: self.typed_dict(kind))
+        if kind is decimal.Decimal:  # its string: exact
+            return Scalar("decimal_text")
         origin = typing.get_origin(kind) or kind
         if origin is collections.abc.Sequence:
             (item,) = typing.get_args(kind) or (Any,)
@@ -247,19 +269,6 @@ class Outgoing(Incoming):
             Property(f.name, self.build(hints[f.name]), True) for f in dataclasses.fields(kind)
         )
         return ObjectType(properties, doc_of(kind))
-
-    def typed_dict(self, kind: Any) -> ObjectType:
-        """Keys required as the class says; ``Required``/``NotRequired`` read from the resolved
-        hints too (with ``from __future__ import annotations`` the class cannot see them)."""
-        properties = []
-        for name, hint in typing.get_type_hints(kind, include_extras=True).items():
-            required = name in kind.__required_keys__
-            while typing.get_origin(hint) in _QUALIFIERS:
-                if typing.get_origin(hint) in (Required, NotRequired):
-                    required = typing.get_origin(hint) is Required
-                (hint,) = typing.get_args(hint)
-            properties.append(Property(name, self.build(hint), required))
-        return ObjectType(tuple(properties), doc_of(kind))
 
 
 def either(*options: Shape) -> Shape:
@@ -295,8 +304,12 @@ def rules_of(plan: Constraints) -> Rules:
 
 
 def _number(value: Any, what: str) -> int | float:
+    if isinstance(value, decimal.Decimal) and value.is_finite():
+        return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise SchemaError(f"{what} {value!r}: JSON Schema bounds are numbers (int or float)")
+        raise SchemaError(
+            f"{what} {value!r}: JSON Schema bounds are numbers (int, float or Decimal)"
+        )
     return value
 
 

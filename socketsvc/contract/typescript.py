@@ -52,6 +52,8 @@ SCALARS = {
     "boolean": "boolean",
     "binary": "Binary",
     "uuid": "string",
+    "decimal": "number | string",  # "12.50" keeps every digit
+    "decimal_text": "string",
     "null": "null",
     "unknown": "unknown",
 }

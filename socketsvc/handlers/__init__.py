@@ -3,17 +3,16 @@ registers before configured ones."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from socketsvc.handlers.base import BaseNamespace, event
 from socketsvc.handlers.chat import ChatNamespace
 from socketsvc.handlers.checks import HandlerError
 from socketsvc.handlers.events import ServerEvent
-from socketsvc.handlers.handshake import Handshake
+from socketsvc.handlers.routes import BUILTIN_NAMESPACES
 from socketsvc.handlers.schema import Length, Pattern
 from socketsvc.handlers.services import ServiceKey, Services
-
-BUILTIN_NAMESPACES: dict[str, type[BaseNamespace]] = {
-    "/chat": ChatNamespace,
-}
+from socketsvc.sio.handshake import Handshake
 
 __all__ = [
     "BUILTIN_NAMESPACES",
@@ -22,9 +21,23 @@ __all__ = [
     "HandlerError",
     "Handshake",
     "Length",
+    "NodeRedis",
     "Pattern",
     "ServerEvent",
     "ServiceKey",
     "Services",
     "event",
 ]
+
+if TYPE_CHECKING:
+    from socketsvc.scaleout.node_redis import NodeRedis
+
+
+def __getattr__(name: str) -> Any:
+    """``NodeRedis`` (the type of ``services.redis``) on first use: it imports the Redis client,
+    which a node without Redis never loads."""
+    if name == "NodeRedis":
+        from socketsvc.scaleout.node_redis import NodeRedis
+
+        return NodeRedis
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
-from typing import Any, ClassVar, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import socketio
 
@@ -30,12 +30,10 @@ from socketsvc.handlers.checks import (
     event_table,
     server_event_table,
 )
-from socketsvc.handlers.events import Arguments, Calls, Emits, ServerEvent
-from socketsvc.handlers.handshake import Handshake
+from socketsvc.handlers.events import ServerEvent
+from socketsvc.handlers.node_calls import NodeCalls
 from socketsvc.handlers.services import Services
-from socketsvc.security.auth import Identity
-from socketsvc.sio.cluster import Cluster, SingleNode, SocketRecord
-from socketsvc.sio.recovery import RECOVERABLE
+from socketsvc.sio.handler import HOOKS
 
 log = logging.getLogger("socketsvc.handlers")
 
@@ -54,7 +52,22 @@ def event(name: str) -> Callable[[Handler], Handler]:
     return mark
 
 
-class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
+if TYPE_CHECKING:
+
+    class _Namespace:
+        """What mypy sees of python-socketio's ``AsyncNamespace`` (untyped, and its
+        ``server`` no way in for handlers): the namespace name. Every other name a handler
+        uses is socketsvc's, typed; a misspelt one is an error."""
+
+        namespace: str
+
+        def __init__(self, namespace: str | None = None) -> None: ...
+
+else:
+    _Namespace = socketio.AsyncNamespace
+
+
+class BaseNamespace(NodeCalls, _Namespace):
     """Guarded dispatch, payload validation, error acks and room helpers for one namespace.
 
     Subclasses receive their collaborators through ``services``; one instance serves one
@@ -78,9 +91,19 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     code before its ``yield`` runs before the node accepts clients (``services.provide`` goes
     there), code after it once every client is gone."""
     _specs: ClassVar[dict[str, EventSpec] | None] = {}
+    own_hooks: ClassVar[frozenset[str]] = frozenset()
+    """The lifecycle hooks the class defines (read by the server, which starts no task for
+    the others): set when the class is defined."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        rerouted = cls.trigger_event is not BaseNamespace.trigger_event  # may answer them
+        cls.own_hooks = frozenset(
+            hook
+            for hook in HOOKS
+            if getattr(cls, hook) is not getattr(BaseNamespace, hook)
+            or (rerouted and hook != "after_connect")
+        )
         cls.events = event_table(cls)
         cls.server_events = server_event_table(cls, BaseNamespace)
         check_lifecycle(cls, BaseNamespace)
@@ -206,53 +229,6 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         clients return while it runs (the instance is then kept)."""
         return None
 
-    def handshake(self, sid: str) -> Handshake:
-        """The connect request of ``sid`` (headers, query, auth, client address): available
-        from ``on_connect`` on, in ``after_connect``, every event and ``on_disconnect``."""
-        handshake: Handshake = self.server.handshakes[sid]
-        return handshake
-
-    # -- recovery -----------------------------------------------------------------------------
-
-    def recovered(self, sid: str) -> bool:
-        """Whether ``sid``'s connection is a restored one (same sid, rooms and session data,
-        and it was sent what it missed) rather than a new one."""
-        return sid in self.server.recovered
-
-    def may_come_back(self, sid: str, reason: str) -> bool:
-        """In ``on_disconnect``: whether this client's session is kept for it to come back
-        (it dropped without meaning to, and the namespace has recovery)."""
-        return self.server.session_pid(sid) is not None and reason in RECOVERABLE
-
-    # -- the cluster: every node, socketsvc's and Node.js's -------------------------------------
-
-    @property
-    def cluster(self) -> Cluster:
-        return self.services.cluster or SingleNode(self.server.manager)
-
-    async def fetch_sockets(
-        self,
-        room: str | Sequence[str] | None = None,
-        *,
-        except_rooms: str | Sequence[str] = (),
-        timeout: float = 5.0,
-    ) -> list[SocketRecord]:
-        """This namespace's sockets in ``room`` (one, several, None: all) and in none of
-        ``except_rooms`` on every node, this one's first (Socket.IO's ``fetchSockets()``).
-        :class:`~socketsvc.errors.ClusterTimeout` when a node does not answer in time."""
-        rooms = [] if room is None else [room] if isinstance(room, str) else list(room)
-        skip = [except_rooms] if isinstance(except_rooms, str) else list(except_rooms)
-        return await self.cluster.fetch_sockets(self.namespace, rooms, skip, timeout)
-
-    async def server_side_emit(self, event: str, *args: Any) -> None:
-        """A server-side event to this namespace on the *other* nodes (``serverSideEmit``)."""
-        await self.cluster.server_side_emit(self.namespace, event, list(args))
-
-    async def server_side_call(self, event: str, *args: Any, timeout: float = 5.0) -> list[Any]:
-        """:meth:`server_side_emit` that returns every other node's answer, in arrival order
-        (``serverSideEmitWithAck``); :class:`~socketsvc.errors.ClusterTimeout` as above."""
-        return await self.cluster.server_side_call(self.namespace, event, list(args), timeout)
-
     async def handle_server_event(self, event: str, *args: Any) -> Any:
         """Override: another node's server-side event; the return value is its answer
         (Node's ack). Errors are answered as error acks; by default ``unknown_event``."""
@@ -269,12 +245,6 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             return self.failure(exc, event, "(server-side)")
 
     # -- identity and authorization -----------------------------------------------------------
-
-    def identity(self, sid: str) -> Identity | None:
-        """The verified token claims of ``sid``'s connection, or None when anonymous; after an
-        ``auth:refresh``, the new token's (``.expires`` is its ``exp``)."""
-        identity: Identity | None = self.server.security.identity(sid)
-        return identity
 
     async def can_join(self, sid: str, room: str) -> bool:
         """The authorization hook: whether ``sid`` may join ``room`` (everyone, by default).
@@ -295,106 +265,12 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     async def join(self, sid: str, room: str) -> None:
         """Add ``sid`` to ``room`` if :meth:`can_join` allows it and the connection is under
         ``max_rooms_per_connection``; another client's private sid room is always off limits."""
-        if room != sid and self.server.manager.is_sid_room(self.namespace, room):
+        if room != sid and self.door.is_sid_room(self.namespace, room):
             raise SocketsvcError(errors.FORBIDDEN, "that room is private")
         if not await self.can_join(sid, room):
             raise SocketsvcError(errors.FORBIDDEN, f"you may not join '{room[:64]}'")
         joined = self.rooms_of(sid)
-        limit = self.server.settings.max_rooms_per_connection
+        limit = self.door.settings.max_rooms_per_connection
         if limit and room not in joined and room != sid and len(joined) >= limit:
             raise SocketsvcError(errors.LIMIT_EXCEEDED, f"at most {limit} rooms per connection")
         await self.enter_room(sid, room)
-
-    async def leave(self, sid: str, room: str) -> None:
-        await self.leave_room(sid, room)
-
-    def members(self, room: str) -> list[str]:
-        """The sids in ``room`` on this node."""
-        return [sid for sid, _ in self.server.manager.get_participants(self.namespace, room)]
-
-    def rooms_of(self, sid: str) -> list[str]:
-        """The rooms ``sid`` has joined, without its private sid room."""
-        return [r for r in self.server.rooms(sid, namespace=self.namespace) if r != sid]
-
-    @overload
-    async def emit(
-        self, event: Emits[Arguments], /, *args: Arguments.args, **kwargs: Arguments.kwargs
-    ) -> None: ...
-
-    @overload
-    async def emit(
-        self,
-        event: str,
-        data: Any = None,
-        to: Any = None,
-        room: Any = None,
-        skip_sid: Any = None,
-        namespace: str | None = None,
-        callback: Any = None,
-        ignore_queue: bool = False,
-        *,
-        volatile: bool = False,
-    ) -> None: ...
-
-    async def emit(  # type: ignore[misc]  # (the first overload's arguments: see ServerEvent)
-        self,
-        event: str | ServerEvent[Any],
-        data: Any = None,
-        to: Any = None,
-        room: Any = None,
-        skip_sid: Any = None,
-        namespace: str | None = None,
-        callback: Any = None,
-        ignore_queue: bool = False,
-        *,
-        volatile: bool = False,
-    ) -> None:
-        """Emit as ``AsyncNamespace.emit``; ``volatile=True`` marks a best-effort message
-        (typing indicators, cursor moves) that is dropped for clients with a backlog instead
-        of queueing behind what they have not read yet. ``event`` is a name or a declared
-        :class:`ServerEvent`, whose payload type mypy checks ``data`` against."""
-        if type(event) is not str:
-            event = event.name  # type: ignore[union-attr]
-        if not volatile:
-            await super().emit(
-                event,
-                data,
-                to=to,
-                room=room,
-                skip_sid=skip_sid,
-                namespace=namespace,
-                callback=callback,
-                ignore_queue=ignore_queue,
-            )
-            return
-        await self.server.manager.emit(
-            event,
-            data,
-            namespace=namespace or self.namespace,
-            room=to if to is not None else room,
-            skip_sid=skip_sid,
-            volatile=True,
-        )
-
-    @overload
-    async def call(
-        self, event: Calls[Arguments], /, *args: Arguments.args, **kwargs: Arguments.kwargs
-    ) -> Any: ...
-
-    @overload
-    async def call(
-        self, event: str, data: Any = None, *, to: str, timeout: float = 10.0
-    ) -> Any: ...
-
-    async def call(  # type: ignore[misc]  # (the first overload's arguments: see ServerEvent)
-        self, event: str | ServerEvent[Any], data: Any = None, *, to: str, timeout: float = 10.0
-    ) -> Any:
-        """Emit to one client and wait for its ack; raises :class:`AckTimeout` when none comes."""
-        if type(event) is not str:
-            event = event.name  # type: ignore[union-attr]
-        try:
-            return await self.server.call(
-                event, data, to=to, namespace=self.namespace, timeout=timeout
-            )
-        except socketio.exceptions.TimeoutError:
-            raise errors.AckTimeout(event, timeout) from None

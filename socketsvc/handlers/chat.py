@@ -48,6 +48,7 @@ from socketsvc.handlers.events import ServerEvent
 from socketsvc.handlers.schema import NOT_UNICODE, Length, Pattern
 from socketsvc.handlers.services import Services
 from socketsvc.protocol.json_format import has_lone_surrogate
+from socketsvc.sio.once import Once
 
 Room = Annotated[str, Length(1, 64), Pattern(r"[^\x00-\x1f]+")]
 Name = Annotated[str, Length(1, 32), Pattern(r"[^\x00-\x1f]+")]
@@ -186,15 +187,13 @@ class ChatNamespace(BaseNamespace):
             "ts": now_ms(),
         }
         ack: MessageAck = {"id": message["id"], "ts": message["ts"]}
+        once = None
         if req.client_id is not None:
             key = f"{self._sender(sid)}:{req.client_id}"
-            window = self.services.settings.chat_retry_window
-            earlier = await self.services.archive.accept_once(
-                self.namespace, key, cast("dict[str, Any]", ack), window
-            )
-            if earlier is not None:
-                return cast(MessageAck, earlier)  # a retry of a message already sent
-        await self.emit(self.message, message, to=req.room, skip_sid=sid)
+            once = Once(key, ack, self.services.settings.chat_retry_window)
+        await self.emit(self.message, message, to=req.room, skip_sid=sid, once=once)
+        if once is not None and once.earlier is not None:
+            return cast(MessageAck, once.earlier)  # a retry of a message already sent
         stored = cast("dict[str, Any]", message)  # (a cast by name: no typing object per message)
         await self.services.archive.append(self.namespace, req.room, stored)
         return ack
@@ -205,7 +204,7 @@ class ChatNamespace(BaseNamespace):
         identity = self.identity(sid)
         if identity is not None and identity.subject is not None:
             return f"sub:{identity.subject}"
-        pid = self.server.session_pid(sid)
+        pid = self.door.session_pid(sid)
         return f"pid:{pid}" if pid is not None else f"sid:{sid}"
 
     async def on_leave(self, sid: str, req: RoomRequest) -> LeaveAck:
@@ -246,7 +245,7 @@ class ChatNamespace(BaseNamespace):
     async def on_disconnect(self, sid: str, reason: str) -> None:
         rooms = self.rooms_of(sid)
         if self.may_come_back(sid, reason) and rooms:
-            window = self.server.recovery.windows(self.namespace)
+            window = self.door.recovery_window(self.namespace)
             loop = asyncio.get_running_loop()
             self._away[sid] = loop.call_later(window, self._start_gone, sid, rooms)
             return
@@ -255,11 +254,11 @@ class ChatNamespace(BaseNamespace):
 
     def _start_gone(self, sid: str, rooms: list[str]) -> None:
         self._away.pop(sid, None)
-        self.server.tasks.start(self._gone(sid, rooms))
+        self.door.start(self._gone(sid, rooms))
 
     async def _gone(self, sid: str, rooms: list[str]) -> None:
         """The window passed: unless the client came back (here or on another node), it left."""
-        if self.server.manager.is_connected(sid, self.namespace):
+        if self.door.is_connected(sid, self.namespace):
             return
         presence = self.services.presence
         for room in rooms:

@@ -16,12 +16,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple
 
 from socketsvc.errors import InvalidPayload
+from socketsvc.sio.tokens import TOKEN_REFRESH
 
 from . import schema
 from .events import ServerEvent
 
 EVENT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.:-]{0,63}$")
-TOKEN_REFRESH = "auth:refresh"  # answered by the server itself, before any handler (sio/)
 RESERVED_EVENTS = frozenset(
     {
         "connect",

@@ -9,6 +9,7 @@ that the validators run: as closures (schema.py) or inlined into generated code 
 
 from __future__ import annotations
 
+import decimal
 import enum
 import operator
 import re
@@ -27,7 +28,7 @@ Bound = tuple[Callable[[Any, Any], bool], Any, str]  # (operator.ge, 0, ">=")
 
 _NONE = type(None)
 _SIZED = (str, bytes, list, tuple, dict)
-_NUMERIC = (int, float)
+_NUMERIC = (int, float, decimal.Decimal)
 _BOUNDS: dict[type, Callable[[Any], Bound]] = {
     at.Gt: lambda m: (operator.gt, m.gt, ">"),
     at.Ge: lambda m: (operator.ge, m.ge, ">="),
@@ -112,7 +113,10 @@ def constraints_of(metadata: list[Any], base: Any) -> Constraints:
             plan.bounds.append(_BOUNDS[type(meta)](meta))
         elif isinstance(meta, at.MultipleOf):
             _require(base, _NUMERIC, meta, "is not a number")
-            plan.others.append(_multiple(meta.multiple_of))
+            step = meta.multiple_of
+            if isinstance(step, float) and decimal.Decimal in _leaves(base):
+                step = decimal.Decimal(repr(step))  # Decimal % float is a TypeError
+            plan.others.append(_multiple(step))
             plan.multiples.append(meta.multiple_of)
         elif isinstance(meta, at.Predicate):
             plan.others.append(_predicate(meta.func))

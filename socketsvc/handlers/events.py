@@ -25,6 +25,8 @@ from __future__ import annotations
 import typing
 from typing import Any, Generic, ParamSpec, Protocol, TypeVar
 
+from socketsvc.sio.once import Once
+
 Payload = TypeVar("Payload")
 Arguments = ParamSpec("Arguments")
 
@@ -69,6 +71,7 @@ class ServerEvent(Generic[Payload]):
         ignore_queue: bool = False,
         *,
         volatile: bool = False,
+        once: Once | None = None,
     ) -> None:
         raise NotImplementedError
 

@@ -10,24 +10,42 @@ so what is validated and what is published cannot drift apart.
 from __future__ import annotations
 
 import dataclasses
+import decimal
 import enum
+import sys
 import types
 import typing
-from typing import Annotated, Any, Generic, Literal, TypeVar, Union
+from typing import Annotated, Any, Generic, Literal, NotRequired, Required, TypeVar, Union
 
 from .constraints import Constraints, SchemaError, constraints_of, type_name
 
-__all__ = ["SCALARS", "Reader", "SchemaError", "is_schema"]
+__all__ = ["SCALARS", "Reader", "SchemaError", "is_schema", "model_library"]
 
 SCALARS = (str, int, float, bool, bytes)
 """The scalar types a client can send, in the order ``schema`` maps them to validators."""
 _NONE = type(None)
+_QUALIFIERS = tuple(q for q in (Required, NotRequired, getattr(typing, "ReadOnly", None)) if q)
 Out = TypeVar("Out")
+MODEL_LIBRARIES = ("pydantic", "msgspec")
 
 
 def is_schema(kind: Any) -> bool:
     """Whether an annotation is a dataclass payload."""
     return dataclasses.is_dataclass(kind) and isinstance(kind, type)
+
+
+def model_library(kind: Any) -> str | None:
+    """``"pydantic"`` for a pydantic ``BaseModel`` class, ``"msgspec"`` for a ``Struct``;
+    None otherwise. Neither library is imported here: a module that defines a model has."""
+    if not isinstance(kind, type):
+        return None
+    pydantic = sys.modules.get("pydantic")
+    if pydantic is not None and issubclass(kind, pydantic.BaseModel):
+        return "pydantic"
+    msgspec = sys.modules.get("msgspec")
+    if msgspec is not None and issubclass(kind, msgspec.Struct):
+        return "msgspec"
+    return None
 
 
 class Reader(Generic[Out]):
@@ -58,6 +76,13 @@ class Reader(Generic[Out]):
             return self.enumeration(kind)
         if is_schema(kind):
             return self.dataclass(kind)
+        if kind is decimal.Decimal:
+            return self.decimal()
+        if typing.is_typeddict(kind):
+            return self.typed_dict(kind)
+        library = model_library(kind)
+        if library is not None:
+            return self.model(kind, library)
         if kind is list or origin is list:
             (item,) = typing.get_args(kind) or (Any,)
             return self.list_of(self.build(item))
@@ -75,8 +100,9 @@ class Reader(Generic[Out]):
             return self.map_of(self.build(item))
         if kind not in SCALARS:
             raise SchemaError(
-                f"{type_name(kind)} {self.cannot}: use str, int, float, bool, bytes, "
-                "None, list, tuple, dict[str, ...], a dataclass, Literal or an Enum"
+                f"{type_name(kind)} {self.cannot}: use str, int, float, bool, bytes, Decimal, "
+                "None, list, tuple, dict[str, ...], a dataclass, a TypedDict, a pydantic or "
+                "msgspec model, Literal or an Enum"
             )
         return self.scalar(kind)
 
@@ -98,6 +124,36 @@ class Reader(Generic[Out]):
         """The fields a client's map fills (``init`` ones), with their resolved annotations."""
         hints = typing.get_type_hints(kind, include_extras=True)
         return [(f, hints[f.name]) for f in dataclasses.fields(kind) if f.init]
+
+    @staticmethod
+    def typed_dict_fields(kind: Any) -> list[tuple[str, Any, bool]]:
+        """``(key, annotation, required)`` of a TypedDict: required as the class says, with
+        ``Required``/``NotRequired`` read from the resolved hints too (under ``from
+        __future__ import annotations`` the class itself cannot see them)."""
+        fields = []
+        for name, hint in typing.get_type_hints(kind, include_extras=True).items():
+            required = name in kind.__required_keys__
+            while typing.get_origin(hint) in _QUALIFIERS:
+                if typing.get_origin(hint) in (Required, NotRequired):
+                    required = typing.get_origin(hint) is Required
+                (hint,) = typing.get_args(hint)
+            fields.append((name, hint, required))
+        return fields
+
+    @staticmethod
+    def model_fields(kind: Any, library: str) -> list[tuple[str, Any, bool]]:
+        """``(key on the wire, annotation, required)`` of a pydantic or msgspec model, its
+        constraints kept in ``Annotated`` (both keep ``annotated_types`` ones there)."""
+        if library == "pydantic":
+            fields = []
+            for name, info in kind.model_fields.items():
+                hint = info.annotation
+                if info.metadata:
+                    hint = Annotated[(hint, *info.metadata)]
+                fields.append((info.alias or name, hint, info.is_required()))
+            return fields
+        msgspec = sys.modules["msgspec"]
+        return [(f.encode_name, f.type, f.required) for f in msgspec.structs.fields(kind)]
 
     # What each kind becomes.
     def anything(self) -> Out:
@@ -122,6 +178,15 @@ class Reader(Generic[Out]):
         raise NotImplementedError
 
     def dataclass(self, kind: type) -> Out:
+        raise NotImplementedError
+
+    def decimal(self) -> Out:
+        raise NotImplementedError
+
+    def typed_dict(self, kind: Any) -> Out:
+        raise NotImplementedError
+
+    def model(self, kind: type, library: str) -> Out:
         raise NotImplementedError
 
     def list_of(self, item: Out) -> Out:

@@ -7,8 +7,10 @@ path runs a prepared function instead of inspecting annotations per message.
 
 What a client can send is what JSON and msgpack carry: ``str``, ``int``, ``float``, ``bool``,
 ``bytes``, ``None``, ``list[X]``, ``tuple[X, Y]`` / ``tuple[X, ...]`` (from an array),
-``dict[str, X]``, dataclasses (from a map), ``Literal[...]``, ``Enum`` subclasses (by value)
-and unions of these. Constraints go in ``Annotated``: :class:`Length`, :class:`Pattern`, and
+``dict[str, X]``, dataclasses and ``TypedDict`` (from a map), ``Literal[...]``, ``Enum``
+subclasses (by value), ``Decimal`` (from a number or a numeric string) and unions of these;
+pydantic models and msgspec Structs are validated by their own library. Constraints go
+in ``Annotated``: :class:`Length`, :class:`Pattern`, and
 ``annotated_types``' ``Ge``/``Gt``/``Le``/``Lt``/``Interval``/``MultipleOf``,
 ``MinLen``/``MaxLen``/``Len`` and ``Predicate``. A mismatch raises
 :class:`~socketsvc.errors.InvalidPayload` naming the field path (``points[2].x``).
@@ -21,6 +23,7 @@ it. It is refused where it enters, before a handler stores it and shows it to ot
 from __future__ import annotations
 
 import dataclasses
+import decimal
 import enum
 import types
 import typing
@@ -31,8 +34,9 @@ from socketsvc.errors import InvalidPayload
 from socketsvc.protocol.json_format import has_lone_surrogate
 
 from .constraints import Constraints, Length, Pattern, SchemaError, type_name
+from .kinds import decimal_value, msgspec_struct, pydantic_model, typed_dict
 from .reader import SCALARS, Reader, is_schema
-from .records import Field, record, within
+from .records import Field, is_nullable, record, within
 
 __all__ = [
     "Length",
@@ -80,7 +84,7 @@ class _Compiler(Reader[Validator]):
     """Builds validators; ``dataclasses`` holds the ones being built, for recursive types."""
 
     def __init__(self) -> None:
-        self.dataclasses: dict[type, list[Validator]] = {}
+        self.dataclasses: dict[type, list[Validator]] = {}  # and TypedDicts
 
     def anything(self) -> Validator:
         return identity
@@ -133,15 +137,37 @@ class _Compiler(Reader[Validator]):
         return _dict(item)
 
     def dataclass(self, kind: type) -> Validator:
+        return self._record(kind, self._dataclass)
+
+    def _dataclass(self, kind: type) -> Validator:
+        fields = [Field(f.name, hint, self.build(hint), f) for f, hint in self.init_fields(kind)]
+        return record(kind, fields, _SCALARS)
+
+    def typed_dict(self, kind: Any) -> Validator:
+        return self._record(kind, self._typed_dict)
+
+    def _typed_dict(self, kind: Any) -> Validator:
+        plan = [
+            (name, self.build(hint), required, is_nullable(hint))
+            for name, hint, required in self.typed_dict_fields(kind)
+        ]
+        return typed_dict(plan)
+
+    def _record(self, kind: Any, make: Callable[[Any], Validator]) -> Validator:
         building = self.dataclasses.get(kind)
         if building is not None:  # a recursive type: refer to the one being built
             return lambda value: building[0](value)
         cell: list[Validator] = []
         self.dataclasses[kind] = cell
-        fields = [Field(f.name, hint, self.build(hint), f) for f, hint in self.init_fields(kind)]
-        cell.append(record(kind, fields, _SCALARS))
+        cell.append(make(kind))
         del self.dataclasses[kind]
         return cell[0]
+
+    def decimal(self) -> Validator:
+        return decimal_value
+
+    def model(self, kind: type, library: str) -> Validator:
+        return pydantic_model(kind) if library == "pydantic" else msgspec_struct(kind)
 
 
 # -- validators ---------------------------------------------------------------------------------
@@ -328,6 +354,7 @@ def describe(kind: Any) -> str:
         float: "a number",
         bool: "a boolean",
         bytes: "binary data",
+        decimal.Decimal: "a decimal number",
     }
     if kind in names:
         return str(names[kind])
@@ -340,7 +367,7 @@ def describe(kind: Any) -> str:
         return "a list"
     if origin is tuple or kind is tuple:
         return "a list"
-    if origin is dict or kind is dict or is_schema(kind):
+    if origin is dict or kind is dict or is_schema(kind) or typing.is_typeddict(kind):
         return "an object"
     if origin is Literal:
         return "one of " + ", ".join(repr(o) for o in typing.get_args(kind))

@@ -1,17 +1,20 @@
 """The collaborators a handler class receives through its constructor: the node's own
-(settings, presence) and the application's, registered under typed keys by ``lifespan``
-hooks (a database pool, an HTTP client)."""
+(settings, presence, its Redis connection) and the application's, registered under typed
+keys by ``lifespan`` hooks (a database pool, an HTTP client)."""
 
 from __future__ import annotations
 
 from collections.abc import Hashable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from socketsvc.config import Settings
 from socketsvc.scaleout.archive import ChatArchive
 from socketsvc.scaleout.presence import Presence
 from socketsvc.sio.cluster import Cluster
+
+if TYPE_CHECKING:
+    from socketsvc.scaleout.node_redis import NodeRedis
 
 T = TypeVar("T")
 
@@ -43,6 +46,9 @@ class Services:
     presence: Presence
     archive: ChatArchive
     cluster: Cluster | None = None  # None: a node alone (handlers see only its sockets)
+    redis: NodeRedis | None = None
+    """The node's Redis with ``manager = "redis"`` (None in memory): state every node shares,
+    changed atomically there (scaleout/node_redis.py)."""
     _provided: dict[ServiceKey[Any], Any] = field(default_factory=dict, repr=False)
     _reported: set[Hashable] = field(default_factory=set, repr=False)
 

@@ -8,8 +8,8 @@ before the node serves, ``stop`` after, and ``problem()`` for ``/readyz``. The m
 null objects for it. Redis modules are imported only when ``redis`` is chosen.
 
 With ``workers`` > 1 and ``memory``, the workers of the machine share everything through the
-primary process's hub (``local_*`` modules); with ``redis``, each worker is a node of the
-cluster like any other.
+primary process's hub instead (:mod:`socketsvc.workers.backends`); with ``redis``, each worker
+is a node of the cluster like any other.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from socketsvc.sio.observer import Observer
 from socketsvc.sio.recovery import MemoryRecovery, RecoveryLog, Windows
 
 if TYPE_CHECKING:
-    from socketsvc.workers.client import HubClient
+    from socketsvc.scaleout.node_redis import NodeRedis
 
 
 @runtime_checkable
@@ -45,13 +45,15 @@ class Backend(Protocol):
 @dataclass(frozen=True)
 class Backends:
     """The room/broadcast manager, presence, the recovery log and the chat archive of a node,
-    and its cluster-wide operations (``fetch_sockets``, server-side events)."""
+    its cluster-wide operations (``fetch_sockets``, server-side events), and the Redis
+    connection it offers handlers (``services.redis``; None in memory)."""
 
     manager: FanoutManager
     presence: Presence
     recovery: RecoveryLog
     archive: ChatArchive
     cluster: Cluster
+    redis: NodeRedis | None = None
 
     def all(self) -> tuple[Backend, ...]:
         """In start order (stopped in reverse)."""
@@ -59,7 +61,8 @@ class Backends:
         cluster: object = self.cluster
         if cluster is not self.manager and isinstance(cluster, Backend):
             extra = (cluster,)
-        return (self.recovery, self.manager, *extra, self.presence, self.archive)
+        handlers = () if self.redis is None else (self.redis,)
+        return (self.recovery, self.manager, *extra, self.presence, self.archive, *handlers)
 
 
 def _memory(settings: Settings, windows: Windows, observer: Observer) -> Backends:
@@ -75,6 +78,7 @@ def _memory(settings: Settings, windows: Windows, observer: Observer) -> Backend
 
 
 def _redis(settings: Settings, windows: Windows, observer: Observer) -> Backends:
+    from socketsvc.scaleout.node_redis import NodeRedis
     from socketsvc.scaleout.redis_archive import RedisArchive
     from socketsvc.scaleout.redis_presence import RedisPresence
 
@@ -87,23 +91,7 @@ def _redis(settings: Settings, windows: Windows, observer: Observer) -> Backends
         recovery=recovery,
         archive=RedisArchive(settings, observer),
         cluster=cluster,
-    )
-
-
-def _workers(hub: HubClient, windows: Windows, observer: Observer) -> Backends:
-    from socketsvc.scaleout.local_manager import LocalManager
-    from socketsvc.scaleout.local_recovery import LocalRecovery
-    from socketsvc.scaleout.local_requests import LocalRequests
-    from socketsvc.scaleout.local_state import LocalArchive, LocalPresence
-
-    recovery = LocalRecovery(hub, windows)
-    manager = LocalManager(hub, recovery, observer)
-    return Backends(
-        manager=manager,
-        presence=LocalPresence(hub),
-        recovery=recovery,
-        archive=LocalArchive(hub),
-        cluster=LocalRequests(hub, manager),
+        redis=NodeRedis(settings.redis_url, settings.redis_prefix, observer),
     )
 
 
@@ -155,16 +143,10 @@ assert set(FACTORIES) == set(MANAGERS)
 
 
 def make_backends(
-    settings: Settings,
-    windows: Windows,
-    observer: Observer | None = None,
-    hub: HubClient | None = None,
+    settings: Settings, windows: Windows, observer: Observer | None = None
 ) -> Backends:
     """Single node, in memory, unless configured otherwise; ``windows`` gives each
-    namespace's recovery window; ``observer`` sees emits, rooms, the bus and Redis outages;
-    ``hub``: this process is a worker of several on one machine (see workers/)."""
-    if hub is not None and settings.manager == "memory":
-        return _workers(hub, windows, observer or Observer())
+    namespace's recovery window; ``observer`` sees emits, rooms, the bus and Redis outages."""
     try:
         factory = FACTORIES[settings.manager]
     except KeyError:

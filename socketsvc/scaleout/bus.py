@@ -99,3 +99,25 @@ def decode(raw: bytes | str) -> dict[str, Any]:
     if message.get("method") not in METHODS:
         raise BadMessage(f"unknown method {str(message.get('method'))[:40]!r}")
     return message
+
+
+# -- the recovery stream (scaleout/redis_recovery.py), which an emitter writes too ----------
+
+
+def stream_key(prefix: str) -> str:
+    """The recovery stream of every node configured with ``redis_prefix = prefix``."""
+    return f"{prefix}:recovery"
+
+
+def stream_entry(
+    namespace: str,
+    rooms: frozenset[str] | None,
+    skip: frozenset[str],
+    args: list[Any],
+    origin: str = "",
+) -> dict[str, bytes]:
+    """The fields of one stored emit in the recovery stream; ``origin``: the node that wrote
+    it (metrics tell its own entries from the others'), empty from an emitter. Packed as bus
+    messages are, and raises as :func:`~socketsvc.scaleout.bus.pack` does."""
+    body = pack([namespace, None if rooms is None else sorted(rooms), sorted(skip), args])
+    return {"m": body, "o": origin.encode()}

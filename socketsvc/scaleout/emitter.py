@@ -24,9 +24,11 @@ from typing import Any
 from redis import asyncio as aioredis
 
 from socketsvc.config import DEFAULT_PREFIXES
-from socketsvc.scaleout import bus, sio_classic, sio_streams
-from socketsvc.scaleout.redis_health import redis_client
-from socketsvc.scaleout.redis_recovery import stream_entry, stream_key
+from socketsvc.scaleout import bus
+from socketsvc.scaleout import sio_classic_format as classic
+from socketsvc.scaleout import sio_streams_format as streams
+from socketsvc.scaleout.bus import stream_entry, stream_key
+from socketsvc.scaleout.redis_client import redis_client
 from socketsvc.sio.disconnects import Selection
 from socketsvc.sio.recovery import skipped, target
 
@@ -100,13 +102,13 @@ class Emitter:
         opts: dict[str, Any] = {"rooms": rooms, "except": skip, "flags": {}}
         if self.protocol == "socket.io-streams":  # every broadcast is a stream entry
             data = {"packet": packet, "opts": opts}
-            fields = sio_streams.encode_entry(UID, namespace, sio_streams.BROADCAST, data)
+            fields = streams.encode_entry(UID, namespace, streams.BROADCAST, data)
             await self.redis.xadd(self.prefix, fields, maxlen=STREAM_MAXLEN, approximate=True)  # type: ignore[arg-type]
             return 1
         if recoverable:  # socketsvc nodes take it from their stream, Node nodes from here
             stored = stream_entry(namespace, target(to), skipped(skip_sid), args)
             await self.redis.xadd(self.stream, stored, maxlen=STREAM_MAXLEN, approximate=True)  # type: ignore[arg-type]
-            opts["flags"] = {sio_classic.STORED: True}
+            opts["flags"] = {classic.STORED: True}
         channel = f"{self.prefix}#{namespace}#" + (f"{rooms[0]}#" if len(rooms) == 1 else "")
         receivers: int = await self.redis.publish(channel, bus.pack([UID, packet, opts]))
         return receivers
@@ -116,11 +118,16 @@ class Emitter:
         opts = {"rooms": [room], "except": []}
         if self.protocol == "socket.io-streams":
             data = {"opts": {**opts, "flags": {}}, "rooms": [room]}
-            fields = sio_streams.encode_entry(UID, namespace, sio_streams.SOCKETS_LEAVE, data)
+            fields = streams.encode_entry(UID, namespace, streams.SOCKETS_LEAVE, data)
             await self.redis.xadd(self.prefix, fields, maxlen=STREAM_MAXLEN, approximate=True)  # type: ignore[arg-type]
             return 1
         if self.protocol == "socket.io":
-            request = {"uid": UID, "type": sio_classic.REMOTE_LEAVE, "opts": opts, "rooms": [room]}
+            request = {
+                "uid": UID,
+                "type": classic.REMOTE_LEAVE,
+                "opts": opts,
+                "rooms": [room],
+            }
             left: int = await self.redis.publish(
                 f"{self.prefix}-request#{namespace}#", bus.pack(request)
             )

@@ -1,12 +1,11 @@
-"""``/chat``'s history and retry memory shared by every node on one Redis.
+"""``/chat``'s history shared by every node on one Redis.
 
 Keys (``P`` = ``redis_prefix``): ``P:hist:<ns>:<room>`` — a list of the room's latest
 ``chat_history`` messages (msgpack), trimmed on every append and expiring a day after the
-room's last message; ``P:sent:<ns>:<key>`` — the ack of an accepted send, set only if new
-(``SET NX``), expiring after ``chat_retry_window``.
+room's last message. (``P:sent:<ns>:<key>``, the answers to sends made once per key, belong
+to the emit: scaleout/redis_once.py ``sent_key``.)
 
-While Redis is unreachable, history is empty and retries are not recognised: a retried send
-is then broadcast again (at least once, never lost), and the outage is logged once.
+While Redis is unreachable, history is empty, and the outage is logged once.
 """
 
 from __future__ import annotations
@@ -54,23 +53,6 @@ class RedisArchive:
         key = self._history_key(namespace, room)
         raw: list[Any] = await self.link.attempt(self.redis.lrange(key, -count, -1), [])
         return [msgpack.unpackb(item, raw=False) for item in raw]
-
-    async def accept_once(
-        self, namespace: str, key: str, ack: dict[str, Any], seconds: float
-    ) -> dict[str, Any] | None:
-        name = f"{self.prefix}:sent:{namespace}:{key}"
-        packed = msgpack.packb(ack, use_bin_type=True)
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.set(name, packed, nx=True, px=int(seconds * 1000))
-        pipe.get(name)
-        results = await self.link.attempt(pipe.execute(), None)
-        if results is None:
-            return None
-        created, stored = results
-        if created or stored is None:
-            return None
-        earlier: dict[str, Any] = msgpack.unpackb(stored, raw=False)
-        return earlier
 
     async def start(self) -> None:
         await self._probe()

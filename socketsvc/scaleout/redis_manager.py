@@ -13,7 +13,12 @@ what arrives. Around that:
   for a publisher task. While Redis is unreachable, queued and new messages are dropped (the
   bus is at-most-once, like Redis pub/sub itself), the outage is logged once, ``/readyz``
   answers 503, and the listener reconnects with backoff (0.1 s to 5 s). Delivery across nodes
-  resumes by itself when Redis returns.
+  resumes by itself when Redis returns;
+- an emit kept for recovery is appended to the recovery stream instead of the bus (one round
+  trip), and delivered to this node's clients as soon as the append answers, before the emit
+  returns: the answer holds every entry from this node's position up to the new one, so this
+  node's clients get the stream in order, each entry once, whether an entry arrives that way
+  or through the reader that follows the stream for the other nodes' entries.
 
 Who sees an emit: every client in the room on every node subscribed at that moment, except
 ``skip_sid``; each node encodes once per wire format for its own clients. Data a node cannot
@@ -34,11 +39,14 @@ from redis import asyncio as aioredis
 from socketsvc.errors import Unencodable, UnsupportedValue
 from socketsvc.scaleout import bus
 from socketsvc.scaleout.redis_health import Backoff, RedisHealth, redis_client
+from socketsvc.scaleout.redis_once import first_send, sent_key
 from socketsvc.scaleout.redis_recovery import RedisRecovery
+from socketsvc.scaleout.redis_stream import StreamFeed
 from socketsvc.sio._socketio import PubSubManager
 from socketsvc.sio.disconnects import Selection
 from socketsvc.sio.fanout import FanoutManager
 from socketsvc.sio.observer import Observer
+from socketsvc.sio.once import Once
 from socketsvc.sio.recovery import skipped, target
 
 log = logging.getLogger("socketsvc.bus")
@@ -63,7 +71,9 @@ class RedisManager(PubSubManager, FanoutManager):
     ) -> None:
         """``stream``: the recovery log; emits it stores travel through it, not the bus."""
         super().__init__(channel=bus.channel(prefix), logger=log)
+        self.prefix = prefix
         self.stream = stream
+        self.feed = None if stream is None else StreamFeed(stream, self.deliver)
         self.observer = observer or Observer()  # python-socketio's __init__ passes no arguments on
         self.redis: aioredis.Redis = redis_client(url)
         self.link = RedisHealth("bus", url, self.observer)
@@ -84,10 +94,11 @@ class RedisManager(PubSubManager, FanoutManager):
             asyncio.create_task(self.run_listener(), name="socketsvc-bus-listener"),
             asyncio.create_task(self._publisher(), name="socketsvc-bus-publisher"),
         ]
-        if self.stream is not None:
-            self._tasks.append(
-                asyncio.create_task(self._follow(self.stream), name="socketsvc-recovery-reader")
-            )
+        if self.feed is not None:
+            self._tasks += [
+                asyncio.create_task(self.feed.run_reader(), name="socketsvc-recovery-reader"),
+                asyncio.create_task(self.feed.run_appender(), name="socketsvc-recovery-appender"),
+            ]
         await self.link.wait_settled(START_WAIT)
 
     async def stop(self, drain: float = 1.0) -> None:
@@ -98,6 +109,8 @@ class RedisManager(PubSubManager, FanoutManager):
         # A flag and a sentinel as well as cancel(): on Python 3.11 a cancel that coincides with
         # an internal timeout (asyncio.timeout/wait_for) can be swallowed.
         self._stopping = True
+        if self.feed is not None:
+            self.feed.stop()
         with contextlib.suppress(asyncio.QueueFull):
             self._outbox.put_nowait(None)
         for task in self._tasks:
@@ -141,19 +154,19 @@ class RedisManager(PubSubManager, FanoutManager):
         namespace = namespace or "/"
         room = to if to is not None else room
         volatile = bool(kwargs.get("volatile"))
-        stream = self.stream
-        if stream is not None and not volatile and stream.windows(namespace):
+        once: Once | None = kwargs.get("once")
+        feed = self.feed
+        if feed is not None and not volatile and feed.stream.windows(namespace):
             args = [event, *(list(data) if isinstance(data, tuple) else [data])]
-            try:
-                if await stream.publish(namespace, target(room), skipped(skip_sid), args):
-                    return  # every node, this one too, delivers it from the stream, in order
-            except Unencodable as exc:  # as on the bus: this node's clients still get it
-                self.log_refusal(exc.cause, "not stored nor sent to other nodes: %s", exc.message)
-                self.deliver(namespace, room, skip_sid, args)
+            try:  # what the stream cannot keep is sent to nobody: none could recover it
+                fields = feed.stream.entry(namespace, target(room), skipped(skip_sid), args)
+            except Unencodable as exc:
+                self.log_refusal(exc.cause, "not sent in %s: %s", namespace, exc.message)
                 raise
-            # Redis is unreachable: this node's clients get it now, without an offset.
-            self.deliver(namespace, room, skip_sid, args)
+            await feed.emit(namespace, room, skip_sid, args, fields, once)
             return
+        if once is not None and not await self._first(namespace, once):
+            return  # sent already: once.earlier holds its answer
         message = {
             "method": "emit",
             "event": event,
@@ -185,6 +198,10 @@ class RedisManager(PubSubManager, FanoutManager):
         if failure is not None:
             raise failure
 
+    async def _first(self, namespace: str, once: Once) -> bool:
+        name = sent_key(self.prefix, namespace, once.key)
+        return await first_send(self.redis, self.link, name, once)
+
     async def deliver_remote(self, message: dict[str, Any]) -> None:
         """Another node's emit, for this node's clients; volatile ones are dropped here too for
         clients with a backlog. Clients whose format cannot carry it were logged (once per
@@ -214,6 +231,13 @@ class RedisManager(PubSubManager, FanoutManager):
             self.log_refusal(exc.cause, "not published to other nodes: %s", exc.message)
         except UnsupportedValue as exc:
             log.warning("not published to other nodes: %s", exc)
+
+    def drop_elsewhere(self, sid: str, namespace: str, eio_sid: str) -> None:
+        """python-socketio's bus ``disconnect`` for ``sid``, done only by the node whose
+        connection of ``sid`` is ``eio_sid`` (:meth:`listen` filters it): a reconnect that
+        took a session over drops the old connection, never a newer one with the same sid."""
+        message = {"method": "disconnect", "sid": sid, "namespace": namespace}
+        self._enqueue(bus.encode({**message, "eio_sid": eio_sid, "host_id": self.host_id}))
 
     def publish_disconnect(self, selection: Selection) -> None:
         """The other nodes close their connections matching ``selection`` when this arrives."""
@@ -272,18 +296,13 @@ class RedisManager(PubSubManager, FanoutManager):
                 for _ in batch:
                     self._outbox.task_done()
 
-    async def _follow(self, stream: RedisRecovery) -> None:
-        """Deliver the recovery stream's entries to this node's clients, in stream order."""
-        async for entries in stream.link.repeat(stream.read, lambda: self._stopping):
-            if not entries:
-                continue
-            async with stream.delivering():
-                for entry_id, namespace, rooms, skip, args in entries:
-                    room = None if rooms is None else list(rooms)
-                    # what some format cannot carry the others got; the fan-out logged it once
-                    with contextlib.suppress(Unencodable):
-                        self.deliver(namespace, room, list(skip), args)
-                    stream.position = entry_id
+    def _for_here(self, message: dict[str, Any]) -> bool:
+        """Whether a bus message concerns this node: a ``disconnect`` naming a connection
+        (:meth:`drop_elsewhere`) only where that connection of the sid is."""
+        if message.get("method") != "disconnect" or "eio_sid" not in message:
+            return True
+        namespace = message.get("namespace") or "/"
+        return bool(self.eio_sid_from_sid(message.get("sid"), namespace) == message["eio_sid"])
 
     async def listen(self) -> AsyncIterator[dict[str, Any]]:
         """Bus messages as they arrive, across reconnects, until :meth:`stop`."""
@@ -310,6 +329,8 @@ class RedisManager(PubSubManager, FanoutManager):
                     if decoded["method"] == bus.DISCONNECT_CLIENTS:  # python-socketio's loop
                         if not own:  # would ignore it; this node closed its own already
                             self._disconnect_here(decoded)
+                        continue
+                    if not self._for_here(decoded):
                         continue
                     yield decoded
             except asyncio.CancelledError:

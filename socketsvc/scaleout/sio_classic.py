@@ -14,8 +14,9 @@ and of every ``@socket.io/redis-emitter`` (``key`` = ``redis_prefix``, ``socket.
 
 Connection-state recovery among socketsvc nodes keeps working (Node's classic adapter has
 none): an emit in a namespace with recovery goes through socketsvc's recovery stream, as
-with ``redis_protocol = "socketsvc"``, and is also published for the Node nodes with the
-flag ``socketsvcStored``, which socketsvc nodes skip (they deliver it from the stream).
+with ``redis_protocol = "socketsvc"`` (scaleout/redis_stream.py: this node's clients get it
+as it is appended, the other socketsvc nodes' as they read the stream), and is also published
+for the Node nodes with the flag ``socketsvcStored``, which socketsvc nodes skip.
 """
 
 from __future__ import annotations
@@ -30,17 +31,30 @@ from socketsvc.errors import Unencodable
 from socketsvc.scaleout import bus
 from socketsvc.scaleout.redis_channels import escape_pattern
 from socketsvc.scaleout.redis_recovery import RedisRecovery
+from socketsvc.scaleout.redis_stream import StreamFeed
+from socketsvc.scaleout.sio_classic_format import (
+    ALL_ROOMS,
+    BINARY_EVENT,
+    BROADCAST,
+    BROADCAST_ACK,
+    BROADCAST_CLIENT_COUNT,
+    EVENT,
+    KINDS,
+    REMOTE_DISCONNECT,
+    REMOTE_FETCH,
+    REMOTE_JOIN,
+    REMOTE_LEAVE,
+    SERVER_SIDE_EMIT,
+    SOCKETS,
+    STORED,
+)
 from socketsvc.scaleout.sio_node import NodeFormatManager
 from socketsvc.scaleout.sio_requests import node_unpack, str_list
 from socketsvc.sio.observer import Observer
+from socketsvc.sio.once import Once
 from socketsvc.sio.recovery import skipped, target
 
-SOCKETS, ALL_ROOMS, REMOTE_JOIN, REMOTE_LEAVE, REMOTE_DISCONNECT, REMOTE_FETCH = range(6)
-SERVER_SIDE_EMIT, BROADCAST, BROADCAST_CLIENT_COUNT, BROADCAST_ACK = range(6, 10)
-EVENT, BINARY_EVENT = 2, 5
-STORED = "socketsvcStored"  # a flag: socketsvc nodes deliver this broadcast from the stream
-KINDS = {"fetch": REMOTE_FETCH, "server_side": SERVER_SIDE_EMIT, "ack_broadcast": BROADCAST}
-KINDS |= {"disconnect": REMOTE_DISCONNECT, "join": REMOTE_JOIN, "leave": REMOTE_LEAVE}
+CONNECTION = "socketsvcConnection"  # a disconnect for one connection of the sid (Node ignores it)
 
 
 class ClassicManager(NodeFormatManager):
@@ -51,9 +65,9 @@ class ClassicManager(NodeFormatManager):
     def __init__(
         self, url: str, key: str, stream: RedisRecovery | None, observer: Observer
     ) -> None:
-        super().__init__(url, observer, "socket.io channels", [f"{escape_pattern(key)}#*"])
+        super().__init__(url, key, observer, "socket.io channels", [f"{escape_pattern(key)}#*"])
         self.key = key
-        self.stream = stream
+        self.feed = None if stream is None else StreamFeed(stream, self.deliver)
 
     # -- channels -----------------------------------------------------------------------------
 
@@ -71,31 +85,48 @@ class ClassicManager(NodeFormatManager):
         return self.request_channel(namespace)
 
     def background(self) -> list[asyncio.Task[None]]:
-        if self.stream is None:
+        if self.feed is None:
             return []
-        return [asyncio.create_task(self._follow(self.stream), name="socketsvc-recovery-reader")]
+        return [
+            asyncio.create_task(self.feed.run_reader(), name="socketsvc-recovery-reader"),
+            asyncio.create_task(self.feed.run_appender(), name="socketsvc-recovery-appender"),
+        ]
+
+    async def stop(self) -> None:
+        if self.feed is not None:
+            self.feed.stop()  # emits still waiting are delivered here, without an offset
+        await super().stop()
 
     # -- this node's messages -----------------------------------------------------------------
 
     async def broadcast(
-        self, namespace: str, rooms: list[str], skip: list[str], args: list[Any], volatile: bool
+        self,
+        namespace: str,
+        rooms: list[str],
+        skip: list[str],
+        args: list[Any],
+        volatile: bool,
+        once: Once | None = None,
     ) -> None:
         packet = {"type": EVENT, "data": args, "nsp": namespace}
         flags: dict[str, Any] = {"volatile": True} if volatile else {}
-        stream = self.stream
-        if stream is not None and not volatile and stream.windows(namespace):
+        feed = self.feed
+        if feed is not None and not volatile and feed.stream.windows(namespace):
             room = rooms[0] if len(rooms) == 1 else (rooms or None)
-            try:
-                stored = await stream.publish(namespace, target(room), skipped(skip), args)
-            except Unencodable as exc:  # this node's clients still get it
-                self.log_refusal(exc.cause, "not stored nor sent to other nodes: %s", exc.message)
-                self.deliver(namespace, room, skip, args)
+            try:  # what the stream cannot keep is sent to nobody: none could recover it
+                fields = feed.stream.entry(namespace, target(room), skipped(skip), args)
+            except Unencodable as exc:
+                self.log_refusal(exc.cause, "not sent in %s: %s", namespace, exc.message)
                 raise
-            if stored:  # socketsvc nodes deliver it from the stream, Node nodes from here
-                self._publish_broadcast(namespace, rooms, skip, packet, {STORED: True})
-            else:  # Redis is unreachable: this node's clients get it now, without an offset
-                self.deliver(namespace, room, skip, args)
+            stored = True  # also when some format of this node refused it
+            try:
+                stored = bool(await feed.emit(namespace, room, skip, args, fields, once))
+            finally:  # socketsvc nodes read it from the stream, Node nodes get it from here
+                if stored:
+                    self._publish_broadcast(namespace, rooms, skip, packet, {STORED: True})
             return
+        if once is not None and not await self.first(namespace, once):
+            return  # sent already: once.earlier holds its answer
         failure: Unencodable | None = None
         try:
             raw: bytes | None = self._broadcast_bytes(rooms, skip, packet, flags)
@@ -148,6 +179,8 @@ class ClassicManager(NodeFormatManager):
             message["opts"] = options
             if kind == "disconnect":
                 message["close"] = bool(body.get("close"))
+                if "connection" in body:  # socketsvc nodes: only that connection
+                    message[CONNECTION] = body["connection"]
             elif kind in ("join", "leave"):
                 message["rooms"] = body.get("leave") or body.get("join") or []
         try:
@@ -208,7 +241,7 @@ class ClassicManager(NodeFormatManager):
         flags: dict[str, Any] = options.get("flags") or {}
         if not isinstance(flags, dict):
             flags = {}
-        if flags.get(STORED) and self.stream is not None:
+        if flags.get(STORED) and self.feed is not None:
             return  # another socketsvc node's: it comes through the recovery stream
         rooms, skip = str_list(options.get("rooms")), str_list(options.get("except"))
         self.on_broadcast(namespace, rooms, skip, data, bool(flags.get("volatile")))
@@ -230,7 +263,8 @@ class ClassicManager(NodeFormatManager):
                     return
                 rooms, skip = [sid], []
             body = request.get("close") if action == "disconnect" else _room_list(request)
-            await self.on_membership(action, namespace, rooms, skip, body)
+            connection = request.get(CONNECTION)
+            await self.on_membership(action, namespace, rooms, skip, body, connection)
             if options is None:
                 answer()
         elif kind == REMOTE_FETCH:
@@ -290,18 +324,6 @@ class ClassicManager(NodeFormatManager):
             self.pending.answer(rid, response.get("data"))
         elif kind is None:  # an answer to a fetch (without sockets it still counts)
             self.fetched(rid, namespace, response.get("sockets"))
-
-    async def _follow(self, stream: RedisRecovery) -> None:
-        """Deliver socketsvc's recovery stream to this node's clients, in stream order."""
-        async for entries in stream.link.repeat(stream.read, lambda: self.stopping):
-            if not entries:
-                continue
-            async with stream.delivering():
-                for entry_id, namespace, rooms, skip, args in entries:
-                    room = None if rooms is None else list(rooms)
-                    with contextlib.suppress(Unencodable):
-                        self.deliver(namespace, room, list(skip), args)
-                    stream.position = entry_id
 
 
 def _event(data: Any) -> TypeGuard[list[Any]]:

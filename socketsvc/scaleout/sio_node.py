@@ -27,10 +27,12 @@ from redis import asyncio as aioredis
 from socketsvc import errors
 from socketsvc.scaleout.redis_channels import Outbox, Subscriber
 from socketsvc.scaleout.redis_health import RedisHealth, redis_client
+from socketsvc.scaleout.redis_once import first_send, sent_key
 from socketsvc.scaleout.sio_requests import BadInput, Pending, node_socket, socket_record
 from socketsvc.sio.cluster import LocalNode, SocketRecord
 from socketsvc.sio.fanout import FanoutManager
 from socketsvc.sio.observer import Observer
+from socketsvc.sio.once import Once
 
 log = logging.getLogger("socketsvc.bus")
 
@@ -58,8 +60,11 @@ class NodeFormatManager(FanoutManager):
 
     name = "node-format"
 
-    def __init__(self, url: str, observer: Observer, where: str, patterns: list[str]) -> None:
+    def __init__(
+        self, url: str, prefix: str, observer: Observer, where: str, patterns: list[str]
+    ) -> None:
         super().__init__(observer=observer)
+        self.prefix = prefix  # redis_prefix
         self.uid = secrets.token_hex(8)  # this node in the cluster's messages
         self.redis: aioredis.Redis = redis_client(url)
         self.link = RedisHealth("bus", url, self.observer)
@@ -87,9 +92,16 @@ class NodeFormatManager(FanoutManager):
         raise NotImplementedError
 
     async def broadcast(
-        self, namespace: str, rooms: list[str], skip: list[str], args: list[Any], volatile: bool
+        self,
+        namespace: str,
+        rooms: list[str],
+        skip: list[str],
+        args: list[Any],
+        volatile: bool,
+        once: Once | None = None,
     ) -> None:
-        """This node's emit: to its own clients and to the other nodes."""
+        """This node's emit: to its own clients and to the other nodes; at most once per
+        ``once.key`` (see :meth:`first`)."""
         raise NotImplementedError
 
     def send_request(
@@ -172,9 +184,8 @@ class NodeFormatManager(FanoutManager):
         args = args_of(event, data)
         skip = rooms_of(skip_sid)
         if callback is None:
-            await self.broadcast(
-                namespace, rooms_of(room), skip, args, bool(kwargs.get("volatile"))
-            )
+            volatile, once = bool(kwargs.get("volatile")), kwargs.get("once")
+            await self.broadcast(namespace, rooms_of(room), skip, args, volatile, once)
             return
         self.deliver_with_acks(namespace, room, skip_sid, args, callback)
         table = self.rooms.get(namespace, {})
@@ -185,6 +196,19 @@ class NodeFormatManager(FanoutManager):
         asyncio.get_running_loop().call_later(ACK_WAIT, self._ack_callbacks.pop, rid, None)
         body = {"rooms": rooms_of(room), "except": skip, "args": args}
         self.send_request(namespace, "ack_broadcast", rid, body)
+
+    async def first(self, namespace: str, once: Once) -> bool:
+        """Whether ``once`` is sent for the first time (recorded now, in Redis: every node
+        sees it); else ``once.earlier`` holds the first send's answer."""
+        name = sent_key(self.prefix, namespace, once.key)
+        return await first_send(self.redis, self.link, name, once)
+
+    def drop_elsewhere(self, sid: str, namespace: str, eio_sid: str) -> None:
+        """Drop connection ``eio_sid`` of ``sid`` on another node (a reconnect took its session
+        over): a disconnect request for the sid that socketsvc nodes apply only where that
+        connection is, never to a newer one; Node nodes drop the sid."""
+        body = {"rooms": [sid], "except": [], "close": False, "connection": eio_sid}
+        self.send_request(namespace, "disconnect", None, body)
 
     def ack_arrived(self, rid: Any, arg: Any) -> None:
         """Another node's client answered this node's broadcast with acks."""
@@ -322,13 +346,24 @@ class NodeFormatManager(FanoutManager):
         count(self.local.deliver_with_acks(namespace, rooms, except_rooms, args, answered))
 
     async def on_membership(
-        self, kind: str, namespace: str, rooms: list[str], except_rooms: list[str], body: Any
+        self,
+        kind: str,
+        namespace: str,
+        rooms: list[str],
+        except_rooms: list[str],
+        body: Any,
+        connection: Any = None,
     ) -> None:
-        """``join``/``leave`` (``body``: the rooms) or ``disconnect`` (``body``: close)."""
+        """``join``/``leave`` (``body``: the rooms) or ``disconnect`` (``body``: close; a
+        ``connection`` named: only that connection of the sid in ``rooms``)."""
         local = self.local
         assert local is not None
         if namespace not in self.rooms:
             return
+        if connection is not None:
+            sid = rooms[0] if len(rooms) == 1 else None
+            if kind != "disconnect" or self.eio_sid_from_sid(sid, namespace) != connection:
+                return
         if kind == "join":
             await local.join(namespace, rooms, except_rooms, body)
         elif kind == "leave":

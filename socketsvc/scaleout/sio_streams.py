@@ -29,27 +29,27 @@ from socketsvc.errors import Unencodable, UnsupportedValue
 from socketsvc.scaleout import bus
 from socketsvc.scaleout.sio_node import NodeFormatManager
 from socketsvc.scaleout.sio_requests import node_unpack, str_list
+from socketsvc.scaleout.sio_streams_format import (
+    BROADCAST,
+    BROADCAST_ACK,
+    BROADCAST_CLIENT_COUNT,
+    DISCONNECT_SOCKETS,
+    FETCH_SOCKETS,
+    FETCH_SOCKETS_RESPONSE,
+    KINDS,
+    MEMBERSHIP,
+    QUIET,
+    SERVER_SIDE_EMIT,
+    SERVER_SIDE_EMIT_RESPONSE,
+    encode_entry,
+)
 from socketsvc.sio.observer import Observer
+from socketsvc.sio.once import Once
 
 if TYPE_CHECKING:
     from socketsvc.scaleout.sio_streams_recovery import StreamsRecovery
 
-BROADCAST, SOCKETS_JOIN, SOCKETS_LEAVE, DISCONNECT_SOCKETS = 3, 4, 5, 6
-FETCH_SOCKETS, FETCH_SOCKETS_RESPONSE, SERVER_SIDE_EMIT, SERVER_SIDE_EMIT_RESPONSE = 7, 8, 9, 10
-BROADCAST_CLIENT_COUNT, BROADCAST_ACK = 11, 12
-QUIET = frozenset({1, 2, 13})  # heartbeats and closes: nothing to do
-MEMBERSHIP = {SOCKETS_JOIN: "join", SOCKETS_LEAVE: "leave", DISCONNECT_SOCKETS: "disconnect"}
-KINDS = {"join": SOCKETS_JOIN, "leave": SOCKETS_LEAVE, "disconnect": DISCONNECT_SOCKETS}
-
-
-def encode_entry(uid: str, namespace: str, kind: int, data: Any) -> dict[str, str]:
-    """A stream entry's fields; ``data`` as JSON, or base64 msgpack when JSON cannot hold it
-    (binary, NaN). Raises as :func:`~socketsvc.scaleout.bus.pack` does."""
-    try:
-        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    except (TypeError, ValueError):
-        text = base64.b64encode(bus.pack(data)).decode()
-    return {"uid": uid, "nsp": namespace, "type": str(kind), "data": text}
+CONNECTION = "socketsvcConnection"  # a disconnect for one connection of the sid (Node ignores it)
 
 
 def decode_entry(fields: Any) -> dict[str, Any] | None:
@@ -74,8 +74,7 @@ class StreamsManager(NodeFormatManager):
     name = "socket.io-redis-streams"
 
     def __init__(self, url: str, prefix: str, stream: StreamsRecovery, observer: Observer) -> None:
-        super().__init__(url, observer, "socket.io streams", [])
-        self.prefix = prefix
+        super().__init__(url, prefix, observer, "socket.io streams", [])
         self.stream = stream
         self.uid = stream.uid
 
@@ -92,8 +91,16 @@ class StreamsManager(NodeFormatManager):
     # -- this node's messages -----------------------------------------------------------------
 
     async def broadcast(
-        self, namespace: str, rooms: list[str], skip: list[str], args: list[Any], volatile: bool
+        self,
+        namespace: str,
+        rooms: list[str],
+        skip: list[str],
+        args: list[Any],
+        volatile: bool,
+        once: Once | None = None,
     ) -> None:
+        if once is not None and not await self.first(namespace, once):
+            return  # sent already: once.earlier holds its answer
         flags = {"volatile": True} if volatile else {}
         data = {
             "packet": {"type": 2, "data": args, "nsp": namespace},
@@ -107,7 +114,7 @@ class StreamsManager(NodeFormatManager):
             if isinstance(exc, Unencodable):
                 self.log_refusal(exc.cause, "not sent to other nodes: %s", exc.message)
             raise
-        if await self.stream.append(fields) is None:
+        if await self.stream.add(fields) is None:
             # Redis is unreachable: this node's clients get it now, without an offset
             self.deliver(namespace, room, skip, args, volatile)
 
@@ -119,11 +126,13 @@ class StreamsManager(NodeFormatManager):
             data: dict[str, Any] = {"opts": opts}
             if kind == "disconnect":
                 data["close"] = bool(body.get("close"))
+                if "connection" in body:  # socketsvc nodes: only that connection
+                    data[CONNECTION] = body["connection"]
             else:
                 data["rooms"] = body.get("leave") or body.get("join") or []
             assert self.local is not None
             fields = encode_entry(self.uid, namespace, KINDS[kind], data)
-            self.local.tasks.start(self.stream.append(fields))
+            self.local.tasks.start(self.stream.add(fields))
             return
         if kind == "fetch":
             message = {"type": FETCH_SOCKETS, "data": {"opts": opts, "requestId": rid}}
@@ -232,12 +241,9 @@ class StreamsManager(NodeFormatManager):
         """Every node's stream entries, this node's too, in stream order."""
         stream = self.stream
         async for entries in stream.link.repeat(stream.read_entries, lambda: self.stopping):
-            if not entries:
-                continue
-            async with stream.delivering():
-                for entry_id, message in entries:
-                    await self._apply(entry_id, message)
-                    stream.position = entry_id
+            for entry_id, message in entries:
+                await self._apply(entry_id, message)
+                stream.position = entry_id  # delivered up to here (RecoveryLog.head)
 
     async def _apply(self, entry_id: str, message: dict[str, Any] | None) -> None:
         if message is None:
@@ -255,7 +261,8 @@ class StreamsManager(NodeFormatManager):
             opts = _map(data.get("opts"))
             body = data.get("close") if kind == DISCONNECT_SOCKETS else str_list(data.get("rooms"))
             rooms, skip = str_list(opts.get("rooms")), str_list(opts.get("except"))
-            await self.on_membership(MEMBERSHIP[kind], namespace, rooms, skip, body)
+            connection = data.get(CONNECTION)
+            await self.on_membership(MEMBERSHIP[kind], namespace, rooms, skip, body, connection)
         elif kind not in MEMBERSHIP:
             self.bad(f"stream entry type {str(kind)[:16]}")
 

@@ -21,7 +21,7 @@ import sys
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from socketsvc.config import Settings
+from socketsvc.config import Settings, search_path  # where handler modules are found too
 from socketsvc.errors import ConfigError
 
 log = logging.getLogger("socketsvc.security")
@@ -38,8 +38,6 @@ def load_revoked(settings: Settings) -> Revoked | None:
     target = settings.revoked_hook
     if not target:
         return None
-    from socketsvc.sio.namespaces import search_path  # where handler modules are found too
-
     module_name, _, name = target.partition(":")
     for entry in reversed(search_path(settings)):
         if entry not in sys.path:

@@ -15,13 +15,13 @@ from typing import Any
 
 from socketsvc import errors, protocol
 from socketsvc.errors import OncePerCause, Unencodable, UnsupportedValue
-from socketsvc.handlers.base import BaseNamespace
-from socketsvc.handlers.checks import TOKEN_REFRESH
 from socketsvc.protocol import PacketError
 from socketsvc.security.limits import Verdict
 
+from .handler import Handler
 from .observer import Observer, listens
 from .tasks import TaskSet
+from .tokens import TOKEN_REFRESH
 
 log = logging.getLogger("socketsvc.server")
 ALLOW = Verdict.ALLOW  # a module constant: an Enum's class attribute costs more to read
@@ -44,7 +44,7 @@ class EventDispatcher:
     def __init__(
         self,
         manager: Any,
-        handlers: dict[str, BaseNamespace],
+        handlers: dict[str, Handler],
         event_verdict: Callable[[str], Verdict] | None,
         tasks: TaskSet,
         send: Send,
@@ -107,7 +107,7 @@ class EventDispatcher:
 
     async def _run(
         self,
-        handler: BaseNamespace,
+        handler: Handler,
         event: str,
         sid: str,
         args: list[Any],

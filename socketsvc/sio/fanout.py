@@ -5,12 +5,16 @@ asyncio task per recipient and encodes for one wire format. Here an emit encodes
 once per wire format present among the recipients and queues the same frames on each
 recipient's session synchronously. It is the manager for ``manager = "memory"`` and the local
 delivery of the Redis one.
+
+A restored client (sio/sessions.py) joins its rooms at once, but what is sent to it is held
+back until it has received what it missed: each packet reaches it once, in order.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from socketsvc import protocol
@@ -20,9 +24,24 @@ from socketsvc.protocol import PacketClass
 from ._socketio import ManagerBase
 from .disconnects import Selection
 from .observer import Observer
+from .once import Once, SentOnce
 from .recovery import Recorder, skipped, target
 
 log = logging.getLogger("socketsvc.server")
+
+MAX_HELD = 10_000  # packets held for one restoring client; past that its restore is abandoned
+
+
+@dataclass
+class Held:
+    """What was sent to a restoring client meanwhile, encoded for it, in order."""
+
+    eio_sid: str
+    frames: list[list[Any]] = field(default_factory=list)
+
+    @property
+    def overflowed(self) -> bool:
+        return len(self.frames) > MAX_HELD
 
 
 class FanoutManager(ManagerBase):
@@ -34,7 +53,7 @@ class FanoutManager(ManagerBase):
     then :class:`~socketsvc.errors.Unencodable` (the first such format's) is raised to the
     emitter; the cause is logged once. In a namespace with recovery, an emit without ack
     callback that is not volatile is stored first (``recovery``) and carries its offset as
-    last argument.
+    last argument. An emit with ``once=Once(...)`` is made at most once per key (sio/once.py).
     """
 
     def __init__(
@@ -52,6 +71,9 @@ class FanoutManager(ManagerBase):
         # order: python-socketio finds them by scanning every room of the namespace. A tuple
         # (replaced when it changes): every client has one, and few join many rooms.
         self._memberships: dict[tuple[str, str], tuple[Any, ...]] = {}
+        self._restoring: dict[tuple[str, str], list[str]] = {}  # (eio_sid, namespace) -> rooms
+        self._held: dict[str, Held] = {}  # by sid: restoring clients
+        self.sent_once = SentOnce()  # emits made once per key (a retried send)
 
     # -- lifecycle: nothing to start for memory, always healthy ------------------------------
 
@@ -90,6 +112,75 @@ class FanoutManager(ManagerBase):
         else:
             del self._memberships[key]
 
+    def restore_as(self, eio_sid: str, namespace: str, sid: str, rooms: list[str]) -> None:
+        """The next connect of ``eio_sid`` to ``namespace`` takes ``sid``, and joins ``rooms``
+        in the same step as the namespace (a restored session)."""
+        self.connect_as(eio_sid, namespace, sid)
+        self._restoring[eio_sid, namespace] = rooms
+
+    def connect_as(self, eio_sid: str, namespace: str, sid: str | None) -> None:
+        if sid is None:
+            self._restoring.pop((eio_sid, namespace), None)
+        super().connect_as(eio_sid, namespace, sid)
+
+    async def pre_connect(self, eio_sid: str, namespace: str) -> str | None:
+        rooms = self._restoring.pop((eio_sid, namespace), None)
+        sid = await super().pre_connect(eio_sid, namespace)
+        if sid is not None and rooms:
+            for room in rooms:
+                self.basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
+        return sid
+
+    def drop_elsewhere(self, sid: str, namespace: str, eio_sid: str) -> None:
+        """Drop connection ``eio_sid`` of ``sid`` on another node: one node, none."""
+
+    # -- restoring clients --------------------------------------------------------------------
+
+    def hold(self, sid: str, eio_sid: str) -> None:
+        """Hold back what is sent to ``sid`` (connection ``eio_sid``) from now on."""
+        self._held[sid] = Held(eio_sid)
+
+    def release(self, sid: str, eio_sid: str) -> bool:
+        """Send what was held for ``sid``, in order, and stop holding; False when more was
+        held than :data:`MAX_HELD` (nothing is sent then: its connection must be closed)."""
+        held = self._held.get(sid)
+        if held is None or held.eio_sid != eio_sid:
+            return True
+        del self._held[sid]
+        if held.overflowed:
+            return False
+        push = self.server.eio.push
+        for frames in held.frames:
+            push(eio_sid, frames)
+        return True
+
+    def drop_hold(self, sid: str, eio_sid: str) -> None:
+        held = self._held.get(sid)
+        if held is not None and held.eio_sid == eio_sid:
+            del self._held[sid]
+
+    def _hold_back(
+        self, sids: list[str], namespace: str, args: list[Any], encoded: dict[PacketClass, Any]
+    ) -> Unencodable | None:
+        """Hold event ``args`` for restoring clients, encoded in their formats."""
+        failure = None
+        for sid in sids:
+            held = self._held[sid]
+            if held.overflowed:
+                continue
+            wire = self.server.format_of(held.eio_sid)
+            frames = encoded.get(wire)
+            if frames is None:
+                try:
+                    frames = encoded[wire] = protocol.encode_frames(
+                        wire, protocol.EVENT, namespace, args
+                    )
+                except Unencodable as exc:
+                    failure = failure or self._refused(exc, namespace)
+                    continue
+            held.frames.append(frames)
+        return failure
+
     def rooms_of_client(self, sid: str, namespace: str) -> list[Any]:
         return list(self._memberships.get((namespace, sid), ()))
 
@@ -122,13 +213,21 @@ class FanoutManager(ManagerBase):
             self.deliver_with_acks(namespace, room, skip_sid, args, callback)
             return
         volatile = bool(kwargs.get("volatile"))  # dropped for clients with a backlog
+        once: Once | None = kwargs.get("once")
+        if once is not None and not self.sent_once.first(namespace, once):
+            return  # sent already: once.earlier holds its answer
         recovery = self.recovery
         if volatile or recovery is None or not recovery.windows(namespace):
             self.deliver(namespace, room, skip_sid, args, volatile)
             return
         # Stored even when nobody is connected: clients that dropped will ask for it. Kept
-        # when some format cannot carry it: the others received it, and may recover it.
-        offset = recovery.record(namespace, target(room), skipped(skip_sid), args)
+        # when some format cannot carry it: the others received it, and may recover it. What
+        # the log cannot keep is sent to nobody: a recovering client could not get it.
+        try:
+            offset = recovery.record(namespace, target(room), skipped(skip_sid), args)
+        except Unencodable as exc:
+            self.log_refusal(exc.cause, "not sent in %s: %s", namespace, exc.message)
+            raise
         self.deliver(namespace, room, skip_sid, [*args, offset])
 
     def deliver_with_acks(
@@ -150,6 +249,7 @@ class FanoutManager(ManagerBase):
         skip = set(skip_sid) if isinstance(skip_sid, (list, tuple, set)) else {skip_sid}
         failure: Unencodable | None = None
         reached = 0
+        held = self._held
         for sid, eio_sid in list(self._recipients(namespace, room, skip)):
             ack_id = self.ack_id(sid, callback)
             try:
@@ -160,7 +260,10 @@ class FanoutManager(ManagerBase):
                 self.drop_ack_id(sid, ack_id)  # no answer will come for it
                 failure = failure or self._refused(exc, namespace)
                 continue
-            server.eio.push(eio_sid, frames)
+            if held and sid in held:
+                held[sid].frames.append(frames)
+            else:
+                server.eio.push(eio_sid, frames)
             reached += 1
         self.observer.emitted(namespace, room, skip_sid, args, reached)
         if failure is not None:
@@ -179,7 +282,12 @@ class FanoutManager(ManagerBase):
         skip = set(skip_sid) if isinstance(skip_sid, (list, tuple, set)) else {skip_sid}
         server = self.server
         groups: dict[PacketClass, list[str]] = {}
-        for _, eio_sid in self._recipients(namespace, room, skip):
+        held = self._held
+        deferred: list[str] = []
+        for sid, eio_sid in self._recipients(namespace, room, skip):
+            if held and sid in held:
+                deferred.append(sid)  # restoring: held back until it has what it missed
+                continue
             wire = server.format_of(eio_sid)
             group = groups.get(wire)
             if group is None:
@@ -187,9 +295,12 @@ class FanoutManager(ManagerBase):
             group.append(eio_sid)
         failure = None
         recipients = 0
+        encoded: dict[PacketClass, Any] = {}
         for wire, eio_sids in groups.items():
             try:
-                frames = protocol.encode_frames(wire, protocol.EVENT, namespace, args)
+                frames = encoded[wire] = protocol.encode_frames(
+                    wire, protocol.EVENT, namespace, args
+                )
             except Unencodable as exc:
                 failure = failure or self._refused(exc, namespace)
                 continue
@@ -198,6 +309,10 @@ class FanoutManager(ManagerBase):
                 server.eio.push(eio_sids[0], frames, volatile)
             else:
                 server.eio.push_many(eio_sids, frames, volatile)
+        if deferred and not volatile:  # volatile: dropped, as for any client with a backlog
+            refused = self._hold_back(deferred, namespace, args, encoded)
+            failure = failure or refused
+            recipients += len(deferred)
         self.observer.emitted(namespace, room, skip_sid, args, recipients)
         if failure is not None:
             raise failure

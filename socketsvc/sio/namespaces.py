@@ -1,38 +1,34 @@
-"""Which handler serves which namespace: built-ins plus the ``[namespaces]`` table, and the
-instances of pattern namespaces (``/team/*``).
+"""Which handler serves which namespace: the routes (a namespace or pattern such as
+``/team/*``, and its class) and the instances of pattern namespaces.
 
-Handler modules named in config are imported once, at start-up, from the directories of
-:func:`search_path` (the same for the ``socketsvc`` console script and ``python -m
-socketsvc``); any failure stops start-up with a message naming the module, or the class and
-method. Nothing registers itself on import.
+The routes are read from the configuration by :mod:`socketsvc.handlers.routes` (the layer
+above this one); here a handler is what :mod:`socketsvc.sio.handler` says it is.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
-import os
 import re
-import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from socketsvc.config import Settings
 from socketsvc.errors import ConfigError
-from socketsvc.handlers import BUILTIN_NAMESPACES, BaseNamespace, HandlerError
-from socketsvc.handlers.services import Services
+
+from .handler import Handler
 
 log = logging.getLogger("socketsvc.server")
 
+Class = TypeVar("Class", bound=type[Handler], covariant=True)
+
 
 @dataclass(frozen=True)
-class Route:
+class Route(Generic[Class]):
     """A namespace (or pattern such as ``/team/*``) and the class that serves it."""
 
     namespace: str
-    handler: type[BaseNamespace]
+    handler: Class
 
     @property
     def is_pattern(self) -> bool:
@@ -51,58 +47,7 @@ class Route:
         return f"{self.handler.__module__}:{self.handler.__qualname__}"
 
 
-def search_path(settings: Settings) -> list[str]:
-    """Where handler modules are looked for, before the installed packages: ``handler_path``
-    (which ends with the config file's directory when there is one), then the working
-    directory."""
-    seen: dict[str, None] = {}
-    for entry in (*settings.handler_path, os.getcwd()):
-        seen.setdefault(os.path.abspath(entry), None)
-    return list(seen)
-
-
-def import_handler(namespace: str, target: str, search: list[str]) -> type[BaseNamespace]:
-    """The class ``package.module:Class`` names, imported with ``search`` first on sys.path."""
-    module_name, _, class_name = target.partition(":")
-    for entry in reversed(search):
-        if entry not in sys.path:
-            sys.path.insert(0, entry)
-    try:
-        module = importlib.import_module(module_name)
-    except HandlerError as exc:
-        raise ConfigError(f"namespaces.{namespace}: {exc}") from None
-    except Exception as exc:
-        where = ""
-        if isinstance(exc, ModuleNotFoundError) and module_name.startswith(str(exc.name)):
-            where = f" (looked in {', '.join(search)} and the installed packages)"
-        raise ConfigError(
-            f"namespaces.{namespace}: cannot import module '{module_name}': "
-            f"{type(exc).__name__}: {exc}{where}"
-        ) from None
-    handler = getattr(module, class_name, None)
-    if handler is None:
-        raise ConfigError(f"namespaces.{namespace}: module '{module_name}' has no '{class_name}'")
-    if not (isinstance(handler, type) and issubclass(handler, BaseNamespace)):
-        raise ConfigError(
-            f"namespaces.{namespace}: '{target}' is not a socketsvc.handlers.BaseNamespace subclass"
-        )
-    try:
-        handler.prepare()
-    except HandlerError as exc:
-        raise ConfigError(f"namespaces.{namespace}: {exc}") from None
-    return handler
-
-
-def load_routes(settings: Settings) -> list[Route]:
-    """Built-ins first, then configured modules (which may replace a built-in)."""
-    table: dict[str, type[BaseNamespace]] = dict(BUILTIN_NAMESPACES)
-    search = search_path(settings)
-    for namespace, target in settings.namespaces.items():
-        table[namespace] = import_handler(namespace, target, search)
-    return [Route(ns, handler) for ns, handler in table.items()]
-
-
-def class_windows(routes: list[Route]) -> Callable[[str], float | None]:
+def class_windows(routes: Sequence[Route[type[Handler]]]) -> Callable[[str], float | None]:
     """namespace -> the ``recovery_window`` its handler class declares (None: not declared)."""
     exact = {r.namespace: r.handler for r in routes if not r.is_pattern}
     patterns = [r for r in routes if r.is_pattern]
@@ -127,16 +72,17 @@ class NamespaceTable:
 
     def __init__(
         self,
-        routes: list[Route],
-        services: Services,
-        handlers: dict[str, BaseNamespace],
-        register: Callable[[BaseNamespace], None],
+        routes: Sequence[Route[type[Handler]]],
+        services: Any,
+        handlers: dict[str, Handler],
+        register: Callable[[Handler], None],
         in_use: Callable[[str], bool],
         run: Callable[[Coroutine[Any, Any, Any]], asyncio.Task[Any]],
     ) -> None:
         """``handlers`` is the server's namespace -> instance table, ``register`` adds to it,
         ``in_use(namespace)`` tells whether any client is still connected there, ``run``
-        starts a handler call in a task of its own."""
+        starts a handler call in a task of its own; ``services`` is what each handler class
+        is instantiated with."""
         self.services = services
         self.handlers = handlers
         self.register = register
@@ -144,12 +90,14 @@ class NamespaceTable:
         self.run = run
         self._patterns = [r for r in routes if r.is_pattern]
         self._from_pattern: set[str] = set()
-        self._reported: set[type[BaseNamespace]] = set()
+        self._reported: set[type[Handler]] = set()
         for route in routes:
             if not route.is_pattern:
                 register(self._instantiate(route, route.namespace, at_startup=True))
 
-    def _instantiate(self, route: Route, namespace: str, at_startup: bool) -> BaseNamespace:
+    def _instantiate(
+        self, route: Route[type[Handler]], namespace: str, at_startup: bool
+    ) -> Handler:
         try:
             return route.handler(namespace, self.services)
         except Exception as exc:
@@ -160,7 +108,7 @@ class NamespaceTable:
                 ) from None
             raise
 
-    def handler_for(self, namespace: str) -> BaseNamespace | None:
+    def handler_for(self, namespace: str) -> Handler | None:
         """The handler serving ``namespace``, instantiating a pattern route on first use.
 
         Raises what a pattern class's ``__init__`` raised (logged here once per class)."""
@@ -205,7 +153,7 @@ class NamespaceTable:
             if handler is not None:
                 await self._on_release(handler)
 
-    async def _on_release(self, handler: BaseNamespace) -> None:
+    async def _on_release(self, handler: Handler) -> None:
         try:
             await self.run(handler.on_release())
         except Exception:

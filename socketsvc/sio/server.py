@@ -35,7 +35,7 @@ import builtins
 import dataclasses
 import inspect
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import socketio
@@ -45,15 +45,15 @@ from socketsvc import errors, protocol
 from socketsvc.config import Settings
 from socketsvc.engine import EngineServer
 from socketsvc.engine.timers import TimerList
-from socketsvc.handlers.base import BaseNamespace
-from socketsvc.handlers.handshake import Handshake
-from socketsvc.handlers.services import Services
 from socketsvc.protocol import PacketError
 from socketsvc.security.policy import Refused, SecurityPolicy
 
 from ._socketio import SocketIOServer
 from .disconnects import Selection
 from .dispatch import EventDispatcher
+from .door import NodeDoor
+from .handler import Handler
+from .handshake import Handshake
 from .namespaces import NamespaceTable, Route
 from .observer import Observer
 from .reader import PacketReader, UnacceptedFormat, default_format
@@ -78,14 +78,15 @@ class SocketServer(SocketIOServer):
         self,
         settings: Settings,
         manager: socketio.AsyncManager,
-        routes: list[Route],
-        services: Services,
+        routes: Sequence[Route[type[Handler]]],
+        services: Any,
         security: SecurityPolicy,
         recovery: RecoveryLog,
         observer: Observer | None = None,
         sid_prefix: str = "",
     ) -> None:
-        """``observer`` sees what the node does (metrics, the Admin UI); None: nobody.
+        """``services``: what handler classes are instantiated with (opaque here);
+        ``observer`` sees what the node does (metrics, the Admin UI); None: nobody.
         ``sid_prefix`` starts every Engine.IO session id (a worker's tag, see workers/)."""
         debug = settings.log_level == "debug"
         accepted = (
@@ -109,7 +110,6 @@ class SocketServer(SocketIOServer):
         )
         self.observer: Observer = observer or Observer()
         self.settings = settings
-        self.services = services
         self.security = security
         self.recovery = recovery
         self.sessions = RecoverableSessions(
@@ -117,8 +117,9 @@ class SocketServer(SocketIOServer):
             self.manager,
             self.eio,
             self.observer,
-            lambda sid, namespace: self.disconnect(sid, namespace=namespace),
+            self._drop_connection,
             self._send,
+            self.close_transport,
         )
         self.tasks = TaskSet()  # handler calls and packet flows still running
         self.handshakes: dict[str, Handshake] = {}  # socket.io sid -> its connect request
@@ -129,6 +130,7 @@ class SocketServer(SocketIOServer):
         self.deadlines = TimerList(settings.connect_timeout, self._connect_deadline_passed)
         # Not ``self.namespaces``: python-socketio's connect flow reads that as its list of
         # accepted namespaces (["/"] by default, which lets "/" connect without a handler).
+        self.door = NodeDoor(self)  # what handlers may ask of this node
         self.routes = NamespaceTable(
             routes,
             services,
@@ -193,6 +195,12 @@ class SocketServer(SocketIOServer):
         finally:
             self.reader.forget(eio_sid)
             self.security.closed(eio_sid)
+
+    def register_namespace(self, namespace_handler: Handler) -> None:
+        """A handler instance starts serving its namespace: its door first, then
+        python-socketio's table (which also sets its ``server``, not used by socketsvc)."""
+        namespace_handler.bind(self.door)
+        super().register_namespace(namespace_handler)
 
     async def close_transport(self, eio_sid: str) -> None:
         """Send the Engine.IO close packet and drop the session without waiting for the client."""
@@ -303,18 +311,21 @@ class SocketServer(SocketIOServer):
         if self._is_connected(eio_sid, namespace):
             raise PacketError(f"already connected to namespace {namespace}")
         sessions = self.sessions
-        auth, restored, offset = await sessions.claim(namespace, auth)
+        auth, restored, offset = await sessions.claim(eio_sid, namespace, auth)
+        if eio_sid not in self.environ:  # the transport closed while the claim ran
+            await sessions.refused(eio_sid, restored)
+            return
         sessions.begin(eio_sid, namespace, restored)
         try:
             await self.base_namespace_connect(eio_sid, namespace, auth)
         finally:
-            session = sessions.end(eio_sid, namespace)
+            session, head = sessions.end(eio_sid, namespace)
         sid = self.manager.sid_from_eio_sid(eio_sid, namespace)
         if sid is None or not self.manager.is_connected(sid, namespace):
-            sessions.refused(restored)
+            await sessions.refused(eio_sid, restored)
             await self.routes.release(namespace)  # refused
             return
-        await sessions.connected(sid, namespace, session, restored)
+        await sessions.connected(sid, session, restored)
         self.observer.namespace_connected(namespace, sid, eio_sid)
         if eio_sid not in self.environ:
             # The transport closed while the connect handler ran and found this namespace
@@ -324,9 +335,10 @@ class SocketServer(SocketIOServer):
         self.deadlines.cancel(eio_sid)
         self.security.established(sid)
         if restored is not None:
-            await sessions.restore(eio_sid, namespace, restored, offset)
+            if not await sessions.restore(eio_sid, namespace, restored, offset, head):
+                return  # dropped meanwhile (its session kept again), or closed
             self.observer.recovery_hit(namespace, sid)
-        if handler is not None and _has_own(handler, "after_connect"):
+        if handler is not None and "after_connect" in handler.own_hooks:
             try:
                 await self.tasks.start(handler.after_connect(sid))
             except Exception:
@@ -344,14 +356,14 @@ class SocketServer(SocketIOServer):
         if event == "disconnect":
             self.observer.namespace_disconnected(namespace, *args[:2])
         if handler is not None and event in self.reserved_events:
-            if event == "disconnect" and not _has_own(handler, "on_disconnect"):
-                return None  # BaseNamespace's does nothing: no task to run it
+            if event == "disconnect" and "on_disconnect" not in handler.own_hooks:
+                return None  # the base class's does nothing: no task to run it
             return await self.tasks.start(handler.trigger_event(event, *args))
         return None
 
     async def _admit(
         self,
-        handler: BaseNamespace | None,
+        handler: Handler | None,
         namespace: str,
         sid: str,
         environ: Any,
@@ -375,8 +387,8 @@ class SocketServer(SocketIOServer):
             return None
         auth = auth or {}
         self.handshakes[sid] = Handshake.of(environ["aiohttp.request"], auth, self.security.proxies)
-        if not _has_own(handler, "on_connect"):
-            return None  # BaseNamespace's accepts everyone: no task to run it
+        if "on_connect" not in handler.own_hooks:
+            return None  # the base class's accepts everyone: no task to run it
         try:
             accepted = await self.tasks.start(handler.trigger_event("connect", sid, environ, auth))
         except sio_exceptions.ConnectionRefusedError as exc:
@@ -409,10 +421,10 @@ class SocketServer(SocketIOServer):
         self, eio_sid: str, namespace: str, reason: str | None = None
     ) -> None:
         sid = self.manager.sid_from_eio_sid(eio_sid, namespace)
-        kept = self.sessions.keep(sid, namespace, reason)
+        kept = self.sessions.keep(sid, eio_sid, namespace, reason)
         await self.base_namespace_disconnect(eio_sid, namespace, reason)
         if sid is not None:
-            await self._gone(sid, namespace, kept)
+            await self._gone(sid, eio_sid, kept)
         await self.routes.release(namespace)
 
     async def disconnect(
@@ -422,16 +434,26 @@ class SocketServer(SocketIOServer):
         nothing is kept for recovery), with this server's per-client state cleaned too."""
         namespace = namespace or "/"
         here = self.manager.is_connected(sid, namespace)
+        eio_sid = self.manager.eio_sid_from_sid(sid, namespace)
         await super().disconnect(sid, namespace=namespace, ignore_queue=ignore_queue)
         if here and not self.manager.is_connected(sid, namespace):
-            await self._gone(sid, namespace, None)
+            await self._gone(sid, eio_sid, None)
             await self.routes.release(namespace)
 
-    async def _gone(self, sid: str, namespace: str, kept: Session | None) -> None:
-        """A client left a namespace: drop what this server held for it; keep its session
-        for recovery (``kept``), or forget it."""
+    async def _drop_connection(self, sid: str, namespace: str, eio_sid: str) -> None:
+        """Drop connection ``eio_sid`` of ``sid`` (a reconnect took its session over): here
+        if it is this node's, else through the bus to whichever node has it. Only that
+        connection: a later one with the same sid is left alone."""
+        if self.manager.eio_sid_from_sid(sid, namespace) == eio_sid:
+            await self.disconnect(sid, namespace=namespace)
+        else:
+            self.manager.drop_elsewhere(sid, namespace, eio_sid)
+
+    async def _gone(self, sid: str, eio_sid: str, kept: Session | None) -> None:
+        """Connection ``eio_sid`` of ``sid`` left a namespace: drop what this server held
+        for it; keep its session for recovery (``kept``), or forget it."""
         self._forget(sid)
-        await self.sessions.gone(sid, kept)
+        await self.sessions.gone(sid, eio_sid, kept)
 
     def disconnect_clients(self, selection: Selection) -> None:
         """Close the connections ``selection`` names on every node: this node's now, the
@@ -557,15 +579,6 @@ async def _call(callback: Callable[..., Any], args: tuple[Any, ...]) -> None:
             await result
     except Exception:
         log.exception("ack callback failed: %r", callback)
-
-
-def _has_own(handler: BaseNamespace, hook: str) -> bool:
-    """Whether ``handler``'s class gives lifecycle ``hook`` code of its own (or reroutes
-    ``trigger_event``); BaseNamespace's own hooks do nothing, so no task is started for them."""
-    cls = type(handler)
-    return getattr(cls, hook) is not getattr(BaseNamespace, hook) or (
-        hook != "after_connect" and cls.trigger_event is not BaseNamespace.trigger_event
-    )
 
 
 def _code(data: Any) -> str:

@@ -3,27 +3,41 @@ recovery log keeps.
 
 :class:`~socketsvc.sio.server.SocketServer` runs the connect and disconnect flows and asks this
 class at each step: before the connect handler (is this a reconnect, and of which session?),
-once the client is connected (a fresh session, or the old one restored with what it missed),
-when its rooms or session data change (tell the log, so even a crash loses nothing), and when
-it leaves (keep the session for its window, or forget it). The log itself, in memory or in
+as the client joins the namespace (its rooms and session data back at once, and what is sent
+to it meanwhile held back), once it is connected (what it missed, then what was held), when
+its rooms or session data change (tell the log, so even a crash loses nothing), and when it
+leaves (keep the session for its window, or forget it). The log itself, in memory or in
 Redis, is :class:`~socketsvc.sio.recovery.RecoveryLog`.
+
+Each session is held by one connection (``Session.holder``, its Engine.IO sid), from the
+claim on; every step below checks that the connection it acts for still holds it, so a flow
+overtaken by a reconnect (on this node or another) changes nothing.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from socketsvc import errors, protocol
+from socketsvc.errors import OncePerCause
 
 from .observer import Observer
-from .recovery import RECOVERABLE, RecoveryLog, Session
+from .recovery import RECOVERABLE, RecoveryLog, Session, Unavailable, new_pid
 
 log = logging.getLogger("socketsvc.server")
 
 # send(eio_sid, packet type, namespace, data): encode in the client's format and queue.
 Send = Callable[[str, int, str, Any], None]
+# Restores replaying at once: each replays a slice, then lets the others (and every other
+# task of the node) run; more wait their turn, so a burst of them cannot stall the node.
+REPLAYS = 4
+# Claims asking the log at once: a burst of reconnects (a rolling restart) queues here rather
+# than for the log's connections, where a wait past the socket timeout counts as an outage.
+CLAIMS = 16
+DRAIN_WAIT = 0.02  # seconds between looks at a client's backlog before its next slice
 
 
 class RecoverableSessions:
@@ -36,26 +50,36 @@ class RecoverableSessions:
         manager: Any,
         engine: Any,
         observer: Observer,
-        disconnect: Callable[[str, str], Awaitable[None]],
+        drop: Callable[[str, str, str], Awaitable[None]],
         send: Send,
+        close: Callable[[str], Awaitable[None]],
     ) -> None:
         self.recovery = recovery
-        self.manager = manager
+        self.manager = manager  # a FanoutManager: rooms, and live packets held per sid
         self.engine = engine
         self.observer = observer
-        self.disconnect = disconnect  # (sid, namespace): the server drops a client on purpose
+        # (sid, namespace, eio_sid): the server drops that connection of sid, here or elsewhere
+        self.drop = drop
         self.send = send
-        # By (eio_sid, namespace) while the client connects, then by sid.
-        self._connecting: dict[tuple[str, str], Session] = {}
-        self._sessions: dict[str, Session] = {}
-        self._taken_over: set[str] = set()  # sids whose session a reconnect just claimed
+        self.close = close  # (eio_sid): close a transport; its client reconnects
+        # By (eio_sid, namespace) while the client connects: its session, and for a restore
+        # the log's head when the client joined (it missed what came before, live after).
+        self._connecting: dict[tuple[str, str], tuple[Session, str]] = {}
+        self._sessions: dict[str, Session] = {}  # by sid, from the claim or the connect on
+        self._claiming: dict[str, str] = {}  # pid -> the connection that claimed it last here
         self.recovered: set[str] = set()
+        self._replays = asyncio.Semaphore(REPLAYS)
+        self._claims = asyncio.Semaphore(CLAIMS)
+        self._refused = OncePerCause(log)
 
     # -- connecting ---------------------------------------------------------------------------
 
-    async def claim(self, namespace: str, auth: Any) -> tuple[Any, Session | None, str | None]:
+    async def claim(
+        self, eio_sid: str, namespace: str, auth: Any
+    ) -> tuple[Any, Session | None, str | None]:
         """The application's auth (without ``pid``/``offset``), and the session to restore
-        with the client's offset, when it asks for one that can be restored."""
+        with the client's offset, when it asks for one that can be restored: from now on it
+        is held by this connection."""
         if not isinstance(auth, dict) or "pid" not in auth:
             return auth, None, None
         auth = dict(auth)
@@ -63,78 +87,149 @@ class RecoverableSessions:
         offset = offset if isinstance(offset, str) else None
         if not self.recovery.windows(namespace) or not isinstance(pid, str):
             return auth, None, None
-        session = await self.recovery.claim(pid, namespace)
+        self._claiming[pid] = eio_sid
+        try:
+            async with self._claims:
+                session = await self.recovery.claim(pid, namespace, eio_sid)
+            if session is not None and not await self._take_over(session, eio_sid):
+                await self.recovery.persist(session)  # not yet: kept for the next attempt
+                self._miss(namespace, "unknown_session", "an older connection is still leaving")
+                return auth, None, None
+        finally:
+            if self._claiming.get(pid) == eio_sid:
+                del self._claiming[pid]
         if session is None:
-            log.info("recovery of %s: no session (expired, unknown or taken)", namespace)
-            self.observer.recovery_miss(namespace, "unknown_session")
+            self._miss(namespace, "unknown_session", "no session (expired, unknown or taken)")
             return auth, None, None
-        if not await self.recovery.resumable(session, offset):
-            log.info("recovery of %s: what the client missed is no longer kept", namespace)
-            self.observer.recovery_miss(namespace, "missed_too_much")
+        async with self._claims:
+            resumable = await self.recovery.resumable(session, offset)
+        if not resumable:
+            await self.recovery.forget(session)
+            self._miss(namespace, "missed_too_much", "what the client missed is no longer kept")
             return auth, None, None
-        if session.live:
-            # Its old connection still counts as open somewhere (its node crashed, or has not
-            # noticed yet): drop it, on this node or through the bus, before the sid is reused.
-            if self.manager.is_connected(session.sid, namespace):
-                self._taken_over.add(session.sid)
-            await self.disconnect(session.sid, namespace)
+        self._sessions[session.sid] = session  # held by this connection from now on
         return auth, session, offset
 
+    async def _take_over(self, session: Session, eio_sid: str) -> bool:
+        """Drop the connections the claimed session's sid still has: the one it was claimed
+        from (here, or through the bus to its node), and any older one on this node, but
+        never a newer one. False when the sid cannot be taken yet (a connection of it is
+        still leaving this node), or a later claim on this node took the session over."""
+        sid, namespace = session.sid, session.namespace
+        await self.recovery.checkpoints.reached("claimed", session.pid)
+        if session.previous:
+            await self.drop(sid, namespace, session.previous)
+        here = self.manager.eio_sid_from_sid(sid, namespace)
+        if here is None:
+            return True
+        if self._claiming.get(session.pid) != eio_sid:
+            return False  # a later claim here holds it (and drops what it must)
+        await self.drop(sid, namespace, here)  # older than this claim: its client left it
+        return self.manager.eio_sid_from_sid(sid, namespace) is None
+
+    def _miss(self, namespace: str, reason: str, why: str) -> None:
+        log.info("recovery of %s: %s", namespace, why)
+        self.observer.recovery_miss(namespace, reason)
+
     def begin(self, eio_sid: str, namespace: str, restored: Session | None) -> None:
-        """The connect handler is about to run: the client gets the restored session's sid,
-        or (with recovery) a fresh session whose ``pid`` its CONNECT will carry."""
+        """The client is about to join the namespace. A restored session comes back with its
+        sid, rooms and session data as it joins, and what is sent to it is held until it has
+        what it missed; a fresh one (with recovery) gets a ``pid`` its CONNECT will carry."""
+        head = self.recovery.head(namespace)
         if restored is not None:
-            self._connecting[eio_sid, namespace] = restored
-            self.manager.connect_as(eio_sid, namespace, restored.sid)
+            self._connecting[eio_sid, namespace] = (restored, head)
             self.recovered.add(restored.sid)
+            self.manager.hold(restored.sid, eio_sid)
+            self.manager.restore_as(eio_sid, namespace, restored.sid, restored.rooms)
+            engine_session = self.engine.sockets.get(eio_sid)
+            if restored.data is not None and engine_session is not None:
+                engine_session.session[namespace] = restored.data
         elif self.recovery.windows(namespace):
-            self._connecting[eio_sid, namespace] = Session(self.recovery.new_pid(), "", namespace)
+            fresh = Session(new_pid(), "", namespace, start=head, holder=eio_sid)
+            self._connecting[eio_sid, namespace] = (fresh, head)
 
     def pid_connecting(self, eio_sid: str, namespace: str) -> str | None:
         """The ``pid`` for the CONNECT packet of a client that is connecting."""
-        session = self._connecting.get((eio_sid, namespace))
-        return session.pid if session is not None else None
+        connecting = self._connecting.get((eio_sid, namespace))
+        return connecting[0].pid if connecting is not None else None
 
-    def end(self, eio_sid: str, namespace: str) -> Session | None:
-        """The connect handler has run (whatever its outcome): the session begun for it."""
+    def end(self, eio_sid: str, namespace: str) -> tuple[Session | None, str]:
+        """The connect handler has run (whatever its outcome): the session begun for it, and
+        the head its restore replays up to."""
         self.manager.connect_as(eio_sid, namespace, None)
-        return self._connecting.pop((eio_sid, namespace), None)
+        session, head = self._connecting.pop((eio_sid, namespace), (None, ""))
+        return session, head
 
-    def refused(self, restored: Session | None) -> None:
-        if restored is not None:
-            self.recovered.discard(restored.sid)
+    async def refused(self, eio_sid: str, restored: Session | None) -> None:
+        """The connect did not complete: a restored session is kept again, for the client's
+        next attempt."""
+        if restored is not None and self._release(restored.sid, eio_sid) is restored:
+            await self.recovery.persist(restored)
 
-    async def connected(
-        self, sid: str, namespace: str, session: Session | None, restored: Session | None
-    ) -> None:
-        """The client is connected as ``sid``: its session is kept from now on."""
-        if session is None:
+    async def connected(self, sid: str, session: Session | None, restored: Session | None) -> None:
+        """The client is connected as ``sid``: a fresh session is kept from now on (a
+        restored one is, since its claim)."""
+        if session is None or session is restored:
             return
         session.sid = sid
-        if restored is None:
-            session.start = self.recovery.head(namespace)
-            await self.recovery.track(session)
         self._sessions[sid] = session
+        await self.recovery.track(session)
 
     async def restore(
-        self, eio_sid: str, namespace: str, session: Session, offset: str | None
-    ) -> None:
-        """The restored connection gets its rooms and session data back, then what it missed,
-        in order. Stored packets are held back meanwhile: each reaches it exactly once,
-        either in what it missed or live, after it."""
-        async with self.recovery.holding():
-            for room in session.rooms:
-                await self.manager.enter_room(session.sid, namespace, room)
-            engine_session = self.engine.sockets.get(eio_sid)
-            if session.data is not None and engine_session is not None:
-                engine_session.session[namespace] = session.data
-            missed = await self.recovery.missed(session, offset)
-            for args in missed:
-                try:
-                    self.send(eio_sid, protocol.EVENT, namespace, args)
-                except errors.Unencodable as exc:
-                    log.warning("recovery of %s: a missed packet was not sent: %s", namespace, exc)
-        await self.recovery.track(session)
+        self, eio_sid: str, namespace: str, session: Session, offset: str | None, head: str
+    ) -> bool:
+        """The restored client gets what it missed up to ``head``, in slices paced with the
+        node's other restores, then what was held for it since it joined: each packet once,
+        in order. If that cannot be done (the log went down, or dropped part of it meanwhile),
+        its transport is closed: it reconnects and recovers from where it got to. True once
+        it has everything."""
+        checkpoints = self.recovery.checkpoints
+        await checkpoints.reached("connected", session.pid)
+        slices = self.recovery.missed(session, offset, head)
+        try:
+            while True:
+                await self._drained(eio_sid)
+                async with self._replays:
+                    missed = await anext(slices, None)
+                    if missed is None:  # all sent: was any of it dropped from the log since?
+                        complete = await self.recovery.resumable(session, offset)
+                        break
+                    if not self._holds(session.sid, eio_sid):
+                        complete = False
+                        break
+                    for args in missed:
+                        self._replay(eio_sid, namespace, args)
+                await asyncio.sleep(0)  # let the node's other tasks run between slices
+                await checkpoints.reached("replaying", session.pid)
+        except Unavailable:
+            complete = False
+        finally:
+            await slices.aclose()
+        if not self._holds(session.sid, eio_sid):
+            return False  # it dropped (kept again) or was taken over meanwhile
+        if not complete or not self.manager.release(session.sid, eio_sid):
+            why = "the log went down or dropped part of it" if not complete else "held too much"
+            log.warning(
+                "recovery of %s: replay not completed (%s); closing %s", namespace, why, eio_sid
+            )
+            await self.close(eio_sid)
+            return False
+        await checkpoints.reached("restored", session.pid)
+        return True
+
+    def _replay(self, eio_sid: str, namespace: str, args: list[Any]) -> None:
+        try:
+            self.send(eio_sid, protocol.EVENT, namespace, args)
+        except errors.Unencodable as exc:
+            self._refused(exc.cause, "recovery of %s: a missed packet not sent: %s", namespace, exc)
+
+    async def _drained(self, eio_sid: str) -> None:
+        """Wait while the client has a backlog: a replay must not cut it as a slow consumer."""
+        engine_session = self.engine.sockets.get(eio_sid)
+        while engine_session is not None and not engine_session.closed:
+            if not engine_session.backlogged():
+                return
+            await asyncio.sleep(DRAIN_WAIT)
 
     # -- while connected ----------------------------------------------------------------------
 
@@ -153,37 +248,45 @@ class RecoverableSessions:
 
     # -- leaving ------------------------------------------------------------------------------
 
-    def keep(self, sid: str | None, namespace: str, reason: str | None) -> Session | None:
+    def keep(
+        self, sid: str | None, eio_sid: str, namespace: str, reason: str | None
+    ) -> Session | None:
         """What to keep of a connection that dropped without meaning to: its session, as it
         is now (call before the client's rooms are left)."""
-        if sid is None or reason not in RECOVERABLE:
+        if sid is None or reason not in RECOVERABLE or not self._holds(sid, eio_sid):
             return None
-        session = self._sessions.get(sid)
-        if session is None or not self.manager.is_connected(sid, namespace):
+        if not self.manager.is_connected(sid, namespace):
             return None
+        session = self._sessions[sid]
         self._snapshot(session, namespace)
         return session
 
-    async def gone(self, sid: str, kept: Session | None) -> None:
-        """``sid`` left: keep its session for recovery (``kept``), or forget it, unless a
-        reconnect already claimed it."""
-        self.recovered.discard(sid)
-        session = self._sessions.pop(sid, None)
-        if sid in self._taken_over:
-            self._taken_over.discard(sid)
-        elif kept is not None:  # claimable only now that the sid is gone
+    async def gone(self, sid: str, eio_sid: str, kept: Session | None) -> None:
+        """Connection ``eio_sid`` of ``sid`` left: keep its session for recovery (``kept``),
+        or forget it, unless another connection holds it by now."""
+        session = self._release(sid, eio_sid)
+        if session is None:
+            return
+        if kept is not None:  # claimable only now that the sid is gone
             await self.recovery.persist(kept)
-        elif session is not None:
+        else:
             await self.recovery.forget(session)
 
     def state_size(self) -> int:
         """Entries held for connections (zero once every client has left)."""
-        return (
-            len(self._connecting)
-            + len(self._sessions)
-            + len(self._taken_over)
-            + len(self.recovered)
-        )
+        return len(self._connecting) + len(self._sessions) + len(self.recovered)
+
+    def _holds(self, sid: str, eio_sid: str) -> bool:
+        session = self._sessions.get(sid)
+        return session is not None and session.holder == eio_sid
+
+    def _release(self, sid: str, eio_sid: str) -> Session | None:
+        """Drop this node's hold of ``sid``'s session for connection ``eio_sid``."""
+        if not self._holds(sid, eio_sid):
+            return None
+        self.recovered.discard(sid)
+        self.manager.drop_hold(sid, eio_sid)
+        return self._sessions.pop(sid)
 
     def _snapshot(self, session: Session, namespace: str) -> None:
         sid = session.sid

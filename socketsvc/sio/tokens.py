@@ -21,15 +21,16 @@ from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, NotRequired, TypedDict
 
 from socketsvc import protocol
-from socketsvc.handlers.base import BaseNamespace
 from socketsvc.security.auth import AuthRefused
 from socketsvc.security.policy import SecurityPolicy
 
 from .disconnects import Selection
+from .handler import Handler
 
 log = logging.getLogger("socketsvc.server")
 
 EXPIRING = "auth:expiring"
+TOKEN_REFRESH = "auth:refresh"  # answered by the server itself, before any handler
 
 
 class Expiry(TypedDict):
@@ -58,7 +59,7 @@ class TokenSessions:
         self,
         security: SecurityPolicy,
         manager: Any,
-        handlers: Mapping[str, BaseNamespace],
+        handlers: Mapping[str, Handler],
         send: Send,
         disconnect: Callable[[str, str], Coroutine[Any, Any, None]],
         run: Callable[[Coroutine[Any, Any, Any]], Any],

@@ -18,6 +18,7 @@ import logging
 import os
 import secrets
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any
 
 from socketsvc import errors
@@ -30,6 +31,20 @@ log = logging.getLogger("socketsvc.workers")
 
 CONNECT_WAIT = 10.0  # seconds to reach the hub at start-up
 Answerer = Callable[[Any], Coroutine[Any, Any, Any]]
+
+
+@dataclass(frozen=True)
+class Appended:
+    """What became of a stored emit: ``placed`` in the log (its entry came back), or not:
+    the hub is gone, or ``earlier`` holds the answer of the first emit of its once key."""
+
+    placed: bool
+    earlier: Any = None
+    sent_before: bool = False
+
+
+GONE = Appended(False)
+PLACED = Appended(True)
 
 
 class _Asked:
@@ -60,7 +75,7 @@ class HubClient:
         self._hello: asyncio.Future[Any] | None = None
         self._ids = itertools.count()
         self._calls: dict[int, tuple[asyncio.Future[Any], Any]] = {}
-        self._appended: collections.deque[asyncio.Future[bool]] = collections.deque()
+        self._appended: collections.deque[asyncio.Future[Appended]] = collections.deque()
         self._asked: dict[str, _Asked] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -114,14 +129,15 @@ class HubClient:
         link.send(packed(Kind.CALL, [call_id, store, method, list(args)]))
         return await future
 
-    async def append(self, message: list[Any]) -> bool:
-        """A stored emit for the recovery log (``[namespace, rooms, skip, window, args]``,
-        ``args`` packed): True once the hub has placed it (its entry came back, in order with
-        this worker's other appends), False when the hub is gone."""
+    async def append(self, message: list[Any]) -> Appended:
+        """A stored emit for the recovery log (``[namespace, rooms, skip, window, args,
+        once]``, see :class:`~.link.Kind`): placed once its entry came back (in order with
+        this worker's other appends); not placed when the hub is gone or its once key was
+        sent already."""
         link = self.link
         if link is None or not link.send(packed(Kind.APPEND, message)):
-            return False
-        placed: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+            return GONE
+        placed: asyncio.Future[Appended] = asyncio.get_running_loop().create_future()
         self._appended.append(placed)
         return await placed
 
@@ -157,10 +173,11 @@ class HubClient:
         elif kind is Kind.ENTRY:
             *entry, appender = bus.unpack(payload)
             self.on_entry(entry)
-            if appender == self.index and self._appended:
-                placed = self._appended.popleft()
-                if not placed.done():
-                    placed.set_result(True)
+            if appender == self.index:
+                self._settle_append(PLACED)
+        elif kind is Kind.SENT:
+            (earlier,) = bus.unpack(payload)
+            self._settle_append(Appended(False, earlier, sent_before=True))
         elif kind is Kind.RESULT:
             call_id, value = bus.unpack(payload)
             future, _ = self._calls.pop(call_id, (None, None))
@@ -179,6 +196,13 @@ class HubClient:
                 asked.settle()
         elif kind is Kind.HELLO and self._hello is not None and not self._hello.done():
             self._hello.set_result(bus.unpack(payload))
+
+    def _settle_append(self, outcome: Appended) -> None:
+        """The oldest append waiting (the hub answers this worker's appends in order)."""
+        if self._appended:
+            placed = self._appended.popleft()
+            if not placed.done():
+                placed.set_result(outcome)
 
     def _answer(self, asker: int, rid: str | None, body: Any) -> None:
         kind = body.get("kind") if isinstance(body, dict) else None
@@ -211,7 +235,7 @@ class HubClient:
         while self._appended:
             placed = self._appended.popleft()
             if not placed.done():
-                placed.set_result(False)
+                placed.set_result(GONE)
         for asked in self._asked.values():
             if not asked.done.done():
                 asked.done.set_result(None)

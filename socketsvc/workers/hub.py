@@ -27,6 +27,7 @@ from typing import Any
 from socketsvc.config import Settings
 from socketsvc.scaleout import bus
 from socketsvc.scaleout.archive import MemoryArchive
+from socketsvc.sio.once import Once, SentOnce
 
 from .link import Kind, Link, frame, packed
 from .stores import HubPresence, HubRecovery
@@ -54,6 +55,7 @@ class Hub:
         self.recovery = HubRecovery(settings.recovery_max_packets, settings.recovery_max_bytes)
         self.presence = HubPresence()
         self.archive = MemoryArchive(settings.chat_history)
+        self.sent = SentOnce()  # the machine's emits made once per key (sio/once.py)
         self.workers: dict[int, Link] = {}  # index -> its link, once it said hello
         self._index: dict[Link, int] = {}
         self._server: asyncio.AbstractServer | None = None
@@ -67,7 +69,7 @@ class Hub:
             ("recovery", "track"): (recovery.track, True),
             ("recovery", "persist"): (recovery.persist, True),
             ("recovery", "forget"): (recovery.forget, True),
-            ("recovery", "claim"): (recovery.claim, False),
+            ("recovery", "claim"): (recovery.claim, True),
             ("recovery", "pending"): (recovery.pending, False),
             ("recovery", "resumable"): (recovery.resumable, False),
             ("recovery", "missed"): (recovery.missed, False),
@@ -78,7 +80,7 @@ class Hub:
             ("presence", "has"): (names.has, False),
             ("archive", "append"): (archive.append, False),
             ("archive", "recent"): (archive.recent, False),
-            ("archive", "accept_once"): (archive.accept_once, False),
+            ("once", "first"): (self._first, False),
         }
 
     async def start(self) -> None:
@@ -145,8 +147,20 @@ class Hub:
         log.debug("worker %d (pid %d) joined the hub", index, pid)
         link.send(packed(Kind.HELLO, [self.recovery.epoch, self.recovery.last]))
 
+    def _first(self, namespace: str, key: str, answer: bytes, seconds: float) -> list[Any] | None:
+        """None when an emit made once per ``key`` is the first (recorded now), else
+        ``[the first one's answer]`` (packed as the worker sent it)."""
+        once = Once(key, answer, seconds)
+        return None if self.sent.first(namespace, once) else [once.earlier]
+
     def _append(self, index: int, payload: bytes) -> None:
-        namespace, rooms, skip, window, args = bus.unpack(payload)
+        """A stored emit: checked against its once key and appended in one step."""
+        namespace, rooms, skip, window, args, once = bus.unpack(payload)
+        if once is not None:
+            earlier = self._first(namespace, *once)
+            if earlier is not None:
+                self.workers[index].send(packed(Kind.SENT, earlier))
+                return
         entry = self.recovery.append(namespace, rooms, skip, window, args)
         out = packed(
             Kind.ENTRY,

@@ -38,11 +38,14 @@ class Kind(IntEnum):
     CAST = 4  # W: [store, method, args]: no answer
     CALL = 5  # W: [id, store, method, args]; H: RESULT
     RESULT = 6  # H: [id, value]
-    APPEND = 7  # W: [namespace, rooms, skip, window, packed args]: a stored emit
+    # W: [namespace, rooms, skip, window, packed args, once or None]: a stored emit, where
+    # once is [key, packed answer, seconds] (sio/once.py)
+    APPEND = 7
     ENTRY = 8  # H: [offset number, namespace, rooms, skip, packed args, appender]: to every worker
     ASK = 9  # W: [rid or None, body]; H: [asker, rid, body] to every other worker
     COUNT = 10  # H: [rid, how many workers were asked]
     ANSWER = 11  # W: [asker, rid, value]; H: [rid, value] to the asker
+    SENT = 12  # H: [packed answer]: to the appender, for an APPEND whose once key was sent
 
 
 OnFrame = Callable[["Link", Kind, bytes], None]

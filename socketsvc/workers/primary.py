@@ -28,7 +28,6 @@ from typing import Any
 
 from yarl import URL
 
-from socketsvc.app.runner import LISTEN_BACKLOG
 from socketsvc.config import Settings, node_name
 
 from .hub import Hub
@@ -46,8 +45,12 @@ STOP_MARGIN = 5.0  # seconds past shutdown_grace before a draining worker is kil
 class Primary:
     """The workers of one machine, on one port."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, backlog: int, module: str) -> None:
+        """``backlog``: each listening socket's; ``module``: what a worker process runs
+        (``python -m module``, the spec on its standard input)."""
         self.settings = settings
+        self.backlog = backlog
+        self.module = module
         self.count = settings.workers
         self.node = node_name(settings)
         self.stop = asyncio.Event()
@@ -62,7 +65,7 @@ class Primary:
     async def run(self) -> int:
         """Serve until a termination signal; the exit status."""
         settings = self.settings
-        self.groups = bind(settings.host, settings.port, self.count, LISTEN_BACKLOG)
+        self.groups = bind(settings.host, settings.port, self.count, self.backlog)
         self.rundir = tempfile.mkdtemp(prefix="socketsvc-")
         log.debug("workers' sockets in %s", self.rundir)
         hub = Hub(settings, hub_path(self.rundir), on_ready=self._ready)
@@ -135,7 +138,7 @@ class Primary:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "socketsvc.workers.worker",
+            self.module,
             stdin=asyncio.subprocess.PIPE,
             pass_fds=fds,
         )
@@ -205,11 +208,11 @@ class Primary:
             await asyncio.wait(supervisors, timeout=1.0)
 
 
-def run_primary(settings: Settings) -> int:
-    """The CLI's ``serve`` with ``workers`` > 1: an exit status."""
+def run_primary(settings: Settings, backlog: int, module: str) -> int:
+    """The CLI's ``serve`` with ``workers`` > 1: an exit status (see :class:`Primary`)."""
 
     async def main() -> int:
-        return await Primary(settings).run()
+        return await Primary(settings, backlog, module).run()
 
     try:
         return asyncio.run(main())

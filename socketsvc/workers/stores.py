@@ -37,14 +37,17 @@ class Entry:
 
 @dataclass
 class Kept:
-    """A session: its namespace, packed state, window, and the worker holding it (live) or
-    when it expires (dropped)."""
+    """A session: its packed state and window, the connection holding it (its Engine.IO sid;
+    the worker it is on), and when it expires once dropped."""
 
-    namespace: str
     state: bytes
     window: float
-    holder: int = -1
+    holder: str = ""
+    worker: int = -1
     expires: float = 0.0
+
+
+Key = tuple[str, str]  # (namespace, pid)
 
 
 class HubRecovery:
@@ -61,8 +64,8 @@ class HubRecovery:
         self._bytes: dict[str, int] = {}
         self._evicted: dict[str, int] = {}  # namespace -> highest number no longer kept
         self._windows: dict[str, float] = {}
-        self._live: dict[str, Kept] = {}  # pid -> session of a connection open on a worker
-        self._dropped: dict[str, Kept] = {}  # pid -> session waiting for its client
+        self._live: dict[Key, Kept] = {}  # sessions of connections open on a worker
+        self._dropped: dict[Key, Kept] = {}  # sessions waiting for their client
 
     def offset(self, number: int) -> str:
         return f"{self.epoch}-{number}"
@@ -118,70 +121,90 @@ class HubRecovery:
         return number is not None and number >= self._evicted.get(namespace, 0)
 
     def missed(
-        self, namespace: str, sid: str, rooms: list[str], after: Any, upto: Any
+        self, namespace: str, sid: str, rooms: list[str], after: Any, upto: Any, count: int
     ) -> list[list[Any]]:
-        """``[packed args, offset]`` of what a client in ``rooms`` got after ``after``, up to
-        ``upto`` (what the asking worker has delivered), oldest first."""
+        """``[packed args, offset]`` of the first ``count`` entries a client in ``rooms`` got
+        after ``after``, up to ``upto`` (a worker's head), oldest first."""
         first, last = self._number(after), self._number(upto)
         if first is None or last is None:
             return []
-        return [
-            [entry.args, self.offset(entry.number)]
-            for entry in self._logs.get(namespace, ())
-            if first < entry.number <= last and entry.wanted_by(sid, rooms)
-        ]
+        found: list[list[Any]] = []
+        for entry in self._logs.get(namespace, ()):
+            if entry.number > last or len(found) == count:
+                break
+            if entry.number > first and entry.wanted_by(sid, rooms):
+                found.append([entry.args, self.offset(entry.number)])
+        return found
 
-    # -- sessions -----------------------------------------------------------------------------
+    # -- sessions (as MemoryRecovery keeps them: by namespace and pid, held by a connection) ---
 
-    def track(self, worker: int, pid: str, namespace: str, state: bytes, window: float) -> None:
-        self._live[pid] = Kept(namespace, state, window, holder=worker)
+    def _holds(self, key: Key, holder: str) -> bool:
+        live = self._live.get(key)
+        return live is not None and live.holder == holder
 
-    def persist(self, worker: int, pid: str, namespace: str, state: bytes, window: float) -> None:
-        """``worker``'s connection dropped: kept for the window, if that worker still holds
-        it (a client that came back on another worker has claimed it already)."""
-        live = self._live.get(pid)
-        if live is None or live.holder != worker:
+    def track(
+        self, worker: int, namespace: str, pid: str, holder: str, state: bytes, window: float
+    ) -> None:
+        """A live connection's session, while ``holder`` holds it (or nobody has it yet)."""
+        key = (namespace, pid)
+        if self._holds(key, holder) or (key not in self._live and key not in self._dropped):
+            self._live[key] = Kept(state, window, holder, worker)
+
+    def persist(
+        self, worker: int, namespace: str, pid: str, holder: str, state: bytes, window: float
+    ) -> None:
+        """``holder``'s connection dropped: kept for the window, if it still holds the session
+        (a client that came back elsewhere has claimed it already)."""
+        key = (namespace, pid)
+        if not self._holds(key, holder):
             return
-        del self._live[pid]
+        del self._live[key]
         if window > 0 and state:
-            self._dropped[pid] = Kept(namespace, state, window, expires=time.monotonic() + window)
+            expires = time.monotonic() + window
+            self._dropped[key] = Kept(state, window, expires=expires)
 
-    def forget(self, worker: int, pid: str) -> None:
-        live = self._live.get(pid)
-        if live is not None and live.holder == worker:
-            del self._live[pid]
+    def forget(self, worker: int, namespace: str, pid: str, holder: str) -> None:
+        key = (namespace, pid)
+        if self._holds(key, holder):
+            del self._live[key]
 
-    def claim(self, pid: str, namespace: str) -> list[Any] | None:
-        """``[state, live]`` of the session, taken: exactly one client gets it."""
-        kept = self._dropped.pop(pid, None)
+    def claim(self, worker: int, namespace: str, pid: str, holder: str) -> list[Any] | None:
+        """``[state, previous]`` of the session, now held by ``holder`` on ``worker``, in one
+        step: exactly one claim gets a dropped session; a live one is taken over from
+        ``previous`` (the connection that held it, which must be dropped)."""
+        key = (namespace, pid)
+        kept = self._dropped.pop(key, None)
         if kept is not None:
-            fresh = kept.namespace == namespace and time.monotonic() < kept.expires
-            return [kept.state, False] if fresh else None
-        live = self._live.get(pid)
-        if live is None or live.namespace != namespace:
-            return None
-        del self._live[pid]
-        return [live.state, True]
+            if time.monotonic() >= kept.expires:
+                return None
+            previous = ""
+        else:
+            kept = self._live.get(key)
+            if kept is None:
+                return None
+            previous = kept.holder
+        self._live[key] = Kept(kept.state, kept.window, holder, worker)
+        return [kept.state, previous]
 
-    def pending(self, pid: str) -> bool:
-        kept = self._dropped.get(pid)
+    def pending(self, namespace: str, pid: str) -> bool:
+        kept = self._dropped.get((namespace, pid))
         return kept is not None and time.monotonic() < kept.expires
 
     def worker_gone(self, worker: int) -> None:
         """A worker died: the sessions of its connections are kept as dropped ones."""
         now = time.monotonic()
-        for pid, kept in list(self._live.items()):
-            if kept.holder == worker:
-                del self._live[pid]
-                if kept.window > 0:
+        for key, kept in list(self._live.items()):
+            if kept.worker == worker:
+                del self._live[key]
+                if kept.window > 0 and kept.state:
                     kept.expires = now + kept.window
-                    self._dropped[pid] = kept
+                    self._dropped[key] = kept
 
     def sweep(self) -> None:
         """Drop expired sessions and packets older than their window."""
         now = time.monotonic()
-        for pid in [p for p, kept in self._dropped.items() if kept.expires <= now]:
-            del self._dropped[pid]
+        for key in [k for k, kept in self._dropped.items() if kept.expires <= now]:
+            del self._dropped[key]
         for namespace in list(self._logs):
             self._trim(namespace)
 

@@ -108,9 +108,54 @@ async def test_bodies_that_cannot_be_emitted_get_a_clear_4xx(
         status, answer = await post(url, body)
         assert status in (202, 400), (depth, status, answer)
     assert (status, answer["error"]["message"]) == (400, "body: nested too deeply")
-    status, answer = await post(url, b'{"namespace": "/chat", "event": "x", "data": "\\udfff"}')
-    assert status == 202, answer  # free-form data: JSON clients receive it escaped
     assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+
+
+def nested(levels: int) -> Any:
+    value: Any = 1
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("recovery", [0, 120], ids=["without-recovery", "with-recovery"])
+async def test_data_a_client_or_the_recovery_log_cannot_carry_is_refused_naming_the_field(
+    start_server: StartServer,
+    connect_to: ConnectTo,
+    caplog: pytest.LogCaptureFixture,
+    serializer: str,
+    recovery: float,
+) -> None:
+    """Refused where it enters, whoever is connected: 400 naming the field, sent to nobody,
+    no traceback (it used to be a 500 with a traceback per request where /chat recovers)."""
+    srv = await start_server(api_key=KEY, namespace_recovery={"/chat": recovery})
+    url = str(srv.make_url("/api/v1/emit"))
+    member = await connect_to(srv, serializer)
+    notices = Inbox(member, "notice")
+    await member.call("join", {"room": "news", "name": "m"}, namespace="/chat", timeout=5)
+    deep = ("data" + "[0]" * 512)[:200] + ": nested deeper than 512 levels"
+    for data, message in [
+        ({"text": "a\udfffb"}, "data.text: must be valid Unicode (it holds a lone surrogate)"),
+        ({"list": [1, float("nan")]}, "data.list[1]: NaN and Infinity have no JSON form"),
+        ({"n": 2**53}, "data.n: integers past 2**53 would be rounded"),
+        ({"n": [-(2**64)]}, "data.n[0]: integers past 2**53 would be rounded"),
+        (
+            {"a b": {"\udfff": 1}},
+            "data['a b']: keys must be valid Unicode (one holds a lone surrogate)",
+        ),
+        (nested(513), deep),
+        ("\ud800", "data: must be valid Unicode (it holds a lone surrogate)"),
+    ]:
+        for _ in range(3):  # each time the same clear answer, and no log line per request
+            status, answer = await post(url, json.dumps({**NOTICE, "data": data}).encode())
+            assert (status, answer) == (400, {"error": {"code": "bad_request", "message": message}})
+    for edge in [2**53 - 1, -(2**53) + 1, nested(512), "\u00e9\U0001f600", 1e308]:
+        status, answer = await post(url, json.dumps({**NOTICE, "data": edge}).encode())
+        assert status == 202, answer
+        got = await notices.get()
+        assert (got[0] if recovery else got) == edge  # the first thing it got: nothing before
+    assert notices.so_far() == []
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.WARNING]
 
 
 async def test_a_body_that_does_not_arrive_in_time_gets_408(start_server: StartServer) -> None:
@@ -127,3 +172,43 @@ async def test_a_body_that_does_not_arrive_in_time_gets_408(start_server: StartS
             assert (await reader.readline()).split()[1] == b"408"
     finally:
         writer.close()
+
+
+@pytest.mark.parametrize(
+    "namespace, status",
+    [
+        ("/chta", 404),
+        ("/workspace", 404),
+        ("/workspace/a/b", 404),
+        ("/workspace/plans", 202),  # a pattern's namespace: served without an instance yet
+        ("/", 202),
+        ("/test", 202),
+        ("/chat", 202),
+    ],
+)
+async def test_an_emit_to_a_namespace_no_node_serves_is_404(
+    start_server: StartServer, namespace: str, status: int
+) -> None:
+    server = await start_server(api_key=KEY)
+    body = json.dumps({**NOTICE, "namespace": namespace}).encode()
+    code, reply = await post(str(server.make_url("/api/v1/emit")), body)
+    assert code == status, reply
+    if status == 404:
+        message = f"namespace: no namespace '{namespace}' is served"
+        assert reply == {"error": {"code": "unknown_namespace", "message": message}}
+    url = str(server.make_url("/api/v1/disconnect"))
+    code, reply = await post(url, json.dumps({"namespace": namespace, "room": "r"}).encode())
+    assert code == status, reply
+
+
+async def test_chat_is_not_served_beside_an_apps_own_namespaces(
+    start_server: StartServer, connect_to: ConnectTo
+) -> None:
+    server = await start_server(chat=None, api_key=KEY)  # the test namespaces are the app's
+    code, reply = await post(str(server.make_url("/api/v1/emit")), json.dumps(NOTICE).encode())
+    assert (code, reply["error"]["code"]) == (404, "unknown_namespace")
+    async with aiohttp.ClientSession() as http, http.get(server.make_url("/")) as page:
+        assert page.status == 404  # the chat page goes with /chat
+    with pytest.raises(socketio.exceptions.ConnectionError, match="failed to connect: /chat"):
+        await connect_to(server, ns="/chat")
+    assert (await connect_to(server, ns="/test")).connected

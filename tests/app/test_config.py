@@ -120,12 +120,88 @@ def test_the_variables_of_socketsvcs_own_scripts_do_not_warn(
     [
         ("no_such_module:Handler", "cannot import module 'no_such_module'"),
         ("tests.sample_handlers:Missing", "module 'tests.sample_handlers' has no 'Missing'"),
+        (
+            "tests.sample_handlers:EchoNamespce",
+            "module 'tests.sample_handlers' has no 'EchoNamespce'; did you mean 'EchoNamespace'?",
+        ),
+        ("sample_handler:EchoNamespace", "did you mean 'sample_handlers'?"),
         ("tests.sample_handlers:Point", "is not a socketsvc.handlers.BaseNamespace subclass"),
         ("tests.broken_handlers:Broken", "Broken.sneaky: 'connect' cannot be an event name"),
     ],
 )
 def test_handler_modules_are_checked_at_start_up(target: str, message: str) -> None:
-    settings = config.Settings(namespaces={"/x": target})
+    tests = str(Path(__file__).resolve().parents[1])  # tests/: where sample_handlers.py is
+    settings = config.Settings(namespaces={"/x": target}, handler_path=(tests,))
     with pytest.raises(ConfigError) as caught:
         create_app(settings)
     assert message in str(caught.value) and "namespaces./x" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            'redis_uri = "redis://x"\n',
+            "redis_uri: unknown setting in {path}; did you mean redis_url?",
+        ),
+        ("chatpage = false\n", "chatpage: unknown setting in {path}; did you mean chat_page?"),
+        (
+            '[namespace]\n"/a" = "m:C"\n',
+            "[namespace]: unknown table in {path}; did you mean [namespaces]?",
+        ),
+        ('[namespace_auths]\n"/a" = "required"\n', "did you mean [namespace_auth]?"),
+        ("frobnicate = 1\n", "frobnicate: unknown setting in {path}"),  # nothing close
+        (
+            '[namespaces]\n"/a" = "m:C"\nchat = false\n',
+            "namespaces: 'chat' is not a namespace path like '/orders' or '/team/*' (`chat` is "
+            "a setting: in TOML it belongs above the [namespaces] header)",
+        ),
+    ],
+)
+def test_unknown_settings_and_tables_get_a_did_you_mean(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        config.load(path, environ={})
+    assert message.format(path=path) in str(caught.value)
+    if "did you mean" not in message:
+        assert "did you mean" not in str(caught.value)
+
+
+def test_an_unknown_environment_variable_gets_a_did_you_mean(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="socketsvc.config"):
+        config.load(environ={"SOCKETSVC_REDIS_URI": "redis://x"})
+    assert "SOCKETSVC_REDIS_URI; did you mean SOCKETSVC_REDIS_URL?" in caplog.text
+
+
+def test_chat_is_served_on_the_defaults_and_opt_in_beside_an_apps_namespaces(
+    tmp_path: Path,
+) -> None:
+    assert config.serves_chat(config.load(environ={}))  # the README's first command
+    own = '[namespaces]\n"/x" = "tests.sample_handlers:EchoNamespace"\n'
+    assert not config.serves_chat(config.load(write(tmp_path, own), environ={}))
+    assert config.serves_chat(config.load(write(tmp_path, "chat = true\n" + own), environ={}))
+    assert not config.serves_chat(config.load(environ={"SOCKETSVC_CHAT": "false"}))
+    args = build_parser().parse_args(["serve", "--no-chat"])
+    assert not config.serves_chat(settings_from_args(args))
+
+
+def test_handler_path_in_the_file_is_relative_to_it_and_from_env_to_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "conf").mkdir()
+    path = tmp_path / "conf" / "app.toml"
+    path.write_text('handler_path = ["lib"]\n')
+    monkeypatch.chdir(tmp_path)
+    assert config.load(path, environ={}).handler_path == (
+        str(tmp_path / "conf" / "lib"),
+        str(tmp_path / "conf"),
+    )
+    env = {"SOCKETSVC_HANDLER_PATH": "mods"}
+    assert config.load(path, environ=env).handler_path == (
+        str(tmp_path / "mods"),
+        str(tmp_path / "conf"),
+    )

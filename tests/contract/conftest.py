@@ -20,6 +20,7 @@ HERE = Path(__file__).resolve().parent
 SECRET = "contract-tests-secret-0123456789abcdef"  # >= 32 bytes (HS256)
 AUCTION_TOML = f"""\
 jwt_secret = "{SECRET}"
+chat = true
 
 [namespaces]
 "/auction" = "tests.contract.auction:AuctionNamespace"

@@ -13,7 +13,8 @@ from tests.contract.conftest import contract_cli
 HEADER = (
     "from dataclasses import dataclass\n"
     "from datetime import datetime\n"
-    "from decimal import Decimal\n"
+    "from fractions import Fraction\n"
+    "from pydantic import BaseModel\n"
     "from typing import Annotated, Literal, TypedDict\n"
     "from annotated_types import Ge\n"
     "from socketsvc.handlers import BaseNamespace, Length, Pattern, ServerEvent\n"
@@ -43,12 +44,19 @@ MISTAKES = {
         "    async def on_when(self, sid) -> dict[str, datetime]: ...\n",
         "/board: Board.on_when: return value: datetime cannot be sent to a client",
     ),
-    "decimal bound": (
+    "fraction bound": (
         "class Board(BaseNamespace):\n"
-        "    async def on_zoom(self, sid, level: Annotated[float, Ge(Decimal('0.5'))]):\n"
+        "    async def on_zoom(self, sid, level: Annotated[float, Ge(Fraction(1, 2))]):\n"
         "        return None\n",
-        "/board: Board.on_zoom: parameter 'level': >= Decimal('0.5'): JSON Schema bounds are "
-        "numbers",
+        "/board: Board.on_zoom: parameter 'level': >= Fraction(1, 2): JSON Schema bounds "
+        "are numbers",
+    ),
+    "pydantic model field": (
+        "class Stroke(BaseModel):\n"
+        "    at: datetime\n"
+        "class Board(BaseNamespace):\n"
+        "    async def on_draw(self, sid, stroke: Stroke) -> None: ...\n",
+        "/board: Board.on_draw: parameter 'stroke': datetime cannot come from a client",
     ),
     "server event payload": (
         "class Board(BaseNamespace):\n    cleared = ServerEvent[set[int]]()\n",

@@ -28,6 +28,9 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from socketsvc.cli import main as cli_main
+from socketsvc.config import load as load_config
+from socketsvc.config import serves_chat
 from tests.conftest import ROOT
 from tests.redis_support import HOST, free_port
 from tests.tools import require_executable
@@ -51,6 +54,9 @@ def test_compose_structure() -> None:
     assert len(replicas) >= 2
     for service in replicas.values():
         env = service["environment"]
+        # the app: handler modules and app.toml mounted at /app (deploy/app: the defaults)
+        assert "${SOCKETSVC_APP:-./deploy/app}:/app:ro" in service["volumes"]
+        assert env["SOCKETSVC_CONFIG"] == "/app/app.toml"
         assert env["SOCKETSVC_MANAGER"] == "redis"
         assert env["SOCKETSVC_REDIS_URL"] == "redis://redis:6379/0"
         assert env["SOCKETSVC_HOST"] == "0.0.0.0"
@@ -86,8 +92,61 @@ def test_dockerfile() -> None:
     user = re.search(r"^USER (\S+)$", text, re.M)
     assert user and user.group(1) not in ("root", "0")
     assert "HEALTHCHECK" in text and "/healthz" in text
-    assert 'CMD ["python", "-m", "socketsvc", "serve"]' in text
+    assert 'CMD ["socketsvc", "serve"]' in text
     assert "SOCKETSVC_HOST=0.0.0.0" in text
+    # a base for apps: socketsvc installed (its sources removed), /app empty for the app
+    assert re.search(r"^WORKDIR /app$", text, re.M)
+    assert "pip install /src" in text and "rm -rf /src" in text
+    for source in docker_copies(text):  # the build context has what the image copies
+        assert (ROOT / source).exists(), source
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert not {"socketsvc", "README.md", "pyproject.toml"} & set(ignored)
+
+
+def docker_copies(dockerfile: str) -> list[str]:
+    """The sources of a Dockerfile's COPY lines (without flags and destination)."""
+    sources = []
+    for line in re.findall(r"^COPY (.+)$", dockerfile, re.M):
+        words = [w for w in line.split() if not w.startswith("--")]
+        sources += words[:-1]
+    return sources
+
+
+def test_the_default_app_folder_is_the_embedded_defaults() -> None:
+    settings = load_config(ROOT / "deploy" / "app" / "app.toml", environ={})
+    assert settings == load_config(environ={}).__class__(handler_path=settings.handler_path)
+    assert serves_chat(settings)
+
+
+def test_an_app_image_builds_on_socketsvcs(tmp_path: Path) -> None:
+    """``socketsvc new``'s Dockerfile and compose.yaml: FROM socketsvc's image, the app's
+    folder copied to /app (its virtual environment left out), read as /app/app.toml; two
+    nodes on Redis. (The app runs from its folder in tests/app/test_installed_app.py.)"""
+    app = tmp_path / "auction"
+    assert cli_main(["new", str(app)]) == 0
+    dockerfile = (app / "Dockerfile").read_text()
+    assert re.search(r"^ARG SOCKETSVC_IMAGE=socketsvc$", dockerfile, re.M)
+    assert re.search(r"^FROM \$\{SOCKETSVC_IMAGE\}$", dockerfile, re.M)
+    assert "COPY --chown=socketsvc . /app/" in dockerfile
+    assert "ENV SOCKETSVC_CONFIG=/app/app.toml" in dockerfile
+    assert ".venv" in (app / ".dockerignore").read_text().split()
+    services = yaml.safe_load((app / "compose.yaml").read_text())["services"]
+    nodes = [s for s in services.values() if s.get("build") == "."]
+    assert len(nodes) == 2
+    for node in nodes:
+        assert node["environment"]["SOCKETSVC_MANAGER"] == "redis"
+        assert node["environment"]["SOCKETSVC_REDIS_URL"] == "redis://redis:6379/0"
+        assert node["depends_on"]["redis"]["condition"] == "service_healthy"
+    assert "healthcheck" in services["redis"]
+    binary = require_executable("docker-compose")
+    proc = subprocess.run(
+        [binary, "-f", "compose.yaml", "config", "-q"],
+        cwd=app,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
 
 
 def test_docker_compose_config() -> None:
@@ -198,6 +257,7 @@ def topology(redis_url: str, redis_prefix: str, node: str) -> Iterator[dict[str,
     try:
         ports = [free_port(), free_port()]
         env = {**os.environ, "PYTHONPATH": str(ROOT), "SOCKETSVC_LOG_LEVEL": "warning"}
+        env["SOCKETSVC_CONFIG"] = str(ROOT / "deploy" / "app" / "app.toml")  # as mounted
         env |= {"SOCKETSVC_MANAGER": "redis", "SOCKETSVC_REDIS_URL": redis_url}
         env |= {"SOCKETSVC_REDIS_PREFIX": redis_prefix}
         for port in ports:

@@ -310,8 +310,9 @@ def test_annotations_no_payload_can_satisfy_are_refused(kind: Any, message: str)
         (dict[int, str], "dict: map keys from a client are strings"),
         (
             set[int],
-            "set cannot come from a client: use str, int, float, bool, bytes, None, list, "
-            "tuple, dict[str, ...], a dataclass, Literal or an Enum",
+            "set cannot come from a client: use str, int, float, bool, bytes, Decimal, None, "
+            "list, tuple, dict[str, ...], a dataclass, a TypedDict, a pydantic or msgspec model, "
+            "Literal or an Enum",
         ),
         (
             Annotated[int, Length(1, 2)],

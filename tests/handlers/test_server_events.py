@@ -144,7 +144,8 @@ async def test_mypy_checks_payloads_against_the_declaration(tmp_path: Path) -> N
     assert re.search(
         r'snippet.py:18: error: (Extra key "amout"|No overload variant of "emit")', out
     )
-    assert 'snippet.py:19: error: No overload variant of "emit" of "BaseNamespace" matches' in out
+    # (emit is NodeCalls', the part of BaseNamespace that calls the node)
+    assert 'snippet.py:19: error: No overload variant of "emit" of "NodeCalls" matches' in out
     assert '"ServerEvent[list[int]]", "list[str]"' in out
     assert 'snippet.py:20: error: Unexpected keyword argument "too" for "emit"' in out
     assert 'snippet.py:21: error: Missing key "amount" for TypedDict "Outbid"' in out

@@ -16,6 +16,8 @@ class MixedNamespace(BaseNamespace):
     received: list[tuple[str, str, list[Any]]] = []
 
     async def on_connect(self, sid: str, environ: Mapping[str, Any], auth: dict[str, Any]) -> None:
+        if self.recovered(sid):  # its session data is back already (as in Node's handlers)
+            return
         await self.server.save_session(
             sid, {"from": "socketsvc", "name": auth.get("name")}, namespace=self.namespace
         )

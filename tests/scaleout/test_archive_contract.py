@@ -1,15 +1,15 @@
-"""The ChatArchive contract (room history, retry memory), run against every backend: memory and
-Redis (STYLE point 7). Each test makes two stores that share state where the backend does (two
-nodes on one Redis; one node's store for memory), so what one node wrote, another reads.
+"""The ChatArchive contract (room history), run against every backend: memory and Redis (STYLE
+point 7). Each test makes two stores that share state where the backend does (two nodes on one
+Redis; one node's store for memory), so what one node wrote, another reads.
 
 The bounds are where the decisions are: history trimmed to its newest ``chat_history`` when
-full, ``recent`` of 0 or less is nothing, a limit of 0 keeps nothing, retry keys expire after
-their window and are per namespace; the memory store's caps forget the oldest first.
+full, ``recent`` of 0 or less is nothing, a limit of 0 keeps nothing; the memory store's cap
+forgets the least recently used room first. (The retry memory is the emit's own since #30:
+tests/scaleout/test_once_contract.py.)
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -80,7 +80,7 @@ async def test_recent_is_the_newest_count_oldest_first_and_nothing_for_zero(make
 
 async def test_messages_and_answers_come_back_as_they_went_in(make: Make) -> None:
     """Whatever a message holds (binary data, nested maps, large and negative numbers,
-    non-ASCII text) comes back equal, from history and from a retry's answer."""
+    non-ASCII text) comes back equal from history."""
     store = await make(5)
     odd = {
         "id": "m",
@@ -90,8 +90,6 @@ async def test_messages_and_answers_come_back_as_they_went_in(make: Make) -> Non
     }
     await store.append(NS, "r", odd)
     assert await store.recent(NS, "r", 1) == [odd]
-    assert await store.accept_once(NS, "k", odd, 60) is None
-    assert await store.accept_once(NS, "k", {"id": "other"}, 60) == odd
 
 
 async def test_rooms_and_namespaces_keep_separate_histories(make: Make) -> None:
@@ -110,32 +108,6 @@ async def test_a_history_limit_of_zero_keeps_nothing(make: Make) -> None:
     assert await store.recent(NS, "r", 5) == []
 
 
-async def test_a_send_is_accepted_once_per_namespace_and_key(make: Make) -> None:
-    first, second = await make(), await make()
-    ack = {"id": "m1", "room": "r"}
-    assert await first.accept_once(NS, "u-1:k", ack, 60) is None
-    # the retry, on another node, with what would have been another answer
-    assert await second.accept_once(NS, "u-1:k", {"id": "m2", "room": "r"}, 60) == ack
-    assert await second.accept_once(NS, "u-1:k", {"id": "m3", "room": "r"}, 60) == ack
-    assert await second.accept_once(NS, "u-2:k", {"id": "m4"}, 60) is None
-    assert await second.accept_once("/other", "u-1:k", {"id": "m5"}, 60) is None
-
-
-async def test_a_retry_after_its_window_is_a_new_send(make: Make) -> None:
-    store = await make()
-    assert await store.accept_once(NS, "k", {"id": "m1"}, 0.2) is None
-    assert await store.accept_once(NS, "k", {"id": "m2"}, 0.2) == {"id": "m1"}  # within it
-    for _ in range(100):  # bounded: the window is 0.2 s
-        earlier = await store.accept_once(NS, "k", {"id": "m3"}, 0.2)
-        if earlier is None:
-            break
-        assert earlier == {"id": "m1"}
-        await asyncio.sleep(0.05)
-    else:
-        pytest.fail("the send was remembered past its window")
-    assert await store.accept_once(NS, "k", {"id": "m4"}, 0.2) == {"id": "m3"}
-
-
 # -- the memory store's caps ---------------------------------------------------------------------
 async def test_memory_forgets_the_least_recently_used_room_past_max_rooms(
     monkeypatch: pytest.MonkeyPatch,
@@ -152,30 +124,6 @@ async def test_memory_forgets_the_least_recently_used_room_past_max_rooms(
     assert await store.recent(NS, "d", 5) == [message(3)]
 
 
-async def test_memory_forgets_the_oldest_send_past_max_remembered(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(archive, "MAX_REMEMBERED_SENDS", 3)
-    store = MemoryArchive(5)
-    for n in range(4):
-        assert await store.accept_once(NS, f"k{n}", {"id": n}, 60) is None
-    assert await store.accept_once(NS, "k3", {"id": 9}, 60) == {"id": 3}  # the newest is kept
-    assert await store.accept_once(NS, "k0", {"id": 9}, 60) is None  # the oldest was forgotten
-
-
-async def test_memory_forgets_expired_sends_first(monkeypatch: pytest.MonkeyPatch) -> None:
-    """An expired entry goes before a live one is pushed out by the cap."""
-    monkeypatch.setattr(archive, "MAX_REMEMBERED_SENDS", 2)
-    store = MemoryArchive(5)
-    assert await store.accept_once(NS, "short", {"id": 1}, 0.01) is None
-    assert await store.accept_once(NS, "long", {"id": 2}, 60) is None
-    for _ in range(100):  # until "short" has expired (0.01 s)
-        if await store.accept_once(NS, "short", {"id": 3}, 60) is None:
-            break
-        await asyncio.sleep(0.01)
-    assert await store.accept_once(NS, "long", {"id": 4}, 60) == {"id": 2}
-
-
 # -- what Redis holds ----------------------------------------------------------------------------
 async def test_redis_keys_are_bounded_in_length_and_time(redis_url: str, redis_prefix: str) -> None:
     settings = Settings(redis_url=redis_url, redis_prefix=redis_prefix, chat_history=3)
@@ -188,8 +136,6 @@ async def test_redis_keys_are_bounded_in_length_and_time(redis_url: str, redis_p
         key = f"{redis_prefix}:hist:{NS}:r"
         assert await redis.llen(key) == 3
         assert 0 < await redis.ttl(key) <= HISTORY_TTL_SECONDS
-        await store.accept_once(NS, "k", {"id": 1}, 30)
-        assert 25_000 < await redis.pttl(f"{redis_prefix}:sent:{NS}:k") <= 30_000  # ms
     finally:
         await redis.aclose()
         await store.stop()
@@ -203,9 +149,9 @@ class Outages(Observer):
         self.down.append(component)
 
 
-async def test_an_unreachable_redis_leaves_history_empty_and_retries_new() -> None:
-    """No error reaches the handler: history is empty, every send is new (at least once, never
-    lost), the outage is reported as the archive's (for /readyz, the log and the metrics)."""
+async def test_an_unreachable_redis_leaves_history_empty() -> None:
+    """No error reaches the handler: history is empty, the outage is reported as the
+    archive's (for /readyz, the log and the metrics)."""
     url = "redis://127.0.0.1:1/0"  # nothing listens there
     outages = Outages()
     store = RedisArchive(Settings(redis_url=url, chat_history=5), outages)
@@ -213,8 +159,6 @@ async def test_an_unreachable_redis_leaves_history_empty_and_retries_new() -> No
     try:
         await store.append(NS, "r", message(1))
         assert await store.recent(NS, "r", 5) == []
-        assert await store.accept_once(NS, "k", {"id": 1}, 60) is None
-        assert await store.accept_once(NS, "k", {"id": 2}, 60) is None
         assert (store.problem() or "").startswith(f"archive: Redis at {url} unreachable: ")
         assert outages.down == ["archive"]
     finally:

@@ -10,6 +10,8 @@ from pathlib import Path
 from tests.cli_node import CliNode, cli_node
 
 CONFIG = """\
+chat = true
+
 [namespaces]
 "/machine" = "tests.workers.handlers:MachineNamespace"
 """

@@ -15,7 +15,7 @@ from socketsvc import config
 from socketsvc.errors import ConfigError
 from socketsvc.scaleout import bus
 from socketsvc.workers import link as link_module
-from socketsvc.workers.client import HubClient
+from socketsvc.workers.client import GONE, HubClient
 from socketsvc.workers.hub import Hub
 from socketsvc.workers.link import Kind, Link, frame, packed
 from socketsvc.workers.sockets import owner, tag
@@ -145,8 +145,8 @@ async def test_a_frame_of_an_absurd_size_closes_the_link() -> None:
 # -- the hub's one order ------------------------------------------------------------------------
 
 
-def stored(text: str) -> list[Any]:
-    return ["/r", None, [], 60.0, bus.pack(["news", text])]
+def stored(text: str, once: list[Any] | None = None) -> list[Any]:
+    return ["/r", None, [], 60.0, bus.pack(["news", text]), once]
 
 
 async def test_an_emit_awaited_on_one_worker_comes_before_a_later_one_on_another(
@@ -177,7 +177,7 @@ async def test_an_emit_awaited_on_one_worker_comes_before_a_later_one_on_another
 
         async def second() -> None:
             await first  # the client got the first handler's ack, then emits through worker 1
-            assert await workers[1].append(stored("second"))
+            assert (await workers[1].append(stored("second"))).placed
 
         later = asyncio.create_task(second())
         with contextlib.suppress(TimeoutError):  # the hub placed the second before the first
@@ -185,7 +185,7 @@ async def test_an_emit_awaited_on_one_worker_comes_before_a_later_one_on_another
         slow.resume_reading()
         async with asyncio.timeout(5):
             await later
-        assert first.result() is True
+        assert first.result().placed
         assert [bus.unpack(entry[4])[1] for entry in seen] == ["first", "second"]
         assert [entry[0] for entry in seen] == [1, 2]  # offset numbers, in that order
     finally:
@@ -206,10 +206,40 @@ async def test_an_append_answers_false_when_the_hub_is_gone(tmp_path: Path) -> N
         pending = asyncio.create_task(worker.append(stored("lost")))
         link.abort()  # the primary is gone before it read the append
         async with asyncio.timeout(5):
-            assert await pending is False
-        assert await worker.append(stored("after")) is False
+            assert await pending is GONE
+        assert await worker.append(stored("after")) is GONE
     finally:
         worker.close()
+        await hub.stop()
+
+
+async def test_an_append_made_once_per_key_is_placed_once_on_any_worker(tmp_path: Path) -> None:
+    """A retried send (sio/once.py) lands on another worker: the hub checks its key in the
+    step that appends it, so it is placed once and the retry gets the first one's answer; a
+    key that was never stored (its namespace has no recovery) is recorded as it is checked."""
+    hub = Hub(config.load(environ={}), str(tmp_path / "hub.sock"))
+    await hub.start()
+    workers = [HubClient(0), HubClient(1)]
+    try:
+        for worker in workers:
+            await worker.connect(hub.path)
+        seen: list[list[Any]] = []
+        workers[1].on_entry = seen.append
+        once = ["k1", bus.pack({"id": "first"}), 30.0]
+        async with asyncio.timeout(5):
+            assert (await workers[0].append(stored("sent", once))).placed
+            retried = await workers[1].append(stored("again", once))
+            assert not retried.placed and retried.sent_before
+            assert bus.unpack(retried.earlier) == {"id": "first"}
+            assert (await workers[1].append(stored("other", ["k2", bus.pack(2), 30.0]))).placed
+            assert [bus.unpack(entry[4])[1] for entry in seen] == ["sent", "other"]
+            answer = bus.pack("ok")
+            assert await workers[0].call("once", "first", "/plain", "k1", answer, 30.0) is None
+            earlier = await workers[1].call("once", "first", "/plain", "k1", bus.pack("no"), 30.0)
+            assert [bus.unpack(raw) for raw in earlier] == ["ok"]
+    finally:
+        for worker in workers:
+            worker.close()
         await hub.stop()
 
 
@@ -231,11 +261,13 @@ def test_the_log_says_what_a_client_missed_and_when_too_much_is_gone() -> None:
     hub.append("/r", ["room-b"], [], 60.0, bus.pack(["not for a"]))
     hub.append("/r", ["room-a"], ["sid-a"], 60.0, bus.pack(["skips a"]))
     assert hub.resumable("/r", start) and hub.resumable("/r", offsets[1])
-    missed = hub.missed("/r", "sid-a", ["room-a"], offsets[0], hub.offset(hub.last))
+    missed = hub.missed("/r", "sid-a", ["room-a"], offsets[0], hub.offset(hub.last), 100)
     assert [bus.unpack(args) for args, _ in missed] == [["e1"], ["e2"]]
     assert [offset for _, offset in missed] == offsets[1:]
-    # only up to what the asking worker has delivered: the rest reaches it live
-    assert len(hub.missed("/r", "sid-a", ["room-a"], offsets[0], offsets[1])) == 1
+    # in slices: the next one starts after the last offset of the one before
+    assert hub.missed("/r", "sid-a", ["room-a"], offsets[0], hub.offset(hub.last), 1) == missed[:1]
+    # only up to the asking worker's head: the rest reaches it live
+    assert len(hub.missed("/r", "sid-a", ["room-a"], offsets[0], offsets[1], 100)) == 1
     entries(hub, 5)  # the oldest of /r are evicted (5 kept)
     assert not hub.resumable("/r", offsets[1])
     assert hub.resumable("/other", start)  # nothing of /other was evicted
@@ -245,30 +277,35 @@ def test_the_log_says_what_a_client_missed_and_when_too_much_is_gone() -> None:
 
 def test_a_session_is_claimed_once_and_only_its_holder_keeps_it() -> None:
     hub = HubRecovery(10, 10_000)
-    hub.track(0, "pid-1", "/r", b"state", 30.0)
-    hub.persist(1, "pid-1", "/r", b"other", 30.0)  # not worker 1's: ignored
-    assert not hub.pending("pid-1")
-    assert hub.claim("pid-1", "/r") == [b"state", True]  # still live: its worker died or lags
-    assert hub.claim("pid-1", "/r") is None
-    hub.track(1, "pid-1", "/r", b"moved", 30.0)  # the claimer holds it now
-    hub.persist(0, "pid-1", "/r", b"stale", 30.0)  # the old worker noticed late: ignored
-    hub.persist(1, "pid-1", "/r", b"dropped", 30.0)
-    assert hub.pending("pid-1")
-    assert hub.claim("pid-1", "/elsewhere") is None  # and it is gone: one try
-    hub.track(0, "pid-2", "/r", b"two", 30.0)
-    hub.forget(0, "pid-2")
-    assert hub.claim("pid-2", "/r") is None
+    hub.track(0, "/r", "pid-1", "w0-eio-a", b"state", 30.0)
+    hub.persist(1, "/r", "pid-1", "w1-eio-x", b"other", 30.0)  # not its holder: ignored
+    assert not hub.pending("/r", "pid-1")
+    # still live (its worker died or lags): taken over from the connection that held it
+    assert hub.claim(1, "/r", "pid-1", "w1-eio-b") == [b"state", "w0-eio-a"]
+    hub.persist(0, "/r", "pid-1", "w0-eio-a", b"stale", 30.0)  # noticed late: ignored
+    hub.track(0, "/r", "pid-1", "w0-eio-a", b"stale", 30.0)  # ignored too
+    assert hub.claim(0, "/r", "pid-1", "w0-eio-c") == [b"state", "w1-eio-b"]
+    hub.track(0, "/r", "pid-1", "w0-eio-c", b"moved", 30.0)  # the claimer holds it now
+    hub.persist(0, "/r", "pid-1", "w0-eio-c", b"dropped", 30.0)
+    assert hub.pending("/r", "pid-1") and not hub.pending("/elsewhere", "pid-1")
+    assert hub.claim(1, "/elsewhere", "pid-1", "w1-eio-d") is None  # another namespace's
+    assert hub.pending("/r", "pid-1")  # is left kept for its own
+    assert hub.claim(1, "/r", "pid-1", "w1-eio-d") == [b"dropped", ""]  # nobody to drop
+    hub.track(0, "/r", "pid-2", "w0-eio-e", b"two", 30.0)
+    hub.forget(0, "/r", "pid-2", "w0-eio-other")  # not its holder: ignored
+    hub.forget(0, "/r", "pid-2", "w0-eio-e")
+    assert hub.claim(0, "/r", "pid-2", "w0-eio-f") is None
 
 
 def test_a_dead_workers_sessions_wait_for_their_clients() -> None:
     hub = HubRecovery(10, 10_000)
-    hub.track(0, "pid-a", "/r", b"a", 30.0)
-    hub.track(0, "pid-none", "/r", b"n", 0.0)
-    hub.track(1, "pid-b", "/r", b"b", 30.0)
+    hub.track(0, "/r", "pid-a", "w0-a", b"a", 30.0)
+    hub.track(0, "/r", "pid-none", "w0-n", b"n", 0.0)
+    hub.track(1, "/r", "pid-b", "w1-b", b"b", 30.0)
     hub.worker_gone(0)
-    assert hub.pending("pid-a") and not hub.pending("pid-none")
-    assert hub.claim("pid-a", "/r") == [b"a", False]
-    assert hub.claim("pid-b", "/r") == [b"b", True]  # worker 1's is live still
+    assert hub.pending("/r", "pid-a") and not hub.pending("/r", "pid-none")
+    assert hub.claim(1, "/r", "pid-a", "w1-c") == [b"a", ""]
+    assert hub.claim(0, "/r", "pid-b", "w0-d") == [b"b", "w1-b"]  # worker 1's is live still
 
 
 async def test_a_dead_workers_members_leave() -> None:

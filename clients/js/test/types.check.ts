@@ -1,5 +1,6 @@
 // Compile-time checks of the public types (npm run typecheck); never executed.
-import { ChatClient, connect, SocketsvcError, tokenSession } from "../src/index.js";
+import { ChatClient, connect, NamespaceClient, SocketsvcError, tokenSession } from "../src/index.js";
+import type { ChatClientEvents, ChatServerEvents, RequestEvents, Socket } from "../src/index.js";
 import type { ChatMessage, JoinAck, MembersAck, MessageAck } from "../src/index.js";
 
 export async function typed(): Promise<void> {
@@ -46,4 +47,16 @@ export async function typed(): Promise<void> {
     if (err instanceof SocketsvcError) err.code.toUpperCase();
   }
   void [joined, sent, members];
+
+  const generic = NamespaceClient.connect<ChatServerEvents, ChatClientEvents>("http://x", { namespace: "/chat" });
+  const kept: JoinAck = await generic.keep("join", { room: "lobby", name: "ada" });
+  const requests: RequestEvents<ChatClientEvents>[] = ["join", "leave", "members", "message"];
+  // @ts-expect-error: no such event
+  const notRequest: RequestEvents<ChatClientEvents> = "shout";
+  // @ts-expect-error: a room is a string
+  await generic.request("members", { room: 1 });
+  generic.emit("typing", { room: "lobby" });
+  generic.on("message", (m) => m.ts.toFixed());
+  const raw: Socket<ChatServerEvents, ChatClientEvents> = generic.socket;
+  void [kept, requests, notRequest, raw, generic.forget("join", { room: "lobby", name: "ada" })];
 }

@@ -1,6 +1,6 @@
 """Presence and the chat archive shared by the workers of one machine (``--workers N``
 without Redis): both are kept by the primary's hub (workers/stores.py), so ``members`` is the
-whole machine's, a retried send is recognised on any worker, and history outlives a worker.
+whole machine's and history outlives a worker.
 
 A worker's calls are answered in the order it made them (it reads its own writes); writes do
 not wait for an answer. The members of a worker that dies leave with it.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from socketsvc.workers.client import HubClient
+from .client import HubClient
 
 
 class LocalPresence:
@@ -59,12 +59,6 @@ class LocalArchive:
     async def recent(self, namespace: str, room: str, count: int) -> list[dict[str, Any]]:
         found = await self.hub.call("archive", "recent", namespace, room, count, default=[])
         return list(found)
-
-    async def accept_once(
-        self, namespace: str, key: str, ack: dict[str, Any], seconds: float
-    ) -> dict[str, Any] | None:
-        earlier = await self.hub.call("archive", "accept_once", namespace, key, ack, seconds)
-        return earlier if isinstance(earlier, dict) else None
 
     async def start(self) -> None:
         return None

@@ -24,13 +24,15 @@ from typing import Any
 
 from socketsvc.errors import Unencodable, UnsupportedValue
 from socketsvc.scaleout import bus
-from socketsvc.scaleout.local_recovery import LocalRecovery
 from socketsvc.sio._socketio import PubSubManager
 from socketsvc.sio.disconnects import Selection
 from socketsvc.sio.fanout import FanoutManager
 from socketsvc.sio.observer import Observer
+from socketsvc.sio.once import Once
 from socketsvc.sio.recovery import skipped, target
-from socketsvc.workers.client import HubClient
+
+from .client import HubClient
+from .local_recovery import LocalRecovery
 
 log = logging.getLogger("socketsvc.bus")
 
@@ -98,18 +100,22 @@ class LocalManager(PubSubManager, FanoutManager):
         namespace = namespace or "/"
         room = to if to is not None else room
         volatile = bool(kwargs.get("volatile"))
+        once: Once | None = kwargs.get("once")
         values = list(data) if isinstance(data, tuple) else [data]
         if not volatile and self.stream.windows(namespace):
             args = [event, *values]
+            rooms, skip = target(room), skipped(skip_sid)
             try:
-                if await self.stream.publish(namespace, target(room), skipped(skip_sid), args):
-                    return  # every worker, this one too, delivers it from the log, in order
+                appended = await self.stream.publish(namespace, rooms, skip, args, once)
             except Unencodable as exc:  # as on Redis: this worker's clients still get it
                 self.log_refusal(exc.cause, "not stored nor sent to other workers: %s", exc.message)
                 self.deliver(namespace, room, skip_sid, args)
                 raise
-            self.deliver(namespace, room, skip_sid, args)  # the hub is gone: no offset
-            return
+            if not appended.placed and not appended.sent_before:
+                self.deliver(namespace, room, skip_sid, args)  # the hub is gone: no offset
+            return  # else every worker, this one too, delivers it from the log, in order
+        if once is not None and not await self._first(namespace, once):
+            return  # sent already: once.earlier holds its answer
         message = {
             "method": "emit",
             "event": event,
@@ -138,6 +144,16 @@ class LocalManager(PubSubManager, FanoutManager):
                 self._send(raw)
         if failure is not None:
             raise failure
+
+    async def _first(self, namespace: str, once: Once) -> bool:
+        """Whether ``once`` is the machine's first emit of its key (the hub records it); while
+        the hub is gone every send is a first, so a retry is sent again rather than lost."""
+        answer = bus.pack(once.answer)
+        earlier = await self.hub.call("once", "first", namespace, once.key, answer, once.seconds)
+        if earlier is None:
+            return True
+        once.earlier = bus.unpack(earlier[0])
+        return False
 
     def _deliver_entry(
         self, namespace: str, rooms: list[str] | None, skip: list[str], args: list[Any]
@@ -174,6 +190,13 @@ class LocalManager(PubSubManager, FanoutManager):
         except UnsupportedValue as exc:
             log.warning("not sent to other workers: %s", exc)
 
+    def drop_elsewhere(self, sid: str, namespace: str, eio_sid: str) -> None:
+        """python-socketio's bus ``disconnect`` for ``sid``, done only by the worker whose
+        connection of ``sid`` is ``eio_sid`` (:meth:`listen` filters it): a reconnect that
+        took a session over drops the old connection, never a newer one with the same sid."""
+        message = {"method": "disconnect", "sid": sid, "namespace": namespace}
+        self._send(bus.encode({**message, "eio_sid": eio_sid, "host_id": self.host_id}))
+
     def publish_disconnect(self, selection: Selection) -> None:
         message = {"method": bus.DISCONNECT_CLIENTS, **selection.fields(), "host_id": self.host_id}
         self._send(bus.encode(message))
@@ -197,6 +220,10 @@ class LocalManager(PubSubManager, FanoutManager):
             if message["method"] == bus.DISCONNECT_CLIENTS:
                 self._disconnect_here(message)
                 continue
+            if message["method"] == "disconnect" and "eio_sid" in message:
+                namespace = message.get("namespace") or "/"
+                if self.eio_sid_from_sid(message.get("sid"), namespace) != message["eio_sid"]:
+                    continue  # a connection of another worker (drop_elsewhere)
             yield message
 
     def _disconnect_here(self, message: dict[str, Any]) -> None:

@@ -16,7 +16,8 @@ from socketsvc.errors import Unencodable, UnsupportedValue
 from socketsvc.scaleout.sio_requests import node_socket, socket_record, str_list
 from socketsvc.sio.cluster import LocalNode, SocketRecord
 from socketsvc.sio.fanout import FanoutManager
-from socketsvc.workers.client import HubClient
+
+from .client import HubClient
 
 FETCH = "fetch"
 SERVER_EVENT = "server_event"

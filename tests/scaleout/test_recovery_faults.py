@@ -1,0 +1,184 @@
+"""Recovery under the interleavings of a drop and a reconnect with the steps of a restore:
+two nodes on one redis-server (and one node in memory), python-socketio clients over
+websocket and polling, each interleaving driven deterministically by holding one step of one
+session's flow (the recovery log's ``checkpoints``) while the test drops the connection or
+reconnects it elsewhere.
+
+Whatever the interleaving, a client inside its window ends recovered: same sid, every packet
+it missed, in order, none twice; and its session stays claimable for the next drop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import socketio
+
+from socketsvc.app.factory import SIO
+from tests.conftest import Inbox
+from tests.recovering import (  # noqa: F401 - fixtures
+    Cluster,
+    MakeCluster,
+    Member,
+    abandon,
+    joined,
+    make_cluster_fixture,
+    member_fixture,
+    recovered,
+    wait_for,
+)
+
+RESTORE_POINTS = ["claimed", "connected", "replaying", "restored"]
+MISSED = 150  # more than one replay slice (REPLAY_SLICE), so "replaying" is mid-replay
+
+
+@pytest.fixture
+async def cluster(make_cluster: MakeCluster) -> Cluster:
+    return await make_cluster()
+
+
+@pytest.mark.parametrize("point", RESTORE_POINTS)
+@pytest.mark.parametrize("order", ["resume_first", "reconnect_first"])
+@pytest.mark.parametrize(
+    ("make_cluster", "target"),
+    [("memory", "same"), ("redis", "same"), ("redis", "other")],
+    indirect=["make_cluster"],
+)
+async def test_a_client_that_drops_during_its_restore_is_recovered_wherever_it_returns(
+    cluster: Cluster, member: Member, point: str, order: str, target: str
+) -> None:
+    """It drops at ``point`` of its restore on node R, and reconnects to R or (with Redis)
+    the other node, either before or after R's flow goes on."""
+    first, restorer = cluster.nodes[0], cluster.nodes[-1]
+    back_to = restorer if target == "same" else first
+    sid = await joined(cluster, member, first)
+    await cluster.drop(first, member)
+    await wait_for(lambda: cluster.kept(str(member.pid)))
+    await cluster.publish(MISSED)
+
+    hold = cluster.hold(restorer, point, str(member.pid))
+    restoring = asyncio.create_task(member.connect(restorer))
+    await hold.wait()
+    await cluster.drop(restorer, member)
+    if point != "claimed":  # joined by then: the drop keeps the session again
+        await wait_for(lambda: cluster.kept(str(member.pid)))
+    if order == "resume_first":
+        hold.resume()
+        await wait_for(lambda: cluster.kept(str(member.pid)))
+    await cluster.publish(MISSED)
+    await recovered(member, back_to, sid)
+    hold.resume()
+    await abandon(restoring)
+    await cluster.all_received(member)
+    assert not await cluster.kept(str(member.pid))  # held by its live connection only
+
+    # The flow that was held changed nothing: the session is still there for the next drop.
+    await cluster.drop(back_to, member)
+    await wait_for(lambda: cluster.kept(str(member.pid)))
+    await cluster.publish(3)
+    await recovered(member, first, sid)
+    await cluster.all_received(member)
+
+
+async def test_a_reconnect_that_claims_before_the_old_node_keeps_the_session_is_recovered(
+    cluster: Cluster, member: Member
+) -> None:
+    """The old node has seen the drop but not yet kept the session (held just before its
+    ``persist``) when the client claims it on the other node: it takes the live session
+    there, and the old node's late step leaves it alone."""
+    old, new = cluster.nodes[0], cluster.nodes[-1]
+    sid = await joined(cluster, member, old)
+    hold = cluster.hold(old, "persist", str(member.pid))
+    dropping = asyncio.create_task(cluster.drop(old, member))  # ends once persist has run
+    await hold.wait()
+    await cluster.publish(MISSED)
+    await recovered(member, new, sid)
+    hold.resume()
+    await dropping
+    assert not await cluster.kept(str(member.pid))  # the late step did not keep it again
+    await cluster.all_received(member)
+    await cluster.drop(new, member)
+    await wait_for(lambda: cluster.kept(str(member.pid)))
+    await cluster.publish(3)
+    await recovered(member, old, sid)
+    await cluster.all_received(member)
+
+
+@pytest.mark.parametrize("point", ["claimed", "connected", "replaying"])
+async def test_what_is_sent_during_a_restore_comes_after_what_was_missed(
+    cluster: Cluster, member: Member, point: str
+) -> None:
+    """Packets sent while the client is being restored (before or during its replay) reach
+    it after everything it missed, each once."""
+    first, restorer = cluster.nodes[0], cluster.nodes[-1]
+    sid = await joined(cluster, member, first)
+    await cluster.drop(first, member)
+    await wait_for(lambda: cluster.kept(str(member.pid)))
+    await cluster.publish(MISSED)
+    hold = cluster.hold(restorer, point, str(member.pid))
+    restoring = asyncio.create_task(recovered(member, restorer, sid))
+    await hold.wait()
+    await cluster.publish(5)
+    hold.resume()
+    await restoring
+    await cluster.all_received(member)
+
+
+@pytest.mark.parametrize("order", ["old_drop_first", "claim_first"])
+async def test_a_claim_that_meets_the_old_node_keeping_the_session_is_recovered(
+    cluster: Cluster, member: Member, order: str
+) -> None:
+    """The client reconnects elsewhere before its old node noticed the drop; the new node's
+    claim is held at its start while the old node keeps the session (or not yet)."""
+    old, new = cluster.nodes[0], cluster.nodes[-1]
+    sid = await joined(cluster, member, old)
+    old_eio_sid = member.eio_sid
+    await cluster.publish(MISSED)  # the old connection still gets these
+    hold = cluster.hold(new, "claim", str(member.pid))
+    reconnecting = asyncio.create_task(recovered(member, new, sid))
+    await hold.wait()
+    if order == "old_drop_first":
+        await old.app[SIO].close_transport(old_eio_sid)
+        await wait_for(lambda: cluster.kept(str(member.pid)))
+        hold.resume()
+    else:
+        hold.resume()  # the old connection is dropped by the claimer
+    await reconnecting
+    await cluster.all_received(member)
+    await cluster.drop(new, member)
+    await wait_for(lambda: cluster.kept(str(member.pid)))
+    await recovered(member, old, sid)
+    await cluster.all_received(member)
+
+
+async def test_a_takeover_that_comes_late_drops_only_the_connection_it_took_over(
+    cluster: Cluster, member: Member
+) -> None:
+    """The client's first connection is still open on A; it reconnects to B, whose claim is
+    held before it drops that first connection; meanwhile it reconnects once more, to A. The
+    late takeover from B must not drop the newest connection (python-socketio's bus
+    disconnect names only a sid: a client so dropped is told "io server disconnect" and
+    stays offline)."""
+    first, other = cluster.nodes[0], cluster.nodes[-1]
+    sid = await joined(cluster, member, first)
+    hold = cluster.hold(other, "claimed", str(member.pid))
+    abandoned = asyncio.create_task(member.connect(other))  # its claim is held
+    await hold.wait()
+    await cluster.publish(3)
+    await recovered(member, first, sid)  # the newest connection, on A again
+    newest = member.client
+    hold.resume()
+    await abandon(abandoned)
+    # What B sends over the bus arrives before anything it sends later: wait for one.
+    watcher = socketio.AsyncClient(reconnection=False)
+    try:
+        await watcher.connect(str(first.make_url("/")), namespaces=["/test"], wait_timeout=5)
+        pings = Inbox(watcher, "ping", "/test")
+        await other.app[SIO].emit("ping", 1, namespace="/test")
+        assert await pings.get() == 1
+    finally:
+        await watcher.disconnect()
+        await watcher.shutdown()
+    assert newest is member.client and newest is not None and newest.connected
+    await cluster.all_received(member)
