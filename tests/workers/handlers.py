@@ -7,6 +7,7 @@ import os
 from typing import Any
 
 from socketsvc.handlers import BaseNamespace
+from socketsvc.sio.once import Once
 
 
 class MachineNamespace(BaseNamespace):
@@ -45,6 +46,16 @@ class MachineNamespace(BaseNamespace):
         """Every worker's pid, through a server-side call to the others."""
         answers = await self.server_side_call("pid")
         return sorted([os.getpid(), *(a["pid"] for a in answers)])
+
+    async def on_say(self, sid: str, room: str, key: str) -> Any:
+        """A stored emit made once per ``key`` (a retried send, as /chat's): the first one's
+        answer for every retry, on any worker."""
+        once = Once(key, {"first": sid, "pid": os.getpid()}, 30.0)
+        await self.emit("said", key, to=room, once=once)
+        return once.answer if once.earlier is None else once.earlier
+
+    async def on_whoami(self, sid: str) -> dict[str, Any]:
+        return {"sid": sid, "pid": self.door.session_pid(sid), "worker": os.getpid()}
 
     async def on_state(self, sid: str) -> dict[str, Any]:
         return {"sid": sid, "recovered": self.recovered(sid), "rooms": sorted(self.rooms_of(sid))}

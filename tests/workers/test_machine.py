@@ -195,3 +195,45 @@ async def test_one_keep_alive_connection_carries_sessions_of_both_workers(tmp_pa
                         answer = await request("GET", sid)
                         assert answer.startswith(f"43/machine,{round_}[")
         assert len(opened) == 1  # all of it on one connection
+
+
+async def test_a_takeover_drops_only_the_connection_it_took_and_a_retry_is_sent_once(
+    tmp_path: Path,
+) -> None:
+    """A client's session is claimed again and again (its network changed, say) until the
+    claim lands on the other worker: each claim drops the connection it took the session from
+    and no other; a send retried there with the same key (as /chat's client_id) is answered
+    with the first answer and reaches the room once (the hub checks the key as it appends)."""
+    async with machine(tmp_path) as m, spread(m.url) as clients:
+        watcher = next(c for c in clients if c.eio.sid[:2] != clients[0].eio.sid[:2])
+        said: list[str] = []
+        watcher.on("said", lambda key, offset: said.append(key), namespace=NS)
+        assert await watcher.call("enter", "talk", namespace=NS, timeout=5)
+        first = clients[0]
+        who = await first.call("whoami", namespace=NS, timeout=5)
+        answer = await first.call("say", ("talk", "k1"), namespace=NS, timeout=5)
+        assert answer["first"] == who["sid"]
+        holder, home = first, first.eio.sid[:2]
+        for _ in range(40):
+            gone = asyncio.Event()
+            holder.on("disconnect", gone.set, namespace=NS)
+            claimer = socketio.AsyncClient()
+            clients.append(claimer)
+            auth = {"pid": who["pid"]}
+            await claimer.connect(m.url, namespaces=[NS], transports=["websocket"], auth=auth)
+            state = await claimer.call("state", namespace=NS, timeout=5)
+            assert state == {"sid": who["sid"], "recovered": True, "rooms": []}
+            async with asyncio.timeout(5):
+                await gone.wait()  # the connection it took the session from
+            assert claimer.connected and watcher.connected  # and no other
+            holder = claimer
+            if claimer.eio.sid[:2] != home:
+                break
+        assert holder.eio.sid[:2] != home, "every claim landed on the first worker"
+        retried = await holder.call("say", ("talk", "k1"), namespace=NS, timeout=5)
+        assert retried == answer
+        assert await holder.call("say", ("talk", "k2"), namespace=NS, timeout=5) != answer
+        async with asyncio.timeout(5):
+            while said != ["k1", "k2"]:
+                assert len(said) <= 2, said
+                await asyncio.sleep(0.02)
