@@ -3,18 +3,18 @@ Redis): a client that drops from one worker is recovered by whichever worker it 
 to, also after its worker died and was restarted.
 
 The log and the dropped sessions are kept by the primary's hub (workers/stores.py), as Redis
-keeps them for a cluster (:mod:`.redis_recovery`), and with the same order guarantee: every
-stored emit gets its offset from the hub and reaches every worker, the emitting one too, from
-the hub, in one order. A worker delivers each entry to its own clients as it arrives, except
-while a recovered client is being restored (:meth:`LocalRecovery.holding`): entries wait
-then, so that each reaches that client once, either in what it missed or after it.
+keeps them for a cluster (:mod:`socketsvc.scaleout.redis_recovery`), and with the same order
+guarantee: every stored emit gets its offset from the hub and reaches every worker, the
+emitting one too, from the hub, in one order. A worker delivers each entry to its own clients
+as it arrives; a client being restored gets what it missed up to the worker's position when it
+joined (:meth:`LocalRecovery.head`), and what arrives after is held for it by the fan-out
+(sio/sessions.py): each entry reaches it once, in order.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 from socketsvc.errors import Unencodable, UnsupportedValue
@@ -41,8 +41,6 @@ class LocalRecovery:
         self.checkpoints = checkpoints or Checkpoints()
         self.position = f"{hub.epoch}-{hub.first}"  # the last entry delivered here
         self.deliver: Deliver = lambda namespace, rooms, skip, args: None
-        self._held = 0
-        self._waiting: list[list[Any]] = []
 
     def follow(self, deliver: Deliver) -> None:
         """Entries of the log go to ``deliver`` (the worker's fan-out), in log order."""
@@ -79,26 +77,10 @@ class LocalRecovery:
         return appended
 
     def arrived(self, entry: list[Any]) -> None:
-        if self._held:
-            self._waiting.append(entry)
-        else:
-            self._deliver(entry)
-
-    def _deliver(self, entry: list[Any]) -> None:
         number, namespace, rooms, skip, args = entry
         offset = f"{self.hub.epoch}-{number}"
         self.position = offset
         self.deliver(namespace, rooms, skip, [*bus.unpack(args), offset])
-
-    @contextlib.asynccontextmanager
-    async def holding(self) -> AsyncIterator[None]:
-        self._held += 1
-        try:
-            yield
-        finally:
-            self._held -= 1
-            while not self._held and self._waiting:
-                self._deliver(self._waiting.pop(0))
 
     def head(self, namespace: str) -> str:
         return self.position

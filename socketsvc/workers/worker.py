@@ -67,12 +67,11 @@ class Worker:
 def settings_of(values: dict[str, Any]) -> config.Settings:
     """Settings from the primary's JSON (lists back to tuples, as every source gives them;
     an unset setting, such as ``chat``, stays unset)."""
-    return config.Settings(
-        **{
-            name: None if value is None else config.cast(name, value, "the primary")
-            for name, value in values.items()
-        }
-    )
+    cast: dict[str, Any] = {
+        name: None if value is None else config.cast(name, value, "the primary")
+        for name, value in values.items()
+    }
+    return config.Settings(**cast)
 
 
 def spec_of(settings: config.Settings, **seat: Any) -> str:
