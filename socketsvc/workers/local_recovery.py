@@ -123,8 +123,9 @@ class LocalRecovery:
             return None
         state, previous = found
         try:
-            pid, sid, _, rooms, data, start = bus.unpack(state)
+            _, sid, _, rooms, data, start = bus.unpack(state)
         except Exception:  # not a session this version wrote: it cannot be restored
+            self.hub.cast("recovery", "forget", namespace, pid, holder)
             return None
         return Session(pid, sid, namespace, list(rooms), data, start, holder, str(previous))
 

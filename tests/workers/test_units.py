@@ -14,7 +14,9 @@ import pytest
 from socketsvc import config
 from socketsvc.errors import ConfigError
 from socketsvc.scaleout import bus
+from socketsvc.sio.recovery import Session, Unavailable, Windows
 from socketsvc.workers import link as link_module
+from socketsvc.workers import local_recovery
 from socketsvc.workers.client import GONE, HubClient
 from socketsvc.workers.hub import Hub
 from socketsvc.workers.link import Kind, Link, frame, packed
@@ -240,6 +242,40 @@ async def test_an_append_made_once_per_key_is_placed_once_on_any_worker(tmp_path
     finally:
         for worker in workers:
             worker.close()
+        await hub.stop()
+
+
+async def test_a_restore_reads_what_was_missed_in_slices_and_fails_when_the_hub_is_gone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LocalRecovery.missed: slices of REPLAY_SLICE (here 2) up to the head the restore
+    replays to, each after the last; Unavailable (a restore that cannot complete) once the
+    primary is gone, never an empty answer taken for 'nothing missed'."""
+    monkeypatch.setattr(local_recovery, "REPLAY_SLICE", 2)
+    settings = config.load(environ={})
+    hub = Hub(settings, str(tmp_path / "hub.sock"))
+    await hub.start()
+    worker = HubClient(0)
+    try:
+        await worker.connect(hub.path)
+        log = local_recovery.LocalRecovery(worker, Windows(settings, lambda ns: 30.0))
+        log.follow(lambda namespace, rooms, skip, args: None)
+        start = log.head("/r")
+        async with asyncio.timeout(5):
+            for n in range(5):
+                assert (await log.publish("/r", None, frozenset(), ["news", n])).placed
+            head = log.head("/r")
+            assert (await log.publish("/r", None, frozenset(), ["news", "after"])).placed
+            session = Session("pid", "sid", "/r", start=start, holder="eio")
+            slices = [s async for s in log.missed(session, None, head)]
+            assert [[args[1] for args in part] for part in slices] == [[0, 1], [2, 3], [4]]
+            assert slices[-1][-1][-1] == head  # each with its offset last
+            worker.close()
+            await worker.lost.wait()
+            with pytest.raises(Unavailable):
+                _ = [s async for s in log.missed(session, None, head)]
+    finally:
+        worker.close()
         await hub.stop()
 
 
