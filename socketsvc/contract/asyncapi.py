@@ -14,8 +14,8 @@ import json
 from typing import Any
 
 from socketsvc import __version__
-from socketsvc.handlers.kinds import DECIMAL_TEXT
 
+from .json_schema import BINARY, DECIMAL, ERROR_ACK, array, bounds, enum_of, json_kinds
 from .model import ClientEvent, Contract, Namespace, Values
 from .shapes import (
     AnyOf,
@@ -25,7 +25,6 @@ from .shapes import (
     ListOf,
     MapOf,
     ObjectType,
-    Rules,
     Scalar,
     Shape,
     TupleOf,
@@ -42,35 +41,12 @@ JWT = {
         "when the client connects to the namespace; a refusal is a connect_error."
     ),
 }
-ERROR_ACK = {
-    "type": "object",
-    "description": "What an acknowledged event gets instead of its ack when it fails.",
-    "required": ["error"],
-    "properties": {
-        "error": {
-            "type": "object",
-            "required": ["code", "message"],
-            "properties": {
-                "code": {
-                    "type": "string",
-                    "description": "invalid_payload, unknown_event, internal, or the handler's own",
-                },
-                "message": {"type": "string"},
-            },
-        }
-    },
-}
 PARSERS = {
     "auto": "Clients may use the JSON parser or socket.io-msgpack-parser: payloads are shown as "
     "JSON, which both carry.",
     "json": "Clients use the JSON parser (the server accepts no other).",
     "msgpack": "Clients use socket.io-msgpack-parser (the server accepts no other); payloads "
     "are shown as JSON, whose data msgpack carries alike.",
-}
-BINARY = {
-    "type": "string",
-    "format": "binary",
-    "description": "binary data: a Socket.IO binary attachment (JSON parser) or msgpack bin",
 }
 
 
@@ -230,7 +206,7 @@ class _Schemas:
             return None
         items = [dict(self.schema(a.shape), title=a.name) for a in event.arguments]
         least = sum(1 for a in event.arguments if a.required)
-        return _array("the event's arguments, in order", items, least, self._maybe(event.rest))
+        return array("the event's arguments, in order", items, least, self._maybe(event.rest))
 
     def values(self, values: Values) -> dict[str, Any] | None:
         if len(values.items) == 1 and values.rest is None:
@@ -241,7 +217,7 @@ class _Schemas:
         if not values.items and values.rest is None:
             return None
         items = [self.schema(s) for s in values.items]
-        return _array("several values, in order", items, len(items), self._maybe(values.rest))
+        return array("several values, in order", items, len(items), self._maybe(values.rest))
 
     def _maybe(self, shape: Shape | None) -> dict[str, Any] | None:
         return None if shape is None else self.schema(shape)
@@ -278,7 +254,7 @@ class _Schemas:
     def _constrained(self, shape: Constrained) -> dict[str, Any]:
         inner = self.schema(shape.inner)
         schema: dict[str, Any] = {"allOf": [inner]} if "$ref" in inner else dict(inner)
-        kinds = _kinds(shape.inner)
+        kinds = json_kinds(shape.inner)
         rules = shape.rules
         for kind, (low, high) in {
             "string": ("minLength", "maxLength"),
@@ -290,7 +266,7 @@ class _Schemas:
                     schema[low] = rules.min_len
                 if rules.max_len is not None:
                     schema[high] = rules.max_len
-        schema.update(_bounds(rules))
+        schema.update(bounds(rules))
         patterns = [f"^(?:{regex})$" for regex in rules.patterns]
         if len(patterns) == 1:
             schema["pattern"] = patterns[0]
@@ -319,7 +295,7 @@ class _Schemas:
             cls = key[0]
             doc = _join(definition.doc, f"(Python: {cls.__module__}.{cls.__qualname__})")
             if isinstance(definition, EnumType):
-                found[name] = _enum(definition, doc)
+                found[name] = enum_of(definition, doc)
             else:
                 found[name] = self._object(definition, doc)
         return dict(sorted(found.items()))
@@ -334,78 +310,6 @@ class _Schemas:
         if required:
             schema["required"] = required
         return schema
-
-
-def _array(
-    doc: str, items: list[dict[str, Any]], least: int, rest: dict[str, Any] | None
-) -> dict[str, Any]:
-    """Socket.IO arguments as a JSON Schema array: ``items`` in order (at least ``least``
-    of them), then any number of ``rest`` (else no more)."""
-    array: dict[str, Any] = {"type": "array", "description": doc}
-    if not items:  # only *rest (an empty tuple form is not a valid AsyncAPI schema)
-        array["items"] = rest if rest is not None else {}
-        return array
-    array.update(items=items, minItems=least)
-    if rest is None:
-        array["maxItems"] = len(items)
-    else:
-        array["additionalItems"] = rest
-    return array
-
-
-def _enum(definition: EnumType, doc: str) -> dict[str, Any]:
-    schema: dict[str, Any] = {"description": doc, "enum": list(definition.values)}
-    kinds = {type(v) for v in definition.values}
-    if kinds == {str}:
-        schema["type"] = "string"
-    elif kinds == {int}:
-        schema["type"] = "integer"
-    return schema
-
-
-def _bounds(rules: Rules) -> dict[str, int | float]:
-    """Numeric bounds merged: the tightest of each kind."""
-    keyword = {">=": "minimum", ">": "exclusiveMinimum", "<=": "maximum", "<": "exclusiveMaximum"}
-    merged: dict[str, int | float] = {}
-    for op, limit in rules.bounds:
-        name = keyword[op]
-        tighter = max if op in (">=", ">") else min
-        merged[name] = tighter(merged[name], limit) if name in merged else limit
-    return merged
-
-
-# A Decimal from a client: a number, or a numeric string (bounds apply to numbers only in JSON
-# Schema; the server checks them on both). Sent: always the string.
-DECIMAL_PATTERN = f"^{DECIMAL_TEXT.pattern}$"  # what the server's validator takes
-DECIMAL: dict[str, dict[str, Any]] = {
-    "decimal": {
-        "type": ["number", "string"],
-        "pattern": DECIMAL_PATTERN,
-        "description": 'a decimal number: a number, or a string such as "12.50"',
-    },
-    "decimal_text": {
-        "type": "string",
-        "pattern": DECIMAL_PATTERN,
-        "description": 'a decimal number as a string, e.g. "12.50"',
-    },
-}
-
-
-def _kinds(shape: Shape) -> set[str]:
-    """The JSON kinds a shape's values can be (what length keywords apply to)."""
-    if isinstance(shape, Scalar):
-        return {shape.kind}
-    if isinstance(shape, ListOf | TupleOf):
-        return {"array"}
-    if isinstance(shape, MapOf):
-        return {"object"}
-    if isinstance(shape, AnyOf):
-        return set().union(*(_kinds(o) for o in shape.options))
-    if isinstance(shape, Constrained):
-        return _kinds(shape.inner)
-    if isinstance(shape, Choice):
-        return {"choice"}
-    return {"ref"}
 
 
 def _join(*texts: str | None) -> str:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from aiohttp import web
+from multidict import MultiMapping
 
 # What engineio's translate_request sets, derived from the request on access.
 _FIXED: dict[str, Callable[[web.BaseRequest], Any]] = {
@@ -105,3 +106,12 @@ class RequestEnviron(Mapping[str, Any]):
 
     def __repr__(self) -> str:
         return f"<RequestEnviron {self.request.method} {self.request.path_qs}>"
+
+
+def first_value(query: MultiMapping[str], name: str) -> str | None:
+    """The first non-empty value of ``name`` (``urllib.parse.parse_qs`` drops empty ones,
+    and Node treats ``sid=`` as no sid)."""
+    for value in query.getall(name, ()):
+        if value:
+            return value
+    return None

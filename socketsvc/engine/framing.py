@@ -79,3 +79,8 @@ def encode_text(item: Item) -> str:
     if isinstance(data, bytes):
         return "b" + base64.b64encode(data).decode("ascii")
     return TYPE_DIGITS[ptype] + data if data else TYPE_DIGITS[ptype]
+
+
+def payload_size(frames: list[Any]) -> int:
+    """Payload bytes of queued messages (characters for text)."""
+    return len(frames[0]) if len(frames) == 1 else sum(len(f) for f in frames)

@@ -10,7 +10,8 @@ from typing import Any
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from .framing import CLOSE, NOOP, Item
+from .framing import CLOSE, NOOP, Item, ProtocolError
+from .responses import BAD_REQUEST, error, ok_post, refusal
 from .state import SessionState
 
 # Node's engine.io answers the poll that is pending when the probe completes at
@@ -54,6 +55,8 @@ class PollingTransport(SessionState):
     upgraded: bool
     closing: bool
     closed: bool
+    sid: str
+    receiving: bool
     _waiter: asyncio.Future[None] | None
     _poll_request: web.Request | None
     _probed: bool
@@ -144,3 +147,61 @@ class PollingTransport(SessionState):
             if self.closing or self.closed:
                 break
             await self.receive_raw(raw, polling=True)
+
+    async def receive_post(self, request: web.Request) -> Any:
+        """A long-polling POST: its body read within the limits, its packets handled; the
+        answer to send (``ok``, or the refusal that closes the session)."""
+        s, server = self, self.server
+        if s.receiving:
+            # Rule (Node onDataRequest "data request overlap from client"): one POST at a
+            # time per session (each buffers up to max_payload); another is answered 400 and
+            # the session closes.
+            server.logger.warning("%s: overlapping POST, closing the session", s.sid)
+            s.close_soon(server.reason.TRANSPORT_ERROR)
+            return error(BAD_REQUEST)
+        limit = server.max_http_buffer_size
+        if request.content_length is not None and request.content_length > limit:
+            return s._refuse_post("413 PAYLOAD TOO LARGE")
+        s.receiving = True
+        received = False
+        try:
+            async with asyncio.timeout(server.policy.body_timeout or None):
+                body = await read_body(request.content, limit)
+            received = True
+            if body is None:
+                return s._refuse_post("413 PAYLOAD TOO LARGE")
+            try:
+                # Handled before "ok": a client sends its next POST only after this one.
+                text = body.decode("utf-8")
+                server.traffic.packets_in += text.count("\x1e") + 1
+                server.traffic.bytes_in += len(body)
+                await s.handle_post(text)
+            except (ProtocolError, UnicodeDecodeError) as exc:
+                # Rule (Node "parse error"): an invalid packet closes the session;
+                # the POST is answered 400 instead of being logged and ignored.
+                # (the text, not the exception: it holds the body and, by its traceback,
+                # the session, for as long as any log handler keeps the record)
+                server.logger.info(
+                    "%s: invalid payload (%s), closing", s.sid, str(exc), extra={"eio_sid": s.sid}
+                )
+                await s.close(wait=False, abort=False, reason=server.reason.TRANSPORT_ERROR)
+                return error(BAD_REQUEST)
+            return ok_post()
+        except TimeoutError:
+            # Rule (engine.io httpRequestBodyTimeout): 408, and the session closes.
+            server.logger.warning("%s: POST body not in within body_timeout, closing", s.sid)
+            return s._refuse_post("408 REQUEST TIMEOUT")
+        except BodyIncomplete as exc:
+            # Rule (Node "data request connection closed prematurely"): the session closes.
+            server.logger.info("%s: POST broken off before its body was complete (%s)", s.sid, exc)
+            return s._refuse_post("400 BAD REQUEST")
+        finally:
+            s.receiving = False
+            if not received:  # also when the handler is cancelled: the client went away
+                s.close_soon(server.reason.TRANSPORT_ERROR)
+
+    def _refuse_post(self, status: str) -> dict[str, Any]:
+        """Close the session, and the connection once the answer is written (what is left of
+        the body is not worth reading)."""
+        self.close_soon(self.server.reason.TRANSPORT_ERROR)
+        return refusal(status)

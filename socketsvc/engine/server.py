@@ -15,17 +15,15 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, NamedTuple
 
 from aiohttp import web
-from multidict import MultiMapping
 
 from ._aiohttp import answer_and_close, drop_http_parser, share_mask_source
 from ._engineio import EngineIOServer
 from .coalescer import WriteCoalescer
 from .direct import websocket_response
-from .environ import RequestEnviron
-from .framing import MESSAGE, OPEN, ProtocolError, ws_frame
+from .environ import RequestEnviron, first_value
+from .framing import MESSAGE, OPEN, payload_size, ws_frame
 from .observer import EngineObserver
 from .policy import EnginePolicy
-from .polling import BodyIncomplete, read_body
 from .responses import (
     BAD_HANDSHAKE_METHOD,
     BAD_REQUEST,
@@ -34,9 +32,7 @@ from .responses import (
     UNKNOWN_TRANSPORT,
     UNSUPPORTED_PROTOCOL_VERSION,
     error,
-    ok_post,
     payload,
-    refusal,
 )
 from .session import EngineSession
 from .timers import TimerList
@@ -186,7 +182,7 @@ class EngineServer(EngineIOServer):
         for frame in frames:
             s.push_message(frame)
         traffic.messages_out += len(frames)
-        traffic.bytes_out += _size(frames)
+        traffic.bytes_out += payload_size(frames)
 
     def push_many(self, sids: list[str], frames: list[Any], volatile: bool = False) -> None:
         """``push`` to many sessions; each websocket frame is built once for all of them, and
@@ -203,7 +199,7 @@ class EngineServer(EngineIOServer):
                 s.enqueue(MESSAGE, frame, ready, now=True)
         traffic = self.traffic
         traffic.messages_out += reached * len(frames)
-        traffic.bytes_out += reached * _size(frames)
+        traffic.bytes_out += reached * payload_size(frames)
 
     async def disconnect(self, sid: str | None = None) -> None:
         # The socket removes itself from self.sockets (possibly after its
@@ -271,8 +267,8 @@ class EngineServer(EngineIOServer):
     async def _route(self, request: web.Request, environ: Mapping[str, Any]) -> Any:
         method = request.method
         query = request.query  # parsed once per request (aiohttp keeps it for the handshake)
-        transport = _first(query, "transport")
-        sid = _first(query, "sid")
+        transport = first_value(query, "transport")
+        sid = first_value(query, "sid")
         if method == "OPTIONS":
             return self.ok_response()  # CORS preflight (python-engineio behaviour)
         # Rule (Node verify()): transport must be present and enabled, else 400
@@ -285,7 +281,7 @@ class EngineServer(EngineIOServer):
             self.log_once("Unsupported Engine.IO protocol version", "bad-version")
             return error(UNSUPPORTED_PROTOCOL_VERSION)
         jsonp_index = None
-        j = _first(query, "j")
+        j = first_value(query, "j")
         if j is not None:
             try:
                 jsonp_index = int(j)
@@ -324,65 +320,10 @@ class EngineServer(EngineIOServer):
                 return error(BAD_REQUEST if sid in self.sockets else UNKNOWN_SID)
             return payload(items, jsonp_index)
         if method == "POST":
-            return await self._handle_post(request, s)
+            return await s.receive_post(request)
         # Node answers an unsupported method on an existing session with 500;
         # 400 is what the protocol test-suite accepts as well.
         return error(BAD_REQUEST)
-
-    async def _handle_post(self, request: web.Request, s: EngineSession) -> Any:
-        if s.receiving:
-            # Rule (Node onDataRequest "data request overlap from client"): one POST at a
-            # time per session (each buffers up to max_payload); another is answered 400 and
-            # the session closes.
-            self.logger.warning("%s: overlapping POST, closing the session", s.sid)
-            s.close_soon(self.reason.TRANSPORT_ERROR)
-            return error(BAD_REQUEST)
-        limit = self.max_http_buffer_size
-        if request.content_length is not None and request.content_length > limit:
-            return self._refuse_post(s, "413 PAYLOAD TOO LARGE")
-        s.receiving = True
-        received = False
-        try:
-            async with asyncio.timeout(self.policy.body_timeout or None):
-                body = await read_body(request.content, limit)
-            received = True
-            if body is None:
-                return self._refuse_post(s, "413 PAYLOAD TOO LARGE")
-            try:
-                # Handled before "ok": a client sends its next POST only after this one.
-                text = body.decode("utf-8")
-                self.traffic.packets_in += text.count("\x1e") + 1
-                self.traffic.bytes_in += len(body)
-                await s.handle_post(text)
-            except (ProtocolError, UnicodeDecodeError) as exc:
-                # Rule (Node "parse error"): an invalid packet closes the session;
-                # the POST is answered 400 instead of being logged and ignored.
-                # (the text, not the exception: it holds the body and, by its traceback,
-                # the session, for as long as any log handler keeps the record)
-                self.logger.info(
-                    "%s: invalid payload (%s), closing", s.sid, str(exc), extra={"eio_sid": s.sid}
-                )
-                await s.close(wait=False, abort=False, reason=self.reason.TRANSPORT_ERROR)
-                return error(BAD_REQUEST)
-            return ok_post()
-        except TimeoutError:
-            # Rule (engine.io httpRequestBodyTimeout): 408, and the session closes.
-            self.logger.warning("%s: POST body not in within body_timeout, closing", s.sid)
-            return self._refuse_post(s, "408 REQUEST TIMEOUT")
-        except BodyIncomplete as exc:
-            # Rule (Node "data request connection closed prematurely"): the session closes.
-            self.logger.info("%s: POST broken off before its body was complete (%s)", s.sid, exc)
-            return self._refuse_post(s, "400 BAD REQUEST")
-        finally:
-            s.receiving = False
-            if not received:  # also when the handler is cancelled: the client went away
-                s.close_soon(self.reason.TRANSPORT_ERROR)
-
-    def _refuse_post(self, s: EngineSession, status: str) -> dict[str, Any]:
-        """Close the session, and the connection once the answer is written (what is left of
-        the body is not worth reading)."""
-        s.close_soon(self.reason.TRANSPORT_ERROR)
-        return refusal(status)
 
     async def _handle_ws_upgrade(self, request: web.Request, s: EngineSession) -> Any:
         ws = await self._prepare_websocket(request)
@@ -450,17 +391,3 @@ class EngineServer(EngineIOServer):
         self.ping_timers.cancel_all()
         self.pong_timers.cancel_all()
         await super().shutdown()
-
-
-def _first(query: MultiMapping[str], name: str) -> str | None:
-    """The first non-empty value of ``name`` (``urllib.parse.parse_qs`` drops empty ones,
-    and Node treats ``sid=`` as no sid)."""
-    for value in query.getall(name, ()):
-        if value:
-            return value
-    return None
-
-
-def _size(frames: list[Any]) -> int:
-    """Payload bytes of queued messages (characters for text)."""
-    return len(frames[0]) if len(frames) == 1 else sum(len(f) for f in frames)
