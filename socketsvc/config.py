@@ -263,6 +263,35 @@ class Settings:
             choices=REDIS_PROTOCOLS,
         ),
     )
+    redis_sentinels: tuple[str, ...] = field(
+        default=(),
+        metadata=_doc(
+            "host:port of Redis Sentinels: every Redis use finds the primary through them and "
+            "follows a failover (redis_url then gives only the database, user and password)"
+        ),
+    )
+    redis_sentinel_service: str = field(
+        default="", metadata=_doc("the primary's name in Sentinel (sentinel monitor NAME ...)")
+    )
+    redis_sentinel_password: str = field(
+        default="",
+        repr=False,
+        metadata=_doc("password of the Sentinels themselves (prefer env)", secret=True),
+    )
+    redis_cluster: bool = field(
+        default=False,
+        metadata=_doc(
+            "redis_url names any node of a Redis Cluster: the bus on sharded pub/sub, a channel "
+            "per room, and every key under one hash tag (redis_prefix in braces)"
+        ),
+    )
+    redis_failover_timeout: float = field(
+        default=30.0,
+        metadata=_doc(
+            "seconds a node retries a write while Sentinel promotes a replica; emits kept for "
+            "recovery wait that long for the new primary before they are delivered locally only"
+        ),
+    )
     presence_refresh: float = field(
         default=10.0,
         metadata=_doc(
@@ -314,6 +343,9 @@ class Settings:
         if not self.redis_prefix and self.redis_protocol in DEFAULT_PREFIXES:
             # a derived default: the one documented place a frozen field is filled in
             object.__setattr__(self, "redis_prefix", DEFAULT_PREFIXES[self.redis_protocol])
+        if self.redis_cluster and "{" not in self.redis_prefix:
+            # Cluster: a multi-key command or script must stay in one hash slot
+            object.__setattr__(self, "redis_prefix", f"{{{self.redis_prefix}}}")
         _validate(self)
 
 
@@ -345,6 +377,7 @@ def _validate(s: Settings) -> None:
         raise ConfigError(f"redis_prefix: {s.redis_prefix!r} must be 1-64 of A-Za-z0-9_.:-{{}}")
     if s.manager == "redis" and not s.redis_url.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError(f"redis_url: {s.redis_url!r} is not a redis://, rediss:// or unix:// URL")
+    _validate_sentinel(s)
     if not s.transports:
         raise ConfigError("transports: at least one transport is required")
     for namespace, target in s.namespaces.items():
@@ -360,6 +393,35 @@ def _validate(s: Settings) -> None:
     _validate_security(s)
     _validate_recovery(s)
     _validate_observing(s)
+
+
+def _validate_sentinel(s: Settings) -> None:
+    for address in s.redis_sentinels:
+        host, _, port = address.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) <= 65535:
+            raise ConfigError(f"redis_sentinels: {address!r} is not a host:port")
+    if s.redis_sentinels and s.redis_url.startswith("unix://"):
+        raise ConfigError("redis_url: a unix:// URL cannot name Sentinel's primary; use redis://")
+    if s.redis_sentinels and not s.redis_sentinel_service:
+        raise ConfigError("redis_sentinel_service: required with redis_sentinels")
+    if not s.redis_sentinels:
+        for name in ("redis_sentinel_service", "redis_sentinel_password"):
+            if getattr(s, name):
+                raise ConfigError(f"{name}: set redis_sentinels too (the Sentinels to ask)")
+    if s.redis_sentinel_service and not re.fullmatch(r"[^\s/?#]{1,64}", s.redis_sentinel_service):
+        raise ConfigError(
+            f"redis_sentinel_service: {s.redis_sentinel_service!r} is not a Sentinel master name"
+        )
+    if s.redis_cluster and s.redis_sentinels:
+        raise ConfigError(
+            "redis_cluster: a Redis Cluster fails over by itself; drop redis_sentinels"
+        )
+    if s.redis_cluster and s.redis_protocol != "socketsvc":
+        raise ConfigError(f"redis_cluster: not with redis_protocol = {s.redis_protocol!r}")
+    if s.redis_cluster and not re.fullmatch(r"rediss?://[^/]*(/0?)?", s.redis_url):
+        raise ConfigError(f"redis_url: {s.redis_url!r}: a Redis Cluster has database 0 only")
+    if s.redis_failover_timeout <= 0:
+        raise ConfigError("redis_failover_timeout: must be a positive number of seconds")
 
 
 def _validate_recovery(s: Settings) -> None:

@@ -22,6 +22,7 @@ from socketsvc.config import MANAGERS, REDIS_PROTOCOLS, Settings
 from socketsvc.errors import ConfigError
 from socketsvc.scaleout.archive import ChatArchive, MemoryArchive
 from socketsvc.scaleout.presence import MemoryPresence, Presence
+from socketsvc.scaleout.redis_topology import connection_url
 from socketsvc.sio.cluster import Cluster, SingleNode
 from socketsvc.sio.fanout import FanoutManager
 from socketsvc.sio.observer import Observer
@@ -86,12 +87,12 @@ def _redis(settings: Settings, windows: Windows, observer: Observer) -> Backends
     return Backends(
         manager=manager,
         presence=RedisPresence(
-            settings.redis_url, settings.redis_prefix, settings.presence_refresh, observer
+            connection_url(settings), settings.redis_prefix, settings.presence_refresh, observer
         ),
         recovery=recovery,
         archive=RedisArchive(settings, observer),
         cluster=cluster,
-        redis=NodeRedis(settings.redis_url, settings.redis_prefix, observer),
+        redis=NodeRedis(connection_url(settings), settings.redis_prefix, observer),
     )
 
 
@@ -104,8 +105,15 @@ def _socketsvc_bus(settings: Settings, windows: Windows, observer: Observer) -> 
     from socketsvc.scaleout.redis_recovery import RedisRecovery
 
     recovery = RedisRecovery(settings, windows, observer)
-    manager = RedisManager(settings.redis_url, settings.redis_prefix, recovery, observer)
-    cluster = BusRequests(settings.redis_url, settings.redis_prefix, manager, observer)
+    if settings.redis_cluster:  # the bus on sharded channels, one per room
+        from socketsvc.scaleout.redis_sharded import ShardedManager
+
+        manager: RedisManager = ShardedManager(
+            connection_url(settings), settings.redis_prefix, recovery, observer
+        )
+    else:
+        manager = RedisManager(connection_url(settings), settings.redis_prefix, recovery, observer)
+    cluster = BusRequests(connection_url(settings), settings.redis_prefix, manager, observer)
     return manager, recovery, cluster
 
 
@@ -114,7 +122,7 @@ def _classic_bus(settings: Settings, windows: Windows, observer: Observer) -> Bu
     from socketsvc.scaleout.sio_classic import ClassicManager
 
     recovery = RedisRecovery(settings, windows, observer)
-    manager = ClassicManager(settings.redis_url, settings.redis_prefix, recovery, observer)
+    manager = ClassicManager(connection_url(settings), settings.redis_prefix, recovery, observer)
     return manager, recovery, manager
 
 
@@ -123,7 +131,7 @@ def _streams_bus(settings: Settings, windows: Windows, observer: Observer) -> Bu
     from socketsvc.scaleout.sio_streams_recovery import StreamsRecovery
 
     recovery = StreamsRecovery(settings, windows, observer)
-    manager = StreamsManager(settings.redis_url, settings.redis_prefix, recovery, observer)
+    manager = StreamsManager(connection_url(settings), settings.redis_prefix, recovery, observer)
     return manager, recovery, manager
 
 

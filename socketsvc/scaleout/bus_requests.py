@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
 from redis import asyncio as aioredis
@@ -24,6 +24,7 @@ from socketsvc.errors import Unencodable, UnsupportedValue
 from socketsvc.scaleout import bus
 from socketsvc.scaleout.redis_channels import Outbox, Subscriber
 from socketsvc.scaleout.redis_health import RedisHealth, redis_client
+from socketsvc.scaleout.redis_topology import is_cluster, shard_subscribers
 from socketsvc.scaleout.sio_requests import BadInput, Pending, node_socket, socket_record, str_list
 from socketsvc.sio.cluster import LocalNode, SocketRecord
 from socketsvc.sio.fanout import FanoutManager
@@ -41,8 +42,10 @@ class BusRequests:
         self.channel = f"{prefix}:requests"
         self.redis: aioredis.Redis = redis_client(url)
         self.link = RedisHealth("requests", url, observer)
-        self.outbox = Outbox(self.redis, self.link, observer)
-        self.subscriber = Subscriber(self.redis, self.link, [], self._on_message)
+        # On a Redis Cluster: sharded channels, whose subscribers one shard counts exactly
+        self.sharded = is_cluster(url)
+        self.outbox = Outbox(self.redis, self.link, observer, self.sharded)
+        self.subscriber = Subscriber(self.redis, self.link, [], self._on_message, self.sharded)
         self.subscriber.want([self.channel, f"{self.channel}:{self.uid}"])
         self.pending = Pending()
         self.bad = BadInput(observer, self.channel)
@@ -74,7 +77,12 @@ class BusRequests:
     # -- this node asks ---------------------------------------------------------------------------
 
     async def _ask(self, message: dict[str, Any], what: str, timeout: float) -> list[Any]:
-        answer: Any = await self.link.attempt(self.redis.pubsub_numsub(self.channel), [])
+        count: Awaitable[Any]
+        if self.sharded:
+            count = shard_subscribers(self.redis, self.channel)
+        else:
+            count = self.redis.pubsub_numsub(self.channel)
+        answer: Any = await self.link.attempt(count, [])
         others = int(answer[0][1]) - 1 if answer else 0
         if others <= 0:
             return []

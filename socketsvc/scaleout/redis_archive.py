@@ -19,6 +19,7 @@ from redis import asyncio as aioredis
 
 from socketsvc.config import Settings
 from socketsvc.scaleout.redis_health import Backoff, RedisHealth, redis_client
+from socketsvc.scaleout.redis_topology import connection_url
 from socketsvc.sio.observer import Observer
 
 HISTORY_TTL_SECONDS = 24 * 3600
@@ -30,8 +31,8 @@ class RedisArchive:
     def __init__(self, settings: Settings, observer: Observer) -> None:
         self.prefix = settings.redis_prefix
         self.limit = settings.chat_history
-        self.link = RedisHealth("archive", settings.redis_url, observer)
-        self.redis: aioredis.Redis = redis_client(settings.redis_url)
+        self.link = RedisHealth("archive", connection_url(settings), observer)
+        self.redis: aioredis.Redis = redis_client(connection_url(settings))
         self._watcher: asyncio.Task[None] | None = None
 
     def _history_key(self, namespace: str, room: str) -> str:

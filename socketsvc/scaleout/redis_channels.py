@@ -33,8 +33,11 @@ OnMessage = Callable[[str, bytes, str | None], Awaitable[None]]
 class Outbox:
     """Messages to PUBLISH, in order, without waiting for Redis."""
 
-    def __init__(self, redis: aioredis.Redis, link: RedisHealth, observer: Observer) -> None:
+    def __init__(
+        self, redis: aioredis.Redis, link: RedisHealth, observer: Observer, sharded: bool = False
+    ) -> None:
         self.redis = redis
+        self.sharded = sharded  # SPUBLISH (a Redis Cluster's sharded channels)
         self.link = link
         self.observer = observer
         self._queue: asyncio.Queue[tuple[str, bytes] | None] = asyncio.Queue(OUTBOX_LIMIT)
@@ -74,7 +77,10 @@ class Outbox:
                     continue
                 pipe = self.redis.pipeline(transaction=False)
                 for channel, raw in messages:
-                    pipe.publish(channel, raw)
+                    if self.sharded:
+                        pipe.spublish(channel, raw)
+                    else:
+                        pipe.publish(channel, raw)
                 await pipe.execute()
                 self.observer.bus_published(len(messages))
             except asyncio.CancelledError:
@@ -96,8 +102,10 @@ class Subscriber:
         link: RedisHealth,
         patterns: Iterable[str],
         on_message: OnMessage,
+        sharded: bool = False,
     ) -> None:
         self.redis = redis
+        self.sharded = sharded  # SSUBSCRIBE (a Redis Cluster's sharded channels), no patterns
         self.link = link
         self.patterns = list(patterns)
         self.on_message = on_message
@@ -136,7 +144,14 @@ class Subscriber:
                 while not self._stopping:
                     if self._changed.is_set():
                         await self._sync(pubsub)
-                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=POLL)
+                    if self.sharded:
+                        message = await pubsub.get_sharded_message(
+                            ignore_subscribe_messages=True, timeout=POLL
+                        )
+                    else:
+                        message = await pubsub.get_message(
+                            ignore_subscribe_messages=True, timeout=POLL
+                        )
                     if message is not None:
                         await self._dispatch(message)
             except asyncio.CancelledError:
@@ -155,14 +170,14 @@ class Subscriber:
         wanted = set(self.wanted)
         add, remove = wanted - self._subscribed, self._subscribed - wanted
         if add:
-            await pubsub.subscribe(*sorted(add))
+            await (pubsub.ssubscribe if self.sharded else pubsub.subscribe)(*sorted(add))
         if remove:
-            await pubsub.unsubscribe(*sorted(remove))
+            await (pubsub.sunsubscribe if self.sharded else pubsub.unsubscribe)(*sorted(remove))
         self._subscribed = wanted
 
     async def _dispatch(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
-        if kind not in ("message", "pmessage"):
+        if kind not in ("message", "pmessage", "smessage"):
             return
         channel = message.get("channel", b"")
         channel = channel.decode(errors="replace") if isinstance(channel, bytes) else str(channel)

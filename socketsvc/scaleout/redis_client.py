@@ -13,6 +13,14 @@ from redis.asyncio.connection import BlockingConnectionPool
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from socketsvc.scaleout.redis_topology import (
+    cluster_client,
+    is_cluster,
+    is_sentinel,
+    safe_sentinel_url,
+    sentinel_client,
+)
+
 # Every Redis call is bounded: a blackholed Redis costs at most this much per attempt.
 SOCKET_TIMEOUT = 2.0
 # Connections per client and component. A burst of handler tasks (a client that reconnects
@@ -35,7 +43,13 @@ def client_options() -> dict[str, Any]:
 
 
 def redis_client(url: str) -> aioredis.Redis:
-    """A client for ``url`` with :func:`client_options` and a bounded, blocking pool."""
+    """A client for ``url`` with :func:`client_options` and a bounded, blocking pool; of the
+    Sentinels' primary for ``redis+sentinel://``, of a Cluster for ``redis+cluster://``
+    (see :mod:`~socketsvc.scaleout.redis_topology`)."""
+    if is_sentinel(url):
+        return sentinel_client(url, client_options(), MAX_CONNECTIONS)
+    if is_cluster(url):
+        return cluster_client(url, client_options(), MAX_CONNECTIONS)
     pool = BlockingConnectionPool.from_url(
         url, max_connections=MAX_CONNECTIONS, timeout=SOCKET_TIMEOUT, **client_options()
     )
@@ -44,6 +58,8 @@ def redis_client(url: str) -> aioredis.Redis:
 
 def safe_url(url: str) -> str:
     """``url`` without its password, for logs and readiness reasons."""
+    if is_sentinel(url):
+        return safe_sentinel_url(url)
     parts = urlsplit(url)
     if parts.password is None:
         return url

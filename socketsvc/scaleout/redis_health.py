@@ -23,6 +23,7 @@ from socketsvc.scaleout.redis_client import (  # re-exported: every component im
     redis_client,
     safe_url,
 )
+from socketsvc.scaleout.redis_topology import failover_timeout
 from socketsvc.sio.observer import Observer
 
 __all__ = [
@@ -62,6 +63,7 @@ class RedisHealth:
         self.component = component
         self.observer = observer or Observer()  # told of outages and reconnects
         self.url = safe_url(url)
+        self.failover = failover_timeout(url)  # 0.0: one server, no Sentinel to wait for
         self._ready = asyncio.Event()
         self._settled = asyncio.Event()  # the first attempt has an outcome
         self._down_since: float | None = None
@@ -100,6 +102,8 @@ class RedisHealth:
 
     def mark_down(self, exc: BaseException) -> None:
         reason = f"Redis at {self.url} unreachable: {type(exc).__name__}: {exc}"[:300]
+        if self.failover:
+            reason = f"redis_failover: waiting for Sentinel's primary ({reason})"[:300]
         if self._down_since is not None:
             return
         self._down_since = time.monotonic()
@@ -124,6 +128,27 @@ class RedisHealth:
             return failed
         self.mark_up()
         return result
+
+    async def attempt_through_failover(self, call: Callable[[], Awaitable[T]], failed: T) -> T:
+        """:meth:`attempt` on ``call()``; with Sentinel a failure is retried with backoff for up
+        to the failover timeout, so a write reaches the promoted replica instead of being lost.
+        ``call`` must be safe to repeat (its effect idempotent)."""
+        if not self.failover:
+            return await self.attempt(call(), failed)
+        deadline = time.monotonic() + self.failover
+        backoff = Backoff(0.05, 1.0)
+        while True:
+            try:
+                result = await call()
+            except Exception as exc:
+                self.mark_down(exc)
+                delay = backoff.next()
+                if time.monotonic() + delay > deadline:
+                    return failed
+                await asyncio.sleep(delay)
+                continue
+            self.mark_up()
+            return result
 
     async def repeat(
         self, step: Callable[[], Awaitable[T]], stopped: Callable[[], bool]

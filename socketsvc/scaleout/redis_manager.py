@@ -11,7 +11,9 @@ what arrives. Around that:
   data crosses nodes as bytes, and ``volatile`` emits stay volatile on every node;
 - an emit never waits for Redis: it delivers to this node's clients, then queues the message
   for a publisher task. While Redis is unreachable, queued and new messages are dropped (the
-  bus is at-most-once, like Redis pub/sub itself), the outage is logged once, ``/readyz``
+  bus is at-most-once, like Redis pub/sub itself) and counted (``bus_dropped_total``); with
+  Sentinel they are held (up to the outbox's size) and retried until the promoted replica
+  answers, or ``redis_failover_timeout`` passes. The outage is logged once, ``/readyz``
   answers 503, and the listener reconnects with backoff (0.1 s to 5 s). Delivery across nodes
   resumes by itself when Redis returns;
 - an emit kept for recovery is appended to the recovery stream instead of the bus (one round
@@ -31,7 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from redis import asyncio as aioredis
@@ -61,6 +63,7 @@ class RedisManager(PubSubManager, FanoutManager):
     """Cross-node rooms over Redis pub/sub with non-blocking, encode-once local delivery."""
 
     name = "socketsvc-redis"
+    channel: str  # set by python-socketio's __init__: this bus's channel
 
     def __init__(
         self,
@@ -78,7 +81,8 @@ class RedisManager(PubSubManager, FanoutManager):
         self.redis: aioredis.Redis = redis_client(url)
         self.link = RedisHealth("bus", url, self.observer)
         self.dropped = 0
-        self._outbox: asyncio.Queue[bytes | None] = asyncio.Queue(OUTBOX_LIMIT)  # None: stop
+        # (channel, message); None: stop
+        self._outbox: asyncio.Queue[tuple[str, bytes] | None] = asyncio.Queue(OUTBOX_LIMIT)
         self._stopping = False
         self._resubscribe = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -194,7 +198,7 @@ class RedisManager(PubSubManager, FanoutManager):
             )
         finally:
             if raw is not None:
-                self._enqueue(raw)
+                self._enqueue(raw, self.channel_for(namespace, room))
         if failure is not None:
             raise failure
 
@@ -254,12 +258,16 @@ class RedisManager(PubSubManager, FanoutManager):
             return
         self.server.disconnect_here(selection)
 
-    def _enqueue(self, raw: bytes) -> None:
-        if self.link.down:
+    def channel_for(self, namespace: str, room: Any) -> str:
+        """The channel an emit to ``room`` is published on: the one bus channel here."""
+        return self.channel
+
+    def _enqueue(self, raw: bytes, channel: str | None = None) -> None:
+        if self.link.down and not self.link.failover:
             self._drop(1)
             return
         try:
-            self._outbox.put_nowait(raw)
+            self._outbox.put_nowait((channel or self.channel, raw))
         except asyncio.QueueFull:
             self._drop(1)
 
@@ -277,14 +285,16 @@ class RedisManager(PubSubManager, FanoutManager):
             try:
                 if self._stopping:
                     return
-                if self.link.down:
+                if self.link.down and not self.link.failover:
                     self._drop(len(batch))
                     continue
-                pipe = self.redis.pipeline(transaction=False)
-                for raw in batch:
-                    if raw is not None:
-                        pipe.publish(self.channel, raw)
-                await pipe.execute()
+                if self.link.failover:  # Sentinel: held and retried until the new primary
+                    if await self.link.attempt_through_failover(self._sender(batch), None) is None:
+                        self._drop(len(batch))
+                        self._resubscribe.set()
+                        continue
+                else:
+                    await self._sender(batch)()
                 self.observer.bus_published(sum(1 for raw in batch if raw is not None))
             except asyncio.CancelledError:
                 raise
@@ -296,6 +306,22 @@ class RedisManager(PubSubManager, FanoutManager):
                 for _ in batch:
                     self._outbox.task_done()
 
+    def _sender(self, batch: list[tuple[str, bytes] | None]) -> Callable[[], Awaitable[Any]]:
+        """One pipelined round trip publishing ``batch``; can be repeated."""
+
+        async def send() -> Any:
+            pipe = self.redis.pipeline(transaction=False)
+            for item in batch:
+                if item is not None:
+                    self.publish_on(pipe, *item)
+            return await pipe.execute()
+
+        return send
+
+    def publish_on(self, pipe: Any, channel: str, raw: bytes) -> None:
+        """Queue the command that publishes ``raw`` on ``channel`` in ``pipe``."""
+        pipe.publish(channel, raw)
+
     def _for_here(self, message: dict[str, Any]) -> bool:
         """Whether a bus message concerns this node: a ``disconnect`` naming a connection
         (:meth:`drop_elsewhere`) only where that connection of the sid is."""
@@ -303,6 +329,23 @@ class RedisManager(PubSubManager, FanoutManager):
             return True
         namespace = message.get("namespace") or "/"
         return bool(self.eio_sid_from_sid(message.get("sid"), namespace) == message["eio_sid"])
+
+    def incoming(self, raw: bytes) -> dict[str, Any] | None:
+        """A message from the bus for python-socketio's listener loop; None when it is bad
+        input (logged) or was handled here."""
+        try:
+            decoded = bus.decode(raw)
+        except bus.BadMessage as exc:
+            log.warning("ignoring a message on %s: %s", self.channel, exc)
+            return None
+        own = decoded.get("host_id") == self.host_id
+        if not own:
+            self.observer.bus_received()
+        if decoded["method"] == bus.DISCONNECT_CLIENTS:  # python-socketio's loop
+            if not own:  # would ignore it; this node closed its own already
+                self._disconnect_here(decoded)
+            return None
+        return decoded if self._for_here(decoded) else None
 
     async def listen(self) -> AsyncIterator[dict[str, Any]]:
         """Bus messages as they arrive, across reconnects, until :meth:`stop`."""
@@ -318,21 +361,9 @@ class RedisManager(PubSubManager, FanoutManager):
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                     if message is None or message.get("type") != "message":
                         continue
-                    try:
-                        decoded = bus.decode(message["data"])
-                    except bus.BadMessage as exc:
-                        log.warning("ignoring a message on %s: %s", self.channel, exc)
-                        continue
-                    own = decoded.get("host_id") == self.host_id
-                    if not own:
-                        self.observer.bus_received()
-                    if decoded["method"] == bus.DISCONNECT_CLIENTS:  # python-socketio's loop
-                        if not own:  # would ignore it; this node closed its own already
-                            self._disconnect_here(decoded)
-                        continue
-                    if not self._for_here(decoded):
-                        continue
-                    yield decoded
+                    decoded = self.incoming(message["data"])
+                    if decoded is not None:
+                        yield decoded
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

@@ -33,7 +33,6 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import AsyncGenerator
 from typing import Any
 
 from redis import asyncio as aioredis
@@ -46,11 +45,14 @@ from socketsvc.scaleout.bus import (  # the entry format, shared with the emitte
     stream_key,
 )
 from socketsvc.scaleout.recovery_scripts import APPEND, CLAIM, PERSIST, TRACK
+from socketsvc.scaleout.redis_failover import Epoch, RecentKeys, append_key, replicated
 from socketsvc.scaleout.redis_health import RedisHealth, redis_client
 from socketsvc.scaleout.redis_once import sent_key
+from socketsvc.scaleout.redis_replay import Entry, StreamReplay, as_text, ids
+from socketsvc.scaleout.redis_topology import connection_url
 from socketsvc.sio.observer import Observer
 from socketsvc.sio.once import Once
-from socketsvc.sio.recovery import REPLAY_SLICE, Checkpoints, Session, Stored, Unavailable, Windows
+from socketsvc.sio.recovery import Checkpoints, Session, Windows
 
 log = logging.getLogger("socketsvc.recovery")
 
@@ -59,21 +61,8 @@ READ_BLOCK_MS = 1000  # below the client's socket timeout
 READ_COUNT = 512
 START_WAIT = 2.0
 
-# id, namespace, rooms (None: all), skipped sids, event args with the offset last
-Entry = tuple[str, str, frozenset[str] | None, frozenset[str], list[Any]]
 
-
-def ids(entry_id: str) -> tuple[int, int]:
-    """A stream entry id as a pair that compares in stream order."""
-    ms, _, seq = entry_id.partition("-")
-    return int(ms), int(seq or 0)
-
-
-def _text(raw: Any) -> str:
-    return raw.decode() if isinstance(raw, bytes) else str(raw)
-
-
-class RedisRecovery:
+class RedisRecovery(StreamReplay):
     """The cluster's :class:`~socketsvc.sio.recovery.RecoveryLog` (see module doc)."""
 
     def __init__(
@@ -93,9 +82,12 @@ class RedisRecovery:
         self._live: dict[tuple[str, str], str] = {}
         self._unkeepable = OncePerCause(log)
         self.node = secrets.token_hex(8)  # with a connection's eio sid: a session's holder
-        self.link = RedisHealth("recovery", settings.redis_url, observer)
-        self.redis: aioredis.Redis = redis_client(settings.redis_url)
+        self.link = RedisHealth("recovery", connection_url(settings), observer)
+        self.redis: aioredis.Redis = redis_client(connection_url(settings))
         self.stream = stream_key(self.prefix)
+        self.epoch = Epoch(self.redis, self.stream)  # offsets before it: an older stream
+        self._appended = 0  # with Sentinel: this node's appends, numbered (redis_failover.py)
+        self._delivered = RecentKeys()
         self._claim = self.redis.register_script(CLAIM)
         self._persist = self.redis.register_script(PERSIST)
         self._track = self.redis.register_script(TRACK)
@@ -136,59 +128,102 @@ class RedisRecovery:
             return None
         keys = [self.stream]
         args: list[Any] = [self.max_packets, position]
+        failover = self.link.failover
         for namespace, fields, once in emits:
-            if once is None:
+            if once is None and failover:  # keyed: a retry after a lost answer adds nothing
+                self._appended += 1
+                origin = f"{self.node}#{self._appended}"
+                keys.append(f"{self.prefix}:rappend:{origin}")
+                args += [fields["m"], origin, b"", int(failover * 2000)]
+            elif once is None:
                 keys.append(self.stream)
                 args += [fields["m"], fields["o"], b"", 0]
             else:
                 keys.append(sent_key(self.prefix, namespace, once.key))
                 ttl = max(1, int(once.seconds * 1000))
                 args += [fields["m"], fields["o"], bus.pack(once.answer), ttl]
-        answer: Any = await self.link.attempt(self._append(keys=keys, args=args), None)
+        if failover:
+            answer: Any = await self.link.attempt_through_failover(
+                lambda: replicated(self.redis, self._append, keys, args), None
+            )
+        else:
+            answer = await self.link.attempt(self._append(keys=keys, args=args), None)
         if answer is None:
             return None
         outcomes, items = answer
         offsets: list[str | None] = []
         for (_, _, once), (added, value) in zip(emits, outcomes, strict=True):
             if added:
-                offsets.append(_text(value))
-            else:
-                assert once is not None
-                once.earlier = bus.unpack(value)
+                offsets.append(as_text(value))
+            else:  # sent already: its once-key, or (Sentinel) an attempt whose answer was lost
+                if once is not None:
+                    once.earlier = bus.unpack(value)
                 offsets.append(None)
         self.observer.bus_published(sum(1 for offset in offsets if offset is not None))
+        stored = {offset for offset in offsets if offset is not None}
         entries = []
         for item_id, flat in items:
-            decoded = self._decode(item_id, dict(zip(flat[::2], flat[1::2], strict=True)))
-            if decoded is not None:
-                entries.append(decoded)
+            fields = dict(zip(flat[::2], flat[1::2], strict=True))
+            if as_text(item_id) in stored:  # this call's own: the feed needs them as they are
+                self._delivered.first(append_key(fields))
+                entry = self._decode(item_id, fields)
+            else:
+                entry = self._entry(item_id, fields)
+            if entry is not None:
+                entries.append(entry)
         return offsets, entries
+
+    def _entry(self, raw_id: Any, fields: Any) -> Entry | None:
+        """A read entry; one appended again after a failover (its key seen before) goes to
+        nobody, so that the position still moves past it."""
+        entry = self._decode(raw_id, fields)
+        if entry is None or self._delivered.first(append_key(fields)):
+            return entry
+        return (entry[0], entry[1], frozenset(), entry[3], entry[4])
+
+    async def check_epoch(self) -> None:
+        """Learn the stream's epoch; when it changed (Redis restarted empty), read the new
+        stream from its start and never resume an offset from the old one."""
+        if await self.epoch.learn():
+            log.warning(
+                "recovery stream reset (Redis restarted without its data): reading the new "
+                "stream from its start; sessions from before cannot be recovered"
+            )
+            self.observer.backend_down("recovery_reset")
+            self.position = "0-0"
 
     async def ensure_position(self) -> str:
         """Where this node starts reading: the stream's end when it first could ask."""
         if self.position is None:
             last = await self.redis.xrevrange(self.stream, count=1)
-            self.position = _text(last[0][0]) if last else "0-0"
+            self.position = as_text(last[0][0]) if last else "0-0"
         return self.position
 
     async def read(self) -> list[Entry]:
         """The entries after :attr:`position` (waits up to a second for one)."""
         position = await self.ensure_position()
-        answer: Any = await self.redis.xread(
-            {self.stream: position}, count=READ_COUNT, block=READ_BLOCK_MS
-        )
+        # The epoch comes with every read, in the same round trip: a Redis that restarted
+        # empty between two reads (even unseen, redis-py reconnects by itself) is noticed
+        # before anything of the new stream is delivered.
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.get(self.epoch.keys[0])
+        pipe.xread({self.stream: position}, count=READ_COUNT, block=READ_BLOCK_MS)
+        epoch, answer = await pipe.execute()
+        if self.epoch.differs(epoch):
+            await self.check_epoch()
+            return []  # read again from the position it set
         entries: list[Entry] = []
         for _, items in answer or ():
             for raw_id, fields in items:
-                if fields.get(b"o") != self.node.encode():
+                if fields.get(b"o", b"").partition(b"#")[0] != self.node.encode():
                     self.observer.bus_received()
-                decoded = self._decode(raw_id, fields)
+                decoded = self._entry(raw_id, fields)
                 if decoded is not None:
                     entries.append(decoded)
         return entries
 
     def _decode(self, raw_id: Any, fields: Any) -> Entry | None:
-        entry_id = _text(raw_id)
+        entry_id = as_text(raw_id)
         try:
             namespace, rooms, skip, args = bus.unpack(fields[b"m"])
             return (
@@ -203,7 +238,8 @@ class RedisRecovery:
             return None
 
     def head(self, namespace: str) -> str:
-        return self.position or "0-0"
+        position = self.position or "0-0"
+        return self.epoch.value if self.epoch.before(*ids(position)) else position
 
     # -- sessions -----------------------------------------------------------------------------
 
@@ -274,7 +310,7 @@ class RedisRecovery:
         session.namespace = namespace
         session.holder = holder
         if previous:  # "<node>/<eio sid>" of the connection that may still be open
-            session.previous = _text(previous).rpartition("/")[2]
+            session.previous = as_text(previous).rpartition("/")[2]
         self._live[namespace, pid] = holder
         return session
 
@@ -287,62 +323,11 @@ class RedisRecovery:
         kept = self._keys(Session(pid, "", namespace))[1]
         return bool(await self.link.attempt(self.redis.exists(kept), 0))
 
-    async def resumable(self, session: Session, offset: str | None) -> bool:
-        after = offset if offset is not None else session.start
-        if after is None:
-            return False
-        try:
-            ids(after)
-            info = await self.redis.xinfo_stream(self.stream)
-        except ValueError:
-            return False
-        except Exception as exc:
-            if "no such key" in str(exc).lower():
-                return ids(after) == (0, 0)
-            self.link.mark_down(exc)
-            return False
-        deleted = _text(info.get("max-deleted-entry-id", b"0-0"))
-        last = _text(info.get("last-generated-id", b"0-0"))
-        # Everything after the client's place must still be there, and the place must exist.
-        return ids(deleted) <= ids(after) <= ids(last)
-
-    async def missed(
-        self, session: Session, offset: str | None, upto: str
-    ) -> AsyncGenerator[list[list[Any]], None]:
-        cursor = offset if offset is not None else session.start
-        if cursor is None or ids(cursor) >= ids(upto):
-            return
-        while True:
-            read = self.redis.xrange(self.stream, min=f"({cursor}", max=upto, count=REPLAY_SLICE)
-            try:
-                items: Any = await read
-            except Exception as exc:
-                self.link.mark_down(exc)
-                raise Unavailable(str(exc)) from None
-            wanted = []
-            for raw_id, fields in items:
-                cursor = _text(raw_id)
-                args = self._wanted(session, raw_id, fields)
-                if args is not None:
-                    wanted.append(args)
-            if wanted:
-                yield wanted
-            if len(items) < REPLAY_SLICE:
-                return
-
-    def _wanted(self, session: Session, raw_id: Any, fields: Any) -> list[Any] | None:
-        """A stream entry's event arguments (offset last) if the session's client was meant
-        to receive it, else None."""
-        entry = self._decode(raw_id, fields)
-        if entry is None or entry[1] != session.namespace:
-            return None
-        stored = Stored(entry[0], entry[2], entry[3], entry[4], 0, 0.0)
-        return stored.args if stored.wanted_by(session.sid, session.rooms) else None
-
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(Exception):  # the epoch first: sessions start at head()
+            await asyncio.wait_for(self.check_epoch(), START_WAIT)
             await asyncio.wait_for(self.ensure_position(), START_WAIT)
         self._task = asyncio.create_task(self._keep_alive(), name="socketsvc-recovery-heartbeat")
         await self.link.wait_settled(START_WAIT)

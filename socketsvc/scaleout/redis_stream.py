@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from socketsvc.errors import Unencodable
-from socketsvc.scaleout.redis_recovery import Entry, RedisRecovery, ids
+from socketsvc.scaleout.redis_recovery import RedisRecovery
+from socketsvc.scaleout.redis_replay import Entry, ids
 from socketsvc.sio.once import Once
 
 BATCH = 256  # emits appended per script call at most

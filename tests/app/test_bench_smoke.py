@@ -99,3 +99,20 @@ def test_conncost_smoke() -> None:
         assert all(c.replace(",", "").replace(".", "").lstrip("-").isdigit() for c in cells[2:])
         if extra:
             assert f"{fmt}: bytes per connection by line" in proc.stdout
+
+
+def test_bus_shards_smoke() -> None:
+    """bench/bus_shards.py (issue #28's table) runs end to end on a few rooms: on one channel a
+    node hears the other nodes' emits, sharded only its own rooms'."""
+    require_executable("redis-server")
+    proc = subprocess.run(
+        [sys.executable, "bench/bus_shards.py", "--rooms", "9", "--nodes", "3"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,  # a bound, not a speed check
+    )
+    assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    # node 0: 3 rooms; on one channel it hears the 6 emits of the others, sharded its 3
+    assert "| 0 | 3 | 6 | 3 |" in proc.stdout
+    assert "| all | 9 | 18 | 9 |" in proc.stdout

@@ -122,6 +122,11 @@ async def test_a_missing_handler_module_says_where_it_looked(tmp_path: Path) -> 
             {"SOCKETSVC_REDIS_PROTOCOL": "socket.io-5"},
             "redis_protocol: 'socket.io-5' is not one of socketsvc, socket.io, socket.io-streams",
         ),
+        (
+            ["--redis-sentinels", "10.0.0.1"],
+            {"SOCKETSVC_REDIS_SENTINEL_SERVICE": "main"},
+            "redis_sentinels: '10.0.0.1' is not a host:port",
+        ),
         (["--config", "{bad_key}"], {}, "colour: unknown setting"),
         (["--config", "{bad_module}"], {}, "cannot import module 'nowhere.handlers'"),
     ],

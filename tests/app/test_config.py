@@ -11,6 +11,8 @@ from socketsvc import config
 from socketsvc.app.factory import create_app
 from socketsvc.cli import build_parser, settings_from_args
 from socketsvc.errors import ConfigError
+from socketsvc.scaleout.redis_health import safe_url
+from socketsvc.scaleout.redis_topology import connection_url
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -56,6 +58,35 @@ def test_redis_prefix_defaults_to_the_protocols_key() -> None:
         assert config.load(environ=env).redis_prefix == "chat-io"
 
 
+SENTINEL = {"SOCKETSVC_REDIS_SENTINELS": "s1:26379", "SOCKETSVC_REDIS_SENTINEL_SERVICE": "m"}
+
+
+def test_sentinel_settings_make_the_url_every_redis_client_connects_with() -> None:
+    settings = config.load(
+        environ={
+            "SOCKETSVC_MANAGER": "redis",
+            "SOCKETSVC_REDIS_URL": "redis://app:pw@ignored:6379/3",
+            "SOCKETSVC_REDIS_SENTINELS": "10.0.0.1:26379, [::1]:26380",
+            "SOCKETSVC_REDIS_SENTINEL_SERVICE": "main",
+            "SOCKETSVC_REDIS_SENTINEL_PASSWORD": "s&cret",
+        }
+    )
+    url = connection_url(settings)
+    assert url == (
+        "redis+sentinel://app:pw@10.0.0.1:26379,[::1]:26380/main/3"
+        "?failover_timeout=30&sentinel_password=s%26cret"
+    )
+    assert safe_url(url) == "redis+sentinel://app:***@10.0.0.1:26379,[::1]:26380/main/3"
+    assert "s&cret" not in repr(settings)
+    cluster = config.load(
+        environ={"SOCKETSVC_REDIS_CLUSTER": "true", "SOCKETSVC_REDIS_URL": "rediss://:pw@h:7000"}
+    )
+    assert connection_url(cluster) == "rediss+cluster://:pw@h:7000"
+    assert cluster.redis_prefix == "{socketsvc}"  # one hash tag: multi-key commands in one slot
+    plain = config.load(environ={"SOCKETSVC_REDIS_URL": "redis://h:1/2"})
+    assert connection_url(plain) == "redis://h:1/2"  # no Sentinel: the URL as given
+
+
 @pytest.mark.parametrize(
     "env, message",
     [
@@ -68,6 +99,32 @@ def test_redis_prefix_defaults_to_the_protocols_key() -> None:
         ({"SOCKETSVC_TRANSPORTS": "polling,carrier-pigeon"}, "transports:"),
         ({"SOCKETSVC_MAX_PAYLOAD": "10"}, "max_payload: 10 is below the minimum"),
         ({"SOCKETSVC_REDIS_PROTOCOL": "socketio"}, "redis_protocol: 'socketio' is not one of"),
+        ({"SOCKETSVC_REDIS_SENTINELS": "s1:26379,s2"}, "redis_sentinels: 's2' is not a host:port"),
+        ({"SOCKETSVC_REDIS_SENTINELS": "s1:0"}, "redis_sentinels: 's1:0' is not a host:port"),
+        ({"SOCKETSVC_REDIS_SENTINELS": "s1:26379"}, "redis_sentinel_service: required with"),
+        ({"SOCKETSVC_REDIS_SENTINEL_SERVICE": "m"}, "redis_sentinel_service: set redis_sentinels"),
+        (
+            {"SOCKETSVC_REDIS_SENTINEL_PASSWORD": "x"},
+            "redis_sentinel_password: set redis_sentinels",
+        ),
+        (
+            {**SENTINEL, "SOCKETSVC_REDIS_SENTINEL_SERVICE": "my master"},
+            "redis_sentinel_service: 'my master' is not a Sentinel master name",
+        ),
+        (
+            {**SENTINEL, "SOCKETSVC_REDIS_URL": "unix:///run/redis.sock"},
+            "redis_url: a unix:// URL cannot name Sentinel's primary",
+        ),
+        ({**SENTINEL, "SOCKETSVC_REDIS_FAILOVER_TIMEOUT": "0"}, "redis_failover_timeout: must be"),
+        ({**SENTINEL, "SOCKETSVC_REDIS_CLUSTER": "true"}, "redis_cluster: a Redis Cluster fails"),
+        (
+            {"SOCKETSVC_REDIS_CLUSTER": "1", "SOCKETSVC_REDIS_PROTOCOL": "socket.io"},
+            "redis_cluster: not with redis_protocol = 'socket.io'",
+        ),
+        (
+            {"SOCKETSVC_REDIS_CLUSTER": "1", "SOCKETSVC_REDIS_URL": "redis://h:7000/2"},
+            "redis_url: 'redis://h:7000/2': a Redis Cluster has database 0 only",
+        ),
     ],
 )
 def test_bad_values_name_the_setting(env: dict[str, str], message: str) -> None:

@@ -86,6 +86,30 @@ def test_prometheus_profile_scrapes_every_replica() -> None:
     assert sorted(targets) == [f"{name}:8000" for name in replicas]
 
 
+def test_sentinel_profile_is_a_primary_a_replica_and_three_sentinels() -> None:
+    services = compose()["services"]
+    profile = sorted(n for n, s in services.items() if s.get("profiles") == ["sentinel"])
+    assert profile == ["redis-primary", "redis-replica", "sentinel-1", "sentinel-2", "sentinel-3"]
+    replica = services["redis-replica"]["command"]
+    assert replica[replica.index("--replicaof") + 1 :][:2] == ["redis-primary", "6379"]
+    for name in ("sentinel-1", "sentinel-2", "sentinel-3"):
+        script = " ".join(services[name]["command"])
+        assert "sentinel monitor socketsvc redis-primary 6379 2" in script
+        assert "--sentinel" in script
+    env = dict(
+        line.split("=", 1)
+        for line in (ROOT / "deploy/sentinel.env").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    assert env["COMPOSE_PROFILES"] == "sentinel"
+    assert env["SOCKETSVC_REDIS_SENTINELS"] == ",".join(f"{n}:26379" for n in profile[2:])
+    settings = load_config(environ={k: v for k, v in env.items() if k.startswith("SOCKETSVC_")})
+    assert settings.redis_sentinel_service == "socketsvc"  # the name the Sentinels monitor
+    for node in ("socketsvc-1", "socketsvc-2"):
+        node_env = services[node]["environment"]
+        assert node_env["SOCKETSVC_REDIS_SENTINELS"] == "${SOCKETSVC_REDIS_SENTINELS:-}"
+
+
 def test_dockerfile() -> None:
     text = (ROOT / "Dockerfile").read_text()
     assert re.search(r"^FROM python:3\.13-slim$", text, re.M)
