@@ -78,12 +78,31 @@ function serverRssKiB() {
   }
 }
 
+/** utime + stime of `pid` and of its descendants (the workers of a multi-process server). */
+function treeCpuTicks(pid) {
+  const s = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
+  let ticks = Number(f[11]) + Number(f[12]); // fields 14, 15
+  let children = [];
+  try {
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").split(" ").filter(Boolean);
+  } catch {
+    // a kernel without the children file: this process only
+  }
+  for (const child of children) {
+    try {
+      ticks += treeCpuTicks(child);
+    } catch {
+      // it exited meanwhile
+    }
+  }
+  return ticks;
+}
+
 function serverCpuTicks() {
   if (!SERVER_PID) return null;
   try {
-    const s = readFileSync(`/proc/${SERVER_PID}/stat`, "utf8");
-    const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
-    return Number(f[11]) + Number(f[12]); // utime + stime (fields 14, 15)
+    return treeCpuTicks(SERVER_PID);
   } catch {
     return null;
   }

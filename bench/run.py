@@ -49,6 +49,8 @@ class ServerSpec:
     mixed_format: str = "json"  # --serializer value used for the mixed-format room
     cluster: bool = False  # runs as several nodes on one redis-server (--manager redis)
     root: str = REPO_ROOT  # the checkout the server runs from (working dir and PYTHONPATH)
+    cpus: str = SERVER_CPU  # where it is pinned: several workers get every core (the LG's too)
+    ready_path: str = ""  # an HTTP path that answers 200 once every worker serves
 
     def command(self, port: int, fmt: str) -> list[str]:
         return [a.format(port=port, format=fmt) for a in self.argv]
@@ -127,6 +129,33 @@ SERVERS["socketsvc-sio-streams"] = dataclasses.replace(
     SERVERS["socketsvc"],
     name="socketsvc-sio-streams",
     argv=(*SERVERS["socketsvc"].argv, "--redis-protocol", "socket.io-streams"),
+)
+# Every core: socketsvc with --workers 2, and Node's cluster module with @socket.io/sticky and
+# @socket.io/cluster-adapter on 2 workers (bench/node_cluster.mjs). Both run on both CPUs, the
+# load generator's included: `--servers socketsvc,socketsvc-2w,node,node-cluster`.
+SERVERS["socketsvc-2w"] = dataclasses.replace(
+    SERVERS["socketsvc"],
+    name="socketsvc-2w",
+    argv=(*SERVERS["socketsvc"].argv, "--workers", "2"),
+    cluster=False,
+    cpus=f"{SERVER_CPU},{LOADGEN_CPU}",
+    ready_path="/readyz",
+)
+SERVERS["node-cluster"] = ServerSpec(
+    "node-cluster",
+    (
+        "node",
+        "bench/node_cluster.mjs",
+        "--host",
+        HOST,
+        "--port",
+        "{port}",
+        "--format",
+        "{format}",
+        "--workers",
+        "2",
+    ),
+    cpus=f"{SERVER_CPU},{LOADGEN_CPU}",
 )
 # socketsvc with GET /metrics and its observer switched off (the null observer): the other side
 # of the metrics-on/off cost row. `--servers socketsvc,socketsvc-nometrics`.
@@ -275,7 +304,7 @@ class ServerProcess(ChildProcess):
         env["PYTHONPATH"] = spec.root + os.pathsep + env.get("PYTHONPATH", "")
         env["PYTHONUNBUFFERED"] = "1"
         self.proc = subprocess.Popen(
-            pinned(SERVER_CPU, [*spec.command(self.port, fmt), *extra], pin),
+            pinned(spec.cpus, [*spec.command(self.port, fmt), *extra], pin),
             cwd=spec.root,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -285,11 +314,16 @@ class ServerProcess(ChildProcess):
         )
 
     def wait_ready(self, timeout: float = 20.0) -> str | None:
-        """None when the port accepts connections, else why not."""
+        """None when the port accepts connections (and answers 200 on the spec's
+        ``ready_path``), else why not."""
+        path = self.spec.ready_path
 
         def accepts() -> bool:
-            socket.create_connection((HOST, self.port), 0.2).close()
-            return True
+            with socket.create_connection((HOST, self.port), 0.5) as s:
+                if not path:
+                    return True
+                s.sendall(f"GET {path} HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode())
+                return s.recv(64).startswith(b"HTTP/1.1 200")
 
         return self._wait_until(accepts, timeout)
 
@@ -726,6 +760,12 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.duration:g}s per timed scenario, server on CPU {SERVER_CPU}, "
         f"load generator on CPU {LOADGEN_CPU}{'' if pin else ' (NOT pinned)'}"
     )
+    several = [n for n in args.server_list if SERVERS[n].cpus != SERVER_CPU]
+    if several:
+        print(
+            f"{', '.join(several)}: several processes on CPUs {SERVERS[several[0]].cpus}, "
+            "sharing them with the load generator; srv cpu% sums every process (200 = both)"
+        )
     print(
         "vs node = value / node value (higher is better for /s, lower for ms); "
         "LG cpu% = load generator CPU during the window ('!' = >=90%, near its limit)"

@@ -185,6 +185,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f.name.replace("_", "-"),
                 f.name.upper(),
             )
+    if settings.workers > 1:
+        from socketsvc.app.runner import LISTEN_BACKLOG
+        from socketsvc.workers.primary import run_primary
+
+        return run_primary(settings, LISTEN_BACKLOG, "socketsvc.app.worker")
     from socketsvc.app.runner import serve
     from socketsvc.app.tuning import run, tune_gc
 

@@ -44,6 +44,15 @@ NAMESPACE_PATTERN = re.compile(r"^/(?:[A-Za-z0-9_.~-]+(?:/[A-Za-z0-9_.~-]+)*(?:/
 HANDLER_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 # bcrypt as the Admin UI's own server takes it: $2a$/$2b$/$2y$, cost, 22 + 31 characters
 BCRYPT_HASH = re.compile(r"^\$2[aby]\$(0[4-9]|[12]\d|3[01])\$[./A-Za-z0-9]{53}$")
+MAX_WORKERS = 256
+
+
+def cores() -> int:
+    """The CPUs this process may run on (its affinity; a container's CPU quota is not seen)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
 
 
 def _doc(text: str, **extra: Any) -> dict[str, Any]:
@@ -56,6 +65,14 @@ class Settings:
 
     host: str = field(default="127.0.0.1", metadata=_doc("interface to listen on"))
     port: int = field(default=8000, metadata=_doc("TCP port to listen on"))
+    workers: int = field(
+        default=1,
+        metadata=_doc(
+            "processes serving the port, each a full node sharing rooms, broadcasts, presence "
+            "and recovery with the others; auto = one per core",
+            auto=cores,
+        ),
+    )
     serializer: Literal["auto", "json", "msgpack"] = field(
         default="auto",
         metadata=_doc(
@@ -341,6 +358,8 @@ def _validate(s: Settings) -> None:
             raise ConfigError(f"{f.name}: {value!r} is not one of {', '.join(choices)}")
     if not 0 <= s.port <= 65535:
         raise ConfigError(f"port: {s.port} is not between 0 and 65535")
+    if not 1 <= s.workers <= MAX_WORKERS:
+        raise ConfigError(f"workers: {s.workers} is not between 1 and {MAX_WORKERS} (or auto)")
     for name in (
         "ping_interval",
         "ping_timeout",
@@ -527,6 +546,9 @@ def cast(name: str, raw: Any, source: str) -> Any:
     """Turn a raw value from a file, the environment or a flag into the setting's type."""
     kind = field_type(name)
     origin = typing.get_origin(kind)
+    auto = FIELDS[name].metadata.get("auto")
+    if auto is not None and isinstance(raw, str) and raw.strip().lower() == "auto":
+        return auto()
     try:
         if kind is bool:
             return _cast_bool(raw)
@@ -555,7 +577,8 @@ def cast(name: str, raw: Any, source: str) -> Any:
         pass
     else:
         raise AssertionError(f"no cast for setting {name}")  # pragma: no cover
-    raise ConfigError(f"{name}: {raw!r} from {source} is not a valid {_type_name(kind)}")
+    expected = _type_name(kind) + (" or 'auto'" if auto is not None else "")
+    raise ConfigError(f"{name}: {raw!r} from {source} is not a valid {expected}")
 
 
 def _cast_bool(raw: Any) -> bool:

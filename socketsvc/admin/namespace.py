@@ -8,16 +8,19 @@ The protocol is the one the UI speaks to the Node ``instrument()``: after a conn
 ``event_sent``. It may send ``emit``, ``join``, ``leave`` and ``_disconnect`` unless the UI is
 read-only.
 
-Scope: one node. The admin sees this node's clients and acts on them (an ``emit`` reaches
-every node, as any emit does). The UI lists servers by ``serverId``; connect it to each node
-to see each. Nothing of python-socketio's ``instrument()`` is used: it patches
-python-socketio's and python-engineio's internals, which socketsvc replaced; the
-:class:`~socketsvc.admin.feed.AdminFeed` observer sees the same happenings instead.
+Scope: one node, or one machine of ``--workers N``. The admin sees this node's clients (every
+worker's, through the :class:`~socketsvc.admin.relay.AdminRelay`) and acts on them (an
+``emit`` reaches every node, as any emit does). The UI lists servers by ``serverId`` (each
+worker is one); connect it to each node to see each. Nothing of python-socketio's
+``instrument()`` is used: it patches python-socketio's and python-engineio's internals, which
+socketsvc replaced; the :class:`~socketsvc.admin.feed.AdminFeed` observer sees the same
+happenings instead.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -37,6 +40,7 @@ from socketsvc.handlers.services import Services
 
 from .auth import AdminAuth
 from .feed import ADMIN_FEED, MAX_SENT_REPORTS
+from .relay import ADMIN_RELAY
 
 log = logging.getLogger("socketsvc.admin")
 
@@ -67,6 +71,9 @@ class AdminNamespace(BaseNamespace):
         self._flush: asyncio.Task[None] | None = None
         self._stats: asyncio.TimerHandle | None = None
         feed.on_entries(self._wake)
+        self.relay = services.get(ADMIN_RELAY)  # the machine's other workers, or None
+        if self.relay is not None:
+            self.relay.attach(self)
 
     # -- the admin's own connection ------------------------------------------------------------
 
@@ -87,28 +94,62 @@ class AdminNamespace(BaseNamespace):
             await self._to(sid, "session", session)
         features = ([] if self.read_only else ACTIONS) + ["AGGREGATED_EVENTS", "ALL_EVENTS"]
         await self._to(sid, "config", {"supportedFeatures": features})
-        await self._to(sid, "all_sockets", self._all_sockets())
+        sockets = self._all_sockets()
+        if self.relay is not None:
+            sockets += await self.relay.sockets()
+            self.relay.announce()
+        await self._to(sid, "all_sockets", sockets)
         self.admins.add(sid)
-        if not self.feed.watching:
-            self.feed.watching = True
-            self._schedule_stats(0.0)
+        self._watch()
 
     async def on_disconnect(self, sid: str, reason: str) -> None:
         self._sessions.pop(sid, None)
         self.admins.discard(sid)
-        if not self.admins:
-            self.feed.watching = False
-            self.feed.queue.clear()
-            self.feed.take_counts(self.door.inspect.traffic)
-            if self._stats is not None:
-                self._stats.cancel()
-                self._stats = None
+        if not self._watching():
+            self._unwatch()
+
+    def _watching(self) -> bool:
+        """An admin watches, here or on another worker."""
+        return bool(self.admins) or (self.relay is not None and self.relay.watched())
+
+    def _watch(self) -> None:
+        if not self.feed.watching:
+            self.feed.watching = True
+            self._schedule_stats(0.0)
+
+    def _unwatch(self) -> None:
+        self.feed.watching = False
+        self.feed.queue.clear()
+        self.feed.take_counts(self.door.inspect.traffic)
+        if self._stats is not None:
+            self._stats.cancel()
+            self._stats = None
 
     async def _to(self, sid: str, event: str, data: Any) -> None:
         await self.emit(event, data, to=sid, ignore_queue=True)
 
     async def _all(self, event: str, data: Any) -> None:
+        if self.admins:
+            await self.show(event, data)
+        if self.relay is not None:
+            self.relay.forward(event, data)
+
+    # -- what the relay calls (another worker of the machine) ----------------------------------
+
+    def all_sockets(self) -> list[dict[str, Any]]:
+        return self._all_sockets()
+
+    def watched_elsewhere(self) -> None:
+        self._watch()
+
+    async def show(self, event: str, data: Any) -> None:
         await self.emit(event, data, ignore_queue=True)
+
+    async def act(self, action: str, args: list[Any]) -> None:
+        actions = {"join": self._join, "leave": self._leave, "disconnect": self._disconnect_targets}
+        if action in actions and len(args) == 3:
+            with contextlib.suppress(SocketsvcError):  # refused where it was asked for
+                await actions[action](*args)
 
     # -- actions -------------------------------------------------------------------------------
 
@@ -142,12 +183,22 @@ class AdminNamespace(BaseNamespace):
 
     async def on_join(self, sid: str, namespace: Any, room: Any, room_filter: Any = None) -> None:
         self._writable()
+        await self._join(namespace, room, room_filter)
+        if self.relay is not None:
+            self.relay.act("join", [namespace, room, room_filter])
+
+    async def _join(self, namespace: Any, room: Any, room_filter: Any) -> None:
         _room_name(room)
         for target in self._targets(namespace, room_filter):
             await self.enter_room(target, room, namespace=namespace)
 
     async def on_leave(self, sid: str, namespace: Any, room: Any, room_filter: Any = None) -> None:
         self._writable()
+        await self._leave(namespace, room, room_filter)
+        if self.relay is not None:
+            self.relay.act("leave", [namespace, room, room_filter])
+
+    async def _leave(self, namespace: Any, room: Any, room_filter: Any) -> None:
         _room_name(room)
         for target in self._targets(namespace, room_filter):
             if room != target:
@@ -157,6 +208,11 @@ class AdminNamespace(BaseNamespace):
         self, sid: str, namespace: Any, close: Any = False, room_filter: Any = None
     ) -> None:
         self._writable()
+        await self._disconnect_targets(namespace, close, room_filter)
+        if self.relay is not None:
+            self.relay.act("disconnect", [namespace, close, room_filter])
+
+    async def _disconnect_targets(self, namespace: Any, close: Any, room_filter: Any) -> None:
         for target in self._targets(namespace, room_filter):
             if close is True:
                 await self.door.inspect.close_transport(target, namespace)
@@ -180,7 +236,7 @@ class AdminNamespace(BaseNamespace):
 
     async def _send_entries(self) -> None:
         try:
-            while self.feed.queue and self.admins:
+            while self.feed.queue and self._watching():
                 event, args = self.feed.queue.popleft()
                 for data in self._render(event, args):
                     await self._all(event, data)
@@ -271,8 +327,11 @@ class AdminNamespace(BaseNamespace):
 
     def _stats_due(self) -> None:
         self._stats = None
-        if not self.admins:
+        if not self._watching():
+            self._unwatch()
             return
+        if self.admins and self.relay is not None:
+            self.relay.announce()  # renewed while admins watch here
         self.door.start(self._all("server_stats", self._server_stats()))
         self._schedule_stats(STATS_SECONDS)
 

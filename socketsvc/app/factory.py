@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from importlib import resources
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -26,6 +27,9 @@ from socketsvc.sio.observer import combine
 from socketsvc.sio.recovery import Windows
 from socketsvc.sio.server import SocketServer
 
+if TYPE_CHECKING:
+    from socketsvc.workers.worker import Worker
+
 log = logging.getLogger("socketsvc")
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -37,19 +41,28 @@ STATIC = resources.files("socketsvc") / "static"
 ADMIN_UI = STATIC / "admin"  # @socket.io/admin-ui's ui/dist, vendored (clients/js build:admin-ui)
 
 
-def create_app(settings: Settings) -> web.Application:
+def create_app(settings: Settings, worker: Worker | None = None) -> web.Application:
     """A plain ``web.Application`` hosting Socket.IO at ``/socket.io/``, the health checks, the
     chat page and (with an ``api_key``) the publish API.
 
     Handler modules are imported here, so a broken one fails start-up, not the first connect.
     Their ``lifespan`` hooks run after the backends start and end before they stop.
+    ``worker``: one of several processes on the machine's port (see workers/), which share
+    their backends, route requests to the session's worker and answer health and metrics for
+    all of them.
     """
     routes = load_routes(settings)
     extra = [settings.admin_namespace] if settings.admin_ui else []
     metrics = NodeMetrics(NamespaceLabels(routes, extra)) if settings.metrics else None
     feed = AdminFeed(settings.admin_namespace) if settings.admin_ui else None
     observer = combine(metrics, feed)
-    backends = make_backends(settings, Windows(settings, class_windows(routes)), observer)
+    windows = Windows(settings, class_windows(routes))
+    if worker is not None and settings.manager == "memory":
+        from socketsvc.workers.backends import worker_backends
+
+        backends = worker_backends(worker.hub, windows, observer)
+    else:
+        backends = make_backends(settings, windows, observer)
     services = Services(
         settings=settings,
         presence=backends.presence,
@@ -60,22 +73,46 @@ def create_app(settings: Settings) -> web.Application:
     security = SecurityPolicy(settings)
     _log_routes(routes, security)
     sio = SocketServer(
-        settings, backends.manager, routes, services, security, backends.recovery, observer
+        settings,
+        backends.manager,
+        routes,
+        services,
+        security,
+        backends.recovery,
+        observer,
+        sid_prefix=worker.tag if worker is not None else "",
     )
     if feed is not None:
         services.provide(ADMIN_FEED, feed)
+        if worker is not None:
+            from socketsvc.admin.relay import ADMIN_RELAY
+            from socketsvc.workers.admin_relay import HubAdminRelay
+
+            services.provide(ADMIN_RELAY, HubAdminRelay(worker.hub))
         sio.register_namespace(AdminNamespace(settings.admin_namespace, services))
-    app = web.Application(client_max_size=settings.max_payload)
+    middlewares = [worker.middleware(settings)] if worker is not None else []
+    app = web.Application(client_max_size=settings.max_payload, middlewares=middlewares)
     app[SETTINGS] = settings
     app[SIO] = sio
     app[SERVICES] = services
     app[BACKENDS] = backends
     sio.attach(app, socketio_path="socket.io")
-    app.router.add_get("/healthz", health.healthz(sio))
-    app.router.add_get("/readyz", health.readyz(backends))
+    registry = None
     if metrics is not None:
         registry = registry_for(NodeCollector(metrics, sio, backends, node_name(settings)))
-        app.router.add_get("/metrics", metrics_route(registry, settings.metrics_token))
+    if worker is None:
+        app.router.add_get("/healthz", health.healthz(sio))
+        app.router.add_get("/readyz", health.readyz(backends))
+        if registry is not None:
+            app.router.add_get("/metrics", metrics_route(registry, settings.metrics_token))
+    else:
+        from socketsvc.workers.machine import Machine
+
+        machine = Machine(worker.hub, worker.workers, sio, backends, registry)
+        app.router.add_get("/healthz", machine.healthz)
+        app.router.add_get("/readyz", machine.readyz)
+        if registry is not None:
+            app.router.add_get("/metrics", machine.metrics_route(settings.metrics_token))
     if settings.admin_ui:
         app.router.add_get("/admin", admin_redirect)
         app.router.add_get("/admin/", admin_index)

@@ -6,12 +6,15 @@ import asyncio
 import logging
 import signal
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from socketsvc.app.factory import SIO, create_app
 from socketsvc.config import Settings
+
+if TYPE_CHECKING:
+    from socketsvc.workers.worker import Worker
 
 log = logging.getLogger("socketsvc")
 LISTEN_BACKLOG = 1024
@@ -22,13 +25,15 @@ async def serve(
     *,
     stop: asyncio.Event | None = None,
     on_ready: Callable[[str], None] | None = None,
+    worker: Worker | None = None,
 ) -> None:
     """Serve until ``stop`` is set or a termination signal arrives.
 
     Shutdown closes every client's transport (clients reconnect to another node), stops
     background tasks and closes the listener, all within ``shutdown_grace`` seconds.
+    ``worker``: this process is one of several on the machine's port (see workers/).
     """
-    app = create_app(settings)
+    app = create_app(settings, worker)
     runner = web.AppRunner(app, **runner_options(settings))
     await runner.setup()
     stop = stop or asyncio.Event()
@@ -36,13 +41,20 @@ async def serve(
     try:
         # A deep accept queue (Node listens with 511): aiohttp's default of 128 drops SYNs when
         # hundreds of clients reconnect at once, and each dropped one waits a second to retry.
-        site = web.TCPSite(runner, settings.host, settings.port, backlog=LISTEN_BACKLOG)
-        await site.start()
+        if worker is None:
+            sites: list[web.BaseSite] = [
+                web.TCPSite(runner, settings.host, settings.port, backlog=LISTEN_BACKLOG)
+            ]
+        else:
+            sites = worker.sites(runner, LISTEN_BACKLOG)
+        for site in sites:
+            await site.start()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         url = _url(runner)
         log.info(
-            "socketsvc listening on %s (serializer=%s, loop=%s)",
+            "%s on %s (serializer=%s, loop=%s)",
+            "socketsvc listening" if worker is None else f"worker {worker.index} serving",
             url,
             settings.serializer,
             type(loop).__module__.split(".")[0],

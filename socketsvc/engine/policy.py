@@ -35,3 +35,6 @@ class EnginePolicy:
     # Seconds a polling POST may take to deliver its body once its headers are in: 408 and the
     # session closed past it (engine.io's httpRequestBodyTimeout); 0 = unbounded.
     body_timeout: float = 0.0
+    # Put before every session id this server hands out: with several worker processes on one
+    # port, it names the worker that owns the session, so that requests are routed to it.
+    sid_prefix: str = ""

@@ -352,7 +352,7 @@ class EngineServer(EngineIOServer):
                     "headers": [("Content-Type", "application/json")],
                     "response": body.encode(),
                 }
-        sid = self.generate_id()
+        sid = self.policy.sid_prefix + self.generate_id()
         s = EngineSession(self, sid)
         s.address = address
         self.sockets[sid] = s

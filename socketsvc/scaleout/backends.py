@@ -6,6 +6,10 @@ adapters, so that socketsvc and Node.js nodes form one cluster.
 Both backends of a node (the room manager and presence) have the same lifecycle: ``start``
 before the node serves, ``stop`` after, and ``problem()`` for ``/readyz``. The memory ones are
 null objects for it. Redis modules are imported only when ``redis`` is chosen.
+
+With ``workers`` > 1 and ``memory``, the workers of the machine share everything through the
+primary process's hub instead (:mod:`socketsvc.workers.backends`); with ``redis``, each worker
+is a node of the cluster like any other.
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ this class adds the checks around them, the namespace ones in connections.py.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -75,9 +76,11 @@ class SocketServer(NamespaceConnections):
         security: SecurityPolicy,
         recovery: RecoveryLog,
         observer: Observer | None = None,
+        sid_prefix: str = "",
     ) -> None:
         """``services``: what handler classes are instantiated with (opaque here);
-        ``observer`` sees what the node does (metrics, the Admin UI); None: nobody."""
+        ``observer`` sees what the node does (metrics, the Admin UI); None: nobody.
+        ``sid_prefix`` starts every Engine.IO session id (a worker's tag, see workers/)."""
         debug = settings.log_level == "debug"
         accepted = (
             tuple(protocol.FORMATS) if settings.serializer == "auto" else (settings.serializer,)
@@ -94,7 +97,7 @@ class SocketServer(NamespaceConnections):
             cors_allowed_origins=list(settings.cors_origins) or None,
             transports=list(settings.transports),
             # EngineServer's own arguments: the transport-level rules and the message handler
-            policy=security.engine_policy(),
+            policy=dataclasses.replace(security.engine_policy(), sid_prefix=sid_prefix),
             on_message=self.handle_message,
             observer=observer,
         )
