@@ -62,21 +62,9 @@ def emit_route(
     expected = f"Bearer {api_key}".encode()
 
     async def emit(request: web.Request) -> web.Response:
-        given = request.headers.get("Authorization", "").encode()
-        if not hmac.compare_digest(given, expected):
-            return _error(401, UNAUTHORIZED, "missing or wrong bearer token")
-        try:
-            raw = await _read(request, sio.stopping, body_timeout)
-        except (_Stopping, TimeoutError) as exc:
-            # The body is not all in: answer and close, rather than have aiohttp wait for
-            # the rest (up to its lingering time, past shutdown's end).
-            response = (
-                _stopping()
-                if isinstance(exc, _Stopping)
-                else _error(408, BAD_REQUEST, "body: not received within body_timeout")
-            )
-            await answer_and_close(request, response)
-            return response
+        raw = await _authorized_body(request, expected, sio, body_timeout)
+        if isinstance(raw, web.Response):
+            return raw
         try:
             body = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
@@ -212,6 +200,27 @@ def _error(status: int, code: str, message: str) -> web.Response:
     return web.json_response(errors.error_ack(code, message), status=status)
 
 
+async def _authorized_body(
+    request: web.Request, expected: bytes, sio: SocketServer, body_timeout: float
+) -> bytes | web.Response:
+    """The body of a request with the right bearer key, or the answer that refuses it."""
+    given = request.headers.get("Authorization", "").encode()
+    if not hmac.compare_digest(given, expected):
+        return _error(401, UNAUTHORIZED, "missing or wrong bearer token")
+    try:
+        return await _read(request, sio.stopping, body_timeout)
+    except (_Stopping, TimeoutError) as exc:
+        # The body is not all in: answer and close, rather than have aiohttp wait for the
+        # rest (up to its lingering time, past shutdown's end).
+        response = (
+            _stopping()
+            if isinstance(exc, _Stopping)
+            else _error(408, BAD_REQUEST, "body: not received within body_timeout")
+        )
+        await answer_and_close(request, response)
+        return response
+
+
 def disconnect_route(
     sio: SocketServer, api_key: str, body_timeout: float
 ) -> Callable[[web.Request], Awaitable[web.Response]]:
@@ -219,19 +228,9 @@ def disconnect_route(
     expected = f"Bearer {api_key}".encode()
 
     async def disconnect(request: web.Request) -> web.Response:
-        given = request.headers.get("Authorization", "").encode()
-        if not hmac.compare_digest(given, expected):
-            return _error(401, UNAUTHORIZED, "missing or wrong bearer token")
-        try:
-            raw = await _read(request, sio.stopping, body_timeout)
-        except (_Stopping, TimeoutError) as exc:
-            response = (
-                _stopping()
-                if isinstance(exc, _Stopping)
-                else _error(408, BAD_REQUEST, "body: not received within body_timeout")
-            )
-            await answer_and_close(request, response)
-            return response
+        raw = await _authorized_body(request, expected, sio, body_timeout)
+        if isinstance(raw, web.Response):
+            return raw
         try:
             selection = Selection.of(json.loads(raw))
         except RecursionError:
