@@ -8,7 +8,7 @@ import contextvars
 import enum
 import uuid
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, ClassVar, Literal
 
 from annotated_types import Ge, Le
@@ -293,6 +293,24 @@ class RecoveringNamespace(BaseNamespace):
     async def on_connect(self, sid: str, environ: Any, auth: dict[str, Any]) -> Any:
         self.connect_auth[sid] = auth
         return await super().on_connect(sid, environ, auth)
+
+    async def on_disconnect(self, sid: str, reason: str) -> None:
+        """Waits for the test's gate for ``sid``, if it set one: a disconnect handler that
+        takes time (a database write, presence in Redis), during which python-socketio has
+        the connection pending its disconnect."""
+        gate = DISCONNECT_GATES.get(sid)
+        if gate is not None:
+            gate.entered.set()
+            await gate.open.wait()
+
+
+@dataclass
+class Gate:
+    entered: asyncio.Event = field(default_factory=asyncio.Event)
+    open: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+DISCONNECT_GATES: dict[str, Gate] = {}  # by sid: RecoveringNamespace.on_disconnect waits
 
 
 # -- state, services and lifecycle ----------------------------------------------------------

@@ -189,8 +189,8 @@ class LocalNode:
             eio_sid = self.manager.eio_sid_from_sid(sid, namespace)
             if close and eio_sid is not None:
                 await self.server.close_transport(eio_sid)
-            else:
-                await self.server.disconnect(sid, namespace=namespace)
+            else:  # this node's only: never passed on as a bus disconnect naming the sid
+                await self.server.disconnect(sid, namespace=namespace, ignore_queue=True)
 
     async def server_event(self, namespace: str, event: str, args: list[Any]) -> Any:
         """Run the namespace handler's server-side event hook in a task of its own; its

@@ -210,7 +210,7 @@ class NamespaceConnections(SocketIOServer):
         if it is this node's, else through the bus to whichever node has it. Only that
         connection: a later one with the same sid is left alone."""
         if self.manager.eio_sid_from_sid(sid, namespace) == eio_sid:
-            await self.disconnect(sid, namespace=namespace)
+            await self.disconnect(sid, namespace=namespace, ignore_queue=True)
         else:
             self.manager.drop_elsewhere(sid, namespace, eio_sid)
 

@@ -285,7 +285,7 @@ class SocketServer(NamespaceConnections):
         for ns in list(self.manager.rooms):
             ns_sid = self.manager.sid_from_eio_sid(eio_sid, ns)
             if ns_sid is not None:
-                await self.disconnect(ns_sid, namespace=ns)
+                await self.disconnect(ns_sid, namespace=ns, ignore_queue=True)
         await self.close_transport(eio_sid)
 
     # -- outgoing ------------------------------------------------------------------------------

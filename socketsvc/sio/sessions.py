@@ -37,6 +37,9 @@ REPLAYS = 4
 # Claims asking the log at once: a burst of reconnects (a rolling restart) queues here rather
 # than for the log's connections, where a wait past the socket timeout counts as an outage.
 CLAIMS = 16
+# Seconds a claim waits for an older connection of its sid that is still leaving this node (its
+# disconnect handler runs) before the client connects fresh instead.
+LEAVING_WAIT = 5.0
 DRAIN_WAIT = 0.02  # seconds between looks at a client's backlog before its next slice
 
 
@@ -68,6 +71,7 @@ class RecoverableSessions:
         self._sessions: dict[str, Session] = {}  # by sid, from the claim or the connect on
         self._claiming: dict[str, str] = {}  # pid -> the connection that claimed it last here
         self.recovered: set[str] = set()
+        self._left: dict[str, asyncio.Event] = {}  # by sid: set when its connection here left
         self._replays = asyncio.Semaphore(REPLAYS)
         self._claims = asyncio.Semaphore(CLAIMS)
         self._refused = OncePerCause(log)
@@ -113,8 +117,9 @@ class RecoverableSessions:
     async def _take_over(self, session: Session, eio_sid: str) -> bool:
         """Drop the connections the claimed session's sid still has: the one it was claimed
         from (here, or through the bus to its node), and any older one on this node, but
-        never a newer one. False when the sid cannot be taken yet (a connection of it is
-        still leaving this node), or a later claim on this node took the session over."""
+        never a newer one. False when a later claim on this node took the session over, or a
+        connection of the sid still leaving this node (its disconnect handler runs) has not
+        left within ``LEAVING_WAIT``."""
         sid, namespace = session.sid, session.namespace
         await self.recovery.checkpoints.reached("claimed", session.pid)
         if session.previous:
@@ -125,7 +130,16 @@ class RecoverableSessions:
         if self._claiming.get(session.pid) != eio_sid:
             return False  # a later claim here holds it (and drops what it must)
         await self.drop(sid, namespace, here)  # older than this claim: its client left it
-        return self.manager.eio_sid_from_sid(sid, namespace) is None
+        if self.manager.eio_sid_from_sid(sid, namespace) is None:
+            return True
+        left = self._left.setdefault(sid, asyncio.Event())  # it was already leaving
+        try:
+            await asyncio.wait_for(left.wait(), LEAVING_WAIT)
+        except TimeoutError:
+            if self._left.get(sid) is left:
+                del self._left[sid]
+            return False
+        return self._claiming.get(session.pid) == eio_sid
 
     def _miss(self, namespace: str, reason: str, why: str) -> None:
         log.info("recovery of %s: %s", namespace, why)
@@ -264,6 +278,9 @@ class RecoverableSessions:
     async def gone(self, sid: str, eio_sid: str, kept: Session | None) -> None:
         """Connection ``eio_sid`` of ``sid`` left: keep its session for recovery (``kept``),
         or forget it, unless another connection holds it by now."""
+        left = self._left.pop(sid, None)
+        if left is not None:  # a claim waits for this connection to be gone
+            left.set()
         session = self._release(sid, eio_sid)
         if session is None:
             return
@@ -274,7 +291,7 @@ class RecoverableSessions:
 
     def state_size(self) -> int:
         """Entries held for connections (zero once every client has left)."""
-        return len(self._connecting) + len(self._sessions) + len(self.recovered)
+        return len(self._connecting) + len(self._sessions) + len(self.recovered) + len(self._left)
 
     def _holds(self, sid: str, eio_sid: str) -> bool:
         session = self._sessions.get(sid)

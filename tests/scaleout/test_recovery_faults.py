@@ -14,6 +14,7 @@ import asyncio
 
 import pytest
 import socketio
+from aiohttp.test_utils import TestServer
 
 from socketsvc.app.factory import SIO
 from tests.conftest import Inbox
@@ -28,6 +29,7 @@ from tests.recovering import (  # noqa: F401 - fixtures
     recovered,
     wait_for,
 )
+from tests.sample_handlers import DISCONNECT_GATES, Gate
 
 RESTORE_POINTS = ["claimed", "connected", "replaying", "restored"]
 MISSED = 150  # more than one replay slice (REPLAY_SLICE), so "replaying" is mid-replay
@@ -182,3 +184,57 @@ async def test_a_takeover_that_comes_late_drops_only_the_connection_it_took_over
         await watcher.shutdown()
     assert newest is member.client and newest is not None and newest.connected
     await cluster.all_received(member)
+
+
+async def test_a_takeover_of_a_connection_still_closing_leaves_the_new_one_alone(
+    cluster: Cluster, member: Member
+) -> None:
+    """The client's connection closes on A, and A's disconnect handler takes its time
+    (python-socketio holds the sid as pending its disconnect meanwhile); the client
+    reconnects, to B (with Redis) or to A again. Either way it is recovered once the old
+    connection is gone: A, asked by B's takeover to drop a connection already on its way out,
+    leaves it at that (passing the drop on as a bus disconnect that names only the sid would
+    cut the recovered connection on B: "io server disconnect", and a stock client stays
+    offline); on A alone, the claim waits for the old connection to leave instead of
+    connecting fresh inside the window."""
+    first, other = cluster.nodes[0], cluster.nodes[-1]
+    sid = await joined(cluster, member, first)
+    gate = DISCONNECT_GATES[sid] = Gate()
+    dropping = asyncio.create_task(cluster.drop(first, member))  # ends when the gate opens
+    reconnecting: asyncio.Task[None] | None = None
+    try:
+        await asyncio.wait_for(gate.entered.wait(), 10)
+        await cluster.publish(3)
+        hold = cluster.hold(other, "claimed", str(member.pid))
+        reconnecting = asyncio.create_task(recovered(member, other, sid))
+        await hold.wait()
+        hold.resume()  # the claimer drops the old connection, here or through the bus
+        await _bus_round_trip(other, first)  # ... and A has had that drop
+        gate.open.set()
+        await asyncio.wait_for(dropping, 10)
+        await asyncio.wait_for(reconnecting, 10)
+        newest = member.client
+        await _bus_round_trip(first, other)  # whatever A sent since has reached B
+    finally:
+        gate.open.set()
+        DISCONNECT_GATES.pop(sid, None)
+        await abandon(dropping)
+        if reconnecting is not None:
+            await abandon(reconnecting)
+    assert newest is member.client and newest is not None and newest.connected
+    assert (await member.call("state"))["recovered"] is True
+    await cluster.all_received(member)
+
+
+async def _bus_round_trip(sender: TestServer, receiver: TestServer) -> None:
+    """Wait until what ``sender`` put on the bus before now has reached ``receiver``: the
+    bus keeps one node's messages in order, so one more arriving means the earlier did."""
+    watcher = socketio.AsyncClient(reconnection=False)
+    try:
+        await watcher.connect(str(receiver.make_url("/")), namespaces=["/test"], wait_timeout=5)
+        pings = Inbox(watcher, "ping", "/test")
+        await sender.app[SIO].emit("ping", 1, namespace="/test")
+        assert await pings.get() == 1
+    finally:
+        await watcher.disconnect()
+        await watcher.shutdown()

@@ -29,6 +29,7 @@ from tests.scaleout.test_recovery_contract import (  # noqa: F401 - run here aga
 from tests.scaleout.test_recovery_faults import (  # noqa: F401 - run here again
     test_a_claim_that_meets_the_old_node_keeping_the_session_is_recovered,
     test_a_reconnect_that_claims_before_the_old_node_keeps_the_session_is_recovered,
+    test_a_takeover_of_a_connection_still_closing_leaves_the_new_one_alone,
     test_a_takeover_that_comes_late_drops_only_the_connection_it_took_over,
     test_what_is_sent_during_a_restore_comes_after_what_was_missed,
 )
