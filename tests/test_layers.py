@@ -27,7 +27,7 @@ def drawn() -> list[tuple[str, set[str]]]:
 
 
 def layer_of(path: Path) -> str:
-    """``sio`` for socketsvc/sio/x.py, ``config`` for socketsvc/config.py."""
+    """``sio`` for socketsvc/sio/x.py, ``cli`` for socketsvc/cli.py."""
     relative = path.relative_to(PACKAGE)
     return relative.parts[0] if len(relative.parts) > 1 else relative.stem
 
@@ -106,3 +106,4 @@ def test_the_drawing_catches_an_upward_import(tmp_path: Path) -> None:
     assert imported(path, sibling) == ["socketsvc.sio.tasks"]
     version = ast.parse("from socketsvc import __version__, config").body[0]
     assert imported(path, version) == ["socketsvc.__init__", "socketsvc.config"]
+

@@ -18,7 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from socketsvc.config import MANAGERS, REDIS_PROTOCOLS, Settings
+from socketsvc.config import Settings
+from socketsvc.config.choices import MANAGERS, REDIS_PROTOCOLS
 from socketsvc.errors import ConfigError
 from socketsvc.scaleout.archive import ChatArchive, MemoryArchive
 from socketsvc.scaleout.presence import MemoryPresence, Presence
