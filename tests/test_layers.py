@@ -107,3 +107,14 @@ def test_the_drawing_catches_an_upward_import(tmp_path: Path) -> None:
     version = ast.parse("from socketsvc import __version__, config").body[0]
     assert imported(path, version) == ["socketsvc.__init__", "socketsvc.config"]
 
+
+MAX_LINES = 400  # a module that grows past it holds more than one job: split it
+
+
+def test_no_module_is_over_400_lines() -> None:
+    """Small modules with one job each: every ``.py`` file under socketsvc/ (the templates
+    `socketsvc new` copies too), counted in lines."""
+    sizes = {path: len(path.read_text().splitlines()) for path in PACKAGE.rglob("*.py")}
+    assert sizes, "no modules found under socketsvc/"
+    over = [f"{p.relative_to(ROOT)}: {n}" for p, n in sorted(sizes.items()) if n > MAX_LINES]
+    assert not over, f"over {MAX_LINES} lines:\n" + "\n".join(over)
