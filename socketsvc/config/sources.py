@@ -19,7 +19,7 @@ from socketsvc.suggest import did_you_mean
 
 from .settings import FIELDS, Settings
 
-log = logging.getLogger("socketsvc.config")
+log = logging.getLogger("socketsvc.config")  # the package's name: log filters may name it
 
 ENV_PREFIX = "SOCKETSVC_"
 
