@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from socketsvc import __version__, config
+from socketsvc.config import derived, sources
 from socketsvc.errors import ConfigError, StartupError
 
 EXIT_CONFIG = 2
@@ -72,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--config", metavar="FILE", help="TOML settings file (or $SOCKETSVC_CONFIG)")
     for f in dataclasses.fields(config.Settings):
-        if config.is_table(f.name):
+        if sources.is_table(f.name):
             continue
         serve_flag(serve, f)
     contract = commands.add_parser(
@@ -118,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def serve_flag(serve: argparse.ArgumentParser, f: dataclasses.Field[Any]) -> None:
     """One setting as a flag: its doc, its values when it has a fixed set, its default."""
-    kind = config.field_type(f.name)
+    kind = sources.field_type(f.name)
     default = f.default if f.default is not dataclasses.MISSING else None
     is_list = typing.get_origin(kind) is tuple
     choices = f.metadata.get("choices")
@@ -157,7 +158,7 @@ def settings_from_args(args: argparse.Namespace) -> config.Settings:
     for f in dataclasses.fields(config.Settings):
         raw = getattr(args, f.name, None)
         if raw is not None:
-            overrides[f.name] = config.cast(f.name, raw, f"--{f.name.replace('_', '-')}")
+            overrides[f.name] = sources.cast(f.name, raw, f"--{f.name.replace('_', '-')}")
     return config.load(args.config, overrides=overrides)
 
 
@@ -176,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     from socketsvc.app.logs import configure_logging
 
-    configure_logging(settings.log_level, settings.log_format, config.node_name(settings))
+    configure_logging(settings.log_level, settings.log_format, derived.node_name(settings))
     for f in dataclasses.fields(config.Settings):
         if f.metadata.get("secret") and getattr(args, f.name, None) is not None:
             logging.getLogger("socketsvc").warning(

@@ -27,7 +27,7 @@ def drawn() -> list[tuple[str, set[str]]]:
 
 
 def layer_of(path: Path) -> str:
-    """``sio`` for socketsvc/sio/x.py, ``config`` for socketsvc/config.py."""
+    """``sio`` for socketsvc/sio/x.py, ``cli`` for socketsvc/cli.py."""
     relative = path.relative_to(PACKAGE)
     return relative.parts[0] if len(relative.parts) > 1 else relative.stem
 
@@ -106,3 +106,15 @@ def test_the_drawing_catches_an_upward_import(tmp_path: Path) -> None:
     assert imported(path, sibling) == ["socketsvc.sio.tasks"]
     version = ast.parse("from socketsvc import __version__, config").body[0]
     assert imported(path, version) == ["socketsvc.__init__", "socketsvc.config"]
+
+
+MAX_LINES = 400  # a module that grows past it holds more than one job: split it
+
+
+def test_no_module_is_over_400_lines() -> None:
+    """Small modules with one job each: every ``.py`` file under socketsvc/ (the templates
+    `socketsvc new` copies too), counted in lines."""
+    sizes = {path: len(path.read_text().splitlines()) for path in PACKAGE.rglob("*.py")}
+    assert sizes, "no modules found under socketsvc/"
+    over = [f"{p.relative_to(ROOT)}: {n}" for p, n in sorted(sizes.items()) if n > MAX_LINES]
+    assert not over, f"over {MAX_LINES} lines:\n" + "\n".join(over)

@@ -33,7 +33,7 @@ from urllib.parse import parse_qs
 from socketio.exceptions import ConnectionRefusedError
 
 from socketsvc import errors
-from socketsvc.config import node_name
+from socketsvc.config.derived import node_name
 from socketsvc.errors import SocketsvcError
 from socketsvc.handlers.base import EVENT_NAME, RESERVED_EVENTS, BaseNamespace
 from socketsvc.handlers.services import Services

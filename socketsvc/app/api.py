@@ -39,7 +39,7 @@ from typing import Any
 from aiohttp import web
 
 from socketsvc import errors
-from socketsvc.config import NAMESPACE_PATTERN
+from socketsvc.config.checks import NAMESPACE_PATTERN
 from socketsvc.engine import answer_and_close
 from socketsvc.handlers.base import EVENT_NAME, RESERVED_EVENTS
 from socketsvc.protocol.json_format import MAX_SAFE_INT, has_lone_surrogate

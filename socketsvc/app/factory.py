@@ -15,7 +15,8 @@ from socketsvc.app import health
 from socketsvc.app.api import disconnect_route, emit_route
 from socketsvc.app.exposition import NodeCollector, metrics_route, registry_for
 from socketsvc.app.metrics import NamespaceLabels, NodeMetrics
-from socketsvc.config import Settings, node_name
+from socketsvc.config import Settings
+from socketsvc.config.derived import node_name
 from socketsvc.errors import StartupError
 from socketsvc.handlers.base import BaseNamespace
 from socketsvc.handlers.routes import HandlerRoute, load_routes

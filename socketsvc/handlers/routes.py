@@ -1,7 +1,7 @@
 """The routes of one node: the built-in handler classes plus the ``[namespaces]`` table.
 
 Handler modules named in config are imported once, at start-up, from the directories of
-:func:`socketsvc.config.search_path` (the same for the ``socketsvc`` console script and
+:func:`socketsvc.config.derived.search_path` (the same for the ``socketsvc`` console script and
 ``python -m socketsvc``); any failure stops start-up with a message naming the module, or the
 class and method. Nothing registers itself on import.
 """
@@ -13,7 +13,8 @@ import importlib
 import os
 import sys
 
-from socketsvc.config import Settings, search_path, serves_chat
+from socketsvc.config import Settings
+from socketsvc.config.derived import search_path, serves_chat
 from socketsvc.errors import ConfigError
 from socketsvc.sio.namespaces import Route
 from socketsvc.suggest import did_you_mean

@@ -3,9 +3,15 @@
 nodes say there (``redis_protocol``): socketsvc's own bus, or the formats of Node's Redis
 adapters, so that socketsvc and Node.js nodes form one cluster.
 
-Both backends of a node (the room manager and presence) have the same lifecycle: ``start``
-before the node serves, ``stop`` after, and ``problem()`` for ``/readyz``. The memory ones are
-null objects for it. Redis modules are imported only when ``redis`` is chosen.
+Each capability is one interface with its memory and Redis implementations side by side in this
+folder: recovery (the interface in sio/recovery.py; ``recovery.py`` and ``redis_recovery.py``),
+presence (``presence.py``, ``redis_presence.py``), the chat archive (``archive.py``,
+``redis_archive.py``), and the bus (sio/fanout.py's ``FanoutManager`` delivers locally and is
+the memory manager; ``redis_manager.py`` and the Node formats' managers extend it).
+
+Every backend of a node has the same lifecycle: ``start`` before the node serves, ``stop``
+after, and ``problem()`` for ``/readyz``. The memory ones are null objects for it. Redis
+modules are imported only when ``redis`` is chosen.
 
 With ``workers`` > 1 and ``memory``, the workers of the machine share everything through the
 primary process's hub instead (:mod:`socketsvc.workers.backends`); with ``redis``, each worker
@@ -18,15 +24,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from socketsvc.config import MANAGERS, REDIS_PROTOCOLS, Settings
+from socketsvc.config import Settings
+from socketsvc.config.choices import MANAGERS, REDIS_PROTOCOLS
 from socketsvc.errors import ConfigError
 from socketsvc.scaleout.archive import ChatArchive, MemoryArchive
 from socketsvc.scaleout.presence import MemoryPresence, Presence
+from socketsvc.scaleout.recovery import MemoryRecovery
 from socketsvc.scaleout.redis_topology import connection_url
 from socketsvc.sio.cluster import Cluster, SingleNode
 from socketsvc.sio.fanout import FanoutManager
 from socketsvc.sio.observer import Observer
-from socketsvc.sio.recovery import MemoryRecovery, RecoveryLog, Windows
+from socketsvc.sio.recovery import RecoveryLog, Windows
 
 if TYPE_CHECKING:
     from socketsvc.scaleout.node_redis import NodeRedis

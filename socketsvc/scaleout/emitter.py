@@ -23,7 +23,7 @@ from typing import Any
 
 from redis import asyncio as aioredis
 
-from socketsvc.config import DEFAULT_PREFIXES
+from socketsvc.config.choices import DEFAULT_PREFIXES
 from socketsvc.scaleout import bus
 from socketsvc.scaleout import sio_classic_format as classic
 from socketsvc.scaleout import sio_streams_format as streams

@@ -206,27 +206,6 @@ class RedisManager(PubSubManager, FanoutManager):
         name = sent_key(self.prefix, namespace, once.key)
         return await first_send(self.redis, self.link, name, once)
 
-    async def deliver_remote(self, message: dict[str, Any]) -> None:
-        """Another node's emit, for this node's clients; volatile ones are dropped here too for
-        clients with a backlog. Clients whose format cannot carry it were logged (once per
-        cause) by the fan-out; that is no error of the bus listener."""
-        try:
-            if not message.get("volatile"):
-                await self.base_deliver_remote(message)
-                return
-            data = message["data"]
-            await FanoutManager.emit(
-                self,
-                message["event"],
-                data[0] if len(data) == 1 else tuple(data),
-                message.get("namespace") or "/",
-                room=message.get("room"),
-                skip_sid=message.get("skip_sid"),
-                volatile=True,
-            )
-        except Unencodable:
-            pass
-
     async def publish(self, data: dict[str, Any]) -> None:
         """python-socketio's messages (rooms, disconnects, acks): queued, never waited for."""
         try:
@@ -248,16 +227,6 @@ class RedisManager(PubSubManager, FanoutManager):
         message = {"method": bus.DISCONNECT_CLIENTS, **selection.fields(), "host_id": self.host_id}
         self._enqueue(bus.encode(message))
 
-    def _disconnect_here(self, message: dict[str, Any]) -> None:
-        """Another node's (or an emitter's) ``disconnect_clients``: close the matches here."""
-        fields = {k: v for k, v in message.items() if k not in ("method", "host_id", "v")}
-        try:
-            selection = Selection.of(fields)
-        except ValueError as exc:
-            log.warning("ignoring a message on %s: disconnect_clients: %s", self.channel, exc)
-            return
-        self.server.disconnect_here(selection)
-
     def channel_for(self, namespace: str, room: Any) -> str:
         """The channel an emit to ``room`` is published on: the one bus channel here."""
         return self.channel
@@ -275,7 +244,7 @@ class RedisManager(PubSubManager, FanoutManager):
         self.dropped += messages
         self.observer.bus_dropped(messages)
 
-    # -- background tasks ---------------------------------------------------------------------
+    # -- publishing (a background task) -------------------------------------------------------
 
     async def _publisher(self) -> None:
         while not self._stopping:
@@ -322,30 +291,9 @@ class RedisManager(PubSubManager, FanoutManager):
         """Queue the command that publishes ``raw`` on ``channel`` in ``pipe``."""
         pipe.publish(channel, raw)
 
-    def _for_here(self, message: dict[str, Any]) -> bool:
-        """Whether a bus message concerns this node: a ``disconnect`` naming a connection
-        (:meth:`drop_elsewhere`) only where that connection of the sid is."""
-        if message.get("method") != "disconnect" or "eio_sid" not in message:
-            return True
-        namespace = message.get("namespace") or "/"
-        return bool(self.eio_sid_from_sid(message.get("sid"), namespace) == message["eio_sid"])
-
-    def incoming(self, raw: bytes) -> dict[str, Any] | None:
-        """A message from the bus for python-socketio's listener loop; None when it is bad
-        input (logged) or was handled here."""
-        try:
-            decoded = bus.decode(raw)
-        except bus.BadMessage as exc:
-            log.warning("ignoring a message on %s: %s", self.channel, exc)
-            return None
-        own = decoded.get("host_id") == self.host_id
-        if not own:
-            self.observer.bus_received()
-        if decoded["method"] == bus.DISCONNECT_CLIENTS:  # python-socketio's loop
-            if not own:  # would ignore it; this node closed its own already
-                self._disconnect_here(decoded)
-            return None
-        return decoded if self._for_here(decoded) else None
+    # -- what arrives, in the order it goes (README: "A cross-node emit") ---------------------
+    # listen -> incoming (-> _for_here, _disconnect_here) -> python-socketio's listener loop
+    # (run_listener, sio/_socketio.py) -> deliver_remote -> FanoutManager.emit (sio/fanout.py)
 
     async def listen(self) -> AsyncIterator[dict[str, Any]]:
         """Bus messages as they arrive, across reconnects, until :meth:`stop`."""
@@ -373,3 +321,59 @@ class RedisManager(PubSubManager, FanoutManager):
                     await asyncio.wait_for(pubsub.aclose(), 1.0)  # type: ignore[no-untyped-call,unused-ignore]
             if self.link.down and not self._stopping:
                 await asyncio.sleep(backoff.next())
+
+    def incoming(self, raw: bytes) -> dict[str, Any] | None:
+        """A message from the bus for python-socketio's listener loop; None when it is bad
+        input (logged) or was handled here."""
+        try:
+            decoded = bus.decode(raw)
+        except bus.BadMessage as exc:
+            log.warning("ignoring a message on %s: %s", self.channel, exc)
+            return None
+        own = decoded.get("host_id") == self.host_id
+        if not own:
+            self.observer.bus_received()
+        if decoded["method"] == bus.DISCONNECT_CLIENTS:  # python-socketio's loop
+            if not own:  # would ignore it; this node closed its own already
+                self._disconnect_here(decoded)
+            return None
+        return decoded if self._for_here(decoded) else None
+
+    def _for_here(self, message: dict[str, Any]) -> bool:
+        """Whether a bus message concerns this node: a ``disconnect`` naming a connection
+        (:meth:`drop_elsewhere`) only where that connection of the sid is."""
+        if message.get("method") != "disconnect" or "eio_sid" not in message:
+            return True
+        namespace = message.get("namespace") or "/"
+        return bool(self.eio_sid_from_sid(message.get("sid"), namespace) == message["eio_sid"])
+
+    def _disconnect_here(self, message: dict[str, Any]) -> None:
+        """Another node's (or an emitter's) ``disconnect_clients``: close the matches here."""
+        fields = {k: v for k, v in message.items() if k not in ("method", "host_id", "v")}
+        try:
+            selection = Selection.of(fields)
+        except ValueError as exc:
+            log.warning("ignoring a message on %s: disconnect_clients: %s", self.channel, exc)
+            return
+        self.server.disconnect_here(selection)
+
+    async def deliver_remote(self, message: dict[str, Any]) -> None:
+        """Another node's emit, for this node's clients; volatile ones are dropped here too for
+        clients with a backlog. Clients whose format cannot carry it were logged (once per
+        cause) by the fan-out; that is no error of the bus listener."""
+        try:
+            if not message.get("volatile"):
+                await self.base_deliver_remote(message)
+                return
+            data = message["data"]
+            await FanoutManager.emit(
+                self,
+                message["event"],
+                data[0] if len(data) == 1 else tuple(data),
+                message.get("namespace") or "/",
+                room=message.get("room"),
+                skip_sid=message.get("skip_sid"),
+                volatile=True,
+            )
+        except Unencodable:
+            pass

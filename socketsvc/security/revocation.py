@@ -21,7 +21,8 @@ import sys
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from socketsvc.config import Settings, search_path  # where handler modules are found too
+from socketsvc.config import Settings
+from socketsvc.config.derived import search_path  # where handler modules are found too
 from socketsvc.errors import ConfigError
 
 log = logging.getLogger("socketsvc.security")

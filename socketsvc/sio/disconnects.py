@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from socketsvc.config import NAMESPACE_PATTERN
+from socketsvc.config.checks import NAMESPACE_PATTERN
 
 FIELDS = ("subject", "sid", "namespace", "room")
 MAX_LENGTH = 256  # of each field, as rooms in the publish API

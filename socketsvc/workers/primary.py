@@ -28,7 +28,8 @@ from typing import Any
 
 from yarl import URL
 
-from socketsvc.config import Settings, node_name
+from socketsvc.config import Settings
+from socketsvc.config.derived import node_name
 
 from .hub import Hub
 from .sockets import bind

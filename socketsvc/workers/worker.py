@@ -23,6 +23,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from socketsvc import config
+from socketsvc.config import sources
 
 from .client import HubClient
 from .handoff import HandoffSite, handoff_path, route_to_owner
@@ -68,7 +69,7 @@ def settings_of(values: dict[str, Any]) -> config.Settings:
     """Settings from the primary's JSON (lists back to tuples, as every source gives them;
     an unset setting, such as ``chat``, stays unset)."""
     cast: dict[str, Any] = {
-        name: None if value is None else config.cast(name, value, "the primary")
+        name: None if value is None else sources.cast(name, value, "the primary")
         for name, value in values.items()
     }
     return config.Settings(**cast)

@@ -10,6 +10,7 @@ import pytest
 from socketsvc import config
 from socketsvc.app.factory import create_app
 from socketsvc.cli import build_parser, settings_from_args
+from socketsvc.config.derived import serves_chat
 from socketsvc.errors import ConfigError
 from socketsvc.scaleout.redis_health import safe_url
 from socketsvc.scaleout.redis_topology import connection_url
@@ -237,13 +238,13 @@ def test_an_unknown_environment_variable_gets_a_did_you_mean(
 def test_chat_is_served_on_the_defaults_and_opt_in_beside_an_apps_namespaces(
     tmp_path: Path,
 ) -> None:
-    assert config.serves_chat(config.load(environ={}))  # the README's first command
+    assert serves_chat(config.load(environ={}))  # the README's first command
     own = '[namespaces]\n"/x" = "tests.sample_handlers:EchoNamespace"\n'
-    assert not config.serves_chat(config.load(write(tmp_path, own), environ={}))
-    assert config.serves_chat(config.load(write(tmp_path, "chat = true\n" + own), environ={}))
-    assert not config.serves_chat(config.load(environ={"SOCKETSVC_CHAT": "false"}))
+    assert not serves_chat(config.load(write(tmp_path, own), environ={}))
+    assert serves_chat(config.load(write(tmp_path, "chat = true\n" + own), environ={}))
+    assert not serves_chat(config.load(environ={"SOCKETSVC_CHAT": "false"}))
     args = build_parser().parse_args(["serve", "--no-chat"])
-    assert not config.serves_chat(settings_from_args(args))
+    assert not serves_chat(settings_from_args(args))
 
 
 def test_handler_path_in_the_file_is_relative_to_it_and_from_env_to_the_working_directory(

@@ -30,7 +30,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from socketsvc.cli import main as cli_main
 from socketsvc.config import load as load_config
-from socketsvc.config import serves_chat
+from socketsvc.config.derived import serves_chat
 from tests.conftest import ROOT
 from tests.redis_support import HOST, free_port
 from tests.tools import require_executable

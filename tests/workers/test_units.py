@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from socketsvc import config
+from socketsvc.config.derived import cores
 from socketsvc.errors import ConfigError
 from socketsvc.scaleout import bus
 from socketsvc.sio.recovery import Session, Unavailable, Windows
@@ -29,10 +30,10 @@ from tests.cli_node import run_cli
 
 def test_workers_default_to_one_and_auto_is_the_cores(tmp_path: Path) -> None:
     assert config.load(environ={}).workers == 1
-    assert config.load(environ={"SOCKETSVC_WORKERS": "auto"}).workers == config.cores()
+    assert config.load(environ={"SOCKETSVC_WORKERS": "auto"}).workers == cores()
     path = tmp_path / "s.toml"
     path.write_text('workers = "auto"\n')
-    assert config.load(path, environ={}).workers == config.cores()
+    assert config.load(path, environ={}).workers == cores()
     path.write_text("workers = 3\n")
     assert config.load(path, environ={}).workers == 3
 
