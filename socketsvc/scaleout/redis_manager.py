@@ -1,6 +1,7 @@
 """Rooms and broadcasts shared by every node on one Redis.
 
-:class:`RedisManager` is a python-socketio pub/sub manager: it fills in the two hooks that
+:class:`RedisManager` is a :class:`~socketsvc.scaleout.bus_manager.BusManager` (the emit path
+every bus shares) and so a python-socketio pub/sub manager: it fills in the two hooks that
 python-socketio builds cluster-wide rooms, disconnects and acks on (``publish`` and
 ``listen``, fenced in sio/_socketio.py), and python-socketio's own listener loop dispatches
 what arrives. Around that:
@@ -40,13 +41,12 @@ from redis import asyncio as aioredis
 
 from socketsvc.errors import Unencodable, UnsupportedValue
 from socketsvc.scaleout import bus
+from socketsvc.scaleout.bus_manager import BusManager
 from socketsvc.scaleout.redis_health import Backoff, RedisHealth, redis_client
 from socketsvc.scaleout.redis_once import first_send, sent_key
 from socketsvc.scaleout.redis_recovery import RedisRecovery
 from socketsvc.scaleout.redis_stream import StreamFeed
-from socketsvc.sio._socketio import PubSubManager
 from socketsvc.sio.disconnects import Selection
-from socketsvc.sio.fanout import FanoutManager
 from socketsvc.sio.observer import Observer
 from socketsvc.sio.once import Once
 from socketsvc.sio.recovery import skipped, target
@@ -59,7 +59,7 @@ START_WAIT = 2.0  # seconds start() waits for the first subscription
 STOP_WAIT = 3.0  # seconds stop() waits for the background tasks to end
 
 
-class RedisManager(PubSubManager, FanoutManager):
+class RedisManager(BusManager):
     """Cross-node rooms over Redis pub/sub with non-blocking, encode-once local delivery."""
 
     name = "socketsvc-redis"
@@ -130,79 +130,24 @@ class RedisManager(PubSubManager, FanoutManager):
 
     # -- emit ---------------------------------------------------------------------------------
 
-    async def emit(
-        self,
-        event: str,
-        data: Any,
-        namespace: str | None = None,
-        room: Any = None,
-        skip_sid: Any = None,
-        callback: Callable[..., Any] | None = None,
-        to: Any = None,
-        **kwargs: Any,
-    ) -> None:
-        if kwargs.get("ignore_queue") or callback is not None:
-            # Local-only emits, and acks across nodes: python-socketio's path (it publishes
-            # through ``publish``).
-            await super().emit(
-                event,
-                data,
-                namespace or "/",
-                room=room,
-                skip_sid=skip_sid,
-                callback=callback,
-                to=to,
-                **kwargs,
-            )
-            return
-        namespace = namespace or "/"
-        room = to if to is not None else room
-        volatile = bool(kwargs.get("volatile"))
-        once: Once | None = kwargs.get("once")
+    async def emit_kept(
+        self, namespace: str, room: Any, skip_sid: Any, args: list[Any], once: Once | None
+    ) -> bool:
         feed = self.feed
-        if feed is not None and not volatile and feed.stream.windows(namespace):
-            args = [event, *(list(data) if isinstance(data, tuple) else [data])]
-            try:  # what the stream cannot keep is sent to nobody: none could recover it
-                fields = feed.stream.entry(namespace, target(room), skipped(skip_sid), args)
-            except Unencodable as exc:
-                self.log_refusal(exc.cause, "not sent in %s: %s", namespace, exc.message)
-                raise
-            await feed.emit(namespace, room, skip_sid, args, fields, once)
-            return
-        if once is not None and not await self._first(namespace, once):
-            return  # sent already: once.earlier holds its answer
-        message = {
-            "method": "emit",
-            "event": event,
-            "data": list(data) if isinstance(data, tuple) else [data],
-            "binary": False,  # msgpack carries bytes as they are
-            "namespace": namespace,
-            "room": room,
-            "skip_sid": skip_sid,
-            "callback": None,
-            "host_id": self.host_id,
-        }
-        if volatile:
-            message["volatile"] = True
-        try:
-            raw: bytes | None = bus.encode(message)
-            failure = None
+        if feed is None or not feed.stream.windows(namespace):
+            return False
+        try:  # what the stream cannot keep is sent to nobody: none could recover it
+            fields = feed.stream.entry(namespace, target(room), skipped(skip_sid), args)
         except Unencodable as exc:
-            raw, failure = None, exc
-            self.log_refusal(exc.cause, "not published to other nodes: %s", exc.message)
-        # This node's clients, then the others through the bus; what one of them cannot
-        # carry does not keep it from the rest.
-        try:
-            await FanoutManager.emit(
-                self, event, data, namespace, room=room, skip_sid=skip_sid, volatile=volatile
-            )
-        finally:
-            if raw is not None:
-                self._enqueue(raw, self.channel_for(namespace, room))
-        if failure is not None:
-            raise failure
+            self.log_refusal(exc.cause, "not sent in %s: %s", namespace, exc.message)
+            raise
+        await feed.emit(namespace, room, skip_sid, args, fields, once)
+        return True
 
-    async def _first(self, namespace: str, once: Once) -> bool:
+    def send_bus(self, raw: bytes, namespace: str, room: Any) -> None:
+        self._enqueue(raw, self.channel_for(namespace, room))
+
+    async def first(self, namespace: str, once: Once) -> bool:
         name = sent_key(self.prefix, namespace, once.key)
         return await first_send(self.redis, self.link, name, once)
 
@@ -293,7 +238,7 @@ class RedisManager(PubSubManager, FanoutManager):
 
     # -- what arrives, in the order it goes (README: "A cross-node emit") ---------------------
     # listen -> incoming (-> _for_here, _disconnect_here) -> python-socketio's listener loop
-    # (run_listener, sio/_socketio.py) -> deliver_remote -> FanoutManager.emit (sio/fanout.py)
+    # (run_listener, sio/_socketio.py) -> deliver_remote (bus_manager.py) -> FanoutManager.emit
 
     async def listen(self) -> AsyncIterator[dict[str, Any]]:
         """Bus messages as they arrive, across reconnects, until :meth:`stop`."""
@@ -356,24 +301,3 @@ class RedisManager(PubSubManager, FanoutManager):
             log.warning("ignoring a message on %s: disconnect_clients: %s", self.channel, exc)
             return
         self.server.disconnect_here(selection)
-
-    async def deliver_remote(self, message: dict[str, Any]) -> None:
-        """Another node's emit, for this node's clients; volatile ones are dropped here too for
-        clients with a backlog. Clients whose format cannot carry it were logged (once per
-        cause) by the fan-out; that is no error of the bus listener."""
-        try:
-            if not message.get("volatile"):
-                await self.base_deliver_remote(message)
-                return
-            data = message["data"]
-            await FanoutManager.emit(
-                self,
-                message["event"],
-                data[0] if len(data) == 1 else tuple(data),
-                message.get("namespace") or "/",
-                room=message.get("room"),
-                skip_sid=message.get("skip_sid"),
-                volatile=True,
-            )
-        except Unencodable:
-            pass

@@ -1,9 +1,10 @@
 """Rooms and broadcasts shared by the workers of one machine (``--workers N`` without Redis).
 
-:class:`LocalManager` is :class:`~socketsvc.scaleout.redis_manager.RedisManager` with the
-primary's hub in place of Redis pub/sub: a python-socketio pub/sub manager (rooms, disconnects
-and acks of clients on other workers), with encode-once local delivery and the same bus format
-(:mod:`socketsvc.scaleout.bus`). The hub relays each message to every other worker.
+:class:`LocalManager` is, like :class:`~socketsvc.scaleout.redis_manager.RedisManager`, a
+:class:`~socketsvc.scaleout.bus_manager.BusManager`, with the primary's hub in place of Redis
+pub/sub: a python-socketio pub/sub manager (rooms, disconnects and acks of clients on other
+workers), with encode-once local delivery and the same bus format (:mod:`socketsvc.scaleout.bus`).
+The hub relays each message to every other worker.
 
 Who sees an emit: every client in the room on every worker, except ``skip_sid``. An emit does
 not wait for delivery: this worker's clients get it at once, the others' as soon as the hub
@@ -19,14 +20,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 from socketsvc.errors import Unencodable, UnsupportedValue
 from socketsvc.scaleout import bus
-from socketsvc.sio._socketio import PubSubManager
+from socketsvc.scaleout.bus_manager import BusManager
 from socketsvc.sio.disconnects import Selection
-from socketsvc.sio.fanout import FanoutManager
 from socketsvc.sio.observer import Observer
 from socketsvc.sio.once import Once
 from socketsvc.sio.recovery import skipped, target
@@ -37,10 +37,11 @@ from .local_recovery import LocalRecovery
 log = logging.getLogger("socketsvc.bus")
 
 
-class LocalManager(PubSubManager, FanoutManager):
+class LocalManager(BusManager):
     """Cross-worker rooms through the hub, with non-blocking, encode-once local delivery."""
 
     name = "socketsvc-workers"
+    peers = "other workers"
 
     def __init__(self, hub: HubClient, stream: LocalRecovery, observer: Observer) -> None:
         super().__init__(channel="workers", logger=log)
@@ -72,80 +73,26 @@ class LocalManager(PubSubManager, FanoutManager):
 
     # -- emit -----------------------------------------------------------------------------------
 
-    async def emit(
-        self,
-        event: str,
-        data: Any,
-        namespace: str | None = None,
-        room: Any = None,
-        skip_sid: Any = None,
-        callback: Callable[..., Any] | None = None,
-        to: Any = None,
-        **kwargs: Any,
-    ) -> None:
-        if kwargs.get("ignore_queue") or callback is not None:
-            # Local-only emits, and acks across workers: python-socketio's path (it publishes
-            # through ``publish``).
-            await super().emit(
-                event,
-                data,
-                namespace or "/",
-                room=room,
-                skip_sid=skip_sid,
-                callback=callback,
-                to=to,
-                **kwargs,
-            )
-            return
-        namespace = namespace or "/"
-        room = to if to is not None else room
-        volatile = bool(kwargs.get("volatile"))
-        once: Once | None = kwargs.get("once")
-        values = list(data) if isinstance(data, tuple) else [data]
-        if not volatile and self.stream.windows(namespace):
-            args = [event, *values]
-            rooms, skip = target(room), skipped(skip_sid)
-            try:
-                appended = await self.stream.publish(namespace, rooms, skip, args, once)
-            except Unencodable as exc:  # as on Redis: this worker's clients still get it
-                self.log_refusal(exc.cause, "not stored nor sent to other workers: %s", exc.message)
-                self.deliver(namespace, room, skip_sid, args)
-                raise
-            if not appended.placed and not appended.sent_before:
-                self.deliver(namespace, room, skip_sid, args)  # the hub is gone: no offset
-            return  # else every worker, this one too, delivers it from the log, in order
-        if once is not None and not await self._first(namespace, once):
-            return  # sent already: once.earlier holds its answer
-        message = {
-            "method": "emit",
-            "event": event,
-            "data": values,
-            "binary": False,  # msgpack carries bytes as they are
-            "namespace": namespace,
-            "room": room,
-            "skip_sid": skip_sid,
-            "callback": None,
-            "host_id": self.host_id,
-        }
-        if volatile:
-            message["volatile"] = True
+    async def emit_kept(
+        self, namespace: str, room: Any, skip_sid: Any, args: list[Any], once: Once | None
+    ) -> bool:
+        if not self.stream.windows(namespace):
+            return False
+        rooms, skip = target(room), skipped(skip_sid)
         try:
-            raw: bytes | None = bus.encode(message)
-            failure = None
-        except Unencodable as exc:
-            raw, failure = None, exc
-            self.log_refusal(exc.cause, "not sent to other workers: %s", exc.message)
-        try:
-            await FanoutManager.emit(
-                self, event, data, namespace, room=room, skip_sid=skip_sid, volatile=volatile
-            )
-        finally:
-            if raw is not None:
-                self._send(raw)
-        if failure is not None:
-            raise failure
+            appended = await self.stream.publish(namespace, rooms, skip, args, once)
+        except Unencodable as exc:  # as on Redis: this worker's clients still get it
+            self.log_refusal(exc.cause, "not stored nor sent to other workers: %s", exc.message)
+            self.deliver(namespace, room, skip_sid, args)
+            raise
+        if not appended.placed and not appended.sent_before:
+            self.deliver(namespace, room, skip_sid, args)  # the hub is gone: no offset
+        return True  # else every worker, this one too, delivers it from the log, in order
 
-    async def _first(self, namespace: str, once: Once) -> bool:
+    def send_bus(self, raw: bytes, namespace: str, room: Any) -> None:
+        self._send(raw)
+
+    async def first(self, namespace: str, once: Once) -> bool:
         """Whether ``once`` is the machine's first emit of its key (the hub records it); while
         the hub is gone every send is a first, so a retry is sent again rather than lost."""
         answer = bus.pack(once.answer)
@@ -161,25 +108,6 @@ class LocalManager(PubSubManager, FanoutManager):
         # what some format cannot carry the others got; the fan-out logged it once
         with contextlib.suppress(Unencodable):
             self.deliver(namespace, rooms, skip, args)
-
-    async def deliver_remote(self, message: dict[str, Any]) -> None:
-        """Another worker's emit, for this worker's clients (see RedisManager's)."""
-        try:
-            if not message.get("volatile"):
-                await self.base_deliver_remote(message)
-                return
-            data = message["data"]
-            await FanoutManager.emit(
-                self,
-                message["event"],
-                data[0] if len(data) == 1 else tuple(data),
-                message.get("namespace") or "/",
-                room=message.get("room"),
-                skip_sid=message.get("skip_sid"),
-                volatile=True,
-            )
-        except Unencodable:
-            pass
 
     async def publish(self, data: dict[str, Any]) -> None:
         """python-socketio's messages (rooms, disconnects, acks): sent, never waited for."""
