@@ -5,10 +5,16 @@ scripts/hand_mutants/sio-recovery.toml and the others are such mistakes)."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from typing import Any
+
 import aiohttp
 import pytest
+from redis import asyncio as aioredis
 
-from socketsvc.app.factory import SIO
+from socketsvc.app.factory import BACKENDS, SIO
+from socketsvc.scaleout import redis_recovery
 from tests import raw_client
 from tests.conftest import TEST_NAMESPACES, StartServer
 from tests.recovering import (  # noqa: F401 - fixtures
@@ -16,6 +22,7 @@ from tests.recovering import (  # noqa: F401 - fixtures
     Cluster,
     MakeCluster,
     Member,
+    abandon,
     joined,
     make_cluster_fixture,
     member_fixture,
@@ -105,3 +112,147 @@ async def test_a_prefix_window_covers_one_level_of_namespaces(start_server: Star
             ws, hello = await raw_client.join(http, server, namespace)
             assert ("pid" in hello) is recovering, (namespace, hello)
             await ws.close()
+
+
+async def test_a_client_that_joined_no_room_is_kept_too(
+    make_cluster: MakeCluster, member: Member
+) -> None:
+    """Mistake: a session is told to the log only when its rooms or data change, not when it
+    connects. A client that joined no room and got nothing stored (so it has no offset) is
+    kept when it drops, and gets what was sent to its sid meanwhile."""
+    cluster = await make_cluster()
+    first, last = cluster.nodes[0], cluster.nodes[-1]
+    who = await member.connect(first)
+    await cluster.drop(first, member)
+    await kept(cluster, member)
+    await first.app[SIO].emit("news", "direct", namespace=NS, to=who["sid"])
+    again = await member.connect(last)
+    assert again["sid"] == who["sid"]
+    await until(lambda: member.got == ["direct"])
+
+
+async def test_a_client_that_leaves_the_namespace_on_purpose_is_not_kept(
+    make_cluster: MakeCluster, member: Member
+) -> None:
+    """Mistake: every disconnect keeps the session. A client that leaves the namespace (its
+    DISCONNECT packet) is gone for good: with its pid it connects fresh."""
+    cluster = await make_cluster()
+    first, last = cluster.nodes[0], cluster.nodes[-1]
+    sid = await joined(cluster, member, first)
+    assert member.client is not None
+    await member.client.disconnect()
+    await until(lambda: not first.app[SIO].manager.is_connected(sid, NS))
+    assert not await cluster.kept(str(member.pid))
+    again = await member.connect(last)
+    assert again["sid"] != sid
+    assert (await member.call("state"))["recovered"] is False
+
+
+@pytest.mark.parametrize("offset", [12, ["x"], {"o": "1-1"}], ids=["number", "list", "map"])
+async def test_an_offset_that_is_not_a_string_counts_as_none(
+    make_cluster: MakeCluster, member: Member, offset: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Mistake: the offset a client sends is used whatever its type. A client's bug (or a
+    hostile one) sending a number, list or map is recovered as one that sent no offset (from
+    its session's start), and no error is logged."""
+    cluster = await make_cluster()
+    first, last = cluster.nodes[0], cluster.nodes[-1]
+    sid = await joined(cluster, member, first)
+    await cluster.drop(first, member)
+    await kept(cluster, member)
+    member.offset = None
+    who = await member.connect(last, auth={"offset": offset})
+    assert who["sid"] == sid
+    assert (await member.call("state"))["recovered"] is True
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+
+
+@pytest.mark.parametrize("make_cluster", ["redis"], indirect=True)
+async def test_a_client_whose_missed_packets_were_trimmed_from_the_stream_connects_fresh(
+    make_cluster: MakeCluster, member: Member
+) -> None:
+    """The stream's bound (``recovery_max_packets``, trimmed in whole stream nodes of 100)
+    drops the oldest entries, which Redis does not count as deleted
+    (``max-deleted-entry-id``): a client that missed some of them connects fresh, not
+    recovered with a hole (it was, before this test)."""
+    cluster = await make_cluster(recovery_max_packets=100)
+    first, last = cluster.nodes[0], cluster.nodes[-1]
+    sid = await joined(cluster, member, first)
+    await cluster.drop(first, member)
+    await kept(cluster, member)
+    await cluster.publish(300)
+    again = await member.connect(last)
+    assert again["sid"] != sid
+    assert (await member.call("state"))["recovered"] is False
+    assert member.got == [1]
+
+
+@pytest.mark.parametrize("make_cluster", ["redis"], indirect=True)
+async def test_a_replay_whose_rest_was_trimmed_meanwhile_leaves_no_hole(
+    make_cluster: MakeCluster, member: Member
+) -> None:
+    """Mistake: a replay does not check, once it has sent what it read, whether the stream
+    dropped the rest meanwhile. The client is held after its first slice while the stream is
+    trimmed past what it still missed: it never gets a packet after a gap (its transport is
+    closed instead; coming back, it connects fresh)."""
+    cluster = await make_cluster(recovery_max_packets=100)
+    first, restorer = cluster.nodes[0], cluster.nodes[-1]
+    sid = await joined(cluster, member, first)
+    await cluster.drop(first, member)
+    await kept(cluster, member)
+    await cluster.publish(150)
+    hold = cluster.hold(restorer, "replaying", str(member.pid))
+    restoring = asyncio.create_task(member.connect(restorer))
+    await hold.wait()  # the first slice is sent
+    await cluster.publish(300)  # trims (whole stream nodes of 100) past the rest of it
+    client = member.client
+    assert client is not None
+    hold.resume()
+    await until(lambda: client.eio.state != "connected" or len(member.got) == len(cluster.sent))
+    await abandon(restoring)
+    assert member.got == cluster.sent[: len(member.got)]  # no gap
+    assert client.eio.state != "connected"
+    again = await member.connect(first)
+    assert again["sid"] != sid
+
+
+@pytest.mark.parametrize("make_cluster", ["redis"], indirect=True)
+async def test_a_node_keeps_its_clients_live_sessions_claimable_as_long_as_they_last(
+    make_cluster: MakeCluster, member: Member, monkeypatch: pytest.MonkeyPatch, redis_url: str
+) -> None:
+    """Mistake: a session claimed by a reconnect (from another node, or from an older
+    connection on this one) is not among the node's live ones, whose records it re-arms:
+    the record lapses while its client is connected, and when it drops it is not kept.
+    Each live record is cut short here (as if its client had been connected for minutes)
+    and must be re-armed by its node; the client then drops and is recovered."""
+    monkeypatch.setattr(redis_recovery, "REFRESH_SECONDS", 0.05)
+    cluster = await make_cluster()
+    first, last = cluster.nodes[0], cluster.nodes[-1]
+    sid = await joined(cluster, member, first)
+    redis = aioredis.Redis.from_url(redis_url)
+    prefix = first.app[BACKENDS].recovery.prefix
+    live = f"{prefix}:rlive:{NS}:{member.pid}"
+
+    async def rearmed() -> None:
+        assert await redis.pexpire(live, 300)
+        await wait_for(lambda: _longer_than(redis, live, 1000))
+
+    try:
+        await rearmed()  # a fresh connection's record
+        await cluster.drop(first, member)
+        await kept(cluster, member)
+        await recovered(member, last, sid)
+        await rearmed()  # claimed from a kept session, on another node
+        await recovered(member, last, sid)  # the older connection still open there
+        await rearmed()  # claimed from an older connection on the same node
+        await cluster.drop(last, member)
+        await kept(cluster, member)
+        await cluster.publish(3)
+        await recovered(member, first, sid)
+        await cluster.all_received(member)
+    finally:
+        await redis.aclose()
+
+
+async def _longer_than(redis: aioredis.Redis, key: str, ms: int) -> bool:
+    return int(await redis.pttl(key)) > ms
