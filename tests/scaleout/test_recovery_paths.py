@@ -167,6 +167,24 @@ async def test_an_offset_that_is_not_a_string_counts_as_none(
     assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
 
 
+async def test_a_long_replay_is_paced_by_what_the_client_has_read(
+    make_cluster: MakeCluster, member: Member
+) -> None:
+    """Mistake: a replay does not wait for the client's backlog between its slices. A client
+    that missed more than its connection may hold unread (``max_buffer_bytes``; a slice is
+    well under it) is not cut as a slow consumer while it recovers: it gets everything, on
+    the connection that recovered."""
+    cluster = await make_cluster(max_buffer_bytes=10_000, max_payload=10_000)
+    first, last = cluster.nodes[0], cluster.nodes[-1]
+    sid = await joined(cluster, member, first)
+    await cluster.drop(first, member)
+    await kept(cluster, member)
+    await cluster.publish(500)  # 15 to 30 kB, by format and backend
+    await recovered(member, last, sid)
+    await cluster.all_received(member)
+    assert member.client is not None and member.client.connected
+
+
 @pytest.mark.parametrize("make_cluster", ["redis"], indirect=True)
 async def test_a_client_whose_missed_packets_were_trimmed_from_the_stream_connects_fresh(
     make_cluster: MakeCluster, member: Member
