@@ -250,19 +250,14 @@ async def test_a_node_keeps_its_clients_live_sessions_claimable_as_long_as_they_
     redis = aioredis.Redis.from_url(redis_url)
     prefix = first.app[BACKENDS].recovery.prefix
     live = f"{prefix}:rlive:{NS}:{member.pid}"
-
-    async def rearmed() -> None:
-        assert await redis.pexpire(live, 300)
-        await wait_for(lambda: _longer_than(redis, live, 1000))
-
     try:
-        await rearmed()  # a fresh connection's record
+        await rearmed(redis, live)  # a fresh connection's record
         await cluster.drop(first, member)
         await kept(cluster, member)
         await recovered(member, last, sid)
-        await rearmed()  # claimed from a kept session, on another node
+        await rearmed(redis, live)  # claimed from a kept session, on another node
         await recovered(member, last, sid)  # the older connection still open there
-        await rearmed()  # claimed from an older connection on the same node
+        await rearmed(redis, live)  # claimed from an older connection on the same node
         await cluster.drop(last, member)
         await kept(cluster, member)
         await cluster.publish(3)
@@ -270,6 +265,41 @@ async def test_a_node_keeps_its_clients_live_sessions_claimable_as_long_as_they_
         await cluster.all_received(member)
     finally:
         await redis.aclose()
+
+
+@pytest.mark.parametrize("make_cluster", ["redis"], indirect=True)
+async def test_the_stream_keeps_what_a_client_away_inside_its_window_missed(
+    make_cluster: MakeCluster, member: Member, monkeypatch: pytest.MonkeyPatch, redis_url: str
+) -> None:
+    """Mistake: the nodes trim the stream to the longest window in the wrong unit (seconds
+    for milliseconds: the last 0.14 s kept). They refresh every 0.05 s here; a client away
+    0.3 s while the stream moved on is recovered with all it missed."""
+    monkeypatch.setattr(redis_recovery, "REFRESH_SECONDS", 0.05)
+    cluster = await make_cluster()
+    first, last = cluster.nodes[0], cluster.nodes[-1]
+    watcher = Member()
+    redis = aioredis.Redis.from_url(redis_url)
+    try:
+        sid = await joined(cluster, member, first)
+        watching = await watcher.connect(first)
+        await cluster.drop(first, member)
+        await kept(cluster, member)
+        await cluster.publish(150)  # more than a stream node (100 entries)
+        await asyncio.sleep(0.3)  # away a while: what the test is about
+        await cluster.publish(2)  # the stream moves on, from both nodes
+        prefix = first.app[BACKENDS].recovery.prefix
+        await rearmed(redis, f"{prefix}:rlive:{NS}:{watching['pid']}")  # a refresh since
+        await recovered(member, last, sid)
+        await cluster.all_received(member)
+    finally:
+        await watcher.close()
+        await redis.aclose()
+
+
+async def rearmed(redis: aioredis.Redis, live: str) -> None:
+    """Cut a live record short; return once its node has re-armed it (its refresh ran)."""
+    assert await redis.pexpire(live, 300)
+    await wait_for(lambda: _longer_than(redis, live, 1000))
 
 
 async def _longer_than(redis: aioredis.Redis, key: str, ms: int) -> bool:
