@@ -11,6 +11,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+import socketio
 from redis import asyncio as aioredis
 
 from socketsvc.app.factory import BACKENDS, SIO
@@ -304,3 +305,35 @@ async def rearmed(redis: aioredis.Redis, live: str) -> None:
 
 async def _longer_than(redis: aioredis.Redis, key: str, ms: int) -> bool:
     return int(await redis.pttl(key)) > ms
+
+
+@pytest.mark.parametrize("make_cluster", ["redis"], indirect=True)
+async def test_a_chat_message_retried_a_while_later_is_sent_once(
+    make_cluster: MakeCluster,
+) -> None:
+    """Mistake: a stored emit's retry key is kept for its seconds as milliseconds (a 30 s
+    ``chat_retry_window`` kept 30 ms). A message retried 0.2 s later (its ack was lost) is
+    answered with the first ack and reaches the room once."""
+    cluster = await make_cluster(namespace_recovery={"/chat": 30.0}, chat_retry_window=30.0)
+    first, last = cluster.nodes[0], cluster.nodes[-1]
+    sender = socketio.AsyncClient(reconnection=False)
+    bob = socketio.AsyncClient(reconnection=False)
+    texts: list[str] = []
+    bob.on("message", lambda m, *offset: texts.append(m["text"]), namespace="/chat")
+    try:
+        for client, node, name in [(sender, first, "alice"), (bob, last, "bob")]:
+            await client.connect(str(node.make_url("/")), namespaces=["/chat"], wait_timeout=5)
+            await client.call("join", {"room": "r", "name": name}, namespace="/chat", timeout=5)
+        send = {"room": "r", "text": "once", "client_id": "m-1"}
+        ack = await sender.call("message", send, namespace="/chat", timeout=5)
+        await asyncio.sleep(0.2)  # the retry comes a while later: what the test is about
+        assert await sender.call("message", send, namespace="/chat", timeout=5) == ack
+        then = {"room": "r", "text": "then", "client_id": "m-2"}
+        await sender.call("message", then, namespace="/chat", timeout=5)
+        await until(lambda: "then" in texts)
+        assert texts == ["once", "then"]
+    finally:
+        for client in (sender, bob):
+            if client.connected:
+                await client.disconnect()
+            await client.shutdown()
