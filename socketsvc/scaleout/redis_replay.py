@@ -49,8 +49,8 @@ class StreamReplay:
         except ValueError:
             return False
         except Exception as exc:
-            if "no such key" in str(exc).lower():
-                return ids(after) == (0, 0)
+            if "no such key" in str(exc).lower():  # nothing stored since the epoch
+                return ids(after) in ((0, 0), ids(self.epoch.value))
             self.link.mark_down(exc)
             return False
         deleted = as_text(info.get("max-deleted-entry-id", b"0-0"))

@@ -58,8 +58,9 @@ async def test_what_was_sent_to_the_clients_own_sid_meanwhile_is_replayed(
     make_cluster: MakeCluster, member: Member
 ) -> None:
     """Mistake: the replay looks for the client's rooms only, not its sid (a room of one), or
-    takes a room given as one string for a set of one-letter rooms. A direct message sent
-    while the client was away is replayed, in order with its room's packets."""
+    takes a room given as one string for a set of one-letter rooms, or the log keeps no room
+    with a packet. A direct message sent while the client was away is replayed, in order
+    with its room's packets; one to a room it is not in is not."""
     cluster = await make_cluster()
     first, last = cluster.nodes[0], cluster.nodes[-1]
     sid = await joined(cluster, member, first)
@@ -70,22 +71,24 @@ async def test_what_was_sent_to_the_clients_own_sid_meanwhile_is_replayed(
         n = len(cluster.sent) + 1
         await node.app[SIO].emit("news", n, namespace=NS, to=sid)
         cluster.sent.append(n)
+        await node.app[SIO].emit("news", "elsewhere", namespace=NS, to="other")
     await recovered(member, last, sid)
     await cluster.all_received(member)
 
 
-# Packets of "news" with a small number and a memory offset ("<8 hex>-<n>") take 18 bytes
-# each in the log: 60 bytes hold 3 of them, as 3 packets do.
-LIMITS = [{"recovery_max_packets": 3}, {"recovery_max_bytes": 60}]
+# Packets of "news" with a number under 10 and a memory offset ("<8 hex>-<n>", n under 10)
+# take 18 bytes each in the log: 54 bytes hold exactly 3 of them, as 3 packets do.
+LIMITS = [{"recovery_max_packets": 3}, {"recovery_max_bytes": 54}]
 
 
 @pytest.mark.parametrize("limit", LIMITS, ids=["packets", "bytes"])
 async def test_a_client_that_missed_more_than_the_log_keeps_connects_fresh(
     start_server: StartServer, member: Member, limit: dict[str, int]
 ) -> None:
-    """Mistake: the eviction check is off by one, or the log is bounded by count only. A
-    client that missed as much as the log holds is recovered with all of it; one that missed
-    one packet more (evicted) connects fresh, not recovered with a hole."""
+    """Mistake: the eviction check is off by one, or a bound is exclusive, or the log is
+    bounded by count only, or counts its bytes wrong. A client that missed exactly as much as
+    the log holds is recovered with all of it; one that missed one packet more (evicted)
+    connects fresh, not recovered with a hole."""
     cluster = Cluster([await start_server(**limit)])
     node = cluster.nodes[0]
     sid = await joined(cluster, member, node)
@@ -120,11 +123,16 @@ async def test_a_client_that_joined_no_room_is_kept_too(
 ) -> None:
     """Mistake: a session is told to the log only when its rooms or data change, not when it
     connects. A client that joined no room and got nothing stored (so it has no offset) is
-    kept when it drops, and gets what was sent to its sid meanwhile."""
+    kept when it drops, also before anything at all was stored in its namespace, and gets
+    what was sent to its sid meanwhile."""
     cluster = await make_cluster()
     first, last = cluster.nodes[0], cluster.nodes[-1]
     who = await member.connect(first)
     await cluster.drop(first, member)
+    await kept(cluster, member)
+    again = await member.connect(last)  # nothing stored yet, anywhere
+    assert again["sid"] == who["sid"]
+    await cluster.drop(last, member)
     await kept(cluster, member)
     await first.app[SIO].emit("news", "direct", namespace=NS, to=who["sid"])
     again = await member.connect(last)
@@ -337,3 +345,28 @@ async def test_a_chat_message_retried_a_while_later_is_sent_once(
             if client.connected:
                 await client.disconnect()
             await client.shutdown()
+
+
+@pytest.mark.parametrize("forge", ["other-epoch", "past-the-end", "not-a-number"])
+async def test_an_offset_this_log_never_gave_connects_fresh(
+    start_server: StartServer, member: Member, forge: str
+) -> None:
+    """Mistake: one of the checks of a memory offset (``<epoch>-<n>``) is merged with another.
+    An offset of another process (a node restarted), past the last packet given out, or
+    without a number connects fresh, with no error."""
+    cluster = Cluster([await start_server()])
+    node = cluster.nodes[0]
+    sid = await joined(cluster, member, node)
+    await cluster.drop(node, member)
+    await kept(cluster, member)
+    await cluster.publish(2)
+    assert member.offset is not None
+    epoch, _, number = member.offset.rpartition("-")
+    member.offset = {
+        "other-epoch": f"{'0' if epoch[0] != '0' else '1'}{epoch[1:]}-{number}",
+        "past-the-end": f"{epoch}-{int(number) + 1000}",
+        "not-a-number": f"{epoch}-x",
+    }[forge]
+    again = await member.connect(node)
+    assert again["sid"] != sid
+    assert (await member.call("state"))["recovered"] is False
