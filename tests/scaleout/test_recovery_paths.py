@@ -6,6 +6,7 @@ scripts/hand_mutants/sio-recovery.toml and the others are such mistakes)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from typing import Any
 
@@ -370,3 +371,42 @@ async def test_an_offset_this_log_never_gave_connects_fresh(
     again = await member.connect(node)
     assert again["sid"] != sid
     assert (await member.call("state"))["recovered"] is False
+
+
+async def test_a_volatile_emit_is_not_replayed(make_cluster: MakeCluster, member: Member) -> None:
+    """Mistake: a volatile emit in a namespace with recovery is stored like any other. As in
+    Node, it is never replayed: a client away when it was sent does not get it."""
+    cluster = await make_cluster()
+    first, last = cluster.nodes[0], cluster.nodes[-1]
+    sid = await joined(cluster, member, first)
+    await cluster.drop(first, member)
+    await kept(cluster, member)
+    flasher = Member()
+    try:
+        await flasher.connect(last)
+        assert await flasher.call("flash", "r", "volatile") is True
+    finally:
+        await flasher.close()
+    await cluster.publish(1)
+    await recovered(member, first, sid)
+    await cluster.all_received(member)  # not "volatile"
+
+
+async def test_an_emit_of_several_arguments_keeps_them_apart(
+    make_cluster: MakeCluster,
+) -> None:
+    """Mistake: the arguments of an emit (a tuple) are stored as one. Clients on either node
+    get them as separate arguments, the offset after them."""
+    cluster = await make_cluster()
+    async with aiohttp.ClientSession() as http:
+        readers = []
+        for node in cluster.nodes:
+            ws, _ = await raw_client.join(http, node, NS)
+            assert await raw_client.ask(ws, NS, 1, "enter", "r") is True
+            readers.append(ws)
+        await cluster.nodes[0].app[SIO].emit("news", ("a", 2), namespace=NS, to="r")
+        for ws in readers:
+            frame = await ws.receive_str()
+            event, *args, offset = json.loads(frame.removeprefix(f"42{NS},"))
+            assert (event, args) == ("news", ["a", 2]) and isinstance(offset, str)
+            await ws.close()
