@@ -18,7 +18,9 @@ import socketio
 from aiohttp.test_utils import TestServer
 
 from socketsvc.app.factory import SIO
+from socketsvc.errors import Unencodable
 from socketsvc.scaleout.emitter import Emitter
+from tests import raw_client
 from tests.cluster import Client
 from tests.conftest import Inbox, StartServer, eventually
 
@@ -372,3 +374,28 @@ async def test_the_emitter_can_store_for_recovery(
     finally:
         await client.disconnect()
         await client.shutdown()
+
+
+async def test_what_the_bus_cannot_carry_still_reaches_this_nodes_clients(
+    start_node: Any,
+) -> None:
+    """Data nested past the bus's 1024 levels (msgpack) reaches the emitting node's clients in
+    the room (the client formats carry it), the emitter is told it did not cross (an
+    ``Unencodable``), and the bus carries the next emit to both nodes as before."""
+    a, b = await start_node(), await start_node()
+    deep: list[Any] = []
+    for _ in range(1100):
+        deep = [deep]
+    async with aiohttp.ClientSession() as http:
+        readers = []
+        for node in (a, b):
+            ws, _ = await raw_client.join(http, node, "/test")
+            assert await raw_client.ask(ws, "/test", 1, "enter", "deep") is not None
+            readers.append(ws)
+        with pytest.raises(Unencodable):
+            await a.app[SIO].emit("news", deep, namespace="/test", to="deep")
+        assert (await readers[0].receive_str()).startswith('42/test,["news",[[[[')
+        await a.app[SIO].emit("news", "after", namespace="/test", to="deep")
+        for ws in readers:  # the other node's first: the deep one never crossed
+            assert await ws.receive_str() == '42/test,["news","after"]'
+            await ws.close()

@@ -373,9 +373,13 @@ async def test_an_offset_this_log_never_gave_connects_fresh(
     assert (await member.call("state"))["recovered"] is False
 
 
-async def test_a_volatile_emit_is_not_replayed(make_cluster: MakeCluster, member: Member) -> None:
-    """Mistake: a volatile emit in a namespace with recovery is stored like any other. As in
-    Node, it is never replayed: a client away when it was sent does not get it."""
+@pytest.mark.parametrize("event", ["flash", "poll"], ids=["volatile", "with-ack"])
+async def test_a_volatile_or_acked_emit_is_not_replayed(
+    make_cluster: MakeCluster, member: Member, event: str
+) -> None:
+    """Mistake: a volatile emit, or one that asks for an ack, in a namespace with recovery is
+    stored like any other. As in Node, neither is replayed: a client away when it was sent
+    does not get it."""
     cluster = await make_cluster()
     first, last = cluster.nodes[0], cluster.nodes[-1]
     sid = await joined(cluster, member, first)
@@ -384,12 +388,12 @@ async def test_a_volatile_emit_is_not_replayed(make_cluster: MakeCluster, member
     flasher = Member()
     try:
         await flasher.connect(last)
-        assert await flasher.call("flash", "r", "volatile") is True
+        assert await flasher.call(event, "r", "not stored") is True
     finally:
         await flasher.close()
     await cluster.publish(1)
     await recovered(member, first, sid)
-    await cluster.all_received(member)  # not "volatile"
+    await cluster.all_received(member)  # not "not stored"
 
 
 async def test_an_emit_of_several_arguments_keeps_them_apart(
