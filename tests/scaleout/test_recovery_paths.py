@@ -16,6 +16,7 @@ import socketio
 from redis import asyncio as aioredis
 
 from socketsvc.app.factory import BACKENDS, SIO
+from socketsvc.errors import UnsupportedValue
 from socketsvc.scaleout import redis_recovery
 from tests import raw_client
 from tests.conftest import TEST_NAMESPACES, StartServer
@@ -414,3 +415,16 @@ async def test_an_emit_of_several_arguments_keeps_them_apart(
             event, *args, offset = json.loads(frame.removeprefix(f"42{NS},"))
             assert (event, args) == ("news", ["a", 2]) and isinstance(offset, str)
             await ws.close()
+
+
+async def test_an_emit_of_a_type_no_format_carries_is_refused_naming_it(
+    make_cluster: MakeCluster,
+) -> None:
+    """Mistake: the log's refusal of a value no wire format carries loses the value (it
+    names the encoder's words instead of the type). The application's emit raises
+    ``UnsupportedValue`` naming the type, on every node, and stores nothing."""
+    cluster = await make_cluster()
+    for node in cluster.nodes:
+        with pytest.raises(UnsupportedValue) as refused:
+            await node.app[SIO].emit("news", {"tags": {1, 2}}, namespace=NS, to="r")
+        assert refused.value.type_name == "set"
