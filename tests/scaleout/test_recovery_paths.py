@@ -62,7 +62,8 @@ async def test_what_was_sent_to_the_clients_own_sid_meanwhile_is_replayed(
     """Mistake: the replay looks for the client's rooms only, not its sid (a room of one), or
     takes a room given as one string for a set of one-letter rooms, or the log keeps no room
     with a packet. A direct message sent while the client was away is replayed, in order
-    with its room's packets; one to a room it is not in is not."""
+    with its room's packets, and so is one to a list of rooms that holds one of its own;
+    one to a room it is not in is not."""
     cluster = await make_cluster()
     first, last = cluster.nodes[0], cluster.nodes[-1]
     sid = await joined(cluster, member, first)
@@ -74,6 +75,9 @@ async def test_what_was_sent_to_the_clients_own_sid_meanwhile_is_replayed(
         await node.app[SIO].emit("news", n, namespace=NS, to=sid)
         cluster.sent.append(n)
         await node.app[SIO].emit("news", "elsewhere", namespace=NS, to="other")
+        n = len(cluster.sent) + 1
+        await node.app[SIO].emit("news", n, namespace=NS, to=["other", "r"])
+        cluster.sent.append(n)
     await recovered(member, last, sid)
     await cluster.all_received(member)
 
@@ -109,13 +113,24 @@ async def test_a_client_that_missed_more_than_the_log_keeps_connects_fresh(
 
 async def test_a_prefix_window_covers_one_level_of_namespaces(start_server: StartServer) -> None:
     """Mistake: a ``/prefix/*`` window in ``[namespace_recovery]`` also covers namespaces
-    nested deeper. ``/kept/*`` gives ``/kept/a`` recovery (its CONNECT carries a pid), not
-    ``/kept/a/b`` (served by another pattern, without recovery)."""
-    namespaces = {**TEST_NAMESPACES, "/kept/a/*": TEST_NAMESPACES["/kept/*"]}
+    nested deeper, or beside it. ``/kept/*`` gives ``/kept/a`` recovery (its CONNECT carries
+    a pid), not ``/kept/a/b`` (served by another pattern), ``/keptab`` or ``/returns``. And
+    ``recovery_window`` is the window of a namespace neither the table nor its class sets."""
+    kept_class, echo_class = TEST_NAMESPACES["/kept/*"], TEST_NAMESPACES["/test"]
+    namespaces = {**TEST_NAMESPACES, "/kept/a/*": kept_class, "/keptab": echo_class}
     server = await start_server(namespaces=namespaces, namespace_recovery={"/kept/*": 30.0})
+    default = await start_server(recovery_window=30.0)
+    expected = [
+        (server, "/kept/a", True),
+        (server, "/kept/a/b", False),
+        (server, "/keptab", False),
+        (server, "/returns", False),
+        (default, "/test", True),
+        (default, "/chat", False),  # the table's 0 wins
+    ]
     async with aiohttp.ClientSession() as http:
-        for namespace, recovering in [("/kept/a", True), ("/kept/a/b", False)]:
-            ws, hello = await raw_client.join(http, server, namespace)
+        for node, namespace, recovering in expected:
+            ws, hello = await raw_client.join(http, node, namespace)
             assert ("pid" in hello) is recovering, (namespace, hello)
             await ws.close()
 
