@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import signal
 from typing import Any
 
 import aiohttp
@@ -33,6 +34,7 @@ from tests.recovering import (  # noqa: F401 - fixtures
     until,
     wait_for,
 )
+from tests.redis_support import RedisProcess
 
 
 async def kept(cluster: Cluster, member: Member) -> None:
@@ -443,3 +445,60 @@ async def test_an_emit_of_a_type_no_format_carries_is_refused_naming_it(
         with pytest.raises(UnsupportedValue) as refused:
             await node.app[SIO].emit("news", {"tags": {1, 2}}, namespace=NS, to="r")
         assert refused.value.type_name == "set"
+
+
+async def test_a_missed_packet_the_clients_format_cannot_carry_is_skipped_and_logged_once(
+    make_cluster: MakeCluster, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Mistake: a refused replay packet is logged with the wrong cause or arguments (one line
+    for every cause, or a line logging cannot format). A JSON client recovering packets it
+    cannot receive (integers past 2**53, NaN: the log keeps both) gets the others, and the
+    node logs one line per cause, whatever the count, without a traceback."""
+    cluster = await make_cluster()
+    first, last = cluster.nodes[0], cluster.nodes[-1]
+    member = Member("json", "websocket")
+    try:
+        sid = await joined(cluster, member, first)
+        await cluster.drop(first, member)
+        await kept(cluster, member)
+        for value in [2**60, float("nan"), 2**61, float("inf")]:
+            await first.app[SIO].emit("news", value, namespace=NS, to="r")
+            await cluster.publish(1)
+        await recovered(member, last, sid)
+        await cluster.all_received(member)
+    finally:
+        await member.close()
+    lines = [r.getMessage() for r in caplog.records if "missed packet not sent" in r.msg]
+    assert len(lines) == 2, lines
+    assert any("2**53" in line for line in lines) and any("NaN" in line for line in lines)
+    assert all(line.startswith(f"recovery of {NS}: ") for line in lines), lines
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+
+
+async def test_a_replay_cut_by_a_redis_outage_leaves_no_hole(
+    redis_process: RedisProcess, start_server: StartServer, redis_prefix: str
+) -> None:
+    """Mistake: a replay that cannot read the rest of what the client missed (Redis went
+    down mid-replay) counts as complete. The client gets no packet after the gap: its
+    transport is closed (it reconnects, fresh or recovered once Redis is back)."""
+    shared = {"manager": "redis", "redis_url": redis_process.url, "redis_prefix": redis_prefix}
+    cluster = Cluster([await start_server(**shared) for _ in range(2)])
+    first, restorer = cluster.nodes[0], cluster.nodes[-1]
+    member = Member("json", "websocket")
+    try:
+        await joined(cluster, member, first)
+        await cluster.drop(first, member)
+        await kept(cluster, member)
+        await cluster.publish(150)
+        hold = cluster.hold(restorer, "replaying", str(member.pid))
+        restoring = asyncio.create_task(member.connect(restorer))
+        await hold.wait()  # the first slice is sent
+        redis_process.stop(signal.SIGKILL)
+        client = member.client
+        assert client is not None
+        hold.resume()
+        await until(lambda: client.eio.state != "connected")
+        await abandon(restoring)
+        assert member.got == cluster.sent[: len(member.got)] and len(member.got) < 151
+    finally:
+        await member.close()
