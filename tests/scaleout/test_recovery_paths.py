@@ -20,6 +20,7 @@ from socketsvc.app.factory import BACKENDS, SIO
 from socketsvc.errors import UnsupportedValue
 from socketsvc.scaleout import redis_recovery
 from tests import raw_client
+from tests.app.test_metrics import scrape
 from tests.conftest import TEST_NAMESPACES, StartServer
 from tests.recovering import (  # noqa: F401 - fixtures
     NS,
@@ -502,3 +503,28 @@ async def test_a_replay_cut_by_a_redis_outage_leaves_no_hole(
         assert member.got == cluster.sent[: len(member.got)] and len(member.got) < 151
     finally:
         await member.close()
+
+
+async def test_a_restore_cut_by_a_drop_is_not_counted_as_a_recovery(
+    start_server: StartServer, member: Member
+) -> None:
+    """Mistake: a restore whose client dropped during its replay reports success (it is
+    counted as a recovery hit, and the class's ``after_connect`` runs for a client that is
+    gone). ``/metrics`` counts only the recovery that completed."""
+    cluster = Cluster([await start_server()])
+    node = cluster.nodes[0]
+    sid = await joined(cluster, member, node)
+    await cluster.drop(node, member)
+    await kept(cluster, member)
+    await cluster.publish(150)
+    hold = cluster.hold(node, "replaying", str(member.pid))
+    restoring = asyncio.create_task(member.connect(node))
+    await hold.wait()
+    await cluster.drop(node, member)  # during its replay
+    await kept(cluster, member)
+    hold.resume()
+    await abandon(restoring)
+    await recovered(member, node, sid)
+    await cluster.all_received(member)
+    metrics = await scrape(node.make_url("/metrics"))
+    assert metrics.value("socketsvc_recoveries_total", namespace=NS, outcome="hit") == 1
