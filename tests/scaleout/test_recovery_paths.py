@@ -161,10 +161,11 @@ async def test_a_client_that_joined_no_room_is_kept_too(
 
 
 async def test_a_client_that_leaves_the_namespace_on_purpose_is_not_kept(
-    make_cluster: MakeCluster, member: Member
+    make_cluster: MakeCluster, member: Member, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Mistake: every disconnect keeps the session. A client that leaves the namespace (its
-    DISCONNECT packet) is gone for good: with its pid it connects fresh."""
+    DISCONNECT packet) is gone for good: with its pid it connects fresh (and the node says
+    why in one line)."""
     cluster = await make_cluster()
     first, last = cluster.nodes[0], cluster.nodes[-1]
     sid = await joined(cluster, member, first)
@@ -175,6 +176,8 @@ async def test_a_client_that_leaves_the_namespace_on_purpose_is_not_kept(
     again = await member.connect(last)
     assert again["sid"] != sid
     assert (await member.call("state"))["recovered"] is False
+    why = f"recovery of {NS}: no session (expired, unknown or taken)"
+    assert [r.getMessage() for r in caplog.records if r.msg.startswith("recovery of")] == [why]
 
 
 @pytest.mark.parametrize("offset", [12, ["x"], {"o": "1-1"}], ids=["number", "list", "map"])
@@ -236,7 +239,7 @@ async def test_a_client_whose_missed_packets_were_trimmed_from_the_stream_connec
 
 @pytest.mark.parametrize("make_cluster", ["redis"], indirect=True)
 async def test_a_replay_whose_rest_was_trimmed_meanwhile_leaves_no_hole(
-    make_cluster: MakeCluster, member: Member
+    make_cluster: MakeCluster, member: Member, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Mistake: a replay does not check, once it has sent what it read, whether the stream
     dropped the rest meanwhile. The client is held after its first slice while the stream is
@@ -254,13 +257,19 @@ async def test_a_replay_whose_rest_was_trimmed_meanwhile_leaves_no_hole(
     await cluster.publish(300)  # trims (whole stream nodes of 100) past the rest of it
     client = member.client
     assert client is not None
+    eio_sid = member.eio_sid
     hold.resume()
     await until(lambda: client.eio.state != "connected" or len(member.got) == len(cluster.sent))
     await abandon(restoring)
     assert member.got == cluster.sent[: len(member.got)]  # no gap
     assert client.eio.state != "connected"
+    why = "the log went down or dropped part of it"
+    closing = f"recovery of {NS}: replay not completed ({why}); closing {eio_sid}"
+    assert [r.getMessage() for r in caplog.records if "not completed" in r.msg] == [closing]
     again = await member.connect(first)
     assert again["sid"] != sid
+    metrics = await scrape(restorer.make_url("/metrics"))  # a recovery that did not complete
+    assert metrics.value("socketsvc_recoveries_total", namespace=NS, outcome="hit") == 0
 
 
 @pytest.mark.parametrize("make_cluster", ["redis"], indirect=True)
