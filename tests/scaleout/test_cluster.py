@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -23,6 +24,7 @@ from socketsvc.scaleout.emitter import Emitter
 from tests import raw_client
 from tests.cluster import Client
 from tests.conftest import Inbox, StartServer, eventually
+from tests.scaleout.test_recovery_paths import next_packet
 
 CHAT = "/chat"
 API_KEY = "test-key-0123456789"
@@ -376,6 +378,9 @@ async def test_the_emitter_can_store_for_recovery(
         await client.shutdown()
 
 
+@pytest.mark.skipif(
+    sys.version_info < (3, 12), reason="JSON cannot carry 1100 levels before 3.12 (C recursion)"
+)
 async def test_what_the_bus_cannot_carry_still_reaches_this_nodes_clients(
     start_node: Any,
 ) -> None:
@@ -394,8 +399,8 @@ async def test_what_the_bus_cannot_carry_still_reaches_this_nodes_clients(
             readers.append(ws)
         with pytest.raises(Unencodable):
             await a.app[SIO].emit("news", deep, namespace="/test", to="deep")
-        assert (await readers[0].receive_str()).startswith('42/test,["news",[[[[')
+        assert (await next_packet(readers[0])).startswith('42/test,["news",[[[[')
         await a.app[SIO].emit("news", "after", namespace="/test", to="deep")
         for ws in readers:  # the other node's first: the deep one never crossed
-            assert await ws.receive_str() == '42/test,["news","after"]'
+            assert await next_packet(ws) == '42/test,["news","after"]'
             await ws.close()
