@@ -49,14 +49,22 @@ class StreamReplay:
         except ValueError:
             return False
         except Exception as exc:
-            if "no such key" in str(exc).lower():
-                return ids(after) == (0, 0)
+            if "no such key" in str(exc).lower():  # nothing stored since the epoch
+                return ids(after) in ((0, 0), ids(self.epoch.value))
             self.link.mark_down(exc)
             return False
         deleted = as_text(info.get("max-deleted-entry-id", b"0-0"))
         last = as_text(info.get("last-generated-id", b"0-0"))
         # Everything after the client's place must still be there, and the place must exist.
-        return ids(deleted) <= ids(after) <= ids(last)
+        if not ids(deleted) <= ids(after) <= ids(last):
+            return False
+        # The stream's MAXLEN trims the oldest entries, which Redis does not count as deleted:
+        # the place is still kept, or nothing was ever trimmed (its place may be before the
+        # first entry then), or the client missed nothing. Else what followed it may be gone.
+        first = info.get("first-entry")
+        if first and ids(after) >= ids(as_text(first[0])):
+            return True
+        return ids(after) == ids(last) or info.get("entries-added") == info.get("length")
 
     async def missed(
         self, session: Session, offset: str | None, upto: str

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -18,9 +19,12 @@ import socketio
 from aiohttp.test_utils import TestServer
 
 from socketsvc.app.factory import SIO
+from socketsvc.errors import Unencodable
 from socketsvc.scaleout.emitter import Emitter
+from tests import raw_client
 from tests.cluster import Client
 from tests.conftest import Inbox, StartServer, eventually
+from tests.scaleout.test_recovery_paths import next_packet
 
 CHAT = "/chat"
 API_KEY = "test-key-0123456789"
@@ -372,3 +376,31 @@ async def test_the_emitter_can_store_for_recovery(
     finally:
         await client.disconnect()
         await client.shutdown()
+
+
+@pytest.mark.skipif(
+    sys.version_info < (3, 12), reason="JSON cannot carry 1100 levels before 3.12 (C recursion)"
+)
+async def test_what_the_bus_cannot_carry_still_reaches_this_nodes_clients(
+    start_node: Any,
+) -> None:
+    """Data nested past the bus's 1024 levels (msgpack) reaches the emitting node's clients in
+    the room (the client formats carry it), the emitter is told it did not cross (an
+    ``Unencodable``), and the bus carries the next emit to both nodes as before."""
+    a, b = await start_node(), await start_node()
+    deep: list[Any] = []
+    for _ in range(1100):
+        deep = [deep]
+    async with aiohttp.ClientSession() as http:
+        readers = []
+        for node in (a, b):
+            ws, _ = await raw_client.join(http, node, "/test")
+            assert await raw_client.ask(ws, "/test", 1, "enter", "deep") is not None
+            readers.append(ws)
+        with pytest.raises(Unencodable):
+            await a.app[SIO].emit("news", deep, namespace="/test", to="deep")
+        assert (await next_packet(readers[0])).startswith('42/test,["news",[[[[')
+        await a.app[SIO].emit("news", "after", namespace="/test", to="deep")
+        for ws in readers:  # the other node's first: the deep one never crossed
+            assert await next_packet(ws) == '42/test,["news","after"]'
+            await ws.close()
