@@ -3,6 +3,7 @@ drops without a goodbye, frames sent and read exactly as written."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -32,3 +33,11 @@ async def ask(
     while not (frame := await ws.receive_str()).startswith(ack):
         pass
     return json.loads(frame[len(ack) - 1 :])[0]
+
+
+async def next_packet(ws: aiohttp.ClientWebSocketResponse) -> str:
+    """The next frame that is not a PING (answered, as a client does); within 10 s."""
+    async with asyncio.timeout(10):
+        while (frame := await ws.receive_str()) == "2":
+            await ws.send_str("3")
+    return frame

@@ -180,6 +180,20 @@ async def joined(cluster: Cluster, member: Member, node: TestServer) -> str:
     return str(who["sid"])
 
 
+async def kept(cluster: Cluster, member: Member) -> None:
+    """Wait until the member's dropped session is kept, claimable."""
+    await wait_for(lambda: cluster.kept(str(member.pid)))
+
+
+async def away(cluster: Cluster, member: Member, node: TestServer) -> str:
+    """The member :func:`joined` on ``node``, then dropped by it with its session kept: its
+    sid."""
+    sid = await joined(cluster, member, node)
+    await cluster.drop(node, member)
+    await kept(cluster, member)
+    return sid
+
+
 async def abandon(connecting: asyncio.Task[object]) -> None:
     """A connect whose transport was dropped under it: it would wait for its answers."""
     connecting.cancel()

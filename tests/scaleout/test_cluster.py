@@ -24,7 +24,6 @@ from socketsvc.scaleout.emitter import Emitter
 from tests import raw_client
 from tests.cluster import Client
 from tests.conftest import Inbox, StartServer, eventually
-from tests.scaleout.test_recovery_paths import next_packet
 from tests.tools import checked_in_another_run
 
 CHAT = "/chat"
@@ -399,8 +398,8 @@ async def test_what_the_bus_cannot_carry_still_reaches_this_nodes_clients(
             readers.append(ws)
         with pytest.raises(Unencodable):
             await a.app[SIO].emit("news", deep, namespace="/test", to="deep")
-        assert (await next_packet(readers[0])).startswith('42/test,["news",[[[[')
+        assert (await raw_client.next_packet(readers[0])).startswith('42/test,["news",[[[[')
         await a.app[SIO].emit("news", "after", namespace="/test", to="deep")
         for ws in readers:  # the other node's first: the deep one never crossed
-            assert await next_packet(ws) == '42/test,["news","after"]'
+            assert await raw_client.next_packet(ws) == '42/test,["news","after"]'
             await ws.close()

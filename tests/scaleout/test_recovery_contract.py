@@ -19,18 +19,15 @@ from tests.recovering import (  # noqa: F401 - fixtures
     Cluster,
     MakeCluster,
     Member,
+    away,
     joined,
+    kept,
     make_cluster_fixture,
     member_fixture,
     recovered,
     until,
     wait_for,
 )
-
-
-async def kept(cluster: Cluster, member: Member) -> None:
-    """Wait until the member's dropped session is kept, claimable."""
-    await wait_for(lambda: cluster.kept(str(member.pid)))
 
 
 async def test_a_session_is_claimed_once_and_a_second_claim_takes_it_over(
@@ -41,9 +38,7 @@ async def test_a_session_is_claimed_once_and_a_second_claim_takes_it_over(
     connection is dropped, the second gets it, and packets reach the client once."""
     cluster = await make_cluster()
     first, last = cluster.nodes[0], cluster.nodes[-1]
-    sid = await joined(cluster, member, first)
-    await cluster.drop(first, member)
-    await kept(cluster, member)
+    sid = await away(cluster, member, first)
     await cluster.publish(5)
     await recovered(member, last, sid)
     assert not await cluster.kept(str(member.pid))  # live now, not waiting
@@ -107,9 +102,7 @@ async def test_what_another_namespace_sent_meanwhile_is_not_replayed(
     namespace's packets). A client recovered in one namespace gets only its own."""
     cluster = await make_cluster(namespace_recovery={"/chat": 0, "/test": 30.0})
     first, last = cluster.nodes[0], cluster.nodes[-1]
-    sid = await joined(cluster, member, first)
-    await cluster.drop(first, member)
-    await kept(cluster, member)
+    sid = await away(cluster, member, first)
     for node in cluster.nodes:
         await node.app[SIO].emit("news", "elsewhere", namespace="/test")
         await node.app[SIO].emit("news", "elsewhere", namespace="/test", to="r")
@@ -126,9 +119,7 @@ async def test_a_kept_session_lasts_its_window_and_no_longer(
     0.3 s of a 1 s window is recovered; one away 1.5 s connects fresh."""
     cluster = await make_cluster(namespace_recovery={"/chat": 0, "/recovering": 1.0})
     first, last = cluster.nodes[0], cluster.nodes[-1]
-    sid = await joined(cluster, member, first)
-    await cluster.drop(first, member)
-    await kept(cluster, member)
+    sid = await away(cluster, member, first)
     await asyncio.sleep(0.3)  # away: what the test is about
     await recovered(member, last, sid)
     await cluster.drop(last, member)
@@ -146,9 +137,7 @@ async def test_a_pid_restores_a_session_of_its_own_namespace_only(
     namespace connects fresh there, and the session stays for its own namespace."""
     cluster = await make_cluster(namespace_recovery={"/chat": 0, "/test": 30.0})
     first, last = cluster.nodes[0], cluster.nodes[-1]
-    sid = await joined(cluster, member, first)
-    await cluster.drop(first, member)
-    await kept(cluster, member)
+    sid = await away(cluster, member, first)
     other = socketio.AsyncClient(reconnection=False)
     try:
         await other.connect(

@@ -23,7 +23,9 @@ from tests.recovering import (  # noqa: F401 - fixtures
     MakeCluster,
     Member,
     abandon,
+    away,
     joined,
+    kept,
     make_cluster_fixture,
     member_fixture,
     recovered,
@@ -54,9 +56,7 @@ async def test_a_client_that_drops_during_its_restore_is_recovered_wherever_it_r
     the other node, either before or after R's flow goes on."""
     first, restorer = cluster.nodes[0], cluster.nodes[-1]
     back_to = restorer if target == "same" else first
-    sid = await joined(cluster, member, first)
-    await cluster.drop(first, member)
-    await wait_for(lambda: cluster.kept(str(member.pid)))
+    sid = await away(cluster, member, first)
     await cluster.publish(MISSED)
 
     hold = cluster.hold(restorer, point, str(member.pid))
@@ -64,10 +64,10 @@ async def test_a_client_that_drops_during_its_restore_is_recovered_wherever_it_r
     await hold.wait()
     await cluster.drop(restorer, member)
     if point != "claimed":  # joined by then: the drop keeps the session again
-        await wait_for(lambda: cluster.kept(str(member.pid)))
+        await kept(cluster, member)
     if order == "resume_first":
         hold.resume()
-        await wait_for(lambda: cluster.kept(str(member.pid)))
+        await kept(cluster, member)
     await cluster.publish(MISSED)
     await recovered(member, back_to, sid)
     hold.resume()
@@ -77,7 +77,7 @@ async def test_a_client_that_drops_during_its_restore_is_recovered_wherever_it_r
 
     # The flow that was held changed nothing: the session is still there for the next drop.
     await cluster.drop(back_to, member)
-    await wait_for(lambda: cluster.kept(str(member.pid)))
+    await kept(cluster, member)
     await cluster.publish(3)
     await recovered(member, first, sid)
     await cluster.all_received(member)
@@ -101,7 +101,7 @@ async def test_a_reconnect_that_claims_before_the_old_node_keeps_the_session_is_
     assert not await cluster.kept(str(member.pid))  # the late step did not keep it again
     await cluster.all_received(member)
     await cluster.drop(new, member)
-    await wait_for(lambda: cluster.kept(str(member.pid)))
+    await kept(cluster, member)
     await cluster.publish(3)
     await recovered(member, old, sid)
     await cluster.all_received(member)
@@ -114,9 +114,7 @@ async def test_what_is_sent_during_a_restore_comes_after_what_was_missed(
     """Packets sent while the client is being restored (before or during its replay) reach
     it after everything it missed, each once."""
     first, restorer = cluster.nodes[0], cluster.nodes[-1]
-    sid = await joined(cluster, member, first)
-    await cluster.drop(first, member)
-    await wait_for(lambda: cluster.kept(str(member.pid)))
+    sid = await away(cluster, member, first)
     await cluster.publish(MISSED)
     hold = cluster.hold(restorer, point, str(member.pid))
     restoring = asyncio.create_task(recovered(member, restorer, sid))
@@ -142,14 +140,14 @@ async def test_a_claim_that_meets_the_old_node_keeping_the_session_is_recovered(
     await hold.wait()
     if order == "old_drop_first":
         await old.app[SIO].close_transport(old_eio_sid)
-        await wait_for(lambda: cluster.kept(str(member.pid)))
+        await kept(cluster, member)
         hold.resume()
     else:
         hold.resume()  # the old connection is dropped by the claimer
     await reconnecting
     await cluster.all_received(member)
     await cluster.drop(new, member)
-    await wait_for(lambda: cluster.kept(str(member.pid)))
+    await kept(cluster, member)
     await recovered(member, old, sid)
     await cluster.all_received(member)
 

@@ -28,7 +28,9 @@ from tests.recovering import (  # noqa: F401 - fixtures
     MakeCluster,
     Member,
     abandon,
+    away,
     joined,
+    kept,
     make_cluster_fixture,
     member_fixture,
     recovered,
@@ -36,10 +38,6 @@ from tests.recovering import (  # noqa: F401 - fixtures
     wait_for,
 )
 from tests.redis_support import RedisProcess
-
-
-async def kept(cluster: Cluster, member: Member) -> None:
-    await wait_for(lambda: cluster.kept(str(member.pid)))
 
 
 async def test_a_broadcast_to_the_others_is_not_replayed_to_its_sender(
@@ -71,9 +69,7 @@ async def test_what_was_sent_to_the_clients_own_sid_meanwhile_is_replayed(
     one to a room it is not in is not."""
     cluster = await make_cluster()
     first, last = cluster.nodes[0], cluster.nodes[-1]
-    sid = await joined(cluster, member, first)
-    await cluster.drop(first, member)
-    await kept(cluster, member)
+    sid = await away(cluster, member, first)
     for node in cluster.nodes:
         await cluster.publish(1)
         n = len(cluster.sent) + 1
@@ -193,9 +189,7 @@ async def test_an_offset_that_is_not_a_string_counts_as_none(
     its session's start), and no error is logged."""
     cluster = await make_cluster()
     first, last = cluster.nodes[0], cluster.nodes[-1]
-    sid = await joined(cluster, member, first)
-    await cluster.drop(first, member)
-    await kept(cluster, member)
+    sid = await away(cluster, member, first)
     member.offset = None
     who = await member.connect(last, auth={"offset": offset})
     assert who["sid"] == sid
@@ -212,9 +206,7 @@ async def test_a_long_replay_is_paced_by_what_the_client_has_read(
     the connection that recovered."""
     cluster = await make_cluster(max_buffer_bytes=10_000, max_payload=10_000)
     first, last = cluster.nodes[0], cluster.nodes[-1]
-    sid = await joined(cluster, member, first)
-    await cluster.drop(first, member)
-    await kept(cluster, member)
+    sid = await away(cluster, member, first)
     await cluster.publish(500)  # 15 to 30 kB, by format and backend
     await recovered(member, last, sid)
     await cluster.all_received(member)
@@ -231,9 +223,7 @@ async def test_a_client_whose_missed_packets_were_trimmed_from_the_stream_connec
     recovered with a hole (it was, before this test)."""
     cluster = await make_cluster(recovery_max_packets=100)
     first, last = cluster.nodes[0], cluster.nodes[-1]
-    sid = await joined(cluster, member, first)
-    await cluster.drop(first, member)
-    await kept(cluster, member)
+    sid = await away(cluster, member, first)
     await cluster.publish(300)
     again = await member.connect(last)
     assert again["sid"] != sid
@@ -251,9 +241,7 @@ async def test_a_replay_whose_rest_was_trimmed_meanwhile_leaves_no_hole(
     closed instead; coming back, it connects fresh)."""
     cluster = await make_cluster(recovery_max_packets=100)
     first, restorer = cluster.nodes[0], cluster.nodes[-1]
-    sid = await joined(cluster, member, first)
-    await cluster.drop(first, member)
-    await kept(cluster, member)
+    sid = await away(cluster, member, first)
     await cluster.publish(150)
     hold = cluster.hold(restorer, "replaying", str(member.pid))
     restoring = asyncio.create_task(member.connect(restorer))
@@ -414,9 +402,7 @@ async def test_a_volatile_or_acked_emit_is_not_replayed(
     does not get it."""
     cluster = await make_cluster()
     first = cluster.nodes[0]  # one node: another's copy of a live emit comes when it comes
-    sid = await joined(cluster, member, first)
-    await cluster.drop(first, member)
-    await kept(cluster, member)
+    sid = await away(cluster, member, first)
     flasher = Member()
     try:
         await flasher.connect(first)
@@ -442,7 +428,7 @@ async def test_an_emit_of_several_arguments_keeps_them_apart(
             readers.append(ws)
         await cluster.nodes[0].app[SIO].emit("news", ("a", 2), namespace=NS, to="r")
         for ws in readers:
-            frame = await next_packet(ws)
+            frame = await raw_client.next_packet(ws)
             event, *args, offset = json.loads(frame.removeprefix(f"42{NS},"))
             assert (event, args) == ("news", ["a", 2]) and isinstance(offset, str)
             await ws.close()
@@ -472,9 +458,7 @@ async def test_a_missed_packet_the_clients_format_cannot_carry_is_skipped_and_lo
     first, last = cluster.nodes[0], cluster.nodes[-1]
     member = Member("json", "websocket")
     try:
-        sid = await joined(cluster, member, first)
-        await cluster.drop(first, member)
-        await kept(cluster, member)
+        sid = await away(cluster, member, first)
         for value in [2**60, float("nan"), 2**61, float("inf")]:
             await first.app[SIO].emit("news", value, namespace=NS, to="r")
             await cluster.publish(1)
@@ -541,11 +525,3 @@ async def test_a_restore_cut_by_a_drop_is_not_counted_as_a_recovery(
     await cluster.all_received(member)
     metrics = await scrape(node.make_url("/metrics"))
     assert metrics.value("socketsvc_recoveries_total", namespace=NS, outcome="hit") == 1
-
-
-async def next_packet(ws: aiohttp.ClientWebSocketResponse) -> str:
-    """The next frame that is not a PING (answered, as a client does); within 10 s."""
-    async with asyncio.timeout(10):
-        while (frame := await ws.receive_str()) == "2":
-            await ws.send_str("3")
-    return frame
