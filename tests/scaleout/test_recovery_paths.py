@@ -98,9 +98,7 @@ async def test_a_client_that_missed_more_than_the_log_keeps_connects_fresh(
     connects fresh, not recovered with a hole."""
     cluster = Cluster([await start_server(**limit)])
     node = cluster.nodes[0]
-    sid = await joined(cluster, member, node)
-    await cluster.drop(node, member)
-    await kept(cluster, member)
+    sid = await away(cluster, member, node)
     await cluster.publish(3)  # all the log holds
     await recovered(member, node, sid)
     await cluster.all_received(member)
@@ -377,9 +375,7 @@ async def test_an_offset_this_log_never_gave_connects_fresh(
     without a number connects fresh, with no error."""
     cluster = Cluster([await start_server()])
     node = cluster.nodes[0]
-    sid = await joined(cluster, member, node)
-    await cluster.drop(node, member)
-    await kept(cluster, member)
+    sid = await away(cluster, member, node)
     await cluster.publish(2)
     assert member.offset is not None
     epoch, _, number = member.offset.rpartition("-")
@@ -510,9 +506,7 @@ async def test_a_restore_cut_by_a_drop_is_not_counted_as_a_recovery(
     gone). ``/metrics`` counts only the recovery that completed."""
     cluster = Cluster([await start_server()])
     node = cluster.nodes[0]
-    sid = await joined(cluster, member, node)
-    await cluster.drop(node, member)
-    await kept(cluster, member)
+    sid = await away(cluster, member, node)
     await cluster.publish(150)
     hold = cluster.hold(node, "replaying", str(member.pid))
     restoring = asyncio.create_task(member.connect(node))
