@@ -200,10 +200,20 @@ async def settled(srv: Any, baseline: collections.Counter[str], tasks: int) -> d
     return left
 
 
+@pytest.mark.parametrize("backend", ["memory", "redis"])
 async def test_every_table_is_back_to_its_size_once_connections_are_gone(
-    start_server: StartServer,
+    start_server: StartServer, backend: str, request: pytest.FixtureRequest
 ) -> None:
-    srv = await start_server(**SETTINGS, serializer="auto")  # both parsers on one node
+    """On the memory backend and on Redis, whose components (bus, recovery log, presence)
+    keep their own per-connection tables."""
+    redis: dict[str, Any] = {}
+    if backend == "redis":
+        redis = {
+            "manager": "redis",
+            "redis_url": request.getfixturevalue("redis_url"),
+            "redis_prefix": request.getfixturevalue("redis_prefix"),
+        }
+    srv = await start_server(**SETTINGS, **redis, serializer="auto")  # both parsers, one node
     roots = (srv.app[SIO], srv.app[SERVICES], srv.app[BACKENDS])
     before = table_sizes(*roots)
 
