@@ -519,3 +519,26 @@ async def test_a_restore_cut_by_a_drop_is_not_counted_as_a_recovery(
     await cluster.all_received(member)
     metrics = await scrape(node.make_url("/metrics"))
     assert metrics.value("socketsvc_recoveries_total", namespace=NS, outcome="hit") == 1
+
+
+@pytest.mark.parametrize("make_cluster", ["redis"], indirect=True)
+async def test_a_kept_session_the_log_cannot_read_connects_fresh_and_is_removed(
+    make_cluster: MakeCluster, member: Member, redis_url: str
+) -> None:
+    """A kept session this version cannot read (written by another one, or damaged): its
+    client connects fresh, and the claim removes it rather than leaving it live under a
+    connection that never holds it. Mistake: the claim returns without forgetting it."""
+    cluster = await make_cluster()
+    first, last = cluster.nodes[0], cluster.nodes[-1]
+    sid = await away(cluster, member, first)
+    redis = aioredis.Redis.from_url(redis_url)
+    prefix = first.app[BACKENDS].recovery.prefix
+    live, stored = (f"{prefix}:{kind}:{NS}:{member.pid}" for kind in ("rlive", "rsess"))
+    try:
+        assert await redis.set(stored, b"\xc1 not a session", xx=True, keepttl=True)
+        again = await member.connect(last)
+        assert again["sid"] != sid
+        assert (await member.call("state"))["recovered"] is False
+        assert await redis.exists(live, stored) == 0
+    finally:
+        await redis.aclose()
