@@ -11,12 +11,16 @@ from collections import Counter
 from typing import Any
 
 import aiohttp
+import pytest
 import socketio
 
+from socketsvc.app.factory import SIO
 from socketsvc.config import Settings
 from socketsvc.emitter import Emitter
+from socketsvc.scaleout import redis_recovery
 from socketsvc.scaleout.bus import stream_entry, stream_key
 from socketsvc.scaleout.recovery_scripts import APPEND
+from socketsvc.scaleout.redis_failover import replicated
 from socketsvc.scaleout.redis_health import redis_client
 from socketsvc.scaleout.redis_topology import connection_url
 from tests import raw_client
@@ -165,5 +169,38 @@ async def test_an_entry_appended_again_after_a_failover_is_delivered_once(
             frames = [await reader.receive_str(timeout=5) for _ in range(2)]
             assert [json.loads(f.split(",", 1)[1])[1] for f in frames] == ["once", "next"]
             await reader.close()
+    finally:
+        await client.aclose()
+
+
+async def test_an_emit_whose_answer_was_lost_is_retried_and_stored_once(
+    sentinel_group: SentinelGroup,  # noqa: F811 - first: it must outlive the node
+    start_server: StartServer,
+    redis_prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first APPEND of an emit reaches Redis but its answer is lost (the connection
+    breaks, as when the primary dies right after): the node retries it through the failover
+    with the same key, and the stream holds it once, so a recovering client cannot get it
+    twice. Mistake: plain emits are not keyed under Sentinel, or their key expires at once."""
+    answers_lost = 0
+
+    async def answer_lost_once(*args: Any) -> Any:
+        nonlocal answers_lost
+        answer = await replicated(*args)
+        if answers_lost == 0:
+            answers_lost += 1
+            raise ConnectionError("the answer was lost")
+        return answer
+
+    monkeypatch.setattr(redis_recovery, "replicated", answer_lost_once)
+    settings = {**sentinel_group.settings(), "redis_prefix": redis_prefix}
+    node = await start_server(**settings, namespace_recovery={"/recovering": 60})
+    await node.app[SIO].emit("news", "once", namespace="/recovering", to="r")
+    assert answers_lost == 1
+    client = redis_client(connection_url(Settings(**settings)))
+    try:
+        entries = await client.xrange(stream_key(redis_prefix))
+        assert len(entries) == 1, entries
     finally:
         await client.aclose()
