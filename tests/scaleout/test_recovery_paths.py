@@ -19,6 +19,7 @@ from redis import asyncio as aioredis
 from socketsvc.app.factory import BACKENDS, SIO
 from socketsvc.errors import UnsupportedValue
 from socketsvc.scaleout import redis_recovery
+from socketsvc.sio.once import Once
 from tests import raw_client
 from tests.app.test_metrics import scrape
 from tests.conftest import TEST_NAMESPACES, StartServer
@@ -542,3 +543,21 @@ async def test_a_kept_session_the_log_cannot_read_connects_fresh_and_is_removed(
         assert await redis.exists(live, stored) == 0
     finally:
         await redis.aclose()
+
+
+@pytest.mark.parametrize("make_cluster", ["redis"], indirect=True)
+async def test_the_bus_metric_counts_each_stored_emit_once(make_cluster: MakeCluster) -> None:
+    """``socketsvc_bus_published_total`` counts what a node appended to the stream, each emit
+    once; a retry whose once-key was sent already appends nothing and is not counted.
+    Mistake: the count takes the retries, or each emit twice, or none."""
+    cluster = await make_cluster()
+    node = cluster.nodes[0]
+    manager = node.app[SIO].manager
+    for n in range(3):
+        await manager.emit("news", n, namespace=NS, room="r")
+    for attempt in range(2):
+        once = Once("sender:1", {"id": attempt}, 60)
+        await manager.emit("news", "once", namespace=NS, room="r", once=once)
+        assert once.earlier == (None if attempt == 0 else {"id": 0})
+    metrics = await scrape(node.make_url("/metrics"))
+    assert metrics.value("socketsvc_bus_published_total") == 4
