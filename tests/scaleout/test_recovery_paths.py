@@ -561,3 +561,38 @@ async def test_the_bus_metric_counts_each_stored_emit_once(make_cluster: MakeClu
         assert once.earlier == (None if attempt == 0 else {"id": 0})
     metrics = await scrape(node.make_url("/metrics"))
     assert metrics.value("socketsvc_bus_published_total") == 4
+
+
+@pytest.mark.parametrize("make_cluster", ["redis"], indirect=True)
+async def test_a_session_whose_data_redis_cannot_keep_is_logged_once_per_cause_and_not_kept(
+    make_cluster: MakeCluster, member: Member, redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A handler saves session data the Redis log cannot pack (a set; an integer past 64
+    bits): one line per cause, no traceback, and the session is not kept. When its client
+    drops, it comes back fresh rather than with the data it had before. Mistake: the line is
+    per value or per save, or the release raises, or keeps the session."""
+    cluster = await make_cluster()
+    first, last = cluster.nodes[0], cluster.nodes[-1]
+    sid = await joined(cluster, member, first)
+    server = first.app[SIO]
+    for data in ({"kept": {1}}, {"kept": {2}}, {"kept": 2**70}, {"kept": -(2**70)}):
+        await server.save_session(sid, data, namespace=NS)
+    lines = [r.getMessage() for r in caplog.records if "cannot be kept" in r.msg]
+    assert len(lines) == 2, lines
+    redis = aioredis.Redis.from_url(redis_url)
+    prefix = first.app[BACKENDS].recovery.prefix
+    keys = [f"{prefix}:{kind}:{NS}:{member.pid}" for kind in ("rlive", "rsess")]
+    try:
+        await cluster.drop(first, member)
+        await wait_for(lambda: _gone(redis, keys))
+    finally:
+        await redis.aclose()
+    again = await member.connect(last)
+    assert again["sid"] != sid
+    assert (await member.call("state"))["recovered"] is False
+    assert len([r for r in caplog.records if "cannot be kept" in r.msg]) == 2
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+
+
+async def _gone(redis: aioredis.Redis, keys: list[str]) -> bool:
+    return int(await redis.exists(*keys)) == 0
