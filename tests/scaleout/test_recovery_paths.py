@@ -22,7 +22,7 @@ from socketsvc.scaleout import redis_recovery
 from socketsvc.sio.once import Once
 from tests import raw_client
 from tests.app.test_metrics import scrape
-from tests.conftest import TEST_NAMESPACES, StartServer
+from tests.conftest import TEST_NAMESPACES, StartServer, TestServer
 from tests.recovering import (  # noqa: F401 - fixtures
     NS,
     Cluster,
@@ -567,30 +567,39 @@ async def test_the_bus_metric_counts_each_stored_emit_once(make_cluster: MakeClu
 async def test_a_session_whose_data_redis_cannot_keep_is_logged_once_per_cause_and_not_kept(
     make_cluster: MakeCluster, member: Member, redis_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A handler saves session data the Redis log cannot pack (a set; an integer past 64
-    bits): one line per cause, no traceback, and the session is not kept. When its client
-    drops, it comes back fresh rather than with the data it had before. Mistake: the line is
-    per value or per save, or the release raises, or keeps the session."""
+    """Session data the Redis log cannot pack (a set; an integer past 64 bits), whether the
+    handler saved it or changed it in place: one line per cause, no traceback, and the
+    session is not kept: its client comes back fresh, not with the data it had before.
+    Mistake: the line is per value or per save, names no cause, or the session is kept."""
     cluster = await make_cluster()
     first, last = cluster.nodes[0], cluster.nodes[-1]
-    sid = await joined(cluster, member, first)
-    server = first.app[SIO]
-    for data in ({"kept": {1}}, {"kept": {2}}, {"kept": 2**70}, {"kept": -(2**70)}):
-        await server.save_session(sid, data, namespace=NS)
-    lines = [r.getMessage() for r in caplog.records if "cannot be kept" in r.msg]
-    assert len(lines) == 2, lines
     redis = aioredis.Redis.from_url(redis_url)
     prefix = first.app[BACKENDS].recovery.prefix
-    keys = [f"{prefix}:{kind}:{NS}:{member.pid}" for kind in ("rlive", "rsess")]
-    try:
-        await cluster.drop(first, member)
+
+    async def dropped_and_back_fresh(node: TestServer, sid: str) -> str:
+        keys = [f"{prefix}:{kind}:{NS}:{member.pid}" for kind in ("rlive", "rsess")]
+        await cluster.drop(node, member)
         await wait_for(lambda: _gone(redis, keys))
+        again = await member.connect(last)
+        assert again["sid"] != sid
+        assert (await member.call("state"))["recovered"] is False
+        return str(again["sid"])
+
+    try:
+        sid = await joined(cluster, member, first)
+        data = await first.app[SIO].get_session(sid, namespace=NS)
+        data["kept"] = {1}  # changed in place: only the release sees it
+        sid = await dropped_and_back_fresh(first, sid)
+        for value in ({2}, 2**70, -(2**70)):  # saved: the log sees each
+            await last.app[SIO].save_session(sid, {"kept": value}, namespace=NS)
+        await dropped_and_back_fresh(last, sid)
     finally:
         await redis.aclose()
-    again = await member.connect(last)
-    assert again["sid"] != sid
-    assert (await member.call("state"))["recovered"] is False
-    assert len([r for r in caplog.records if "cannot be kept" in r.msg]) == 2
+    lines = [r.getMessage() for r in caplog.records if "cannot be kept" in r.msg]
+    why = "a session's data cannot be kept for recovery: "
+    assert all(line.startswith(why) for line in lines), lines
+    causes = ["a set cannot be sent"] * 2 + ["Integer value out of range"]  # once per node
+    assert all(cause in line for cause, line in zip(causes, lines, strict=True)), lines
     assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
 
 
