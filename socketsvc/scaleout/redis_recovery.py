@@ -81,6 +81,7 @@ class RedisRecovery(StreamReplay):
         # This node's live sessions, whose keys it re-arms: (namespace, pid) -> holder.
         self._live: dict[tuple[str, str], str] = {}
         self._unkeepable = OncePerCause(log)
+        self._foreign = OncePerCause(log)  # stream entries socketsvc did not write
         self.node = secrets.token_hex(8)  # with a connection's eio sid: a session's holder
         self.link = RedisHealth("recovery", connection_url(settings), observer)
         self.redis: aioredis.Redis = redis_client(connection_url(settings))
@@ -233,8 +234,9 @@ class RedisRecovery(StreamReplay):
                 frozenset(skip),
                 [*args, entry_id],
             )
-        except Exception as exc:  # not ours: skip it, once per entry
-            log.warning("ignoring recovery entry %s: %s", entry_id, type(exc).__name__)
+        except Exception as exc:  # not ours: skip it (every reader of it would say so)
+            cause = type(exc).__name__
+            self._foreign(cause, "ignoring recovery entry %s: %s", entry_id, cause)
             return None
 
     def head(self, namespace: str) -> str:
