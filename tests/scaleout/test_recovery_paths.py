@@ -659,3 +659,16 @@ async def test_a_session_whose_data_redis_cannot_keep_is_logged_once_per_cause_a
 
 async def _gone(redis: aioredis.Redis, keys: list[str]) -> bool:
     return int(await redis.exists(*keys)) == 0
+
+
+async def test_a_node_started_while_redis_is_down_connects_recovery_clients(
+    start_server: StartServer,
+) -> None:
+    """Redis unreachable since the node started, so it never learnt where the stream ends: a
+    client of a namespace with recovery still connects, with a pid for later. Mistake: the
+    head of a log that has no position yet is not the stream's start."""
+    node = await start_server(manager="redis", redis_url="redis://127.0.0.1:1/0")
+    async with aiohttp.ClientSession() as http:
+        ws, hello = await raw_client.join(http, node, NS)
+        assert isinstance(hello.get("pid"), str) and hello["sid"]
+        await ws.close()
