@@ -619,7 +619,13 @@ async def test_an_entry_no_node_wrote_is_skipped_once_and_logged(
     assert sorted(lines) == sorted(once * 2), lines  # each cause once on each node
 
 
+# Websocket only: the release reads session data changed in place from the Engine.IO
+# session, which on Python 3.11 a closed long-poll has already dropped (the last saved data
+# is kept then; see the closing note of 2026-12-06).
 @pytest.mark.parametrize("make_cluster", ["redis"], indirect=True)
+@pytest.mark.parametrize(
+    "member", [("json", "websocket"), ("msgpack", "websocket")], indirect=True, ids="-".join
+)
 async def test_a_session_whose_data_redis_cannot_keep_is_logged_once_per_cause_and_not_kept(
     make_cluster: MakeCluster, member: Member, redis_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
