@@ -19,6 +19,7 @@ from redis import asyncio as aioredis
 from socketsvc.app.factory import BACKENDS, SIO
 from socketsvc.errors import UnsupportedValue
 from socketsvc.scaleout import redis_recovery
+from socketsvc.scaleout.bus import stream_key
 from socketsvc.sio.once import Once
 from tests import raw_client
 from tests.app.test_metrics import scrape
@@ -607,7 +608,7 @@ async def test_an_entry_no_node_wrote_is_skipped_once_and_logged(
     await joined(cluster, member, cluster.nodes[0])
     redis = aioredis.Redis.from_url(redis_url)
     try:
-        stream = f"{cluster.nodes[0].app[BACKENDS].recovery.prefix}:recovery"
+        stream = stream_key(cluster.nodes[0].app[BACKENDS].recovery.prefix)
         foreign = [b"\xc1 not msgpack", b"\x92\x01\x02", b"\xc1 again"]
         entry_ids = [(await redis.xadd(stream, {"m": m})).decode() for m in foreign]
     finally:
