@@ -17,6 +17,7 @@ import socketio
 from aiohttp.test_utils import TestServer
 
 from socketsvc.app.factory import SIO
+from socketsvc.sio import sessions
 from tests.conftest import Inbox
 from tests.recovering import (  # noqa: F401 - fixtures
     Cluster,
@@ -212,6 +213,32 @@ async def test_a_takeover_of_a_connection_still_closing_leaves_the_new_one_alone
             await abandon(reconnecting)
     assert newest is member.client and newest is not None and newest.connected
     assert (await member.call("state"))["recovered"] is True
+    await cluster.all_received(member)
+
+
+async def test_a_reconnect_whose_old_connection_does_not_leave_in_time_connects_fresh(
+    cluster: Cluster, member: Member, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The client's connection closes and its disconnect handler outlasts ``LEAVING_WAIT``;
+    the client reconnects to the same node meanwhile. Mistakes: the claim waits for the old
+    connection without a bound (the client hangs), or goes on past the bound with the old
+    connection still there (two connections of one sid). It connects fresh once the bound
+    has passed, and is a client like any other from then on."""
+    monkeypatch.setattr(sessions, "LEAVING_WAIT", 0.3)
+    node = cluster.nodes[0]
+    sid = await joined(cluster, member, node)
+    gate = DISCONNECT_GATES[sid] = Gate()
+    dropping = asyncio.create_task(cluster.drop(node, member))  # ends when the gate opens
+    try:
+        await asyncio.wait_for(gate.entered.wait(), 10)
+        who = await asyncio.wait_for(member.connect(node), 5)
+        assert who["sid"] != sid
+        assert (await member.call("state"))["recovered"] is False
+    finally:
+        gate.open.set()
+        DISCONNECT_GATES.pop(sid, None)
+        await abandon(dropping)
+    assert await member.call("enter", "r") is True
     await cluster.all_received(member)
 
 

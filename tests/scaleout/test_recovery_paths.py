@@ -137,6 +137,29 @@ async def test_a_prefix_window_covers_one_level_of_namespaces(start_server: Star
             await ws.close()
 
 
+async def test_a_pid_where_recovery_cannot_use_it_is_passed_over(
+    make_cluster: MakeCluster, member: Member
+) -> None:
+    """Mistake: a ``pid`` is claimed in a namespace without recovery, or when it is not a
+    string. Such a client connects as new and no recovery is counted for it, not even a miss;
+    the kept session the pid names stays kept, and its own client recovers it."""
+    cluster = await make_cluster()
+    node = cluster.nodes[0]
+    sid = await away(cluster, member, node)
+    url = str(node.make_url("/"))
+    for namespace, pid in [("/test", member.pid), (NS, 5)]:
+        client = socketio.AsyncClient(reconnection=False)
+        try:
+            await client.connect(url, namespaces=[namespace], auth={"pid": pid}, wait_timeout=5)
+            assert client.get_sid(namespace) not in (None, sid)
+        finally:
+            await client.disconnect()
+            await client.shutdown()
+    metrics = await scrape(node.make_url("/metrics"))
+    assert metrics.total("socketsvc_recoveries_total") == 0
+    await recovered(member, node, sid)
+
+
 async def test_a_client_that_joined_no_room_is_kept_too(
     make_cluster: MakeCluster, member: Member
 ) -> None:
