@@ -26,6 +26,7 @@ from prometheus_client.metrics_core import (
 from socketsvc import __version__
 from socketsvc.app.metrics import OTHER, Histogram, NodeMetrics
 from socketsvc.scaleout.backends import Backends
+from socketsvc.sio.observer import MISS_REASONS
 from socketsvc.sio.server import SocketServer
 
 P = "socketsvc_"
@@ -213,6 +214,12 @@ class NodeCollector:
             "Connection-state recovery attempts: hit or miss",
             ("namespace", "outcome"),
             recoveries,
+        )
+        yield counter(
+            "recovery_misses_total",
+            "Recovery attempts that connected fresh, by why",
+            ("namespace", "reason"),
+            {(n, r): 0 for n in ns for r in MISS_REASONS} | m.recovery_misses,
         )
         yield histogram(
             "handler_seconds",

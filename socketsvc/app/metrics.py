@@ -147,6 +147,7 @@ class NodeMetrics(Observer):
         self.joins: dict[str, int] = {}
         self.leaves: dict[str, int] = {}
         self.recoveries: dict[tuple[str, str], int] = {}
+        self.recovery_misses: dict[tuple[str, str], int] = {}  # (namespace, reason)
         self.fanout = Histogram(FANOUT_SIZES)
         # cross-node backends
         self.bus_out = self.bus_in = self.bus_lost = 0
@@ -240,7 +241,9 @@ class NodeMetrics(Observer):
         bump(self.recoveries, (self.label(namespace), "hit"))
 
     def recovery_miss(self, namespace: str, reason: str) -> None:
-        bump(self.recoveries, (self.label(namespace), "miss"))
+        label = self.label(namespace)
+        bump(self.recoveries, (label, "miss"))
+        bump(self.recovery_misses, (label, reason))
 
     # -- cross-node backends -----------------------------------------------------------------
 

@@ -20,6 +20,10 @@ from typing import Any
 
 from socketsvc.engine.observer import EngineObserver
 
+# Why a recovery missed: no session under that pid (never, expired, taken, or its older
+# connection still leaving), or the client missed more than the log still keeps.
+MISS_REASONS = ("unknown_session", "missed_too_much")
+
 
 class Observer(EngineObserver):
     """Everything a node reports; every method is a no-op here (the null observer)."""
@@ -79,8 +83,8 @@ class Observer(EngineObserver):
         """A reconnecting client got its session back (same sid, missed packets replayed)."""
 
     def recovery_miss(self, namespace: str, reason: str) -> None:
-        """A client asked for recovery and got a fresh session; ``reason`` is a short code
-        (``unknown_session``, ``expired``, ...)."""
+        """A client asked for recovery and got a fresh session; ``reason`` is one of
+        :data:`MISS_REASONS`."""
 
     # -- cross-node backends -----------------------------------------------------------------
 

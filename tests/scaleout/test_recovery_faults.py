@@ -18,8 +18,10 @@ from aiohttp.test_utils import TestServer
 
 from socketsvc.app.factory import SIO
 from socketsvc.sio import sessions
+from tests.app.test_metrics import scrape
 from tests.conftest import Inbox
 from tests.recovering import (  # noqa: F401 - fixtures
+    NS,
     Cluster,
     MakeCluster,
     Member,
@@ -217,7 +219,10 @@ async def test_a_takeover_of_a_connection_still_closing_leaves_the_new_one_alone
 
 
 async def test_a_reconnect_whose_old_connection_does_not_leave_in_time_connects_fresh(
-    cluster: Cluster, member: Member, monkeypatch: pytest.MonkeyPatch
+    cluster: Cluster,
+    member: Member,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """The client's connection closes and its disconnect handler outlasts ``LEAVING_WAIT``;
     the client reconnects to the same node meanwhile. Mistakes: the claim waits for the old
@@ -234,6 +239,13 @@ async def test_a_reconnect_whose_old_connection_does_not_leave_in_time_connects_
         who = await asyncio.wait_for(member.connect(node), 5)
         assert who["sid"] != sid
         assert (await member.call("state"))["recovered"] is False
+        why = f"recovery of {NS}: an older connection is still leaving"
+        assert [r.getMessage() for r in caplog.records if r.msg.startswith("recovery of")] == [why]
+        metrics = await scrape(node.make_url("/metrics"))
+        misses = metrics.value(
+            "socketsvc_recovery_misses_total", namespace=NS, reason="unknown_session"
+        )
+        assert misses == 1
     finally:
         gate.open.set()
         DISCONNECT_GATES.pop(sid, None)

@@ -111,6 +111,10 @@ async def test_a_client_that_missed_more_than_the_log_keeps_connects_fresh(
     again = await member.connect(node)
     assert again["sid"] != sid
     assert (await member.call("state"))["recovered"] is False
+    metrics = await scrape(node.make_url("/metrics"))
+    missed = {"namespace": NS, "reason": "missed_too_much"}
+    assert metrics.value("socketsvc_recovery_misses_total", **missed) == 1
+    assert metrics.total("socketsvc_recovery_misses_total") == 1
 
 
 async def test_a_prefix_window_covers_one_level_of_namespaces(start_server: StartServer) -> None:
