@@ -157,8 +157,8 @@ class RedisManager(BusManager):
             self._enqueue(bus.encode(data))
         except Unencodable as exc:
             self.log_refusal(exc.cause, "not published to other nodes: %s", exc.message)
-        except UnsupportedValue as exc:
-            log.warning("not published to other nodes: %s", exc)
+        except UnsupportedValue as exc:  # a handler's bug, but logged once per cause too
+            self.log_refusal(exc.type_name, "not published to other nodes: %s", exc)
 
     def drop_elsewhere(self, sid: str, namespace: str, eio_sid: str) -> None:
         """python-socketio's bus ``disconnect`` for ``sid``, done only by the node whose

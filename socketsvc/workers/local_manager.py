@@ -115,8 +115,8 @@ class LocalManager(BusManager):
             self._send(bus.encode(data))
         except Unencodable as exc:
             self.log_refusal(exc.cause, "not sent to other workers: %s", exc.message)
-        except UnsupportedValue as exc:
-            log.warning("not sent to other workers: %s", exc)
+        except UnsupportedValue as exc:  # a handler's bug, but logged once per cause too
+            self.log_refusal(exc.type_name, "not sent to other workers: %s", exc)
 
     def drop_elsewhere(self, sid: str, namespace: str, eio_sid: str) -> None:
         """python-socketio's bus ``disconnect`` for ``sid``, done only by the worker whose

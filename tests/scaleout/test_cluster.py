@@ -175,6 +175,54 @@ async def test_members_of_a_disconnected_client_leave_everywhere(
     assert (await call(alice, "members", {"room": "r"}))["members"] == ["alice"]
 
 
+@pytest.mark.parametrize("serializer", ["json", "msgpack"])
+async def test_a_node_reaches_a_client_on_another_node_by_its_sid(
+    start_node: Any, client: Client, serializer: str
+) -> None:
+    """What python-socketio sends over the bus itself, as the handler API uses it for a sid
+    on another node: a call gets that client's answer; putting it in a room, taking it out,
+    closing the room and disconnecting it all act on the node that has it."""
+    a, b = await start_node(), await start_node()
+    bob = await client(b, serializer, "websocket")
+    bob.on("ask", lambda question: f"answer to {question}", namespace=CHAT)
+    news = Inbox(bob, "news")
+    sid, sio = bob.get_sid(CHAT), a.app[SIO]
+
+    def in_vip() -> bool:  # on bob's node
+        return "vip" in b.app[SIO].rooms(sid, namespace=CHAT)
+
+    assert await sio.call("ask", "q", to=sid, namespace=CHAT, timeout=5) == "answer to q"
+    await sio.enter_room(sid, "vip", namespace=CHAT)
+    await eventually(in_vip)
+    await sio.emit("news", 1, to="vip", namespace=CHAT)
+    assert await news.get() == 1
+    await sio.leave_room(sid, "vip", namespace=CHAT)
+    await eventually(lambda: not in_vip())
+    await sio.enter_room(sid, "vip", namespace=CHAT)
+    await eventually(in_vip)
+    await sio.close_room("vip", namespace=CHAT)
+    await eventually(lambda: not in_vip())
+    await sio.disconnect(sid, namespace=CHAT)
+    await eventually(lambda: not bob.connected)
+
+
+async def test_a_call_the_bus_cannot_carry_is_logged_once_per_cause(
+    start_node: Any, client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A call to a client on another node whose data the bus cannot carry (a type no format
+    has, an integer past 64 bits) is not published: one line per cause, however often it
+    is tried, and the caller's wait ends at its timeout."""
+    a, b = await start_node(), await start_node()
+    bob = await client(b)
+    sid, sio = bob.get_sid(CHAT), a.app[SIO]
+    for data in ({1, 2}, 2**70, {3}, 2**71):
+        with pytest.raises(socketio.exceptions.TimeoutError):
+            await sio.call("ask", data, to=sid, namespace=CHAT, timeout=0.1)
+    lines = [r.getMessage() for r in caplog.records if "not published" in r.msg]
+    assert len(lines) == 2, lines
+    assert all(line.startswith("not published to other nodes: ") for line in lines), lines
+
+
 # -- POST /api/v1/emit ----------------------------------------------------------------------
 
 

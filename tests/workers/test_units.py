@@ -15,12 +15,14 @@ from socketsvc import config
 from socketsvc.config.derived import cores
 from socketsvc.errors import ConfigError
 from socketsvc.scaleout import bus
+from socketsvc.sio.observer import Observer
 from socketsvc.sio.recovery import Session, Unavailable, Windows
 from socketsvc.workers import link as link_module
 from socketsvc.workers import local_recovery
 from socketsvc.workers.client import GONE, HubClient
 from socketsvc.workers.hub import Hub
 from socketsvc.workers.link import Kind, Link, frame, packed
+from socketsvc.workers.local_manager import LocalManager
 from socketsvc.workers.sockets import owner, tag
 from socketsvc.workers.stores import HubPresence, HubRecovery
 from tests.cli_node import run_cli
@@ -353,3 +355,18 @@ async def test_a_dead_workers_members_leave() -> None:
     await presence.worker_gone(0)
     assert await presence.names.members("/chat", "lobby") == ["bob"]
     assert await presence.names.members("/chat", "kitchen") == []
+
+
+async def test_a_message_no_worker_can_be_sent_is_logged_once_per_cause(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """python-socketio's own messages (a call's, a room change's) that the frames between
+    workers cannot carry: one line per cause, however often they are tried."""
+    worker = HubClient(0)
+    settings = config.load(environ={})
+    stream = local_recovery.LocalRecovery(worker, Windows(settings, lambda ns: 30.0))
+    manager = LocalManager(worker, stream, Observer())
+    for data in ({1, 2}, 2**70, {3}, 2**71):
+        await manager.publish({"method": "emit", "event": "ask", "data": [data]})
+    lines = [r.getMessage() for r in caplog.records if "not sent to other workers" in r.msg]
+    assert len(lines) == 2, lines
