@@ -106,8 +106,9 @@ async def test_disconnect_by_subject_closes_the_users_connections_on_both_nodes(
             assert lifetimes.of_subject(f"fired-{i}") == []
 
 
-async def test_the_emitter_closes_a_room_on_every_node(
-    start_node: Callable[..., Awaitable[Node]], redis_url: str, redis_prefix: str
+@pytest.mark.parametrize("by", ["emitter", "api"])
+async def test_the_emitter_or_the_api_closes_a_room_on_every_node(
+    start_node: Callable[..., Awaitable[Node]], redis_url: str, redis_prefix: str, by: str
 ) -> None:
     a, b = await start_node(), await start_node()
     members: list[socketio.AsyncClient] = []
@@ -122,10 +123,14 @@ async def test_the_emitter_closes_a_room_on_every_node(
             await client.connect(str(n.make_url("/")), namespaces=["/test"], wait_timeout=5)
         for client in members[:2]:  # the third stays out of the room
             await client.call("enter", "ops", namespace="/test", timeout=5)
-        async with Emitter(redis_url, prefix=redis_prefix) as emitter:
-            with pytest.raises(ValueError, match="namespace: required with room"):
-                await emitter.disconnect(room="ops")
-            assert await emitter.disconnect(namespace="/test", room="ops") == 2  # two nodes
+        if by == "api":  # node a closes its own, and tells b
+            accepted = (202, {"status": "accepted"})
+            assert await disconnect(a, {"namespace": "/test", "room": "ops"}) == accepted
+        else:
+            async with Emitter(redis_url, prefix=redis_prefix) as emitter:
+                with pytest.raises(ValueError, match="namespace: required with room"):
+                    await emitter.disconnect(room="ops")
+                assert await emitter.disconnect(namespace="/test", room="ops") == 2  # two nodes
         await asyncio.wait_for(asyncio.gather(closed[0].wait(), closed[1].wait()), 5)
         assert await members[2].call("whoami", namespace="/test", timeout=5) is None
         assert not closed[2].is_set()
@@ -148,8 +153,10 @@ async def test_a_malformed_disconnect_message_is_ignored_with_a_warning(
         async with Emitter(redis_url, prefix=redis_prefix) as emitter:
             raw = bus.encode({"method": bus.DISCONNECT_CLIENTS, "room": "r", "host_id": "x"})
             await emitter.redis.publish(emitter.channel, raw)
-        warning = "disconnect_clients: namespace: required with room"
-        await eventually(lambda: any(warning in m for m in caplog.messages))
+        channel = bus.channel(redis_prefix)
+        warning = f"ignoring a message on {channel}: disconnect_clients: "
+        warning += "namespace: required with room"
+        await eventually(lambda: warning in caplog.messages)
         assert await client.call("whoami", namespace="/test", timeout=5) is None
     finally:
         await client.disconnect()

@@ -21,6 +21,7 @@ from redis import asyncio as aioredis
 
 from socketsvc.config import Settings
 from socketsvc.scaleout.redis_health import RedisHealth, redis_client
+from socketsvc.scaleout.redis_manager import RedisManager
 from socketsvc.scaleout.redis_once import first_send, sent_key
 from socketsvc.scaleout.redis_recovery import RedisRecovery
 from socketsvc.sio.observer import Observer
@@ -30,17 +31,21 @@ from socketsvc.sio.recovery import Windows
 NS = "/chat"
 # first(namespace, key, answer, seconds): None when it is the first send, else the first answer
 First = Callable[[str, str, Any, float], Awaitable[Any]]
-Make = Callable[[], Awaitable[First]]
+# make(deployment=""): one node's first; nodes of one deployment share their state
+Make = Callable[..., Awaitable[First]]
 
 
 @pytest.fixture(params=["memory", "redis-bus", "redis-stream"])
 async def make(request: pytest.FixtureRequest) -> AsyncIterator[Make]:
-    """``await make()``: one node's ``first``; nodes made by one test share their state."""
+    """``await make()``: one node's ``first``; nodes made by one test share their state,
+    unless made for another deployment (``make("b")``: its own memory, or its own
+    ``redis_prefix`` on the same Redis)."""
     closers: list[Callable[[], Awaitable[None]]] = []
-    shared = SentOnce()
+    tables: dict[str, SentOnce] = {}
 
-    async def factory() -> First:
+    async def factory(deployment: str = "") -> First:
         if request.param == "memory":
+            shared = tables.setdefault(deployment, SentOnce())
 
             async def first_in_memory(ns: str, key: str, answer: Any, seconds: float) -> Any:
                 once = Once(key, answer, seconds)
@@ -48,15 +53,14 @@ async def make(request: pytest.FixtureRequest) -> AsyncIterator[Make]:
 
             return first_in_memory
         url, prefix = request.getfixturevalue("redis_url"), request.getfixturevalue("redis_prefix")
+        prefix += deployment
         if request.param == "redis-bus":
-            redis = redis_client(url)
-            link = RedisHealth("bus", url, Observer())
-            closers.append(redis.aclose)
+            manager = RedisManager(url, prefix)
+            closers.append(manager.redis.aclose)
 
             async def first_on_the_bus(ns: str, key: str, answer: Any, seconds: float) -> Any:
                 once = Once(key, answer, seconds)
-                sent = await first_send(redis, link, sent_key(prefix, ns, key), once)
-                return None if sent else once.earlier
+                return None if await manager.first(ns, once) else once.earlier
 
             return first_on_the_bus
         settings = Settings(redis_url=url, redis_prefix=prefix, recovery_window=120)
@@ -100,6 +104,16 @@ async def test_a_send_is_first_once_per_namespace_and_key(make: Make) -> None:
     assert await other(NS, "u-1:k", {"id": "m3", "room": "r"}, 60) == ack
     assert await other(NS, "u-2:k", {"id": "m4"}, 60) is None
     assert await other("/other", "u-1:k", {"id": "m5"}, 60) is None
+
+
+async def test_deployments_sharing_a_redis_keep_their_keys_apart(make: Make) -> None:
+    """Two deployments on one Redis, each with its own ``redis_prefix``: the same key in the
+    same namespace is a first send in each."""
+    one, elsewhere = await make(), await make("-b")
+    assert await one(NS, "k", {"id": "m1"}, 60) is None
+    assert await elsewhere(NS, "k", {"id": "m2"}, 60) is None
+    assert await one(NS, "k", {"id": "m3"}, 60) == {"id": "m1"}
+    assert await elsewhere(NS, "k", {"id": "m4"}, 60) == {"id": "m2"}
 
 
 async def test_a_retry_after_its_window_is_a_new_send(make: Make) -> None:

@@ -10,6 +10,7 @@ import pytest
 import socketio
 
 from socketsvc.app.factory import SIO
+from tests.app.test_metrics import scrape
 from tests.conftest import CLIENT_SERIALIZERS, Connect, Inbox, StartServer, eventually
 from tests.e2e.test_js_clients import assert_all_passed, run_node
 
@@ -72,6 +73,9 @@ async def test_an_unknown_or_forged_pid_connects_fresh(
         )
         state = await client.call("state", namespace="/recovering", timeout=5)
         assert state["recovered"] is False and state["rooms"] == []
+        metrics = await scrape(server.make_url("/metrics"))
+        miss = {"namespace": "/recovering", "reason": "unknown_session"}
+        assert metrics.value("socketsvc_recovery_misses_total", **miss) == 1
     finally:
         await client.disconnect()
         await client.shutdown()
