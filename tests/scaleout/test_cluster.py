@@ -17,13 +17,17 @@ import aiohttp
 import pytest
 import socketio
 from aiohttp.test_utils import TestServer
+from redis import asyncio as aioredis
 
 from socketsvc.app.factory import SIO
 from socketsvc.errors import Unencodable
+from socketsvc.scaleout import redis_manager
 from socketsvc.scaleout.emitter import Emitter
 from tests import raw_client
+from tests.app.test_metrics import scrape
 from tests.cluster import Client
 from tests.conftest import Inbox, StartServer, eventually
+from tests.recovering import wait_for
 from tests.tools import checked_in_another_run
 
 CHAT = "/chat"
@@ -221,6 +225,39 @@ async def test_a_call_the_bus_cannot_carry_is_logged_once_per_cause(
     lines = [r.getMessage() for r in caplog.records if "not published" in r.msg]
     assert len(lines) == 2, lines
     assert all(line.startswith("not published to other nodes: ") for line in lines), lines
+
+
+async def test_a_burst_past_the_outbox_is_dropped_and_counted(
+    start_node: Any, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While Redis does not answer, emits wait in the node's outbox (``OUTBOX_LIMIT``); a
+    burst past it is dropped, never waited for, and every message is counted once: published
+    or dropped."""
+    monkeypatch.setattr(redis_manager, "OUTBOX_LIMIT", 5)
+    a = await start_node()
+    before = await scrape(a.make_url("/metrics"))
+    redis = aioredis.Redis.from_url(redis_url)
+    try:
+        await redis.execute_command("CLIENT", "PAUSE", 500, "ALL")
+        for n in range(50):
+            await a.app[SIO].emit("news", n, to="r", namespace=CHAT)
+    finally:
+        await redis.aclose()
+
+    async def counted() -> tuple[float, float]:
+        m = await scrape(a.make_url("/metrics"))
+        return tuple(  # type: ignore[return-value]
+            m.value(name) - before.value(name)
+            for name in ("socketsvc_bus_published_total", "socketsvc_bus_dropped_total")
+        )
+
+    async def all_counted() -> bool:
+        return sum(await counted()) >= 50
+
+    await wait_for(all_counted)
+    published, dropped = await counted()
+    assert published + dropped == 50
+    assert dropped > 0  # the outbox and the batch being sent (the first emits) got through
 
 
 # -- POST /api/v1/emit ----------------------------------------------------------------------
