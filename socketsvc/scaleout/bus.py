@@ -41,7 +41,13 @@ METHODS = frozenset(
 
 
 class BadMessage(ValueError):
-    """Something on the channel that is not a bus message this version understands."""
+    """Something on the channel that is not a bus message this version understands:
+    ``cause`` says what, in a few words (a metric's label), ``detail`` more."""
+
+    def __init__(self, cause: str, detail: str = "") -> None:
+        super().__init__(f"{cause} ({detail})" if detail else cause)
+        self.cause = cause
+        self.detail = detail
 
 
 def channel(prefix: str) -> str:
@@ -91,13 +97,13 @@ def decode(raw: bytes | str) -> dict[str, Any]:
             message = unpack(raw)
             version = message.get("v") if isinstance(message, dict) else None
     except Exception as exc:  # msgpack raises many types on garbage
-        raise BadMessage(f"undecodable ({type(exc).__name__})") from None
+        raise BadMessage("undecodable message", type(exc).__name__) from None
     if not isinstance(message, dict):
         raise BadMessage("not a map")
     if version != VERSION:
-        raise BadMessage(f"unsupported version {version!r}")
+        raise BadMessage("unsupported version", repr(version)[:40])
     if message.get("method") not in METHODS:
-        raise BadMessage(f"unknown method {str(message.get('method'))[:40]!r}")
+        raise BadMessage("unknown method", repr(str(message.get("method"))[:40]))
     return message
 
 

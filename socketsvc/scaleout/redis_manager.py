@@ -46,6 +46,7 @@ from socketsvc.scaleout.redis_health import Backoff, RedisHealth, redis_client
 from socketsvc.scaleout.redis_once import first_send, sent_key
 from socketsvc.scaleout.redis_recovery import RedisRecovery
 from socketsvc.scaleout.redis_stream import StreamFeed
+from socketsvc.scaleout.sio_requests import BadInput
 from socketsvc.sio.disconnects import Selection
 from socketsvc.sio.observer import Observer
 from socketsvc.sio.once import Once
@@ -80,6 +81,7 @@ class RedisManager(BusManager):
         self.observer = observer or Observer()  # python-socketio's __init__ passes no arguments on
         self.redis: aioredis.Redis = redis_client(url)
         self.link = RedisHealth("bus", url, self.observer)
+        self.bad = BadInput(self.observer, self.channel)  # counted, logged once per cause
         self.dropped = 0
         # (channel, message); None: stop
         self._outbox: asyncio.Queue[tuple[str, bytes] | None] = asyncio.Queue(OUTBOX_LIMIT)
@@ -273,7 +275,7 @@ class RedisManager(BusManager):
         try:
             decoded = bus.decode(raw)
         except bus.BadMessage as exc:
-            log.warning("ignoring a message on %s: %s", self.channel, exc)
+            self.bad(exc.cause, exc.detail)
             return None
         own = decoded.get("host_id") == self.host_id
         if not own:
@@ -298,6 +300,6 @@ class RedisManager(BusManager):
         try:
             selection = Selection.of(fields)
         except ValueError as exc:
-            log.warning("ignoring a message on %s: disconnect_clients: %s", self.channel, exc)
+            self.bad("bad disconnect_clients", str(exc))
             return
         self.server.disconnect_here(selection)

@@ -21,7 +21,7 @@ from redis import asyncio as aioredis
 
 from socketsvc.app.factory import SIO
 from socketsvc.errors import Unencodable
-from socketsvc.scaleout import redis_manager
+from socketsvc.scaleout import bus, redis_manager
 from socketsvc.scaleout.emitter import Emitter
 from tests import raw_client
 from tests.app.test_metrics import scrape
@@ -225,6 +225,45 @@ async def test_a_call_the_bus_cannot_carry_is_logged_once_per_cause(
     lines = [r.getMessage() for r in caplog.records if "not published" in r.msg]
     assert len(lines) == 2, lines
     assert all(line.startswith("not published to other nodes: ") for line in lines), lines
+
+
+async def test_what_is_no_bus_message_is_counted_and_logged_once_per_cause(
+    start_node: Any,
+    client: Client,
+    redis_url: str,
+    redis_prefix: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Anything else on the bus channel (garbage, another version's or an unknown method's
+    message) is ignored: counted by cause in ``bus_ignored_total``, one line per cause, and
+    the node goes on delivering."""
+    a, b = await start_node(), await start_node()
+    alice, bob = await client(a), await client(b)
+    await call(alice, "join", {"room": "r", "name": "alice"})
+    await call(bob, "join", {"room": "r", "name": "bob"})
+    bad = {
+        "undecodable message": b"\xc1 garbage",
+        "not a map": bus.pack([1, 2]),
+        "unsupported version": bus.pack({"method": "emit", "v": 99}),
+        "unknown method": bus.encode({"method": "teleport"}),
+    }
+    redis = aioredis.Redis.from_url(redis_url)
+    try:
+        for _ in range(2):
+            for raw in bad.values():
+                await redis.publish(bus.channel(redis_prefix), raw)
+    finally:
+        await redis.aclose()
+    to_bob = Inbox(bob, "message")
+    await call(alice, "message", {"room": "r", "text": "still fine"})
+    assert (await to_bob.get())["text"] == "still fine"  # after the bad ones, on one channel
+    metrics = await scrape(b.make_url("/metrics"))
+    for cause in bad:
+        assert metrics.value("socketsvc_bus_ignored_total", cause=cause) == 2, cause
+    lines = [r.getMessage() for r in caplog.records if r.msg.startswith("ignoring input on")]
+    channel = bus.channel(redis_prefix)
+    assert sorted(line.split(": ", 1)[0] for line in lines) == [f"ignoring input on {channel}"] * 8
+    assert len(set(lines)) == len(bad)  # each cause once on each of the two nodes
 
 
 async def test_a_burst_past_the_outbox_is_dropped_and_counted(

@@ -154,8 +154,9 @@ async def test_a_malformed_disconnect_message_is_ignored_with_a_warning(
             raw = bus.encode({"method": bus.DISCONNECT_CLIENTS, "room": "r", "host_id": "x"})
             await emitter.redis.publish(emitter.channel, raw)
         channel = bus.channel(redis_prefix)
-        warning = f"ignoring a message on {channel}: disconnect_clients: "
-        warning += "namespace: required with room"
+        warning = f"ignoring input on {channel}: bad disconnect_clients "
+        warning += "(namespace: required with room) (counted in bus_ignored_total)"
+        warning += " (logged once per cause)"
         await eventually(lambda: warning in caplog.messages)
         assert await client.call("whoami", namespace="/test", timeout=5) is None
     finally:
