@@ -19,7 +19,7 @@ import socketio
 from aiohttp.test_utils import TestServer
 from redis import asyncio as aioredis
 
-from socketsvc.app.factory import SIO
+from socketsvc.app.factory import BACKENDS, SIO
 from socketsvc.errors import Unencodable
 from socketsvc.scaleout import bus, redis_manager
 from socketsvc.scaleout.emitter import Emitter
@@ -264,6 +264,27 @@ async def test_what_is_no_bus_message_is_counted_and_logged_once_per_cause(
     channel = bus.channel(redis_prefix)
     assert sorted(line.split(": ", 1)[0] for line in lines) == [f"ignoring input on {channel}"] * 8
     assert len(set(lines)) == len(bad)  # each cause once on each of the two nodes
+
+
+async def test_a_bus_that_stops_publishes_what_its_outbox_holds_first(
+    start_node: Any, client: Client, redis_url: str
+) -> None:
+    """Emits a node accepted just before its bus stops still reach the other nodes' clients,
+    also when Redis is slow to answer then: the stop publishes what waits in the outbox
+    (for up to a second) before it closes Redis."""
+    a, b = await start_node(), await start_node()
+    bob = await client(b)
+    await call(bob, "join", {"room": "r", "name": "bob"})
+    notices = Inbox(bob, "notice")
+    redis = aioredis.Redis.from_url(redis_url)
+    try:
+        await redis.execute_command("CLIENT", "PAUSE", 300, "WRITE")
+        for n in range(300):
+            await a.app[SIO].emit("notice", n, to="r", namespace=CHAT)
+        await a.app[BACKENDS].manager.stop()
+    finally:
+        await redis.aclose()
+    assert [await notices.get() for _ in range(300)] == list(range(300))
 
 
 async def test_a_burst_past_the_outbox_is_dropped_and_counted(

@@ -93,7 +93,10 @@ LIMITS = [{"recovery_max_packets": 3}, {"recovery_max_bytes": 54}]
 
 @pytest.mark.parametrize("limit", LIMITS, ids=["packets", "bytes"])
 async def test_a_client_that_missed_more_than_the_log_keeps_connects_fresh(
-    start_server: StartServer, member: Member, limit: dict[str, int]
+    start_server: StartServer,
+    member: Member,
+    limit: dict[str, int],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Mistake: the eviction check is off by one, or a bound is exclusive, or the log is
     bounded by count only, or counts its bytes wrong. A client that missed exactly as much as
@@ -111,6 +114,8 @@ async def test_a_client_that_missed_more_than_the_log_keeps_connects_fresh(
     again = await member.connect(node)
     assert again["sid"] != sid
     assert (await member.call("state"))["recovered"] is False
+    why = f"recovery of {NS}: what the client missed is no longer kept"
+    assert [r.getMessage() for r in caplog.records if r.msg.startswith("recovery of")] == [why]
     metrics = await scrape(node.make_url("/metrics"))
     missed = {"namespace": NS, "reason": "missed_too_much"}
     assert metrics.value("socketsvc_recovery_misses_total", **missed) == 1
