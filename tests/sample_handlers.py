@@ -278,12 +278,12 @@ class RecoveringNamespace(BaseNamespace):
         return True
 
     async def on_state(self, sid: str) -> dict[str, Any]:
-        session = await self.get_session(sid)
+        session = await self.get_session(sid)  # a dict, as python-socketio gives it: {} at first
         return {
             "sid": sid,
             "recovered": self.recovered(sid),
             "rooms": sorted(self.rooms_of(sid)),
-            "kept": (session or {}).get("kept"),
+            "kept": session.get("kept"),
         }
 
     async def on_whoami(self, sid: str) -> dict[str, Any]:

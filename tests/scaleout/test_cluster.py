@@ -6,6 +6,7 @@ Two ``create_app`` instances with ``manager = "redis"`` run in the test's event 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -285,6 +286,23 @@ async def test_a_bus_that_stops_publishes_what_its_outbox_holds_first(
     finally:
         await redis.aclose()
     assert [await notices.get() for _ in range(300)] == list(range(300))
+
+
+async def test_a_bus_whose_redis_does_not_answer_still_stops(
+    start_node: Any, redis_url: str
+) -> None:
+    """A node whose Redis hangs (here: it pauses every write for 20 s) still shuts down: the
+    stop gives the outbox a second, and the Redis client's socket timeout ends a publish
+    that hangs."""
+    a = await start_node()
+    redis = aioredis.Redis.from_url(redis_url)
+    try:
+        await redis.execute_command("CLIENT", "PAUSE", 20_000, "WRITE")
+        await a.app[SIO].emit("notice", 1, to="r", namespace=CHAT)
+        await asyncio.wait_for(a.app[BACKENDS].manager.stop(), 10)
+    finally:
+        await redis.execute_command("CLIENT", "UNPAUSE")
+        await redis.aclose()
 
 
 async def test_a_burst_past_the_outbox_is_dropped_and_counted(
