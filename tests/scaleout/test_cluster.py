@@ -305,6 +305,35 @@ async def test_a_bus_whose_redis_does_not_answer_still_stops(
         await redis.aclose()
 
 
+async def test_a_bus_that_failed_to_publish_subscribes_again_and_is_ready(
+    start_node: Any, client: Client, redis_url: str
+) -> None:
+    """Redis stops answering writes long enough for a publish to fail, while the node's
+    subscription stays open: the node counts the outage (``/readyz`` 503), and once Redis
+    answers it subscribes again, is ready, and its emits cross the bus again (without a new
+    subscription it stayed down, dropping every emit)."""
+    a, b = await start_node(), await start_node()
+    bob = await client(b)
+    await call(bob, "join", {"room": "r", "name": "bob"})
+    notices = Inbox(bob, "notice")
+    redis = aioredis.Redis.from_url(redis_url)
+    try:
+        await redis.execute_command("CLIENT", "PAUSE", 30_000, "WRITE")
+        await a.app[SIO].emit("notice", "lost", to="r", namespace=CHAT)
+        await eventually(lambda: a.app[BACKENDS].manager.link.down, timeout=15)
+        assert (await readyz(a))[0] == 503
+    finally:
+        await redis.execute_command("CLIENT", "UNPAUSE")
+        await redis.aclose()
+    await eventually(lambda: not a.app[BACKENDS].manager.link.down, timeout=10)
+    assert await readyz(a) == (200, {"status": "ready"})
+    await a.app[SIO].emit("notice", "after", to="r", namespace=CHAT)
+    got = await notices.get()
+    if got == "lost":  # Redis ran the paused PUBLISH after all, once it answered again
+        got = await notices.get()
+    assert got == "after"
+
+
 async def test_a_burst_past_the_outbox_is_dropped_and_counted(
     start_node: Any, redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
