@@ -24,6 +24,7 @@ from socketsvc.app.factory import BACKENDS, SERVICES, SIO
 from tests import raw_client
 from tests.conftest import CLIENT_SERIALIZERS, SERIALIZERS, TEST_NAMESPACES, StartServer
 from tests.engine.test_polling import small_receive_buffer
+from tests.recovering import Hold, wait_for
 
 WALKED_PACKAGES = {"socketsvc", "socketio", "engineio"}
 CONTAINERS = (dict, list, set, frozenset, collections.deque, weakref.WeakValueDictionary)
@@ -99,8 +100,8 @@ async def refused_clients(url: str) -> None:
         await client.shutdown()
 
 
-async def recovered_client(http: aiohttp.ClientSession, srv: Any) -> None:
-    """Drops without a goodbye, comes back with its pid and offset, then leaves properly."""
+async def away_client(http: aiohttp.ClientSession, srv: Any) -> dict[str, Any]:
+    """Joins a room, gets a stored packet, drops without a goodbye: the auth to come back."""
     ws, hello = await raw_client.join(http, srv, "/recovering")
     assert await raw_client.ask(ws, "/recovering", 1, "enter", "r") is True
     await ws.send_str('42/recovering,2["tell","r","one"]')
@@ -110,12 +111,33 @@ async def recovered_client(http: aiohttp.ClientSession, srv: Any) -> None:
         if frame.startswith('42/recovering,["news"'):
             offset = json.loads(frame.split(",", 1)[1])[-1]
     await ws.close()
-    back, again = await raw_client.join(
-        http, srv, "/recovering", {"pid": hello["pid"], "offset": offset}
-    )
-    assert again["sid"] == hello["sid"], "the session was not recovered"
+    return {"pid": hello["pid"], "offset": offset, "sid": hello["sid"]}
+
+
+async def recovered_client(http: aiohttp.ClientSession, srv: Any) -> None:
+    """Drops without a goodbye, comes back with its pid and offset, then leaves properly."""
+    away = await away_client(http, srv)
+    back, again = await raw_client.join(http, srv, "/recovering", away)
+    assert again["sid"] == away["sid"], "the session was not recovered"
     await back.send_str("41/recovering,")
     await back.close()
+
+
+async def restore_cut_client(http: aiohttp.ClientSession, srv: Any) -> None:
+    """Comes back, drops again while its restore waits at its start (what is sent to it is
+    held meanwhile), and never returns."""
+    away = await away_client(http, srv)
+    recovery = srv.app[BACKENDS].recovery
+    usual, hold = recovery.checkpoints, Hold("connected", away["pid"])
+    recovery.checkpoints = hold
+    try:
+        back, _ = await raw_client.join(http, srv, "/recovering", away)
+        await hold.wait()
+        await back.close()
+        await wait_for(lambda: recovery.pending("/recovering", away["pid"]))  # kept again
+    finally:
+        hold.resume()
+        recovery.checkpoints = usual
 
 
 async def rate_limited_client(http: aiohttp.ClientSession, srv: Any) -> None:
@@ -167,6 +189,7 @@ async def every_kind(srv: Any) -> None:
     await refused_clients(url)
     async with aiohttp.ClientSession() as http:
         await recovered_client(http, srv)
+        await restore_cut_client(http, srv)
         await rate_limited_client(http, srv)
         await cut_mid_handshake(http, srv)
     await slow_consumer(srv)
