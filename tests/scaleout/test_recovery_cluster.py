@@ -135,16 +135,18 @@ async def test_a_202_means_this_nodes_clients_have_it_even_if_redis_dies_right_a
     is in the stream and queued on the open sessions of this node's clients in the room. So
     they get it even when Redis is killed right after the answer (the other node's clients
     get it only if their node read it first: that is the documented outage loss). While Redis
-    is down, the API still answers 202 for this node's clients (without an offset)."""
+    is down, the API still answers 202 for this node's clients (without an offset), and only
+    the room's clients get it."""
     shared = {"manager": "redis", "redis_url": redis_process.url, "redis_prefix": redis_prefix}
     a = await start_server(**shared, api_key=KEY)
     b = await start_server(**shared)
     here = [Member("json", "websocket"), Member("msgpack", "polling")]
-    there = Member()
+    there, outside = Member(), Member()  # outside: on the emitting node, not in the room
     try:
         for member, node in [(here[0], a), (here[1], a), (there, b)]:
             await member.connect(node)
             assert await member.call("enter", "r") is True
+        await outside.connect(a)
         url = str(a.make_url("/api/v1/emit"))
         async with aiohttp.ClientSession() as http:
             # The nodes' stream readers are held off first (for their backoff, 0.1 s, which is
@@ -162,10 +164,14 @@ async def test_a_202_means_this_nodes_clients_have_it_even_if_redis_dies_right_a
             body = {"namespace": NS, "room": "r", "event": "news", "data": 4}
             async with http.post(url, json=body, headers=AUTH) as answer:
                 assert answer.status == 202
+            body = {"namespace": NS, "event": "news", "data": 5}  # the whole namespace
+            async with http.post(url, json=body, headers=AUTH) as answer:
+                assert answer.status == 202
         for member in here:
-            await until(lambda m=member: m.got == [1, 2, 3, 4])  # type: ignore[misc]
+            await until(lambda m=member: m.got == [1, 2, 3, 4, 5])  # type: ignore[misc]
+        await until(lambda: outside.got == [5])
     finally:
-        for member in [*here, there]:
+        for member in [*here, there, outside]:
             await member.close()
 
 

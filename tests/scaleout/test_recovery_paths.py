@@ -17,7 +17,7 @@ import socketio
 from redis import asyncio as aioredis
 
 from socketsvc.app.factory import BACKENDS, SIO
-from socketsvc.errors import UnsupportedValue
+from socketsvc.errors import Unencodable, UnsupportedValue
 from socketsvc.scaleout import redis_recovery
 from socketsvc.scaleout.bus import stream_key
 from socketsvc.sio import fanout
@@ -512,6 +512,25 @@ async def test_an_emit_of_a_type_no_format_carries_is_refused_naming_it(
         with pytest.raises(UnsupportedValue) as refused:
             await node.app[SIO].emit("news", {"tags": {1, 2}}, namespace=NS, to="r")
         assert refused.value.type_name == "set"
+
+
+async def test_an_emit_the_log_cannot_keep_is_refused_and_logged_once_per_node(
+    make_cluster: MakeCluster, member: Member, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An integer past 64 bits, in a namespace with recovery: the log cannot keep it, so no
+    client gets it (none could recover it). The emit raises ``Unencodable`` on every node,
+    however often it is tried, and each node logs the cause once."""
+    cluster = await make_cluster()
+    sid = await away(cluster, member, cluster.nodes[0])
+    for node in cluster.nodes:
+        for _ in range(2):
+            with pytest.raises(Unencodable):
+                await node.app[SIO].emit("news", 2**70, namespace=NS, to="r")
+    lines = [r.getMessage() for r in caplog.records if r.msg.startswith("not sent in")]
+    assert len(lines) == len(cluster.nodes), lines
+    assert all(line.startswith(f"not sent in {NS}: ") for line in lines), lines
+    await recovered(member, cluster.nodes[-1], sid)
+    await cluster.all_received(member)  # nothing of it stored
 
 
 async def test_a_missed_packet_the_clients_format_cannot_carry_is_skipped_and_logged_once(
