@@ -76,7 +76,6 @@ class RedisManager(BusManager):
         """``stream``: the recovery log; emits it stores travel through it, not the bus."""
         super().__init__(channel=bus.channel(prefix), logger=log)
         self.prefix = prefix
-        self.stream = stream
         self.feed = None if stream is None else StreamFeed(stream, self.deliver)
         self.observer = observer or Observer()  # python-socketio's __init__ passes no arguments on
         self.redis: aioredis.Redis = redis_client(url)
