@@ -81,7 +81,6 @@ class RedisManager(BusManager):
         self.redis: aioredis.Redis = redis_client(url)
         self.link = RedisHealth("bus", url, self.observer)
         self.bad = BadInput(self.observer, self.channel)  # counted, logged once per cause
-        self.dropped = 0
         # (channel, message); None: stop
         self._outbox: asyncio.Queue[tuple[str, bytes] | None] = asyncio.Queue(OUTBOX_LIMIT)
         self._stopping = False
@@ -187,7 +186,6 @@ class RedisManager(BusManager):
             self._drop(1)
 
     def _drop(self, messages: int) -> None:
-        self.dropped += messages
         self.observer.bus_dropped(messages)
 
     # -- publishing (a background task) -------------------------------------------------------
