@@ -175,6 +175,31 @@ async def test_a_202_means_this_nodes_clients_have_it_even_if_redis_dies_right_a
             await member.close()
 
 
+async def test_what_another_node_stored_comes_in_order_with_this_nodes_append(
+    redis_process: RedisProcess, start_server: StartServer, redis_prefix: str
+) -> None:
+    """An append's answer holds every entry from this node's position up to its own: what
+    another node stored meanwhile, not yet read here, comes with it and is delivered first,
+    once (the reader then goes on past both). The readers are held off for their backoff, so
+    B's emit reaches A's clients only in A's append answer."""
+    shared = {"manager": "redis", "redis_url": redis_process.url, "redis_prefix": redis_prefix}
+    a, b = await start_server(**shared), await start_server(**shared)
+    member = Member()
+    try:
+        await member.connect(a)
+        assert await member.call("enter", "r") is True
+        await cut_stream_readers(redis_process.url)
+        await b.app[SIO].emit("news", 1, namespace=NS, to="r")
+        await b.app[SIO].emit("news", 2, namespace=NS, to="r")
+        await a.app[SIO].emit("news", 3, namespace=NS, to="r")
+        await until(lambda: len(member.got) >= 3)
+        await b.app[SIO].emit("news", 4, namespace=NS, to="r")  # read by A's reader again
+        await until(lambda: len(member.got) >= 4)
+        assert member.got == [1, 2, 3, 4]
+    finally:
+        await member.close()
+
+
 async def cut_stream_readers(url: str) -> None:
     """Answer the nodes' stream readers, blocked in XREAD, with an error: each waits out its
     first backoff (0.1 s) before it reads again."""
