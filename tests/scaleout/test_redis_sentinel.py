@@ -24,6 +24,7 @@ from socketsvc.scaleout.redis_failover import replicated
 from socketsvc.scaleout.redis_health import redis_client
 from socketsvc.scaleout.redis_topology import connection_url
 from tests import raw_client
+from tests.app.test_metrics import scrape
 from tests.conftest import StartServer
 from tests.redis_ha_support import SentinelGroup, sentinel_group  # noqa: F401 - a fixture
 
@@ -204,3 +205,35 @@ async def test_an_emit_whose_answer_was_lost_is_retried_and_stored_once(
         assert len(entries) == 1, entries
     finally:
         await client.aclose()
+
+
+async def test_bus_messages_sent_during_a_failover_are_held_not_dropped(
+    sentinel_group: SentinelGroup,  # noqa: F811 - first: it must outlive the node
+    start_server: StartServer,
+    redis_prefix: str,
+) -> None:
+    """Without recovery the bus is at most once, but with Sentinel what a node publishes while
+    it waits for the promoted replica is held and retried, not dropped: sent once the node
+    says ``redis_failover`` on /readyz, each message is published once the replica answers
+    (counted published, none dropped)."""
+    group = sentinel_group
+    node = await start_server(**group.settings(), redis_prefix=redis_prefix)
+    sio = node.app[SIO]
+    group.primary.stop(signal.SIGKILL)
+    async with aiohttp.ClientSession() as http:
+        async with asyncio.timeout(20):
+            while True:  # the bus noticed: its listener lost its connection
+                async with http.get(node.make_url("/readyz")) as r:
+                    if r.status == 503 and "bus: redis_failover" in await r.text():
+                        break
+                await asyncio.sleep(0.05)
+        for n in range(10):
+            await sio.emit("notice", {"n": n}, namespace="/chat", to="news")
+        async with asyncio.timeout(30):
+            while True:
+                metrics = await scrape(node.make_url("/metrics"))
+                assert metrics.value("socketsvc_bus_dropped_total") == 0, group.logs()
+                if metrics.value("socketsvc_bus_published_total") >= 10:
+                    break
+                await asyncio.sleep(0.1)
+    assert group.primary_is(group.replica_port)
