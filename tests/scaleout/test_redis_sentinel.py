@@ -26,6 +26,7 @@ from socketsvc.scaleout.redis_topology import connection_url
 from tests import raw_client
 from tests.app.test_metrics import scrape
 from tests.conftest import StartServer
+from tests.recovering import wait_for
 from tests.redis_ha_support import SentinelGroup, sentinel_group  # noqa: F401 - a fixture
 
 KEY = "sentinel-test-key"
@@ -237,3 +238,46 @@ async def test_bus_messages_sent_during_a_failover_are_held_not_dropped(
                     break
                 await asyncio.sleep(0.1)
     assert group.primary_is(group.replica_port)
+
+
+async def test_a_bus_that_gave_up_waiting_for_a_failover_publishes_again_after_it(
+    sentinel_group: SentinelGroup,  # noqa: F811 - first: it must outlive the node
+    start_server: StartServer,
+    redis_prefix: str,
+) -> None:
+    """Past ``redis_failover_timeout`` a held message is dropped (counted), and the bus goes
+    on: once the replica is promoted, what the node sends is published again."""
+    group = sentinel_group
+    settings = {**group.settings(), "redis_failover_timeout": 0.3}
+    node = await start_server(**settings, redis_prefix=redis_prefix)
+    sio = node.app[SIO]
+    group.primary.stop(signal.SIGKILL)
+
+    async def bus_counts() -> tuple[float, float]:
+        metrics = await scrape(node.make_url("/metrics"))
+        published = metrics.value("socketsvc_bus_published_total")
+        return published, metrics.value("socketsvc_bus_dropped_total")
+
+    async def dropped_one() -> bool:
+        return (await bus_counts())[1] >= 1
+
+    async with aiohttp.ClientSession() as http, asyncio.timeout(40):
+        while True:  # the bus noticed: its listener lost its connection
+            async with http.get(node.make_url("/readyz")) as r:
+                if r.status == 503 and "bus: redis_failover" in await r.text():
+                    break
+            await asyncio.sleep(0.05)
+        await sio.emit("notice", {"n": 1}, namespace="/chat", to="news")
+        await wait_for(dropped_one, 10)  # given up on
+        while True:  # promoted, and the node's bus is up on it
+            async with http.get(node.make_url("/readyz")) as r:
+                if r.status == 200 and group.primary_is(group.replica_port):
+                    break
+            await asyncio.sleep(0.1)
+        published, _ = await bus_counts()
+        await sio.emit("notice", {"n": 2}, namespace="/chat", to="news")
+
+        async def published_again() -> bool:
+            return (await bus_counts())[0] > published
+
+        await wait_for(published_again, 10)
