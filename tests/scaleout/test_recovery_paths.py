@@ -396,9 +396,11 @@ async def test_the_stream_keeps_what_a_client_away_inside_its_window_missed(
 
 
 async def rearmed(redis: aioredis.Redis, live: str) -> None:
-    """Cut a live record short; return once its node has re-armed it (its refresh ran)."""
+    """Cut a live record short; return once its node has re-armed it (its refresh ran) for
+    longer than the longest window (120 s at least): a node that dies leaves its clients'
+    sessions claimable for their whole window."""
     assert await redis.pexpire(live, 300)
-    await wait_for(lambda: _longer_than(redis, live, 1000))
+    await wait_for(lambda: _longer_than(redis, live, 120_000))
 
 
 async def _longer_than(redis: aioredis.Redis, key: str, ms: int) -> bool:
