@@ -503,6 +503,27 @@ async def test_readyz(start_server: StartServer, start_node: Any) -> None:
     assert any(r.startswith(down) for r in body["reasons"]), body["reasons"]
 
 
+@pytest.mark.parametrize("data", [{"n": 1}, ("a", 2)], ids=["one-argument", "two-arguments"])
+async def test_a_volatile_emit_reaches_on_other_nodes_whom_a_plain_one_would(
+    start_node: Any, client: Client, data: Any
+) -> None:
+    """On the node that receives it, a volatile emit goes to its room but not to ``skip_sid``,
+    with its arguments as they were sent; then a plain one, after it on the bus, to all."""
+    a, b = await start_node(), await start_node()
+    member, skipped, outsider = await client(b), await client(b, "msgpack"), await client(b)
+    got: dict[str, list[Any]] = {"member": [], "skipped": [], "outsider": []}
+    for name, c in (("member", member), ("skipped", skipped), ("outsider", outsider)):
+        c.on("ping", lambda *args, name=name: got[name].append(list(args)), namespace=CHAT)
+    await call(member, "join", {"room": "r", "name": "member"})
+    await call(skipped, "join", {"room": "r", "name": "skipped"})
+    manager = a.app[SIO].manager
+    await manager.emit("ping", data, CHAT, room="r", skip_sid=skipped.get_sid(CHAT), volatile=True)
+    await manager.emit("ping", "end", CHAT)
+    await eventually(lambda: all(inbox and inbox[-1] == ["end"] for inbox in got.values()))
+    sent = list(data) if isinstance(data, tuple) else [data]
+    assert got == {"member": [sent, ["end"]], "skipped": [["end"]], "outsider": [["end"]]}
+
+
 async def test_volatile_emits_stay_volatile_on_other_nodes(start_node: Any, client: Client) -> None:
     """A typing indicator from node A is dropped on node B for a client with a backlog, as it
     would be on A: the flag crosses the bus."""
