@@ -765,9 +765,17 @@ async def test_a_node_started_while_redis_is_down_connects_recovery_clients(
 ) -> None:
     """Redis unreachable since the node started, so it never learnt where the stream ends: a
     client of a namespace with recovery still connects, with a pid for later. Mistake: the
-    head of a log that has no position yet is not the stream's start."""
+    head of a log that has no position yet is not the stream's start. The recovery log says
+    it is down, by name, on /readyz and in /metrics."""
     node = await start_server(manager="redis", redis_url="redis://127.0.0.1:1/0")
     async with aiohttp.ClientSession() as http:
         ws, hello = await raw_client.join(http, node, NS)
         assert isinstance(hello.get("pid"), str) and hello["sid"]
         await ws.close()
+        async with http.get(node.make_url("/readyz")) as r:
+            assert r.status == 503
+            reasons = (await r.json())["reasons"]
+    down = "recovery: Redis at redis://127.0.0.1:1/0 unreachable: ConnectionError: "
+    assert any(reason.startswith(down) for reason in reasons), reasons
+    metrics = await scrape(node.make_url("/metrics"))
+    assert metrics.value("socketsvc_redis_outages_total", component="recovery") == 1
