@@ -524,6 +524,36 @@ async def test_a_volatile_emit_reaches_on_other_nodes_whom_a_plain_one_would(
     assert got == {"member": [sent, ["end"]], "skipped": [["end"]], "outsider": [["end"]]}
 
 
+async def test_a_local_only_emit_and_an_acked_emit_to_a_room_keep_their_options(
+    start_node: Any, client: Client
+) -> None:
+    """``ignore_queue``: only this node's clients get it. An emit with an ack callback to a
+    room (python-socketio's path across nodes): the room's clients on every node but
+    ``skip_sid``, and an answer comes back. Then a plain emit, after both, to all."""
+    a, b = await start_node(), await start_node()
+    clients = {"here": await client(a), "there": await client(b), "skipped": await client(b)}
+    got: dict[str, list[Any]] = {name: [] for name in clients}
+    for name, c in clients.items():
+
+        def ping(data: Any, name: str = name) -> str:
+            got[name].append(data)
+            return f"{name} got {data}"
+
+        c.on("ping", ping, namespace=CHAT)
+        await call(c, "join", {"room": "r", "name": name})
+    answers: list[Any] = []
+    sio = a.app[SIO]
+    await sio.emit("ping", "local", namespace=CHAT, ignore_queue=True)
+    skip = clients["skipped"].get_sid(CHAT)
+    await sio.emit("ping", "acked", to="r", skip_sid=skip, namespace=CHAT, callback=answers.append)
+    await sio.emit("ping", "end", namespace=CHAT)
+    await eventually(lambda: all(inbox and inbox[-1] == "end" for inbox in got.values()))
+    assert got == {"here": ["local", "acked", "end"], "there": ["acked", "end"], "skipped": ["end"]}
+    # python-socketio calls a callback once, for the first answer (it forgets it then)
+    await eventually(lambda: len(answers) == 1)
+    assert answers[0] in ("here got acked", "there got acked")
+
+
 async def test_volatile_emits_stay_volatile_on_other_nodes(start_node: Any, client: Client) -> None:
     """A typing indicator from node A is dropped on node B for a client with a backlog, as it
     would be on A: the flag crosses the bus."""
