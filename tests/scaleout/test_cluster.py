@@ -24,6 +24,7 @@ from socketsvc.app.factory import BACKENDS, SIO
 from socketsvc.errors import Unencodable
 from socketsvc.scaleout import bus, redis_manager
 from socketsvc.scaleout.emitter import Emitter
+from socketsvc.sio.once import Once
 from tests import raw_client
 from tests.app.test_metrics import scrape
 from tests.cluster import Client
@@ -552,6 +553,30 @@ async def test_a_local_only_emit_and_an_acked_emit_to_a_room_keep_their_options(
     # python-socketio calls a callback once, for the first answer (it forgets it then)
     await eventually(lambda: len(answers) == 1)
     assert answers[0] in ("here got acked", "there got acked")
+
+
+async def test_an_emit_made_once_per_key_is_once_per_namespace_on_the_bus(
+    start_node: Any,
+) -> None:
+    """Emits made once per key (``once=``) through the bus (namespaces without recovery): a
+    retry with the same key on another node sends nothing, and the same key in another
+    namespace is another emit."""
+    a, b = await start_node(), await start_node()
+    member = socketio.AsyncClient(reconnection=False)
+    got: list[Any] = []
+    member.on("ping", got.append, namespace=CHAT)
+    member.on("ping", got.append, namespace="/test")
+    try:
+        await member.connect(str(b.make_url("/")), namespaces=[CHAT, "/test"], wait_timeout=5)
+        for node, namespace, n in ((a, CHAT, 1), (b, CHAT, 2), (a, "/test", 3)):
+            once = Once("retried-key", {"n": n}, 60)
+            await node.app[SIO].manager.emit("ping", n, namespace, once=once)
+        await a.app[SIO].emit("ping", "end", namespace=CHAT)
+        await eventually(lambda: "end" in got and 3 in got)
+        assert sorted(got, key=str) == [1, 3, "end"]
+    finally:
+        await member.disconnect()
+        await member.shutdown()
 
 
 async def test_volatile_emits_stay_volatile_on_other_nodes(start_node: Any, client: Client) -> None:
