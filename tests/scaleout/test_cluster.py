@@ -216,17 +216,20 @@ async def test_a_call_the_bus_cannot_carry_is_logged_once_per_cause(
     start_node: Any, client: Client, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A call to a client on another node whose data the bus cannot carry (a type no format
-    has, an integer past 64 bits) is not published: one line per cause, however often it
-    is tried, and the caller's wait ends at its timeout."""
+    has, an integer past 64 bits) is not published: one line per cause (each type is one),
+    naming it, however often it is tried; the caller's wait ends at its timeout."""
     a, b = await start_node(), await start_node()
     bob = await client(b)
     sid, sio = bob.get_sid(CHAT), a.app[SIO]
-    for data in ({1, 2}, 2**70, {3}, 2**71):
+    for data in ({1, 2}, 2**70, {3}, 2**71, frozenset({4})):
         with pytest.raises(socketio.exceptions.TimeoutError):
             await sio.call("ask", data, to=sid, namespace=CHAT, timeout=0.1)
     lines = [r.getMessage() for r in caplog.records if "not published" in r.msg]
-    assert len(lines) == 2, lines
-    assert all(line.startswith("not published to other nodes: ") for line in lines), lines
+    assert [line.split(": ", 1)[0] for line in lines] == ["not published to other nodes"] * 3
+    said = [line.split(": ", 1)[1] for line in lines]
+    assert said[0].startswith("a set cannot be sent: send str"), said
+    assert said[1].startswith("cannot send to other nodes clients unchanged: Integer"), said
+    assert said[2].startswith("a frozenset cannot be sent: send str"), said
 
 
 async def test_what_is_no_bus_message_is_counted_and_logged_once_per_cause(
@@ -266,6 +269,8 @@ async def test_what_is_no_bus_message_is_counted_and_logged_once_per_cause(
     channel = bus.channel(redis_prefix)
     assert sorted(line.split(": ", 1)[0] for line in lines) == [f"ignoring input on {channel}"] * 8
     assert len(set(lines)) == len(bad)  # each cause once on each of the two nodes
+    details = {f"{channel}: unsupported version (99)", f"{channel}: unknown method ('teleport')"}
+    assert all(any(detail in line for line in lines) for detail in details), lines
 
 
 async def test_a_bus_that_stops_publishes_what_its_outbox_holds_first(
