@@ -509,12 +509,14 @@ async def test_readyz(start_server: StartServer, start_node: Any) -> None:
     assert any(r.startswith(down) for r in body["reasons"]), body["reasons"]
 
 
+@pytest.mark.parametrize("volatile", [False, True], ids=["plain", "volatile"])
 @pytest.mark.parametrize("data", [{"n": 1}, ("a", 2)], ids=["one-argument", "two-arguments"])
-async def test_a_volatile_emit_reaches_on_other_nodes_whom_a_plain_one_would(
-    start_node: Any, client: Client, data: Any
+async def test_an_emit_reaches_its_room_on_other_nodes_but_not_skip_sid(
+    start_node: Any, client: Client, data: Any, volatile: bool
 ) -> None:
-    """On the node that receives it, a volatile emit goes to its room but not to ``skip_sid``,
-    with its arguments as they were sent; then a plain one, after it on the bus, to all."""
+    """On the node that receives it, an emit (plain or volatile: two paths) goes to its room
+    but not to ``skip_sid``, with its arguments as they were sent; then one after it on the
+    bus, to all."""
     a, b = await start_node(), await start_node()
     member, skipped, outsider = await client(b), await client(b, "msgpack"), await client(b)
     got: dict[str, list[Any]] = {"member": [], "skipped": [], "outsider": []}
@@ -523,7 +525,8 @@ async def test_a_volatile_emit_reaches_on_other_nodes_whom_a_plain_one_would(
     await call(member, "join", {"room": "r", "name": "member"})
     await call(skipped, "join", {"room": "r", "name": "skipped"})
     manager = a.app[SIO].manager
-    await manager.emit("ping", data, CHAT, room="r", skip_sid=skipped.get_sid(CHAT), volatile=True)
+    skip = skipped.get_sid(CHAT)
+    await manager.emit("ping", data, CHAT, room="r", skip_sid=skip, volatile=volatile)
     await manager.emit("ping", "end", CHAT)
     await eventually(lambda: all(inbox and inbox[-1] == ["end"] for inbox in got.values()))
     sent = list(data) if isinstance(data, tuple) else [data]
