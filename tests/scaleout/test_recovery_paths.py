@@ -395,6 +395,32 @@ async def test_the_stream_keeps_what_a_client_away_inside_its_window_missed(
         await redis.aclose()
 
 
+@pytest.mark.parametrize("make_cluster", ["redis"], indirect=True)
+async def test_a_node_that_starts_on_a_stream_begins_at_its_end(
+    make_cluster: MakeCluster,
+    member: Member,
+    start_server: StartServer,
+    redis_url: str,
+    redis_prefix: str,
+) -> None:
+    """A node that starts when the stream already holds entries learns where it ends: a
+    client that joins it, drops before it got anything, and comes back, gets what was sent
+    since it joined, none of what came before (mistake: a start position it cannot read,
+    which left the node without one)."""
+    cluster = await make_cluster()
+    first = cluster.nodes[0]
+    for n in range(3):  # before the late node starts: not for the member
+        await first.app[SIO].emit("news", f"old {n}", namespace=NS, to="r")
+    late = await start_server(manager="redis", redis_url=redis_url, redis_prefix=redis_prefix)
+    who = await member.connect(late)
+    assert await member.call("enter", "r") is True
+    await cluster.drop(late, member)
+    await kept(cluster, member)
+    await cluster.publish(2)
+    await recovered(member, late, str(who["sid"]))
+    await cluster.all_received(member)
+
+
 async def rearmed(redis: aioredis.Redis, live: str) -> None:
     """Cut a live record short; return once its node has re-armed it (its refresh ran) for
     longer than the longest window (120 s at least): a node that dies leaves its clients'
