@@ -669,7 +669,7 @@ async def test_the_emitter_can_store_for_recovery(
 
 
 async def test_what_the_bus_cannot_carry_still_reaches_this_nodes_clients(
-    start_node: Any,
+    start_node: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Data nested past the bus's 1024 levels (msgpack) reaches the emitting node's clients in
     the room (the client formats carry it), the emitter is told it did not cross (an
@@ -688,6 +688,9 @@ async def test_what_the_bus_cannot_carry_still_reaches_this_nodes_clients(
             readers.append(ws)
         with pytest.raises(Unencodable):
             await a.app[SIO].emit("news", deep, namespace="/test", to="deep")
+        lines = [r.getMessage() for r in caplog.records if r.msg.startswith("not sent to")]
+        assert len(lines) == 1 and lines[0].startswith("not sent to other nodes: "), lines
+        assert "nested too deeply" in lines[0], lines
         assert (await raw_client.next_packet(readers[0])).startswith('42/test,["news",[[[[')
         await a.app[SIO].emit("news", "after", namespace="/test", to="deep")
         for ws in readers:  # the other node's first: the deep one never crossed
