@@ -12,6 +12,8 @@ import aiohttp
 import pytest
 
 from socketsvc.app.factory import BACKENDS, SIO
+from socketsvc.scaleout import redis_health
+from socketsvc.scaleout.emitter import Emitter
 from socketsvc.scaleout.redis_recovery import RedisRecovery
 from socketsvc.sio.recovery import Session
 from tests import raw_client
@@ -73,4 +75,38 @@ async def test_a_redis_restarted_empty_is_noticed_and_its_old_offsets_never_resu
         for node in (a, b):
             metrics = await scrape(node.make_url("/metrics"))
             assert metrics.value("socketsvc_redis_outages_total", component="recovery_reset") == 1
+        await reader.close()
+
+
+class SlowFirstRetry(redis_health.Backoff):
+    """The readers' reconnect waits 1.5 s first: time to restart Redis and store in it."""
+
+    def __init__(self, first: float = 1.5, cap: float = 5.0) -> None:
+        super().__init__(first, cap)
+
+
+async def test_what_was_stored_before_a_node_noticed_the_reset_reaches_its_clients(
+    redis_process: RedisProcess,  # first: it must outlive the node
+    start_server: StartServer,
+    redis_prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Redis restarts empty, and another writer (here the emitter) stores an entry in the new
+    stream before this node's reader is back: the node reads the new stream from its start,
+    so its client gets that entry (mistake: from its end, which skipped it)."""
+    monkeypatch.setattr(redis_health, "Backoff", SlowFirstRetry)
+    node = await start_server(
+        manager="redis", redis_url=redis_process.url, redis_prefix=redis_prefix
+    )
+    async with aiohttp.ClientSession() as http:
+        reader, _ = await raw_client.join(http, node, "/recovering", None)
+        assert await raw_client.ask(reader, "/recovering", 1, "enter", "r") is True
+        redis_process.stop(signal.SIGKILL)
+        redis_process.start()  # same port, nothing kept
+        async with Emitter(redis_process.url, prefix=redis_prefix) as emitter:
+            await emitter.emit(
+                "news", "stored meanwhile", namespace="/recovering", to="r", recoverable=True
+            )
+        text, _ = await news(reader)
+        assert text == "stored meanwhile"
         await reader.close()
