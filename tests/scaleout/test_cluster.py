@@ -273,16 +273,21 @@ async def test_what_is_no_bus_message_is_counted_and_logged_once_per_cause(
     assert all(any(detail in line for line in lines) for detail in details), lines
 
 
+async def bob_in_r_on_another_node(start_node: Any, client: Client) -> tuple[Any, Inbox]:
+    """Two nodes; bob joins room ``r`` on the second. The first node, and bob's notices."""
+    a, b = await start_node(), await start_node()
+    bob = await client(b)
+    await call(bob, "join", {"room": "r", "name": "bob"})
+    return a, Inbox(bob, "notice")
+
+
 async def test_a_bus_that_stops_publishes_what_its_outbox_holds_first(
     start_node: Any, client: Client, redis_url: str
 ) -> None:
     """Emits a node accepted just before its bus stops still reach the other nodes' clients,
     also when Redis is slow to answer then: the stop publishes what waits in the outbox
     (for up to a second) before it closes Redis."""
-    a, b = await start_node(), await start_node()
-    bob = await client(b)
-    await call(bob, "join", {"room": "r", "name": "bob"})
-    notices = Inbox(bob, "notice")
+    a, notices = await bob_in_r_on_another_node(start_node, client)
     redis = aioredis.Redis.from_url(redis_url)
     try:
         await redis.execute_command("CLIENT", "PAUSE", 300, "WRITE")
@@ -327,10 +332,7 @@ async def test_a_bus_that_failed_to_publish_subscribes_again_and_is_ready(
     subscription stays open: the node counts the outage (``/readyz`` 503), and once Redis
     answers it subscribes again, is ready, and its emits cross the bus again (without a new
     subscription it stayed down, dropping every emit)."""
-    a, b = await start_node(), await start_node()
-    bob = await client(b)
-    await call(bob, "join", {"room": "r", "name": "bob"})
-    notices = Inbox(bob, "notice")
+    a, notices = await bob_in_r_on_another_node(start_node, client)
     redis = aioredis.Redis.from_url(redis_url)
     try:
         await redis.execute_command("CLIENT", "PAUSE", 30_000, "WRITE")
