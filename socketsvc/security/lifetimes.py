@@ -1,12 +1,13 @@
 """How long each authenticated connection may stay: its token's ``exp``, enforced while it is
 connected.
 
-Every namespace connection that connected with a token has one :class:`Lifetime` here (its
-identity, the latest token's, and one timer); anonymous connections have nothing. The timer
+Every namespace connection that connected with a token has one :class:`Lifetime` (its
+identity, the latest token's, and one timer), kept in its record by the Socket.IO layer
+(sio/records.py); anonymous connections have nothing. The timer
 first fires ``token_refresh_notice`` seconds before ``exp``, when the Socket.IO layer tells the
 client (``auth:expiring``), then at ``exp + jwt_leeway``, when it closes the connection. A
-refresh replaces the identity and re-arms the timer; a disconnect drops the record and cancels
-its timer. Timers, not tasks: a connection holds no coroutine while it waits.
+refresh replaces the identity and re-arms the timer; a disconnect ends it and cancels its
+timer. Timers, not tasks: a connection holds no coroutine while it waits.
 
 A token that has less than the notice left when it arrives (at connect or at a refresh) gets
 its notice halfway through what it has left, so a client whose issuer hands out short tokens is
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator, Mapping
 from typing import Protocol
 
 from .auth import Identity
@@ -41,20 +41,24 @@ class Expiry(Protocol):
 
 
 class Lifetime:
-    """One authenticated namespace connection: who it is, and its one timer."""
+    """One authenticated namespace connection: who it is, and its one timer. The Socket.IO
+    layer keeps it in the connection's record; here only its timer refers to it."""
 
-    __slots__ = ("due", "identity", "namespace", "noticed", "timer")
+    __slots__ = ("due", "ended", "identity", "namespace", "noticed", "sid", "timer")
 
-    def __init__(self, namespace: str, identity: Identity) -> None:
+    def __init__(self, sid: str, namespace: str, identity: Identity) -> None:
+        self.sid = sid
         self.namespace = namespace
         self.identity = identity
         self.timer: asyncio.TimerHandle | None = None
         self.due = 0.0  # wall-clock time the timer is for
         self.noticed = False  # auth:expiring sent for the current token
+        self.ended = False  # the connection is gone: nothing more to do for it
 
 
 class TokenLifetimes:
-    """The authenticated connections of one node, by Socket.IO sid (node-local)."""
+    """The timers of the authenticated connections of one node. It keeps no table: each
+    timer holds its :class:`Lifetime`, and the connection's record holds the rest."""
 
     def __init__(self, notice: float, leeway: float) -> None:
         """``notice``: seconds before ``exp`` the client is told (0: never); ``leeway``: seconds
@@ -62,8 +66,6 @@ class TokenLifetimes:
         self.notice = notice
         self.leeway = leeway
         self.expiry: Expiry | None = None
-        self._live: dict[str, Lifetime] = {}
-        self._subjects: dict[str, set[str]] = {}  # sub -> its sids on this node
 
     def bind(self, expiry: Expiry) -> None:
         """Who acts when tokens run out: the node's Socket.IO server, once, when it is built."""
@@ -71,121 +73,71 @@ class TokenLifetimes:
 
     # -- one connection ---------------------------------------------------------------------
 
-    def add(self, sid: str, namespace: str, identity: Identity) -> None:
+    def add(self, sid: str, namespace: str, identity: Identity) -> Lifetime:
         """A connection was admitted with ``identity``; its timer starts with :meth:`start`."""
-        self._live[sid] = Lifetime(namespace, identity)
-        subject = identity.subject
-        if subject is not None:
-            self._subjects.setdefault(subject, set()).add(sid)
+        return Lifetime(sid, namespace, identity)
 
-    def start(self, sid: str) -> None:
+    def start(self, lifetime: Lifetime) -> None:
         """The client knows it is connected: from now on it can be told and closed."""
-        record = self._live.get(sid)
-        if record is not None and record.timer is None:
-            self._arm(sid, record)
+        if lifetime.timer is None and not lifetime.ended:
+            self._arm(lifetime)
 
-    def renew(self, sid: str, identity: Identity) -> bool:
+    def renew(self, lifetime: Lifetime, identity: Identity) -> bool:
         """The connection refreshed its token (same subject, checked by the caller): a new
         identity and a new timer. False when the connection is gone already."""
-        record = self._live.get(sid)
-        if record is None:
+        if lifetime.ended:
             return False
-        if record.timer is not None:
-            record.timer.cancel()
-        before, after = record.identity.expires, identity.expires
-        record.identity = identity
+        if lifetime.timer is not None:
+            lifetime.timer.cancel()
+        before, after = lifetime.identity.expires, identity.expires
+        lifetime.identity = identity
         # A token that lasts no longer than the one it replaces gets no notice of its own: the
         # client was told already, and telling it again would only have it send the same.
-        record.noticed = record.noticed and (before is None or after is None or after <= before)
-        self._arm(sid, record)
+        lifetime.noticed = lifetime.noticed and (before is None or after is None or after <= before)
+        self._arm(lifetime)
         return True
 
-    def remove(self, sid: str) -> None:
-        """The connection ended (or was refused): forget it, cancel its timer."""
-        record = self._live.pop(sid, None)
-        if record is None:
-            return
-        if record.timer is not None:
-            record.timer.cancel()
-        subject = record.identity.subject
-        if subject is not None:
-            sids = self._subjects.get(subject)
-            if sids is not None:
-                sids.discard(sid)
-                if not sids:
-                    del self._subjects[subject]
-
-    def identity(self, sid: str) -> Identity | None:
-        record = self._live.get(sid)
-        return None if record is None else record.identity
-
-    def of_subject(self, subject: str) -> list[tuple[str, str]]:
-        """``(sid, namespace)`` of every connection on this node with this ``sub``."""
-        live = self._live
-        return [(sid, live[sid].namespace) for sid in self._subjects.get(subject, ())]
-
-    @property
-    def identities(self) -> Mapping[str, Identity]:
-        """sid -> identity, read-only."""
-        return _Identities(self._live)
-
-    def __len__(self) -> int:
-        return len(self._live)
-
-    def timers(self) -> int:
-        """Timers armed (tests check it matches the connections)."""
-        return sum(1 for record in self._live.values() if record.timer is not None)
+    def end(self, lifetime: Lifetime) -> None:
+        """The connection ended (or was refused): cancel its timer, for good."""
+        lifetime.ended = True
+        if lifetime.timer is not None:
+            lifetime.timer.cancel()
+            lifetime.timer = None
 
     # -- the timer ------------------------------------------------------------------------------
 
-    def _arm(self, sid: str, record: Lifetime) -> None:
+    def _arm(self, lifetime: Lifetime) -> None:
         """The next step of the current token: its notice, else its end."""
-        expires = record.identity.expires
+        expires = lifetime.identity.expires
         if expires is None:  # verified tokens always have one; nothing to enforce otherwise
             return
         now = time.time()
-        if self.notice and not record.noticed:
+        if self.notice and not lifetime.noticed:
             due = expires - self.notice
             if due <= now:  # less than the notice left: halfway through what is left
                 due = now + max(expires - now, 0.0) / 2
         else:
             due = expires + self.leeway
-        record.due = due
+        lifetime.due = due
         loop = asyncio.get_running_loop()
-        record.timer = loop.call_later(min(max(due - now, 0.0), MAX_WAIT), self._fire, sid)
+        lifetime.timer = loop.call_later(min(max(due - now, 0.0), MAX_WAIT), self._fire, lifetime)
 
-    def _fire(self, sid: str) -> None:
-        record = self._live.get(sid)
-        if record is None:
+    def _fire(self, lifetime: Lifetime) -> None:
+        if lifetime.ended:
             return
-        record.timer = None
+        lifetime.timer = None
         now = time.time()
-        if now < record.due:  # early on the wall clock: wait for the rest
-            wait = min(record.due - now, MAX_WAIT)
-            record.timer = asyncio.get_running_loop().call_later(wait, self._fire, sid)
+        if now < lifetime.due:  # early on the wall clock: wait for the rest
+            wait = min(lifetime.due - now, MAX_WAIT)
+            lifetime.timer = asyncio.get_running_loop().call_later(wait, self._fire, lifetime)
             return
         expiry = self.expiry
         assert expiry is not None, "TokenLifetimes.bind() was not called"
-        expires = record.identity.expires
-        if self.notice and not record.noticed and expires is not None:
-            record.noticed = True
-            expiry.token_expiring(sid, record.namespace, expires)
-            self._arm(sid, record)
+        expires = lifetime.identity.expires
+        sid, namespace = lifetime.sid, lifetime.namespace
+        if self.notice and not lifetime.noticed and expires is not None:
+            lifetime.noticed = True
+            expiry.token_expiring(sid, namespace, expires)
+            self._arm(lifetime)
             return
-        expiry.token_expired(sid, record.namespace)
-
-
-class _Identities(Mapping[str, Identity]):
-    """A read-only view of the identities in a lifetimes table."""
-
-    def __init__(self, live: dict[str, Lifetime]) -> None:
-        self._live = live
-
-    def __getitem__(self, sid: str) -> Identity:
-        return self._live[sid].identity
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._live)
-
-    def __len__(self) -> int:
-        return len(self._live)
+        expiry.token_expired(sid, namespace)

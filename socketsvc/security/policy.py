@@ -10,14 +10,14 @@ Socket.IO server calls the rest at connect, token refresh, event and disconnect.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from socketsvc import errors
 from socketsvc.config import Settings
 from socketsvc.engine.policy import EnginePolicy
 from socketsvc.security.auth import Authenticator, AuthRefused, Identity
-from socketsvc.security.lifetimes import Expiry, TokenLifetimes
+from socketsvc.security.lifetimes import Expiry, Lifetime, TokenLifetimes
 from socketsvc.security.limits import Unlimited, Verdict, make_limits
 from socketsvc.security.origins import OriginPolicy
 from socketsvc.security.proxies import TrustedProxies
@@ -35,7 +35,7 @@ class Refused(Exception):
 
 
 class SecurityPolicy:
-    """Node-local security state: verified identities by sid, and the limiters."""
+    """Node-local security rules and state: the verifier, the token timers, the limiters."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -93,37 +93,31 @@ class SecurityPolicy:
         log.info("refused connect to %s: %s", namespace, exc.code, extra={"namespace": namespace})
         return Refused(exc.refusal)
 
-    def connected(self, sid: str, namespace: str, identity: Identity) -> None:
-        """A namespace connection was admitted with a token (its connect handler runs next)."""
-        self.lifetimes.add(sid, namespace, identity)
+    def connected(self, sid: str, namespace: str, identity: Identity) -> Lifetime:
+        """A namespace connection was admitted with a token (its connect handler runs next):
+        its lifetime, for the connection's record."""
+        return self.lifetimes.add(sid, namespace, identity)
 
-    def established(self, sid: str) -> None:
+    def established(self, lifetime: Lifetime) -> None:
         """The client knows it is connected: its token's lifetime is enforced from now."""
-        self.lifetimes.start(sid)
+        self.lifetimes.start(lifetime)
 
-    def disconnected(self, sid: str | None) -> None:
-        if sid is not None:
-            self.lifetimes.remove(sid)
-
-    def identity(self, sid: str) -> Identity | None:
-        """The verified claims of a namespace connection, None when anonymous."""
-        return self.lifetimes.identity(sid)
-
-    @property
-    def identities(self) -> Mapping[str, Identity]:
-        """Every authenticated connection's identity by sid (read-only)."""
-        return self.lifetimes.identities
+    def disconnected(self, lifetime: Lifetime) -> None:
+        self.lifetimes.end(lifetime)
 
     # -- token refresh -------------------------------------------------------------------------
-    async def refresh(self, sid: str, namespace: str, args: list[Any]) -> Identity:
-        """``auth:refresh`` with ``args`` (the new token): the connection's new identity, its
-        lifetime renewed; or raise :class:`AuthRefused` and keep the current one."""
+    async def refresh(
+        self, sid: str, namespace: str, current: Lifetime | None, args: list[Any]
+    ) -> Identity:
+        """``auth:refresh`` with ``args`` (the new token) on connection ``sid`` (``current``:
+        its lifetime, None when it connected without a token): its new identity, its lifetime
+        renewed; or raise :class:`AuthRefused` and keep the current one."""
         try:
             if len(args) > 1 or (args and not isinstance(args[0], str | None)):
                 raise AuthRefused(errors.TOKEN_INVALID)
             token = args[0] if args else None
-            current = self.lifetimes.identity(sid)
-            identity = self.authenticator.reauthenticate(namespace, current, token)
+            known = current.identity if current is not None else None
+            identity = self.authenticator.reauthenticate(namespace, known, token)
             if self.revoked is not None and await self.revoked(identity.claims):
                 raise AuthRefused(errors.TOKEN_REVOKED)
         except AuthRefused as exc:
@@ -133,7 +127,7 @@ class SecurityPolicy:
                 extra={"namespace": namespace, "sid": sid},
             )
             raise
-        if not self.lifetimes.renew(sid, identity):
+        if current is None or not self.lifetimes.renew(current, identity):
             raise AuthRefused(errors.UNAUTHORIZED)  # disconnected meanwhile; nobody reads it
         return identity
 
@@ -143,4 +137,4 @@ class SecurityPolicy:
 
     def state_size(self) -> int:
         """Entries held for live connections (tests check it returns to zero)."""
-        return len(self.lifetimes) + len(self.limits.events)  # type: ignore[arg-type]
+        return len(self.limits.events)  # type: ignore[arg-type]

@@ -110,20 +110,13 @@ class ManagerBase(socketio.AsyncManager):  # type: ignore[misc]
 
     rooms: dict[str, dict[Any, Any]]  # namespace -> room -> bidict(sid -> eio_sid)
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._reused: dict[tuple[str, str], str] = {}  # (eio_sid, namespace) -> sid
-
-    def connect_as(self, eio_sid: str, namespace: str, sid: str | None) -> None:
-        """The next connect of ``eio_sid`` to ``namespace`` takes ``sid`` (a recovered
-        session keeps its sid) instead of a new one; None cancels that."""
-        if sid is None:
-            self._reused.pop((eio_sid, namespace), None)
-        else:
-            self._reused[(eio_sid, namespace)] = sid
+    def reused_sid(self, eio_sid: str, namespace: str) -> str | None:
+        """The sid the connect of ``eio_sid`` to ``namespace`` under way takes instead of a
+        new one (a recovered session keeps its sid); None: a new one."""
+        return None
 
     async def pre_connect(self, eio_sid: str, namespace: str) -> str | None:
-        sid = self._reused.pop((eio_sid, namespace), None)
+        sid = self.reused_sid(eio_sid, namespace)
         if sid is None:
             new: str | None = await super().pre_connect(eio_sid, namespace)
             return new

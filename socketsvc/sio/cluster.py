@@ -117,7 +117,8 @@ class LocalNode:
 
     def _hs(self, sid: str) -> dict[str, Any]:
         """Node's ``socket.handshake`` fields, from socketsvc's :class:`Handshake`."""
-        handshake = self.server.handshakes.get(sid)
+        record = self.server.connections.get(sid)
+        handshake = record.handshake if record is not None else None
         if handshake is None:
             return {}
         issued = handshake.issued

@@ -6,9 +6,9 @@ disconnect flows (``base_*`` in _socketio.py) with socketsvc's checks around the
   security checks and the handler's ``on_connect`` run, in a task of their own; a crash there
   refuses with ``internal`` rather than leaving the client unanswered. ``after_connect`` runs
   once the client knows it is connected, and a restored session is replayed.
-- **Disconnect:** what the node held for the connection is dropped, and its session is kept
-  for recovery when the client may come back. A server disconnect keeps nothing. A takeover
-  drops only the connection it took the session from.
+- **Disconnect:** the connection's record (records.py) is dropped, by one call, and its
+  session is kept for recovery when the client may come back. A server disconnect keeps
+  nothing. A takeover drops only the connection it took the session from.
 
 :class:`SocketServer` (server.py) is this class plus transports, messages and sending; the
 attributes used here are set up there.
@@ -30,6 +30,7 @@ from ._socketio import SocketIOServer
 from .disconnects import Selection
 from .handler import Handler
 from .handshake import Handshake
+from .records import Connection, ConnectionTable
 from .recovery import Session
 
 if TYPE_CHECKING:
@@ -59,8 +60,7 @@ class NamespaceConnections(SocketIOServer):
     routes: NamespaceTable
     tasks: TaskSet
     deadlines: TimerList
-    handshakes: dict[str, Handshake]
-    _ending: set[str]  # sids being closed for good (see end_session)
+    connections: ConnectionTable
 
     async def _connect(self, eio_sid: str, namespace: str, auth: Any) -> None:
         try:
@@ -78,19 +78,20 @@ class NamespaceConnections(SocketIOServer):
         sessions = self.sessions
         auth, restored, offset = await sessions.claim(eio_sid, namespace, auth)
         if eio_sid not in self.environ:  # the transport closed while the claim ran
-            await sessions.refused(eio_sid, restored)
+            await self._unjoined(eio_sid, restored)
             return
         sessions.begin(eio_sid, namespace, restored)
         try:
             await self.base_namespace_connect(eio_sid, namespace, auth)
         finally:
-            session, head = sessions.end(eio_sid, namespace)
+            joining = sessions.end(eio_sid, namespace)
         sid = self.manager.sid_from_eio_sid(eio_sid, namespace)
-        if sid is None or not self.manager.is_connected(sid, namespace):
-            await sessions.refused(eio_sid, restored)
+        record = joining.record
+        if sid is None or record is None or not self.manager.is_connected(sid, namespace):
+            await self._unjoined(eio_sid, record)
             await self.routes.release(namespace)  # refused
             return
-        await sessions.connected(sid, session, restored)
+        await sessions.connected(record, joining.session)
         self.observer.namespace_connected(namespace, sid, eio_sid)
         if eio_sid not in self.environ:
             # The transport closed while the connect handler ran and found this namespace
@@ -98,9 +99,10 @@ class NamespaceConnections(SocketIOServer):
             await self.namespace_disconnect(eio_sid, namespace, self.reason.TRANSPORT_CLOSE)
             return
         self.deadlines.cancel(eio_sid)
-        self.security.established(sid)
+        if record.lifetime is not None:
+            self.security.established(record.lifetime)
         if restored is not None:
-            if not await sessions.restore(eio_sid, namespace, restored, offset, head):
+            if not await sessions.restore(restored, offset, joining.head):
                 return  # dropped meanwhile (its session kept again), or closed
             self.observer.recovery_hit(namespace, sid)
         if handler is not None and "after_connect" in handler.own_hooks:
@@ -135,8 +137,15 @@ class NamespaceConnections(SocketIOServer):
         auth: Any = None,
     ) -> Any:
         """The security checks, then the connect handler. A refusal is raised as
-        python-socketio's ``ConnectionRefusedError``, which sends the CONNECT_ERROR."""
+        python-socketio's ``ConnectionRefusedError``, which sends the CONNECT_ERROR; the
+        record goes when python-socketio is done with it (``_connect``, before the refusal
+        reaches the client), and a restored session is kept again after that."""
         eio_sid = self.manager.eio_sid_from_sid(sid, namespace)
+        record = self.connections.of(sid, eio_sid)
+        if record is None:  # a newer connection claimed its session meanwhile
+            log.info("refusing %s on %s: its session was taken over", eio_sid, namespace)
+            self.observer.namespace_refused(namespace, errors.INTERNAL)
+            raise _refused(_refusal(*INTERNAL_REFUSAL))
         joined = sum(1 for ns in self.manager.rooms if self._is_connected(eio_sid, ns)) - 1
         security = self.security
         try:
@@ -147,11 +156,11 @@ class NamespaceConnections(SocketIOServer):
             self.observer.namespace_refused(namespace, _code(exc.refusal.get("data")))
             raise _refused(exc.refusal) from None
         if identity is not None:  # an anonymous connection costs nothing here
-            security.connected(sid, namespace, identity)
+            self.connections.authenticated(record, security.connected(sid, namespace, identity))
         if handler is None:
             return None
         auth = auth or {}
-        self.handshakes[sid] = Handshake.of(environ["aiohttp.request"], auth, self.security.proxies)
+        record.handshake = Handshake.of(environ["aiohttp.request"], auth, security.proxies)
         if "on_connect" not in handler.own_hooks:
             return None  # the base class's accepts everyone: no task to run it
         try:
@@ -169,18 +178,10 @@ class NamespaceConnections(SocketIOServer):
             refusal = sio_exceptions.ConnectionRefusedError(*INTERNAL_REFUSAL)
         else:
             if accepted is False:
-                self._forget(sid)
                 self.observer.namespace_refused(namespace, REFUSED)
             return accepted
-        self._forget(sid)
         self.observer.namespace_refused(namespace, _code(refusal.error_args.get("data")))
         raise refusal from None
-
-    def _forget(self, sid: str | None) -> None:
-        """A namespace connection ended or was refused: drop what was kept for it."""
-        self.security.disconnected(sid)
-        if sid is not None:
-            self.handshakes.pop(sid, None)
 
     async def namespace_disconnect(
         self, eio_sid: str, namespace: str, reason: str | None = None
@@ -215,10 +216,26 @@ class NamespaceConnections(SocketIOServer):
             self.manager.drop_elsewhere(sid, namespace, eio_sid)
 
     async def _gone(self, sid: str, eio_sid: str, kept: Session | None) -> None:
-        """Connection ``eio_sid`` of ``sid`` left a namespace: drop what this server held
-        for it; keep its session for recovery (``kept``), or forget it."""
-        self._forget(sid)
-        await self.sessions.gone(sid, eio_sid, kept)
+        """Connection ``eio_sid`` of ``sid`` left a namespace: its record goes (unless another
+        connection holds the sid by now); its session is kept for recovery (``kept``), or
+        forgotten."""
+        record = self._drop(sid, eio_sid)
+        if record is not None:
+            await self.sessions.gone(record, kept)
+
+    async def _unjoined(self, eio_sid: str, record: Connection | None) -> None:
+        """A connect that did not complete: its record goes; a restored session is kept again,
+        for the client's next attempt."""
+        if record is not None and self._drop(record.sid, eio_sid) is not None:
+            await self.sessions.refused(record)
+
+    def _drop(self, sid: str, eio_sid: str) -> Connection | None:
+        """The one call that ends what this node keeps about a connection: its record, and
+        the token timer the security layer runs for it."""
+        record = self.connections.drop(sid, eio_sid)
+        if record is not None and record.lifetime is not None:
+            self.security.disconnected(record.lifetime)
+        return record
 
     def disconnect_clients(self, selection: Selection) -> None:
         """Close the connections ``selection`` names on every node: this node's now, the
@@ -248,23 +265,22 @@ class NamespaceConnections(SocketIOServer):
         when a node shuts down), handlers are told it will not come back
         (``may_come_back`` is False in ``on_disconnect``), so ``/chat`` announces ``left``
         at once instead of after the recovery window."""
-        self._ending.add(sid)
+        record = self.connections.get(sid)
+        if record is not None:
+            record.ending = True
         try:
             await self.disconnect(sid, namespace=namespace, ignore_queue=True)
         finally:
-            self._ending.discard(sid)
+            if record is not None:
+                record.ending = False
 
     def session_pid(self, sid: str) -> str | None:
         """The private id of ``sid``'s recoverable session (None without recovery, and while
         the connection is ended for good)."""
-        if sid in self._ending:
+        record = self.connections.get(sid)
+        if record is None or record.ending:
             return None
         return self.sessions.pid(sid)
-
-    @property
-    def recovered(self) -> set[str]:
-        """The sids connected by recovering their session."""
-        return self.sessions.recovered
 
 
 def _code(data: Any) -> str:

@@ -121,13 +121,17 @@ class NodeDoor:
         return self._server.session(sid, namespace=namespace)
 
     def handshake(self, sid: str) -> Handshake:
-        return self._server.handshakes[sid]
+        record = self._server.connections.get(sid)
+        if record is None or record.handshake is None:
+            raise KeyError(sid)
+        return record.handshake
 
     def identity(self, sid: str) -> Identity | None:
-        return self._server.security.identity(sid)
+        return self._server.connections.identity(sid)
 
     def recovered(self, sid: str) -> bool:
-        return sid in self._server.recovered
+        record = self._server.connections.get(sid)
+        return record is not None and record.recovered
 
     def session_pid(self, sid: str) -> str | None:
         """The private id of ``sid``'s recoverable session (None without recovery)."""

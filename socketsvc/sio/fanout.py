@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 from socketsvc import protocol
@@ -25,23 +24,10 @@ from ._socketio import ManagerBase
 from .disconnects import Selection
 from .observer import Observer
 from .once import Once, SentOnce
+from .records import ConnectionTable
 from .recovery import Recorder, skipped, target
 
 log = logging.getLogger("socketsvc.server")
-
-MAX_HELD = 10_000  # packets held for one restoring client; past that its restore is abandoned
-
-
-@dataclass
-class Held:
-    """What was sent to a restoring client meanwhile, encoded for it, in order."""
-
-    eio_sid: str
-    frames: list[list[Any]] = field(default_factory=list)
-
-    @property
-    def overflowed(self) -> bool:
-        return len(self.frames) > MAX_HELD
 
 
 class FanoutManager(ManagerBase):
@@ -71,8 +57,9 @@ class FanoutManager(ManagerBase):
         # order: python-socketio finds them by scanning every room of the namespace. A tuple
         # (replaced when it changes): every client has one, and few join many rooms.
         self._memberships: dict[tuple[str, str], tuple[Any, ...]] = {}
-        self._restoring: dict[tuple[str, str], list[str]] = {}  # (eio_sid, namespace) -> rooms
-        self._held: dict[str, Held] = {}  # by sid: restoring clients
+        # The node's namespace connections, one record each (records.py): kept here, with
+        # python-socketio's other per-client state, and read by every emit (who restores).
+        self.connections = ConnectionTable()
         self.sent_once = SentOnce()  # emits made once per key (a retried send)
 
     # -- lifecycle: nothing to start for memory, always healthy ------------------------------
@@ -112,22 +99,23 @@ class FanoutManager(ManagerBase):
         else:
             del self._memberships[key]
 
-    def restore_as(self, eio_sid: str, namespace: str, sid: str, rooms: list[str]) -> None:
-        """The next connect of ``eio_sid`` to ``namespace`` takes ``sid``, and joins ``rooms``
-        in the same step as the namespace (a restored session)."""
-        self.connect_as(eio_sid, namespace, sid)
-        self._restoring[eio_sid, namespace] = rooms
-
-    def connect_as(self, eio_sid: str, namespace: str, sid: str | None) -> None:
-        if sid is None:
-            self._restoring.pop((eio_sid, namespace), None)
-        super().connect_as(eio_sid, namespace, sid)
+    def reused_sid(self, eio_sid: str, namespace: str) -> str | None:
+        joining = self.connections.joining.get((eio_sid, namespace))
+        if joining is None or not joining.restoring or joining.record is None:
+            return None
+        return joining.record.sid
 
     async def pre_connect(self, eio_sid: str, namespace: str) -> str | None:
-        rooms = self._restoring.pop((eio_sid, namespace), None)
+        """The connect's record: a fresh connection's from now on (a restored one has its
+        own since the claim, and joins its rooms in the same step as the namespace)."""
         sid = await super().pre_connect(eio_sid, namespace)
-        if sid is not None and rooms:
-            for room in rooms:
+        joining = self.connections.joining.get((eio_sid, namespace))
+        if sid is None or joining is None:
+            return sid
+        if not joining.restoring:
+            joining.record = self.connections.open(sid, namespace, eio_sid)
+        elif joining.session is not None:
+            for room in joining.session.rooms:
                 self.basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
         return sid
 
@@ -136,36 +124,13 @@ class FanoutManager(ManagerBase):
 
     # -- restoring clients --------------------------------------------------------------------
 
-    def hold(self, sid: str, eio_sid: str) -> None:
-        """Hold back what is sent to ``sid`` (connection ``eio_sid``) from now on."""
-        self._held[sid] = Held(eio_sid)
-
-    def release(self, sid: str, eio_sid: str) -> bool:
-        """Send what was held for ``sid``, in order, and stop holding; False when more was
-        held than :data:`MAX_HELD` (nothing is sent then: its connection must be closed)."""
-        held = self._held.get(sid)
-        if held is None or held.eio_sid != eio_sid:
-            return True
-        del self._held[sid]
-        if held.overflowed:
-            return False
-        push = self.server.eio.push
-        for frames in held.frames:
-            push(eio_sid, frames)
-        return True
-
-    def drop_hold(self, sid: str, eio_sid: str) -> None:
-        held = self._held.get(sid)
-        if held is not None and held.eio_sid == eio_sid:
-            del self._held[sid]
-
     def _hold_back(
         self, sids: list[str], namespace: str, args: list[Any], encoded: dict[PacketClass, Any]
     ) -> Unencodable | None:
         """Hold event ``args`` for restoring clients, encoded in their formats."""
         failure = None
         for sid in sids:
-            held = self._held[sid]
+            held = self.connections.held[sid]
             if held.overflowed:
                 continue
             wire = self.server.format_of(held.eio_sid)
@@ -249,7 +214,7 @@ class FanoutManager(ManagerBase):
         skip = set(skip_sid) if isinstance(skip_sid, (list, tuple, set)) else {skip_sid}
         failure: Unencodable | None = None
         reached = 0
-        held = self._held
+        held = self.connections.held
         for sid, eio_sid in list(self._recipients(namespace, room, skip)):
             ack_id = self.ack_id(sid, callback)
             try:
@@ -282,7 +247,7 @@ class FanoutManager(ManagerBase):
         skip = set(skip_sid) if isinstance(skip_sid, (list, tuple, set)) else {skip_sid}
         server = self.server
         groups: dict[PacketClass, list[str]] = {}
-        held = self._held
+        held = self.connections.held
         deferred: list[str] = []
         for sid, eio_sid in self._recipients(namespace, room, skip):
             if held and sid in held:

@@ -50,10 +50,10 @@ from .connections import NamespaceConnections
 from .dispatch import EventDispatcher
 from .door import NodeDoor
 from .handler import Handler
-from .handshake import Handshake
 from .namespaces import NamespaceTable, Route
 from .observer import Observer
 from .reader import PacketReader, UnacceptedFormat, default_format
+from .records import ConnectionTable
 from .recovery import NAMESPACE_LEFT, RecoveryLog
 from .sessions import RecoverableSessions
 from .tasks import TaskSet
@@ -105,8 +105,12 @@ class SocketServer(NamespaceConnections):
         self.settings = settings
         self.security = security
         self.recovery = recovery
+        # What the node keeps about each namespace connection, one record each (records.py);
+        # the manager holds the table, beside python-socketio's own per-client state.
+        self.connections: ConnectionTable = self.manager.connections
         self.sessions = RecoverableSessions(
             recovery,
+            self.connections,
             self.manager,
             self.eio,
             self.observer,
@@ -115,8 +119,6 @@ class SocketServer(NamespaceConnections):
             self.close_transport,
         )
         self.tasks = TaskSet()  # handler calls and packet flows still running
-        self.handshakes: dict[str, Handshake] = {}  # socket.io sid -> its connect request
-        self._ending: set[str] = set()  # sids being closed for good (see end_session)
         # Set once shutdown begins: from then on nothing new is accepted for delivery.
         self.stopping = asyncio.Event()
         # One timer per transport that has not joined a namespace yet (connect_timeout).
@@ -134,6 +136,7 @@ class SocketServer(NamespaceConnections):
         )
         self.tokens = TokenSessions(
             security,
+            self.connections,
             self.manager,
             self.namespace_handlers,
             self._send,

@@ -9,9 +9,10 @@ its rooms or session data change (tell the log, so even a crash loses nothing), 
 leaves (keep the session for its window, or forget it). The log itself, in memory or in
 Redis, is :class:`~socketsvc.sio.recovery.RecoveryLog`.
 
-Each session is held by one connection (``Session.holder``, its Engine.IO sid), from the
-claim on; every step below checks that the connection it acts for still holds it, so a flow
-overtaken by a reconnect (on this node or another) changes nothing.
+Each session is held by one connection, from the claim on: it is in that connection's record
+(records.py), which a restore's record has from the claim and a fresh one from the connect.
+Every step below checks that the record it acts for is still the sid's, so a flow overtaken
+by a reconnect (on this node or another) changes nothing.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from socketsvc import errors, protocol
 from socketsvc.errors import OncePerCause
 
 from .observer import Observer
+from .records import Connection, ConnectionTable, Joining
 from .recovery import RECOVERABLE, RecoveryLog, Session, Unavailable, new_pid
 
 log = logging.getLogger("socketsvc.server")
@@ -50,6 +52,7 @@ class RecoverableSessions:
     def __init__(
         self,
         recovery: RecoveryLog,
+        connections: ConnectionTable,
         manager: Any,
         engine: Any,
         observer: Observer,
@@ -58,20 +61,15 @@ class RecoverableSessions:
         close: Callable[[str], Awaitable[None]],
     ) -> None:
         self.recovery = recovery
-        self.manager = manager  # a FanoutManager: rooms, and live packets held per sid
+        self.connections = connections
+        self.manager = manager  # a FanoutManager: rooms
         self.engine = engine
         self.observer = observer
         # (sid, namespace, eio_sid): the server drops that connection of sid, here or elsewhere
         self.drop = drop
         self.send = send
         self.close = close  # (eio_sid): close a transport; its client reconnects
-        # By (eio_sid, namespace) while the client connects: its session, and for a restore
-        # the log's head when the client joined (it missed what came before, live after).
-        self._connecting: dict[tuple[str, str], tuple[Session, str]] = {}
-        self._sessions: dict[str, Session] = {}  # by sid, from the claim or the connect on
         self._claiming: dict[str, str] = {}  # pid -> the connection that claimed it last here
-        self.recovered: set[str] = set()
-        self._left: dict[str, asyncio.Event] = {}  # by sid: set when its connection here left
         self._replays = asyncio.Semaphore(REPLAYS)
         self._claims = asyncio.Semaphore(CLAIMS)
         self._refused = OncePerCause(log)
@@ -80,10 +78,10 @@ class RecoverableSessions:
 
     async def claim(
         self, eio_sid: str, namespace: str, auth: Any
-    ) -> tuple[Any, Session | None, str | None]:
-        """The application's auth (without ``pid``/``offset``), and the session to restore
-        with the client's offset, when it asks for one that can be restored: from now on it
-        is held by this connection."""
+    ) -> tuple[Any, Connection | None, str | None]:
+        """The application's auth (without ``pid``/``offset``), and, when the client asks for
+        a session that can be restored, the record that holds it from now on (its sid, the
+        session) with the client's offset."""
         if not isinstance(auth, dict) or "pid" not in auth:
             return auth, None, None
         auth = dict(auth)
@@ -111,8 +109,9 @@ class RecoverableSessions:
             await self.recovery.forget(session)
             self._miss(namespace, "missed_too_much", "what the client missed is no longer kept")
             return auth, None, None
-        self._sessions[session.sid] = session  # held by this connection from now on
-        return auth, session, offset
+        record = self.connections.open(session.sid, namespace, eio_sid)
+        record.session, record.recovered = session, True  # held by this connection from now on
+        return auth, record, offset
 
     async def _take_over(self, session: Session, eio_sid: str) -> bool:
         """Drop the connections the claimed session's sid still has: the one it was claimed
@@ -132,12 +131,14 @@ class RecoverableSessions:
         await self.drop(sid, namespace, here)  # older than this claim: its client left it
         if self.manager.eio_sid_from_sid(sid, namespace) is None:
             return True
-        left = self._left.setdefault(sid, asyncio.Event())  # it was already leaving
+        leaving = self.connections.of(sid, here)  # it was already leaving
+        if leaving is None:
+            return False
+        if leaving.left is None:
+            leaving.left = asyncio.Event()  # set when its record is dropped
         try:
-            await asyncio.wait_for(left.wait(), LEAVING_WAIT)
+            await asyncio.wait_for(leaving.left.wait(), LEAVING_WAIT)
         except TimeoutError:
-            if self._left.get(sid) is left:
-                del self._left[sid]
             return False
         return self._claiming.get(session.pid) == eio_sid
 
@@ -145,58 +146,59 @@ class RecoverableSessions:
         log.info("recovery of %s: %s", namespace, why)
         self.observer.recovery_miss(namespace, reason)
 
-    def begin(self, eio_sid: str, namespace: str, restored: Session | None) -> None:
+    def begin(self, eio_sid: str, namespace: str, restored: Connection | None) -> None:
         """The client is about to join the namespace. A restored session comes back with its
         sid, rooms and session data as it joins, and what is sent to it is held until it has
         what it missed; a fresh one (with recovery) gets a ``pid`` its CONNECT will carry."""
         head = self.recovery.head(namespace)
-        if restored is not None:
-            self._connecting[eio_sid, namespace] = (restored, head)
-            self.recovered.add(restored.sid)
-            self.manager.hold(restored.sid, eio_sid)
-            self.manager.restore_as(eio_sid, namespace, restored.sid, restored.rooms)
+        joining = self.connections.joining
+        if restored is not None:  # its session is in the record since the claim
+            self.connections.hold(restored)
+            data = restored.session.data if restored.session is not None else None
             engine_session = self.engine.sockets.get(eio_sid)
-            if restored.data is not None and engine_session is not None:
-                engine_session.session[namespace] = restored.data
+            if data is not None and engine_session is not None:
+                engine_session.session[namespace] = data
+            joining[eio_sid, namespace] = Joining(restored.session, head, restored, True)
         elif self.recovery.windows(namespace):
             fresh = Session(new_pid(), "", namespace, start=head, holder=eio_sid)
-            self._connecting[eio_sid, namespace] = (fresh, head)
+            joining[eio_sid, namespace] = Joining(fresh, head)
+        else:
+            joining[eio_sid, namespace] = Joining(None)
 
     def pid_connecting(self, eio_sid: str, namespace: str) -> str | None:
         """The ``pid`` for the CONNECT packet of a client that is connecting."""
-        connecting = self._connecting.get((eio_sid, namespace))
-        return connecting[0].pid if connecting is not None else None
+        joining = self.connections.joining.get((eio_sid, namespace))
+        session = joining.session if joining is not None else None
+        return session.pid if session is not None else None
 
-    def end(self, eio_sid: str, namespace: str) -> tuple[Session | None, str]:
-        """The connect handler has run (whatever its outcome): the session begun for it, and
-        the head its restore replays up to."""
-        self.manager.connect_as(eio_sid, namespace, None)
-        session, head = self._connecting.pop((eio_sid, namespace), (None, ""))
-        return session, head
+    def end(self, eio_sid: str, namespace: str) -> Joining:
+        """The connect handler has run (whatever its outcome): what was begun for it (its
+        record, once the manager gave it a sid)."""
+        return self.connections.joining.pop((eio_sid, namespace), None) or Joining(None)
 
-    async def refused(self, eio_sid: str, restored: Session | None) -> None:
-        """The connect did not complete: a restored session is kept again, for the client's
-        next attempt."""
-        if restored is not None and self._release(restored.sid, eio_sid) is restored:
-            await self.recovery.persist(restored)
+    async def refused(self, record: Connection) -> None:
+        """The connect of ``record`` (dropped from the table) did not complete: a restored
+        session is kept again, for the client's next attempt."""
+        if record.recovered and record.session is not None:
+            await self.recovery.persist(record.session)
 
-    async def connected(self, sid: str, session: Session | None, restored: Session | None) -> None:
-        """The client is connected as ``sid``: a fresh session is kept from now on (a
-        restored one is, since its claim)."""
-        if session is None or session is restored:
+    async def connected(self, record: Connection, session: Session | None) -> None:
+        """The client is connected: a fresh session is kept from now on (a restored one is,
+        since its claim)."""
+        if session is None or record.recovered:
             return
-        session.sid = sid
-        self._sessions[sid] = session
+        session.sid = record.sid
+        record.session = session
         await self.recovery.track(session)
 
-    async def restore(
-        self, eio_sid: str, namespace: str, session: Session, offset: str | None, head: str
-    ) -> bool:
+    async def restore(self, record: Connection, offset: str | None, head: str) -> bool:
         """The restored client gets what it missed up to ``head``, in slices paced with the
         node's other restores, then what was held for it since it joined: each packet once,
         in order. If that cannot be done (the log went down, or dropped part of it meanwhile),
         its transport is closed: it reconnects and recovers from where it got to. True once
         it has everything."""
+        eio_sid, namespace, session = record.eio_sid, record.namespace, record.session
+        assert session is not None, "a restore without a session"
         checkpoints = self.recovery.checkpoints
         await checkpoints.reached("connected", session.pid)
         slices = self.recovery.missed(session, offset, head)
@@ -208,7 +210,7 @@ class RecoverableSessions:
                     if missed is None:  # all sent: was any of it dropped from the log since?
                         complete = await self.recovery.resumable(session, offset)
                         break
-                    if not self._holds(session.sid, eio_sid):
+                    if not self._holds(record):
                         complete = False
                         break
                     for args in missed:
@@ -219,15 +221,21 @@ class RecoverableSessions:
             complete = False
         finally:
             await slices.aclose()
-        if not self._holds(session.sid, eio_sid):
+        if not self._holds(record):
             return False  # it dropped (kept again) or was taken over meanwhile
-        if not complete or not self.manager.release(session.sid, eio_sid):
-            why = "the log went down or dropped part of it" if not complete else "held too much"
+        why = "the log went down or dropped part of it"
+        if complete:  # else what is held stays held until the transport is closed
+            held = self.connections.release(record)
+            complete, why = held is None or not held.overflowed, "held too much"
+        if not complete:
             log.warning(
                 "recovery of %s: replay not completed (%s); closing %s", namespace, why, eio_sid
             )
             await self.close(eio_sid)
             return False
+        if held is not None:
+            for frames in held.frames:
+                self.engine.push(eio_sid, frames)
         await checkpoints.reached("restored", session.pid)
         return True
 
@@ -250,14 +258,16 @@ class RecoverableSessions:
     async def changed(self, sid: str, namespace: str) -> None:
         """A recoverable connection's rooms or session data changed: tell the recovery log,
         so that even a crash of this node does not lose them."""
-        session = self._sessions.get(sid)
+        record = self.connections.get(sid)
+        session = record.session if record is not None else None
         if session is not None:
             self._snapshot(session, namespace)
             await self.recovery.track(session)
 
     def pid(self, sid: str) -> str | None:
         """The private id of ``sid``'s recoverable session (None without recovery)."""
-        session = self._sessions.get(sid)
+        record = self.connections.get(sid)
+        session = record.session if record is not None else None
         return session.pid if session is not None else None
 
     # -- leaving ------------------------------------------------------------------------------
@@ -267,43 +277,32 @@ class RecoverableSessions:
     ) -> Session | None:
         """What to keep of a connection that dropped without meaning to: its session, as it
         is now (call before the client's rooms are left)."""
-        if sid is None or reason not in RECOVERABLE or not self._holds(sid, eio_sid):
+        if sid is None or reason not in RECOVERABLE:
+            return None
+        record = self.connections.of(sid, eio_sid)
+        if record is None or record.session is None:
             return None
         if not self.manager.is_connected(sid, namespace):
             return None
-        session = self._sessions[sid]
-        self._snapshot(session, namespace)
-        return session
+        self._snapshot(record.session, namespace)
+        return record.session
 
-    async def gone(self, sid: str, eio_sid: str, kept: Session | None) -> None:
-        """Connection ``eio_sid`` of ``sid`` left: keep its session for recovery (``kept``),
-        or forget it, unless another connection holds it by now."""
-        left = self._left.pop(sid, None)
-        if left is not None:  # a claim waits for this connection to be gone
-            left.set()
-        session = self._release(sid, eio_sid)
-        if session is None:
+    async def gone(self, record: Connection, kept: Session | None) -> None:
+        """``record``'s connection left (its record is dropped): keep its session for
+        recovery (``kept``), or forget it."""
+        if record.session is None:
             return
         if kept is not None:  # claimable only now that the sid is gone
             await self.recovery.persist(kept)
         else:
-            await self.recovery.forget(session)
+            await self.recovery.forget(record.session)
 
     def state_size(self) -> int:
-        """Entries held for connections (zero once every client has left)."""
-        return len(self._connecting) + len(self._sessions) + len(self.recovered) + len(self._left)
+        """Claims under way (zero once every client has connected or left)."""
+        return len(self._claiming)
 
-    def _holds(self, sid: str, eio_sid: str) -> bool:
-        session = self._sessions.get(sid)
-        return session is not None and session.holder == eio_sid
-
-    def _release(self, sid: str, eio_sid: str) -> Session | None:
-        """Drop this node's hold of ``sid``'s session for connection ``eio_sid``."""
-        if not self._holds(sid, eio_sid):
-            return None
-        self.recovered.discard(sid)
-        self.manager.drop_hold(sid, eio_sid)
-        return self._sessions.pop(sid)
+    def _holds(self, record: Connection) -> bool:
+        return self.connections.get(record.sid) is record
 
     def _snapshot(self, session: Session, namespace: str) -> None:
         sid = session.sid

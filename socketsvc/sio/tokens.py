@@ -1,7 +1,8 @@
 """What the Socket.IO layer does with the tokens of live connections.
 
-The security layer verifies tokens and keeps each authenticated connection's lifetime
-(:mod:`socketsvc.security.lifetimes`); this class is the Socket.IO side of it:
+The security layer verifies tokens and times each authenticated connection's lifetime
+(:mod:`socketsvc.security.lifetimes`, kept in the connection's record); this class is the
+Socket.IO side of it:
 
 - ``auth:expiring`` ``{exp}`` to a client whose token nears its end;
 - a DISCONNECT for its namespace at ``exp + jwt_leeway`` (stock clients see ``io server
@@ -26,6 +27,7 @@ from socketsvc.security.policy import SecurityPolicy
 
 from .disconnects import Selection
 from .handler import Handler
+from .records import ConnectionTable
 
 log = logging.getLogger("socketsvc.server")
 
@@ -58,6 +60,7 @@ class TokenSessions:
     def __init__(
         self,
         security: SecurityPolicy,
+        connections: ConnectionTable,
         manager: Any,
         handlers: Mapping[str, Handler],
         send: Send,
@@ -68,6 +71,7 @@ class TokenSessions:
         its session is not kept for recovery); ``run``: start a coroutine in a task of its
         own."""
         self.security = security
+        self.connections = connections
         self.manager = manager
         self.handlers = handlers
         self.send = send
@@ -95,7 +99,9 @@ class TokenSessions:
     async def refresh(self, sid: str, namespace: str, args: list[Any]) -> dict[str, Any]:
         """The ack of ``auth:refresh`` with ``args``."""
         try:
-            identity = await self.security.refresh(sid, namespace, args)
+            record = self.connections.get(sid)
+            lifetime = record.lifetime if record is not None else None
+            identity = await self.security.refresh(sid, namespace, lifetime, args)
         except AuthRefused as exc:
             return exc.to_ack()
         ack: dict[str, Any] = {"exp": identity.expires}
@@ -121,7 +127,7 @@ class TokenSessions:
     def close_here(self, selection: Selection) -> int:
         """Close this node's connections matching ``selection``, each in a task of its own;
         returns how many were found."""
-        matches = selection.matches(self.manager, self.security.lifetimes.of_subject)
+        matches = selection.matches(self.manager, self.connections.of_subject)
         for sid, namespace in matches:
             self.run(self.disconnect(sid, namespace))
         if matches:

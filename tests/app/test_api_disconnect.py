@@ -120,7 +120,7 @@ async def test_by_subject_narrowed_to_a_namespace(server: TestServer, member: An
     assert not other.closed["/chat"].is_set()
     assert await post(server, {"subject": "u-7"}) == ACCEPTED
     await user.gone("/test")
-    await eventually(lambda: server.app[SIO].security.lifetimes.of_subject("u-7") == [])
+    await eventually(lambda: server.app[SIO].connections.of_subject("u-7") == [])
 
 
 @pytest.mark.parametrize(

@@ -126,7 +126,7 @@ async def test_handshake_reaches_after_connect_and_handlers(
     finally:
         await client.disconnect()
         await client.shutdown()
-    await eventually(lambda: not server.app[SIO].handshakes)
+    await eventually(lambda: not server.app[SIO].connections)
 
 
 @pytest.mark.parametrize("trusted", [True, False])

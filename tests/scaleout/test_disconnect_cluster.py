@@ -101,9 +101,9 @@ async def test_disconnect_by_subject_closes_the_users_connections_on_both_nodes(
         assert report["other_b"][4]["ack"]["sub"].startswith("kept-")
         assert report["other_a"][2]["ack"]["members"] == ["Kim"]
     for n in (a, b):  # nothing kept for the closed connections
-        lifetimes = n.app[SIO].security.lifetimes
+        connections = n.app[SIO].connections
         for i in range(len(reports)):
-            assert lifetimes.of_subject(f"fired-{i}") == []
+            assert connections.of_subject(f"fired-{i}") == []
 
 
 @pytest.mark.parametrize("by", ["emitter", "api"])

@@ -20,7 +20,7 @@ from socketsvc.app.factory import BACKENDS, SIO
 from socketsvc.errors import Unencodable, UnsupportedValue
 from socketsvc.scaleout import redis_recovery
 from socketsvc.scaleout.bus import stream_key
-from socketsvc.sio import fanout
+from socketsvc.sio import records
 from socketsvc.sio.once import Once
 from tests import raw_client
 from tests.app.test_metrics import scrape
@@ -307,7 +307,7 @@ async def test_a_client_sent_more_than_can_be_held_during_its_replay_recovers_th
     Past that its restore is abandoned: its transport is closed with a line that says why
     (mistake: the line blames the log), nothing held is sent (no packet after a gap), and
     coming back it recovers the rest, in order, none twice."""
-    monkeypatch.setattr(fanout, "MAX_HELD", 5)
+    monkeypatch.setattr(records, "MAX_HELD", 5)
     cluster = await make_cluster()
     first, restorer = cluster.nodes[0], cluster.nodes[-1]
     sid = await away(cluster, member, first)
@@ -318,7 +318,7 @@ async def test_a_client_sent_more_than_can_be_held_during_its_replay_recovers_th
     client = member.client
     assert client is not None
     eio_sid = member.eio_sid
-    for _ in range(fanout.MAX_HELD + 1):  # from the restoring node: held as the emit returns
+    for _ in range(records.MAX_HELD + 1):  # from the restoring node: held as the emit returns
         n = len(cluster.sent) + 1
         await restorer.app[SIO].emit("news", n, namespace=NS, to="r")
         cluster.sent.append(n)

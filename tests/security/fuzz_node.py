@@ -136,7 +136,7 @@ class Node:
             "packet reader state": sio.reader.state_size(),
             "connect deadlines": len(sio.deadlines),
             "security state": sio.security.state_size(),
-            "handshakes": len(sio.handshakes),
+            "connection records": sio.connections.state_size(),
             "recoverable sessions": sio.sessions.state_size(),
             "server tasks": len(sio.tasks),
         }

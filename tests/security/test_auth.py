@@ -197,13 +197,18 @@ async def test_identity_is_dropped_on_disconnect(connect: Connect, server: Any) 
     from socketsvc.app.factory import SIO
 
     client = await connect(["/test"], auth={"token": token()})
-    guard = server.app[SIO].security
-    assert len(guard.identities) == 1
+    sio = server.app[SIO]
+    assert identities(sio) == {client.get_sid("/test"): "u-1"}
     assert (await client.call("whoami", namespace="/test", timeout=5))["sub"] == "u-1"
-    assert guard.state_size() == 2  # the identity, and the connection's event bucket
+    assert sio.security.state_size() == 1  # the connection's event bucket
     await client.disconnect()
-    await eventually(lambda: guard.state_size() == 0)
-    assert guard.identities == {}
+    await eventually(lambda: sio.security.state_size() == 0 and not sio.connections)
+    assert identities(sio) == {} and sio.connections.state_size() == 0
+
+
+def identities(sio: Any) -> dict[str, str | None]:
+    """sid -> ``sub`` of the authenticated connections in ``sio``'s connection table."""
+    return {r.sid: r.lifetime.identity.subject for r in sio.connections if r.lifetime}
 
 
 async def test_each_refusal_is_one_log_line_with_namespace_and_code(
@@ -226,12 +231,12 @@ async def test_identity_is_dropped_when_the_connect_handler_refuses(
 ) -> None:
     from socketsvc.app.factory import SIO
 
-    guard = server.app[SIO].security
+    sio = server.app[SIO]
     assert (await refused(connect, "/test", {"token": token(), **refusal}))["message"]
-    assert guard.identities == {}
+    assert not sio.connections  # dropped before the refusal was sent
     kept = await connect(["/test"], auth={"token": token(sub="u-5")})
     assert (await kept.call("whoami", namespace="/test", timeout=5))["sub"] == "u-5"
-    assert list(guard.identities) == [kept.get_sid("/test")]
+    assert identities(sio) == {kept.get_sid("/test"): "u-5"}
 
 
 # -- asymmetric keys ---------------------------------------------------------------------------

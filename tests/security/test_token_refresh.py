@@ -190,16 +190,21 @@ def test_cli_exits_2_on_a_bad_hook(capsys: pytest.CaptureFixture[str]) -> None:
 async def test_only_authenticated_connections_hold_a_lifetime(
     connect: Connect, server: TestServer
 ) -> None:
-    security = server.app[SIO].security
+    sio = server.app[SIO]
     anonymous = [await connect(["/test"]) for _ in range(3)]
-    assert len(security.lifetimes) == 0 and security.lifetimes.timers() == 0
+    assert authenticated(sio) == 0 and sio.connections.timers() == 0
     known = await connect(["/test", "/chat"], auth={"token": token()})
-    assert len(security.lifetimes) == 2 and security.lifetimes.timers() == 2
-    assert security.lifetimes.of_subject("u-1") != []
+    assert authenticated(sio) == 2 and sio.connections.timers() == 2
+    assert len(sio.connections.of_subject("u-1")) == 2
     for client in [*anonymous, known]:
         await client.disconnect()
-    await eventually(lambda: security.state_size() == 0)
-    assert security.lifetimes.of_subject("u-1") == []
+    await eventually(lambda: sio.connections.state_size() == 0)
+    assert sio.security.state_size() == 0 and sio.connections.of_subject("u-1") == []
+
+
+def authenticated(sio: Any) -> int:
+    """The connections of ``sio`` that hold a token's lifetime."""
+    return sum(1 for record in sio.connections if record.lifetime is not None)
 
 
 async def test_an_expired_connection_leaves_nothing_behind(

@@ -34,7 +34,7 @@ async def test_stock_js_client_recovers(
     # every client has gone: nothing is held for them but what the recovery log keeps
     servers = [default.app[SIO], short.app[SIO], small.app[SIO]]
     await eventually(lambda: all(sio.sessions.state_size() == 0 for sio in servers))
-    assert all(not sio.handshakes for sio in servers)
+    assert all(sio.connections.state_size() == 0 for sio in servers)
 
 
 async def test_a_namespace_without_recovery_is_unchanged(connect: Connect) -> None:
