@@ -22,7 +22,7 @@ import socketio
 
 from socketsvc.app.factory import BACKENDS, SERVICES, SIO
 from tests import raw_client
-from tests.conftest import CLIENT_SERIALIZERS, SERIALIZERS, TEST_NAMESPACES, StartServer
+from tests.conftest import CLIENT_SERIALIZERS, SERIALIZERS, TEST_NAMESPACES, StartServer, eventually
 from tests.engine.test_polling import small_receive_buffer
 from tests.recovering import Hold, wait_for
 
@@ -254,3 +254,79 @@ async def test_every_table_is_back_to_its_size_once_connections_are_gone(
         await every_kind(srv)
         left = await settled(srv, baseline, tasks)
         assert not left, "\n".join(f"{k}: {v}" for k, v in sorted(left.items()))
+
+
+# Where a live connection's sid may be a key: its record (and the table's index of the
+# records that hold packets back, or have a token), and python-socketio's room table, with
+# the manager's per-client index of it (rooms are the manager's, not the connection's).
+ONE_PLACE = {
+    "ConnectionTable._records",
+    "ConnectionTable.held",
+    "ConnectionTable._subjects[]",
+    "FanoutManager._memberships",
+    "FanoutManager.rooms[]",
+    # not bookkeeping but data: /chat's presence (who is in a room, kept by its handler and
+    # left in on_disconnect), and a stored packet's skip_sid in the recovery log
+    "MemoryPresence._rooms[]",
+    "Stored.skip",
+}
+
+
+def holders(sid: str, *roots: Any) -> set[str]:
+    """The containers reachable from ``roots`` that hold ``sid`` (as a key, a member, or in a
+    tuple key), by ``Class.attribute`` as in :func:`table_sizes`."""
+    found: set[str] = set()
+    seen: set[int] = set()
+    stack: list[tuple[Any, str]] = [(root, type(root).__name__) for root in roots]
+    while stack:
+        obj, path = stack.pop()
+        if id(obj) in seen or isinstance(obj, str | bytes | int | float | type):
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, CONTAINERS):
+            keys = list(obj.keys() if isinstance(obj, Mapping) else obj)
+            if any(k == sid or (isinstance(k, tuple) and sid in k) for k in keys):
+                found.add(path)
+            children: Iterable[Any] = obj.values() if isinstance(obj, Mapping) else obj
+            stack.extend((child, path + "[]") for child in list(children))
+            continue
+        if type(obj).__module__.split(".")[0] not in WALKED_PACKAGES:
+            continue
+        attributes = dict(getattr(obj, "__dict__", {}))
+        for cls in type(obj).__mro__:
+            for slot in getattr(cls, "__slots__", ()):
+                if slot not in attributes and hasattr(obj, slot):
+                    attributes[slot] = getattr(obj, slot)
+        name = type(obj).__name__
+        stack.extend((value, f"{name}.{attr}") for attr, value in attributes.items())
+    return found
+
+
+async def test_what_the_node_keeps_about_a_connection_is_in_its_record(
+    start_server: StartServer,
+) -> None:
+    """Keyed by its sid, a live namespace connection is found only in its record's table and
+    in python-socketio's room table (with the manager's index of it), whatever it did: joined
+    a room, saved session data, recovered its session."""
+    srv = await start_server(**SETTINGS, serializer="auto")
+    sio = srv.app[SIO]
+    async with aiohttp.ClientSession() as http:
+        away = await away_client(http, srv)
+        back, again = await raw_client.join(http, srv, "/recovering", away)
+        assert again["sid"] == away["sid"]
+        plain = socketio.AsyncClient()
+        await plain.connect(str(srv.make_url("/")), namespaces=["/chat"], transports=["websocket"])
+        join = {"room": "lobby", "name": "p"}
+        assert "error" not in await plain.call("join", join, namespace="/chat", timeout=5)
+        try:
+            for sid in (away["sid"], plain.get_sid("/chat")):
+                record = sio.connections.get(sid)
+                assert record is not None and record.sid == sid
+                found = holders(sid, sio, srv.app[BACKENDS])
+                assert found <= ONE_PLACE, found - ONE_PLACE
+            assert sio.connections.get(away["sid"]).recovered
+        finally:
+            await plain.disconnect()
+            await plain.shutdown()
+            await back.close()
+    await eventually(lambda: not sio.connections)
