@@ -13,7 +13,7 @@ import asyncio
 import collections
 import json
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import aiohttp
@@ -44,10 +44,9 @@ SETTINGS: dict[str, Any] = {
 }
 
 
-def table_sizes(*roots: Any) -> collections.Counter[str]:
-    """Size of every container reachable from ``roots``, by ``Class.attribute`` (a container
-    nested in another adds ``[]``), summed over the objects of each class."""
-    sizes: collections.Counter[str] = collections.Counter()
+def containers(*roots: Any) -> Iterator[tuple[Any, str]]:
+    """Every container reachable from ``roots`` (through the objects of the walked packages),
+    once, with its path: ``Class.attribute``, plus ``[]`` for a container nested in another."""
     seen: set[int] = set()
     stack: list[tuple[Any, str]] = [(root, type(root).__name__) for root in roots]
     while stack:
@@ -56,7 +55,7 @@ def table_sizes(*roots: Any) -> collections.Counter[str]:
             continue
         seen.add(id(obj))
         if isinstance(obj, CONTAINERS):
-            sizes[path] += len(obj)
+            yield obj, path
             children: Iterable[Any] = obj.values() if isinstance(obj, Mapping) else obj
             stack.extend((child, path + "[]") for child in list(children))
             continue
@@ -69,6 +68,14 @@ def table_sizes(*roots: Any) -> collections.Counter[str]:
                     attributes[slot] = getattr(obj, slot)
         name = type(obj).__name__
         stack.extend((value, f"{name}.{attr}") for attr, value in attributes.items())
+
+
+def table_sizes(*roots: Any) -> collections.Counter[str]:
+    """Size of every container reachable from ``roots``, by path, summed over the objects of
+    each class."""
+    sizes: collections.Counter[str] = collections.Counter()
+    for table, path in containers(*roots):
+        sizes[path] += len(table)
     return sizes
 
 
@@ -273,32 +280,13 @@ ONE_PLACE = {
 
 
 def holders(sid: str, *roots: Any) -> set[str]:
-    """The containers reachable from ``roots`` that hold ``sid`` (as a key, a member, or in a
-    tuple key), by ``Class.attribute`` as in :func:`table_sizes`."""
-    found: set[str] = set()
-    seen: set[int] = set()
-    stack: list[tuple[Any, str]] = [(root, type(root).__name__) for root in roots]
-    while stack:
-        obj, path = stack.pop()
-        if id(obj) in seen or isinstance(obj, str | bytes | int | float | type):
-            continue
-        seen.add(id(obj))
-        if isinstance(obj, CONTAINERS):
-            keys = list(obj.keys() if isinstance(obj, Mapping) else obj)
-            if any(k == sid or (isinstance(k, tuple) and sid in k) for k in keys):
-                found.add(path)
-            children: Iterable[Any] = obj.values() if isinstance(obj, Mapping) else obj
-            stack.extend((child, path + "[]") for child in list(children))
-            continue
-        if type(obj).__module__.split(".")[0] not in WALKED_PACKAGES:
-            continue
-        attributes = dict(getattr(obj, "__dict__", {}))
-        for cls in type(obj).__mro__:
-            for slot in getattr(cls, "__slots__", ()):
-                if slot not in attributes and hasattr(obj, slot):
-                    attributes[slot] = getattr(obj, slot)
-        name = type(obj).__name__
-        stack.extend((value, f"{name}.{attr}") for attr, value in attributes.items())
+    """The paths of the containers reachable from ``roots`` that hold ``sid``: as a key, a
+    member, or in a tuple key."""
+    found = set()
+    for table, path in containers(*roots):
+        keys = list(table.keys() if isinstance(table, Mapping) else table)
+        if any(k == sid or (isinstance(k, tuple) and sid in k) for k in keys):
+            found.add(path)
     return found
 
 
