@@ -14,18 +14,28 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import jwt
 import pytest
 import socketio
 from aiohttp.test_utils import TestServer
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from socketsvc.app.factory import SIO, create_app
+from socketsvc.app.factory import BACKENDS, SIO, create_app
 from socketsvc.cli import main
 from socketsvc.config import Settings
 from socketsvc.errors import ConfigError
 from socketsvc.handlers import BaseNamespace, HandlerError, event
-from tests.conftest import CLIENT_SERIALIZERS, Connect, Inbox, StartServer, eventually
+from tests import raw_client
+from tests.conftest import (
+    CLIENT_SERIALIZERS,
+    TEST_NAMESPACES,
+    Connect,
+    Inbox,
+    StartServer,
+    eventually,
+)
+from tests.recovering import wait_for
 from tests.security.conftest import AUTH_SETTINGS, SECRET, token
 
 HOOK = "tests.sample_revocation:revoked"
@@ -324,3 +334,34 @@ async def test_short_tokens_get_their_notice_halfway_and_the_same_one_no_new_not
     finally:
         await client.disconnect()
         await client.shutdown()
+
+
+async def test_a_token_timer_ends_with_its_connection_not_with_its_sid(
+    start_server: StartServer,
+) -> None:
+    """A client drops and recovers its session (the same sid) with a new token: the old
+    connection's timer is stopped when it leaves, so the old token's ``exp`` does not close
+    the recovered connection (the timer outliving its connection would, for that sid)."""
+    srv = await start_server(
+        **{**AUTH_SETTINGS, "namespace_auth": {"/recovering": "required"}},
+        namespaces=TEST_NAMESPACES,
+        namespace_recovery={"/recovering": 30},
+        token_refresh_notice=0,
+    )
+    sio, now = srv.app[SIO], int(time.time())
+    async with aiohttp.ClientSession() as http:
+        first, hello = await raw_client.join(
+            http, srv, "/recovering", {"token": token(exp=now + 2)}
+        )
+        await first.close()  # dropped without a goodbye: its session is kept
+        recovery = srv.app[BACKENDS].recovery
+        await wait_for(lambda: recovery.pending("/recovering", hello["pid"]))
+        auth = {"pid": hello["pid"], "token": token(exp=now + 60)}
+        back, again = await raw_client.join(http, srv, "/recovering", auth)
+        assert again["sid"] == hello["sid"]
+        await asyncio.sleep(now + 2 + AUTH_SETTINGS["jwt_leeway"] + 1.5 - time.time())
+        record = sio.connections.get(hello["sid"])  # past the old token's exp and leeway
+        assert record is not None and record.lifetime is not None
+        assert record.lifetime.identity.expires == now + 60
+        assert await raw_client.ask(back, "/recovering", 1, "enter", "r") is True
+        await back.close()
